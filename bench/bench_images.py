@@ -1,0 +1,156 @@
+"""Benchmark: ``image ls`` and ``image history`` with 1,000 images, beside ``docker``.
+
+Loads the same 1,000 images (a shared busybox base layer plus one small layer each) into a fresh
+ipydock store and into a private dockerd (started here, removed afterwards), then times, as the
+median of several runs on this machine in this run:
+
+* ``ipydock image ls`` and ``docker images`` (CLI, a new process each time);
+* ``image ls`` from a warm Python process (the way a notebook calls it);
+* ``ipydock image history`` and ``docker history``.
+
+Run as root: ``python bench/bench_images.py [--images 1000] [--runs 15]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable
+
+from ipydock.backends import BundledBackend
+from ipydock.engine.store import Store
+from ipydock.testing import Dockerd, busybox_tarball, layer_tar
+
+
+def many_images_archive(path: str, count: int, base_tgz: str) -> None:
+    """One docker-archive with ``count`` images sharing the busybox base layer."""
+    import gzip
+
+    with gzip.open(base_tgz, "rb") as f:
+        base = f.read()
+    base_id = "sha256:" + hashlib.sha256(base).hexdigest()
+    entries = []
+    with tarfile.open(path, "w") as tf:
+        _add(tf, "base/layer.tar", base)
+        for i in range(count):
+            layer = layer_tar({f"data/{i}": str(i).encode()})
+            diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
+            config = json.dumps(
+                {
+                    "architecture": "amd64",
+                    "os": "linux",
+                    "created": f"2026-01-01T00:{i // 60 % 60:02d}:{i % 60:02d}Z",
+                    "config": {"Cmd": ["sh"]},
+                    "rootfs": {"type": "layers", "diff_ids": [base_id, diff_id]},
+                    "history": [
+                        {"created": "2026-01-01T00:00:00Z", "comment": "Imported from -"},
+                        {
+                            "created": "2026-01-01T00:00:01Z",
+                            "created_by": f"/bin/sh -c echo {i} > /data/{i}",
+                        },
+                    ],
+                }
+            ).encode()
+            name = hashlib.sha256(config).hexdigest()
+            _add(tf, f"{name}.json", config)
+            _add(tf, f"l{i}/layer.tar", layer)
+            entries.append(
+                {
+                    "Config": f"{name}.json",
+                    "RepoTags": [f"bench/img:{i}"],
+                    "Layers": ["base/layer.tar", f"l{i}/layer.tar"],
+                }
+            )
+        _add(tf, "manifest.json", json.dumps(entries).encode())
+
+
+def _add(tf: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tf.addfile(info, io.BytesIO(data))
+
+
+def median_ms(fn: Callable[[], object], runs: int) -> float:
+    fn()  # warm caches once
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(samples)
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> Callable[[], object]:
+    def run() -> object:
+        return subprocess.run(args, env=env, stdout=subprocess.DEVNULL, check=True)
+
+    return run
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", type=int, default=1000)
+    ap.add_argument("--runs", type=int, default=15)
+    opts = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="ipydock-bench-")
+    try:
+        base = busybox_tarball(os.path.join(work, "busybox.tar.gz"))
+        archive = os.path.join(work, "many.tar")
+        many_images_archive(archive, opts.images, base)
+        root = os.path.join(work, "store")
+        t0 = time.perf_counter()
+        BundledBackend(Store(root)).load(archive)
+        load_ours = time.perf_counter() - t0
+        with Dockerd() as d:
+            t0 = time.perf_counter()
+            d.run("load", "-q", "-i", archive)
+            load_docker = time.perf_counter() - t0
+            docker = shutil.which("docker", path="/usr/bin") or "docker"
+            ours = [sys.executable, "-m", "ipydock", "--root", root]
+            warm = BundledBackend(Store(root))
+            rows = [
+                ("image ls (CLI)", cli(*ours, "image", "ls"), cli(docker, "images", env=d.env())),
+                (
+                    "image ls (warm Python)",
+                    lambda: warm.images(),
+                    cli(docker, "images", env=d.env()),
+                ),
+                (
+                    "image history (CLI)",
+                    cli(*ours, "image", "history", "bench/img:7"),
+                    cli(docker, "history", "bench/img:7", env=d.env()),
+                ),
+                (
+                    "image history (warm Python)",
+                    lambda: warm.history("bench/img:7"),
+                    cli(docker, "history", "bench/img:7", env=d.env()),
+                ),
+            ]
+            print(f"{opts.images} images, median of {opts.runs} runs, this machine, this run\n")
+            print(f"{'operation':<28} {'ipydock ms':>11} {'docker ms':>10} {'ratio':>7}")
+            for label, ours_fn, docker_fn in rows:
+                a = median_ms(ours_fn, opts.runs)
+                b = median_ms(docker_fn, opts.runs)
+                print(f"{label:<28} {a:>11.1f} {b:>10.1f} {a / b:>6.2f}x")
+            print(
+                f"{'image load (once)':<28} {load_ours * 1000:>11.0f} "
+                f"{load_docker * 1000:>10.0f} {load_ours / load_docker:>6.2f}x"
+            )
+        print("\nratio = ipydock / docker; below 1.00x is faster than docker")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

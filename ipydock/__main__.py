@@ -1,0 +1,5 @@
+import sys
+
+from ipydock.cli import main
+
+sys.exit(main())

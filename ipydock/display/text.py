@@ -1,0 +1,83 @@
+"""Plain-text rendering as the docker CLI does it: tables, human sizes, relative times.
+
+::
+
+    rows (dicts) ──> table(columns) ──> "REPOSITORY   TAG   IMAGE ID ..."   (3-space gutters)
+    1996800      ──> human_size     ──> "2MB"      (decimal units, 3 significant digits)
+    datetime     ──> human_ago      ──> "2 hours ago"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+__all__ = ["human_ago", "human_duration", "human_size", "short_id", "table"]
+
+_UNITS = ["B", "kB", "MB", "GB", "TB", "PB"]
+
+
+def human_size(size: int) -> str:
+    """Docker's ``units.HumanSize``: decimal units, at most 3 significant digits."""
+    value = float(size)
+    unit = 0
+    while value >= 1000 and unit < len(_UNITS) - 1:
+        value /= 1000
+        unit += 1
+    text = f"{value:.3g}"
+    if "e" in text:
+        text = f"{value:.0f}"
+    return f"{text}{_UNITS[unit]}"
+
+
+def human_duration(seconds: float) -> str:
+    """Docker's ``units.HumanDuration``."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(s / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def human_ago(when: datetime | None, now: datetime | None = None) -> str:
+    if when is None:
+        return "N/A"
+    now = now or datetime.now(timezone.utc)
+    return human_duration((now - when).total_seconds()) + " ago"
+
+
+def short_id(image_id: str, no_trunc: bool = False) -> str:
+    if no_trunc or not image_id.startswith("sha256:"):
+        return image_id
+    return image_id[7:19]
+
+
+def table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Left-aligned columns separated by three spaces, headed by upper-case names."""
+    widths = [len(c) for c in columns]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+    lines = []
+    for row in [list(columns), *rows]:
+        cells = [cell.ljust(w) for cell, w in zip(row, widths, strict=True)]
+        lines.append("   ".join(cells).rstrip())
+    return "\n".join(lines)

@@ -1,0 +1,463 @@
+"""Image tarballs in and out: ``image load``, ``image save`` and ``image import``.
+
+::
+
+    load:   docker-archive (manifest.json; old <id>/layer.tar or new blobs/sha256 layout)
+            or OCI layout (index.json), gzip/bzip2/xz or plain
+              -> each layer: decompress, digest-check against rootfs.diff_ids, store as blob,
+                 unpack as snapshot -> config + manifest -> index.json (the commit point)
+    save:   blobs/sha256/*, oci-layout, index.json  (OCI)  +  manifest.json, repositories
+            (docker-archive) in one tarball: docker load, podman load and skopeo read it
+    import: a rootfs tarball -> safe unpack -> normalised layer tar -> a one-layer image
+
+Everything runs under the store lock. A crash or a bad archive at any point leaves the index as it
+was; what was written before the failure is garbage that ``system check --repair`` removes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+import lzma
+import os
+import platform
+import posixpath
+import tarfile
+import urllib.request
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import IO, BinaryIO
+
+from ipydock.engine.registry import reference
+from ipydock.engine.store.compression import decompressed
+from ipydock.engine.store.fsutil import TempFile, disk_errors, temp_dir
+from ipydock.engine.store.index import ImageRecord, format_time
+from ipydock.engine.store.layers import LayerRecord
+from ipydock.engine.store.layertar import write_tar
+from ipydock.engine.store.store import Store
+from ipydock.errors import ArchiveError, DigestMismatch, UsageError
+from ipydock.models import LoadedImage
+
+__all__ = ["import_tarball", "load", "save"]
+
+_OCI_MANIFEST = (
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+_OCI_INDEX = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+)
+
+
+@contextlib.contextmanager
+def archive_errors(source: str) -> Iterator[None]:
+    """The one place where tarfile and decompressor errors become :class:`ArchiveError`."""
+    try:
+        yield
+    except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile) as exc:
+        raise ArchiveError(source, f"corrupt or truncated archive ({exc or type(exc).__name__})")
+    except json.JSONDecodeError as exc:
+        raise ArchiveError(source, f"bad JSON inside the archive ({exc})") from exc
+
+
+@contextlib.contextmanager
+def _seekable(store: Store, source: str | BinaryIO, name: str) -> Iterator[str]:
+    """A path to the uncompressed archive: the file itself, or a temp copy of stdin / a
+    compressed file (tar needs random access: docker writes manifest.json last)."""
+    if isinstance(source, str) and source != "-":
+        try:
+            with open(source, "rb") as f:
+                head = f.read(6)
+        except OSError as exc:
+            raise ArchiveError(name, exc.strerror or str(exc)) from exc
+        if head[:2] != b"\x1f\x8b" and head[:3] != b"BZh" and head[:6] != b"\xfd7zXZ\x00":
+            yield source
+            return
+    raw: BinaryIO = (
+        open(source, "rb")
+        if isinstance(source, str) and source != "-"
+        # noqa: SIM115
+        else (source if not isinstance(source, str) else os.fdopen(os.dup(0), "rb"))
+    )
+    with raw, TempFile(store.tmp_dir, prefix="spool-") as tmp, disk_errors(store.tmp_dir):
+        with archive_errors(name):
+            stream = decompressed(raw, name)
+            while chunk := stream.read(1 << 20):
+                tmp.file.write(chunk)
+        tmp.file.flush()
+        yield tmp.path
+
+
+# -- load --------------------------------------------------------------------------------------
+
+
+def load(store: Store, source: str | BinaryIO, *, name: str | None = None) -> list[LoadedImage]:
+    """Load every image of a docker-archive or OCI-layout tarball (``-`` reads stdin)."""
+    label = name or (source if isinstance(source, str) else "stdin")
+    with store.lock, _seekable(store, source, label) as path, archive_errors(label):
+        with tarfile.open(path, "r:") as tf:
+            archive = _Archive(tf, label)
+            if archive.has("manifest.json"):
+                plans = archive.docker_plans()
+            elif archive.has("index.json"):
+                plans = archive.oci_plans()
+            else:
+                raise ArchiveError(
+                    label,
+                    "neither manifest.json nor index.json found; is it "
+                    "a `docker save` / OCI image tarball?",
+                )
+            return [_load_one(store, archive, plan) for plan in plans]
+
+
+@dataclass
+class _Plan:
+    config: bytes
+    layers: list[tuple[str, str | None]]  # (member name, compressed digest to check or None)
+    tags: list[str]
+    parent: str = ""
+
+
+class _Archive:
+    def __init__(self, tf: tarfile.TarFile, label: str) -> None:
+        self.tf = tf
+        self.label = label
+        self.members = {posixpath.normpath(m.name.lstrip("/")): m for m in tf.getmembers()}
+
+    def has(self, name: str) -> bool:
+        return name in self.members
+
+    def open(self, name: str) -> IO[bytes]:
+        """A member's data, following in-archive symlinks (docker dedups layers that way)."""
+        name = posixpath.normpath(name)
+        for _ in range(16):
+            m = self.members.get(name)
+            if m is None:
+                raise ArchiveError(self.label, f"{name} is listed but not in the archive")
+            if m.issym():
+                name = posixpath.normpath(posixpath.join(posixpath.dirname(name), m.linkname))
+                continue
+            f = self.tf.extractfile(m) if m.isfile() else None
+            if f is None:
+                raise ArchiveError(self.label, f"{name} is not a regular file")
+            return f
+        raise ArchiveError(self.label, f"{name}: too many levels of symbolic links")
+
+    def read(self, name: str) -> bytes:
+        with self.open(name) as f:
+            return f.read()
+
+    def blob(self, digest: str) -> bytes:
+        data = self.read("blobs/" + digest.replace(":", "/", 1))
+        actual = "sha256:" + _sha256(data)
+        if actual != digest:
+            raise DigestMismatch(digest, actual)
+        return data
+
+    def docker_plans(self) -> list[_Plan]:
+        entries = json.loads(self.read("manifest.json"))
+        if not isinstance(entries, list):
+            raise ArchiveError(self.label, "manifest.json is not a list")
+        plans = []
+        for entry in entries:
+            config = self.read(entry["Config"])
+            tags = [reference.parse(t).with_default_tag().full for t in entry.get("RepoTags") or []]
+            layers = [(p, None) for p in entry.get("Layers") or []]
+            parent = entry.get("Parent") or ""
+            plans.append(_Plan(config, layers, tags, parent))
+        return plans
+
+    def oci_plans(self) -> list[_Plan]:
+        index = json.loads(self.read("index.json"))
+        plans = []
+        for desc in index.get("manifests") or []:
+            desc = self._pick_platform(desc)
+            manifest = json.loads(self.blob(desc["digest"]))
+            config = self.blob(manifest["config"]["digest"])
+            layers = [
+                ("blobs/" + d["digest"].replace(":", "/", 1), d["digest"])
+                for d in manifest.get("layers") or []
+            ]
+            plans.append(_Plan(config, layers, _oci_names(desc)))
+        return plans
+
+    def _pick_platform(self, desc: dict) -> dict:
+        """Descend image indexes to the manifest for this machine's platform."""
+        while desc.get("mediaType") in _OCI_INDEX:
+            sub = json.loads(self.blob(desc["digest"]))
+            want = _host_arch()
+            for m in sub.get("manifests") or []:
+                p = m.get("platform") or {}
+                if p.get("os", "linux") == "linux" and p.get("architecture", want) == want:
+                    desc = {**m, "annotations": {**(desc.get("annotations") or {})}}
+                    break
+            else:
+                raise ArchiveError(self.label, f"no image for linux/{want} in the archive")
+        if desc.get("mediaType", _OCI_MANIFEST[0]) not in _OCI_MANIFEST:
+            raise ArchiveError(self.label, f"unsupported manifest type {desc.get('mediaType')}")
+        return desc
+
+
+def _oci_names(desc: dict) -> list[str]:
+    ann = desc.get("annotations") or {}
+    name = ann.get("io.containerd.image.name") or ann.get("org.opencontainers.image.ref.name")
+    if not name or ("/" not in name and ":" not in name):
+        return []  # a bare tag such as "latest" names no repository
+    ref = reference.try_parse(name)
+    return [ref.with_default_tag().full] if ref and not ref.digest else []
+
+
+def _load_one(store: Store, archive: _Archive, plan: _Plan) -> LoadedImage:
+    config = json.loads(plan.config)
+    diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+    if len(diff_ids) != len(plan.layers):
+        raise ArchiveError(
+            archive.label,
+            f"the config names {len(diff_ids)} layers but the manifest {len(plan.layers)}",
+        )
+    records: list[LayerRecord] = []
+    parent_chain = ""
+    for (member, compressed), diff_id in zip(plan.layers, diff_ids, strict=True):
+        if not store.blobs.has(diff_id):
+            with archive.open(member) as raw:
+                checked = _DigestCheck(raw, compressed) if compressed else raw
+                store.blobs.put_stream(decompressed(checked, archive.label), expected=diff_id)
+                if isinstance(checked, _DigestCheck):
+                    checked.verify()
+        rec = store.layers.create(
+            parent_chain, diff_id, lambda d=diff_id: store.blobs.open(d), archive.label
+        )
+        records.append(rec)
+        parent_chain = rec.chain_id
+    parent = ""
+    if plan.parent:
+        parent = plan.parent if plan.parent.startswith("sha256:") else "sha256:" + plan.parent
+    image, replaced = _commit(store, plan.config, records, parent, plan.tags)
+    return LoadedImage(image.id, [reference.parse(t).familiar for t in plan.tags], replaced)
+
+
+def _commit(
+    store: Store, config: bytes, layers: list[LayerRecord], parent: str, tags: Sequence[str]
+) -> tuple[ImageRecord, list[tuple[str, str]]]:
+    before = store.index().tags
+    image, _ = store.commit_image(config, layers, parent=parent, tags=tags)
+    replaced = [
+        (reference.parse(t).familiar, before[t])
+        for t in tags
+        if t in before and before[t] != image.id
+    ]
+    return image, replaced
+
+
+class _DigestCheck:
+    """Pass-through reader that digests what it passes (the compressed blob of an OCI layer)."""
+
+    def __init__(self, f: IO[bytes], expected: str) -> None:
+        import hashlib
+
+        self._f = f
+        self._h = hashlib.sha256()
+        self._expected = expected
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._f.read(n)
+        self._h.update(data)
+        return data
+
+    def verify(self) -> None:
+        while self.read(1 << 20):
+            pass
+        actual = "sha256:" + self._h.hexdigest()
+        if actual != self._expected:
+            raise DigestMismatch(self._expected, actual)
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def _host_arch() -> str:
+    machine = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}.get(machine, machine)
+
+
+# -- save --------------------------------------------------------------------------------------
+
+
+def save(store: Store, names: Sequence[str], out: str | BinaryIO) -> None:
+    """Write the named images as one tarball that docker, podman and skopeo can load.
+
+    ``out`` is a path (written to a temp file beside it, renamed when complete) or a stream.
+    """
+    if not names:
+        raise UsageError("image save needs at least one image name")
+    index = store.index()
+    chosen: dict[str, list[str]] = {}
+    for name in names:
+        rec = store.resolve(name, index)
+        tags = chosen.setdefault(rec.id, [])
+        ref = reference.try_parse(name)
+        full = ref.with_default_tag().full if ref and not ref.digest else None
+        if full and full in rec.tags and full not in tags:
+            tags.append(full)
+    if isinstance(out, str):
+        directory = os.path.dirname(os.path.abspath(out))
+        with disk_errors(out), TempFile(directory, prefix=".ipydock-save-") as tmp:
+            _write_archive(store, index.images, chosen, tmp.file)
+            tmp.commit(out)
+    else:
+        _write_archive(store, index.images, chosen, out)
+
+
+def _write_archive(
+    store: Store, images: dict[str, ImageRecord], chosen: dict[str, list[str]], out: IO[bytes]
+) -> None:
+    written: set[str] = set()
+    manifest_json = []
+    repositories: dict[str, dict[str, str]] = {}
+    oci_index = []
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+        _add_dir(tf, "blobs/")
+        _add_dir(tf, "blobs/sha256/")
+        for image_id, tags in chosen.items():
+            rec = images[image_id]
+            manifest = store.manifest(rec)
+            blobs = [rec.id, rec.manifest] + [d["digest"] for d in manifest["layers"]]
+            for digest in blobs:
+                if digest not in written:
+                    written.add(digest)
+                    _add_blob(tf, store, digest)
+            layer_paths = [_blob_path(d["digest"]) for d in manifest["layers"]]
+            familiar = [reference.parse(t).familiar for t in tags]
+            manifest_json.append(
+                {"Config": _blob_path(rec.id), "RepoTags": familiar or None, "Layers": layer_paths}
+            )
+            for t in tags:
+                ref = reference.parse(t)
+                top = manifest["layers"][-1]["digest"][7:] if manifest["layers"] else ""
+                repositories.setdefault(ref.familiar_repository, {})[ref.tag or "latest"] = top
+            desc = {
+                "mediaType": _OCI_MANIFEST[0],
+                "digest": rec.manifest,
+                "size": rec.manifest_size,
+            }
+            for t in tags or [None]:
+                ann = {}
+                if t:
+                    ann = {
+                        "io.containerd.image.name": t,
+                        "org.opencontainers.image.ref.name": reference.parse(t).tag or "",
+                    }
+                oci_index.append({**desc, **({"annotations": ann} if ann else {})})
+        _add_bytes(tf, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        index_doc = {"schemaVersion": 2, "mediaType": _OCI_INDEX[0], "manifests": oci_index}
+        _add_bytes(tf, "index.json", json.dumps(index_doc).encode())
+        _add_bytes(tf, "manifest.json", json.dumps(manifest_json).encode())
+        if repositories:
+            _add_bytes(tf, "repositories", json.dumps(repositories).encode())
+
+
+def _blob_path(digest: str) -> str:
+    return "blobs/sha256/" + digest.removeprefix("sha256:")
+
+
+def _add_dir(tf: tarfile.TarFile, name: str) -> None:
+    info = tarfile.TarInfo(name.rstrip("/"))
+    info.type = tarfile.DIRTYPE
+    info.mode = 0o755
+    tf.addfile(info)
+
+
+def _add_bytes(tf: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o644
+    tf.addfile(info, io.BytesIO(data))
+
+
+def _add_blob(tf: tarfile.TarFile, store: Store, digest: str) -> None:
+    info = tarfile.TarInfo(_blob_path(digest))
+    info.size = store.blobs.size(digest)
+    info.mode = 0o644
+    with store.blobs.open(digest) as f:
+        tf.addfile(info, f)  # type: ignore[arg-type]
+
+
+# -- import ------------------------------------------------------------------------------------
+
+Opener = Callable[[], BinaryIO]
+
+
+def import_tarball(
+    store: Store,
+    source: str | BinaryIO,
+    name: str | None = None,
+    *,
+    message: str = "",
+    changes: Sequence[str] = (),
+) -> ImageRecord:
+    """``docker import``: a root filesystem tarball (file, URL or ``-``) as a one-layer image."""
+    from ipydock.engine.store.changes import apply_changes
+
+    target = reference.parse(name).with_default_tag().full if name else None
+    if target and reference.parse(target).digest:
+        raise UsageError(f"cannot import as {name!r}: use NAME[:TAG], not a digest")
+    label = source if isinstance(source, str) else "-"
+    container_config = apply_changes({}, changes)
+    created = format_time(store.now())
+    with store.lock, temp_dir(store.tmp_dir, "import-") as tmp:
+        snapshot = os.path.join(tmp, "diff")
+        with _open_source(source) as raw, archive_errors(label):
+            store.layers.driver.create(snapshot, None, decompressed(raw, label), source=label)
+        with store.blobs.writer() as w:
+            result = write_tar(snapshot, w)  # type: ignore[arg-type]
+            diff_id = w.commit()
+        layer = store.layers.adopt(tmp, "", diff_id, result.size)
+        comment = message or f"Imported from {label if _is_url(label) else '-'}"
+        config = {
+            "architecture": _host_arch(),
+            "os": "linux",
+            "created": created,
+            "comment": comment,
+            "config": container_config,
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+            "history": [{"created": created, "comment": comment}],
+        }
+        config_bytes = json.dumps(config, separators=(",", ":")).encode()
+        rec, _ = store.commit_image(config_bytes, [layer], tags=[target] if target else [])
+        return rec
+
+
+def _is_url(text: str) -> bool:
+    return text.startswith(("http://", "https://"))
+
+
+@contextlib.contextmanager
+def _open_source(source: str | BinaryIO) -> Iterator[BinaryIO]:
+    if not isinstance(source, str):
+        yield source
+    elif source == "-":
+        with os.fdopen(os.dup(0), "rb") as f:
+            yield f
+    elif _is_url(source):
+        try:
+            with urllib.request.urlopen(source, timeout=60) as resp:  # noqa: S310
+                yield resp
+        except OSError as exc:
+            raise ArchiveError(source, f"download failed ({exc})") from exc
+    else:
+        try:
+            f = open(source, "rb")  # noqa: SIM115
+        except OSError as exc:
+            raise ArchiveError(source, exc.strerror or str(exc)) from exc
+        with f:
+            yield f

@@ -1,0 +1,146 @@
+"""``system check [--repair]`` and ``system df``: is the store whole, and what does it hold.
+
+::
+
+    index.json ──> every image: manifest, config, layer blobs (digests re-checked),
+                   layer records and chain, parent link          -> problems
+    blobs/, layers/, tmp/ ──> whatever no image names           -> garbage
+
+Problems make the store inconsistent (something named is missing or corrupt); garbage is what an
+interrupted write leaves behind and is harmless. ``--repair`` removes garbage, unnames broken
+images (their data is gone already) and drops parent links to images that no longer exist.
+Temp files still locked by a running writer are neither garbage nor touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+
+from ipydock.engine.store.fsutil import remove_tree
+from ipydock.engine.store.index import ImageRecord
+from ipydock.engine.store.store import Store
+from ipydock.errors import IPyDockError
+from ipydock.models import CheckReport, DiskUsage
+
+__all__ = ["check", "disk_usage"]
+
+
+def check(store: Store, *, repair: bool = False) -> CheckReport:
+    report = CheckReport()
+    with store.lock:
+        index = store.index()
+        used_blobs: set[str] = set()
+        used_layers: set[str] = set()
+        broken: list[str] = []
+        for rec in list(index.images.values()):
+            found = _check_image(store, rec, used_blobs, used_layers)
+            if rec.parent and rec.parent not in index.images:
+                found_parent = f"image {rec.short_id}: parent {rec.parent[:19]} is missing"
+                report.problems.append(found_parent)
+                if repair:
+                    rec.parent = ""
+                    report.repaired.append(f"dropped the parent link of {rec.short_id}")
+            if found:
+                report.problems.extend(found)
+                broken.append(rec.id)
+        garbage = _garbage(store, used_blobs, used_layers)
+        report.garbage.extend(label for label, _ in garbage)
+        if repair:
+            for image_id in broken:
+                index.remove_image(image_id)
+                report.repaired.append(f"removed broken image {image_id[7:19]}")
+            index.save()
+            for label, remove in garbage:
+                remove()
+                report.repaired.append(f"removed {label}")
+    return report
+
+
+def _check_image(
+    store: Store, rec: ImageRecord, used_blobs: set[str], used_layers: set[str]
+) -> list[str]:
+    who = f"image {rec.short_id}"
+    used_blobs.update((rec.manifest, rec.id))
+    try:
+        manifest = store.manifest(rec)
+        config = store.config(rec)
+    except IPyDockError as exc:
+        return [f"{who}: {exc}"]
+    problems = []
+    if manifest.get("config", {}).get("digest") != rec.id:
+        problems.append(f"{who}: its manifest names another config")
+    layer_digests = [d["digest"] for d in manifest.get("layers") or []]
+    used_blobs.update(layer_digests)
+    if layer_digests != (config.get("rootfs") or {}).get("diff_ids", []):
+        problems.append(f"{who}: manifest layers differ from the config's diff_ids")
+    for digest in layer_digests:
+        try:
+            with store.blobs.open(digest) as f:
+                while f.read(1 << 20):
+                    pass
+        except IPyDockError as exc:
+            problems.append(f"{who}: {exc}")
+    try:
+        chain = store.layer_chain(rec)
+    except IPyDockError as exc:
+        return [*problems, f"{who}: {exc}"]
+    used_layers.update(layer.chain_id for layer in chain)
+    if [layer.diff_id for layer in chain] != layer_digests:
+        problems.append(f"{who}: its layer chain does not match its manifest")
+    for layer in chain:
+        if not os.path.isdir(store.layers.snapshot(layer.chain_id)):
+            problems.append(f"{who}: snapshot of layer {layer.chain_id[7:19]} is missing")
+    return problems
+
+
+def _garbage(store: Store, used_blobs: set[str], used_layers: set[str]) -> list[tuple[str, object]]:
+    out: list[tuple[str, object]] = []
+    for digest in store.blobs.digests():
+        if digest not in used_blobs:
+            out.append((f"orphan blob {digest[7:19]}", lambda d=digest: store.blobs.remove(d)))
+    for chain in store.layers.all():
+        if chain not in used_layers:
+            out.append((f"orphan layer {chain[7:19]}", lambda c=chain: store.layers.remove(c)))
+    for name in sorted(os.listdir(store.tmp_dir)):
+        path = os.path.join(store.tmp_dir, name)
+        if not _in_use(path):
+            out.append((f"leftover temp {name}", lambda p=path: remove_tree(p)))
+    return out  # type: ignore[return-value]
+
+
+def _in_use(path: str) -> bool:
+    """A temp file or dir is in use while its writer holds a flock on it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    return False
+
+
+def disk_usage(store: Store) -> list[DiskUsage]:
+    index = store.index()
+    sizes: dict[str, int] = {}
+    active_layers: set[str] = set()
+    active = 0
+    for rec in index.images.values():
+        chain = store.layer_chain(rec)
+        sizes.update((layer.chain_id, layer.size) for layer in chain)
+        if store.container_use(rec.id):
+            active += 1
+            active_layers.update(layer.chain_id for layer in chain)
+    total = sum(sizes.values())
+    in_use = sum(sizes[c] for c in active_layers)
+    return [
+        DiskUsage("Images", len(index.images), active, total, total - in_use),
+        DiskUsage("Containers", 0, 0, 0, 0),
+        DiskUsage("Local Volumes", 0, 0, 0, 0),
+    ]

@@ -1,0 +1,125 @@
+"""Crash-safe file writes and the one place where ``OSError`` from the disk becomes our error.
+
+Every file the store keeps is written as: a temp file under ``ROOT/tmp`` (held with ``flock`` so
+that ``system check --repair`` knows it is in use), data, ``fsync``, ``rename`` into place,
+``fsync`` of the directory. A reader therefore sees the old or the new file, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from typing import IO, Any
+
+from ipydock.errors import NoSpace, StoreError
+
+__all__ = [
+    "TempFile",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "disk_errors",
+    "fsync_dir",
+    "remove_tree",
+    "temp_dir",
+]
+
+
+@contextlib.contextmanager
+def disk_errors(path: str) -> Iterator[None]:
+    """Translate disk-level ``OSError`` (full disk, read-only fs, permissions) once."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise NoSpace(path) from exc
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise StoreError(
+                f"cannot write {path}: {exc.strerror} (run as root or set IPYDOCK_ROOT "
+                "to a directory you own)"
+            ) from exc
+        raise
+
+
+def fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class TempFile:
+    """A locked temp file under ``tmp_dir`` that becomes ``dest`` on :meth:`commit`.
+
+    Use as a context manager; if the block fails, the temp file is removed.
+    """
+
+    def __init__(self, tmp_dir: str, prefix: str = "blob-") -> None:
+        fd, self.path = tempfile.mkstemp(dir=tmp_dir, prefix=prefix)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self.file: IO[bytes] = os.fdopen(fd, "wb")
+        self._done = False
+
+    def commit(self, dest: str) -> None:
+        """fsync and rename the data into place (atomic on one filesystem)."""
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        os.rename(self.path, dest)
+        fsync_dir(os.path.dirname(dest))
+        self._done = True
+        self.file.close()
+
+    def __enter__(self) -> TempFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._done:
+            self.file.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+
+
+def atomic_write_bytes(dest: str, data: bytes, tmp_dir: str) -> None:
+    with disk_errors(dest), TempFile(tmp_dir, prefix="meta-") as tmp:
+        tmp.file.write(data)
+        tmp.commit(dest)
+
+
+def atomic_write_json(dest: str, obj: Any, tmp_dir: str) -> None:
+    atomic_write_bytes(dest, json.dumps(obj, separators=(",", ":")).encode(), tmp_dir)
+
+
+@contextlib.contextmanager
+def temp_dir(tmp_dir: str, prefix: str) -> Iterator[str]:
+    """A locked temp directory; removed on exit unless it was renamed away."""
+    path = tempfile.mkdtemp(dir=tmp_dir, prefix=prefix)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield path
+    finally:
+        os.close(fd)
+        if os.path.lexists(path):
+            remove_tree(path)
+
+
+def remove_tree(path: str) -> None:
+    """Remove a file or directory tree, even one with read-only directories inside."""
+    if os.path.isdir(path) and not os.path.islink(path):
+
+        def onerror(func: Any, p: str, exc: Any) -> None:
+            with contextlib.suppress(OSError):
+                os.chmod(os.path.dirname(p), 0o700)
+                os.chmod(p, 0o700)
+                func(p)
+
+        shutil.rmtree(path, onerror=onerror)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)

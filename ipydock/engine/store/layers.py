@@ -1,0 +1,143 @@
+"""Unpacked layers (snapshots), keyed by chain ID as Docker keys them.
+
+::
+
+    ROOT/layers/<chain hex>/layer.json   {chain_id, diff_id, parent, size, driver}   (written last)
+                            diff/        the snapshot: an overlayfs lower dir (overlay driver)
+                                         or a full root filesystem (vfs driver)
+
+The chain ID names a layer *on top of its parents* (``sha256(parent_chain + " " + diff_id)``), so
+a snapshot that depends on what lies below it (vfs keeps full copies) is never shared wrongly.
+A snapshot is unpacked into a locked temp dir under ``ROOT/tmp`` and renamed into place with its
+``layer.json``: a crash leaves either nothing or garbage in ``tmp`` for ``system check --repair``.
+The tar itself is kept as a blob (``blobs/sha256/<diff_id>``); blob and snapshot are written
+before the index names them, and removed only after the index stopped naming them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from typing import BinaryIO
+
+from ipydock.engine.store.fsutil import atomic_write_json, disk_errors, remove_tree, temp_dir
+from ipydock.engine.store.snapshots import SnapshotDriver
+from ipydock.errors import LayerNotFound
+
+__all__ = ["LayerRecord", "LayerStore", "chain_id"]
+
+
+def chain_id(parent: str, diff_id: str) -> str:
+    """Docker's ChainID: the diff ID for a base layer, else sha256 of "parent diff"."""
+    if not parent:
+        return diff_id
+    return "sha256:" + hashlib.sha256(f"{parent} {diff_id}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class LayerRecord:
+    chain_id: str
+    diff_id: str
+    parent: str
+    size: int
+    driver: str
+
+
+class LayerStore:
+    def __init__(self, root: str, tmp_dir: str, driver: SnapshotDriver) -> None:
+        self.dir = os.path.join(root, "layers")
+        self.tmp_dir = tmp_dir
+        self.driver = driver
+        self._cache: dict[str, LayerRecord] = {}
+
+    def _path(self, chain: str) -> str:
+        return os.path.join(self.dir, chain.removeprefix("sha256:"))
+
+    def snapshot(self, chain: str) -> str:
+        """The snapshot directory of a layer (its ``diff/``)."""
+        return os.path.join(self._path(chain), "diff")
+
+    def has(self, chain: str) -> bool:
+        return os.path.exists(os.path.join(self._path(chain), "layer.json"))
+
+    def get(self, chain: str) -> LayerRecord:
+        rec = self._cache.get(chain)
+        if rec is None:
+            try:
+                with open(os.path.join(self._path(chain), "layer.json"), "rb") as f:
+                    rec = LayerRecord(**json.load(f))
+            except FileNotFoundError as exc:
+                raise LayerNotFound(chain) from exc
+            self._cache[chain] = rec
+        return rec
+
+    def chain(self, top: str) -> list[LayerRecord]:
+        """The layers under and including ``top``, bottom first."""
+        out: list[LayerRecord] = []
+        while top:
+            rec = self.get(top)
+            out.append(rec)
+            top = rec.parent
+        out.reverse()
+        return out
+
+    def create(
+        self, parent: str, diff_id: str, open_tar: Callable[[], BinaryIO], source: str
+    ) -> LayerRecord:
+        """Unpack the tar (``open_tar()`` gives it, uncompressed) on top of ``parent``.
+
+        Idempotent: an existing layer is returned as it is.
+        """
+        chain = chain_id(parent, diff_id)
+        if self.has(chain):
+            return self.get(chain)
+        parent_snapshot = self.snapshot(parent) if parent else None
+        os.makedirs(self.dir, exist_ok=True)
+        with disk_errors(self.dir), temp_dir(self.tmp_dir, "layer-") as tmp:
+            with open_tar() as stream:
+                result = self.driver.create(
+                    os.path.join(tmp, "diff"), parent_snapshot, stream, source=source
+                )
+            rec = LayerRecord(chain, diff_id, parent, result.size, self.driver.name)
+            atomic_write_json(os.path.join(tmp, "layer.json"), asdict(rec), self.tmp_dir)
+            os.rename(tmp, self._path(chain))
+        self._cache[chain] = rec
+        return rec
+
+    def adopt(self, tmp: str, parent: str, diff_id: str, size: int) -> LayerRecord:
+        """Take a temp dir holding ``diff/`` (a snapshot made elsewhere) as the layer.
+
+        Used when the tar was generated from the snapshot (import, commit), so unpacking it
+        again would only repeat work. ``tmp`` must be under ``ROOT/tmp``.
+        """
+        chain = chain_id(parent, diff_id)
+        if self.has(chain):
+            return self.get(chain)
+        rec = LayerRecord(chain, diff_id, parent, size, self.driver.name)
+        os.makedirs(self.dir, exist_ok=True)
+        with disk_errors(self.dir):
+            atomic_write_json(os.path.join(tmp, "layer.json"), asdict(rec), self.tmp_dir)
+            os.rename(tmp, self._path(chain))
+        self._cache[chain] = rec
+        return rec
+
+    def remove(self, chain: str) -> None:
+        self._cache.pop(chain, None)
+        path = self._path(chain)
+        if os.path.exists(path):
+            # Unname it first (an atomic rename), so a crash never leaves a half-deleted layer
+            # that still looks complete.
+            doomed = os.path.join(self.tmp_dir, "gone-" + os.path.basename(path))
+            os.rename(path, doomed)
+            remove_tree(doomed)
+
+    def all(self) -> Iterator[str]:
+        try:
+            names = os.listdir(self.dir)
+        except FileNotFoundError:
+            return
+        for name in names:
+            yield "sha256:" + name

@@ -1,0 +1,195 @@
+"""The store: one root directory holding every image, layer and tag.
+
+::
+
+    ROOT/
+      oci-layout  index.json  blobs/sha256/<hex>    an OCI image layout (skopeo/umoci can read it)
+      layers/<chain hex>/{layer.json,diff/}         unpacked snapshots, see layers.py
+      tmp/                                          temp files and dirs; garbage after a crash
+      lock                                          flock: one writer at a time
+      driver                                        the snapshot driver chosen at first use
+
+Every layer blob is stored uncompressed, so its digest is its diff ID. The config is kept byte
+for byte as it arrived: the image ID is the sha256 of those bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from typing import Any
+
+from ipydock.engine.registry import reference
+from ipydock.engine.store.blobs import BlobStore
+from ipydock.engine.store.fsutil import atomic_write_bytes, disk_errors
+from ipydock.engine.store.index import (
+    MANIFEST_MEDIA_TYPE,
+    ImageIndex,
+    ImageRecord,
+    parse_time,
+)
+from ipydock.engine.store.layers import LayerRecord, LayerStore
+from ipydock.engine.store.lock import StoreLock
+from ipydock.engine.store.snapshots import default_driver, get_driver
+from ipydock.errors import ImageNotFound, StoreError
+
+__all__ = ["CONFIG_MEDIA_TYPE", "LAYER_MEDIA_TYPE", "ContainerUse", "Store", "default_root"]
+
+CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
+LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar"
+
+# (container id, running) for every container made from an image; the runtime plugs in here.
+ContainerUse = Callable[[str], list[tuple[str, bool]]]
+
+
+def default_root() -> str:
+    """``IPYDOCK_ROOT``, else ``/var/lib/ipydock`` for root, else ``~/.local/share/ipydock``."""
+    env = os.environ.get("IPYDOCK_ROOT")
+    if env:
+        return os.path.abspath(env)
+    if os.geteuid() == 0:
+        return "/var/lib/ipydock"
+    return os.path.join(os.path.expanduser("~"), ".local", "share", "ipydock")
+
+
+class Store:
+    def __init__(self, root: str | None = None, driver: str | None = None) -> None:
+        self.root = os.path.abspath(root or default_root())
+        self.tmp_dir = os.path.join(self.root, "tmp")
+        with disk_errors(self.root):
+            os.makedirs(self.tmp_dir, exist_ok=True)
+            os.makedirs(os.path.join(self.root, "blobs", "sha256"), exist_ok=True)
+            layout = os.path.join(self.root, "oci-layout")
+            if not os.path.exists(layout):
+                atomic_write_bytes(layout, b'{"imageLayoutVersion":"1.0.0"}', self.tmp_dir)
+        self.lock = StoreLock(os.path.join(self.root, "lock"))
+        self.blobs = BlobStore(self.root, self.tmp_dir)
+        self.layers = LayerStore(self.root, self.tmp_dir, self._pick_driver(driver))
+        self.container_use: ContainerUse = lambda image_id: []
+
+    def _pick_driver(self, wanted: str | None) -> Any:
+        """The driver is fixed at first use (recorded in ROOT/driver): snapshots differ."""
+        path = os.path.join(self.root, "driver")
+        try:
+            with open(path) as f:
+                recorded = f.read().strip()
+        except FileNotFoundError:
+            recorded = ""
+        wanted = wanted or os.environ.get("IPYDOCK_STORAGE_DRIVER") or recorded
+        if recorded and wanted != recorded:
+            raise StoreError(
+                f"the store at {self.root} uses the {recorded!r} storage driver, not {wanted!r} "
+                "(use another IPYDOCK_ROOT for another driver)"
+            )
+        driver = get_driver(wanted) if wanted else default_driver(self.tmp_dir)
+        if not recorded:
+            atomic_write_bytes(path, driver.name.encode(), self.tmp_dir)
+        return driver
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def index(self) -> ImageIndex:
+        """A fresh view of the index (cheap: one file)."""
+        return ImageIndex(os.path.join(self.root, "index.json"), self.tmp_dir)
+
+    def resolve(self, name: str, index: ImageIndex | None = None) -> ImageRecord:
+        """Find an image by reference (``busybox``, ``app:1``, ``repo@sha256:…``), by full ID or
+        by a unique ID prefix, in that order, as docker does."""
+        index = index or self.index()
+        ref = reference.try_parse(name)
+        if ref is not None:
+            if ref.digest and not ref.tag:
+                for rec in index.images.values():
+                    if rec.manifest == ref.digest:
+                        return rec
+            image_id = index.tags.get(ref.with_default_tag().full)
+            if image_id:
+                return index.images[image_id]
+        hexpart = name.removeprefix("sha256:")
+        if hexpart and all(c in "0123456789abcdef" for c in hexpart):
+            found = [r for r in index.images.values() if r.id[7:].startswith(hexpart)]
+            if len(found) == 1:
+                return found[0]
+            if len(found) > 1:
+                raise StoreError(
+                    f"image ID prefix {name!r} is ambiguous ({len(found)} images); use more digits"
+                )
+        if ref is None:
+            reference.parse(name)  # raises InvalidReference with the reason
+        raise ImageNotFound(name)
+
+    def config(self, rec: ImageRecord) -> dict[str, Any]:
+        return json.loads(self.blobs.get(rec.id))
+
+    def manifest(self, rec: ImageRecord) -> dict[str, Any]:
+        return json.loads(self.blobs.get(rec.manifest))
+
+    def layer_chain(self, rec: ImageRecord) -> list[LayerRecord]:
+        return self.layers.chain(rec.top_layer) if rec.top_layer else []
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def commit_image(
+        self,
+        config_bytes: bytes,
+        layers: list[LayerRecord],
+        *,
+        parent: str = "",
+        tags: Iterable[str] = (),
+    ) -> tuple[ImageRecord, list[str]]:
+        """Write config and manifest, then name the image in the index (the commit point).
+
+        Returns the record and the IDs of images a moved tag left behind. The caller holds
+        ``self.lock`` and has created the layers already.
+        """
+        image_id = self.blobs.put(config_bytes)
+        config = json.loads(config_bytes)
+        diff_ids = config.get("rootfs", {}).get("diff_ids", [])
+        if [layer.diff_id for layer in layers] != diff_ids:
+            raise StoreError(f"image {image_id}: layers do not match the config's rootfs.diff_ids")
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_MEDIA_TYPE,
+            "config": {
+                "mediaType": CONFIG_MEDIA_TYPE,
+                "digest": image_id,
+                "size": len(config_bytes),
+            },
+            "layers": [
+                {
+                    "mediaType": LAYER_MEDIA_TYPE,
+                    "digest": layer.diff_id,
+                    "size": self.blobs.size(layer.diff_id),
+                }
+                for layer in layers
+            ],
+        }
+        manifest_bytes = json.dumps(manifest, separators=(",", ":")).encode()
+        manifest_digest = self.blobs.put(manifest_bytes)
+        index = self.index()
+        rec = ImageRecord(
+            id=image_id,
+            manifest=manifest_digest,
+            manifest_size=len(manifest_bytes),
+            created=parse_time(config.get("created")),
+            size=sum(layer.size for layer in layers),
+            parent=parent if parent in index.images else "",
+            top_layer=layers[-1].chain_id if layers else "",
+        )
+        index.add(rec)
+        left_behind = []
+        for tag in tags:
+            before = index.set_tag(tag, image_id)
+            if before:
+                left_behind.append(before)
+        index.save()
+        return index.images[image_id], left_behind
+
+    def now(self) -> datetime:
+        """The time to record as "created": ``SOURCE_DATE_EPOCH`` when set (reproducible)."""
+        epoch = os.environ.get("SOURCE_DATE_EPOCH")
+        if epoch and epoch.isdigit():
+            return datetime.fromtimestamp(int(epoch), timezone.utc)
+        return datetime.now(timezone.utc)

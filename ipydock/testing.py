@@ -1,0 +1,283 @@
+"""Test helpers shipped with ipydock, so downstream projects get them too.
+
+* :func:`busybox_rootfs` / :func:`busybox_tarball`: a tiny root filesystem from Debian's
+  ``busybox-static`` (``FROM scratch`` + ``ADD`` material: the only image source offline).
+* :class:`Dockerd`: a real ``dockerd`` with its own data root and socket, for side-by-side and
+  interop tests, stopped and cleaned away afterwards.
+* :func:`make_docker_archive`: a docker-archive tarball written from plain bytes, for crafting
+  good and bad inputs to ``image load``.
+
+Nothing here imports pytest; ``tests/conftest.py`` wraps these in fixtures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ipydock.engine.store import Store
+
+__all__ = [
+    "BUSYBOX",
+    "Dockerd",
+    "add_step",
+    "busybox_rootfs",
+    "busybox_tarball",
+    "layer_tar",
+    "make_docker_archive",
+]
+
+BUSYBOX = "/usr/bin/busybox"
+
+
+def busybox_rootfs(dest: str, busybox: str = BUSYBOX) -> str:
+    """Lay out a minimal root filesystem in ``dest``: busybox, its applets, /etc basics."""
+    if not os.path.exists(busybox):
+        raise FileNotFoundError(f"{busybox} not found: apt-get install busybox-static")
+    for d in ("bin", "etc", "tmp", "root", "proc", "sys", "dev", "var", "home"):
+        os.makedirs(os.path.join(dest, d), exist_ok=True)
+    os.chmod(os.path.join(dest, "tmp"), 0o1777)
+    shutil.copy2(busybox, os.path.join(dest, "bin", "busybox"))
+    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True)
+    for name in applets.stdout.split():
+        link = os.path.join(dest, "bin", name)
+        if name != "busybox" and not os.path.lexists(link):
+            os.symlink("busybox", link)
+    files = {
+        "etc/passwd": "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+        "etc/group": "root:x:0:\nnogroup:x:65534:\n",
+    }
+    for rel, text in files.items():
+        with open(os.path.join(dest, rel), "w") as f:
+            f.write(text)
+    return dest
+
+
+def busybox_tarball(path: str, busybox: str = BUSYBOX) -> str:
+    """``busybox_rootfs`` packed as a gzipped tarball at ``path`` (what ``ADD``/import take)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        busybox_rootfs(tmp, busybox)
+        with tarfile.open(path, "w:gz") as tf:
+            for name in sorted(os.listdir(tmp)):
+                tf.add(os.path.join(tmp, name), arcname=name)
+    return path
+
+
+def layer_tar(files: dict[str, bytes | None]) -> bytes:
+    """An uncompressed layer tar from ``{path: data}``; ``None`` makes a directory."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name, data in sorted(files.items()):
+            info = tarfile.TarInfo(name)
+            info.mtime = 1_700_000_000
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                info.mode = 0o755
+                tf.addfile(info)
+            else:
+                info.size = len(data)
+                info.mode = 0o644
+                tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def make_docker_archive(
+    layers: Sequence[bytes],
+    *,
+    tags: Sequence[str] = (),
+    history: Sequence[dict] | None = None,
+    config_extra: dict | None = None,
+) -> bytes:
+    """A docker-archive (``docker save`` layout) holding one image made of ``layers``."""
+    diff_ids = ["sha256:" + hashlib.sha256(layer).hexdigest() for layer in layers]
+    config = {
+        "architecture": "amd64",
+        "os": "linux",
+        "created": "2026-01-01T00:00:00Z",
+        "config": {"Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": list(history)
+        if history is not None
+        else [
+            {"created": "2026-01-01T00:00:00Z", "created_by": f"step {i}"}
+            for i in range(len(layers))
+        ],
+        **(config_extra or {}),
+    }
+    config_bytes = json.dumps(config).encode()
+    config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
+    members = {config_name: config_bytes}
+    paths = []
+    for diff_id, layer in zip(diff_ids, layers, strict=True):
+        path = f"{diff_id[7:]}/layer.tar"
+        members[path] = layer
+        paths.append(path)
+    members["manifest.json"] = json.dumps(
+        [{"Config": config_name, "RepoTags": list(tags) or None, "Layers": paths}]
+    ).encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def add_step(
+    store: Store,
+    parent: str,
+    created_by: str,
+    files: dict[str, bytes | None] | None = None,
+    *,
+    tags: Sequence[str] = (),
+    layer: bytes | None = None,
+) -> str:
+    """Commit a child image of ``parent`` as a classic-builder step would: one history row,
+    plus a layer made of ``files`` (or the raw tar ``layer``) unless both are None."""
+    from ipydock.engine.registry import reference
+
+    with store.lock:
+        rec = store.resolve(parent)
+        config = store.config(rec)
+        layers = store.layer_chain(rec)
+        step: dict = {"created": _bump(config.get("created")), "created_by": created_by}
+        if files is not None or layer is not None:
+            data = layer if layer is not None else layer_tar(files or {})
+            diff_id = store.blobs.put(data)
+            top = layers[-1].chain_id if layers else ""
+            layers.append(
+                store.layers.create(top, diff_id, lambda: store.blobs.open(diff_id), "test layer")
+            )
+            config.setdefault("rootfs", {"type": "layers", "diff_ids": []})
+            config["rootfs"]["diff_ids"].append(diff_id)
+        else:
+            step["empty_layer"] = True
+        config["history"] = [*(config.get("history") or []), step]
+        config["created"] = step["created"]
+        full = [reference.parse(t).with_default_tag().full for t in tags]
+        image, _ = store.commit_image(json.dumps(config).encode(), layers, parent=rec.id, tags=full)
+        return image.id
+
+
+def _bump(created: str | None) -> str:
+    """One second after ``created``, so every step gets its own time and image ID."""
+    from datetime import timedelta
+
+    from ipydock.engine.store.index import format_time, parse_time
+
+    when = parse_time(created)
+    if when is None:
+        from datetime import datetime, timezone
+
+        when = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    return format_time(when + timedelta(seconds=1))
+
+
+class Dockerd:
+    """A private ``dockerd`` (data root, exec root and socket under one temp dir).
+
+    ``with Dockerd() as d: d.run("images")``. Started with no bridge and no iptables rules so it
+    leaves nothing on the host network; stopped with SIGTERM and its mounts undone on exit.
+    """
+
+    def __init__(self, base: str | None = None) -> None:
+        self.base = base or tempfile.mkdtemp(prefix="ipydock-dockerd-")
+        self.socket = os.path.join(self.base, "docker.sock")
+        self.host = f"unix://{self.socket}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {**os.environ, "DOCKER_HOST": self.host, "DOCKER_BUILDKIT": "0", **extra}
+
+    def start(self, timeout: float = 60) -> Dockerd:
+        dockerd = shutil.which("dockerd") or "/usr/sbin/dockerd"
+        log = open(os.path.join(self.base, "dockerd.log"), "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [
+                dockerd,
+                "--data-root",
+                os.path.join(self.base, "data"),
+                "--exec-root",
+                os.path.join(self.base, "exec"),
+                "-H",
+                self.host,
+                "--pidfile",
+                os.path.join(self.base, "dockerd.pid"),
+                "--iptables=false",
+                "--ip-masq=false",
+                "--bridge=none",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while True:  # wait for the API to answer (the event), not for a fixed time
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"dockerd exited: {self.log_tail()}")
+            if os.path.exists(self.socket) and self.run("version", check=False).returncode == 0:
+                return self
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"dockerd did not answer in {timeout}s: {self.log_tail()}")
+            time.sleep(0.05)
+
+    def log_tail(self) -> str:
+        with contextlib.suppress(OSError), open(os.path.join(self.base, "dockerd.log")) as f:
+            return f.read()[-2000:]
+        return ""
+
+    def run(
+        self, *args: str, check: bool = True, input: bytes | None = None, **kw: object
+    ) -> subprocess.CompletedProcess[bytes]:
+        docker = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
+        return subprocess.run(
+            [docker, *args],
+            env=self.env(),
+            capture_output=True,
+            check=check,
+            input=input,
+            timeout=300,
+            **kw,
+        )  # type: ignore[call-overload]
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+        for target in _mounts_under(self.base):
+            subprocess.run(["umount", "-l", target], check=False)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def __enter__(self) -> Dockerd:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _mounts_under(base: str) -> Iterator[str]:
+    with open("/proc/self/mountinfo") as f:
+        targets = [line.split()[4] for line in f]
+    for t in sorted(targets, key=len, reverse=True):
+        if t.startswith(base.rstrip("/") + "/"):
+            yield t

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install what ipydock needs on a fresh Debian machine (as root): Debian packages and a venv.
+# Usage: scripts/setup.sh [--test]   (--test adds dockerd, skopeo, umoci, crun and test tools)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(busybox-static)
+if [[ "${1:-}" == "--test" ]]; then
+  packages+=(docker.io skopeo umoci crun iproute2)
+fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+python=${PYTHON:-python3}
+if [[ ! -x .venv/bin/python ]]; then
+  "$python" -m venv .venv
+fi
+extra=""
+[[ "${1:-}" == "--test" ]] && extra="[test]"
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -e ".${extra}"

@@ -1,0 +1,95 @@
+"""Fixtures shared by the whole suite: a throwaway store, the busybox test image, a real dockerd."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from ipydock.backends import BundledBackend
+from ipydock.engine.store import Store
+from ipydock.testing import BUSYBOX, Dockerd, busybox_tarball
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def require(condition: bool, why: str) -> None:
+    """Skip locally when a prerequisite is missing; in CI nothing may be skipped."""
+    if not condition:
+        if IN_CI:
+            pytest.fail(f"CI must run this test: {why}")
+        pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def busybox_tgz(tmp_path_factory: pytest.TempPathFactory) -> str:
+    require(os.path.exists(BUSYBOX), "busybox-static is not installed")
+    return busybox_tarball(str(tmp_path_factory.mktemp("busybox") / "rootfs.tar.gz"))
+
+
+@pytest.fixture
+def root(tmp_path) -> str:
+    return str(tmp_path / "store")
+
+
+@pytest.fixture
+def store(root: str) -> Store:
+    return Store(root)
+
+
+@pytest.fixture
+def backend(store: Store) -> BundledBackend:
+    return BundledBackend(store)
+
+
+@pytest.fixture
+def busybox(backend: BundledBackend, busybox_tgz: str) -> str:
+    """The busybox test image, imported as ``busybox:latest``; returns its ID."""
+    return backend.import_image(busybox_tgz, "busybox", changes=['CMD ["sh"]'])
+
+
+Ipd = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def ipd(root: str) -> Ipd:
+    """Run the real CLI (``python -m ipydock --root ROOT …``) in a subprocess."""
+
+    def run(
+        *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "ipydock", "--root", root, *args],
+            capture_output=True,
+            text=True,
+            input=input,
+            timeout=300,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"ipydock {' '.join(args)} failed: {proc.stderr}")
+        return proc
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def dockerd() -> Iterator[Dockerd]:
+    """A real dockerd (Debian's docker.io, 20.10) with its own data root, for the session."""
+    require(os.geteuid() == 0, "dockerd needs root")
+    require(
+        shutil.which("dockerd") is not None or os.path.exists("/usr/sbin/dockerd"),
+        "docker.io is not installed",
+    )
+    d = Dockerd()
+    try:
+        d.start()
+    except RuntimeError as exc:
+        require(False, f"dockerd did not start: {exc}")
+    try:
+        yield d
+    finally:
+        d.stop()

@@ -1,0 +1,94 @@
+"""The real CLI in a subprocess: tables, JSON lines, aliases, one-line errors with exit 1."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+
+@pytest.fixture
+def imported(ipd, busybox_tgz) -> str:
+    proc = ipd("image", "import", "-c", 'CMD ["sh"]', busybox_tgz, "busybox")
+    image_id = proc.stdout.strip()
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", image_id)
+    return image_id
+
+
+def test_image_ls_table_and_json(ipd, imported) -> None:
+    table = ipd("image", "ls").stdout.splitlines()
+    assert re.match(r"REPOSITORY\s+TAG\s+IMAGE ID\s+CREATED\s+SIZE$", table[0])
+    assert re.match(rf"busybox\s+latest\s+{imported[7:19]}\s+.+ ago\s+[\d.]+[kM]?B$", table[1])
+    (line,) = ipd("images", "--format", "json").stdout.splitlines()
+    row = json.loads(line)
+    assert set(row) == {"repository", "tag", "id", "created", "size", "digest"}
+    assert row["id"] == imported and isinstance(row["size"], int)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", row["created"])
+    assert ipd("image", "ls", "-q").stdout == imported[7:19] + "\n"
+    assert ipd("image", "ls", "-q", "--no-trunc").stdout == imported + "\n"
+
+
+def test_history_table_json_and_raw_sizes(ipd, imported) -> None:
+    lines = ipd("history", "busybox").stdout.splitlines()
+    assert re.match(r"IMAGE\s+CREATED\s+CREATED BY\s+SIZE\s+COMMENT$", lines[0])
+    assert lines[1].startswith(imported[7:19]) and lines[1].endswith("Imported from -")
+    raw = ipd("image", "history", "-H=false", "busybox").stdout.splitlines()[1]
+    row = json.loads(ipd("image", "history", "--format", "json", "busybox").stdout)
+    assert str(row["size"]) in raw.split()
+    assert row["comment"] == "Imported from -"
+
+
+def test_inspect_tag_rm_and_aliases(ipd, imported) -> None:
+    ipd("tag", "busybox", "me/bb:2")
+    detail = json.loads(ipd("image", "inspect", "me/bb:2").stdout)[0]
+    assert detail["id"] == imported
+    assert detail["repo_tags"] == ["busybox:latest", "me/bb:2"]
+    assert detail["config"]["Cmd"] == ["sh"]
+    assert ipd("rmi", "me/bb:2").stdout == "Untagged: me/bb:2\n"
+    out = ipd("image", "rm", "busybox").stdout
+    assert "Untagged: busybox:latest" in out and f"Deleted: {imported}" in out
+
+
+def test_prune_asks_unless_forced(ipd, imported) -> None:
+    ipd("tag", "busybox", "keep")
+    ipd("rmi", "busybox")
+    proc = ipd("image", "prune", input="n\n")
+    assert "Are you sure" in proc.stdout and "Deleted" not in proc.stdout
+    assert "Total reclaimed space: 0B" in ipd("image", "prune", "-f").stdout
+    out = ipd("image", "prune", "-a", "-f").stdout
+    assert "untagged: keep:latest" in out and f"deleted: {imported}" in out
+
+
+def test_save_load_via_cli(ipd, imported, tmp_path) -> None:
+    out = tmp_path / "bb.tar"
+    ipd("save", "-o", str(out), "busybox")
+    ipd("rmi", "busybox")
+    assert ipd("load", "-i", str(out)).stdout == "Loaded image: busybox:latest\n"
+
+
+def test_system_df_info_and_check(ipd, imported) -> None:
+    df = ipd("system", "df").stdout.splitlines()
+    assert re.match(r"Images\s+1\s+0\s+", df[1])
+    info = json.loads(ipd("info", "--format", "json").stdout)
+    assert info["images"] == 1 and info["storage_driver"] in ("overlay", "vfs")
+    assert ipd("system", "check").stdout.strip().endswith("store is consistent")
+
+
+@pytest.mark.parametrize(
+    ("args", "pattern"),
+    [
+        (["image", "history", "nothere"], r"Error: No such image: nothere"),
+        (["image", "tag", "busybox", "Bad:Name!"], r"Error: invalid reference format"),
+        (["image", "ls", "--filter", "color=red"], r"Error: invalid filter 'color=red'"),
+        (["image", "load", "-i", "/nonexistent.tar"], r"Error: cannot read /nonexistent.tar"),
+        (["image", "frobnicate"], r"Error: ipydock image: argument COMMAND: invalid choice"),
+        (["image", "ls", "--bogus"], r"Error: ipydock: unrecognized arguments: --bogus"),
+    ],
+)
+def test_errors_are_one_line_exit_1_no_traceback(ipd, imported, args, pattern) -> None:
+    proc = ipd(*args, check=False)
+    assert proc.returncode == 1
+    assert re.match(pattern, proc.stderr)
+    assert proc.stderr.count("\n") == 1
+    assert "Traceback" not in proc.stderr
