@@ -53,6 +53,7 @@ def decompressed(stream: BinaryIO, source: str) -> BinaryIO:
 class _Raw(io.RawIOBase):
     """Adapt any object with ``read`` to the RawIOBase interface BufferedReader wants."""
 
+
     def __init__(self, f: BinaryIO) -> None:
         self._f = f
 
@@ -65,6 +66,4 @@ class _Raw(io.RawIOBase):
         b[:n] = data
         return n
 
-    def close(self) -> None:
-        self._f.close()
-        super().close()
+    # close() is inherited and leaves the wrapped stream open: its opener owns it.
