@@ -1,0 +1,162 @@
+"""Median latency of starting ``true`` in a container: ipydock's runtime beside ``crun run``.
+
+Run as root: ``python bench/bench_run.py [-n 50]``. Both sides use the same busybox root and
+network "none" (a new, empty network namespace); ipydock is timed from a warm Python process, as
+a notebook calls it, crun by ``subprocess.run`` from a warm Python process.
+
+crun 1.8 refuses hybrid cgroup hosts (v1 controllers plus an empty ``/sys/fs/cgroup/unified``),
+so its timings are taken by a worker in a private mount namespace with that mount removed; this
+changes nothing crun measures. Rows "no cgroup" compare the namespace/mount/exec path alone
+(crun ``--cgroup-manager=disabled``), the "cgroup" rows include creating and removing one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.append(str(Path(__file__).resolve().parents[1]))
+
+from ipydock.engine.runtime import Rootfs, Runtime, Spec, build_plan, cgroups  # noqa: E402
+
+APPLETS = ("sh", "true", "echo", "ls", "cat")
+
+
+def make_rootfs(path: Path) -> Path:
+    (path / "bin").mkdir(parents=True)
+    shutil.copy2("/usr/bin/busybox", path / "bin" / "busybox")
+    for applet in APPLETS:
+        (path / "bin" / applet).symlink_to("busybox")
+    return path
+
+
+def make_bundle(bundle: Path, rootfs: Path) -> Path:
+    """An OCI bundle for crun: ``crun spec``'s default config, running ``true``."""
+    bundle.mkdir()
+    shutil.copytree(rootfs, bundle / "rootfs", symlinks=True)
+    subprocess.run(["crun", "spec"], cwd=bundle, check=True)
+    config = json.loads((bundle / "config.json").read_text())
+    config["process"].update(terminal=False, args=["true"], env=["PATH=/bin"])
+    config["mounts"] = [m for m in config["mounts"] if m["type"] != "cgroup"]
+    config["linux"]["namespaces"] = [
+        n for n in config["linux"]["namespaces"] if n["type"] != "cgroup"
+    ]
+    (bundle / "config.json").write_text(json.dumps(config))
+    return bundle
+
+
+def median_ms(n: int, once: Callable[[int], None]) -> float:
+    once(-1)  # warm up
+    samples = []
+    for i in range(n):
+        start = time.perf_counter()
+        once(i)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples) * 1000
+
+
+def fresh_layer(base: Path, i: int) -> Rootfs:
+    """A new writable layer per run, as ``docker run`` makes one per container."""
+    dirs = [base / f"{i}" / d for d in ("upper", "work", "merged")]
+    for d in dirs:
+        d.mkdir(parents=True)
+    return Rootfs.overlay([str(base / "lower")], *map(str, dirs))
+
+
+def bench_ipydock(n: int, work: Path) -> dict[str, float]:
+    lower = work / "lower"
+    base = Spec(rootfs=Rootfs.directory(str(lower)), args=("true",), env=("PATH=/bin",))
+    results = {}
+    with Runtime(cgroup_parent="ipydock-bench") as runtime:
+        server = runtime.forkserver
+
+        def spawn_dir(_i: int) -> None:
+            server.spawn(build_plan(base)).wait()
+
+        def spawn_overlay(i: int) -> None:
+            rootfs = fresh_layer(work, i + 1000)
+            server.spawn(build_plan(Spec(rootfs, ("true",), ("PATH=/bin",)))).wait()
+            shutil.rmtree(work / f"{i + 1000}")
+
+        def run_full(i: int) -> None:
+            rootfs = fresh_layer(work, i + 2000)
+            with runtime.run(Spec(rootfs, ("true",), ("PATH=/bin",))) as running:
+                running.wait()
+            shutil.rmtree(work / f"{i + 2000}")
+
+        results["ipydock spawn, dir root, no cgroup"] = median_ms(n, spawn_dir)
+        results["ipydock spawn, new overlay layer, no cgroup"] = median_ms(n, spawn_overlay)
+        results["ipydock Runtime.run, new overlay layer + cgroup"] = median_ms(n, run_full)
+    cgroups.remove_parent("ipydock-bench")
+    return results
+
+
+def bench_crun(n: int, work: Path) -> dict[str, float]:
+    """Run the crun timings in a worker whose mount namespace hides the hybrid v2 mount."""
+    script = (
+        "umount /sys/fs/cgroup/unified 2>/dev/null; "
+        f'exec "{sys.executable}" "{__file__}" --crun-worker -n {n} --work "{work}"'
+    )
+    out = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(out)
+
+
+def crun_worker(n: int, work: Path) -> None:
+    bundle = str(make_bundle(work / "bundle", work / "lower"))
+
+    def crun(*flags: str) -> Callable[[int], None]:
+        def once(i: int) -> None:
+            name = f"ipydock-bench-{os.getpid()}-{i}"
+            subprocess.run(["crun", *flags, "run", "--bundle", bundle, name], check=True)
+
+        return once
+
+    results = {
+        "crun run, no cgroup": median_ms(n, crun("--cgroup-manager=disabled")),
+        "crun run, cgroup": median_ms(n, crun()),
+    }
+    print(json.dumps(results))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=50, help="iterations per row (default 50)")
+    parser.add_argument("--crun-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.crun_worker:
+        crun_worker(args.n, args.work)
+        return
+    with tempfile.TemporaryDirectory(prefix="ipydock-bench-") as tmp:
+        work = Path(tmp)
+        make_rootfs(work / "lower")
+        ours = bench_ipydock(args.n, work)
+        theirs = bench_crun(args.n, work) if shutil.which("crun") else {}
+    print_table(ours, theirs, args.n)
+
+
+def print_table(ours: dict[str, float], theirs: dict[str, float], n: int) -> None:
+    print(f"median of {n} runs of `true`, network none, on {os.uname().release}")
+    print(f"{'what':<52}{'ms':>8}{'vs crun':>10}")
+    for name, ms in {**theirs, **ours}.items():
+        ref = theirs.get("crun run, cgroup" if "+ cgroup" in name else "crun run, no cgroup")
+        ratio = f"{ms / ref:.2f}x" if ref and not name.startswith("crun") else ""
+        print(f"{name:<52}{ms:>8.2f}{ratio:>10}")
+
+
+if __name__ == "__main__":
+    main()

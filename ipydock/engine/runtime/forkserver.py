@@ -1,0 +1,201 @@
+"""The warm, single-threaded helper that forks containers for a multi-threaded caller.
+
+Started once per :class:`~ipydock.engine.runtime.process.ForkServer` as
+``python -m ipydock.engine.runtime.forkserver FD``, it imports little (so a fork copies little),
+never starts a thread, and runs one ``selectors`` loop::
+
+    control socket --spawn--> spawn.spawn() --> pid 1 of a new container
+         |                          |
+         |      report pipe: ready / error / EOF (= exec'd)   pidfd: readable = exited
+         v                          v                                  v
+    status socket per container <-- "ready"/"started"/"failed" --- "exited" (after waitpid)
+
+It is the parent of every container it starts and reaps them. When the control socket closes
+(the kernel exited or was killed), it SIGKILLs its containers, reaps them and exits; when it is
+killed itself, the containers' parent-death signal kills them. A detached container must
+therefore be owned by a longer-lived process: a per-container supervisor that calls
+:func:`ipydock.engine.runtime.spawn.spawn` itself (it is single-threaded too).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import signal
+import socket
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from ipydock.engine.runtime import protocol
+from ipydock.engine.runtime.plan import Plan
+from ipydock.engine.runtime.spawn import Child, read_report, spawn
+
+__all__ = ["main", "serve"]
+
+
+@dataclass
+class _Container:
+    child: Child
+    status: socket.socket
+    announced: bool = False
+    failed: bool = False
+    client_gone: bool = False
+    watched: set[int] = field(default_factory=set)
+
+
+class _Server:
+    def __init__(self, control: socket.socket) -> None:
+        self.control = control
+        self.selector = selectors.DefaultSelector()
+        self.containers: dict[int, _Container] = {}
+        self.selector.register(control, selectors.EVENT_READ, self._on_request)
+
+    def run(self) -> None:
+        while True:
+            for key, _ in self.selector.select():
+                if key.fileobj is self.control and not self._on_request():
+                    return
+                if key.fileobj is not self.control:
+                    key.data()
+
+    # --- events ------------------------------------------------------------------------------
+
+    def _on_request(self) -> bool:
+        message, fds = protocol.recv(self.control)
+        if message is None:
+            return False
+        status = socket.socket(fileno=fds[0])
+        slots = message["stdio"]
+        stdio = (_slot(fds, slots[0]), _slot(fds, slots[1]), _slot(fds, slots[2]))
+        try:
+            child = spawn(Plan.from_dict(message["plan"]), stdio, bool(message["paused"]))
+        except Exception as exc:  # noqa: BLE001 - reported to the client, the loop goes on
+            error = {"step": "fork", "errno": getattr(exc, "errno", 0) or 0,
+                     "detail": str(exc), "exit_code": 125}  # fmt: skip
+            _send(status, {"event": "failed", "error": error})
+            _send(status, {"event": "exited", "status": 125 << 8})
+            status.close()
+            return True
+        finally:
+            for fd in fds[1:]:
+                os.close(fd)
+        entry = _Container(child, status)
+        self.containers[child.pid] = entry
+        self._watch(entry, child.report_fd, lambda: self._on_report(entry))
+        self._watch(entry, child.pidfd, lambda: self._on_exit(entry))
+        self._watch(entry, status.fileno(), lambda: self._on_status(entry))
+        return True
+
+    def _on_report(self, entry: _Container) -> None:
+        report = read_report(entry.child.report_fd)
+        if report is None:
+            self._unwatch(entry, entry.child.report_fd)
+            os.close(entry.child.report_fd)
+            entry.child.report_fd = -1
+            if entry.failed:
+                return
+            if entry.announced:
+                _send(entry.status, {"event": "started", "pid": entry.child.pid})
+            else:
+                self._announce(entry, "started")
+        elif report.get("ready"):
+            self._announce(entry, "ready")
+        else:
+            entry.failed = True
+            _send(entry.status, {"event": "failed", "error": report})
+
+    def _on_exit(self, entry: _Container) -> None:
+        if entry.child.report_fd >= 0:  # drain first: "failed" must precede "exited"
+            self._on_report(entry)
+            if entry.child.report_fd >= 0:
+                self._on_report(entry)
+        _pid, raw = os.waitpid(entry.child.pid, 0)
+        if not entry.client_gone:
+            _send(entry.status, {"event": "exited", "status": raw})
+        self._forget(entry)
+
+    def _on_status(self, entry: _Container) -> None:
+        try:
+            message, fds = protocol.recv(entry.status)
+        except OSError:
+            message, fds = None, []
+        for fd in fds:
+            os.close(fd)
+        if message is None:
+            entry.client_gone = True
+            self._unwatch(entry, entry.status.fileno())
+            _kill(entry.child)
+        elif message.get("op") == "start" and entry.child.go_fd >= 0:
+            os.write(entry.child.go_fd, b"g")
+            os.close(entry.child.go_fd)
+            entry.child.go_fd = -1
+
+    # --- bookkeeping -------------------------------------------------------------------------
+
+    def _announce(self, entry: _Container, event: str) -> None:
+        entry.announced = True
+        message = {"event": event, "pid": entry.child.pid}
+        _send(entry.status, message, [entry.child.pidfd])
+
+    def _watch(self, entry: _Container, fd: int, callback: Any) -> None:
+        entry.watched.add(fd)
+        self.selector.register(fd, selectors.EVENT_READ, callback)
+
+    def _unwatch(self, entry: _Container, fd: int) -> None:
+        if fd in entry.watched:
+            entry.watched.discard(fd)
+            self.selector.unregister(fd)
+
+    def _forget(self, entry: _Container) -> None:
+        for fd in list(entry.watched):
+            self._unwatch(entry, fd)
+        for fd in (entry.child.pidfd, entry.child.report_fd, entry.child.go_fd):
+            if fd >= 0:
+                os.close(fd)
+        entry.status.close()
+        del self.containers[entry.child.pid]
+
+    def shutdown(self) -> None:
+        """Kill and reap every container: nobody is left to wait for them."""
+        for entry in list(self.containers.values()):
+            _kill(entry.child)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(entry.child.pid, 0)
+            entry.client_gone = True
+            self._forget(entry)
+
+
+def _slot(fds: list[int], index: int) -> int:
+    """The fd a stdio slot points at, or -1 for /dev/null."""
+    return fds[index] if index > 0 else -1
+
+
+def _kill(child: Child) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        signal.pidfd_send_signal(child.pidfd, signal.SIGKILL)
+
+
+def _send(sock: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
+    with contextlib.suppress(OSError):  # the client may be gone; the container is then killed
+        protocol.send(sock, message, fds or ())
+
+
+def serve(control: socket.socket) -> None:
+    """Serve spawn requests on ``control`` until it closes; then kill what is left."""
+    server = _Server(control)
+    try:
+        server.run()
+    finally:
+        server.shutdown()
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    serve(socket.socket(fileno=int(argv[0])))
+
+
+if __name__ == "__main__":
+    main()

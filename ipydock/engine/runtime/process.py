@@ -1,0 +1,230 @@
+"""The caller's side: a warm fork-server helper and a handle per container process.
+
+Safe to use from any thread of a Jupyter kernel: the kernel never forks; it sends a plan to the
+helper (:mod:`ipydock.engine.runtime.forkserver`) and gets back a :class:`ContainerProcess`,
+which talks to the helper over its own socket, so handles never share a reply queue.
+
+The helper is started lazily on the first spawn (one Python start-up, ~30 ms, once) and stopped
+by :meth:`ForkServer.close`; closing it, or the caller dying, kills every container it started.
+Containers that must outlive their starter belong to a supervisor process instead (see the
+package docstring).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from ipydock.engine.runtime import protocol
+from ipydock.engine.runtime.errors import (
+    CommandNotExecutable,
+    CommandNotFound,
+    HelperDied,
+    ProcessNotPaused,
+    StartFailed,
+)
+from ipydock.engine.runtime.plan import Plan
+from ipydock.engine.runtime.spec import Stdio
+
+__all__ = ["ContainerProcess", "ExitStatus", "ForkServer"]
+
+_PACKAGE_ROOT = str(Path(__file__).absolute().parents[3])
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    """How pid 1 ended: ``exit_code`` as Docker reports it (128+N when killed by signal N)."""
+
+    exit_code: int
+    signal: int | None = None
+    oom_killed: bool = False
+
+    @classmethod
+    def from_wait_status(cls, raw: int) -> ExitStatus:
+        if os.WIFSIGNALED(raw):
+            sig = os.WTERMSIG(raw)
+            return cls(128 + sig, sig)
+        return cls(os.WEXITSTATUS(raw))
+
+
+class ContainerProcess:
+    """Pid 1 of one container, as seen by the process that asked for it."""
+
+    def __init__(
+        self, sock: socket.socket, pid: int, pidfd: int, paused: bool, command: str
+    ) -> None:
+        self.pid = pid
+        self._command = command
+        self._sock = sock
+        self._pidfd = pidfd
+        self._paused = paused
+        self._status: ExitStatus | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Let a process spawned with ``paused=True`` exec its command."""
+        if not self._paused:
+            raise ProcessNotPaused(self.pid)
+        self._paused = False
+        protocol.send(self._sock, {"op": "start"})
+        message = _expect(self._sock)
+        if message["event"] == "failed":
+            exited = _expect(self._sock)
+            self._status = ExitStatus.from_wait_status(exited["status"])
+            raise _start_error(message["error"], self._command)
+
+    def wait(self, timeout: float | None = None) -> ExitStatus | None:
+        """Block until pid 1 exits (or ``timeout`` seconds pass: then ``None``)."""
+        with self._lock:
+            if self._status is None:
+                ready, _, _ = select.select([self._sock], [], [], timeout)
+                if not ready:
+                    return None
+                message = _expect(self._sock)
+                if message.get("event") == "failed":
+                    message = _expect(self._sock)
+                self._status = ExitStatus.from_wait_status(message["status"])
+                self._release()
+            return self._status
+
+    def poll(self) -> ExitStatus | None:
+        return self.wait(timeout=0)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal pid 1 (race-free via its pidfd); a no-op once it has exited."""
+        if self._pidfd >= 0 and self._status is None:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(self._pidfd, sig)
+
+    def close(self) -> None:
+        """Forget the process; if it still runs, the helper kills and reaps it."""
+        self._release()
+
+    def _release(self) -> None:
+        if self._pidfd >= 0:
+            os.close(self._pidfd)
+            self._pidfd = -1
+        self._sock.close()
+
+    def __enter__(self) -> ContainerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is None:
+            self.kill()
+            self.wait()
+        self.close()
+
+
+class ForkServer:
+    """A lazily started helper process that forks containers for this (threaded) process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._control: socket.socket | None = None
+
+    def start(self) -> None:
+        with self._lock:
+            self._start_locked()
+
+    def _start_locked(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "ipydock.engine.runtime.forkserver", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+        )
+        theirs.close()
+        self._control = mine
+
+    def spawn(
+        self, plan: Plan, stdio: Stdio | None = None, paused: bool = False
+    ) -> ContainerProcess:
+        """Fork pid 1 for ``plan``; returns once it exec'd (or, ``paused``, is ready to).
+
+        Raises :class:`CommandNotFound` (exit code 127) and the other :class:`StartFailed`
+        kinds after the failed child has been reaped, so nothing is left behind.
+        """
+        stdio = stdio or Stdio()
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        fds = [theirs.fileno()]
+        slots = []
+        for fd in (stdio.stdin, stdio.stdout, stdio.stderr):
+            slots.append(len(fds) if fd is not None else -1)
+            if fd is not None:
+                fds.append(fd)
+        request = {"op": "spawn", "plan": plan.to_dict(), "paused": paused, "stdio": slots}
+        with self._lock:
+            self._start_locked()
+            assert self._control is not None
+            try:
+                protocol.send(self._control, request, fds)
+            except OSError as exc:
+                mine.close()
+                raise HelperDied(self._proc.poll() if self._proc else None) from exc
+            finally:
+                theirs.close()
+        return self._await_start(mine, paused, plan.args[0])
+
+    def _await_start(self, sock: socket.socket, paused: bool, command: str) -> ContainerProcess:
+        try:
+            message, fds = protocol.recv(sock)
+            if message is None:
+                raise HelperDied(self._proc.poll() if self._proc else None)
+            if message["event"] == "failed":
+                _expect(sock)  # "exited": the helper has reaped it
+                raise _start_error(message["error"], command)
+        except BaseException:
+            sock.close()
+            raise
+        return ContainerProcess(sock, message["pid"], fds[0], paused, command)
+
+    def close(self) -> None:
+        """Stop the helper; it kills and reaps the containers it still owns."""
+        with self._lock:
+            if self._control is not None:
+                self._control.close()
+                self._control = None
+            if self._proc is not None:
+                self._proc.wait()
+                self._proc = None
+
+    def __enter__(self) -> ForkServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _expect(sock: socket.socket) -> dict:
+    message, fds = protocol.recv(sock)
+    for fd in fds:
+        os.close(fd)
+    if message is None:
+        raise HelperDied(None)
+    return message
+
+
+def _start_error(error: dict, command: str) -> StartFailed:
+    """The report of a failed child, as the error class a caller can branch on."""
+    code = error.get("exit_code", 125)
+    if code == 127 and error.get("step") == "exec":
+        return CommandNotFound(command, error["detail"])
+    if code == 126 and error.get("step") == "exec":
+        return CommandNotExecutable(command, error.get("errno", 0), error["detail"])
+    return StartFailed(error.get("step", "?"), error.get("errno", 0), error["detail"], code)

@@ -1,0 +1,150 @@
+"""Can a non-root user run containers here? A report, found by trying, for ``ipydock info``.
+
+Running rootless is not implemented yet; this module says whether it could work and what is
+missing, so the container layer can pick a mode and explain it. The probe runs a child process
+as the user (``subprocess`` with ``user=``, safe from a threaded kernel) that really creates a
+user namespace, maps itself to uid 0, mounts a tmpfs and an overlay inside it::
+
+    probe(uid) --subprocess as uid--> unshare --user --map-root-user --mount sh -c ...
+                                        tmpfs on /tmp (own mount ns) -> overlay in it
+               <-- the names of the steps that worked: userns, mount, overlay
+
+What a full rootless run still needs (the ``missing`` list names what this machine lacks):
+``newuidmap``/``newgidmap`` with ``/etc/subuid`` ranges for more than one uid inside; spawn
+creating the user namespace first (``CLONE_NEWUSER``, maps written by the parent) and binding
+the device nodes instead of ``mknod``; sysfs bind-mounted when the netns is not owned; cgroup
+limits only with a delegated v2 subtree (otherwise run without limits and warn); networking via
+slirp4netns or none.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+
+__all__ = ["RootlessReport", "probe"]
+
+
+@dataclass(frozen=True)
+class RootlessReport:
+    uid: int
+    userns: bool
+    mount_in_userns: bool
+    overlay_in_userns: bool
+    max_user_namespaces: int
+    newuidmap: bool
+    subuid_ranges: bool
+    cgroup_delegated: bool
+    error: str = ""
+    missing: tuple[str, ...] = field(default=())
+
+    @property
+    def usable(self) -> bool:
+        """A container with uid 0 mapped to the user could run (one uid, no limits)."""
+        return self.userns and self.mount_in_userns
+
+
+def probe(uid: int = 65534) -> RootlessReport:
+    """Try user namespaces as ``uid`` (default ``nobody``); needs root to switch users."""
+    check = _run_check(uid)
+    name = _user_name(uid)
+    report = RootlessReport(
+        uid=uid,
+        userns=check.get("userns", False),
+        mount_in_userns=check.get("mount", False),
+        overlay_in_userns=check.get("overlay", False),
+        error=check.get("error", ""),
+        max_user_namespaces=_read_int("/proc/sys/user/max_user_namespaces"),
+        newuidmap=bool(shutil.which("newuidmap") and shutil.which("newgidmap")),
+        subuid_ranges=_has_subids(name),
+        cgroup_delegated=_cgroup_delegated(uid),
+    )
+    return RootlessReport(**{**report.__dict__, "missing": _missing(report)})
+
+
+def _missing(r: RootlessReport) -> tuple[str, ...]:
+    needs = [
+        (r.max_user_namespaces > 0, "user namespaces are disabled (user.max_user_namespaces=0)"),
+        (r.userns, f"unshare(CLONE_NEWUSER) fails for uid {r.uid}: {r.error}"),
+        (r.mount_in_userns, "cannot mount inside a user namespace"),
+        (r.overlay_in_userns, "overlayfs in a user namespace needs Linux >= 5.11 (use vfs)"),
+        (r.newuidmap, "newuidmap/newgidmap are not installed (package uidmap)"),
+        (r.subuid_ranges, "no /etc/subuid and /etc/subgid range for the user"),
+        (r.cgroup_delegated, "no delegated cgroup v2 subtree: limits would be ignored"),
+    ]
+    return tuple(text for ok, text in needs if not ok)
+
+
+_CHECK_SCRIPT = (
+    "echo userns; mount -t tmpfs none /tmp && echo mount && mkdir /tmp/l /tmp/u /tmp/w /tmp/m && "
+    "mount -t overlay overlay -o lowerdir=/tmp/l,upperdir=/tmp/u,workdir=/tmp/w /tmp/m && "
+    "echo overlay"
+)
+
+
+def _run_check(uid: int) -> dict:
+    """util-linux ``unshare`` as ``uid``: each step that works prints its name."""
+    as_root = os.geteuid() == 0
+    try:
+        gid = pwd.getpwuid(uid).pw_gid
+    except KeyError:
+        gid = uid
+    try:
+        proc = subprocess.run(
+            ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", _CHECK_SCRIPT],
+            user=uid if as_root else None,
+            group=gid if as_root else None,
+            extra_groups=[] if as_root else None,
+            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+            cwd="/",
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return {"error": str(exc)}
+    steps = set(proc.stdout.split())
+    result: dict = {step: step in steps for step in ("userns", "mount", "overlay")}
+    result["error"] = proc.stderr.strip()[-300:]
+    return result
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _has_subids(name: str) -> bool:
+    def listed(path: str) -> bool:
+        try:
+            with open(path) as f:
+                return any(line.split(":")[0] == name for line in f)
+        except OSError:
+            return False
+
+    return listed("/etc/subuid") and listed("/etc/subgid")
+
+
+def _cgroup_delegated(uid: int) -> bool:
+    """v2 only: a cgroup directory owned by the user, with controllers to delegate."""
+    if not os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        return False
+    user_slice = f"/sys/fs/cgroup/user.slice/user-{uid}.slice/user@{uid}.service"
+    try:
+        return os.stat(user_slice).st_uid == uid
+    except OSError:
+        return False
+
+
+def _read_int(path: str) -> int:
+    try:
+        with open(path) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 0

@@ -1,0 +1,403 @@
+"""Fork one container process and build its world: the only module with raw syscalls.
+
+Call :func:`spawn` from a **single-threaded** process (the fork-server helper, or later a
+per-container supervisor); never from a Jupyter kernel, whose threads may hold locks the child
+would inherit. The forking process becomes the parent of the container's pid 1 and must reap it.
+
+::
+
+    helper                         child (becomes pid 1 of a new pid namespace)
+    ------                         -----------------------------------------------------------
+    unshare(NEWPID)
+    fork() ----------------------> unshare(NS|UTS|IPC|NET) / setns(netns)
+    setns(own pidns)               make / rprivate; mount root (overlay or bind)
+    pidfd_open(pid)                mount /proc /dev /dev/pts /sys(ro) /dev/mqueue /dev/shm, user
+    read report pipe <-----+       mounts, /etc files; mknod devices; symlinks; sethostname
+                           |       pivot_root(".", "."), detach old root
+                           |       mask paths, read-only paths, read-only root
+                           |       chdir(cwd); look the command up in the image's PATH
+                           |       join cgroups; drop bounding caps; setgroups/setgid/setuid;
+                           |       capset; ambient; no_new_privs; pdeathsig
+                           +------ [paused: write "ready", block on the go pipe]
+      EOF = exec worked    <------ execve (report pipe is close-on-exec) or error line + _exit
+
+Pid 1 is the user's command itself, as in ``docker run`` without ``--init``: it receives only
+signals it handles (SIGKILL always), and orphans it does not reap stay zombies until it exits;
+when it exits the kernel kills and reaps the rest of the namespace, so the parent only ever
+reaps pid 1. The unshare/fork/setns dance gives the fork itself the new pid namespace, so one
+fork of a warm helper is all a start costs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno as errno_mod
+import json
+import os
+import stat
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ipydock.engine.runtime.paths import ensure_target, secure_join
+from ipydock.engine.runtime.plan import (
+    CLONE_NEWNET,
+    CLONE_NEWPID,
+    MS_BIND,
+    MS_NODEV,
+    MS_NOEXEC,
+    MS_NOSUID,
+    MS_PRIVATE,
+    MS_RDONLY,
+    MS_REC,
+    MS_REMOUNT,
+    MountStep,
+    Plan,
+)
+
+__all__ = ["Child", "StepError", "read_report", "spawn", "unshare", "setns", "mount", "umount2"]
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}[os.uname().machine]
+_SYS_CLOSE_RANGE = 436
+_CLOSE_RANGE_CLOEXEC = 4
+MNT_DETACH = 2
+PR_SET_PDEATHSIG = 1
+PR_SET_KEEPCAPS = 8
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+_CAP_VERSION_3 = 0x20080522
+_SIGKILL = 9
+_PRESERVED = MS_NOSUID | MS_NODEV | MS_NOEXEC
+_own_pidns: int | None = None
+
+
+class StepError(Exception):
+    """A setup step failed in the child; becomes a report line and the child's exit code."""
+
+    def __init__(self, step: str, errno: int, detail: str, exit_code: int = 125) -> None:
+        super().__init__(detail)
+        self.step, self.errno, self.detail, self.exit_code = step, errno, detail, exit_code
+
+    def to_dict(self) -> dict[str, object]:
+        return {"step": self.step, "errno": self.errno, "detail": self.detail,
+                "exit_code": self.exit_code}  # fmt: skip
+
+
+@dataclass
+class Child:
+    """A forked container process, seen from its parent; the parent closes the fds."""
+
+    pid: int
+    pidfd: int
+    report_fd: int
+    go_fd: int = -1
+
+
+# --- thin syscall wrappers -------------------------------------------------------------------
+
+
+def _check(ret: int, what: str) -> int:
+    if ret < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+    return ret
+
+
+def _b(text: str | None) -> bytes | None:
+    return None if text is None else text.encode()
+
+
+def unshare(flags: int) -> None:
+    _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
+
+
+def setns(fd: int, nstype: int) -> None:
+    _check(_libc.setns(fd, nstype), "setns")
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:
+    ret = _libc.mount(_b(source), _b(target), _b(fstype), ctypes.c_ulong(flags), _b(data or None))
+    _check(ret, f"mount {target}")
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    _check(_libc.umount2(_b(target), flags), f"umount {target}")
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    _check(_libc.syscall(_SYS_PIVOT_ROOT, _b(new_root), _b(put_old)), "pivot_root")
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0) -> None:
+    args = (ctypes.c_ulong(arg2), ctypes.c_ulong(arg3), ctypes.c_ulong(0), ctypes.c_ulong(0))
+    _check(_libc.prctl(option, *args), f"prctl {option}")
+
+
+def sethostname(name: str) -> None:
+    raw = name.encode()
+    _check(_libc.sethostname(raw, len(raw)), "sethostname")
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    header = (ctypes.c_uint32 * 2)(_CAP_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)(
+        effective & 0xFFFFFFFF, permitted & 0xFFFFFFFF, inheritable & 0xFFFFFFFF,
+        effective >> 32, permitted >> 32, inheritable >> 32,
+    )  # fmt: skip
+    _check(_libc.capset(header, data), "capset")
+
+
+def capget() -> tuple[int, int, int]:
+    """(effective, permitted, inheritable) of the calling thread."""
+    header = (ctypes.c_uint32 * 2)(_CAP_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()
+    _check(_libc.capget(header, data), "capget")
+    return tuple(data[i] | (data[i + 3] << 32) for i in range(3))  # type: ignore[return-value]
+
+
+def _last_cap() -> int:
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        return int(f.read())
+
+
+_LAST_CAP = _last_cap()
+
+
+# --- parent side -----------------------------------------------------------------------------
+
+
+def spawn(plan: Plan, stdio: tuple[int, int, int], paused: bool = False) -> Child:
+    """Fork pid 1 of a new container; returns at once (before exec), see :func:`read_report`.
+
+    ``stdio`` are the fds for the container's 0, 1, 2; the caller keeps and closes its copies.
+    With ``paused`` the child stops just before exec and writes ``ready`` until ``go_fd`` gets a
+    byte; that is the moment to wire its network namespace (``/proc/PID/ns/net``).
+    """
+    if threading.active_count() != 1:
+        raise RuntimeError("spawn() forks: call it from a single-threaded helper process")
+    report_r, report_w = os.pipe2(os.O_CLOEXEC)
+    go_r, go_w = os.pipe2(os.O_CLOEXEC) if paused else (-1, -1)
+    if plan.new_pid:
+        unshare(CLONE_NEWPID)
+    try:
+        pid = os.fork()
+        if pid == 0:
+            _child_main(plan, stdio, report_w, go_r)
+    finally:
+        if plan.new_pid:
+            setns(_own_pidns_fd(), CLONE_NEWPID)
+    os.close(report_w)
+    if go_r >= 0:
+        os.close(go_r)
+    return Child(pid, os.pidfd_open(pid), report_r, go_w)
+
+
+def read_report(fd: int) -> dict[str, object] | None:
+    """Read one report line: ``{"ready": True}``, a StepError dict, or ``None`` (EOF: exec'd)."""
+    buf = b""
+    while not buf.endswith(b"\n"):
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return None
+        buf += chunk
+    return json.loads(buf)
+
+
+def _own_pidns_fd() -> int:
+    global _own_pidns
+    if _own_pidns is None:
+        _own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    return _own_pidns
+
+
+# --- child side: runs once, then execs or _exits ---------------------------------------------
+
+
+def _child_main(plan: Plan, stdio: tuple[int, int, int], report_fd: int, go_fd: int) -> None:
+    code = 125
+    try:
+        _setup_stdio(stdio)
+        path, cgroup_fds = _build(plan)
+        _finish(plan, path, cgroup_fds, report_fd, go_fd)
+    except StepError as exc:
+        code = exc.exit_code
+        _report(report_fd, exc.to_dict())
+    except BaseException as exc:  # noqa: BLE001 - the child must never return to the helper
+        _report(report_fd, {"step": "setup", "errno": 0, "detail": repr(exc), "exit_code": 125})
+    finally:
+        os._exit(code)
+
+
+@contextlib.contextmanager
+def _step(name: str) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise StepError(name, exc.errno or 0, f"{name}: {exc.strerror or exc}") from exc
+
+
+def _report(fd: int, message: dict[str, object]) -> None:
+    with contextlib.suppress(OSError):
+        os.write(fd, json.dumps(message).encode() + b"\n")
+
+
+def _setup_stdio(stdio: tuple[int, int, int]) -> None:
+    """dup the three fds to 0, 1, 2 (via high copies, in case they overlap)."""
+    with _step("stdio"):
+        high = [os.dup(fd) if fd >= 0 else os.open("/dev/null", os.O_RDWR) for fd in stdio]
+        for target, fd in enumerate(high):
+            os.dup2(fd, target)
+            os.close(fd)
+
+
+def _build(plan: Plan) -> tuple[str, list[int]]:
+    """Namespaces, mounts, pivot_root, masks; returns the command's path and cgroup fds."""
+    if plan.die_with_parent:
+        prctl(PR_SET_PDEATHSIG, _SIGKILL)
+    with _step("namespaces"):
+        if plan.netns_path:
+            fd = os.open(plan.netns_path, os.O_RDONLY | os.O_CLOEXEC)
+            setns(fd, CLONE_NEWNET)
+            os.close(fd)
+        unshare(plan.clone_flags)
+    with _step("cgroup"):
+        cgroup_fds = [os.open(p, os.O_WRONLY | os.O_CLOEXEC) for p in plan.cgroup_procs]
+    with _step("rootfs"):
+        mount(None, "/", None, MS_REC | MS_PRIVATE)
+        _mount_step(plan.root, plan.root_mount, plan.root_mount.target)
+    for step in plan.mounts:
+        with _step(f"mount {step.target}"):
+            _mount_in_root(plan.root, step)
+    with _step("devices"):
+        _make_devices(plan)
+    if plan.hostname:
+        with _step("hostname"):
+            sethostname(plan.hostname)
+    with _step("cwd"):
+        ensure_target(plan.root, plan.cwd, "dir")
+    with _step("pivot_root"):
+        os.chdir(plan.root)
+        pivot_root(".", ".")
+        umount2(".", MNT_DETACH)
+        os.chdir("/")
+    _harden_paths(plan)
+    with _step("chdir"):
+        os.chdir(plan.cwd)
+    return _lookup(plan.args[0], plan.env), cgroup_fds
+
+
+def _mount_step(root: str, step: MountStep, target: str) -> None:
+    flags = step.flags | (MS_RDONLY if step.readonly and not step.flags & MS_BIND else 0)
+    mount(step.source, target, step.fstype or None, flags, step.data)
+    if step.readonly and step.flags & MS_BIND:
+        preserved = os.statvfs(target).f_flag & _PRESERVED
+        mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | preserved)
+
+
+def _mount_in_root(root: str, step: MountStep) -> None:
+    kind = step.kind
+    if kind == "auto":
+        kind = "dir" if os.path.isdir(step.source) else "file"
+    _mount_step(root, step, ensure_target(root, step.target, kind))
+
+
+def _make_devices(plan: Plan) -> None:
+    for dev in plan.devices:
+        path = secure_join(plan.root, dev.path)
+        if not os.path.lexists(path):
+            os.mknod(path, stat.S_IFCHR | dev.mode, os.makedev(dev.major, dev.minor))
+        os.chmod(path, dev.mode)
+    for source, link in plan.symlinks:
+        path = secure_join(plan.root, link)
+        if not os.path.lexists(path):
+            os.symlink(source, path)
+
+
+def _harden_paths(plan: Plan) -> None:
+    """After pivot_root: Docker's masked paths, read-only paths, and a read-only root."""
+    for path in plan.masked_paths:
+        with _step(f"mask {path}"):
+            if os.path.isdir(path):
+                mount("tmpfs", path, "tmpfs", MS_RDONLY)
+            elif os.path.exists(path):
+                mount("/dev/null", path, None, MS_BIND)
+    for path in plan.readonly_paths:
+        if os.path.exists(path):
+            with _step(f"readonly {path}"):
+                _mount_step("/", MountStep(path, "", path, MS_BIND | MS_REC, readonly=True), path)
+    if plan.readonly_rootfs:
+        with _step("readonly rootfs"):
+            mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+
+
+def _lookup(command: str, env: tuple[str, ...]) -> str:
+    """Find the command as Go's exec.LookPath does in runc, with Docker's error texts."""
+    if "/" in command:
+        if not os.path.exists(command):
+            detail = f'exec: "{command}": stat {command}: no such file or directory'
+            raise StepError("exec", errno_mod.ENOENT, detail, 127)
+        return command
+    path_var = next((e[5:] for e in reversed(env) if e.startswith("PATH=")), "")
+    for directory in path_var.split(":"):
+        candidate = os.path.join(directory or ".", command)
+        with contextlib.suppress(OSError):
+            st = os.stat(candidate)
+            if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
+                return candidate
+    detail = f'exec: "{command}": executable file not found in $PATH'
+    raise StepError("exec", errno_mod.ENOENT, detail, 127)
+
+
+def _finish(plan: Plan, path: str, cgroup_fds: list[int], report_fd: int, go_fd: int) -> None:
+    """Join cgroups, drop privileges, optionally wait for go, exec. Never returns on success."""
+    with _step("cgroup join"):
+        for fd in cgroup_fds:
+            os.write(fd, b"0")
+            os.close(fd)
+    with _step("credentials"):
+        _set_credentials(plan)
+    if go_fd >= 0:
+        _report(report_fd, {"ready": True})
+        if os.read(go_fd, 1) != b"g":
+            raise StepError("start", 0, "start was cancelled", 137)
+    _libc.syscall(_SYS_CLOSE_RANGE, 3, ctypes.c_uint(0xFFFFFFFF), _CLOSE_RANGE_CLOEXEC)
+    env = dict(item.split("=", 1) for item in plan.env)
+    try:
+        os.execve(path, list(plan.args), env)
+    except OSError as exc:
+        command = plan.args[0]
+        if exc.errno == errno_mod.EACCES:
+            raise StepError(
+                "exec", exc.errno, f'exec: "{command}": permission denied', 126
+            ) from exc
+        code = 127 if exc.errno == errno_mod.ENOENT else 126
+        raise StepError("exec", exc.errno or 0, f'exec: "{command}": {exc.strerror}', code) from exc
+
+
+def _set_credentials(plan: Plan) -> None:
+    """Bounding set, groups, gid, uid (keeping caps across it), then the cap sets."""
+    for cap in range(_LAST_CAP + 1):
+        if not plan.cap_bounding >> cap & 1:
+            prctl(PR_CAPBSET_DROP, cap)
+    os.setgroups(list(plan.groups))
+    os.setresgid(plan.gid, plan.gid, plan.gid)
+    prctl(PR_SET_KEEPCAPS, 1)
+    os.setresuid(plan.uid, plan.uid, plan.uid)
+    prctl(PR_SET_KEEPCAPS, 0)
+    _, permitted, _ = capget()
+    capset(
+        plan.cap_effective & permitted,
+        plan.cap_permitted & permitted,
+        plan.cap_inheritable & permitted,
+    )
+    for cap in range(_LAST_CAP + 1):
+        if plan.cap_ambient >> cap & 1:
+            prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap)
+    if plan.no_new_privs:
+        prctl(PR_SET_NO_NEW_PRIVS, 1)
+    if plan.die_with_parent:  # setuid cleared it
+        prctl(PR_SET_PDEATHSIG, _SIGKILL)

@@ -1,0 +1,283 @@
+"""What to run and how to isolate it: a plain, frozen description of one container process.
+
+A :class:`Spec` is pure data, built by the container layer from an image config and ``run``
+flags; :func:`validate` checks it without touching the kernel, and
+:func:`ipydock.engine.runtime.plan.build_plan` turns it into the concrete list of kernel steps the
+spawner executes. Open file descriptors are not data, so they travel beside the spec in
+:class:`Stdio`.
+
+Defaults are Docker's (20.10, classic): the namespaces of ``docker run``, its masked and
+read-only ``/proc`` and ``/sys`` paths, its capability set. One deliberate difference:
+``no_new_privs`` is on by default (Docker needs ``--security-opt no-new-privileges``), as the
+design's hardening section asks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ipydock.engine.runtime.caps import resolve
+from ipydock.engine.runtime.errors import InvalidSpec
+
+__all__ = [
+    "DEFAULT_NAMESPACES",
+    "DEFAULT_PATH",
+    "DOCKER_MASKED_PATHS",
+    "DOCKER_READONLY_PATHS",
+    "EtcFiles",
+    "Mount",
+    "Network",
+    "Resources",
+    "Rootfs",
+    "Spec",
+    "Stdio",
+    "User",
+    "default_env",
+    "validate",
+]
+
+#: moby ``oci/defaults.go`` MaskedPaths: files get /dev/null bound over them, dirs a ro tmpfs.
+DOCKER_MASKED_PATHS: tuple[str, ...] = (
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+)
+#: moby ``oci/defaults.go`` ReadonlyPaths: bind-mounted over themselves read-only.
+DOCKER_READONLY_PATHS: tuple[str, ...] = (
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+)
+DEFAULT_NAMESPACES: frozenset[str] = frozenset({"pid", "mount", "uts", "ipc", "net"})
+KNOWN_NAMESPACES: frozenset[str] = DEFAULT_NAMESPACES | {"cgroup"}
+#: The PATH Docker sets when the image config has none.
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#: Docker refuses ``--memory`` below this ("Minimum memory limit allowed is 6MB").
+MIN_MEMORY = 6 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Rootfs:
+    """The container's root: overlay layers, or one plain directory.
+
+    Overlay: ``lower`` bottom-first (image order), ``upper``/``work`` the container's own
+    writable layer, ``merged`` an empty directory to mount on. The overlay is mounted inside the
+    container's mount namespace only, so it disappears with the container and never shows up in
+    the host's mount table. With no ``upper``, the root is read-only.
+    """
+
+    lower: tuple[str, ...] = ()
+    upper: str | None = None
+    work: str | None = None
+    merged: str | None = None
+    path: str | None = None
+
+    @classmethod
+    def overlay(
+        cls, lower: tuple[str, ...] | list[str], upper: str | None, work: str | None, merged: str
+    ) -> Rootfs:
+        return cls(lower=tuple(lower), upper=upper, work=work, merged=merged)
+
+    @classmethod
+    def directory(cls, path: str) -> Rootfs:
+        return cls(path=path)
+
+    @property
+    def is_overlay(self) -> bool:
+        return self.path is None
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A bind mount of a host path, or a tmpfs; ``target`` is a path inside the container."""
+
+    target: str
+    type: Literal["bind", "tmpfs"] = "bind"
+    source: str = ""
+    readonly: bool = False
+    #: tmpfs data options such as ``size=64m``, ``mode=1777``.
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class User:
+    uid: int = 0
+    gid: int = 0
+    additional_gids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Network:
+    """``none``: a new netns with loopback only; ``host``: the host's; ``join``: an existing one.
+
+    ``join`` is how bridge networking plugs in: the network layer creates and wires a netns
+    (``/run/ipydock/netns/ID``), then the container enters it before anything runs. Callers that
+    rather configure the container's own netns use ``spawn(..., paused=True)``, wire
+    ``/proc/PID/ns/net``, then ``start()``.
+    """
+
+    mode: Literal["none", "host", "join"] = "none"
+    netns_path: str | None = None
+
+    @classmethod
+    def join(cls, netns_path: str) -> Network:
+        return cls(mode="join", netns_path=netns_path)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """cgroup limits; ``None`` means unlimited. ``memory_swap`` as Docker: total incl. memory,
+    ``None`` = twice ``memory``, ``-1`` = unlimited swap."""
+
+    memory: int | None = None
+    memory_swap: int | None = None
+    pids_limit: int | None = None
+    cpus: float | None = None
+
+
+@dataclass(frozen=True)
+class EtcFiles:
+    """Host files bind-mounted on ``/etc/hostname``, ``/etc/hosts``, ``/etc/resolv.conf``."""
+
+    hostname: str | None = None
+    hosts: str | None = None
+    resolv_conf: str | None = None
+
+
+@dataclass(frozen=True)
+class Stdio:
+    """File descriptors for the container's 0, 1, 2; ``None`` means ``/dev/null``.
+
+    Not part of :class:`Spec` because descriptors are not data: they are passed to the helper
+    process with ``SCM_RIGHTS``. The caller keeps ownership and may close them after spawn.
+    """
+
+    stdin: int | None = None
+    stdout: int | None = None
+    stderr: int | None = None
+
+
+@dataclass(frozen=True)
+class Spec:
+    rootfs: Rootfs
+    args: tuple[str, ...]
+    env: tuple[str, ...] = ()
+    cwd: str = "/"
+    user: User = field(default_factory=User)
+    hostname: str = ""
+    etc: EtcFiles = field(default_factory=EtcFiles)
+    mounts: tuple[Mount, ...] = ()
+    readonly_rootfs: bool = False
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    privileged: bool = False
+    masked_paths: tuple[str, ...] = DOCKER_MASKED_PATHS
+    readonly_paths: tuple[str, ...] = DOCKER_READONLY_PATHS
+    no_new_privs: bool = True
+    namespaces: frozenset[str] = DEFAULT_NAMESPACES
+    network: Network = field(default_factory=Network)
+    resources: Resources = field(default_factory=Resources)
+    #: SIGKILL the container when its parent (helper or supervisor) dies: nothing is orphaned.
+    die_with_parent: bool = True
+
+
+def default_env(env: tuple[str, ...], hostname: str, home: str = "/root") -> tuple[str, ...]:
+    """The image env plus what Docker adds when missing: PATH, HOSTNAME, HOME."""
+    keys = {item.split("=", 1)[0] for item in env}
+    extra = []
+    if "PATH" not in keys:
+        extra.append(f"PATH={DEFAULT_PATH}")
+    if "HOSTNAME" not in keys and hostname:
+        extra.append(f"HOSTNAME={hostname}")
+    if "HOME" not in keys:
+        extra.append(f"HOME={home}")
+    return (*extra, *env)
+
+
+def validate(spec: Spec) -> None:
+    """Raise :class:`InvalidSpec` naming the first bad field; kernel-free."""
+    _validate_rootfs(spec.rootfs)
+    if not spec.args or not spec.args[0]:
+        raise InvalidSpec("args", "no command given (set CMD/ENTRYPOINT or pass a command)")
+    _absolute("cwd", spec.cwd)
+    for item in spec.env:
+        if "=" not in item or item.startswith("="):
+            raise InvalidSpec("env", f"{item!r} is not KEY=VALUE")
+    if any(i < 0 for i in (spec.user.uid, spec.user.gid, *spec.user.additional_gids)):
+        raise InvalidSpec("user", "uid and gids must be >= 0")
+    if len(spec.hostname) > 64:
+        raise InvalidSpec("hostname", "longer than 64 characters")
+    for mount in spec.mounts:
+        _validate_mount(mount)
+    unknown = spec.namespaces - KNOWN_NAMESPACES
+    if unknown:
+        raise InvalidSpec("namespaces", f"unknown {sorted(unknown)}")
+    _validate_network(spec)
+    _validate_resources(spec.resources)
+    resolve(spec.cap_add, spec.cap_drop, spec.privileged)
+
+
+def _absolute(name: str, path: str | None) -> None:
+    if not path or not path.startswith("/"):
+        raise InvalidSpec(name, f"{path!r} is not an absolute path")
+
+
+def _validate_rootfs(rootfs: Rootfs) -> None:
+    if not rootfs.is_overlay:
+        _absolute("rootfs.path", rootfs.path)
+        if rootfs.lower or rootfs.upper:
+            raise InvalidSpec("rootfs", "give either a directory or overlay layers, not both")
+        return
+    if not rootfs.lower:
+        raise InvalidSpec("rootfs.lower", "an overlay root needs at least one lower dir")
+    for path in rootfs.lower:
+        _absolute("rootfs.lower", path)
+    if (rootfs.upper is None) != (rootfs.work is None):
+        raise InvalidSpec("rootfs", "upper and work dirs go together")
+    if rootfs.upper is not None:
+        _absolute("rootfs.upper", rootfs.upper)
+        _absolute("rootfs.work", rootfs.work)
+    _absolute("rootfs.merged", rootfs.merged)
+
+
+def _validate_mount(mount: Mount) -> None:
+    _absolute("mounts.target", mount.target)
+    if mount.type == "bind":
+        _absolute("mounts.source", mount.source)
+    elif mount.type != "tmpfs":
+        raise InvalidSpec("mounts.type", f"{mount.type!r} is not bind or tmpfs")
+
+
+def _validate_network(spec: Spec) -> None:
+    net = spec.network
+    if net.mode not in ("none", "host", "join"):
+        raise InvalidSpec("network", f"mode {net.mode!r} is not none, host or join")
+    if net.mode == "join":
+        _absolute("network.netns_path", net.netns_path)
+    if net.mode != "host" and "net" not in spec.namespaces:
+        raise InvalidSpec("network", f"mode {net.mode!r} needs the 'net' namespace")
+
+
+def _validate_resources(res: Resources) -> None:
+    if res.memory is not None and res.memory < MIN_MEMORY:
+        raise InvalidSpec("resources.memory", "Minimum memory limit allowed is 6MB")
+    if res.memory_swap not in (None, -1):
+        if res.memory is None:
+            raise InvalidSpec("resources.memory_swap", "needs memory to be set too")
+        if res.memory_swap < res.memory:
+            raise InvalidSpec("resources.memory_swap", "must be at least the memory limit")
+    if res.pids_limit is not None and res.pids_limit < 1:
+        raise InvalidSpec("resources.pids_limit", "must be at least 1")
+    if res.cpus is not None and res.cpus <= 0:
+        raise InvalidSpec("resources.cpus", "must be greater than 0")
