@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import platform
 from collections.abc import Sequence
 from typing import Any, BinaryIO
 
 from ipydock.api import Backend
-from ipydock.engine.store import Store, archive, check, images
+from ipydock.engine.store import Store, images
 from ipydock.errors import UsageError
 from ipydock.models import (
     CheckReport,
@@ -58,10 +57,17 @@ class BundledBackend:
     def prune_images(self, *, all: bool = False, filters: Sequence[str] = ()) -> PruneResult:
         return images.prune(self.store, all=all, filters=filters)
 
+    # archive and check import tarfile, compressors and the snapshot drivers: loaded on use,
+    # so that `image ls` from the CLI starts fast.
+
     def save(self, images: Sequence[str], out: str | BinaryIO) -> None:
+        from ipydock.engine.store import archive
+
         archive.save(self.store, images, out)
 
     def load(self, source: str | BinaryIO) -> list[LoadedImage]:
+        from ipydock.engine.store import archive
+
         return archive.load(self.store, source)
 
     def import_image(
@@ -72,10 +78,14 @@ class BundledBackend:
         message: str = "",
         changes: Sequence[str] = (),
     ) -> str:
+        from ipydock.engine.store import archive
+
         rec = archive.import_tarball(self.store, source, name, message=message, changes=changes)
         return rec.id
 
     def info(self) -> dict[str, Any]:
+        import platform
+
         index = self.store.index()
         return {
             "engine": self.name,
@@ -90,9 +100,13 @@ class BundledBackend:
         }
 
     def disk_usage(self) -> list[DiskUsage]:
+        from ipydock.engine.store import check
+
         return check.disk_usage(self.store)
 
     def check(self, *, repair: bool = False) -> CheckReport:
+        from ipydock.engine.store import check
+
         return check.check(self.store, repair=repair)
 
 

@@ -73,7 +73,7 @@ class ImageDetail:
 
 @dataclass(frozen=True)
 class RemoveEvent:
-    """One line of ``image rm``/``prune`` output: ``Untagged: busybox:latest`` or ``Deleted: sha256:…``."""
+    """One line of ``image rm``/``prune`` output: ``Untagged: app:1`` or ``Deleted: sha256:…``."""
 
     action: str  # "untagged" | "deleted"
     target: str

@@ -26,3 +26,5 @@ extra=""
 [[ "${1:-}" == "--test" ]] && extra="[test]"
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e ".${extra}"
+# PYTHONDONTWRITEBYTECODE is often set: compile once here so every CLI start reads .pyc files.
+.venv/bin/python -m compileall -q ipydock >/dev/null

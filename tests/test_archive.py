@@ -87,7 +87,10 @@ def test_load_follows_symlinked_layers_of_the_old_layout(backend, tmp_path) -> N
     archive = make_docker_archive([layer], tags=["a:1"])
     # Rewrite as docker 1.x/20.10 does for a shared layer: the layer.tar is a symlink.
     buf = io.BytesIO()
-    with tarfile.open(fileobj=io.BytesIO(archive)) as src, tarfile.open(fileobj=buf, mode="w") as out:
+    with (
+        tarfile.open(fileobj=io.BytesIO(archive)) as src,
+        tarfile.open(fileobj=buf, mode="w") as out,
+    ):
         for m in src.getmembers():
             if m.name.endswith("/layer.tar"):
                 real = tarfile.TarInfo("shared/layer.tar")

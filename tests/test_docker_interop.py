@@ -98,8 +98,14 @@ def test_docker_loads_what_we_save_and_runs_it(dockerd, backend, store, busybox,
         assert inspect["Id"] == app
         assert inspect["Size"] == backend.inspect_image(app).size
         run = dockerd.run(
-            "run", "--rm", "--network", "none", "ipydock-test/ours:1",
-            "sh", "-c", "cat /hi; test -e /etc/group && echo present || echo gone",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "ipydock-test/ours:1",
+            "sh",
+            "-c",
+            "cat /hi; test -e /etc/group && echo present || echo gone",
         )
         assert run.stdout.decode().split() == ["hi", "gone"]
     finally:
@@ -112,12 +118,16 @@ def test_skopeo_reads_our_store_and_we_load_its_oci_archive(backend, store, busy
 
         require(False, "skopeo is not installed")
     ref = f"oci:{store.root}:docker.io/library/busybox:latest"
-    info = json.loads(subprocess.run(["skopeo", "inspect", "--raw", ref], capture_output=True,
-                                     check=True).stdout)
+    info = json.loads(
+        subprocess.run(["skopeo", "inspect", "--raw", ref], capture_output=True, check=True).stdout
+    )
     assert info["config"]["digest"] == busybox
     archive = tmp_path / "bb-oci.tar"
-    subprocess.run(["skopeo", "copy", "-q", ref, f"oci-archive:{archive}:localhost/bb:oci"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["skopeo", "copy", "-q", ref, f"oci-archive:{archive}:localhost/bb:oci"],
+        check=True,
+        capture_output=True,
+    )
     other = BundledBackend(Store(str(tmp_path / "other")))
     (loaded,) = other.load(str(archive))
     assert loaded.id == busybox

@@ -2,10 +2,22 @@
 
 ::
 
-    cli / magics ──> backends ──> engine.Store ──> store/  (blobs, layers, images, archives)
-                                                 ──> runtime/ (later: containers)
+    cli / magics ──> backends ──> engine.Store ──> store/    (blobs, layers, images, archives)
+                                               ──> runtime/  (namespaces, overlay, cgroups)
+
+Nothing is imported here eagerly: the runtime's fork server imports only what it needs.
 """
 
-from ipydock.engine.store import Store, default_root
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["Store", "default_root"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from ipydock.engine import store
+
+        return getattr(store, name)
+    raise AttributeError(name)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import IO, BinaryIO
 
 from ipydock.engine.registry import reference
-from ipydock.engine.store.compression import decompressed
+from ipydock.engine.store.compression import decompressed, detect
 from ipydock.engine.store.fsutil import TempFile, disk_errors, temp_dir
 from ipydock.engine.store.index import ImageRecord, format_time
 from ipydock.engine.store.layers import LayerRecord
@@ -59,31 +59,24 @@ def archive_errors(source: str) -> Iterator[None]:
     try:
         yield
     except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile) as exc:
-        raise ArchiveError(source, f"corrupt or truncated archive ({exc or type(exc).__name__})")
+        why = f"corrupt or truncated archive ({exc or type(exc).__name__})"
+        raise ArchiveError(source, why) from exc
     except json.JSONDecodeError as exc:
         raise ArchiveError(source, f"bad JSON inside the archive ({exc})") from exc
 
 
 @contextlib.contextmanager
 def _seekable(store: Store, source: str | BinaryIO, name: str) -> Iterator[str]:
-    """A path to the uncompressed archive: the file itself, or a temp copy of stdin / a
-    compressed file (tar needs random access: docker writes manifest.json last)."""
-    if isinstance(source, str) and source != "-":
-        try:
-            with open(source, "rb") as f:
-                head = f.read(6)
-        except OSError as exc:
-            raise ArchiveError(name, exc.strerror or str(exc)) from exc
-        if head[:2] != b"\x1f\x8b" and head[:3] != b"BZh" and head[:6] != b"\xfd7zXZ\x00":
-            yield source
-            return
-    raw: BinaryIO = (
-        open(source, "rb")
-        if isinstance(source, str) and source != "-"
-        # noqa: SIM115
-        else (source if not isinstance(source, str) else os.fdopen(os.dup(0), "rb"))
-    )
-    with raw, TempFile(store.tmp_dir, prefix="spool-") as tmp, disk_errors(store.tmp_dir):
+    """A path to the uncompressed archive: the file itself when it is a plain tar file, else a
+    temp copy (tar needs random access: docker writes manifest.json last)."""
+    if isinstance(source, str) and source != "-" and not _compressed_file(source, name):
+        yield source
+        return
+    with (
+        _open_source(source) as raw,
+        TempFile(store.tmp_dir, prefix="spool-") as tmp,
+        disk_errors(store.tmp_dir),
+    ):
         with archive_errors(name):
             stream = decompressed(raw, name)
             while chunk := stream.read(1 << 20):
@@ -92,26 +85,38 @@ def _seekable(store: Store, source: str | BinaryIO, name: str) -> Iterator[str]:
         yield tmp.path
 
 
+def _compressed_file(path: str, name: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return detect(f.read(6)) != "none"
+    except OSError as exc:
+        raise ArchiveError(name, exc.strerror or str(exc)) from exc
+
+
 # -- load --------------------------------------------------------------------------------------
 
 
 def load(store: Store, source: str | BinaryIO, *, name: str | None = None) -> list[LoadedImage]:
     """Load every image of a docker-archive or OCI-layout tarball (``-`` reads stdin)."""
     label = name or (source if isinstance(source, str) else "stdin")
-    with store.lock, _seekable(store, source, label) as path, archive_errors(label):
-        with tarfile.open(path, "r:") as tf:
-            archive = _Archive(tf, label)
-            if archive.has("manifest.json"):
-                plans = archive.docker_plans()
-            elif archive.has("index.json"):
-                plans = archive.oci_plans()
-            else:
-                raise ArchiveError(
-                    label,
-                    "neither manifest.json nor index.json found; is it "
-                    "a `docker save` / OCI image tarball?",
-                )
-            return [_load_one(store, archive, plan) for plan in plans]
+    with (
+        store.lock,
+        _seekable(store, source, label) as path,
+        archive_errors(label),
+        tarfile.open(path, "r:") as tf,
+    ):
+        archive = _Archive(tf, label)
+        if archive.has("manifest.json"):
+            plans = archive.docker_plans()
+        elif archive.has("index.json"):
+            plans = archive.oci_plans()
+        else:
+            raise ArchiveError(
+                label,
+                "neither manifest.json nor index.json found; is it "
+                "a `docker save` / OCI image tarball?",
+            )
+        return [_load_one(store, archive, plan) for plan in plans]
 
 
 @dataclass

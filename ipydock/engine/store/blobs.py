@@ -10,6 +10,7 @@ Writes are idempotent: a blob that exists already is not written again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Iterator
@@ -100,10 +101,8 @@ class BlobStore:
         return BlobWriter(self)
 
     def remove(self, digest: str) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path(digest))
-        except FileNotFoundError:
-            pass
 
     def digests(self) -> Iterator[str]:
         try:

@@ -53,7 +53,6 @@ def decompressed(stream: BinaryIO, source: str) -> BinaryIO:
 class _Raw(io.RawIOBase):
     """Adapt any object with ``read`` to the RawIOBase interface BufferedReader wants."""
 
-
     def __init__(self, f: BinaryIO) -> None:
         self._f = f
 

@@ -12,8 +12,6 @@ import errno
 import fcntl
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -61,7 +59,7 @@ class TempFile:
     """
 
     def __init__(self, tmp_dir: str, prefix: str = "blob-") -> None:
-        fd, self.path = tempfile.mkstemp(dir=tmp_dir, prefix=prefix)
+        fd, self.path = _mkstemp(tmp_dir, prefix)
         fcntl.flock(fd, fcntl.LOCK_EX)
         self.file: IO[bytes] = os.fdopen(fd, "wb")
         self._done = False
@@ -98,7 +96,7 @@ def atomic_write_json(dest: str, obj: Any, tmp_dir: str) -> None:
 @contextlib.contextmanager
 def temp_dir(tmp_dir: str, prefix: str) -> Iterator[str]:
     """A locked temp directory; removed on exit unless it was renamed away."""
-    path = tempfile.mkdtemp(dir=tmp_dir, prefix=prefix)
+    path = _mkdtemp(tmp_dir, prefix)
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
@@ -109,8 +107,35 @@ def temp_dir(tmp_dir: str, prefix: str) -> Iterator[str]:
             remove_tree(path)
 
 
+def _unique(directory: str, prefix: str) -> str:
+    return os.path.join(directory, prefix + os.urandom(6).hex())
+
+
+def _mkstemp(directory: str, prefix: str) -> tuple[int, str]:
+    """``tempfile.mkstemp`` without importing tempfile (and shutil, bz2, lzma behind it):
+    the CLI's start-up time is on every command."""
+    while True:
+        path = _unique(directory, prefix)
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), path
+        except FileExistsError:
+            continue
+
+
+def _mkdtemp(directory: str, prefix: str) -> str:
+    while True:
+        path = _unique(directory, prefix)
+        try:
+            os.mkdir(path, 0o700)
+            return path
+        except FileExistsError:
+            continue
+
+
 def remove_tree(path: str) -> None:
     """Remove a file or directory tree, even one with read-only directories inside."""
+    import shutil
+
     if os.path.isdir(path) and not os.path.islink(path):
 
         def onerror(func: Any, p: str, exc: Any) -> None:

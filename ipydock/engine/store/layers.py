@@ -21,11 +21,14 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import BinaryIO
+from functools import cached_property
+from typing import TYPE_CHECKING, BinaryIO
 
 from ipydock.engine.store.fsutil import atomic_write_json, disk_errors, remove_tree, temp_dir
-from ipydock.engine.store.snapshots import SnapshotDriver
 from ipydock.errors import LayerNotFound
+
+if TYPE_CHECKING:
+    from ipydock.engine.store.snapshots import SnapshotDriver
 
 __all__ = ["LayerRecord", "LayerStore", "chain_id"]
 
@@ -47,11 +50,16 @@ class LayerRecord:
 
 
 class LayerStore:
-    def __init__(self, root: str, tmp_dir: str, driver: SnapshotDriver) -> None:
+    def __init__(self, root: str, tmp_dir: str, driver: Callable[[], SnapshotDriver]) -> None:
         self.dir = os.path.join(root, "layers")
         self.tmp_dir = tmp_dir
-        self.driver = driver
+        self._driver_factory = driver
         self._cache: dict[str, LayerRecord] = {}
+
+    @cached_property
+    def driver(self) -> SnapshotDriver:
+        """Chosen on first use: listing images and reading history never need it."""
+        return self._driver_factory()
 
     def _path(self, chain: str) -> str:
         return os.path.join(self.dir, chain.removeprefix("sha256:"))

@@ -19,7 +19,7 @@ import json
 import os
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ipydock.engine.registry import reference
 from ipydock.engine.store.blobs import BlobStore
@@ -32,8 +32,10 @@ from ipydock.engine.store.index import (
 )
 from ipydock.engine.store.layers import LayerRecord, LayerStore
 from ipydock.engine.store.lock import StoreLock
-from ipydock.engine.store.snapshots import default_driver, get_driver
 from ipydock.errors import ImageNotFound, StoreError
+
+if TYPE_CHECKING:
+    from ipydock.engine.store.snapshots import SnapshotDriver
 
 __all__ = ["CONFIG_MEDIA_TYPE", "LAYER_MEDIA_TYPE", "ContainerUse", "Store", "default_root"]
 
@@ -66,11 +68,13 @@ class Store:
                 atomic_write_bytes(layout, b'{"imageLayoutVersion":"1.0.0"}', self.tmp_dir)
         self.lock = StoreLock(os.path.join(self.root, "lock"))
         self.blobs = BlobStore(self.root, self.tmp_dir)
-        self.layers = LayerStore(self.root, self.tmp_dir, self._pick_driver(driver))
+        self.layers = LayerStore(self.root, self.tmp_dir, lambda: self._pick_driver(driver))
         self.container_use: ContainerUse = lambda image_id: []
 
-    def _pick_driver(self, wanted: str | None) -> Any:
+    def _pick_driver(self, wanted: str | None) -> SnapshotDriver:
         """The driver is fixed at first use (recorded in ROOT/driver): snapshots differ."""
+        from ipydock.engine.store.snapshots import default_driver, get_driver
+
         path = os.path.join(self.root, "driver")
         try:
             with open(path) as f:

@@ -1,0 +1,246 @@
+"""``ipydock image …``: ls, history, inspect, tag, rm, prune, save, load, import."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import IO
+
+from ipydock.api import Backend
+from ipydock.cli.registry import (
+    FILTER,
+    FORMAT,
+    NO_TRUNC,
+    QUIET,
+    arg,
+    command,
+    emit_json,
+)
+from ipydock.cli.registry import arguments as _args
+from ipydock.display.text import human_ago, human_size, short_id, table
+from ipydock.errors import IPyDockError, UsageError
+from ipydock.models import to_record
+
+# -- image ---------------------------------------------------------------------------------
+
+
+@command("image", "ls", "List images", aliases=["list"], top=["images"])
+@_args(
+    arg(
+        "-a",
+        "--all",
+        action="store_true",
+        help="show all images (default hides intermediate images)",
+    ),
+    FILTER,
+    NO_TRUNC,
+    QUIET,
+    FORMAT,
+)
+def image_ls(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    rows = backend.images(all=a.all, filters=a.filter)
+    if a.quiet:
+        seen: list[str] = []
+        for r in rows:
+            ident = short_id(r.id, a.no_trunc)
+            if ident not in seen:
+                seen.append(ident)
+        out.write("".join(f"{i}\n" for i in seen))
+    elif a.format == "json":
+        emit_json(rows, out)
+    else:
+        cells = [
+            [
+                r.repository,
+                r.tag,
+                short_id(r.id, a.no_trunc),
+                human_ago(r.created),
+                human_size(r.size),
+            ]
+            for r in rows
+        ]
+        out.write(table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], cells) + "\n")
+    return 0
+
+
+def _bool_word(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+@command("image", "history", "Show the history of an image", top=["history"])
+@_args(
+    arg(
+        "-H",
+        "--human",
+        type=_bool_word,
+        default=True,
+        metavar="true|false",
+        help="print sizes and dates in human readable format (default true)",
+    ),
+    NO_TRUNC,
+    QUIET,
+    FORMAT,
+    arg("image"),
+)
+def image_history(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    rows = backend.history(a.image)
+    if a.quiet:
+        out.write("".join(f"{short_id(r.id, a.no_trunc)}\n" for r in rows))
+        return 0
+    if a.format == "json":
+        emit_json(rows, out)
+        return 0
+    cells = []
+    for r in rows:
+        created_by = r.created_by.replace("\t", " ").replace("\n", " ")
+        if not a.no_trunc and len(created_by) > 45:
+            created_by = created_by[:44] + "…"
+        if a.human:
+            created = human_ago(r.created)
+            size = human_size(r.size)
+        else:
+            created = r.created.isoformat() if r.created else "N/A"
+            size = str(r.size)
+        cells.append([short_id(r.id, a.no_trunc), created, created_by, size, r.comment])
+    out.write(table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], cells) + "\n")
+    return 0
+
+
+@command("image", "inspect", "Display detailed information on one or more images")
+@_args(FORMAT, arg("images", nargs="+", metavar="IMAGE"))
+def image_inspect(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    details = [backend.inspect_image(name) for name in a.images]
+    if a.format == "json":
+        emit_json(details, out)
+    else:
+        out.write(json.dumps([to_record(d) for d in details], indent=4) + "\n")
+    return 0
+
+
+@command("image", "tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE", top=["tag"])
+@_args(arg("source", metavar="SOURCE_IMAGE[:TAG]"), arg("target", metavar="TARGET_IMAGE[:TAG]"))
+def image_tag(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    backend.tag(a.source, a.target)
+    return 0
+
+
+@command("image", "rm", "Remove one or more images", aliases=["remove", "rmi"], top=["rmi"])
+@_args(
+    arg("-f", "--force", action="store_true", help="force removal of the image"),
+    arg("images", nargs="+", metavar="IMAGE"),
+)
+def image_rm(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    status = 0
+    for name in a.images:  # like docker: go on with the others, fail at the end
+        try:
+            events = backend.remove_image(name, force=a.force)
+        except IPyDockError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        for ev in events:
+            out.write(f"{ev.action.capitalize()}: {ev.target}\n")
+    return status
+
+
+@command("image", "prune", "Remove unused images")
+@_args(
+    arg(
+        "-a", "--all", action="store_true", help="remove all unused images, not just dangling ones"
+    ),
+    arg("-f", "--force", action="store_true", help="do not prompt for confirmation"),
+    arg(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="label=K[=V] or until=TIME",
+    ),
+)
+def image_prune(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    if not a.force:
+        what = (
+            "all images without at least one container associated to them"
+            if a.all
+            else "all dangling images"
+        )
+        out.write(f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ")
+        out.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    result = backend.prune_images(all=a.all, filters=a.filter)
+    if result.deleted:
+        out.write("Deleted Images:\n")
+        for ev in result.deleted:
+            out.write(f"{'untagged' if ev.action == 'untagged' else 'deleted'}: {ev.target}\n")
+        out.write("\n")
+    out.write(f"Total reclaimed space: {human_size(result.space_reclaimed)}\n")
+    return 0
+
+
+@command("image", "save", "Save one or more images to a tar archive", top=["save"])
+@_args(
+    arg("-o", "--output", help="write to a file instead of STDOUT"),
+    arg("images", nargs="+", metavar="IMAGE"),
+)
+def image_save(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    if a.output and a.output != "-":
+        backend.save(a.images, a.output)
+        return 0
+    if sys.stdout.isatty():
+        raise UsageError("cowardly refusing to save to a terminal: use -o FILE or redirect")
+    sys.stdout.flush()
+    backend.save(a.images, sys.stdout.buffer)
+    return 0
+
+
+@command("image", "load", "Load an image from a tar archive or STDIN", top=["load"])
+@_args(
+    arg("-i", "--input", default="-", help="read from a tar archive file instead of STDIN"),
+    arg("-q", "--quiet", action="store_true", help="suppress the load output"),
+)
+def image_load(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    if a.input == "-" and sys.stdin.isatty():
+        raise UsageError("requested load from stdin, but stdin is empty: use -i FILE")
+    loaded = backend.load(a.input)
+    if not a.quiet:
+        for img in loaded:
+            for name, old in img.replaced:
+                out.write(
+                    f"The image {name} already exists, renaming the old one with ID "
+                    f"{old} to empty string\n"
+                )
+            for name in img.tags:
+                out.write(f"Loaded image: {name}\n")
+            if not img.tags:
+                out.write(f"Loaded image ID: {img.id}\n")
+    return 0
+
+
+@command(
+    "image",
+    "import",
+    "Import the contents from a tarball to create a filesystem image",
+    top=["import"],
+)
+@_args(
+    arg(
+        "-c",
+        "--change",
+        action="append",
+        default=[],
+        help="apply a Dockerfile instruction to the image (CMD, ENV, …)",
+    ),
+    arg("-m", "--message", default="", help="set the commit message"),
+    arg("source", metavar="file|URL|-"),
+    arg("name", nargs="?", metavar="REPOSITORY[:TAG]"),
+)
+def image_import(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    image_id = backend.import_image(a.source, a.name, message=a.message, changes=a.change)
+    out.write(image_id + "\n")
+    return 0

@@ -1,0 +1,94 @@
+"""The command registry the CLI and the magics share: a parser that raises, and the commands.
+
+Each command module registers small functions with :func:`command`; :func:`arguments` attaches
+their argparse flags. Shared flag bundles (``FORMAT``, ``FILTER``, …) live here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import IO, Any, NoReturn
+
+from ipydock.api import Backend
+from ipydock.errors import UsageError
+from ipydock.models import to_record
+
+__all__ = ["COMMANDS", "Command", "Parser", "arg", "arguments", "command", "emit_json"]
+
+
+class Parser(argparse.ArgumentParser):
+    """An argparse parser whose errors are :class:`UsageError`, for the CLI and the magics."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see `{self.prog} --help`)")
+
+
+@dataclass(frozen=True)
+class Command:
+    group: str
+    name: str
+    help: str
+    setup: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[Backend, argparse.Namespace, IO[str]], int]
+    aliases: tuple[str, ...] = ()  # other names inside the group
+    top_level: tuple[str, ...] = ()  # docker's short forms: `images`, `rmi`, …
+
+
+COMMANDS: list[Command] = []
+
+
+def command(
+    group: str, name: str, help: str, *, aliases: Sequence[str] = (), top: Sequence[str] = ()
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register ``run``; its docstring-less ``setup`` is the function's ``.setup`` attribute."""
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        setup = getattr(fn, "setup", lambda p: None)
+        COMMANDS.append(Command(group, name, help, setup, fn, tuple(aliases), tuple(top)))
+        return fn
+
+    return wrap
+
+
+def arguments(*specs: tuple[Sequence[str], dict[str, Any]]) -> Callable[[Callable], Callable]:
+    """Attach argparse argument specs to a command function."""
+
+    def wrap(fn: Callable) -> Callable:
+        def setup(p: argparse.ArgumentParser) -> None:
+            for flags, kw in specs:
+                p.add_argument(*flags, **kw)
+
+        fn.setup = setup  # type: ignore[attr-defined]
+        return fn
+
+    return wrap
+
+
+def arg(*flags: str, **kw: Any) -> tuple[Sequence[str], dict[str, Any]]:
+    return flags, kw
+
+
+FORMAT = arg(
+    "--format",
+    choices=["table", "json"],
+    default="table",
+    help="table (default) or json: one JSON object per line",
+)
+FILTER = arg(
+    "-f",
+    "--filter",
+    action="append",
+    default=[],
+    metavar="KEY=VALUE",
+    help="filter output (dangling=true, reference=PATTERN, label=K[=V], before, since)",
+)
+NO_TRUNC = arg("--no-trunc", action="store_true", help="do not truncate output")
+QUIET = arg("-q", "--quiet", action="store_true", help="only show image IDs")
+
+
+def emit_json(records: Sequence[Any], out: IO[str]) -> None:
+    for r in records:
+        out.write(json.dumps(to_record(r), separators=(",", ":")) + "\n")

@@ -1,0 +1,91 @@
+"""``ipydock system …`` and ``ipydock info``: info, df, check."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import IO
+
+from ipydock.api import Backend
+from ipydock.cli.registry import FORMAT, arg, command, emit_json
+from ipydock.cli.registry import arguments as _args
+from ipydock.display.text import human_size, table
+from ipydock.models import to_record
+
+# -- system --------------------------------------------------------------------------------
+
+
+@command("system", "info", "Display system-wide information", top=["info"])
+@_args(FORMAT)
+def system_info(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    info = backend.info()
+    if a.format == "json":
+        out.write(json.dumps(info) + "\n")
+    else:
+        width = max(len(k) for k in info)
+        out.write(
+            "".join(f"{k.replace('_', ' ').capitalize():<{width}}  {v}\n" for k, v in info.items())
+        )
+    return 0
+
+
+@command("system", "df", "Show disk usage")
+@_args(FORMAT)
+def system_df(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    rows = backend.disk_usage()
+    if a.format == "json":
+        emit_json(rows, out)
+        return 0
+    cells = []
+    for r in rows:
+        pct = f" ({100 * r.reclaimable // r.size}%)" if r.size else ""
+        cells.append(
+            [
+                r.type,
+                str(r.total),
+                str(r.active),
+                human_size(r.size),
+                human_size(r.reclaimable) + pct,
+            ]
+        )
+    out.write(table(["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], cells) + "\n")
+    return 0
+
+
+@command("system", "check", "Check that the store is consistent (and mend it)")
+@_args(
+    arg(
+        "--repair",
+        action="store_true",
+        help="remove leftovers of interrupted writes and unname broken images",
+    ),
+    FORMAT,
+)
+def system_check(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    report = backend.check(repair=a.repair)
+    if a.format == "json":
+        out.write(json.dumps(to_record(report)) + "\n")
+        return 0 if report.ok or a.repair else 1
+    for p in report.problems:
+        out.write(f"problem: {p}\n")
+    for g in report.garbage:
+        out.write(f"leftover: {g}\n")
+    for r in report.repaired:
+        out.write(f"repaired: {r}\n")
+    if report.ok:
+        extra = (
+            f" ({len(report.garbage)} leftovers; `--repair` removes them)"
+            if report.garbage and not a.repair
+            else ""
+        )
+        out.write(f"store is consistent{extra}\n")
+        return 0
+    if a.repair:
+        out.write("store repaired\n")
+        return 0
+    print(
+        f"Error: {len(report.problems)} problems; run `ipydock system check --repair`",
+        file=sys.stderr,
+    )
+    return 1
