@@ -33,7 +33,7 @@ class ImageInfo:
     repository: str
     tag: str
     id: str
-    created: datetime
+    created: datetime | None
     size: int
     digest: str = "<none>"
 

@@ -159,7 +159,7 @@ def add_step(
             diff_id = store.blobs.put(data)
             top = layers[-1].chain_id if layers else ""
             layers.append(
-                store.layers.create(top, diff_id, lambda: store.blobs.open(diff_id), "test layer")
+                store.layers.create(top, diff_id, store.blobs.opener(diff_id), "test layer")
             )
             config.setdefault("rootfs", {"type": "layers", "diff_ids": []})
             config["rootfs"]["diff_ids"].append(diff_id)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import io
 import json
 import lzma
@@ -171,7 +172,7 @@ class _Archive:
         for entry in entries:
             config = self.read(entry["Config"])
             tags = [reference.parse(t).with_default_tag().full for t in entry.get("RepoTags") or []]
-            layers = [(p, None) for p in entry.get("Layers") or []]
+            layers: list[tuple[str, str | None]] = [(p, None) for p in entry.get("Layers") or []]
             parent = entry.get("Parent") or ""
             plans.append(_Plan(config, layers, tags, parent))
         return plans
@@ -229,13 +230,11 @@ def _load_one(store: Store, archive: _Archive, plan: _Plan) -> LoadedImage:
     for (member, compressed), diff_id in zip(plan.layers, diff_ids, strict=True):
         if not store.blobs.has(diff_id):
             with archive.open(member) as raw:
-                checked = _DigestCheck(raw, compressed) if compressed else raw
+                checked = _DigestCheck(raw, compressed or "")
                 store.blobs.put_stream(decompressed(checked, archive.label), expected=diff_id)
-                if isinstance(checked, _DigestCheck):
+                if compressed:
                     checked.verify()
-        rec = store.layers.create(
-            parent_chain, diff_id, lambda d=diff_id: store.blobs.open(d), archive.label
-        )
+        rec = store.layers.create(parent_chain, diff_id, store.blobs.opener(diff_id), archive.label)
         records.append(rec)
         parent_chain = rec.chain_id
     parent = ""
@@ -262,8 +261,6 @@ class _DigestCheck:
     """Pass-through reader that digests what it passes (the compressed blob of an OCI layer)."""
 
     def __init__(self, f: IO[bytes], expected: str) -> None:
-        import hashlib
-
         self._f = f
         self._h = hashlib.sha256()
         self._expected = expected
@@ -280,13 +277,8 @@ class _DigestCheck:
         if actual != self._expected:
             raise DigestMismatch(self._expected, actual)
 
-    def close(self) -> None:
-        self._f.close()
-
 
 def _sha256(data: bytes) -> str:
-    import hashlib
-
     return hashlib.sha256(data).hexdigest()
 
 
@@ -355,12 +347,13 @@ def _write_archive(
                 "digest": rec.manifest,
                 "size": rec.manifest_size,
             }
-            for t in tags or [None]:
+            named: list[str | None] = list(tags) or [None]
+            for name in named:
                 ann = {}
-                if t:
+                if name:
                     ann = {
-                        "io.containerd.image.name": t,
-                        "org.opencontainers.image.ref.name": reference.parse(t).tag or "",
+                        "io.containerd.image.name": name,
+                        "org.opencontainers.image.ref.name": reference.parse(name).tag or "",
                     }
                 oci_index.append({**desc, **({"annotations": ann} if ann else {})})
         _add_bytes(tf, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')

@@ -13,8 +13,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Iterator
-from typing import IO, BinaryIO
+from collections.abc import Callable, Iterator
+from typing import IO, BinaryIO, cast
 
 from ipydock.engine.store.fsutil import TempFile, disk_errors
 from ipydock.errors import BlobNotFound, DigestMismatch
@@ -67,6 +67,10 @@ class BlobStore:
         except FileNotFoundError as exc:
             raise BlobNotFound(digest) from exc
         return VerifiedReader(f, digest)
+
+    def opener(self, digest: str) -> Callable[[], BinaryIO]:
+        """A function that opens the blob (what :meth:`LayerStore.create` takes)."""
+        return lambda: cast(BinaryIO, self.open(digest))
 
     def put(self, data: bytes) -> str:
         digest = sha256_digest(data)

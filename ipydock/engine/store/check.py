@@ -17,6 +17,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+from collections.abc import Callable
+from functools import partial
 
 from ipydock.engine.store.fsutil import remove_tree
 from ipydock.engine.store.index import ImageRecord
@@ -95,19 +97,21 @@ def _check_image(
     return problems
 
 
-def _garbage(store: Store, used_blobs: set[str], used_layers: set[str]) -> list[tuple[str, object]]:
-    out: list[tuple[str, object]] = []
+def _garbage(
+    store: Store, used_blobs: set[str], used_layers: set[str]
+) -> list[tuple[str, Callable[[], None]]]:
+    out: list[tuple[str, Callable[[], None]]] = []
     for digest in store.blobs.digests():
         if digest not in used_blobs:
-            out.append((f"orphan blob {digest[7:19]}", lambda d=digest: store.blobs.remove(d)))
+            out.append((f"orphan blob {digest[7:19]}", partial(store.blobs.remove, digest)))
     for chain in store.layers.all():
         if chain not in used_layers:
-            out.append((f"orphan layer {chain[7:19]}", lambda c=chain: store.layers.remove(c)))
+            out.append((f"orphan layer {chain[7:19]}", partial(store.layers.remove, chain)))
     for name in sorted(os.listdir(store.tmp_dir)):
         path = os.path.join(store.tmp_dir, name)
         if not _in_use(path):
-            out.append((f"leftover temp {name}", lambda p=path: remove_tree(p)))
-    return out  # type: ignore[return-value]
+            out.append((f"leftover temp {name}", partial(remove_tree, path)))
+    return out
 
 
 def _in_use(path: str) -> bool:

@@ -9,11 +9,18 @@ import bz2
 import gzip
 import io
 import lzma
-from typing import BinaryIO, cast
+from typing import BinaryIO, Protocol, cast
 
 from ipydock.errors import ArchiveError
 
-__all__ = ["decompressed", "detect"]
+__all__ = ["Reader", "decompressed", "detect"]
+
+
+class Reader(Protocol):
+    """Anything with ``read``: files, tar members, HTTP bodies, digest-checking wrappers."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
 
 _MAGIC = {
     b"\x1f\x8b": "gzip",
@@ -31,7 +38,7 @@ def detect(head: bytes) -> str:
     return "none"
 
 
-def decompressed(stream: BinaryIO, source: str) -> BinaryIO:
+def decompressed(stream: Reader, source: str) -> BinaryIO:
     """A reader of the uncompressed bytes of ``stream`` (returned as is when uncompressed)."""
     buffered = (
         stream
@@ -53,7 +60,7 @@ def decompressed(stream: BinaryIO, source: str) -> BinaryIO:
 class _Raw(io.RawIOBase):
     """Adapt any object with ``read`` to the RawIOBase interface BufferedReader wants."""
 
-    def __init__(self, f: BinaryIO) -> None:
+    def __init__(self, f: Reader) -> None:
         self._f = f
 
     def readable(self) -> bool:

@@ -129,7 +129,8 @@ class ImageIndex:
                 "digest": rec.manifest,
                 "size": rec.manifest_size,
             }
-            for tag in sorted(rec.tags) or [None]:
+            names: list[str | None] = list(sorted(rec.tags)) or [None]
+            for tag in names:
                 a = dict(ann)
                 if tag:
                     a[REF_NAME] = tag
