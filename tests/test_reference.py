@@ -2,7 +2,7 @@
 
 import pytest
 
-from ipydock.engine.registry.reference import parse
+from ipydock.engine.registry.reference import familiar_parts, parse
 from ipydock.errors import InvalidReference
 
 DIGEST = "sha256:" + "ab" * 32
@@ -27,6 +27,14 @@ def test_valid_references_normalise(text: str, full: str, familiar: str) -> None
     ref = parse(text)
     assert ref.full == full
     assert ref.familiar == familiar
+
+
+@pytest.mark.parametrize(
+    "text", ["busybox:1", "me/app:v1", "localhost:5000/app:2", "quay.io/a/b:c", "localhost:5000/x"]
+)
+def test_familiar_parts_agrees_with_parse(text: str) -> None:
+    ref = parse(text)
+    assert familiar_parts(ref.full) == (ref.familiar_repository, ref.tag or "<none>")
 
 
 def test_default_tag_is_latest_but_not_for_digests() -> None:

@@ -11,7 +11,6 @@ Writes are idempotent: a blob that exists already is not written again.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from collections.abc import Callable, Iterator
 from typing import IO, BinaryIO, cast
@@ -25,6 +24,8 @@ CHUNK = 1 << 20
 
 
 def sha256_digest(data: bytes) -> str:
+    import hashlib  # on use: its OpenSSL binding is a noticeable part of CLI start-up
+
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
@@ -85,6 +86,8 @@ class BlobStore:
 
         With ``expected``, a stream whose digest differs is refused and nothing is kept.
         """
+        import hashlib
+
         h = hashlib.sha256()
         size = 0
         with disk_errors(self.dir), TempFile(self.tmp_dir) as tmp:
@@ -122,6 +125,8 @@ class VerifiedReader:
 
     def __init__(self, f: BinaryIO, digest: str) -> None:
         self._f = f
+        import hashlib
+
         self._digest = digest
         self._h = hashlib.sha256()
         self._checked = False
@@ -159,6 +164,8 @@ class BlobWriter:
     """
 
     def __init__(self, store: BlobStore) -> None:
+        import hashlib
+
         self._store = store
         self._h = hashlib.sha256()
         self.size = 0

@@ -65,12 +65,8 @@ def list_images(store: Store, *, all: bool = False, filters: Iterable[str] = ())
         if dangling:
             continue
         for full in sorted(tags):
-            ref = reference.parse(full)
-            rows.append(
-                ImageInfo(
-                    ref.familiar_repository, ref.tag or "<none>", rec.id, rec.created, rec.size
-                )
-            )
+            repository, tag = reference.familiar_parts(full)
+            rows.append(ImageInfo(repository, tag, rec.id, rec.created, rec.size))
     rows.sort(key=lambda r: r.created.timestamp() if r.created else 0, reverse=True)
     return rows
 

@@ -16,7 +16,6 @@ before the index names them, and removed only after the index stopped naming the
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -37,6 +36,8 @@ def chain_id(parent: str, diff_id: str) -> str:
     """Docker's ChainID: the diff ID for a base layer, else sha256 of "parent diff"."""
     if not parent:
         return diff_id
+    import hashlib  # on use: keeps CLI start-up small
+
     return "sha256:" + hashlib.sha256(f"{parent} {diff_id}".encode()).hexdigest()
 
 
