@@ -201,3 +201,29 @@ def _whiteout_layer(path: str) -> bytes:
         wh = tarfile.TarInfo(f"{d}/.wh.{name}" if d else f".wh.{name}")
         tf.addfile(wh, io.BytesIO(b""))
     return buf.getvalue()
+
+
+def test_concurrent_loads_from_several_processes(root, tmp_path) -> None:
+    """Several kernels on one root: writers wait for each other, nothing is lost."""
+    import subprocess
+    import sys
+
+    paths = []
+    for i in range(4):
+        data = make_docker_archive([layer_tar({f"f{i}": os.urandom(200_000)})], tags=[f"c:{i}"])
+        paths.append(tmp_path / f"c{i}.tar")
+        paths[-1].write_bytes(data)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "ipydock", "--root", root, "load", "-i", str(p)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for p in paths
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    store = Store(root)
+    assert {r.tag for r in BundledBackend(store).images()} == {"0", "1", "2", "3"}
+    assert consistent(store)
