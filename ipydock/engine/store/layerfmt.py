@@ -1,0 +1,102 @@
+"""What the layer tar readers and writers share: whiteout names, sizes, kept xattrs.
+
+Sizes follow Docker's DiffSize (``pkg/directory`` as used by overlay2): the bytes of regular
+files and symlinks (a symlink's size is its target's length), each hardlinked inode once;
+directories, devices and whiteouts count 0.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import dataclass
+
+__all__ = [
+    "CHUNK",
+    "NO_SPACE",
+    "OPAQUE_MARKER",
+    "OPAQUE_XATTR",
+    "WHITEOUT_META_PREFIX",
+    "WHITEOUT_PREFIX",
+    "XATTR_PAX",
+    "ApplyResult",
+    "SizeCounter",
+    "diff_size",
+    "is_opaque",
+    "is_overlay_whiteout",
+    "kept_xattrs",
+]
+
+WHITEOUT_PREFIX = ".wh."
+WHITEOUT_META_PREFIX = ".wh..wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+OPAQUE_XATTR = "trusted.overlay.opaque"
+XATTR_PAX = "SCHILY.xattr."
+CHUNK = 1 << 20
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What a layer adds: ``size`` in bytes as Docker's DiffSize, ``entries`` tar entries."""
+
+    size: int
+    entries: int
+
+
+class SizeCounter:
+    """Adds up DiffSize over ``lstat`` results: regular files and symlinks, hardlinks once."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self._seen: set[tuple[int, int]] = set()
+
+    def add(self, st: os.stat_result) -> None:
+        if st.st_size == 0 or not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+            return
+        if st.st_nlink > 1:
+            key = (st.st_dev, st.st_ino)
+            if key in self._seen:
+                return
+            self._seen.add(key)
+        self.total += st.st_size
+
+
+def is_overlay_whiteout(st: os.stat_result) -> bool:
+    """True for overlayfs's whiteout: a character device numbered 0/0."""
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
+
+def kept_xattrs(path: str) -> dict[str, bytes]:
+    """The xattrs a layer records for ``path``: ``security.capability`` and ``user.*``."""
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError as e:
+        if e.errno in (errno.ENOTSUP, errno.EPERM):
+            return {}
+        raise
+    wanted = sorted(n for n in names if n == "security.capability" or n.startswith("user."))
+    return {n: os.getxattr(path, n, follow_symlinks=False) for n in wanted}
+
+
+def is_opaque(path: str) -> bool:
+    try:
+        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
+    except OSError:
+        return False
+
+
+def diff_size(path: str) -> int:
+    """DiffSize of snapshot directory ``path`` (see the module docstring), for ``history``."""
+    sizes = SizeCounter()
+    stack = [path]
+    while stack:
+        with os.scandir(stack.pop()) as it:
+            for e in it:
+                st = e.stat(follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode):
+                    stack.append(e.path)
+                else:
+                    sizes.add(st)
+    return sizes.total

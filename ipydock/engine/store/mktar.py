@@ -1,0 +1,208 @@
+"""Snapshot directory -> layer tar: ``write_tar`` and the ``LayerWriter`` the vfs differ uses.
+
+::
+
+    dir walk (sorted per directory, bytewise) --> PAX headers: numeric owners, whole-second
+    mtimes (clamped for SOURCE_DATE_EPOCH), kept xattrs, hardlinks by inode
+    --> overlay whiteouts (0/0 char device, opaque xattr) back to .wh. entries
+
+The same directory always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tarfile
+from typing import BinaryIO, Literal
+
+from ipydock.engine.store.layerfmt import (
+    CHUNK,
+    OPAQUE_MARKER,
+    WHITEOUT_PREFIX,
+    XATTR_PAX,
+    ApplyResult,
+    SizeCounter,
+    is_opaque,
+    is_overlay_whiteout,
+    kept_xattrs,
+)
+
+__all__ = ["LayerWriter", "write_tar"]
+
+
+class _Counted:
+    """The ``write``/``tell`` tarfile needs, over any sequential writable."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._pos = 0
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        while view:
+            n = self._out.write(view)
+            view = view[len(view) if n is None else n :]
+        self._pos += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._pos
+
+
+class LayerWriter:
+    """Writes normalised layer entries to a tar stream; ``write_tar`` and the vfs differ use it.
+
+    Entries come in the caller's order (it sorts). Regular files, symlinks, dirs, devices and
+    fifos get PAX headers with numeric owners only, permission bits, a whole-second mtime
+    (clamped) and their recorded xattrs; an inode seen a second time becomes a hardlink to its
+    first path. Whiteouts carry no metadata (empty, mode 0, owner 0:0, mtime 0), so both
+    snapshot drivers write the same bytes for the same change.
+    """
+
+    def __init__(self, out: BinaryIO, *, mtime_clamp: int | None = None) -> None:
+        self._tar = tarfile.TarFile(
+            fileobj=_Counted(out),  # type: ignore[arg-type]
+            mode="w",
+            format=tarfile.PAX_FORMAT,
+            encoding="utf-8",
+            errors="surrogateescape",
+            copybufsize=CHUNK,
+        )
+        self._clamp = mtime_clamp
+        self._first_path: dict[tuple[int, int], str] = {}
+        self._sizes = SizeCounter()
+        self.entries = 0
+
+    def add(
+        self, rel: str, path: str, st: os.stat_result, xattrs: dict[str, bytes] | None = None
+    ) -> None:
+        """Write the file at ``path`` (lstat ``st``) as entry ``rel``; sockets are skipped
+        (as Docker does: a tar cannot hold them, and they mean nothing in an image)."""
+        if stat.S_ISSOCK(st.st_mode):
+            return
+        info = self._info(rel, path, st)
+        key = (st.st_dev, st.st_ino)
+        if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
+            if key in self._first_path:
+                info.type, info.linkname, info.size = tarfile.LNKTYPE, self._first_path[key], 0
+                self._put(info)
+                return
+            self._first_path[key] = rel
+        self._sizes.add(st)
+        recorded = kept_xattrs(path) if xattrs is None else xattrs
+        info.pax_headers = {
+            XATTR_PAX + name: value.decode("utf-8", "surrogateescape")
+            for name, value in recorded.items()
+        }
+        if stat.S_ISREG(st.st_mode) and st.st_size:
+            with open(path, "rb", buffering=0) as f:
+                self._put(info, f)
+        else:
+            self._put(info)
+
+    def add_tree(self, rel: str, path: str, *, overlay: bool) -> None:
+        """Write everything below directory ``path`` as entries under ``rel`` ("" for the top).
+
+        Pre-order, each directory's entries sorted bytewise by the name they get in the tar, a
+        directory's opaque marker right after it. With ``overlay`` 0/0 char devices become
+        whiteouts and ``trusted.overlay.opaque`` dirs get markers.
+        """
+        stack = [(rel, path, iter(_children(path, overlay)))]
+        while stack:
+            rel_dir, dir_path, items = stack[-1]
+            item = next(items, None)
+            if item is None:
+                stack.pop()
+                continue
+            name, st = item
+            child_rel, child_path = f"{rel_dir}/{name}" if rel_dir else name, f"{dir_path}/{name}"
+            if overlay and is_overlay_whiteout(st):
+                self.whiteout(rel_dir, name)
+                continue
+            self.add(child_rel, child_path, st)
+            if stat.S_ISDIR(st.st_mode):
+                if overlay and is_opaque(child_path):
+                    self.opaque(child_rel)
+                stack.append((child_rel, child_path, iter(_children(child_path, overlay))))
+
+    def whiteout(self, rel_dir: str, name: str) -> None:
+        """Write ``.wh.NAME`` in ``rel_dir``: NAME was removed by this layer."""
+        self._marker(f"{rel_dir}/{WHITEOUT_PREFIX}{name}" if rel_dir else WHITEOUT_PREFIX + name)
+
+    def opaque(self, rel_dir: str) -> None:
+        """Write ``.wh..wh..opq`` in ``rel_dir``: older layers' entries there are hidden."""
+        self._marker(f"{rel_dir}/{OPAQUE_MARKER}" if rel_dir else OPAQUE_MARKER)
+
+    def close(self) -> ApplyResult:
+        """End the archive (the caller closes ``out``) and report what it adds."""
+        self._tar.close()
+        return ApplyResult(size=self._sizes.total, entries=self.entries)
+
+    def _marker(self, name: str) -> None:
+        info = tarfile.TarInfo(name)
+        info.mode, info.mtime, info.uname, info.gname = 0, 0, "", ""
+        self._put(info)
+
+    def _put(self, info: tarfile.TarInfo, data: BinaryIO | None = None) -> None:
+        self._tar.addfile(info, data)
+        self.entries += 1
+
+    def _info(self, rel: str, path: str, st: os.stat_result) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(rel)  # tarfile adds the trailing '/' of directories
+        info.mode = stat.S_IMODE(st.st_mode)
+        info.uid, info.gid, info.uname, info.gname = st.st_uid, st.st_gid, "", ""
+        mtime = st.st_mtime_ns // 1_000_000_000
+        info.mtime = mtime if self._clamp is None else min(mtime, self._clamp)
+        mode = st.st_mode
+        if stat.S_ISREG(mode):
+            info.size = st.st_size
+        elif stat.S_ISDIR(mode):
+            info.type = tarfile.DIRTYPE
+        elif stat.S_ISLNK(mode):
+            info.type, info.linkname = tarfile.SYMTYPE, os.readlink(path)
+        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            info.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
+            info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+        elif stat.S_ISFIFO(mode):
+            info.type = tarfile.FIFOTYPE
+        else:
+            raise ValueError(f"{rel!r} has a file type a layer cannot hold")
+        return info
+
+
+def _children(path: str, overlay: bool) -> list[tuple[str, os.stat_result]]:
+    """Directory ``path``'s entries with their lstat, sorted by the name they get in the tar."""
+    items = []
+    with os.scandir(path) as it:
+        for e in it:
+            st = e.stat(follow_symlinks=False)
+            tar_name = WHITEOUT_PREFIX + e.name if overlay and is_overlay_whiteout(st) else e.name
+            items.append((os.fsencode(tar_name), e.name, st))
+    items.sort(key=lambda item: item[0])
+    return [(name, st) for _, name, st in items]
+
+
+def write_tar(
+    src: str,
+    out: BinaryIO,
+    *,
+    whiteouts: Literal["overlay", "none"] = "overlay",
+    mtime_clamp: int | None = None,
+) -> ApplyResult:
+    """Write directory ``src`` (not itself) as a normalised layer tar to the sequential ``out``.
+
+    Used to store a build step's or a commit's layer and to export an overlay snapshot. The same
+    directory always gives the same bytes: entries sorted (see ``LayerWriter.add_tree``), relative
+    names, PAX, numeric owners, no atime/ctime, mtimes clamped to ``mtime_clamp`` when given
+    (SOURCE_DATE_EPOCH). ``whiteouts="overlay"`` turns overlayfs whiteouts back into ``.wh.``
+    entries; ``"none"`` writes char devices as they are. Returns the layer's size and entries.
+    """
+    if whiteouts not in ("overlay", "none"):
+        raise ValueError(f"whiteouts must be 'overlay' or 'none', not {whiteouts!r}")
+    overlay = whiteouts == "overlay"
+    writer = LayerWriter(out, mtime_clamp=mtime_clamp)
+    if overlay and is_opaque(src):
+        writer.opaque("")
+    writer.add_tree("", src, overlay=overlay)
+    return writer.close()
