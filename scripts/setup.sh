@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 packages=(busybox-static)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(docker.io skopeo umoci crun iproute2)
+  packages+=(docker.io skopeo umoci crun iproute2 chromium)
 fi
 missing=()
 for p in "${packages[@]}"; do
