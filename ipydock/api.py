@@ -7,19 +7,33 @@ errors of :mod:`ipydock.errors`, so callers never know which one they talk to.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, BinaryIO, Protocol
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from ipydock.models import (
+    BuildEvent,
+    BuildResult,
     CheckReport,
+    ContainerDetail,
+    ContainerInfo,
+    ContainerPrune,
     DiskUsage,
+    FileChange,
+    FileEntry,
     HistoryRow,
     ImageDetail,
     ImageInfo,
+    LayerFiles,
     LoadedImage,
+    LogEntry,
     PruneResult,
     RemoveEvent,
+    RunResult,
+    VolumeInfo,
 )
+
+if TYPE_CHECKING:
+    from ipydock.engine.containers import RunOptions
 
 __all__ = ["Backend"]
 
@@ -32,6 +46,8 @@ class Backend(Protocol):
     def history(self, image: str) -> list[HistoryRow]: ...
 
     def inspect_image(self, image: str) -> ImageDetail: ...
+
+    def image_layers(self, image: str) -> list[LayerFiles]: ...
 
     def tag(self, source: str, target: str) -> str: ...
 
@@ -57,3 +73,79 @@ class Backend(Protocol):
     def disk_usage(self) -> list[DiskUsage]: ...
 
     def check(self, *, repair: bool = False) -> CheckReport: ...
+
+    # containers
+    def create_container(self, opts: RunOptions) -> str: ...
+
+    def start_container(self, container: str) -> None: ...
+
+    def run(
+        self, opts: RunOptions, *, detach: bool = False, stdin: Any = None,
+        output: Callable[[str, str], None] | None = None,
+    ) -> RunResult: ...  # fmt: skip
+
+    def stop_container(self, container: str, timeout: float | None = None) -> str: ...
+
+    def kill_container(self, container: str, signal: str = "KILL") -> str: ...
+
+    def restart_container(self, container: str, timeout: float | None = None) -> str: ...
+
+    def remove_container(
+        self, container: str, *, force: bool = False, volumes: bool = False
+    ) -> str: ...
+
+    def wait_container(self, container: str) -> int: ...
+
+    def containers(
+        self, *, all: bool = False, filters: Sequence[str] = ()
+    ) -> list[ContainerInfo]: ...
+
+    def inspect_container(self, container: str) -> ContainerDetail: ...
+
+    def logs(
+        self, container: str, *, follow: bool = False, tail: int | None = None
+    ) -> Iterator[LogEntry]: ...
+
+    def top(self, container: str) -> tuple[list[str], list[list[str]]]: ...
+
+    def diff(self, container: str) -> list[FileChange]: ...
+
+    def commit(
+        self, container: str, target: str | None = None, *, message: str = "",
+        author: str = "", changes: Sequence[str] = (),
+    ) -> str: ...  # fmt: skip
+
+    def copy_from(self, container: str, path: str, out: BinaryIO) -> None: ...
+
+    def copy_to(self, container: str, dest: str, tar: BinaryIO) -> None: ...
+
+    def exec(
+        self, container: str, command: Sequence[str], *, env: Sequence[str] = (),
+        workdir: str | None = None, user: str | None = None, stdin: Any = None,
+        stdout: Any = None, stderr: Any = None,
+    ) -> int: ...  # fmt: skip
+
+    def prune_containers(self) -> ContainerPrune: ...
+
+    # volumes
+    def create_volume(
+        self, name: str | None = None, *, labels: dict[str, str] | None = None
+    ) -> VolumeInfo: ...
+
+    def volumes(self) -> list[VolumeInfo]: ...
+
+    def inspect_volume(self, name: str) -> VolumeInfo: ...
+
+    def remove_volume(self, name: str, *, force: bool = False) -> None: ...
+
+    def prune_volumes(self, *, all: bool = False) -> ContainerPrune: ...
+
+    def volume_files(self, name: str, path: str = "/") -> list[FileEntry]: ...
+
+    # build
+    def build(
+        self, context: str, *, dockerfile: str | None = None, tags: Sequence[str] = (),
+        build_args: dict[str, str | None] | None = None, target: str = "",
+        no_cache: bool = False, reproducible: bool = False,
+        progress: Callable[[BuildEvent], None] | None = None, stdin: BinaryIO | None = None,
+    ) -> BuildResult: ...  # fmt: skip

@@ -2,32 +2,51 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
-from typing import Any, BinaryIO
+from collections.abc import Callable, Iterator, Sequence
+from types import ModuleType
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from ipydock.api import Backend
 from ipydock.engine.store import Store, images
-from ipydock.errors import UsageError
+from ipydock.errors import ContainerNotFound, UsageError
 from ipydock.models import (
+    BuildEvent,
+    BuildResult,
     CheckReport,
+    ContainerDetail,
+    ContainerInfo,
+    ContainerPrune,
     DiskUsage,
+    FileChange,
+    FileEntry,
     HistoryRow,
     ImageDetail,
     ImageInfo,
+    LayerFiles,
     LoadedImage,
+    LogEntry,
     PruneResult,
     RemoveEvent,
+    RunResult,
+    VolumeInfo,
 )
+
+if TYPE_CHECKING:
+    from ipydock.engine.containers import RunOptions
+
+Output = Callable[[str, str], None]  # (stream, text) of an attached container
 
 __all__ = ["BundledBackend", "connect"]
 
 
 def connect(
-    kind: str = "bundled", *, root: str | None = None, driver: str | None = None
-) -> Backend:
+    kind: str = "bundled", *, root: str | None = None, driver: str | None = None,
+    warm: bool = True,
+) -> Backend:  # fmt: skip
     if kind == "bundled":
-        return BundledBackend(Store(root, driver))
+        return BundledBackend(Store(root, driver), warm=warm)
     raise UsageError(f"unknown engine {kind!r}: use 'bundled' (the docker engine comes later)")
 
 
@@ -36,8 +55,13 @@ class BundledBackend:
 
     name = "bundled"
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, warm: bool = True) -> None:
         self.store = store
+        # A long-lived caller (a kernel) forks container supervisors from a warm helper; a
+        # one-shot CLI starts them as new processes instead of starting a helper first.
+        self.warm = warm
+        self._forkserver: Any = None
+        store.container_use = lambda image_id: _lifecycle().image_users(store, image_id)
 
     def images(self, *, all: bool = False, filters: Sequence[str] = ()) -> list[ImageInfo]:
         return images.list_images(self.store, all=all, filters=filters)
@@ -47,6 +71,11 @@ class BundledBackend:
 
     def inspect_image(self, image: str) -> ImageDetail:
         return images.inspect(self.store, image)
+
+    def image_layers(self, image: str) -> list[LayerFiles]:
+        from ipydock.engine.store import explore
+
+        return explore.layer_files(self.store, image)
 
     def tag(self, source: str, target: str) -> str:
         return images.tag(self.store, source, target)
@@ -104,10 +133,214 @@ class BundledBackend:
 
         return check.disk_usage(self.store)
 
+    def build(
+        self,
+        context: str,
+        *,
+        dockerfile: str | None = None,
+        tags: Sequence[str] = (),
+        build_args: dict[str, str | None] | None = None,
+        target: str = "",
+        no_cache: bool = False,
+        reproducible: bool = False,
+        progress: Callable[[BuildEvent], None] | None = None,
+        stdin: BinaryIO | None = None,
+    ) -> BuildResult:
+        from ipydock.engine import build as builder
+
+        options = builder.BuildOptions(
+            tags=tuple(tags),
+            build_args=dict(build_args or {}),
+            target=target,
+            no_cache=no_cache,
+            reproducible=reproducible,
+        )
+        ctx = builder.open_context(context, self.store.tmp_dir, dockerfile=dockerfile, stdin=stdin)
+        try:
+            return builder.build(self.store, ctx, options, progress)
+        finally:
+            ctx.close()
+
     def check(self, *, repair: bool = False) -> CheckReport:
         from ipydock.engine.store import check
 
         return check.check(self.store, repair=repair)
+
+    # -- containers (ipydock.engine.containers) -------------------------------------------------
+
+    def create_container(self, opts: RunOptions) -> str:
+        return _lifecycle().create(self.store, opts).id
+
+    def _helper(self) -> Any:
+        if not self.warm:
+            return None
+        if self._forkserver is None:
+            from ipydock.engine.runtime import ForkServer
+
+            self._forkserver = ForkServer()
+        return self._forkserver
+
+    def close(self) -> None:
+        """Stop the warm helper (detached containers and their supervisors keep running)."""
+        if self._forkserver is not None:
+            self._forkserver.close()
+            self._forkserver = None
+
+    def start_container(self, container: str) -> None:
+        _lifecycle().start(self.store, container, forkserver=self._helper())
+
+    def run(
+        self, opts: RunOptions, *, detach: bool = False, stdin: IO[Any] | int | None = None,
+        output: Output | None = None,
+    ) -> RunResult:  # fmt: skip
+        """create + start; attached (not ``detach``): stream output, wait, honour ``--rm``."""
+        cid = _lifecycle().create(self.store, opts).id
+        try:
+            attached = _lifecycle().start(self.store, cid, attach=not detach, stdin=stdin,
+                                       forkserver=self._helper())  # fmt: skip
+        except Exception:
+            if opts.auto_remove:  # the supervisor removed it already, unless it never ran
+                with contextlib.suppress(ContainerNotFound):
+                    _lifecycle().remove(self.store, cid, force=True, volumes=True)
+            raise
+        if detach or attached is None:
+            return RunResult(cid)
+        for stream, text, _time in attached.output():
+            if output is not None:
+                output(stream, text)
+        return RunResult(cid, attached.wait(_lifecycle().records_of(self.store)))
+
+    def stop_container(self, container: str, timeout: float | None = None) -> str:
+        return _lifecycle().stop(self.store, container, timeout)
+
+    def kill_container(self, container: str, signal: str = "KILL") -> str:
+        return _lifecycle().kill(self.store, container, signal)
+
+    def restart_container(self, container: str, timeout: float | None = None) -> str:
+        cid = _lifecycle().stop(self.store, container, timeout)
+        _lifecycle().start(self.store, cid, forkserver=self._helper())
+        return cid
+
+    def remove_container(
+        self, container: str, *, force: bool = False, volumes: bool = False
+    ) -> str:
+        return _lifecycle().remove(self.store, container, force=force, volumes=volumes)
+
+    def wait_container(self, container: str) -> int:
+        return _lifecycle().wait(self.store, container)
+
+    def containers(self, *, all: bool = False, filters: Sequence[str] = ()) -> list[ContainerInfo]:
+        from ipydock.engine.containers import views
+
+        return views.list_containers(self.store, all=all, filters=filters)
+
+    def inspect_container(self, container: str) -> ContainerDetail:
+        from ipydock.engine.containers import views
+
+        return views.inspect(self.store, container)
+
+    def logs(
+        self, container: str, *, follow: bool = False, tail: int | None = None
+    ) -> Iterator[LogEntry]:
+        from ipydock.engine.containers import views
+
+        for stream, text, time in views.logs(self.store, container, follow=follow, tail=tail):
+            yield LogEntry(stream, text, time)
+
+    def top(self, container: str) -> tuple[list[str], list[list[str]]]:
+        from ipydock.engine.containers import views
+
+        return views.top(self.store, container)
+
+    def diff(self, container: str) -> list[FileChange]:
+        from ipydock.engine.containers import views
+
+        return [FileChange(k, p) for k, p in views.diff(self.store, container)]
+
+    def commit(
+        self, container: str, target: str | None = None, *, message: str = "", author: str = "",
+        changes: Sequence[str] = (),
+    ) -> str:  # fmt: skip
+        from ipydock.engine.containers import changes as container_changes
+
+        return container_changes.commit(
+            self.store, container, target, message=message, author=author, changes=tuple(changes)
+        )
+
+    def copy_from(self, container: str, path: str, out: BinaryIO) -> None:
+        from ipydock.engine.containers import changes
+
+        changes.copy_from(self.store, container, path, out)
+
+    def copy_to(self, container: str, dest: str, tar: BinaryIO) -> None:
+        from ipydock.engine.containers import changes
+
+        changes.copy_to(self.store, container, dest, tar)
+
+    def exec(
+        self, container: str, command: Sequence[str], *, env: Sequence[str] = (),
+        workdir: str | None = None, user: str | None = None, stdin: Any = None,
+        stdout: Any = None, stderr: Any = None,
+    ) -> int:  # fmt: skip
+        from ipydock.engine.containers.execute import exec_in
+
+        return exec_in(self.store, container, list(command), env=tuple(env), workdir=workdir,
+                       user=user, stdin=stdin, stdout=stdout, stderr=stderr)  # fmt: skip
+
+    def prune_containers(self) -> ContainerPrune:
+        """Remove every container that is not running; bytes of their writable layers."""
+        from ipydock.engine.store.layertar import diff_size
+
+        deleted, freed = [], 0
+        for row in self.containers(all=True):
+            if row.status in ("exited", "created", "dead"):
+                rec = _lifecycle().records_of(self.store).find(row.id)
+                freed += diff_size(rec.path("upper"))
+                _lifecycle().remove(self.store, row.id)
+                deleted.append(row.id)
+        return ContainerPrune(deleted, freed)
+
+    # -- volumes (ipydock.engine.volumes) -------------------------------------------------------
+
+    def _volumes(self) -> Any:
+        from ipydock.engine.volumes import Volumes
+
+        return Volumes(self.store.root, self.store.tmp_dir)
+
+    def _volume_users(self, name: str) -> list[tuple[str, bool]]:
+        return _lifecycle().volume_users(self.store, name)
+
+    def create_volume(
+        self, name: str | None = None, *, labels: dict[str, str] | None = None
+    ) -> VolumeInfo:
+        with self.store.lock:
+            return self._volumes().create(name, labels=labels)
+
+    def volumes(self) -> list[VolumeInfo]:
+        return self._volumes().list()
+
+    def inspect_volume(self, name: str) -> VolumeInfo:
+        return self._volumes().get(name)
+
+    def remove_volume(self, name: str, *, force: bool = False) -> None:
+        with self.store.lock:
+            self._volumes().remove(name, self._volume_users, force=force)
+
+    def prune_volumes(self, *, all: bool = False) -> ContainerPrune:
+        with self.store.lock:
+            names, freed = self._volumes().prune(self._volume_users, all=all)
+        return ContainerPrune(names, freed)
+
+    def volume_files(self, name: str, path: str = "/") -> list[FileEntry]:
+        return self._volumes().files(name, path)
+
+
+def _lifecycle() -> ModuleType:
+    """The container engine, imported on first use: listing images from the CLI never needs
+    it, and its imports (runtime, cgroups, ctypes) are a large part of start-up time."""
+    from ipydock.engine.containers import lifecycle
+
+    return lifecycle
 
 
 def _runtime_mode() -> str:

@@ -13,17 +13,30 @@ the boundary where they enter, and chained with ``raise ... from``.
      |    +-- ImageNotFound(ref)
      |    +-- BlobNotFound(digest)
      |    +-- LayerNotFound(diff_id)
+     |    +-- ContainerNotFound(ref)
+     |    +-- VolumeNotFound(name)
      +-- Conflict                     the request clashes with the state of the store
      |    +-- ImageInUse(image_id, container_ids, running)
      |    +-- ImageHasChildren(image_id, children)
      |    +-- ImageMultiplyReferenced(image_id, tags)
+     |    +-- NameInUse(name, container_id)
+     |    +-- InvalidStateTransition(container_id, from_, to)
+     |    +-- ContainerRunning(container_id)     rm without -f, commit/cp of a gone layer, ...
+     |    +-- ContainerNotRunning(container_id)  exec/top/pause on a stopped container
+     |    +-- VolumeInUse(name, container_ids)
      +-- StoreError                   the store itself
      |    +-- DigestMismatch(expected, actual)
      |    +-- StoreLocked(path)
      |    +-- NoSpace(path)
      |    +-- StoreCorrupt(problems)
+     +-- InvalidMountSpec(spec, why)  a -v/--mount value that cannot be used
      +-- ArchiveError(source)         a tarball that cannot be read
-          +-- UnsafeArchiveEntry(entry, reason)   an entry that would escape its target
+     |    +-- UnsafeArchiveEntry(entry, reason)   an entry that would escape its target
+     +-- BuildError(line, instruction)   a build stopped (line 0: no Dockerfile line at fault)
+          +-- DockerfileError(line, instruction, why)   syntax, unknown instruction, bad flag
+          +-- BuildContextError(source, why)            a context that cannot be read
+          +-- CopySourceError(line, instruction, path, why)   missing or outside the context
+          +-- BuildStepFailed(line, instruction, exit_code, last_lines)   RUN exited non-zero
 
 Every class has a one-line ``str()`` meant for a user: what failed and, where there is one, what to
 do about it.
@@ -36,15 +49,26 @@ from collections.abc import Sequence
 __all__ = [
     "ArchiveError",
     "BlobNotFound",
+    "BuildContextError",
+    "BuildError",
+    "BuildStepFailed",
     "Conflict",
+    "ContainerNotFound",
+    "ContainerNotRunning",
+    "ContainerRunning",
+    "CopySourceError",
     "DigestMismatch",
+    "DockerfileError",
     "IPyDockError",
     "ImageHasChildren",
     "ImageInUse",
     "ImageMultiplyReferenced",
     "ImageNotFound",
+    "InvalidMountSpec",
     "InvalidReference",
+    "InvalidStateTransition",
     "LayerNotFound",
+    "NameInUse",
     "NoSpace",
     "NotFound",
     "StoreCorrupt",
@@ -52,6 +76,8 @@ __all__ = [
     "StoreLocked",
     "UnsafeArchiveEntry",
     "UsageError",
+    "VolumeInUse",
+    "VolumeNotFound",
 ]
 
 
@@ -94,6 +120,18 @@ class LayerNotFound(NotFound):
     def __init__(self, diff_id: str) -> None:
         self.diff_id = diff_id
         super().__init__(f"layer {diff_id} is missing from the store (run `ipydock system check`)")
+
+
+class ContainerNotFound(NotFound):
+    def __init__(self, ref: str) -> None:
+        self.ref = ref
+        super().__init__(f"No such container: {ref} (see `ipydock ps -a`)")
+
+
+class VolumeNotFound(NotFound):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"No such volume: {name} (see `ipydock volume ls`)")
 
 
 class Conflict(IPyDockError):
@@ -141,6 +179,63 @@ class ImageMultiplyReferenced(Conflict):
             f"conflict: unable to delete {short} (must be forced) - image is referenced in "
             f"multiple repositories: {', '.join(self.tags)} (remove by name, or use -f)"
         )
+
+
+class NameInUse(Conflict):
+    def __init__(self, name: str, container_id: str) -> None:
+        self.name = name
+        self.container_id = container_id
+        super().__init__(
+            f'Conflict. The container name "/{name}" is already in use by container '
+            f'"{container_id}". You have to remove (or rename) that container to be able to '
+            "reuse that name."
+        )
+
+
+class InvalidStateTransition(Conflict):
+    """A lifecycle move the state machine does not allow (e.g. ``dead`` -> ``running``)."""
+
+    def __init__(self, container_id: str, from_: str, to: str) -> None:
+        self.container_id = container_id
+        self.from_ = from_
+        self.to = to
+        super().__init__(
+            f"container {container_id[:12]} cannot go from {from_} to {to} "
+            "(see `ipydock inspect` for its state)"
+        )
+
+
+class ContainerRunning(Conflict):
+    def __init__(self, container_id: str, action: str = "remove") -> None:
+        self.container_id = container_id
+        self.action = action
+        super().__init__(
+            f"You cannot {action} a running container {container_id}. Stop the container "
+            f"before attempting {action} or force {action}"
+        )
+
+
+class ContainerNotRunning(Conflict):
+    def __init__(self, container_id: str) -> None:
+        self.container_id = container_id
+        super().__init__(f"Container {container_id} is not running (start it first)")
+
+
+class VolumeInUse(Conflict):
+    def __init__(self, name: str, container_ids: Sequence[str]) -> None:
+        self.name = name
+        self.container_ids = list(container_ids)
+        ids = ", ".join(self.container_ids)
+        super().__init__(
+            f"remove {name}: volume is in use - [{ids}] (remove those containers first, or use -f)"
+        )
+
+
+class InvalidMountSpec(IPyDockError):
+    def __init__(self, spec: str, why: str) -> None:
+        self.spec = spec
+        self.why = why
+        super().__init__(f"invalid mount config {spec!r}: {why}")
 
 
 class StoreError(IPyDockError):
@@ -194,3 +289,59 @@ class UnsafeArchiveEntry(ArchiveError):
         self.entry = entry
         self.reason = reason
         super().__init__(source, f"entry {entry!r} {reason}; refusing to extract it")
+
+
+class BuildError(IPyDockError):
+    """A build stopped at Dockerfile ``line`` (1-based; 0 when no line is at fault) running
+    ``instruction`` (its text as written). Nothing was tagged; intermediate images of the steps
+    that succeeded stay as the cache, as with ``docker build``."""
+
+    def __init__(self, line: int, instruction: str, message: str) -> None:
+        self.line = line
+        self.instruction = instruction
+        where = f"Dockerfile line {line}: " if line else ""
+        super().__init__(f"{where}{message}")
+
+
+class DockerfileError(BuildError):
+    """The Dockerfile itself is wrong: syntax, unknown instruction or stage, bad flag or value."""
+
+    def __init__(self, line: int, instruction: str, why: str) -> None:
+        self.why = why
+        shown = instruction.splitlines()[0] if instruction else ""
+        super().__init__(line, instruction, f"{shown}: {why}" if shown else why)
+
+
+class BuildContextError(BuildError):
+    """The build context (directory, tarball, URL or stdin) cannot be read or used."""
+
+    def __init__(self, source: str, why: str) -> None:
+        self.source = source
+        self.why = why
+        super().__init__(0, "", f"build context {source!r}: {why}")
+
+
+class CopySourceError(BuildError):
+    """A COPY/ADD source that is missing, matches nothing, or lies outside the context."""
+
+    def __init__(self, line: int, instruction: str, path: str, why: str) -> None:
+        self.path = path
+        self.why = why
+        super().__init__(line, instruction, f"{instruction.splitlines()[0]}: {path}: {why}")
+
+
+class BuildStepFailed(BuildError):
+    """A RUN step exited non-zero; ``last_lines`` are the last lines it printed."""
+
+    def __init__(
+        self, line: int, instruction: str, exit_code: int, last_lines: Sequence[str] = ()
+    ) -> None:
+        self.exit_code = exit_code
+        self.last_lines = list(last_lines)
+        tail = "".join(f"\n  | {text}" for text in self.last_lines)
+        super().__init__(
+            line,
+            instruction,
+            f"The command '{instruction.splitlines()[0]}' returned a non-zero code: "
+            f"{exit_code}{tail}",
+        )

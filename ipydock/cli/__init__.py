@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import IO
 
 from ipydock import backends
-from ipydock.cli import images, system  # noqa: F401  (they register their commands)
+from ipydock.cli import build, containers, images, system, volumes  # noqa: F401  (they register)
 from ipydock.cli.registry import COMMANDS, Parser
 from ipydock.errors import IPyDockError
 
@@ -49,18 +49,18 @@ def build_parser() -> Parser:
             groups[cmd.group].required = True
         sub = groups[cmd.group].add_parser(cmd.name, aliases=list(cmd.aliases), help=cmd.help)
         cmd.setup(sub)
-        sub.set_defaults(run=cmd.run)
+        sub.set_defaults(run=cmd.run, spec=cmd)
         for alias in cmd.top_level:
             short = top.add_parser(alias, help=f"{cmd.help} (= {cmd.group} {cmd.name})")
             cmd.setup(short)
-            short.set_defaults(run=cmd.run)
+            short.set_defaults(run=cmd.run, spec=cmd)
     return parser
 
 
 def run(argv: Sequence[str], out: IO[str] | None = None) -> int:
     """Parse and run one command; errors raise (the caller decides how they look)."""
     args = build_parser().parse_args(list(argv))
-    backend = backends.connect("bundled", root=args.root, driver=args.driver)
+    backend = backends.connect("bundled", root=args.root, driver=args.driver, warm=False)
     return int(args.run(backend, args, out or sys.stdout))
 
 

@@ -35,19 +35,32 @@ class Command:
     run: Callable[[Backend, argparse.Namespace, IO[str]], int]
     aliases: tuple[str, ...] = ()  # other names inside the group
     top_level: tuple[str, ...] = ()  # docker's short forms: `images`, `rmi`, …
+    # The data half of ``run``: call the backend, return what it gave (rows, a detail, ...),
+    # print nothing. The magics use it; commands without one run with their text captured.
+    call: Callable[[Backend, argparse.Namespace], Any] | None = None
 
 
 COMMANDS: list[Command] = []
 
 
 def command(
-    group: str, name: str, help: str, *, aliases: Sequence[str] = (), top: Sequence[str] = ()
+    group: str,
+    name: str,
+    help: str,
+    *,
+    aliases: Sequence[str] = (),
+    top: Sequence[str] = (),
+    call: Callable[[Backend, argparse.Namespace], Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register ``run``; its docstring-less ``setup`` is the function's ``.setup`` attribute."""
+    """Register ``run``; its docstring-less ``setup`` is the function's ``.setup`` attribute.
+
+    ``call`` is the command's data half (see :attr:`Command.call`); ``run`` usually calls it and
+    prints the result.
+    """
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         setup = getattr(fn, "setup", lambda p: None)
-        COMMANDS.append(Command(group, name, help, setup, fn, tuple(aliases), tuple(top)))
+        COMMANDS.append(Command(group, name, help, setup, fn, tuple(aliases), tuple(top), call))
         return fn
 
     return wrap
