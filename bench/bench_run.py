@@ -1,4 +1,9 @@
-"""Median latency of starting ``true`` in a container: ipydock's runtime beside ``crun run``.
+"""Median latency of starting ``true`` in a container: ipydock beside ``crun run`` and docker.
+
+Two tables: the low-level runtime (spawn, ``Runtime.run``) against ``crun run``, and whole
+containers (``run --rm busybox true``: record, supervisor, cgroup, logs, removal) from a warm
+Python process through the backend and from the CLI, against ``docker run --rm`` on a private
+dockerd (``ipydock.testing.Dockerd``, busybox loaded with ``docker import``).
 
 Run as root: ``python bench/bench_run.py [-n 50]``. Both sides use the same busybox root and
 network "none" (a new, empty network namespace); ipydock is timed from a warm Python process, as
@@ -27,6 +32,7 @@ from pathlib import Path
 sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 from ipydock.engine.runtime import Rootfs, Runtime, Spec, build_plan, cgroups  # noqa: E402
+from ipydock.testing import Dockerd, busybox_tarball  # noqa: E402
 
 APPLETS = ("sh", "true", "echo", "ls", "cat")
 
@@ -137,6 +143,7 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=50, help="iterations per row (default 50)")
     parser.add_argument("--crun-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--no-docker", action="store_true", help="skip the docker rows")
     args = parser.parse_args()
     if args.crun_worker:
         crun_worker(args.n, args.work)
@@ -146,7 +153,65 @@ def main() -> None:
         make_rootfs(work / "lower")
         ours = bench_ipydock(args.n, work)
         theirs = bench_crun(args.n, work) if shutil.which("crun") else {}
-    print_table(ours, theirs, args.n)
+        print_table(ours, theirs, args.n)
+        tgz = busybox_tarball(str(work / "busybox.tar.gz"))
+        containers = bench_containers(args.n, work / "store", tgz)
+        docker = {} if args.no_docker else bench_docker(args.n, tgz)
+    print_container_table(containers, docker, theirs, args.n)
+
+
+def bench_containers(n: int, root: Path, tgz: str) -> dict[str, float]:
+    """``run --rm busybox true`` through the backend (warm process) and through the CLI."""
+    from ipydock.backends import BundledBackend
+    from ipydock.engine.containers import RunOptions
+    from ipydock.engine.store import Store
+
+    backend = BundledBackend(Store(str(root)))
+    backend.import_image(tgz, "busybox", changes=['CMD ["sh"]'])
+    opts = RunOptions("busybox", ("true",), auto_remove=True)
+    cli = [sys.executable, "-m", "ipydock", "--root", str(root), "run", "--rm", "busybox", "true"]
+    results = {
+        "backend.run --rm busybox true (warm process)": median_ms(n, lambda _i: backend.run(opts)),
+        "ipydock run --rm busybox true (CLI)": median_ms(
+            n, lambda _i: subprocess.run(cli, check=True)
+        ),
+    }
+    cgroups.remove_parent("ipydock")
+    return results
+
+
+def bench_docker(n: int, tgz: str) -> dict[str, float]:
+    try:
+        dockerd = Dockerd().start()
+    except (RuntimeError, OSError) as exc:
+        print(f"(no docker rows: {exc})", file=sys.stderr)
+        return {}
+    try:
+        dockerd.run("import", "--change", 'CMD ["sh"]', tgz, "busybox:latest")
+
+        def docker(*flags: str) -> Callable[[int], None]:
+            return lambda _i: dockerd.run("run", "--rm", *flags, "busybox", "true") and None
+
+        return {
+            "docker run --rm --network none busybox true": median_ms(
+                n, docker("--network", "none")
+            ),
+            "docker run --rm busybox true": median_ms(n, docker()),
+        }
+    finally:
+        dockerd.stop()
+
+
+def print_container_table(ours: dict[str, float], docker: dict[str, float],
+                          crun: dict[str, float], n: int) -> None:  # fmt: skip
+    print(f"\nmedian of {n} runs of `run --rm busybox true`, network none")
+    ref = docker.get("docker run --rm --network none busybox true")
+    crun_ref = crun.get("crun run, cgroup")
+    print(f"{'what':<52}{'ms':>8}{'vs docker':>11}{'vs crun':>9}")
+    for name, ms in {**docker, **ours}.items():
+        vs_docker = f"{ms / ref:.2f}x" if ref and not name.startswith("docker") else ""
+        vs_crun = f"{ms / crun_ref:.1f}x" if crun_ref else ""
+        print(f"{name:<52}{ms:>8.2f}{vs_docker:>11}{vs_crun:>9}")
 
 
 def print_table(ours: dict[str, float], theirs: dict[str, float], n: int) -> None:

@@ -16,35 +16,15 @@ container (``run -d``) must outlive the kernel, so the container layer will star
 supervisor (its own session, single-threaded) that calls :func:`spawn.spawn` directly, keeps the
 exit status and logs on disk, and is found again through its pid file; :class:`Running` and
 :class:`ContainerProcess` are the interface it re-creates.
+
+The names below are loaded on first use, so that ``ipydock.engine.runtime.errors`` (which the CLI
+needs) does not pull in ctypes, cgroups and the fork server.
 """
 
-from ipydock.engine.runtime.cgroups import Cgroup
-from ipydock.engine.runtime.errors import (
-    CgroupError,
-    CommandNotExecutable,
-    CommandNotFound,
-    HelperDied,
-    InvalidSpec,
-    ProcessNotPaused,
-    RuntimeFailure,
-    StartFailed,
-    UnknownCapability,
-)
-from ipydock.engine.runtime.plan import Plan, build_plan
-from ipydock.engine.runtime.process import ContainerProcess, ExitStatus, ForkServer
-from ipydock.engine.runtime.runner import Running, Runtime
-from ipydock.engine.runtime.spec import (
-    EtcFiles,
-    Mount,
-    Network,
-    Resources,
-    Rootfs,
-    Spec,
-    Stdio,
-    User,
-    default_env,
-    validate,
-)
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = [
     "Cgroup",
@@ -75,3 +55,39 @@ __all__ = [
     "default_env",
     "validate",
 ]
+
+_LAZY = {
+    "Cgroup": "cgroups",
+    "CgroupError": "errors",
+    "CommandNotExecutable": "errors",
+    "CommandNotFound": "errors",
+    "ContainerProcess": "process",
+    "EtcFiles": "spec",
+    "ExitStatus": "process",
+    "ForkServer": "process",
+    "HelperDied": "errors",
+    "InvalidSpec": "errors",
+    "Mount": "spec",
+    "Network": "spec",
+    "Plan": "plan",
+    "ProcessNotPaused": "errors",
+    "Resources": "spec",
+    "Rootfs": "spec",
+    "Running": "runner",
+    "Runtime": "runner",
+    "RuntimeFailure": "errors",
+    "Spec": "spec",
+    "StartFailed": "errors",
+    "Stdio": "spec",
+    "UnknownCapability": "errors",
+    "User": "spec",
+    "build_plan": "plan",
+    "default_env": "spec",
+    "validate": "spec",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(name)

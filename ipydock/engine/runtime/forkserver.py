@@ -66,6 +66,9 @@ class _Server:
         message, fds = protocol.recv(self.control)
         if message is None:
             return False
+        if message.get("op") == "supervise":
+            _supervise(message, fds)
+            return True
         status = socket.socket(fileno=fds[0])
         slots = message["stdio"]
         stdio = (_slot(fds, slots[0]), _slot(fds, slots[1]), _slot(fds, slots[2]))
@@ -165,6 +168,31 @@ class _Server:
                 os.waitpid(entry.child.pid, 0)
             entry.client_gone = True
             self._forget(entry)
+
+
+def _supervise(message: dict[str, Any], fds: list[int]) -> None:
+    """Fork a detached container supervisor (see ``containers/supervisor.py``) from this warm
+    process: double fork and ``setsid``, so it outlives us and is nobody's child here.
+
+    fds: [status socket, notify pipe, stdin or none]; the status socket gets ``launched``.
+    """
+    from ipydock.engine.containers import supervisor  # warm after the first time
+
+    status = socket.socket(fileno=fds[0])
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setsid()
+            if os.fork() == 0:
+                supervisor.run_detached(message["root"], message["id"], fds[1],
+                                        fds[2] if len(fds) > 2 else -1)  # fmt: skip
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    _send(status, {"event": "launched"})
+    status.close()
+    for fd in fds[1:]:
+        os.close(fd)
 
 
 def _slot(fds: list[int], index: int) -> int:

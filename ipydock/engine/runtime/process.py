@@ -181,6 +181,25 @@ class ForkServer:
                 theirs.close()
         return self._await_start(mine, paused, plan.args[0])
 
+    def supervise(self, root: str, container_id: str, notify_fd: int, stdin: int | None) -> None:
+        """Have the helper fork a detached supervisor for a container (a warm fork instead of
+        a Python start); it reports on ``notify_fd`` as a re-executed one would."""
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        fds = [theirs.fileno(), notify_fd, *([stdin] if stdin is not None else [])]
+        request = {"op": "supervise", "root": root, "id": container_id}
+        with mine:
+            with self._lock:
+                self._start_locked()
+                assert self._control is not None
+                try:
+                    protocol.send(self._control, request, fds)
+                except OSError as exc:
+                    raise HelperDied(self._proc.poll() if self._proc else None) from exc
+                finally:
+                    theirs.close()
+            if _expect(mine).get("event") != "launched":
+                raise HelperDied(None)
+
     def _await_start(self, sock: socket.socket, paused: bool, command: str) -> ContainerProcess:
         try:
             message, fds = protocol.recv(sock)

@@ -1,0 +1,316 @@
+"""``ipydock container …`` (and docker's short forms ``run``, ``ps``, ``exec``, ``logs``, …)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from typing import IO
+
+from ipydock.api import Backend
+from ipydock.cli.registry import FORMAT, NO_TRUNC, arg, command, emit_json
+from ipydock.cli.registry import arguments as _args
+from ipydock.display.text import human_ago, human_size, table
+from ipydock.engine.containers import RunOptions
+from ipydock.engine.runtime.errors import StartFailed
+from ipydock.errors import IPyDockError, UsageError
+from ipydock.models import to_record
+
+_RUN_FLAGS = (
+    arg("--name", help="assign a name to the container"),
+    arg("-e", "--env", action="append", default=[], metavar="K=V", help="set an env variable"),
+    arg("--env-file", action="append", default=[], help="read env variables from a file"),
+    arg("-w", "--workdir", help="working directory inside the container"),
+    arg("-u", "--user", help="user name or uid[:gid]"),
+    arg("--entrypoint", help="override the image's ENTRYPOINT"),
+    arg("--hostname", help="container host name"),
+    arg("-v", "--volume", action="append", default=[], dest="volumes",
+        metavar="[SRC:]DST[:ro]", help="bind mount a host path or mount a named volume"),
+    arg("--mount", action="append", default=[], metavar="type=…,source=…,target=…",
+        help="attach a mount (bind, volume, tmpfs)"),
+    arg("-m", "--memory", help="memory limit (e.g. 64m)"),
+    arg("--pids-limit", type=int, help="limit on the number of processes"),
+    arg("--cpus", type=float, help="number of CPUs"),
+    arg("--network", "--net", default="none", choices=["none", "host"],
+        help="network mode (default none; bridges come with the network issue)"),
+    arg("--privileged", action="store_true", help="give extended privileges"),
+    arg("--cap-add", action="append", default=[], help="add a Linux capability"),
+    arg("--cap-drop", action="append", default=[], help="drop a Linux capability"),
+    arg("--read-only", action="store_true", help="mount the root filesystem read-only"),
+    arg("--restart", default="no", help="no, on-failure[:N], always"),
+    arg("--rm", action="store_true", help="remove the container when it exits"),
+    arg("-i", "--interactive", action="store_true", help="keep STDIN open"),
+    arg("-l", "--label", action="append", default=[], help="set metadata K=V"),
+    arg("--stop-signal", help="signal to stop the container"),
+    arg("--stop-timeout", type=int, help="seconds to wait before killing on stop"),
+    arg("image"),
+    arg("command", nargs=argparse.REMAINDER),
+)  # fmt: skip
+
+
+def _options(a: argparse.Namespace) -> RunOptions:
+    labels = dict(item.partition("=")[::2] for item in a.label)
+    return RunOptions(
+        image=a.image, command=tuple(a.command), name=a.name, env=tuple(a.env),
+        env_file=tuple(a.env_file), workdir=a.workdir, user=a.user, entrypoint=a.entrypoint,
+        hostname=a.hostname, volumes=tuple(a.volumes), mounts=tuple(a.mount), memory=a.memory,
+        pids_limit=a.pids_limit, cpus=a.cpus, network=a.network, privileged=a.privileged,
+        cap_add=tuple(a.cap_add), cap_drop=tuple(a.cap_drop), read_only=a.read_only,
+        restart=a.restart, auto_remove=a.rm, interactive=a.interactive, labels=labels,
+        stop_signal=a.stop_signal, stop_timeout=a.stop_timeout,
+    )  # fmt: skip
+
+
+@command("container", "run", "Create and run a new container from an image", top=["run"])
+@_args(arg("-d", "--detach", action="store_true", help="run in the background, print the ID"),
+       *_RUN_FLAGS)  # fmt: skip
+def container_run(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    def output(stream: str, text: str) -> None:
+        target = sys.stderr if stream == "stderr" else out
+        target.write(text)
+        target.flush()
+
+    stdin = sys.stdin if a.interactive else None
+    try:
+        result = backend.run(_options(a), detach=a.detach, stdin=stdin, output=output)
+    except StartFailed as exc:  # docker run exits with 125/126/127 and says why
+        print(f"ipydock: Error: {exc}.", file=sys.stderr)
+        return exc.exit_code
+    if a.detach:
+        out.write(result.id + "\n")
+        return 0
+    return int(result.exit_code or 0)
+
+
+@command("container", "create", "Create a new container", top=["create"])
+@_args(*_RUN_FLAGS)
+def container_create(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    out.write(backend.create_container(_options(a)) + "\n")
+    return 0
+
+
+def _each(names: list[str], action, out: IO[str]) -> int:  # noqa: ANN001 - a small callback
+    """Docker's multi-container commands: go on after an error, exit 1 at the end."""
+    status = 0
+    for name in names:
+        try:
+            action(name)
+            out.write(name + "\n")
+        except IPyDockError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            status = 1
+    return status
+
+
+CONTAINERS = arg("containers", nargs="+", metavar="CONTAINER")
+
+
+@command("container", "start", "Start one or more stopped containers", top=["start"])
+@_args(CONTAINERS)
+def container_start(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    return _each(a.containers, backend.start_container, out)
+
+
+@command("container", "stop", "Stop one or more running containers", top=["stop"])
+@_args(arg("-t", "--time", type=int, help="seconds to wait before killing it (default 10)"),
+       CONTAINERS)  # fmt: skip
+def container_stop(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    return _each(a.containers, lambda c: backend.stop_container(c, a.time), out)
+
+
+@command("container", "kill", "Kill one or more running containers", top=["kill"])
+@_args(arg("-s", "--signal", default="KILL", help="signal to send (default KILL)"), CONTAINERS)
+def container_kill(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    return _each(a.containers, lambda c: backend.kill_container(c, a.signal), out)
+
+
+@command("container", "restart", "Restart one or more containers", top=["restart"])
+@_args(arg("-t", "--time", type=int, help="seconds to wait for stop (default 10)"), CONTAINERS)
+def container_restart(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    return _each(a.containers, lambda c: backend.restart_container(c, a.time), out)
+
+
+@command("container", "rm", "Remove one or more containers", aliases=["remove"], top=["rm"])
+@_args(arg("-f", "--force", action="store_true", help="kill and remove a running container"),
+       arg("-v", "--volumes", action="store_true", help="remove its anonymous volumes"),
+       CONTAINERS)  # fmt: skip
+def container_rm(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    return _each(
+        a.containers, lambda c: backend.remove_container(c, force=a.force, volumes=a.volumes), out
+    )
+
+
+@command("container", "wait", "Block until containers stop, then print their exit codes",
+         top=["wait"])  # fmt: skip
+@_args(CONTAINERS)
+def container_wait(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    for name in a.containers:
+        out.write(f"{backend.wait_container(name)}\n")
+        out.flush()
+    return 0
+
+
+@command("container", "logs", "Fetch the logs of a container", top=["logs"])
+@_args(arg("-f", "--follow", action="store_true", help="follow log output"),
+       arg("-n", "--tail", default="all", help="lines from the end (default all)"),
+       arg("-t", "--timestamps", action="store_true", help="show timestamps"),
+       arg("container"))  # fmt: skip
+def container_logs(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    if a.tail != "all" and not a.tail.isdigit():
+        raise UsageError(f"invalid --tail {a.tail!r}: a number or 'all'")
+    tail = None if a.tail == "all" else int(a.tail)
+    for entry in backend.logs(a.container, follow=a.follow, tail=tail):
+        target = sys.stderr if entry.stream == "stderr" else out
+        target.write(f"{entry.time} {entry.text}" if a.timestamps else entry.text)
+        target.flush()
+    return 0
+
+
+@command("container", "inspect", "Display detailed information on one or more containers")
+@_args(FORMAT, CONTAINERS)
+def container_inspect(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    details = [backend.inspect_container(c) for c in a.containers]
+    if a.format == "json":
+        emit_json(details, out)
+    else:
+        out.write(json.dumps([to_record(d) for d in details], indent=4) + "\n")
+    return 0
+
+
+@command("container", "top", "Display the running processes of a container", top=["top"])
+@_args(arg("container"))
+def container_top(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    titles, rows = backend.top(a.container)
+    out.write(table(titles, rows) + "\n")
+    return 0
+
+
+@command("container", "diff", "Inspect changes to files on a container's filesystem",
+         top=["diff"])  # fmt: skip
+@_args(FORMAT, arg("container"))
+def container_diff(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    changes = backend.diff(a.container)
+    if a.format == "json":
+        emit_json(changes, out)
+    else:
+        out.write("".join(f"{c.kind} {c.path}\n" for c in changes))
+    return 0
+
+
+@command("container", "commit", "Create a new image from a container's changes", top=["commit"])
+@_args(arg("-m", "--message", default="", help="commit message"),
+       arg("-a", "--author", default="", help='author (e.g. "Jane <jane@example.com>")'),
+       arg("-c", "--change", action="append", default=[], help="apply a Dockerfile instruction"),
+       arg("container"), arg("target", nargs="?", metavar="REPOSITORY[:TAG]"))  # fmt: skip
+def container_commit(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    image_id = backend.commit(a.container, a.target, message=a.message, author=a.author,
+                              changes=a.change)  # fmt: skip
+    out.write(image_id + "\n")
+    return 0
+
+
+@command("container", "cp", "Copy files between a container and the host", top=["cp"])
+@_args(arg("source", metavar="SRC"), arg("dest", metavar="DEST"))
+def container_cp(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    src_c, _, src_path = a.source.partition(":") if _remote(a.source) else ("", "", a.source)
+    dst_c, _, dst_path = a.dest.partition(":") if _remote(a.dest) else ("", "", a.dest)
+    if bool(src_c) == bool(dst_c):
+        raise UsageError("copying between containers or host paths is not supported: "
+                         "use CONTAINER:SRC DEST or SRC CONTAINER:DEST")  # fmt: skip
+    if src_c:
+        _copy_out(backend, src_c, src_path, dst_path)
+    else:
+        _copy_in(backend, src_path, dst_c, dst_path)
+    return 0
+
+
+def _remote(text: str) -> bool:
+    head = text.split(":", 1)[0]
+    return ":" in text and "/" not in head and head not in ("", ".")
+
+
+def _copy_out(backend: Backend, container: str, path: str, dest: str) -> None:
+    import tempfile
+
+    from ipydock.engine.store.layertar import apply_tar
+
+    if dest == "-":
+        backend.copy_from(container, path, sys.stdout.buffer)
+        return
+    with tempfile.TemporaryFile() as buf:
+        backend.copy_from(container, path, buf)  # type: ignore[arg-type]
+        buf.seek(0)
+        if os.path.isdir(dest):
+            apply_tar(buf, dest, source=f"{container}:{path}", whiteouts="delete")
+            return
+        with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(dest))) as tmp:
+            apply_tar(buf, tmp, source=f"{container}:{path}", whiteouts="delete")
+            (only,) = os.listdir(tmp)
+            os.rename(os.path.join(tmp, only), dest)
+
+
+def _copy_in(backend: Backend, src: str, container: str, dest: str) -> None:
+    import tarfile
+    import tempfile
+
+    if src == "-":
+        backend.copy_to(container, dest, sys.stdin.buffer)
+        return
+    if not os.path.lexists(src):
+        raise UsageError(f"no such file or directory: {src}")
+    with tempfile.TemporaryFile() as buf:
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            tar.add(src, arcname=os.path.basename(os.path.normpath(src)))
+        buf.seek(0)
+        backend.copy_to(container, dest, buf)  # type: ignore[arg-type]
+
+
+@command("container", "exec", "Execute a command in a running container", top=["exec"])
+@_args(arg("-e", "--env", action="append", default=[], metavar="K=V"),
+       arg("-w", "--workdir"), arg("-u", "--user"),
+       arg("-i", "--interactive", action="store_true", help="keep STDIN open"),
+       arg("container"), arg("command", nargs=argparse.REMAINDER))  # fmt: skip
+def container_exec(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    if not a.command:
+        raise UsageError("exec needs a command: ipydock exec CONTAINER COMMAND [ARG...]")
+    out.flush()
+    return backend.exec(a.container, a.command, env=a.env, workdir=a.workdir, user=a.user,
+                        stdin=None if a.interactive else subprocess.DEVNULL,
+                        stdout=None if out is sys.stdout else out)  # fmt: skip
+
+
+@command("container", "ls", "List containers", aliases=["list", "ps"], top=["ps"])
+@_args(arg("-a", "--all", action="store_true", help="show all containers (default: running)"),
+       arg("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
+           help="filter (id, name, status, label, ancestor, exited)"),
+       arg("-q", "--quiet", action="store_true", help="only show container IDs"),
+       NO_TRUNC, FORMAT)  # fmt: skip
+def container_ls(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    rows = backend.containers(all=a.all, filters=a.filter)
+    if a.quiet:
+        out.write("".join(f"{r.id if a.no_trunc else r.id[:12]}\n" for r in rows))
+    elif a.format == "json":
+        emit_json(rows, out)
+    else:
+        cells = [[r.id if a.no_trunc else r.id[:12], r.image, _cmd(r.command, a.no_trunc),
+                  human_ago(r.created), r.status_text, r.name] for r in rows]  # fmt: skip
+        cols = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"]
+        out.write(table(cols, cells) + "\n")
+    return 0
+
+
+def _cmd(command: str, no_trunc: bool) -> str:
+    text = f'"{command}"'
+    return text if no_trunc or len(text) <= 22 else text[:20] + '…"'
+
+
+@command("container", "prune", "Remove all stopped containers")
+@_args(arg("-f", "--force", action="store_true", help="do not prompt (ipydock never prompts)"))
+def container_prune(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    result = backend.prune_containers()
+    if result.deleted:
+        out.write("Deleted Containers:\n" + "".join(f"{c}\n" for c in result.deleted) + "\n")
+    out.write(f"Total reclaimed space: {human_size(result.space_reclaimed)}\n")
+    return 0

@@ -1,0 +1,89 @@
+"""``ipydock volume …``: create, ls, inspect, rm, prune, files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import IO
+
+from ipydock.api import Backend
+from ipydock.cli.registry import FORMAT, arg, command, emit_json
+from ipydock.cli.registry import arguments as _args
+from ipydock.display.text import human_size, table
+from ipydock.errors import IPyDockError
+from ipydock.models import to_record
+
+
+@command("volume", "create", "Create a volume")
+@_args(arg("-l", "--label", action="append", default=[], metavar="K=V"),
+       arg("name", nargs="?"))  # fmt: skip
+def volume_create(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    labels = dict(item.partition("=")[::2] for item in a.label)
+    out.write(backend.create_volume(a.name, labels=labels).name + "\n")
+    return 0
+
+
+@command("volume", "ls", "List volumes", aliases=["list"])
+@_args(arg("-q", "--quiet", action="store_true", help="only show volume names"), FORMAT)
+def volume_ls(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    rows = backend.volumes()
+    if a.quiet:
+        out.write("".join(f"{v.name}\n" for v in rows))
+    elif a.format == "json":
+        emit_json(rows, out)
+    else:
+        out.write(table(["DRIVER", "VOLUME NAME"], [[v.driver, v.name] for v in rows]) + "\n")
+    return 0
+
+
+@command("volume", "inspect", "Display detailed information on one or more volumes")
+@_args(FORMAT, arg("names", nargs="+", metavar="VOLUME"))
+def volume_inspect(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    details = [backend.inspect_volume(n) for n in a.names]
+    if a.format == "json":
+        emit_json(details, out)
+    else:
+        out.write(json.dumps([to_record(d) for d in details], indent=4) + "\n")
+    return 0
+
+
+@command("volume", "rm", "Remove one or more volumes", aliases=["remove"])
+@_args(arg("-f", "--force", action="store_true", help="remove even if stopped containers use it"),
+       arg("names", nargs="+", metavar="VOLUME"))  # fmt: skip
+def volume_rm(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    status = 0
+    for name in a.names:
+        try:
+            backend.remove_volume(name, force=a.force)
+            out.write(name + "\n")
+        except IPyDockError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            status = 1
+    return status
+
+
+@command("volume", "prune", "Remove unused anonymous volumes (-a: all unused volumes)")
+@_args(
+    arg("-a", "--all", action="store_true", help="named volumes too"),
+    arg("-f", "--force", action="store_true", help="do not prompt (ipydock never prompts)"),
+)
+def volume_prune(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    result = backend.prune_volumes(all=a.all)
+    if result.deleted:
+        out.write("Deleted Volumes:\n" + "".join(f"{n}\n" for n in result.deleted) + "\n")
+    out.write(f"Total reclaimed space: {human_size(result.space_reclaimed)}\n")
+    return 0
+
+
+@command("volume", "files", "List the files of a volume")
+@_args(FORMAT, arg("name", metavar="VOLUME"), arg("path", nargs="?", default="/"))
+def volume_files(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    rows = backend.volume_files(a.name, a.path)
+    if a.format == "json":
+        emit_json(rows, out)
+    else:
+        cells = [[r.mode, human_size(r.size), r.mtime.strftime("%Y-%m-%d %H:%M"), r.path]
+                 for r in rows]  # fmt: skip
+        out.write(table(["MODE", "SIZE", "MODIFIED", "PATH"], cells) + "\n")
+    return 0

@@ -1,0 +1,71 @@
+"""``exec``: one more process in a running container, through the runtime's nsexec helper.
+
+::
+
+    record + state (pid 1, cgroup) --specconv--> the container's Spec, with the exec's
+    command/env/cwd/user --build_plan--> Plan --argv--> python -m ipydock.engine.runtime.nsexec
+                                                         (setns + fork + exec, our stdio)
+
+A kernel cannot setns (it has threads), hence a fresh helper process per exec (~30 ms).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from ipydock.engine.containers import specconv
+from ipydock.engine.containers.lifecycle import records_of, refresh
+from ipydock.engine.containers.state import Status
+from ipydock.engine.containers.supervisor import rootfs_dirs
+from ipydock.engine.runtime.plan import build_plan
+from ipydock.engine.runtime.spec import default_env
+from ipydock.errors import ContainerNotRunning
+
+if TYPE_CHECKING:
+    from ipydock.engine.store import Store
+
+__all__ = ["exec_in"]
+
+_PACKAGE_ROOT = str(Path(__file__).absolute().parents[3])
+
+
+def exec_in(
+    store: Store, ref: str, command: list[str], *, env: tuple[str, ...] = (),
+    workdir: str | None = None, user: str | None = None,
+    stdin: IO[Any] | int | None = None, stdout: IO[Any] | int | None = None,
+    stderr: IO[Any] | int | None = None,
+) -> int:  # fmt: skip
+    """Run ``command`` in the running container ``ref``; its exit code (126/127 as docker)."""
+    records = records_of(store)
+    rec = records.find(ref)
+    state = refresh(records, rec)
+    if state.status != Status.RUNNING or not state.pid:
+        raise ContainerNotRunning(rec.id)
+    config = json.loads(json.dumps(rec.config))
+    cfg = config["Config"]
+    if user is not None:
+        cfg["User"] = user
+    if workdir:
+        cfg["WorkingDir"] = workdir
+    config["Path"], config["Args"] = command[0], command[1:]
+    lower = rec.config["GraphDriver"]["Data"]["LowerDirs"]
+    spec = specconv.build_spec(config, lower, rootfs_dirs(rec))
+    merged_env = list(spec.env) + list(env)
+    spec = dataclasses.replace(spec, env=default_env(tuple(merged_env), cfg["Hostname"]))
+    procs = tuple(os.path.join(d, "cgroup.procs") for d in state.cgroup)
+    plan = build_plan(spec, procs)
+    env_vars = dict(os.environ)
+    env_vars["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [_PACKAGE_ROOT, env_vars.get("PYTHONPATH")])
+    )
+    argv = [sys.executable, "-m", "ipydock.engine.runtime.nsexec", str(state.pid),
+            json.dumps(plan.to_dict())]  # fmt: skip
+    proc = subprocess.run(argv, stdin=stdin, stdout=stdout, stderr=stderr, env=env_vars,
+                          check=False)  # fmt: skip
+    return proc.returncode

@@ -1,0 +1,472 @@
+"""Create, start, stop, kill, remove, wait: the lifecycle commands, as functions on a store.
+
+::
+
+    create ---store lock---> image, name, volumes, init dir --rename--> containers/<id>  created
+    start  ---container lock: settle state---> python -m ...supervisor (forks, own session)
+             <--notify pipe-- started | failed (Docker's 125/126/127 errors)
+    attach: follow <id>-json.log until the notify pipe says "exited" (the exit code)
+    stop/kill ---ctl fifo "stop SIG T" / "kill SIG"---> supervisor; stop waits for its pidfd
+    rm     ---store lock---> rename into tmp, delete; -v: its anonymous volumes too
+
+Public functions take the store and lock what they change; they never hold a container's lock
+while waiting for its supervisor (which needs it). :func:`refresh` settles the record of a
+container whose supervisor was killed: its cgroup is emptied and removed, the state becomes
+``exited`` (137, "supervisor died").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import secrets
+import select
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ipydock.engine.containers import rootview
+from ipydock.engine.containers.config import MountSpec, RunOptions, container_config, parse_mounts
+from ipydock.engine.containers.logs import read_entries
+from ipydock.engine.containers.records import Record, Records, supervisor_alive, validate_name
+from ipydock.engine.containers.specconv import parse_signal
+from ipydock.engine.containers.state import State, Status, transition
+from ipydock.engine.runtime.errors import CommandNotExecutable, CommandNotFound, StartFailed
+from ipydock.engine.volumes import Volumes
+from ipydock.errors import (
+    ContainerNotRunning,
+    ContainerRunning,
+    InvalidMountSpec,
+    InvalidStateTransition,
+    NameInUse,
+)
+
+if TYPE_CHECKING:
+    from ipydock.engine.runtime.process import ForkServer
+    from ipydock.engine.store import Store
+
+__all__ = [
+    "Attached",
+    "create",
+    "image_users",
+    "kill",
+    "records_of",
+    "refresh",
+    "remove",
+    "remove_record",
+    "start",
+    "stop",
+    "volume_users",
+    "wait",
+]
+
+_PACKAGE_ROOT = str(Path(__file__).absolute().parents[3])
+_HOSTS = (
+    "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
+    "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+)
+_ADJECTIVES = (
+    "brave",
+    "calm",
+    "eager",
+    "fancy",
+    "gentle",
+    "happy",
+    "jolly",
+    "keen",
+    "lucid",
+    "merry",
+    "nifty",
+    "quirky",
+    "serene",
+    "tender",
+    "vivid",
+    "witty",
+    "zealous",
+)
+_NAMES = ("babbage", "curie", "darwin", "euler", "fermat", "gauss", "hopper", "hypatia",
+          "lovelace", "noether", "pascal", "ritchie", "shannon", "turing", "wozniak")  # fmt: skip
+
+
+def records_of(store: Store) -> Records:
+    return Records(store.root, store.tmp_dir)
+
+
+# -- create ------------------------------------------------------------------------------------
+
+
+def create(store: Store, opts: RunOptions) -> Record:
+    """Make a container from ``opts`` (state ``created``); volumes are made and seeded here."""
+    mounts = parse_mounts(opts.volumes, opts.mounts)
+    for m in mounts:
+        if m.type == "bind" and not os.path.exists(m.source):
+            raise InvalidMountSpec(m.source, f"bind source path does not exist: {m.source}")
+    records = records_of(store)
+    with store.lock:
+        image = store.resolve(opts.image)
+        image_config = store.config(image)
+        cid = secrets.token_hex(32)
+        name = validate_name(opts.name) if opts.name else _free_name(records)
+        owner = records.name_owner(name)
+        if owner:
+            raise NameInUse(name, owner)
+        created = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+        config = container_config(cid, name, image.id, opts.image, image_config, opts, created)
+        snapshots = [store.layers.snapshot(layer.chain_id) for layer in store.layer_chain(image)]
+        lower = store.layers.driver.lower_dirs(snapshots) if snapshots else []
+        anonymous = [MountSpec("volume", os.path.normpath(t))
+                     for t in sorted(config["Config"]["Volumes"] or {})
+                     if os.path.normpath(t) not in {m.target for m in mounts}]  # fmt: skip
+        volumes = Volumes(store.root, store.tmp_dir)
+        config["Mounts"] = [
+            _resolve_mount(volumes, m, list(reversed(lower))) for m in [*mounts, *anonymous]
+        ]
+        init = os.path.join(records.dir, cid, "init")
+        config["GraphDriver"] = {
+            "Name": "overlay",
+            "Data": {"LowerDirs": [*lower, init], "UpperDir": os.path.join(records.dir, cid,
+                     "upper"), "WorkDir": os.path.join(records.dir, cid, "work")},
+        }  # fmt: skip
+        return records.create(cid, config, _etc_files(config), _init_paths(config))
+
+
+def _free_name(records: Records) -> str:
+    taken = {r.name for r in records.all()}
+    while True:
+        name = f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_NAMES)}"
+        if name not in taken:
+            return name
+
+
+def _resolve_mount(volumes: Volumes, m: MountSpec, image_view: list[str]) -> dict[str, Any]:
+    """A mount as inspect shows it; a new (empty) volume is seeded from the image's files."""
+    if m.type != "volume":
+        return {"Type": m.type, "Source": m.source, "Destination": m.target, "RW": not m.readonly,
+                "Options": list(m.options)}  # fmt: skip
+    vol = volumes.create(m.source or None, anonymous=not m.source)
+    if volumes.is_empty(vol.name) and rootview.exists(image_view, m.target):
+        _seed(image_view, m.target, vol.mountpoint)
+    return {"Type": "volume", "Name": vol.name, "Source": vol.mountpoint,
+            "Destination": m.target, "RW": not m.readonly, "Anonymous": not m.source}  # fmt: skip
+
+
+def _seed(image_view: list[str], target: str, data: str) -> None:
+    """Copy the image's content at ``target`` into the empty volume dir ``data``, as docker."""
+    for name, _path in sorted(rootview.listdir(image_view, target).items()):
+        rootview.copy_out(image_view, f"{target}/{name}", os.path.join(data, name))
+
+
+def _etc_files(config: dict[str, Any]) -> dict[str, str]:
+    hostname = config["Config"]["Hostname"]
+    host_net = config["HostConfig"]["NetworkMode"] == "host"
+    hosts = _read("/etc/hosts") if host_net else _HOSTS + f"{_own_address()}\t{hostname}\n"
+    return {"hostname": hostname + "\n", "hosts": hosts, "resolv.conf": _read("/etc/resolv.conf")}
+
+
+def _own_address() -> str:
+    return "127.0.1.1"  # network none: no address of its own; bridges will set the real one
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _init_paths(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """The init layer (as Docker's ``-init``): mount points that must not show in diff/commit."""
+    paths = [("proc", "dir"), ("sys", "dir"), ("dev", "dir"), ("etc/hostname", "file"),
+             ("etc/hosts", "file"), ("etc/resolv.conf", "file")]  # fmt: skip
+    for m in config["Mounts"]:
+        kind = "dir" if m["Type"] != "bind" or os.path.isdir(m["Source"]) else "file"
+        paths.append((m["Destination"].lstrip("/"), kind))
+    return paths
+
+
+# -- state -------------------------------------------------------------------------------------
+
+
+def refresh(records: Records, rec: Record) -> State:
+    """The container's state, settled if its supervisor died (cgroup removed, ``exited``)."""
+    state = records.read_state(rec)
+    if not state.is_active or supervisor_alive(state):
+        return state
+    with records.locked(rec):
+        state = records.read_state(rec)
+        if state.is_active and not supervisor_alive(state):
+            _remove_cgroup(state.cgroup)
+            transition(rec.id, state, Status.EXITED)
+            state.exit_code = 137
+            state.error = "the container's supervisor died; the container was killed with it"
+            state.pid = state.supervisor_pid = state.supervisor_start = 0
+            state.cgroup = []
+            records.write_state(rec, state)
+    return state
+
+
+def _remove_cgroup(dirs: list[str]) -> None:
+    from ipydock.engine.runtime import cgroups
+
+    if dirs:
+        cgroups.Cgroup("", cgroups.detect(), tuple(("?", d) for d in dirs)).remove()
+
+
+def image_users(store: Store, image_id: str) -> list[tuple[str, bool]]:
+    """(container id, running) of every container of ``image_id``: the store's rm/prune hook."""
+    records = records_of(store)
+    return [(r.id, refresh(records, r).is_active) for r in records.all()
+            if r.config["Image"] == image_id]  # fmt: skip
+
+
+def volume_users(store: Store, name: str) -> list[tuple[str, bool]]:
+    records = records_of(store)
+    return [(r.id, refresh(records, r).is_active) for r in records.all()
+            if any(m.get("Name") == name for m in r.config.get("Mounts", []))]  # fmt: skip
+
+
+# -- start and attach --------------------------------------------------------------------------
+
+
+@dataclass
+class Attached:
+    """A started container seen by its starter: the notify pipe and (attached) its log."""
+
+    record: Record
+    pid: int
+    notify: Any  # file object of the notify pipe
+    log_fd: int = -1
+    _exit: dict[str, Any] | None = None
+
+    def _done(self) -> bool:
+        if self._exit is None and select.select([self.notify], [], [], 0)[0]:
+            line = self.notify.readline()
+            self._exit = json.loads(line) if line else {"event": "lost"}
+        return self._exit is not None
+
+    def output(self) -> Iterator[tuple[str, str, str]]:
+        """(stream, text, time) until the container exits (its last run, with restarts)."""
+        yield from read_entries(
+            self.log_fd, follow=True, done=self._done, watch=self.record.log_path,
+            wake=(self.notify.fileno(),),
+        )  # fmt: skip
+
+    def wait(self, records: Records) -> int:
+        """The exit code (from the supervisor; from the record if the supervisor died)."""
+        while not self._done():
+            select.select([self.notify], [], [])
+        self.notify.read()  # EOF: the supervisor has exited (and removed a --rm container)
+        self.close()
+        if self._exit and "exit_code" in self._exit:
+            return int(self._exit["exit_code"])
+        return refresh(records, self.record).exit_code
+
+    def close(self) -> None:
+        if self.log_fd >= 0:
+            os.close(self.log_fd)
+            self.log_fd = -1
+        self.notify.close()
+
+
+def start(
+    store: Store, ref: str, *, attach: bool = False, stdin: Any = None,
+    forkserver: ForkServer | None = None,
+) -> Attached | None:  # fmt: skip
+    """Start a created or exited container under a new supervisor; None if already running.
+
+    With a warm ``forkserver`` (a kernel's), the supervisor is forked from it (milliseconds);
+    otherwise (the CLI) it is a new ``python -m`` process.
+
+    Raises CommandNotFound (127) etc. when pid 1 fails to start; the record keeps the error.
+    """
+    records = records_of(store)
+    rec = records.find(ref)
+    state = refresh(records, rec)
+    if state.is_active:
+        return None
+    if state.status == Status.DEAD:
+        raise InvalidStateTransition(rec.id, state.status.value, Status.RUNNING.value)
+    log_fd = os.open(rec.log_path, os.O_RDONLY | os.O_CLOEXEC) if attach else -1
+    if log_fd >= 0:
+        os.lseek(log_fd, 0, os.SEEK_END)
+    r, w = os.pipe2(os.O_CLOEXEC)
+    try:
+        if forkserver is not None:
+            forkserver.supervise(store.root, rec.id, w, _fileno(stdin))
+        else:
+            _launch(store.root, rec, w, stdin)
+    finally:
+        os.close(w)
+    notify = os.fdopen(r, "rb")
+    line = notify.readline()
+    message: dict[str, Any] = (
+        json.loads(line)
+        if line
+        else {
+            "event": "failed",
+            "error": {
+                "step": "supervisor",
+                "detail": "the supervisor exited early (see supervisor.log)",
+            },
+        }
+    )
+    if message["event"] != "started":
+        notify.read()  # EOF: the supervisor has exited (and removed a --rm container)
+        notify.close()
+        if log_fd >= 0:
+            os.close(log_fd)
+        raise _start_error(message["error"], rec.config["Path"])
+    attached = Attached(rec, int(message["pid"]), notify, log_fd)
+    if not attach:
+        attached.close()
+    return attached
+
+
+def _fileno(stdin: Any) -> int | None:
+    if stdin is None or stdin == subprocess.DEVNULL:
+        return None
+    return stdin if isinstance(stdin, int) else stdin.fileno()
+
+
+def _launch(root: str, rec: Record, notify_w: int, stdin: Any) -> None:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
+    with open(rec.path("supervisor.log"), "ab") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ipydock.engine.containers.supervisor", root, rec.id,
+             str(notify_w)],
+            pass_fds=[notify_w], stdin=stdin if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=err, start_new_session=True, env=env,
+        )  # fmt: skip
+    proc.wait()  # it forks the real supervisor and exits: nothing for us to reap later
+
+
+def _start_error(error: dict[str, Any], command: str) -> StartFailed:
+    code = int(error.get("exit_code", 125))
+    if code == 127 and error.get("step") == "exec":
+        return CommandNotFound(command, error["detail"])
+    if code == 126 and error.get("step") == "exec":
+        return CommandNotExecutable(command, error.get("errno", 0), error["detail"])
+    return StartFailed(error.get("step", "?"), error.get("errno", 0), error["detail"], code)
+
+
+# -- stop, kill, wait, rm ----------------------------------------------------------------------
+
+
+def _supervisor_fd(state: State) -> int | None:
+    """A pidfd of the live supervisor (pid *and* start time checked), or None."""
+    try:
+        fd = os.pidfd_open(state.supervisor_pid)
+    except OSError:
+        return None
+    if not supervisor_alive(state):
+        os.close(fd)
+        return None
+    return fd
+
+
+def _tell(rec: Record, message: str) -> bool:
+    """Write to the supervisor's ctl fifo; False if nobody reads it (no supervisor)."""
+    try:
+        fd = os.open(rec.path("ctl"), os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno in (errno.ENXIO, errno.ENOENT):
+            return False
+        raise
+    try:
+        os.write(fd, message.encode() + b"\n")
+    finally:
+        os.close(fd)
+    return True
+
+
+def _signal_and_wait(records: Records, rec: Record, message: str, timeout: float | None) -> State:
+    state = refresh(records, rec)
+    fd = _supervisor_fd(state) if state.supervisor_pid else None
+    if fd is None:
+        return refresh(records, rec)
+    try:
+        if _tell(rec, message):
+            select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
+    return refresh(records, rec)
+
+
+def stop(store: Store, ref: str, timeout: float | None = None) -> str:
+    """Docker's stop: the stop signal, SIGKILL after ``timeout`` (default 10 s); waits."""
+    records = records_of(store)
+    rec = records.find(ref)
+    if not refresh(records, rec).is_active:
+        return rec.id
+    cfg = rec.config["Config"]
+    if timeout is None:
+        timeout = cfg.get("StopTimeout") if cfg.get("StopTimeout") is not None else 10
+    sig = parse_signal(cfg.get("StopSignal") or "SIGTERM")
+    _signal_and_wait(records, rec, f"stop {sig} {timeout}", None)
+    return rec.id
+
+
+def kill(store: Store, ref: str, sig: str | int = "KILL", *, wait: bool = False) -> str:
+    records = records_of(store)
+    rec = records.find(ref)
+    state = refresh(records, rec)
+    if not state.is_active:
+        raise ContainerNotRunning(rec.id)
+    number = parse_signal(sig)
+    if wait:
+        _signal_and_wait(records, rec, f"kill {number}", None)
+    else:
+        _tell(rec, f"kill {number}")
+    return rec.id
+
+
+def wait(store: Store, ref: str) -> int:
+    """Block until the container is not running; its exit code."""
+    records = records_of(store)
+    rec = records.find(ref)
+    state = refresh(records, rec)
+    fd = _supervisor_fd(state) if state.supervisor_pid else None
+    if fd is not None:
+        try:
+            select.select([fd], [], [])
+        finally:
+            os.close(fd)
+    return refresh(records, rec).exit_code
+
+
+def remove(store: Store, ref: str, *, force: bool = False, volumes: bool = False) -> str:
+    """``rm``: refused for a running container unless ``force`` (then SIGKILL, wait, remove)."""
+    records = records_of(store)
+    rec = records.find(ref)
+    state = refresh(records, rec)
+    if state.is_active or state.supervisor_pid:
+        if not force and state.is_active:
+            raise ContainerRunning(rec.id)
+        _signal_and_wait(records, rec, f"kill {int(signal.SIGKILL)}", None)
+    remove_record(store.root, rec, volumes=volumes, store=store)
+    return rec.id
+
+
+def remove_record(root: str, rec: Record, *, volumes: bool, store: Store | None = None) -> None:
+    """Delete the container's files (and with ``volumes`` its anonymous volumes)."""
+    from ipydock.engine.store.lock import StoreLock
+
+    lock = store.lock if store is not None else StoreLock(os.path.join(root, "lock"))
+    tmp = os.path.join(root, "tmp")
+    with lock:
+        Records(root, tmp).remove(rec)
+        if volumes:
+            vols = Volumes(root, tmp)
+            for m in rec.config.get("Mounts", []):
+                if m.get("Anonymous"):
+                    with contextlib.suppress(Exception):
+                        vols.remove(m["Name"], lambda _name: [])

@@ -1,0 +1,220 @@
+"""Container records on disk: one directory per container, found by ID, ID prefix or name.
+
+::
+
+    ROOT/containers/<id>/
+      config.json        Docker-like: Id, Name, Image, Created, Config, HostConfig, Mounts
+      state.json         see state.py; replaced atomically, under ``lock``
+      lock               flock: one writer of this container's state at a time
+      upper/ work/       the writable layer (overlayfs upper and work dirs)
+      merged/            where pid 1 mounts its root (inside its own mount namespace)
+      hostname hosts resolv.conf
+      <id>-json.log      stdout/stderr, Docker's json-file format
+
+A container is made in ``ROOT/tmp`` and renamed into place (the commit point), and removed by
+renaming it back into ``ROOT/tmp`` first, so a crash never leaves half a container that looks
+whole. Creating and removing also hold the store lock (names are unique, images in use).
+
+Locking order: store lock, then container lock. A waiter on a container's lock re-checks that
+the container still exists once it holds the lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ipydock.engine.containers.state import State, Status
+from ipydock.engine.store.fsutil import atomic_write_json, remove_tree
+from ipydock.errors import ContainerNotFound, UsageError
+
+__all__ = ["ACTIVE", "Record", "Records", "process_start", "supervisor_alive", "validate_name"]
+
+_NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One container's directory and its (immutable) config."""
+
+    id: str
+    dir: str
+    config: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.config["Name"]).lstrip("/")
+
+    def path(self, *parts: str) -> str:
+        return os.path.join(self.dir, *parts)
+
+    @property
+    def log_path(self) -> str:
+        return self.path(f"{self.id}-json.log")
+
+
+class Records:
+    """The containers of one store root."""
+
+    def __init__(self, root: str, tmp_dir: str) -> None:
+        self.dir = os.path.join(root, "containers")
+        self.tmp_dir = tmp_dir
+        os.makedirs(self.dir, exist_ok=True)
+
+    # -- finding -----------------------------------------------------------------------------
+
+    def ids(self) -> list[str]:
+        return sorted(n for n in os.listdir(self.dir) if not n.startswith("."))
+
+    def load(self, container_id: str) -> Record:
+        path = os.path.join(self.dir, container_id)
+        try:
+            with open(os.path.join(path, "config.json"), "rb") as f:
+                config = json.load(f)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise ContainerNotFound(container_id) from exc
+        return Record(container_id, path, config)
+
+    def all(self) -> list[Record]:
+        out = []
+        for cid in self.ids():
+            with contextlib.suppress(ContainerNotFound):  # removed meanwhile
+                out.append(self.load(cid))
+        return out
+
+    def find(self, ref: str) -> Record:
+        """By full ID, exact name, then unique ID prefix, as docker does."""
+        if not ref:
+            raise ContainerNotFound(ref)
+        if os.path.isdir(os.path.join(self.dir, ref)) and len(ref) == 64:
+            return self.load(ref)
+        records = self.all()
+        for rec in records:
+            if rec.name == ref.lstrip("/"):
+                return rec
+        found = [r for r in records if r.id.startswith(ref)]
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise UsageError(f"container ID prefix {ref!r} is ambiguous; use more digits")
+        raise ContainerNotFound(ref)
+
+    def name_owner(self, name: str) -> str | None:
+        for rec in self.all():
+            if rec.name == name:
+                return rec.id
+        return None
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def create(
+        self, container_id: str, config: dict[str, Any], files: dict[str, str],
+        init: list[tuple[str, str]],
+    ) -> Record:  # fmt: skip
+        """Lay out a new container (dirs, config, created state, ``files``, the ``init`` layer's
+        empty dirs and files); the caller holds the store lock. The rename into ``containers/``
+        is the commit point."""
+        tmp = os.path.join(self.tmp_dir, "container-" + container_id)
+        os.makedirs(tmp)
+        try:
+            for sub in ("upper", "work", "merged", "init"):
+                os.mkdir(os.path.join(tmp, sub))
+            for name, text in {**files, f"{container_id}-json.log": ""}.items():
+                with open(os.path.join(tmp, name), "w") as f:
+                    f.write(text)
+            os.mkfifo(os.path.join(tmp, "ctl"), 0o600)
+            for rel, kind in init:
+                path = os.path.join(tmp, "init", rel)
+                os.makedirs(path if kind == "dir" else os.path.dirname(path), 0o755, exist_ok=True)
+                if kind != "dir" and not os.path.exists(path):
+                    open(path, "w").close()
+            atomic_write_json(os.path.join(tmp, "state.json"), State().to_dict(), self.tmp_dir)
+            atomic_write_json(os.path.join(tmp, "config.json"), config, self.tmp_dir)
+            final = os.path.join(self.dir, container_id)
+            os.rename(tmp, final)
+        except BaseException:
+            remove_tree(tmp)
+            raise
+        return Record(container_id, final, config)
+
+    def remove(self, rec: Record) -> None:
+        """Unname the container (atomic rename into tmp), then delete its files."""
+        doomed = os.path.join(self.tmp_dir, "gone-container-" + rec.id)
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(rec.dir, doomed)
+        remove_tree(doomed)
+
+    # -- state -------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def locked(self, rec: Record) -> Iterator[None]:
+        """Hold the container's lock; raises ContainerNotFound if it was removed meanwhile."""
+        try:
+            fd = os.open(rec.path("lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError as exc:
+            raise ContainerNotFound(rec.id) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if not os.path.exists(rec.path("config.json")):
+                raise ContainerNotFound(rec.id)
+            yield
+        finally:
+            os.close(fd)
+
+    def read_state(self, rec: Record) -> State:
+        try:
+            with open(rec.path("state.json"), "rb") as f:
+                return State.from_dict(json.load(f))
+        except FileNotFoundError as exc:
+            raise ContainerNotFound(rec.id) from exc
+
+    def write_state(self, rec: Record, state: State) -> None:
+        """Replace state.json atomically (temp file + rename), without fsync: readers and a
+        crashed writer see a whole old or new state, and after a power loss every container
+        is stopped anyway (``refresh`` settles it), so durability would only cost start time.
+        """
+        tmp = rec.path(f".state-{os.getpid()}.tmp")
+        with open(tmp, "w") as f:
+            json.dump(state.to_dict(), f, separators=(",", ":"))
+        os.rename(tmp, rec.path("state.json"))
+
+
+def validate_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise UsageError(
+            f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )
+    return name.lstrip("/")
+
+
+def process_start(pid: int) -> int | None:
+    """The start time of ``pid`` (clock ticks since boot), or None if it does not exist."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = data[data.rindex(b")") + 2 :].split()
+    return int(fields[19])
+
+
+def supervisor_alive(state: State) -> bool:
+    """The recorded supervisor still runs (same pid *and* start time: not a recycled pid)."""
+    if not state.supervisor_pid:
+        return False
+    start = process_start(state.supervisor_pid)
+    if start != state.supervisor_start:
+        return False
+    with contextlib.suppress(FileNotFoundError), open(f"/proc/{state.supervisor_pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    return False
+
+
+#: The statuses whose owner must be alive; anything else is settled.
+ACTIVE = (Status.RUNNING, Status.PAUSED, Status.RESTARTING)

@@ -1,0 +1,101 @@
+"""A container record -> the runtime's :class:`~ipydock.engine.runtime.Spec` (run at each start).
+
+::
+
+    config.json (Config, HostConfig, Mounts) --+
+    image lower dirs + the container's init dir -+--> build_spec() --> Spec --> build_plan()
+    /etc/passwd, /etc/group of the merged view -'     (user "app" -> uid, gid, groups, HOME)
+
+Users are resolved at start, against the container's own files (upper dir first), as Docker
+does: ``name``, ``uid``, ``name:group``, ``uid:gid``; a name that is not in the image's
+``/etc/passwd`` is an error naming it.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+from ipydock.engine.containers import rootview
+from ipydock.engine.runtime import EtcFiles, Mount, Network, Resources, Rootfs, Spec, User
+from ipydock.engine.runtime.spec import default_env
+from ipydock.errors import UsageError
+
+__all__ = ["build_spec", "parse_signal", "resolve_user"]
+
+
+def parse_signal(text: str | int) -> int:
+    """``SIGTERM``, ``TERM``, ``15`` -> 15, as docker's ``--signal`` and ``StopSignal``."""
+    if isinstance(text, int) or str(text).isdigit():
+        return int(text)
+    name = str(text).upper()
+    name = name if name.startswith("SIG") else "SIG" + name
+    try:
+        return int(signal.Signals[name])
+    except KeyError as exc:
+        raise UsageError(f"invalid signal: {text}") from exc
+
+
+def _table(text: str | None) -> list[list[str]]:
+    return [line.split(":") for line in (text or "").splitlines() if line and line[0] != "#"]
+
+
+def resolve_user(user: str, layers: list[str]) -> tuple[User, str]:
+    """(uid, gid, additional gids) and HOME for ``user``, read from the merged ``layers``."""
+    passwd = _table(rootview.read_text(layers, "etc/passwd"))
+    groups = _table(rootview.read_text(layers, "etc/group"))
+    name, _, group = (user or "0").partition(":")
+    entry = next((p for p in passwd if len(p) >= 7 and (p[0] == name or p[2] == name)), None)
+    if entry is None and not name.isdigit():
+        raise UsageError(
+            f"unable to find user {name}: no matching entries in passwd file (use a uid)"
+        )
+    uid = int(entry[2]) if entry else int(name)
+    gid = int(entry[3]) if entry else 0
+    home = entry[5] if entry else "/"
+    if group:
+        found = next((g for g in groups if len(g) >= 3 and (g[0] == group or g[2] == group)), None)
+        if found is None and not group.isdigit():
+            raise UsageError(f"unable to find group {group}: no matching entries in group file")
+        gid = int(found[2]) if found else int(group)
+    login = entry[0] if entry else None
+    extra = tuple(
+        int(g[2]) for g in groups
+        if len(g) >= 4 and login and login in g[3].split(",") and int(g[2]) != gid
+    )  # fmt: skip
+    return User(uid, gid, extra), home
+
+
+def build_spec(config: dict[str, Any], lower: list[str], dirs: dict[str, str]) -> Spec:
+    """``lower``: bottom first; ``dirs``: upper, work, merged, hostname, hosts, resolv_conf."""
+    cfg, host = config["Config"], config["HostConfig"]
+    view = [dirs["upper"], *reversed(lower)]
+    user, home = resolve_user(cfg.get("User") or "", view)
+    memory = host.get("Memory") or None
+    return Spec(
+        rootfs=Rootfs.overlay(lower, dirs["upper"], dirs["work"], dirs["merged"]),
+        args=(config["Path"], *config["Args"]),
+        env=default_env(tuple(cfg["Env"]), cfg["Hostname"], home),
+        cwd=cfg.get("WorkingDir") or "/",
+        user=user,
+        hostname=cfg["Hostname"],
+        etc=EtcFiles(dirs["hostname"], dirs["hosts"], dirs["resolv_conf"]),
+        mounts=tuple(_mount(m) for m in config.get("Mounts", [])),
+        readonly_rootfs=host.get("ReadonlyRootfs", False),
+        cap_add=tuple(host.get("CapAdd") or ()),
+        cap_drop=tuple(host.get("CapDrop") or ()),
+        privileged=host.get("Privileged", False),
+        network=Network(mode=host.get("NetworkMode") or "none"),
+        resources=Resources(
+            memory=memory,
+            pids_limit=host.get("PidsLimit"),
+            cpus=(host.get("NanoCpus") or 0) / 1e9 or None,
+        ),
+    )
+
+
+def _mount(m: dict[str, Any]) -> Mount:
+    if m["Type"] == "tmpfs":
+        return Mount(m["Destination"], "tmpfs", readonly=not m["RW"],
+                     options=tuple(m.get("Options", ())))  # fmt: skip
+    return Mount(m["Destination"], "bind", m["Source"], readonly=not m["RW"])

@@ -1,0 +1,372 @@
+"""The per-container supervisor: owns pid 1, so a container outlives whoever started it.
+
+Started as ``python -m ipydock.engine.containers.supervisor ROOT ID NOTIFY_FD`` in its own
+session (see ``lifecycle.start``); single-threaded, so it may call
+:func:`ipydock.engine.runtime.spawn.spawn` itself. It lives exactly as long as the container
+does, restarts included, and exits when the container is done::
+
+    claim state.json (supervisor pid + start time)
+    loop:  cgroup + plan --spawn()--> pid 1 --stdout/stderr pipes--> <id>-json.log
+           notify pipe <- {"event": "started", "pid"} | {"event": "failed", "error"}
+           select: pipes | pidfd (exit) | ctl fifo ("kill SIG", "stop SIG TIMEOUT") | timer
+           exit: waitpid, OOM from the cgroup, remove cgroup, state -> exited | restarting
+           restart policy (no | on-failure[:N] | always), unless a stop/kill was asked for:
+           back-off 100 ms, doubling, woken early by the ctl fifo
+    notify pipe <- {"event": "exited", "exit_code", "oom_killed"}; --rm: remove the container
+
+Other processes talk to it through the ``ctl`` fifo (a fifo has no path-length limit, unlike a
+unix socket) and find it through ``state.json``. If it is killed, pid 1 gets its parent-death
+SIGKILL, and the next reader of the state finds a dead supervisor and settles the record
+(``lifecycle.refresh``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import selectors
+import signal
+import sys
+import time
+from typing import Any
+
+from ipydock.engine.containers import specconv
+from ipydock.engine.containers.logs import LineSplitter, LogWriter, now_rfc3339
+from ipydock.engine.containers.records import Record, Records, process_start
+from ipydock.engine.containers.state import State, Status, transition
+from ipydock.engine.runtime import cgroups
+from ipydock.engine.runtime.plan import build_plan
+from ipydock.engine.runtime.process import ExitStatus
+from ipydock.engine.runtime.spawn import read_report, spawn
+
+__all__ = ["cgroup_parent", "main", "rootfs_dirs", "run_detached"]
+_BACKOFF_START = 0.1
+_BACKOFF_MAX = 60.0
+
+
+def cgroup_parent() -> str:
+    """Where container cgroups go: ``$IPYDOCK_CGROUP_PARENT`` (tests use their own), else
+    ``ipydock``."""
+    return os.environ.get("IPYDOCK_CGROUP_PARENT", "ipydock")
+
+
+def rootfs_dirs(rec: Record) -> dict[str, str]:
+    """The container's own paths that its Spec names."""
+    return {
+        "upper": rec.path("upper"),
+        "work": rec.path("work"),
+        "merged": rec.path("merged"),
+        "hostname": rec.path("hostname"),
+        "hosts": rec.path("hosts"),
+        "resolv_conf": rec.path("resolv.conf"),
+    }
+
+
+class Supervisor:
+    def __init__(self, root: str, container_id: str, notify_fd: int) -> None:
+        self.records = Records(root, os.path.join(root, "tmp"))
+        self.rec = self.records.load(container_id)
+        self.notify_fd = notify_fd
+        self.ctl = os.open(self.rec.path("ctl"), os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+        self.log = LogWriter(self.rec.log_path)
+        self.stop_deadline: float | None = None
+        self.stop_requested = False
+
+    # -- state -------------------------------------------------------------------------------
+
+    def update(self, change: Any) -> State:
+        """Read-modify-write state.json under the container lock."""
+        with self.records.locked(self.rec):
+            state = self.records.read_state(self.rec)
+            change(state)
+            self.records.write_state(self.rec, state)
+            return state
+
+    def claim(self) -> None:
+        def change(state: State) -> None:
+            state.supervisor_pid = os.getpid()
+            state.supervisor_start = process_start(os.getpid()) or 0
+            state.stop_requested = False
+
+        self.update(change)
+
+    def tell(self, message: dict[str, Any]) -> None:
+        if self.notify_fd < 0:
+            return
+        try:
+            os.write(self.notify_fd, json.dumps(message).encode() + b"\n")
+        except OSError:  # the starter went away (detached run, killed CLI): fine
+            os.close(self.notify_fd)
+            self.notify_fd = -1
+
+    # -- one run -----------------------------------------------------------------------------
+
+    def run_once(self) -> ExitStatus | None:
+        """Start pid 1 and follow it to its end; None if it failed to start."""
+        lower = self.rec.config["GraphDriver"]["Data"]["LowerDirs"]
+        try:
+            spec = specconv.build_spec(self.rec.config, lower, rootfs_dirs(self.rec))
+            cgroup = cgroups.create(f"{cgroup_parent()}/{self.rec.id}", spec.resources)
+        except Exception as exc:  # noqa: BLE001 - reported as a failed start
+            self.failed({"step": "spec", "errno": 0, "detail": str(exc), "exit_code": 125})
+            return None
+        try:
+            return self._spawn_and_follow(spec, cgroup)
+        finally:
+            cgroup.remove()
+
+    def _spawn_and_follow(self, spec: Any, cgroup: cgroups.Cgroup) -> ExitStatus | None:
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        stdin = 0 if self.rec.config["Config"].get("OpenStdin") else -1
+        try:
+            plan = build_plan(spec, cgroup.procs_files())
+            child = spawn(plan, (stdin, out_w, err_w))
+        except Exception as exc:  # noqa: BLE001
+            for fd in (out_r, out_w, err_r, err_w):
+                os.close(fd)
+            errno = getattr(exc, "errno", 0) or 0
+            self.failed({"step": "spawn", "errno": errno, "detail": str(exc), "exit_code": 125})
+            return None
+        os.close(out_w)
+        os.close(err_w)
+        report = read_report(child.report_fd)
+        os.close(child.report_fd)
+        if report is not None:
+            os.waitpid(child.pid, 0)
+            os.close(child.pidfd)
+            self._drain({out_r: LineSplitter("stdout", self.log),
+                         err_r: LineSplitter("stderr", self.log)})  # fmt: skip
+            self.failed(report)
+            return None
+        self.started(child.pid, cgroup)
+        raw = self._follow(child.pid, child.pidfd, out_r, err_r)
+        base = ExitStatus.from_wait_status(raw)
+        return ExitStatus(base.exit_code, base.signal, cgroup.oom_killed())
+
+    def started(self, pid: int, cgroup: cgroups.Cgroup) -> None:
+        def change(state: State) -> None:
+            transition(self.rec.id, state, Status.RUNNING)
+            state.pid = pid
+            state.started_at = now_rfc3339()
+            state.error = ""
+            state.cgroup = list(cgroup.dirs)
+
+        self.update(change)
+        self.tell({"event": "started", "pid": pid})
+
+    def failed(self, error: dict[str, Any]) -> None:
+        code = int(error.get("exit_code", 125))
+
+        def change(state: State) -> None:
+            if state.status == Status.RESTARTING:
+                transition(self.rec.id, state, Status.EXITED)
+            state.exit_code = code
+            state.error = str(error.get("detail", ""))
+            state.finished_at = now_rfc3339()
+            state.pid = 0
+
+        self.update(change)
+        self.tell({"event": "failed", "error": error})
+        return None
+
+    def _follow(self, pid: int, pidfd: int, out_r: int, err_r: int) -> int:
+        """Copy output to the log, obey ctl messages; returns the wait status of pid 1."""
+        sel = selectors.DefaultSelector()
+        pipes = {out_r: LineSplitter("stdout", self.log), err_r: LineSplitter("stderr", self.log)}
+        for fd in pipes:
+            sel.register(fd, selectors.EVENT_READ)
+        sel.register(pidfd, selectors.EVENT_READ)
+        sel.register(self.ctl, selectors.EVENT_READ)
+        try:
+            while True:
+                timeout = None
+                if self.stop_deadline is not None:
+                    timeout = max(0.0, self.stop_deadline - time.monotonic())
+                events = sel.select(timeout)
+                if not events and self.stop_deadline is not None:
+                    self._signal(pidfd, signal.SIGKILL)
+                    self.stop_deadline = None
+                for key, _ in events:
+                    if key.fd == pidfd:
+                        sel.unregister(pidfd)
+                        for fd in pipes:
+                            with contextlib.suppress(KeyError):
+                                sel.unregister(fd)
+                        self._drain(pipes)
+                        _, raw = os.waitpid(pid, 0)
+                        return raw
+                    if key.fd == self.ctl:
+                        self._on_ctl(pidfd)
+                    elif not self._pump(key.fd, pipes[key.fd]):
+                        sel.unregister(key.fd)
+        finally:
+            sel.close()
+            os.close(pidfd)
+            for fd in pipes:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def _pump(self, fd: int, splitter: LineSplitter) -> bool:
+        data = os.read(fd, 65536)
+        if not data:
+            splitter.flush()
+            return False
+        splitter.feed(data)
+        return True
+
+    def _drain(self, pipes: dict[int, LineSplitter]) -> None:
+        """Read what is left: every writer is dead once pid 1 is (its namespace died too)."""
+        for fd, splitter in pipes.items():
+            with contextlib.suppress(OSError):
+                while self._pump(fd, splitter):
+                    pass
+                os.close(fd)
+
+    def _on_ctl(self, pidfd: int | None) -> None:
+        """``kill SIG`` or ``stop SIG TIMEOUT``: signal pid 1; a stop SIGKILLs after TIMEOUT."""
+        try:
+            data = os.read(self.ctl, 4096).decode()
+        except BlockingIOError:
+            return
+        for line in data.splitlines():
+            word, *args = line.split()
+            if word not in ("kill", "stop"):
+                continue
+            self.stop_requested = True
+            self.update(lambda s: setattr(s, "stop_requested", True))
+            if pidfd is not None:
+                self._signal(pidfd, int(args[0]))
+            if word == "stop" and pidfd is not None and self.stop_deadline is None:
+                self.stop_deadline = time.monotonic() + float(args[1])
+
+    @staticmethod
+    def _signal(pidfd: int, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(pidfd, sig)
+
+    # -- after an exit -----------------------------------------------------------------------
+
+    def exited(self, status: ExitStatus) -> bool:
+        """Record the exit; True if the restart policy wants another run."""
+        policy = self.rec.config["HostConfig"].get("RestartPolicy") or {}
+        self.stop_deadline = None
+
+        def change(state: State) -> None:
+            restart = not (state.stop_requested or self.stop_requested) and _wants_restart(
+                policy, status.exit_code, state.restart_count
+            )
+            transition(self.rec.id, state, Status.RESTARTING if restart else Status.EXITED)
+            state.exit_code = status.exit_code
+            state.oom_killed = status.oom_killed
+            state.finished_at = now_rfc3339()
+            state.pid = 0
+            state.cgroup = []
+
+        return self.update(change).status == Status.RESTARTING
+
+    def backoff(self, attempt: int) -> bool:
+        """Wait before a restart; False if a stop/kill came meanwhile (then: exited)."""
+        delay = min(_BACKOFF_START * 2**attempt, _BACKOFF_MAX)
+        sel = selectors.DefaultSelector()
+        sel.register(self.ctl, selectors.EVENT_READ)
+        ready = sel.select(delay)
+        sel.close()
+        if ready:
+            self._on_ctl(None)
+        if self.stop_requested:
+            self.update(lambda s: transition(self.rec.id, s, Status.EXITED))
+            return False
+        self.update(_count_restart)
+        return True
+
+    def run(self) -> int:
+        self.claim()
+        attempt = 0
+        status: ExitStatus | None = None
+        try:
+            while True:
+                status = self.run_once()
+                if status is None or not self.exited(status):
+                    break
+                if not self.backoff(attempt):
+                    break
+                attempt += 1
+        finally:
+            self.finish(status)
+        return 0
+
+    def finish(self, status: ExitStatus | None) -> None:
+        if status is not None:
+            self.tell({"event": "exited", "exit_code": status.exit_code,
+                       "oom_killed": status.oom_killed})  # fmt: skip
+        self.update(_forget_supervisor)
+        if self.rec.config["HostConfig"].get("AutoRemove"):
+            from ipydock.engine.containers.lifecycle import remove_record
+
+            remove_record(self.records.dir.rsplit("/containers", 1)[0], self.rec, volumes=True)
+        self.log.close()
+
+
+def _forget_supervisor(state: State) -> None:
+    state.supervisor_pid = 0
+    state.supervisor_start = 0
+
+
+def _wants_restart(policy: dict[str, Any], exit_code: int, restarts: int) -> bool:
+    name = policy.get("Name") or ""
+    if name in ("always", "unless-stopped"):
+        return True
+    if name == "on-failure" and exit_code != 0:
+        limit = int(policy.get("MaximumRetryCount") or 0)
+        return limit == 0 or restarts < limit
+    return False
+
+
+def _count_restart(state: State) -> None:
+    state.restart_count += 1
+
+
+def run_detached(root: str, container_id: str, notify_fd: int, stdin_fd: int) -> None:
+    """Body of a supervisor forked by the warm fork-server helper (already in its own
+    session): take stdio and nothing else from the helper, then run; never returns."""
+    code = 1
+    try:
+        os.dup2(stdin_fd if stdin_fd >= 0 else os.open(os.devnull, os.O_RDONLY), 0)
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        log = os.open(os.path.join(root, "containers", container_id, "supervisor.log"),
+                      os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)  # fmt: skip
+        os.dup2(log, 2)
+        os.dup2(notify_fd, 3)
+        os.closerange(4, 1 << 16)  # the helper's sockets, pidfds and pipes are not ours
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        code = Supervisor(root, container_id, 3).run()
+    except BaseException:  # noqa: BLE001 - report, never return into the helper's loop
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    root, container_id, notify = argv
+    if os.fork() != 0:  # daemonize: the starter reaps this parent at once, init adopts us
+        os._exit(0)
+    try:
+        return Supervisor(root, container_id, int(notify)).run()
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:  # removed before we got going
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

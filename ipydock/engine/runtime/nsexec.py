@@ -1,0 +1,76 @@
+"""Run one more process inside a running container (``exec``): setns, fork, drop, exec.
+
+Started as ``python -m ipydock.engine.runtime.nsexec PID PLAN_JSON`` (a fresh single-threaded
+process: a kernel may not setns its threads), with the caller's stdio::
+
+    open the container's cgroup.procs (host paths, before the mount namespace changes)
+    setns(pidfd of PID, mnt|uts|ipc|net|pid)     root and cwd become the container's
+    fork ---------------------------------------> child: join cgroup, chdir, look up the
+    waitpid; exit with its code (128+N: signal)          command, drop caps/uid, execve
+
+The plan is the container's own (capabilities, user, no_new_privs) with the exec's command,
+env, cwd and user; lookup errors are Docker's texts with exit codes 126/127.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from ipydock.engine.runtime.plan import (
+    CLONE_NEWIPC,
+    CLONE_NEWNET,
+    CLONE_NEWNS,
+    CLONE_NEWPID,
+    CLONE_NEWUTS,
+    Plan,
+)
+from ipydock.engine.runtime.spawn import StepError, _lookup, _set_credentials, setns
+
+__all__ = ["main"]
+
+_NAMESPACES = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID
+
+
+def _child(plan: Plan, cgroup_fds: list[int]) -> None:
+    code = 126
+    try:
+        for fd in cgroup_fds:
+            os.write(fd, b"0")
+            os.close(fd)
+        try:
+            os.chdir(plan.cwd)
+        except OSError as exc:
+            raise StepError("chdir", exc.errno or 0, f"chdir to cwd ({plan.cwd!r}) set in "
+                            f"config.json failed: {exc.strerror}", 126) from exc  # fmt: skip
+        path = _lookup(plan.args[0], plan.env)
+        _set_credentials(plan)
+        os.execve(path, list(plan.args), dict(e.split("=", 1) for e in plan.env))
+    except StepError as exc:
+        code = exc.exit_code
+        os.write(2, f"OCI runtime exec failed: {exc.detail}: unknown\n".encode())
+    except BaseException as exc:  # noqa: BLE001 - never return into the parent's code
+        os.write(2, f"exec failed: {exc}\n".encode())
+    finally:
+        os._exit(code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    pid, plan = int(argv[0]), Plan.from_dict(json.loads(argv[1]))
+    cgroup_fds = [os.open(p, os.O_WRONLY | os.O_CLOEXEC) for p in plan.cgroup_procs]
+    pidfd = os.pidfd_open(pid)
+    setns(pidfd, _NAMESPACES if plan.clone_flags & CLONE_NEWNET else _NAMESPACES & ~CLONE_NEWNET)
+    os.close(pidfd)
+    child = os.fork()
+    if child == 0:
+        _child(plan, cgroup_fds)
+    for fd in cgroup_fds:
+        os.close(fd)
+    _, raw = os.waitpid(child, 0)
+    return os.WEXITSTATUS(raw) if os.WIFEXITED(raw) else 128 + os.WTERMSIG(raw)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

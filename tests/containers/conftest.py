@@ -1,0 +1,68 @@
+"""Fixtures for container tests: a store with busybox, and a leak check after every test.
+
+Every test must leave nothing behind: after it, each container is removed with ``rm -f`` and
+the check asserts there is no supervisor or container process of this store, no cgroup under
+the test parent, no overlay mount naming the store, and no container directory.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ipydock.engine.runtime import cgroups
+
+_counter = itertools.count()
+
+
+def live_processes_naming(text: str) -> list[str]:
+    """Non-zombie processes whose command line names ``text`` (our supervisors do)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in cmdline and int(pid) != os.getpid():
+            found.append(f"{pid}: {cmdline}")
+    return found
+
+
+def leftovers(root: str, cgroup_parent: str) -> list[str]:
+    found = live_processes_naming(root + " ")
+    mounts = subprocess.run(["findmnt", "-rn", "-o", "TARGET,OPTIONS"], capture_output=True,
+                            text=True, check=False).stdout  # fmt: skip
+    found += [f"mount: {line}" for line in mounts.splitlines() if root in line]
+    for mount in set(cgroups.v1_mounts().values()) | {cgroups.CGROUP_ROOT}:
+        parent = Path(mount) / cgroup_parent
+        if parent.is_dir():
+            found += [f"cgroup: {p}" for p in parent.iterdir() if p.is_dir()]
+    containers = Path(root) / "containers"
+    if containers.is_dir():
+        found += [f"container dir: {p.name}" for p in containers.iterdir()]
+    return found
+
+
+@pytest.fixture
+def engine(backend, busybox, root: str) -> Iterator:
+    """The bundled backend with busybox:latest; every container is gone afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    # A cgroup parent of this test's own: other sessions may run these tests at the same time.
+    parent = f"ipydock-ctest-{os.getpid()}-{next(_counter)}"
+    os.environ["IPYDOCK_CGROUP_PARENT"] = parent  # supervisors (and the warm helper) inherit it
+    try:
+        yield backend
+        for row in backend.containers(all=True):
+            backend.remove_container(row.id, force=True, volumes=True)
+        backend.close()
+        assert leftovers(root, parent) == []
+    finally:
+        backend.close()
+        cgroups.remove_parent(parent)
+        del os.environ["IPYDOCK_CGROUP_PARENT"]
