@@ -1,0 +1,118 @@
+"""Benchmark: ``ipydock build`` beside ``docker build`` (20.10, legacy builder), same machine.
+
+The reference Dockerfile copies 200 small files, runs a few commands and sets some metadata, on
+the busybox test image (imported into both engines). Timed, as the median of several runs, each
+through the CLI in a new process, the way a user runs it:
+
+* cold: a build with ``--no-cache`` (every step made again; the base image is present);
+* cached: a rebuild with everything in the cache.
+
+Prints the times and the ratios ipydock/docker (targets: cold <= 0.5, cached <= 0.33).
+Run as root: ``python bench/bench_build.py [--runs 5]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+from ipydock.testing import Dockerd, busybox_tarball
+
+DOCKERFILE = """\
+FROM busybox
+LABEL org.example.bench=build
+ENV APP=/app LANG=C.UTF-8
+WORKDIR /app
+COPY files/ /app/files/
+RUN mkdir -p /app/out && cat /app/files/* | wc -c > /app/out/bytes
+RUN ls /app/files | wc -l > /app/out/count && rm -f /app/files/f000.txt
+RUN echo done > /app/out/done
+EXPOSE 8080
+USER nobody
+CMD ["cat", "/app/out/bytes"]
+"""
+
+
+def make_context(path: str, files: int = 200) -> None:
+    os.makedirs(os.path.join(path, "files"))
+    for i in range(files):
+        with open(os.path.join(path, "files", f"f{i:03d}.txt"), "w") as f:
+            f.write(f"file {i}\n" * (1 + i % 16))
+    with open(os.path.join(path, "Dockerfile"), "w") as f:
+        f.write(DOCKERFILE)
+
+
+def median_time(fn: Callable[[], object], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _warm_cached(root: str, ctx: str, runs: int) -> float:
+    """A fully cached rebuild from a live Python process (the notebook's case)."""
+    from ipydock.backends import BundledBackend
+    from ipydock.engine.store import Store
+
+    backend = BundledBackend(Store(root))
+    backend.build(ctx, tags=["bench:1"])
+    return median_time(lambda: backend.build(ctx, tags=["bench:1"]), runs)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("run as root (RUN steps need namespaces; dockerd needs root)", file=sys.stderr)
+        return 2
+    work = tempfile.mkdtemp(prefix="ipydock-bench-build-")
+    try:
+        ctx, root = os.path.join(work, "ctx"), os.path.join(work, "store")
+        make_context(ctx)
+        tgz = busybox_tarball(os.path.join(work, "busybox.tgz"))
+        ipd = [sys.executable, "-m", "ipydock", "--root", root]
+        subprocess.run([*ipd, "image", "import", "-c", 'CMD ["sh"]', tgz, "busybox"], check=True,
+                       capture_output=True)  # fmt: skip
+
+        def ours(*flags: str) -> None:
+            subprocess.run([*ipd, "build", "-q", *flags, "-t", "bench:1", ctx], check=True,
+                           capture_output=True)  # fmt: skip
+
+        with Dockerd() as dockerd:
+            dockerd.run("import", "-c", 'CMD ["sh"]', tgz, "busybox")
+
+            def theirs(*flags: str) -> None:
+                dockerd.run("build", "-q", *flags, "-t", "bench:1", ctx)
+
+            rows = []
+            for label, flags in (("cold (--no-cache)", ("--no-cache",)), ("cached", ())):
+                ours(*flags), theirs(*flags)  # warm up: page cache, cache entries
+                t_ours = median_time(lambda f=flags: ours(*f), args.runs)
+                t_docker = median_time(lambda f=flags: theirs(*f), args.runs)
+                rows.append((label, t_ours, t_docker))
+        warm = _warm_cached(root, ctx, args.runs)
+        print(f"reference build: 200 files, {DOCKERFILE.count(chr(10))} instructions, "
+              f"median of {args.runs} runs")  # fmt: skip
+        print(f"{'':20} {'ipydock':>10} {'docker':>10} {'ratio':>8}  target")
+        for (label, a, b), target in zip(rows, (0.5, 0.33), strict=True):
+            ok = "ok" if a / b <= target else "MISSED"
+            print(f"{label:20} {a:9.3f}s {b:9.3f}s {a / b:8.2f}  <= {target} {ok}")
+        print(f"{'cached, warm process':20} {warm:9.3f}s {'':>10} {warm / rows[1][2]:8.2f}  "
+              "(as from a notebook: no interpreter start-up)")  # fmt: skip
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""``ipydock build`` / ``ipydock image build``: a Dockerfile and a context -> an image.
+
+Prints what ``docker build`` (legacy builder) prints, from the backend's progress events::
+
+    Sending build context to Docker daemon  2.048kB
+    Step 1/3 : FROM busybox
+     ---> 3f57d9401f8d
+    Step 2/3 : RUN echo hi
+    hi
+     ---> 8c2a6b0e1f4d
+    Step 3/3 : ENV A=1
+     ---> Using cache
+     ---> 5b1d2c3e4f5a
+    Successfully built 5b1d2c3e4f5a
+    Successfully tagged app:latest
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import IO
+
+from ipydock.api import Backend
+from ipydock.cli.registry import arg, command
+from ipydock.cli.registry import arguments as _args
+from ipydock.display.text import human_size, short_id
+from ipydock.errors import UsageError
+from ipydock.models import BuildEvent
+
+
+@command("image", "build", "Build an image from a Dockerfile", top=["build"])
+@_args(
+    arg("-t", "--tag", action="append", default=[], metavar="NAME[:TAG]", help="name the image"),
+    arg(
+        "-f",
+        "--file",
+        metavar="FILE",
+        help="the Dockerfile (default: CONTEXT/Dockerfile; - for stdin)",
+    ),
+    arg("--build-arg", action="append", default=[], metavar="KEY[=VALUE]", help="set a build arg"),
+    arg("--target", default="", metavar="STAGE", help="build up to this stage"),
+    arg("--no-cache", action="store_true", help="do not use the cache"),
+    arg("-q", "--quiet", action="store_true", help="print only the image ID"),
+    arg(
+        "--reproducible",
+        action="store_true",
+        help="fixed times (SOURCE_DATE_EPOCH, else 0): the same inputs give the same image ID",
+    ),
+    arg("context", metavar="CONTEXT", help="directory, tarball, URL, or - for stdin"),
+)
+def image_build(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    printer = _Printer(out)
+    result = backend.build(
+        a.context,
+        dockerfile=a.file,
+        tags=a.tag,
+        build_args=parse_build_args(a.build_arg),
+        target=a.target,
+        no_cache=a.no_cache,
+        reproducible=a.reproducible,
+        progress=None if a.quiet else printer,
+        stdin=sys.stdin.buffer if "-" in (a.context, a.file) else None,
+    )
+    if a.quiet:
+        out.write(result.image_id + "\n")
+    return 0
+
+
+def parse_build_args(items: list[str]) -> dict[str, str | None]:
+    """``K=V`` as given; a bare ``K`` takes the value of the environment variable K (skipped
+    when unset), as the docker CLI does."""
+    out: dict[str, str | None] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not key:
+            raise UsageError(f"invalid --build-arg {item!r}: use KEY=VALUE or KEY")
+        if eq:
+            out[key] = value
+        elif key in os.environ:
+            out[key] = os.environ[key]
+    return out
+
+
+class _Printer:
+    """Turns BuildEvents into the legacy builder's lines."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+
+    def __call__(self, e: BuildEvent) -> None:
+        line = self.line(e)
+        if line is not None:
+            self.out.write(line + "\n")
+            self.out.flush()
+
+    def line(self, e: BuildEvent) -> str | None:
+        if e.kind == "context":
+            warn = f"\n[Warning] {e.text}" if e.text else ""
+            return f"Sending build context to Docker daemon  {human_size(e.size)}{warn}"
+        if e.kind == "step":
+            return f"Step {e.step}/{e.total} : {e.instruction}"
+        if e.kind == "cached":
+            return " ---> Using cache"
+        if e.kind == "output":
+            return e.text
+        if e.kind == "done":
+            return f" ---> {short_id(e.image_id)}" if e.image_id else " ---> "
+        if e.kind == "warning":
+            return f"[Warning] {e.text}"
+        if e.kind == "tagged":
+            return f"Successfully tagged {e.text}"
+        if e.kind == "built":
+            return f"Successfully built {short_id(e.image_id)}"
+        return None

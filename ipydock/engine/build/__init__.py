@@ -1,0 +1,33 @@
+"""The Dockerfile builder: a Dockerfile and a build context -> a layered image, as Docker's
+classic builder makes it (one image per step, parent-linked; that chain is the cache).
+
+::
+
+    context.py   dir / tar / URL / stdin --(.dockerignore: ignore.py)--> BuildContext(root, size)
+    parser.py    text --BuildKit's parser (dockerfile pkg)--> Node(cmd, line, flags, value)
+    instructions.py  Node --> typed instructions, grouped into Stage(FROM ..., [...])
+    builder.py   for each stage up to --target, for each instruction:
+                    dispatch.py  ENV LABEL ARG CMD ... (shell.py expands $VARS)  --> Step
+                    run.py       RUN in a container on the parent's layers      --> Step + layer
+                    copy.py      COPY/ADD/WORKDIR written into a staging dir     --> Step + layer
+                    commit.py    cache.py hit? else layer + commit_image(parent) --> state
+                 tag the last image; BuildEvents to the progress callback all along
+
+Nothing here prints: progress goes out as :class:`ipydock.models.BuildEvent`, failures as
+:class:`ipydock.errors.BuildError` subclasses carrying the Dockerfile line.
+"""
+
+from ipydock.engine.build.builder import Progress, build
+from ipydock.engine.build.context import BuildContext, open_context
+from ipydock.engine.build.instructions import Dockerfile, parse_dockerfile
+from ipydock.engine.build.state import BuildOptions
+
+__all__ = [
+    "BuildContext",
+    "BuildOptions",
+    "Dockerfile",
+    "Progress",
+    "build",
+    "open_context",
+    "parse_dockerfile",
+]

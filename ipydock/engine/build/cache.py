@@ -1,0 +1,66 @@
+"""The classic builder's cache: a step's image is reused when an image with the same parent was
+made by the same instruction from the same inputs.
+
+When: before every step (unless ``--no-cache``). The key is what Docker's classic builder
+compares: the parent image and the child's ``container_config`` (its ``Cmd`` is the step's
+created-by text, which for COPY/ADD holds a content hash of the sources and for RUN the build
+args it gets; the rest is the env, labels, workdir... the step ran with).
+
+::
+
+    parent ──children──> [img A, img B]  -- container_config == wanted? --> hit: A
+    FROM scratch: parent "" ── all images without a parent
+
+:func:`content_hash` hashes what Docker says matters for COPY/ADD (paths, type, mode, owner,
+bytes, link targets) and leaves out mtimes, so touching a file keeps the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from collections.abc import Iterable
+from typing import Any
+
+from ipydock.engine.store import Store
+
+__all__ = ["content_hash", "lookup"]
+
+
+def lookup(store: Store, parent: str, container_config: dict[str, Any]) -> str | None:
+    """The ID of a cached child of ``parent`` made with ``container_config``, or None."""
+    wanted = _canonical(container_config)
+    index = store.index()
+    for rec in index.images.values():
+        if rec.parent != parent:
+            continue
+        try:
+            config = json.loads(store.blobs.get(rec.id))
+        except Exception:  # noqa: BLE001 - a damaged candidate is simply not a hit
+            continue
+        if _canonical(config.get("container_config") or {}) == wanted:
+            return rec.id
+    return None
+
+
+def _canonical(cfg: dict[str, Any]) -> str:
+    return json.dumps(cfg, sort_keys=True, separators=(",", ":"))
+
+
+def content_hash(entries: Iterable[tuple[str, str]]) -> str:
+    """sha256 over ``(name in the layer, host path)`` pairs: type, mode, owner, size, bytes."""
+    h = hashlib.sha256()
+    for name, path in entries:
+        st = os.lstat(path)
+        h.update(f"{name}\0{st.st_mode:o}\0{st.st_uid}:{st.st_gid}\0".encode())
+        if stat.S_ISLNK(st.st_mode):
+            h.update(os.readlink(path).encode("utf-8", "surrogateescape"))
+        elif stat.S_ISREG(st.st_mode):
+            h.update(str(st.st_size).encode() + b"\0")
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+        h.update(b"\n")
+    return h.hexdigest()

@@ -1,0 +1,265 @@
+"""Build contexts: what ``COPY``/``ADD`` may read, packed once and handed to the engine.
+
+When: at the start of every build. Docker's client packs a directory (leaving out what
+``.dockerignore`` names, owners set to 0:0) and sends the tar to the daemon, which unpacks it;
+we do the same into a private temp dir, so a build never reads files that change under it and
+never follows a symlink out of the context.
+
+::
+
+    directory ----(.dockerignore, walk, tar 0:0)---.
+    tar / tar.gz file ------------------------------+--> unpack (safe) --> BuildContext.root
+    http(s) URL of a tarball --(download)----------'                      .size (packed bytes)
+    "-" on stdin: a tar (as above) or a Dockerfile with an empty context   .dockerfile (text)
+
+The Dockerfile is read beside the context (``-f`` may point outside it, or be ``-``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import stat
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from ipydock.engine.build.ignore import IgnoreRules, read_patterns
+from ipydock.engine.store.compression import decompressed
+from ipydock.engine.store.fsutil import remove_tree
+from ipydock.engine.store.layertar import apply_tar
+from ipydock.errors import ArchiveError, BuildContextError
+
+__all__ = ["LARGE_CONTEXT", "BuildContext", "open_context"]
+
+#: Above this many packed bytes the build warns (Docker users know the slow "Sending ..." line).
+LARGE_CONTEXT = 100 * 1024 * 1024
+
+
+@dataclass
+class BuildContext:
+    """An unpacked context in ``root`` (ours to delete), its packed ``size`` and the
+    Dockerfile's text and name."""
+
+    root: str
+    size: int
+    dockerfile: str
+    dockerfile_name: str
+    ignore: IgnoreRules
+
+    def close(self) -> None:
+        remove_tree(self.root)
+
+
+def open_context(
+    source: str,
+    tmp_dir: str,
+    *,
+    dockerfile: str | None = None,
+    stdin: BinaryIO | None = None,
+) -> BuildContext:
+    """Unpack ``source`` (directory, tar file, URL or ``-``) into a new dir under ``tmp_dir``.
+
+    ``dockerfile``: a path (relative to the current directory for directory contexts, to the
+    context root for tarballs), ``-`` for stdin, or None for ``Dockerfile`` in the context.
+    """
+    root = _new_dir(tmp_dir)
+    try:
+        return _open(source, root, dockerfile, stdin)
+    except BaseException:
+        remove_tree(root)
+        raise
+
+
+def _open(source: str, root: str, dockerfile: str | None, stdin: BinaryIO | None) -> BuildContext:
+    if stdin is None and "-" in (source, dockerfile):
+        stdin = os.fdopen(os.dup(0), "rb")
+    text: str | None = None
+    if dockerfile == "-":
+        assert stdin is not None
+        text, dockerfile = stdin.read().decode("utf-8", "surrogateescape"), None
+    if source == "-":
+        assert stdin is not None
+        data = stdin.read()
+        if _is_tar(data):
+            size = _unpack(io.BytesIO(data), root, "-")
+        else:
+            if text is not None:
+                raise BuildContextError(
+                    "-", "cannot read both the Dockerfile and the context from stdin"
+                )
+            text, size = data.decode("utf-8", "surrogateescape"), 0
+        return _finish(root, size, text, dockerfile, in_context=True)
+    if source.startswith(("http://", "https://")):
+        size = _download(source, root)
+        return _finish(root, size, text, dockerfile, in_context=True)
+    if os.path.isdir(source):
+        if text is None:
+            name = dockerfile or os.path.join(source, "Dockerfile")
+            text = _read_dockerfile(name, source)
+        rules = _rules(os.path.join(source, ".dockerignore"))
+        size = _pack_dir(source, root, rules)
+        return BuildContext(root, size, text, os.path.basename(dockerfile or "Dockerfile"), rules)
+    if os.path.isfile(source):
+        with open(source, "rb") as f:
+            size = _unpack(f, root, source)
+        return _finish(root, size, text, dockerfile, in_context=True)
+    raise BuildContextError(source, "not a directory, a tarball, a URL or '-'")
+
+
+def _finish(
+    root: str, size: int, text: str | None, dockerfile: str | None, *, in_context: bool
+) -> BuildContext:
+    """For tar contexts: read the Dockerfile from the unpacked tree and apply .dockerignore."""
+    name = dockerfile or "Dockerfile"
+    if text is None:
+        path = os.path.normpath(os.path.join(root, name.lstrip("/")))
+        if not path.startswith(root + os.sep):
+            raise BuildContextError(name, "the Dockerfile must be inside the context")
+        text = _read_dockerfile(path, name)
+    rules = _rules(os.path.join(root, ".dockerignore"))
+    if rules:
+        _prune(root, rules)
+    return BuildContext(root, size, text, os.path.basename(name), rules)
+
+
+def _read_dockerfile(path: str, label: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "surrogateescape")
+    except OSError as exc:
+        raise BuildContextError(
+            label, f"cannot read the Dockerfile {path}: {exc.strerror or exc}"
+        ) from None
+
+
+def _rules(path: str) -> IgnoreRules:
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            return IgnoreRules(read_patterns(f.read()))
+    except FileNotFoundError:
+        return IgnoreRules([])
+
+
+def _new_dir(tmp_dir: str) -> str:
+    path = os.path.join(tmp_dir, "context-" + os.urandom(6).hex())
+    os.mkdir(path, 0o700)
+    os.chmod(path, 0o755)  # what `COPY . /dest` gives a new /dest, as with Docker
+    return path
+
+
+def _is_tar(data: bytes) -> bool:
+    if data[:2] == b"\x1f\x8b" or data[:3] == b"BZh" or data[:6] == b"\xfd7zXZ\x00":
+        return True
+    return data[257:262] == b"ustar"
+
+
+def walk(top: str, rules: IgnoreRules) -> Iterator[tuple[str, str, os.stat_result]]:
+    """``(rel, path, lstat)`` of every entry of ``top`` the rules keep, parents first, sorted."""
+    stack = [("", top)]
+    while stack:
+        rel_dir, dir_path = stack.pop()
+        with os.scandir(dir_path) as it:
+            entries = sorted(it, key=lambda e: e.name, reverse=True)
+        for entry in entries:
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            st = entry.stat(follow_symlinks=False)
+            is_dir = stat.S_ISDIR(st.st_mode)
+            if rules and rules.excluded(rel):
+                if is_dir and rules.may_include_below(rel):
+                    stack.append((rel, entry.path))
+                continue
+            if is_dir:
+                stack.append((rel, entry.path))
+            yield rel, entry.path, st
+
+
+def _pack_dir(source: str, root: str, rules: IgnoreRules) -> int:
+    """Snapshot the kept entries into ``root`` as the docker client's tar would carry them
+    (owners 0:0, modes, mtimes, symlinks as links); returns the size that tar would have.
+
+    Copying directly gives the same tree as packing and unpacking, at a fraction of the cost
+    (the cached rebuild is dominated by this step); a remote engine would get the tar itself.
+    """
+    size = 1024  # the tar's end-of-archive blocks
+    dirs: list[tuple[str, os.stat_result]] = []
+    for rel, path, st in walk(source, rules):
+        target = os.path.join(root, rel)
+        size += 512 + (-(-st.st_size // 512) * 512 if stat.S_ISREG(st.st_mode) else 0)
+        try:
+            if not os.path.isdir(os.path.dirname(target)):  # under an excluded dir, re-included
+                os.makedirs(os.path.dirname(target), 0o755)
+            _copy_one(path, target, st)
+        except OSError as exc:
+            raise BuildContextError(path, f"cannot read it: {exc.strerror or exc}") from None
+        if stat.S_ISDIR(st.st_mode):
+            dirs.append((target, st))
+    for target, st in reversed(dirs):  # directory mtimes last: copying into them changes them
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    return size
+
+
+def _copy_one(path: str, target: str, st: os.stat_result) -> None:
+    mode = st.st_mode
+    if stat.S_ISDIR(mode):
+        os.mkdir(target)
+    elif stat.S_ISREG(mode):
+        shutil.copyfile(path, target)
+    elif stat.S_ISLNK(mode):
+        os.symlink(os.readlink(path), target)
+        os.lchown(target, 0, 0)
+        return
+    elif stat.S_ISSOCK(mode):
+        return  # a tar cannot hold a socket: the client leaves it out
+    else:
+        os.mknod(target, mode, st.st_rdev)
+    os.chmod(target, stat.S_IMODE(mode))
+    os.lchown(target, 0, 0)
+    if not stat.S_ISDIR(mode):
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _unpack(stream: BinaryIO, root: str, label: str) -> int:
+    counted = _Counting(stream)
+    try:
+        apply_tar(decompressed(counted, label), root, source=label, whiteouts="delete")
+    except ArchiveError as exc:
+        raise BuildContextError(label, exc.why) from None
+    return counted.count
+
+
+def _download(url: str, root: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as resp:  # noqa: S310
+            return _unpack(resp, root, url)
+    except OSError as exc:
+        raise BuildContextError(url, f"download failed ({exc})") from None
+
+
+def _prune(root: str, rules: IgnoreRules) -> None:
+    """Remove what ``.dockerignore`` leaves out of an unpacked tar context."""
+    doomed = [path for rel, path, _ in _all(root) if rules.excluded(rel)]
+    for path in sorted(doomed, key=len, reverse=True):
+        if os.path.lexists(path):
+            if os.path.isdir(path) and not os.path.islink(path):
+                if not os.listdir(path):
+                    os.rmdir(path)
+            else:
+                os.unlink(path)
+
+
+def _all(root: str) -> Iterator[tuple[str, str, os.stat_result]]:
+    return walk(root, IgnoreRules([]))
+
+
+class _Counting:
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+        self.count = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._f.read(n)
+        self.count += len(data)
+        return data

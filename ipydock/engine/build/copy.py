@@ -1,0 +1,365 @@
+"""COPY, ADD and WORKDIR: layers written directly, without running a container.
+
+When: the builder dispatches COPY/ADD (and WORKDIR, which creates its directory as Docker's
+classic builder does). Sources are read through a :class:`RootView` (the unpacked context, or
+another stage's or image's layers for ``--from``); the layer is written into an empty staging
+dir that holds exactly what an overlay upper dir would after the copy: the copied entries,
+the directories created for them, and the existing ancestors of the destination (copied up with
+their metadata; the one that gained entries gets a new mtime).
+
+::
+
+    sources (context | --from)        destination view (parent image)
+          |   resolve, wildcards            |   resolve symlinks, ancestors
+          v                                 v
+    plan: [(source path, dest rel)]  --> staging/  --write_tar--> layer
+
+Rules as Docker's: a directory source copies its contents; a file goes *into* a destination
+ending in ``/`` or naming an existing directory, else *to* it; several sources need a
+destination ending in ``/``; a relative destination is relative to WORKDIR; new files belong
+to 0:0 unless ``--chown``; ADD unpacks a local tar (gzip, bzip2, xz too) and downloads an http(s)
+URL without unpacking it (mode 0600).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import posixpath
+import shutil
+import stat
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+
+from ipydock.engine.build.cache import content_hash
+from ipydock.engine.build.rootview import RootView, listdir, lookup_user
+from ipydock.engine.store.compression import decompressed
+from ipydock.engine.store.layertar import apply_tar
+from ipydock.errors import ArchiveError, CopySourceError, DockerfileError
+
+__all__ = ["CopyPlan", "Source", "make_dirs", "plan_copy", "write_copy"]
+
+_WILDCARD = set("*?[")
+
+
+@dataclass
+class Source:
+    """One source entry: its host path (for reading) and its name for the layer."""
+
+    path: str
+    rel: str  # path inside the source view ("" for the root), symlinks resolved
+    is_dir: bool
+    name: str = ""  # the name as written (``COPY link /d/`` makes /d/link)
+
+
+@dataclass
+class CopyPlan:
+    """What to copy where; ``hash_kind`` and ``digest`` make the step's created-by text."""
+
+    items: list[tuple[Source, str]]  # (source, destination rel path in the image)
+    archives: list[tuple[Source, str]] = field(default_factory=list)  # ADD: unpack into dir
+    downloads: list[tuple[str, str]] = field(default_factory=list)  # ADD: url -> dest file
+    owner: tuple[int, int] = (0, 0)
+    mode: int | None = None
+    hash_kind: str = "file"
+    digest: str = ""
+
+
+def plan_copy(
+    src_view: RootView,
+    dst_view: RootView,
+    sources: list[str],
+    dest: str,
+    *,
+    workdir: str,
+    add: bool,
+    chown: str,
+    chmod: str,
+    line: int,
+    text: str,
+    from_context: bool,
+) -> CopyPlan:
+    """Resolve sources and destination; raises CopySourceError/DockerfileError with the line."""
+    dest_abs = dest if dest.startswith("/") else posixpath.join(workdir or "/", dest)
+    dest_is_dir = dest.endswith("/") or dest in (".", "") or dest.endswith("/.")
+    found: list[Source] = []
+    urls: list[str] = []
+    for src in sources:
+        if add and src.startswith(("http://", "https://")):
+            urls.append(src)
+            continue
+        if src.startswith(("http://", "https://")):
+            raise DockerfileError(line, text, "source can't be a URL for COPY")
+        found += _match(src_view, src, from_context, line, text)
+    if len(found) + len(urls) > 1 and not dest_is_dir:
+        raise DockerfileError(
+            line,
+            text,
+            "When using COPY with more than one source file, "
+            "the destination must be a directory and end with a /",
+        )
+    owner = _owner(dst_view, chown, line, text)
+    mode = _mode(chmod, line, text)
+    plan = CopyPlan([], owner=owner, mode=mode)
+    dest_rel = dst_view.resolve(dest_abs, follow_last=True)
+    dest_exists_dir = _is_dir(dst_view, dest_rel)
+    for source in found:
+        if source.is_dir:
+            plan.items.append((source, dest_rel))
+        elif add and _is_archive(source.path):
+            plan.archives.append((source, dest_rel))
+        elif dest_is_dir or dest_exists_dir:
+            plan.items.append(
+                (source, posixpath.join(dest_rel, source.name or posixpath.basename(source.rel)))
+            )
+        else:
+            plan.items.append((source, dest_rel))
+    for url in urls:
+        name = posixpath.basename(urllib.parse.urlparse(url).path) or "index.html"
+        target = posixpath.join(dest_rel, name) if dest_is_dir or dest_exists_dir else dest_rel
+        plan.downloads.append((url, target))
+    _hash(plan, chown, chmod)
+    return plan
+
+
+def _match(view: RootView, src: str, from_context: bool, line: int, text: str) -> list[Source]:
+    clean = posixpath.normpath("/" + src.lstrip("/"))[1:] if src not in ("", ".") else ""
+    if from_context and posixpath.normpath(src).startswith("../"):
+        raise CopySourceError(line, text, src, "forbidden path outside the build context")
+    if not _WILDCARD & set(clean):
+        rel = view.resolve("/" + clean) if clean else ""
+        path = view.find(rel) if rel else view.top_first[0]
+        if path is None:
+            why = (
+                "file not found in build context or excluded by .dockerignore"
+                if from_context
+                else "not found in the source image"
+            )
+            raise CopySourceError(line, text, src, why)
+        is_dir = stat.S_ISDIR(os.lstat(path).st_mode)
+        return [Source(path, rel, is_dir, posixpath.basename(clean))]
+    out = []
+    for rel in _walk_rels(view, ""):
+        if _glob(rel, clean):
+            path = view.find(rel)
+            assert path is not None
+            out.append(Source(path, rel, stat.S_ISDIR(os.lstat(path).st_mode)))
+    if not out:
+        raise CopySourceError(line, text, src, "no source files were specified")
+    return out
+
+
+def _glob(rel: str, pattern: str) -> bool:
+    """Go's ``filepath.Match``: wildcards stay within one path element."""
+    names, parts = rel.split("/"), pattern.split("/")
+    return len(names) == len(parts) and all(
+        fnmatch.fnmatchcase(n, p) for n, p in zip(names, parts, strict=True)
+    )
+
+
+def _walk_rels(view: RootView, rel: str) -> list[str]:
+    out = []
+    for name in listdir(view, rel):
+        child = f"{rel}/{name}" if rel else name
+        out.append(child)
+        path = view.find(child)
+        if path and stat.S_ISDIR(os.lstat(path).st_mode):
+            out += _walk_rels(view, child)
+    return out
+
+
+def _is_dir(view: RootView, rel: str) -> bool:
+    if not rel:
+        return True
+    st = view.lstat(rel)
+    return st is not None and stat.S_ISDIR(st.st_mode)
+
+
+def _owner(view: RootView, chown: str, line: int, text: str) -> tuple[int, int]:
+    if not chown:
+        return 0, 0
+    try:
+        return lookup_user(view, chown, chown=True)
+    except KeyError as exc:
+        raise DockerfileError(line, text, str(exc.args[0])) from None
+
+
+def _mode(chmod: str, line: int, text: str) -> int | None:
+    if not chmod:
+        return None
+    try:
+        mode = int(chmod, 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o7777:
+        raise DockerfileError(line, text, f"invalid chmod parameter {chmod!r}: use an octal mode")
+    return mode
+
+
+def _is_archive(path: str) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head[:2] == b"\x1f\x8b" or head[:3] == b"BZh" or head[:6] == b"\xfd7zXZ\x00":
+        return True
+    return head[257:262] == b"ustar"
+
+
+def _hash(plan: CopyPlan, chown: str, chmod: str) -> None:
+    entries: list[tuple[str, str]] = []
+    for source, dest in plan.items + plan.archives:
+        entries.append((f"{dest}\0{source.rel}", source.path))
+        if source.is_dir:
+            entries += _tree_entries(source.path, dest)
+    count = len(plan.items) + len(plan.archives) + len(plan.downloads)
+    single_dir = count == 1 and plan.items and plan.items[0][0].is_dir
+    plan.hash_kind = "multi" if count > 1 else ("dir" if single_dir else "file")
+    extra = f"{chown}\0{chmod}\0" + "\0".join(u for u, _ in plan.downloads)
+    plan.digest = content_hash(entries) if not extra.strip("\0") else content_hash(entries) + extra
+
+
+def _tree_entries(top: str, dest: str) -> list[tuple[str, str]]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames.sort()
+        rel_dir = os.path.relpath(dirpath, top)
+        for name in sorted(dirnames + filenames):
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            out.append((f"{dest}/{rel}", os.path.join(dirpath, name)))
+    return out
+
+
+# -- writing the layer -------------------------------------------------------------------------
+
+
+def write_copy(plan: CopyPlan, dst_view: RootView, staging: str) -> bool:
+    """Write the plan's files into ``staging`` (an empty dir); True: there is a layer."""
+    now = time.time()
+    for source, dest in plan.items:
+        parent = posixpath.dirname(dest) if dest else ""
+        _ancestors(dst_view, staging, parent, plan.owner, now)
+        if source.is_dir:
+            _copy_dir(source.path, staging, dest, plan, dst_view, now)
+        else:
+            _copy_entry(source.path, os.path.join(staging, dest), plan)
+    for source, dest in plan.archives:
+        _ancestors(dst_view, staging, dest, plan.owner, now)
+        target = os.path.join(staging, dest)
+        os.makedirs(target, exist_ok=True)
+        with open(source.path, "rb") as f:
+            apply_tar(decompressed(f, source.rel), target, source=source.rel, whiteouts="delete")
+    for url, dest in plan.downloads:
+        _ancestors(dst_view, staging, posixpath.dirname(dest), plan.owner, now)
+        _download(url, os.path.join(staging, dest), plan)
+    return True
+
+
+def _ancestors(view: RootView, staging: str, rel: str, owner: tuple[int, int], now: float) -> None:
+    """Create ``rel`` and its parents in ``staging``: existing ones with the image's metadata
+    (copied up), missing ones 0755 owned by ``owner``; ``rel`` itself gets mtime ``now``."""
+    parts = [p for p in rel.split("/") if p]
+    for i in range(1, len(parts) + 1):
+        sub = "/".join(parts[:i])
+        target = os.path.join(staging, sub)
+        if os.path.isdir(target):
+            continue
+        existing = view.find(sub)
+        if existing is not None and os.path.isdir(existing) and not os.path.islink(existing):
+            st = os.lstat(existing)
+            os.mkdir(target)
+            os.chmod(target, stat.S_IMODE(st.st_mode))
+            os.lchown(target, st.st_uid, st.st_gid)
+            os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+        else:
+            if os.path.lexists(target):
+                os.unlink(target)
+            os.mkdir(target)
+            os.chmod(target, 0o755)
+            os.lchown(target, *owner)
+    if parts:
+        os.utime(os.path.join(staging, rel), (now, now))
+
+
+def _copy_dir(
+    src: str, staging: str, dest: str, plan: CopyPlan, view: RootView, now: float
+) -> None:
+    top = os.path.join(staging, dest) if dest else staging
+    if dest and not os.path.isdir(top):
+        if view.find(dest) is None:
+            os.makedirs(top, exist_ok=True)
+            st = os.lstat(src)
+            os.chmod(top, plan.mode if plan.mode is not None else stat.S_IMODE(st.st_mode))
+            os.lchown(top, *plan.owner)
+        else:
+            _ancestors(view, staging, dest, plan.owner, now)
+    for dirpath, dirnames, filenames in os.walk(src):
+        rel_dir = os.path.relpath(dirpath, src)
+        out_dir = top if rel_dir == "." else os.path.join(top, rel_dir)
+        for name in sorted(dirnames):
+            path = os.path.join(dirpath, name)
+            if os.path.islink(path):
+                _copy_entry(path, os.path.join(out_dir, name), plan)
+            else:
+                os.makedirs(os.path.join(out_dir, name), exist_ok=True)
+        for name in sorted(filenames):
+            _copy_entry(os.path.join(dirpath, name), os.path.join(out_dir, name), plan)
+    _fix_dirs(src, top, plan)
+
+
+def _fix_dirs(src: str, top: str, plan: CopyPlan) -> None:
+    """Directory metadata last (their mtimes change while files land in them)."""
+    for dirpath, dirnames, _ in os.walk(src):
+        rel_dir = os.path.relpath(dirpath, src)
+        for name in dirnames:
+            path = os.path.join(dirpath, name)
+            if os.path.islink(path):
+                continue
+            out = os.path.join(top, rel_dir, name) if rel_dir != "." else os.path.join(top, name)
+            st = os.lstat(path)
+            os.chmod(out, plan.mode if plan.mode is not None else stat.S_IMODE(st.st_mode))
+            os.lchown(out, *plan.owner)
+            os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _copy_entry(src: str, target: str, plan: CopyPlan) -> None:
+    st = os.lstat(src)
+    if os.path.lexists(target) and not os.path.isdir(target):
+        os.unlink(target)
+    if stat.S_ISLNK(st.st_mode):
+        os.symlink(os.readlink(src), target)
+    elif stat.S_ISREG(st.st_mode):
+        shutil.copyfile(src, target, follow_symlinks=False)
+        os.chmod(target, plan.mode if plan.mode is not None else stat.S_IMODE(st.st_mode))
+    elif stat.S_ISDIR(st.st_mode):
+        os.makedirs(target, exist_ok=True)
+        os.chmod(target, plan.mode if plan.mode is not None else stat.S_IMODE(st.st_mode))
+    else:
+        os.mknod(target, st.st_mode, st.st_rdev)
+    os.lchown(target, *plan.owner)
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+
+def _download(url: str, target: str, plan: CopyPlan) -> None:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as resp, open(target, "wb") as out:  # noqa: S310
+            shutil.copyfileobj(resp, out)
+            modified = resp.headers.get("Last-Modified")
+    except OSError as exc:
+        raise ArchiveError(url, f"download failed ({exc})") from exc
+    os.chmod(target, plan.mode if plan.mode is not None else 0o600)
+    os.lchown(target, *plan.owner)
+    if modified:
+        from email.utils import parsedate_to_datetime
+
+        when = parsedate_to_datetime(modified).timestamp()
+        os.utime(target, (when, when))
+
+
+def make_dirs(view: RootView, path: str, staging: str) -> bool:
+    """WORKDIR: create ``path`` (and parents) as root, 0755; False when it already exists."""
+    rel = view.resolve(path)
+    if _is_dir(view, rel):
+        return False
+    _ancestors(view, staging, rel, (0, 0), time.time())
+    return True

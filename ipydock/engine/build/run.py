@@ -1,0 +1,185 @@
+"""RUN: the command in a container on the parent image's layers; its writes become the layer.
+
+When: the builder dispatches RUN on a cache miss. The container gets the image's env plus the
+build args, its USER and WORKDIR, the stage's SHELL for the shell form, and host networking for
+``--network=default|host`` (none: loopback only). Output is streamed line by line to the
+progress callback while it runs; the last lines go into :class:`BuildStepFailed`.
+
+::
+
+    overlay:  lower = parent's snapshots  upper = staging/ (becomes the layer's snapshot as is:
+              0/0 whiteouts, opaque xattrs; the mount is redirect_dir/metacopy-free)
+    vfs:      root = copy of the parent's full root --export diff--> tar --> staging/
+
+The overlay mount lives in the container's mount namespace and goes away with it; the cgroup
+and the helper's child are cleaned up by ``Running.cleanup`` whatever happens.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ipydock.engine.build.instructions import Run
+from ipydock.engine.build.rootview import RootView, lookup_user
+from ipydock.engine.build.state import PROXY_ARGS, StageState
+from ipydock.engine.runtime import (
+    EtcFiles,
+    Network,
+    Rootfs,
+    Runtime,
+    Spec,
+    StartFailed,
+    Stdio,
+    User,
+    default_env,
+)
+from ipydock.engine.store.fsutil import remove_tree
+from ipydock.errors import BuildStepFailed, DockerfileError
+
+__all__ = ["BUILD_CGROUP_PARENT", "RunContext", "command_of", "run_command"]
+
+#: RUN containers' cgroups live under this parent (apart from ``run``'s containers).
+BUILD_CGROUP_PARENT = "ipydock-build"
+
+_TAIL = 10
+
+
+@dataclass
+class RunContext:
+    """What a RUN needs besides the stage: the runtime, the parent's layer dirs and driver."""
+
+    runtime: Runtime
+    lower: list[str]
+    driver: str
+    tmp_dir: str
+    on_output: Callable[[str], None]
+
+
+def command_of(state: StageState, instr: Run) -> tuple[list[str], list[str]]:
+    """``(argv, cmd)``: what runs, and the Cmd Docker records (``|N K=V ...`` + argv)."""
+    if instr.json:
+        argv = list(instr.command)
+    elif instr.heredocs and instr.command[0].strip().lstrip("<-\"'").rstrip("\"'") in (
+        h.name for h in instr.heredocs
+    ):
+        argv = [*state.shell, instr.heredocs[0].content]
+    elif instr.heredocs:
+        bodies = "".join(h.content + h.name + "\n" for h in instr.heredocs)
+        argv = [*state.shell, instr.command[0] + "\n" + bodies]
+    else:
+        argv = [*state.shell, instr.command[0]]
+    args = state.run_args()
+    args = {k: v for k, v in args.items() if k not in PROXY_ARGS}
+    prefix = [f"|{len(args)}", *(f"{k}={v}" for k, v in args.items())] if args else []
+    return argv, prefix + argv
+
+
+def run_command(
+    state: StageState, instr: Run, argv: list[str], ctx: RunContext, staging: str
+) -> None:
+    """Run ``argv`` for ``instr``; its changes end up in ``staging`` (overlay layout)."""
+    view = RootView(ctx.lower)
+    env = state.container.get("Env") or []
+    extra = dict(state.run_args())
+    extra.update({k: v for k, v in state.given_args.items() if k in PROXY_ARGS and v is not None})
+    env = [*env, *(f"{k}={v}" for k, v in extra.items())]
+    user = state.container.get("User") or "root"
+    try:
+        uid, gid = lookup_user(view, user)
+    except KeyError as exc:
+        raise DockerfileError(instr.line, instr.text, str(exc.args[0])) from None
+    scratch = os.path.join(ctx.tmp_dir, "run-" + secrets.token_hex(6))
+    os.mkdir(scratch, 0o700)
+    try:
+        if ctx.driver == "overlay":
+            rootfs = _overlay_root(ctx.lower, staging, scratch)
+        else:
+            rootfs = _vfs_root(ctx.lower, scratch)
+        hostname = secrets.token_hex(6)
+        spec = Spec(
+            rootfs=rootfs,
+            args=tuple(argv),
+            env=default_env(tuple(env), hostname),
+            cwd=state.container.get("WorkingDir") or "/",
+            user=User(uid, gid),
+            hostname=hostname,
+            etc=_etc_files(view, instr.network),
+            network=Network("none") if instr.network == "none" else Network("host"),
+        )
+        _execute(spec, instr, ctx)
+        if ctx.driver != "overlay":
+            _vfs_diff(ctx.lower, rootfs.path or "", staging, ctx.tmp_dir)
+    finally:
+        remove_tree(scratch)
+
+
+def _overlay_root(lower: list[str], upper: str, scratch: str) -> Rootfs:
+    work, merged = os.path.join(scratch, "work"), os.path.join(scratch, "merged")
+    os.mkdir(work)
+    os.mkdir(merged)
+    if not lower:
+        empty = os.path.join(scratch, "empty")
+        os.mkdir(empty)
+        lower = [empty]
+    return Rootfs.overlay(lower, upper, work, merged)
+
+
+def _vfs_root(lower: list[str], scratch: str) -> Rootfs:
+    from ipydock.engine.store.snapshots import copy_tree
+
+    root = os.path.join(scratch, "root")
+    if lower:
+        copy_tree(lower[-1], root)
+    else:
+        os.mkdir(root)
+    return Rootfs.directory(root)
+
+
+def _vfs_diff(lower: list[str], root: str, staging: str, tmp_dir: str) -> None:
+    """The diff of a vfs root against its parent, laid out as an overlay upper dir."""
+    import tempfile
+
+    from ipydock.engine.store.layertar import apply_tar
+    from ipydock.engine.store.snapshots import VfsDriver
+
+    with tempfile.TemporaryFile(dir=tmp_dir) as tar:
+        VfsDriver().export(root, lower[-1] if lower else None, tar)  # type: ignore[arg-type]
+        tar.seek(0)
+        apply_tar(tar, staging, source="RUN", whiteouts="overlay")  # type: ignore[arg-type]
+
+
+def _etc_files(view: RootView, network: str) -> EtcFiles:
+    """The host's resolv.conf over the image's, when the image has one (no new file is made
+    in the layer: a bind mount over an existing file leaves the upper dir alone)."""
+    if network == "none" or view.lstat("etc/resolv.conf") is None:
+        return EtcFiles()
+    if not os.path.exists("/etc/resolv.conf"):
+        return EtcFiles()
+    return EtcFiles(resolv_conf="/etc/resolv.conf")
+
+
+def _execute(spec: Spec, instr: Run, ctx: RunContext) -> None:
+    """Start, stream output on this thread until every writer is gone (pid 1's exit ends the
+    pid namespace, so background children cannot hold the pipe open), then reap."""
+    read_fd, write_fd = os.pipe()
+    tail: deque[str] = deque(maxlen=_TAIL)
+    with os.fdopen(read_fd, "rb") as pipe:
+        try:
+            running = ctx.runtime.run(spec, Stdio(stdout=write_fd, stderr=write_fd))
+        except StartFailed as exc:
+            raise BuildStepFailed(instr.line, instr.text, exc.exit_code, [str(exc)]) from exc
+        finally:
+            os.close(write_fd)
+        with running:
+            for raw in pipe:
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                tail.append(line)
+                ctx.on_output(line)
+            status = running.wait()
+    assert status is not None
+    if status.exit_code != 0:
+        raise BuildStepFailed(instr.line, instr.text, status.exit_code, list(tail))

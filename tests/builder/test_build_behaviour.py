@@ -1,0 +1,148 @@
+"""Builder behaviour beyond the golden dumps: reproducibility, cache keys, contexts, progress,
+stdin and tarball contexts, and what a failed build leaves (nothing tagged, no leaks)."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from ipydock.backends import BundledBackend
+from ipydock.engine.store import Store
+from ipydock.errors import BuildContextError, BuildStepFailed, CopySourceError
+
+pytestmark = pytest.mark.root
+
+APP = """\
+FROM busybox
+ARG NOTE=n
+COPY . /src/
+RUN echo "$NOTE" > /note && ls /src > /listing
+ENV A=1
+CMD ["cat", "/note"]
+"""
+
+
+def _context(tmp_path: Path, dockerfile: str = APP, files: dict | None = None) -> Path:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir(exist_ok=True)
+    (ctx / "Dockerfile").write_text(dockerfile)
+    for name, text in (files or {"a.txt": "a\n", "sub/b.txt": "b\n"}).items():
+        (ctx / name).parent.mkdir(parents=True, exist_ok=True)
+        (ctx / name).write_text(text)
+    return ctx
+
+
+def test_reproducible_builds_give_the_same_id_in_two_stores(
+    builder, busybox_tgz, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    ctx = _context(tmp_path)
+    ids = []
+    for n in (1, 2):  # two machines: two stores, the base imported on each
+        other = BundledBackend(Store(str(tmp_path / f"store-{n}")))
+        other.import_image(busybox_tgz, "busybox", changes=['CMD ["sh"]'])
+        ids.append(other.build(str(ctx), tags=["repro"]).image_id)
+        detail = other.inspect_image("repro")
+        assert detail.created is not None and int(detail.created.timestamp()) == 1700000000
+        os.utime(ctx / "a.txt", None)  # mtimes after the epoch are clamped to it
+    assert len(set(ids)) == 1
+
+
+def test_reproducible_flag_without_epoch(builder, tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    ctx = _context(tmp_path)
+    a = builder.build(str(ctx), reproducible=True, no_cache=True)
+    b = builder.build(str(ctx), reproducible=True, no_cache=True)
+    assert a.image_id == b.image_id
+
+
+def test_cache_keys_content_and_build_args(builder, tmp_path) -> None:
+    ctx = _context(tmp_path)
+    base = builder.build(str(ctx))
+    os.utime(ctx / "a.txt", (5, 5))  # mtime only: still a hit
+    assert builder.build(str(ctx)).image_id == base.image_id
+    (ctx / "a.txt").write_text("changed\n")  # content: COPY and what follows rebuild
+    changed = builder.build(str(ctx))
+    assert changed.image_id != base.image_id and changed.cached == 1  # only ARG hit
+    os.chmod(ctx / "a.txt", 0o600)  # mode is part of the key
+    assert builder.build(str(ctx)).cached == 1
+    with_arg = builder.build(str(ctx), build_args={"NOTE": "other"})
+    assert with_arg.cached == 2  # ARG (its text is the default) and COPY; the RUN reruns
+    assert builder.build(str(ctx), no_cache=True).cached == 0
+
+
+def test_progress_events_stream_run_output(builder, tmp_path) -> None:
+    ctx = _context(tmp_path, "FROM busybox\nRUN echo one && echo two\n", {})
+    events = []
+    builder.build(str(ctx), progress=events.append)
+    outputs = [e.text for e in events if e.kind == "output"]
+    assert outputs == ["one", "two"]
+    steps = [(e.step, e.total, e.instruction, e.line) for e in events if e.kind == "step"]
+    assert steps == [(1, 2, "FROM busybox", 1), (2, 2, "RUN echo one && echo two", 2)]
+    done = [e for e in events if e.kind == "done"]
+    assert done[-1].duration > 0 and done[-1].image_id.startswith("sha256:")
+
+
+def test_failed_run_reports_exit_code_and_tail(builder, store, tmp_path) -> None:
+    ctx = _context(tmp_path, "FROM busybox\nRUN for i in 1 2 3; do echo line$i; done; exit 7\n", {})
+    with pytest.raises(BuildStepFailed) as info:
+        builder.build(str(ctx), tags=["broken"])
+    assert info.value.exit_code == 7 and info.value.line == 2
+    assert info.value.last_lines == ["line1", "line2", "line3"]
+    assert "docker.io/library/broken:latest" not in store.index().tags
+
+
+def test_tarball_contexts_and_dockerfile_from_stdin(builder, tmp_path) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name, data in {"Dockerfile": b"FROM busybox\nCOPY f /f\n", "f": b"from tar\n"}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    tgz = tmp_path / "ctx.tar.gz"
+    tgz.write_bytes(buf.getvalue())
+    from_file = builder.build(str(tgz), tags=["tarctx"])
+    from_stdin = builder.build("-", stdin=io.BytesIO(buf.getvalue()))
+    assert from_file.image_id == from_stdin.image_id
+    ctx = _context(tmp_path, "unused", {"g": "g\n"})
+    df = io.BytesIO(b"FROM busybox\nCOPY g /g\n")
+    assert builder.build(str(ctx), dockerfile="-", stdin=df).steps == 2
+    only_df = builder.build("-", stdin=io.BytesIO(b"FROM busybox\nENV X=1\n"))
+    assert only_df.steps == 2
+
+
+def test_copy_from_an_empty_context_names_the_line(builder, tmp_path) -> None:
+    with pytest.raises(CopySourceError) as info:
+        builder.build("-", stdin=io.BytesIO(b"FROM busybox\n\nCOPY x /x\n"))
+    assert info.value.line == 3 and info.value.path == "x"
+
+
+def test_bad_context(builder, tmp_path) -> None:
+    with pytest.raises(BuildContextError):
+        builder.build(str(tmp_path / "missing"))
+    (tmp_path / "ctx").mkdir()
+    with pytest.raises(BuildContextError):  # no Dockerfile
+        builder.build(str(tmp_path / "ctx"))
+
+
+def test_intermediate_images_and_dangling_rebuild(builder, store, tmp_path) -> None:
+    ctx = _context(tmp_path, "FROM busybox\nENV A=1\nENV B=2\n", {})
+    first = builder.build(str(ctx), tags=["app"])
+    listed = {i.id for i in builder.images()}
+    every = {i.id for i in builder.images(all=True)}
+    assert first.image_id in listed and len(every - listed) == 1  # the ENV A step
+    (ctx / "Dockerfile").write_text("FROM busybox\nENV A=1\nENV B=3\n")
+    second = builder.build(str(ctx), tags=["app"])
+    assert second.cached == 1 and second.untagged == [first.image_id]
+    dangling = [i.id for i in builder.images(filters=["dangling=true"])]
+    assert dangling == [first.image_id]
+    rows = builder.history("app")
+    assert [r.created_by for r in rows[:2]] == [
+        "/bin/sh -c #(nop)  ENV B=3",
+        "/bin/sh -c #(nop)  ENV A=1",
+    ]
+    assert all(r.id != "<missing>" for r in rows)
