@@ -9,6 +9,7 @@ ENGINE_MODULES = [
     "ipydock.engine.store.archive",
     "ipydock.engine.store.images",
     "ipydock.engine.store.check",
+    "ipydock.engine.store.explore",
     "ipydock.engine.runtime",
     "ipydock.backends",
     "ipydock.cli",
@@ -27,7 +28,13 @@ def test_engine_and_cli_import_no_notebook_libraries() -> None:
 
 
 def test_display_imports_no_engine_or_backend() -> None:
-    loaded = imported_after("ipydock.display.text")
+    loaded = imported_after(
+        "ipydock.display.text",
+        "ipydock.display.frames",
+        "ipydock.display.layers",
+        "ipydock.display.progress",
+        "ipydock.display.results",
+    )
     assert not {m for m in loaded if m.startswith(("ipydock.engine", "ipydock.backends"))}
 
 

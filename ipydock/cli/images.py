@@ -18,14 +18,34 @@ from ipydock.cli.registry import (
     emit_json,
 )
 from ipydock.cli.registry import arguments as _args
-from ipydock.display.text import human_ago, human_size, short_id, table
+from ipydock.display.text import (
+    human_ago,
+    human_size,
+    layer_listing,
+    layer_rows,
+    short_id,
+    table,
+)
 from ipydock.errors import IPyDockError, UsageError
-from ipydock.models import to_record
+from ipydock.models import (
+    HistoryRow,
+    ImageDetail,
+    ImageInfo,
+    LayerFiles,
+    LoadedImage,
+    PruneResult,
+    RemoveEvent,
+    to_record,
+)
 
 # -- image ---------------------------------------------------------------------------------
 
 
-@command("image", "ls", "List images", aliases=["list"], top=["images"])
+def _ls(backend: Backend, a: argparse.Namespace) -> list[ImageInfo]:
+    return backend.images(all=a.all, filters=a.filter)
+
+
+@command("image", "ls", "List images", aliases=["list"], top=["images"], call=_ls)
 @_args(
     arg(
         "-a",
@@ -39,7 +59,7 @@ from ipydock.models import to_record
     FORMAT,
 )
 def image_ls(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    rows = backend.images(all=a.all, filters=a.filter)
+    rows = _ls(backend, a)
     if a.quiet:
         seen: list[str] = []
         for r in rows:
@@ -72,7 +92,11 @@ def _bool_word(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
-@command("image", "history", "Show the history of an image", top=["history"])
+def _history(backend: Backend, a: argparse.Namespace) -> list[HistoryRow]:
+    return backend.history(a.image)
+
+
+@command("image", "history", "Show the history of an image", top=["history"], call=_history)
 @_args(
     arg(
         "-H",
@@ -88,7 +112,7 @@ def _bool_word(text: str) -> bool:
     arg("image"),
 )
 def image_history(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    rows = backend.history(a.image)
+    rows = _history(backend, a)
     if a.quiet:
         out.write("".join(f"{short_id(r.id, a.no_trunc)}\n" for r in rows))
         return 0
@@ -111,10 +135,14 @@ def image_history(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     return 0
 
 
-@command("image", "inspect", "Display detailed information on one or more images")
+def _inspect(backend: Backend, a: argparse.Namespace) -> list[ImageDetail]:
+    return [backend.inspect_image(name) for name in a.images]
+
+
+@command("image", "inspect", "Display detailed information on one or more images", call=_inspect)
 @_args(FORMAT, arg("images", nargs="+", metavar="IMAGE"))
 def image_inspect(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    details = [backend.inspect_image(name) for name in a.images]
+    details = _inspect(backend, a)
     if a.format == "json":
         emit_json(details, out)
     else:
@@ -122,14 +150,36 @@ def image_inspect(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     return 0
 
 
-@command("image", "tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE", top=["tag"])
+def _tag(backend: Backend, a: argparse.Namespace) -> str:
+    return backend.tag(a.source, a.target)
+
+
+@command(
+    "image",
+    "tag",
+    "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
+    top=["tag"],
+    call=_tag,
+)
 @_args(arg("source", metavar="SOURCE_IMAGE[:TAG]"), arg("target", metavar="TARGET_IMAGE[:TAG]"))
 def image_tag(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    backend.tag(a.source, a.target)
+    _tag(backend, a)
     return 0
 
 
-@command("image", "rm", "Remove one or more images", aliases=["remove", "rmi"], top=["rmi"])
+def _rm(backend: Backend, a: argparse.Namespace) -> list[RemoveEvent]:
+    """The first refusal stops here (the CLI goes on with the other names, as docker does)."""
+    return [ev for name in a.images for ev in backend.remove_image(name, force=a.force)]
+
+
+@command(
+    "image",
+    "rm",
+    "Remove one or more images",
+    aliases=["remove", "rmi"],
+    top=["rmi"],
+    call=_rm,
+)
 @_args(
     arg("-f", "--force", action="store_true", help="force removal of the image"),
     arg("images", nargs="+", metavar="IMAGE"),
@@ -148,7 +198,17 @@ def image_rm(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     return status
 
 
-@command("image", "prune", "Remove unused images")
+def _prune(backend: Backend, a: argparse.Namespace) -> PruneResult:
+    """Without a prompt to answer, removing needs ``-f``, as docker does without a terminal."""
+    if not a.force:
+        raise UsageError(
+            "image prune removes images without asking only with -f: "
+            f"run `image prune {'-a ' if a.all else ''}-f`"
+        )
+    return backend.prune_images(all=a.all, filters=a.filter)
+
+
+@command("image", "prune", "Remove unused images", call=_prune)
 @_args(
     arg(
         "-a", "--all", action="store_true", help="remove all unused images, not just dangling ones"
@@ -183,7 +243,14 @@ def image_prune(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     return 0
 
 
-@command("image", "save", "Save one or more images to a tar archive", top=["save"])
+def _save(backend: Backend, a: argparse.Namespace) -> str:
+    if not a.output or a.output == "-":
+        raise UsageError("image save needs -o FILE here (there is no stdout to write to)")
+    backend.save(a.images, a.output)
+    return str(a.output)
+
+
+@command("image", "save", "Save one or more images to a tar archive", top=["save"], call=_save)
 @_args(
     arg("-o", "--output", help="write to a file instead of STDOUT"),
     arg("images", nargs="+", metavar="IMAGE"),
@@ -199,7 +266,13 @@ def image_save(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     return 0
 
 
-@command("image", "load", "Load an image from a tar archive or STDIN", top=["load"])
+def _load(backend: Backend, a: argparse.Namespace) -> list[LoadedImage]:
+    if a.input == "-":
+        raise UsageError("image load needs -i FILE here (there is no stdin to read from)")
+    return backend.load(a.input)
+
+
+@command("image", "load", "Load an image from a tar archive or STDIN", top=["load"], call=_load)
 @_args(
     arg("-i", "--input", default="-", help="read from a tar archive file instead of STDIN"),
     arg("-q", "--quiet", action="store_true", help="suppress the load output"),
@@ -222,11 +295,16 @@ def image_load(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     return 0
 
 
+def _import(backend: Backend, a: argparse.Namespace) -> str:
+    return backend.import_image(a.source, a.name, message=a.message, changes=a.change)
+
+
 @command(
     "image",
     "import",
     "Import the contents from a tarball to create a filesystem image",
     top=["import"],
+    call=_import,
 )
 @_args(
     arg(
@@ -241,6 +319,28 @@ def image_load(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     arg("name", nargs="?", metavar="REPOSITORY[:TAG]"),
 )
 def image_import(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    image_id = backend.import_image(a.source, a.name, message=a.message, changes=a.change)
+    image_id = _import(backend, a)
     out.write(image_id + "\n")
+    return 0
+
+
+def _files(backend: Backend, a: argparse.Namespace) -> list[LayerFiles]:
+    layers = backend.image_layers(a.image)
+    if a.layer is not None and not 0 <= a.layer < len(layers):
+        raise UsageError(f"{a.image} has layers 0 to {len(layers) - 1}, not {a.layer}")
+    return layers if a.layer is None else [layers[a.layer]]
+
+
+@command("image", "files", "Show what each layer adds, changes and deletes", call=_files)
+@_args(
+    arg("--layer", type=int, metavar="N", help="only layer N (0 is the bottom layer)"),
+    FORMAT,
+    arg("image"),
+)
+def image_files(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    layers = _files(backend, a)
+    if a.format == "json":
+        out.write("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in layer_rows(layers)))
+    else:
+        out.write(layer_listing(layers))
     return 0

@@ -5,21 +5,25 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import IO
+from typing import IO, Any
 
 from ipydock.api import Backend
 from ipydock.cli.registry import FORMAT, arg, command, emit_json
 from ipydock.cli.registry import arguments as _args
 from ipydock.display.text import human_size, table
-from ipydock.models import to_record
+from ipydock.models import CheckReport, DiskUsage, to_record
 
 # -- system --------------------------------------------------------------------------------
 
 
-@command("system", "info", "Display system-wide information", top=["info"])
+def _info(backend: Backend, a: argparse.Namespace) -> dict[str, Any]:
+    return backend.info()
+
+
+@command("system", "info", "Display system-wide information", top=["info"], call=_info)
 @_args(FORMAT)
 def system_info(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    info = backend.info()
+    info = _info(backend, a)
     if a.format == "json":
         out.write(json.dumps(info) + "\n")
     else:
@@ -30,10 +34,14 @@ def system_info(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     return 0
 
 
-@command("system", "df", "Show disk usage")
+def _df(backend: Backend, a: argparse.Namespace) -> list[DiskUsage]:
+    return backend.disk_usage()
+
+
+@command("system", "df", "Show disk usage", call=_df)
 @_args(FORMAT)
 def system_df(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    rows = backend.disk_usage()
+    rows = _df(backend, a)
     if a.format == "json":
         emit_json(rows, out)
         return 0
@@ -53,7 +61,11 @@ def system_df(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     return 0
 
 
-@command("system", "check", "Check that the store is consistent (and mend it)")
+def _check(backend: Backend, a: argparse.Namespace) -> CheckReport:
+    return backend.check(repair=a.repair)
+
+
+@command("system", "check", "Check that the store is consistent (and mend it)", call=_check)
 @_args(
     arg(
         "--repair",
@@ -63,7 +75,7 @@ def system_df(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     FORMAT,
 )
 def system_check(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    report = backend.check(repair=a.repair)
+    report = _check(backend, a)
     if a.format == "json":
         out.write(json.dumps(to_record(report)) + "\n")
         return 0 if report.ok or a.repair else 1

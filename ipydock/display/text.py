@@ -11,8 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from typing import Any
 
-__all__ = ["human_ago", "human_duration", "human_size", "short_id", "table"]
+from ipydock.models import LayerFiles, to_record
+
+__all__ = [
+    "human_ago",
+    "human_duration",
+    "human_size",
+    "layer_listing",
+    "layer_rows",
+    "short_id",
+    "table",
+]
 
 _UNITS = ["B", "kB", "MB", "GB", "TB", "PB"]
 
@@ -81,3 +92,26 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
         cells = [cell.ljust(w) for cell, w in zip(row, widths, strict=True)]
         lines.append("   ".join(cells).rstrip())
     return "\n".join(lines)
+
+
+def layer_rows(layers: Sequence[LayerFiles]) -> list[dict[str, Any]]:
+    """One flat record per layer entry: ``layer`` (its index) and the entry's fields. These are
+    the JSON lines of ``image files --format json`` and the rows of the explorer's DataFrame."""
+    return [{"layer": layer.index, **to_record(f)} for layer in layers for f in layer.files]
+
+
+def layer_listing(layers: Sequence[LayerFiles]) -> str:
+    """Per layer a heading (index, size, wasted bytes, build step), then its entries as
+    ``A|C|D  MODE  SIZE  PATH`` lines, as ``dive`` lists a layer's changes."""
+    lines = []
+    for layer in layers:
+        wasted = f", {human_size(layer.wasted)} wasted" if layer.wasted else ""
+        lines.append(
+            f"Layer {layer.index}  {human_size(layer.size)}{wasted}  {layer.created_by or '-'}"
+        )
+        for f in layer.files:
+            link = f" -> {f.link_target}" if f.link_target else ""
+            note = f"  ({human_size(f.wasted)} wasted)" if f.wasted else ""
+            mode = f.mode or "-" * 10
+            lines.append(f"  {f.change}  {mode}  {human_size(f.size):>7}  /{f.path}{link}{note}")
+    return "\n".join(lines) + "\n"

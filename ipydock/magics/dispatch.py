@@ -1,0 +1,71 @@
+"""From the words of a line magic to a command's result, through the CLI's own parser.
+
+::
+
+    "%image ls -f dangling=true" ──> build_parser().parse_args(["image", "ls", ...])
+                                 ──> Command.call(backend, args)   rows, a detail, an ID, ...
+                                     (no call yet: Command.run with its printout captured)
+
+The magics take exactly the CLI's words because they use its parser and its commands; a group the
+CLI does not have yet (``network`` before the network issue lands) gets a short message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import typing
+from typing import Any
+
+from ipydock.api import Backend
+from ipydock.cli import build_parser
+from ipydock.cli.registry import COMMANDS, Command
+from ipydock.display.results import CommandOutput
+
+__all__ = ["groups", "group_help", "parse", "row_type", "run"]
+
+
+def groups() -> set[str]:
+    return {cmd.group for cmd in COMMANDS}
+
+
+def parse(words: list[str]) -> argparse.Namespace | None:
+    """The parsed command, or None when it only asked for ``--help`` (already printed)."""
+    try:
+        return build_parser().parse_args(words)
+    except SystemExit:  # -h/--help printed the usage; argparse errors raise UsageError instead
+        return None
+
+
+def run(backend: Backend, args: argparse.Namespace) -> Any:
+    spec: Command = args.spec
+    if spec.call is not None:
+        return spec.call(backend, args)
+    out = io.StringIO()
+    spec.run(backend, args, out)
+    return CommandOutput(out.getvalue())
+
+
+def row_type(spec: Command) -> type | None:
+    """``X`` when the command's data half is annotated ``-> list[X]`` (the DataFrame's columns
+    then exist even for no rows)."""
+    if spec.call is None:
+        return None
+    try:
+        hint = typing.get_type_hints(spec.call).get("return")
+    except (NameError, TypeError):
+        return None
+    if typing.get_origin(hint) is list:
+        (arg,) = typing.get_args(hint)
+        return arg if isinstance(arg, type) else None
+    return None
+
+
+def group_help(group: str) -> str:
+    """The CLI's help for ``ipydock GROUP`` (the magic's docstring, so ``%image?`` shows it)."""
+    parser = build_parser()
+    for action in parser._subparsers._group_actions if parser._subparsers else []:
+        choices = getattr(action, "choices", None) or {}
+        if group in choices:
+            return str(choices[group].format_help())
+    return f"`%{group}` will take the words of `ipydock {group} …` once that group exists.\n"

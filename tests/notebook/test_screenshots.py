@@ -1,0 +1,110 @@
+"""JupyterLab (headless, 127.0.0.1, a token) runs the teaching notebook in Debian's Chromium;
+PNGs of the outputs go to docs/screenshots/. Everything started here is stopped and removed."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import require
+
+HERE = os.path.dirname(__file__)
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+SHOTS = os.path.join(REPO, "docs", "screenshots")
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def lab(root: str, busybox_tgz: str) -> Iterator[tuple[str, str]]:
+    """A JupyterLab server on a copy of example-notebooks/; yields (base URL, token)."""
+    require(os.path.exists(CHROMIUM), "Debian's chromium is not installed")
+    work = tempfile.mkdtemp(prefix="ipydock-lab-")
+    shutil.copy(os.path.join(REPO, "example-notebooks", "layers-and-whiteouts.ipynb"), work)
+    port, token = free_port(), secrets.token_hex(16)
+    env = {**os.environ, "IPYDOCK_ROOT": root, "JUPYTER_CONFIG_DIR": os.path.join(work, ".cfg")}
+    env["JUPYTER_RUNTIME_DIR"] = os.path.join(work, ".run")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+         f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
+         *(["--allow-root"] if os.geteuid() == 0 else [])],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # until the server answers (the event), not a fixed wait
+            assert proc.poll() is None, "jupyterlab exited"
+            try:
+                urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "jupyterlab did not answer in 60s"
+                time.sleep(0.2)
+        yield url, token
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_screenshots_of_the_notebook_outputs(lab) -> None:
+    from playwright.sync_api import sync_playwright
+
+    url, token = lab
+    os.makedirs(SHOTS, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{url}/lab/tree/layers-and-whiteouts.ipynb?token={token}")
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+            page.wait_for_selector("text=Python 3 (ipykernel) | Idle", timeout=60_000)
+            page.get_by_role("menuitem", name="Run", exact=True).click(timeout=30_000)
+            page.get_by_text("Run All Cells", exact=True).click(timeout=30_000)
+            try:
+                page.wait_for_selector("text=Total reclaimed space", timeout=120_000)
+            except Exception:
+                page.screenshot(path=os.path.join(tempfile.gettempdir(), "ipydock-lab-fail.png"))
+                raise
+            history = page.locator(".jp-OutputArea-output:has(table.ipydock-history)").first
+            history.screenshot(path=os.path.join(SHOTS, "image-history.png"))
+            explorer = page.locator(".jp-OutputArea-output:has(.widget-select)").first
+            explorer.screenshot(path=os.path.join(SHOTS, "layer-explorer.png"))
+            dangling = page.locator(".jp-OutputArea-output:has(.ipydock-images)").first
+            dangling.screenshot(path=os.path.join(SHOTS, "dangling-images.png"))
+        finally:
+            browser.close()
+    for name in ("image-history.png", "layer-explorer.png", "dangling-images.png"):
+        assert os.path.getsize(os.path.join(SHOTS, name)) > 2000
