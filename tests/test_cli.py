@@ -92,3 +92,40 @@ def test_errors_are_one_line_exit_1_no_traceback(ipd, imported, args, pattern) -
     assert re.match(pattern, proc.stderr)
     assert proc.stderr.count("\n") == 1
     assert "Traceback" not in proc.stderr
+
+
+def test_command_modules_table_matches_the_registry() -> None:
+    """`ipydock WORD` imports only MODULES[WORD]: the table must name every defining module."""
+    import ipydock.cli as cli
+    from ipydock.cli.registry import COMMANDS
+
+    cli.load_commands()
+    defined: dict[str, set[str]] = {}
+    for cmd in COMMANDS:
+        module = cmd.run.__module__.rsplit(".", 1)[1]
+        for word in (cmd.group, *cmd.top_level):
+            defined.setdefault(word, set()).add(module)
+    assert {w: set(m) for w, m in cli.MODULES.items()} == defined
+    assert set(cli.ALL_MODULES) == set().union(*defined.values())
+
+
+def test_image_commands_do_not_import_the_container_engine() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, io; from ipydock.cli import build_parser; "
+        "build_parser(['--root', '/x', 'images']); print(*sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(out.stdout.split())
+    assert "ipydock.cli.images" in loaded
+    assert (
+        not {
+            "ipydock.cli.containers",
+            "ipydock.engine.containers",
+            "ipydock.engine.runtime",
+            "ipydock.engine.build",
+        }
+        & loaded
+    )

@@ -8,28 +8,66 @@
 
 Each command is a small function in a module per group (``images.py``, ``system.py``, …) that
 calls one backend method and prints what comes back; ``registry.py`` holds the shared parts.
+Only the module(s) of the word after ``ipydock`` are imported (see ``MODULES``): every command
+pays the start-up time of what it imports.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Sequence
 from typing import IO
 
-from ipydock import backends
-from ipydock.cli import build, containers, images, system, volumes  # noqa: F401  (they register)
 from ipydock.cli.registry import COMMANDS, Parser
 from ipydock.errors import IPyDockError
 
-__all__ = ["build_parser", "main", "run"]
+__all__ = ["MODULES", "build_parser", "load_commands", "main", "run"]
+
+# The command modules that define the commands of each word that may follow `ipydock` (groups
+# and docker's top-level short forms). tests/test_cli.py checks it against the registry.
+_CONTAINER_WORDS = ("commit", "cp", "create", "diff", "exec", "kill", "logs", "ps", "restart",
+                    "rm", "run", "start", "stop", "top", "wait")  # fmt: skip
+MODULES: dict[str, tuple[str, ...]] = {
+    "image": ("images", "build"),
+    "container": ("containers",),
+    "volume": ("volumes",),
+    "system": ("system",),
+    "build": ("build",),
+    "info": ("system",),
+    **{
+        word: ("images",) for word in ("images", "rmi", "history", "tag", "save", "load", "import")
+    },  # fmt: skip
+    **{word: ("containers",) for word in _CONTAINER_WORDS},
+}
+ALL_MODULES = ("images", "build", "containers", "volumes", "system")
+
+
+def load_commands(word: str | None = None) -> None:
+    """Import the command modules for ``word`` (all of them when it is None or unknown)."""
+    for name in MODULES.get(word or "", ALL_MODULES):
+        importlib.import_module(f"ipydock.cli.{name}")
+
+
+def _command_word(argv: Sequence[str]) -> str | None:
+    """The first word that is not a global option (``--root DIR``, ``--driver D``, ``--debug``)."""
+    args = iter(argv)
+    for a in args:
+        if a in ("--root", "--driver"):
+            next(args, None)
+        elif not a.startswith("-"):
+            return a
+    return None
 
 
 # -- parser and entry point ----------------------------------------------------------------
 
 
-def build_parser() -> Parser:
+def build_parser(argv: Sequence[str] | None = None) -> Parser:
+    """The parser for ``argv`` (only its command group's commands), or for every command."""
+    load_commands(_command_word(argv) if argv is not None else None)
     parser = Parser(prog="ipydock", description="Docker-like images from Python and notebooks")
     parser.add_argument("--root", help="store root (default: $IPYDOCK_ROOT or /var/lib/ipydock)")
     parser.add_argument("--driver", choices=["overlay", "vfs"], help="snapshot driver")
@@ -59,7 +97,9 @@ def build_parser() -> Parser:
 
 def run(argv: Sequence[str], out: IO[str] | None = None) -> int:
     """Parse and run one command; errors raise (the caller decides how they look)."""
-    args = build_parser().parse_args(list(argv))
+    args = build_parser(argv).parse_args(list(argv))
+    from ipydock import backends
+
     backend = backends.connect("bundled", root=args.root, driver=args.driver, warm=False)
     return int(args.run(backend, args, out or sys.stdout))
 
