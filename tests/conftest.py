@@ -25,6 +25,38 @@ def require(condition: bool, why: str) -> None:
         pytest.skip(why)
 
 
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def _ipydock_cgroups() -> set[str]:
+    """Every cgroup directory named ipydock* (any depth below a controller's top)."""
+    found: set[str] = set()
+    if not os.path.isdir(CGROUP_ROOT):
+        return found
+    for controller in os.listdir(CGROUP_ROOT):
+        top = os.path.join(CGROUP_ROOT, controller)
+        if os.path.islink(top) or not os.path.isdir(top):
+            continue
+        for name in os.listdir(top):
+            if name.startswith("ipydock"):
+                for dirpath, _dirs, _files in os.walk(os.path.join(top, name)):
+                    found.add(dirpath)
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_cgroups_left_behind() -> Iterator[None]:
+    """The engine creates parent cgroups (ipydock, ipydock-build, test parents) on first use;
+    a test run removes the ones it created, deepest first, so it leaves nothing behind."""
+    before = _ipydock_cgroups()
+    yield
+    for path in sorted(_ipydock_cgroups() - before, key=len, reverse=True):
+        try:
+            os.rmdir(path)
+        except OSError as exc:  # still has processes: a real leak, which must be seen
+            pytest.fail(f"cgroup {path} is still in use after the tests: {exc}")
+
+
 @pytest.fixture(scope="session")
 def busybox_tgz(tmp_path_factory: pytest.TempPathFactory) -> str:
     require(os.path.exists(BUSYBOX), "busybox-static is not installed")
