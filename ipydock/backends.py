@@ -120,7 +120,7 @@ class BundledBackend:
             "engine": self.name,
             "root": self.store.root,
             "storage_driver": self.store.layers.driver.name,
-            "mode": _runtime_mode(),
+            **_runtime_mode(),
             "images": len(index.images),
             "tags": len(index.tags),
             "kernel": platform.release(),
@@ -129,9 +129,17 @@ class BundledBackend:
         }
 
     def disk_usage(self) -> list[DiskUsage]:
+        """``system df``: images (shared layers once), containers' writable layers, volumes."""
         from ipydock.engine.store import check
+        from ipydock.engine.store.layertar import diff_size
 
-        return check.disk_usage(self.store)
+        records = _lifecycle().records_of(self.store)
+        sizes = {c.id: (c.status == "running", diff_size(records.find(c.id).path("upper")))
+                 for c in self.containers(all=True)}  # fmt: skip
+        volumes = {v.name: (bool(self._volume_users(v.name)), diff_size(v.mountpoint))
+                   for v in self.volumes()}  # fmt: skip
+        return [check.disk_usage(self.store), _usage("Containers", sizes),
+                _usage("Local Volumes", volumes)]  # fmt: skip
 
     def build(
         self,
@@ -335,6 +343,13 @@ class BundledBackend:
         return self._volumes().files(name, path)
 
 
+def _usage(kind: str, items: dict[str, tuple[bool, int]]) -> DiskUsage:
+    """A ``system df`` row from {name: (in use, bytes)}."""
+    size = sum(b for _, b in items.values())
+    in_use = sum(b for used, b in items.values() if used)
+    return DiskUsage(kind, len(items), sum(used for used, _ in items.values()), size, size - in_use)
+
+
 def _lifecycle() -> ModuleType:
     """The container engine, imported on first use: listing images from the CLI never needs
     it, and its imports (runtime, cgroups, ctypes) are a large part of start-up time."""
@@ -343,6 +358,10 @@ def _lifecycle() -> ModuleType:
     return lifecycle
 
 
-def _runtime_mode() -> str:
-    """root (full namespaces, cgroups, networking) or rootless (user namespaces)."""
-    return "root" if os.geteuid() == 0 else "rootless"
+def _runtime_mode() -> dict[str, str]:
+    """``mode``: root (all namespaces, cgroups), rootless (user namespaces) or none (neither
+    works here); ``mode_reason``: why."""
+    from ipydock.engine.runtime.rootless import runtime_mode
+
+    mode, reason = runtime_mode()
+    return {"mode": mode, "mode_reason": reason}

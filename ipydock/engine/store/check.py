@@ -130,7 +130,8 @@ def _in_use(path: str) -> bool:
     return False
 
 
-def disk_usage(store: Store) -> list[DiskUsage]:
+def disk_usage(store: Store) -> DiskUsage:
+    """The ``Images`` row of ``system df``: shared layers counted once."""
     index = store.index()
     sizes: dict[str, int] = {}
     active_layers: set[str] = set()
@@ -143,8 +144,4 @@ def disk_usage(store: Store) -> list[DiskUsage]:
             active_layers.update(layer.chain_id for layer in chain)
     total = sum(sizes.values())
     in_use = sum(sizes[c] for c in active_layers)
-    return [
-        DiskUsage("Images", len(index.images), active, total, total - in_use),
-        DiskUsage("Containers", 0, 0, 0, 0),
-        DiskUsage("Local Volumes", 0, 0, 0, 0),
-    ]
+    return DiskUsage("Images", len(index.images), active, total, total - in_use)
