@@ -2,7 +2,7 @@
 
 Prints what ``docker build`` (legacy builder) prints, from the backend's progress events::
 
-    Sending build context to Docker daemon  2.048kB
+    Sending build context to the engine  2.048kB
     Step 1/3 : FROM busybox
      ---> 3f57d9401f8d
     Step 2/3 : RUN echo hi
@@ -98,7 +98,7 @@ class _Printer:
     def line(self, e: BuildEvent) -> str | None:
         if e.kind == "context":
             warn = f"\n[Warning] {e.text}" if e.text else ""
-            return f"Sending build context to Docker daemon  {human_size(e.size)}{warn}"
+            return f"Sending build context to the engine  {human_size(e.size)}{warn}"
         if e.kind == "step":
             return f"Step {e.step}/{e.total} : {e.instruction}"
         if e.kind == "cached":

@@ -35,3 +35,20 @@ def test_dockerignore_rules() -> None:
     assert not rules.excluded("keep.log")
     assert rules.excluded("docs/x.md") and not rules.excluded("docs/sub/x.md")
     assert not rules.excluded("src/main.py")
+
+
+def test_builder_import_chain_is_small() -> None:
+    """A fully cached rebuild from the CLI pays for every import: the runtime (needed only when
+    a RUN misses the cache) and urllib (only for URLs) are imported when used."""
+    code = "import sys, ipydock.engine.build, ipydock.cli.build; print(*sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(out.stdout.split())
+    assert not {m for m in loaded if m.startswith("ipydock.engine.runtime")}
+    assert not {"urllib.request", "http.client", "email.parser"} & loaded
+
+
+def test_default_path_matches_the_runtime() -> None:
+    from ipydock.engine.build.state import DEFAULT_PATH
+    from ipydock.engine.runtime.spec import DEFAULT_PATH as RUNTIME_PATH
+
+    assert DEFAULT_PATH == RUNTIME_PATH

@@ -17,7 +17,7 @@ def ctx(tmp_path, builder):
 
 def test_build_prints_like_docker_build(ipd, ctx) -> None:
     out = ipd("build", "-t", "cli/app:1", str(ctx)).stdout.splitlines()
-    assert out[0].startswith("Sending build context to Docker daemon  ")
+    assert out[0].startswith("Sending build context to the engine  ")
     assert out[1] == "Step 1/3 : FROM busybox"
     assert out[2].startswith(" ---> ") and len(out[2]) == 18
     assert out[3:5] == ["Step 2/3 : RUN echo built", "built"]

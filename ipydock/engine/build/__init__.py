@@ -3,9 +3,10 @@ classic builder makes it (one image per step, parent-linked; that chain is the c
 
 ::
 
-    context.py   dir / tar / URL / stdin --(.dockerignore: ignore.py)--> BuildContext(root, size)
+    context.py   dir / tar / URL / stdin --(.dockerignore: ignore.py)--> BuildContext(size,
+                 view(): a dir is read in place (rootview.ContextView), copied on a COPY miss)
     parser.py    text --BuildKit's parser (dockerfile pkg)--> Node(cmd, line, flags, value)
-    instructions.py  Node --> typed instructions, grouped into Stage(FROM ..., [...])
+    convert.py   Node --> typed instructions (instructions.py), grouped into Stage(FROM, [...])
     builder.py   for each stage up to --target, for each instruction:
                     dispatch.py  ENV LABEL ARG CMD ... (shell.py expands $VARS)  --> Step
                     run.py       RUN in a container on the parent's layers      --> Step + layer
@@ -19,7 +20,8 @@ Nothing here prints: progress goes out as :class:`ipydock.models.BuildEvent`, fa
 
 from ipydock.engine.build.builder import Progress, build
 from ipydock.engine.build.context import BuildContext, open_context
-from ipydock.engine.build.instructions import Dockerfile, parse_dockerfile
+from ipydock.engine.build.convert import parse_dockerfile
+from ipydock.engine.build.instructions import Dockerfile
 from ipydock.engine.build.state import BuildOptions
 
 __all__ = [

@@ -19,6 +19,7 @@ from ipydock.engine.build import copy as copying
 from ipydock.engine.build import run as running
 from ipydock.engine.build.commit import Clock, apply_step
 from ipydock.engine.build.context import LARGE_CONTEXT, BuildContext
+from ipydock.engine.build.convert import parse_dockerfile, typed
 from ipydock.engine.build.dispatch import dispatch, expand
 from ipydock.engine.build.instructions import (
     Copy,
@@ -28,18 +29,21 @@ from ipydock.engine.build.instructions import (
     Run,
     Stage,
     Value,
-    parse_dockerfile,
-    typed,
 )
 from ipydock.engine.build.parser import parse
 from ipydock.engine.build.rootview import RootView
 from ipydock.engine.build.shell import ExpansionError
 from ipydock.engine.build.shell import expand as shell_expand
-from ipydock.engine.build.state import PROXY_ARGS, BuildOptions, StageState, Step
+from ipydock.engine.build.state import (
+    DEFAULT_PATH,
+    PROXY_ARGS,
+    BuildOptions,
+    StageState,
+    Step,
+)
 from ipydock.engine.registry import reference
-from ipydock.engine.runtime.spec import DEFAULT_PATH
 from ipydock.engine.store import Store
-from ipydock.errors import BuildError, DockerfileError, IPyDockError
+from ipydock.errors import BuildContextError, BuildError, DockerfileError, IPyDockError
 from ipydock.models import BuildEvent, BuildResult
 
 __all__ = ["Progress", "build"]
@@ -226,21 +230,21 @@ class _Builder:
 
     def _run(self, state: StageState, instr: Run) -> Step:
         argv, cmd = running.command_of(state, instr)
-        if self.runtime is None:
-            from ipydock.engine.runtime import Runtime
 
-            self.runtime = Runtime(cgroup_parent=running.BUILD_CGROUP_PARENT)
-        ctx = running.RunContext(
-            self.runtime,
-            self._lower(state),
-            self.store.layers.driver.name,
-            self.store.tmp_dir,
-            lambda text: self.emit(
-                BuildEvent("output", self.step, self.total, line=instr.line, text=text)
-            ),
-        )
+        def make(staging: str) -> bool:  # a cache miss: only now is the runtime needed
+            if self.runtime is None:
+                from ipydock.engine.runtime import Runtime
 
-        def make(staging: str) -> bool:
+                self.runtime = Runtime(cgroup_parent=running.BUILD_CGROUP_PARENT)
+            ctx = running.RunContext(
+                self.runtime,
+                self._lower(state),
+                self.store.layers.driver.name,
+                self.store.tmp_dir,
+                lambda text: self.emit(
+                    BuildEvent("output", self.step, self.total, line=instr.line, text=text)
+                ),
+            )
             running.run_command(state, instr, argv, ctx, staging)
             return True
 
@@ -249,31 +253,47 @@ class _Builder:
     def _copy(self, state: StageState, instr: Copy) -> Step:
         dst = RootView(self._lower(state))
         src, from_context = self._source(state, instr)
-        plan = copying.plan_copy(
-            src,
-            dst,
-            [expand(state, instr, s) for s in instr.sources],
-            expand(state, instr, instr.dest),
-            workdir=state.container.get("WorkingDir") or "/",
-            add=instr.add,
-            chown=expand(state, instr, instr.chown),
-            chmod=instr.chmod,
-            line=instr.line,
-            text=instr.text,
-            from_context=from_context,
-        )
+
+        sources, inline = _heredoc_sources(state, instr)
+
+        def plan_from(view: RootView) -> copying.CopyPlan:
+            return copying.plan_copy(
+                view,
+                dst,
+                [expand(state, instr, s) for s in sources],
+                expand(state, instr, instr.dest),
+                workdir=state.container.get("WorkingDir") or "/",
+                add=instr.add,
+                chown=expand(state, instr, instr.chown),
+                chmod=instr.chmod,
+                line=instr.line,
+                text=instr.text,
+                from_context=from_context,
+                inline=inline,
+            )
+
+        plan = plan_from(src)
+
+        def make(staging: str) -> bool:
+            final = plan
+            if from_context and not self.context.packed:  # hashed in place: copy it now
+                self.context.materialise()
+                final = plan_from(self.context.view())
+                if final.digest != plan.digest:
+                    raise BuildContextError(
+                        self.context.source, f"it changed during the build ({instr.title})"
+                    )
+            return copying.write_copy(final, dst, staging)
+
         # Docker 20.10 writes the --chown flag glued to the hash: "COPY --chown=1:1file:..."
         chown = f"--chown={expand(state, instr, instr.chown)}" if instr.chown else ""
         dest = expand(state, instr, instr.dest)
         comment = f"{instr.kind} {chown}{plan.hash_kind}:{plan.digest} in {dest} "
-        return Step(
-            [*state.shell, "#(nop) " + comment],
-            make_layer=lambda staging: copying.write_copy(plan, dst, staging),
-        )
+        return Step([*state.shell, "#(nop) " + comment], make_layer=make)
 
     def _source(self, state: StageState, instr: Copy) -> tuple[RootView, bool]:
         if not instr.from_:
-            return RootView([self.context.root]), True
+            return self.context.view(), True
         name = expand(state, instr, instr.from_).lower()
         for done in self.done.values():
             if name in (done.name, str(done.index)):
@@ -308,6 +328,29 @@ def _expand(instr: Instruction, word: str, env: dict[str, str]) -> str:
         return shell_expand(word, env)
     except ExpansionError as exc:
         raise DockerfileError(instr.line, instr.text, str(exc)) from None
+
+
+def _heredoc_sources(
+    state: StageState, instr: Copy
+) -> tuple[list[str], tuple[tuple[str, bytes], ...]]:
+    """Split COPY/ADD sources into paths and heredocs (``<<EOF``, ``<<-EOF``, ``<<"EOF"``):
+    ``(name, content)``, variables expanded in unquoted ones (quotes in the text are kept)."""
+    bodies = {h.name: h for h in instr.heredocs}
+    paths: list[str] = []
+    inline: list[tuple[str, bytes]] = []
+    for src in instr.sources:
+        name = src[2:].lstrip("-").strip("\"'") if src.startswith("<<") else ""
+        doc = bodies.get(name)
+        if doc is None:
+            paths.append(src)
+            continue
+        text = doc.content
+        if doc.expand:
+            esc = state.escape
+            literal = text.replace(esc, esc + esc).replace('"', esc + '"').replace("'", esc + "'")
+            text = expand(state, instr, literal)
+        inline.append((name, text.encode("utf-8", "surrogateescape")))
+    return paths, tuple(inline)
 
 
 def _default_path(state: StageState) -> None:

@@ -49,11 +49,11 @@ def _canonical(cfg: dict[str, Any]) -> str:
     return json.dumps(cfg, sort_keys=True, separators=(",", ":"))
 
 
-def content_hash(entries: Iterable[tuple[str, str]]) -> str:
-    """sha256 over ``(name in the layer, host path)`` pairs: type, mode, owner, size, bytes."""
+def content_hash(entries: Iterable[tuple[str, str, os.stat_result]]) -> str:
+    """sha256 over ``(name in the layer, host path, metadata)``: type, mode, owner, size, bytes
+    (the metadata comes from the source's view: a context reports owners 0:0, as packed)."""
     h = hashlib.sha256()
-    for name, path in entries:
-        st = os.lstat(path)
+    for name, path, st in entries:
         h.update(f"{name}\0{st.st_mode:o}\0{st.st_uid}:{st.st_gid}\0".encode())
         if stat.S_ISLNK(st.st_mode):
             h.update(os.readlink(path).encode("utf-8", "surrogateescape"))

@@ -2,12 +2,17 @@
 
 When: at the start of every build. Docker's client packs a directory (leaving out what
 ``.dockerignore`` names, owners set to 0:0) and sends the tar to the daemon, which unpacks it;
-we do the same into a private temp dir, so a build never reads files that change under it and
-never follows a symlink out of the context.
+we do the same into a private temp dir, so a layer is never made from files that change under
+the build and never follows a symlink out of the context. A directory is only measured at the
+start: COPY/ADD hash their sources in place through a :class:`ContextView` (which shows what
+the tar would carry), and the snapshot is made when a COPY first misses the cache, so a fully
+cached rebuild copies nothing. That COPY re-hashes from the snapshot: a context that changed
+in between fails the build rather than caching a layer under the wrong key.
 
 ::
 
-    directory ----(.dockerignore, walk, tar 0:0)---.
+    directory --(measure)--> .source, ContextView --first COPY miss: materialise()--.
+                                                      (.dockerignore, walk, 0:0)     |
     tar / tar.gz file ------------------------------+--> unpack (safe) --> BuildContext.root
     http(s) URL of a tarball --(download)----------'                      .size (packed bytes)
     "-" on stdin: a tar (as above) or a Dockerfile with an empty context   .dockerfile (text)
@@ -21,12 +26,12 @@ import io
 import os
 import shutil
 import stat
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from ipydock.engine.build.ignore import IgnoreRules, read_patterns
+from ipydock.engine.build.rootview import ContextView, RootView
 from ipydock.engine.store.compression import decompressed
 from ipydock.engine.store.fsutil import remove_tree
 from ipydock.engine.store.layertar import apply_tar
@@ -40,14 +45,29 @@ LARGE_CONTEXT = 100 * 1024 * 1024
 
 @dataclass
 class BuildContext:
-    """An unpacked context in ``root`` (ours to delete), its packed ``size`` and the
-    Dockerfile's text and name."""
+    """A context: its private copy in ``root`` (ours to delete), its packed ``size`` and the
+    Dockerfile's text and name. For a directory context, ``source`` is the directory and
+    ``root`` stays empty until :meth:`materialise`."""
 
     root: str
     size: int
     dockerfile: str
     dockerfile_name: str
     ignore: IgnoreRules
+    source: str = ""
+    packed: bool = True
+
+    def view(self) -> RootView:
+        """What COPY/ADD read: the directory in place until packed, then the private copy."""
+        if self.source:
+            return ContextView(self.root if self.packed else self.source, self.ignore)
+        return RootView([self.root])
+
+    def materialise(self) -> None:
+        """Pack a directory context into ``root`` (once; a no-op for other contexts)."""
+        if not self.packed:
+            _pack_dir(self.source, self.root, self.ignore)
+            self.packed = True
 
     def close(self) -> None:
         remove_tree(self.root)
@@ -100,8 +120,9 @@ def _open(source: str, root: str, dockerfile: str | None, stdin: BinaryIO | None
             name = dockerfile or os.path.join(source, "Dockerfile")
             text = _read_dockerfile(name, source)
         rules = _rules(os.path.join(source, ".dockerignore"))
-        size = _pack_dir(source, root, rules)
-        return BuildContext(root, size, text, os.path.basename(dockerfile or "Dockerfile"), rules)
+        name = os.path.basename(dockerfile or "Dockerfile")
+        size = _measure(source, rules)
+        return BuildContext(root, size, text, name, rules, source=source, packed=False)
     if os.path.isfile(source):
         with open(source, "rb") as f:
             size = _unpack(f, root, source)
@@ -176,6 +197,18 @@ def walk(top: str, rules: IgnoreRules) -> Iterator[tuple[str, str, os.stat_resul
             yield rel, entry.path, st
 
 
+def _measure(source: str, rules: IgnoreRules) -> int:
+    """The size the client's tar of ``source`` would have (headers, padded files, end)."""
+    size = 1024  # the tar's end-of-archive blocks
+    try:
+        for _, _, st in walk(source, rules):
+            if not stat.S_ISSOCK(st.st_mode):
+                size += 512 + (-(-st.st_size // 512) * 512 if stat.S_ISREG(st.st_mode) else 0)
+    except OSError as exc:
+        raise BuildContextError(source, f"cannot read it: {exc.strerror or exc}") from None
+    return size
+
+
 def _pack_dir(source: str, root: str, rules: IgnoreRules) -> int:
     """Snapshot the kept entries into ``root`` as the docker client's tar would carry them
     (owners 0:0, modes, mtimes, symlinks as links); returns the size that tar would have.
@@ -231,6 +264,8 @@ def _unpack(stream: BinaryIO, root: str, label: str) -> int:
 
 
 def _download(url: str, root: str) -> int:
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url, timeout=60) as resp:  # noqa: S310
             return _unpack(resp, root, url)

@@ -24,17 +24,16 @@ URL without unpacking it (mode 0600).
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import os
 import posixpath
 import shutil
 import stat
 import time
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 
 from ipydock.engine.build.cache import content_hash
-from ipydock.engine.build.rootview import RootView, listdir, lookup_user
+from ipydock.engine.build.rootview import RootView, lookup_user
 from ipydock.engine.store.compression import decompressed
 from ipydock.engine.store.layertar import apply_tar
 from ipydock.errors import ArchiveError, CopySourceError, DockerfileError
@@ -59,8 +58,10 @@ class CopyPlan:
     """What to copy where; ``hash_kind`` and ``digest`` make the step's created-by text."""
 
     items: list[tuple[Source, str]]  # (source, destination rel path in the image)
+    view: RootView  # where the sources are read (a directory source is walked through it)
     archives: list[tuple[Source, str]] = field(default_factory=list)  # ADD: unpack into dir
     downloads: list[tuple[str, str]] = field(default_factory=list)  # ADD: url -> dest file
+    inline: list[tuple[bytes, str]] = field(default_factory=list)  # heredoc content -> dest file
     owner: tuple[int, int] = (0, 0)
     mode: int | None = None
     hash_kind: str = "file"
@@ -80,8 +81,12 @@ def plan_copy(
     line: int,
     text: str,
     from_context: bool,
+    inline: tuple[tuple[str, bytes], ...] = (),
 ) -> CopyPlan:
-    """Resolve sources and destination; raises CopySourceError/DockerfileError with the line."""
+    """Resolve sources and destination; raises CopySourceError/DockerfileError with the line.
+
+    ``inline``: ``(name, content)`` of the heredoc sources (``COPY <<EOF /dest``), written as
+    new files (0644 unless ``--chmod``) named by the heredoc when the destination is a dir."""
     dest_abs = dest if dest.startswith("/") else posixpath.join(workdir or "/", dest)
     dest_is_dir = dest.endswith("/") or dest in (".", "") or dest.endswith("/.")
     found: list[Source] = []
@@ -93,7 +98,7 @@ def plan_copy(
         if src.startswith(("http://", "https://")):
             raise DockerfileError(line, text, "source can't be a URL for COPY")
         found += _match(src_view, src, from_context, line, text)
-    if len(found) + len(urls) > 1 and not dest_is_dir:
+    if len(found) + len(urls) + len(inline) > 1 and not dest_is_dir:
         raise DockerfileError(
             line,
             text,
@@ -102,7 +107,7 @@ def plan_copy(
         )
     owner = _owner(dst_view, chown, line, text)
     mode = _mode(chmod, line, text)
-    plan = CopyPlan([], owner=owner, mode=mode)
+    plan = CopyPlan([], src_view, owner=owner, mode=mode)
     dest_rel = dst_view.resolve(dest_abs, follow_last=True)
     dest_exists_dir = _is_dir(dst_view, dest_rel)
     for source in found:
@@ -117,9 +122,14 @@ def plan_copy(
         else:
             plan.items.append((source, dest_rel))
     for url in urls:
+        import urllib.parse
+
         name = posixpath.basename(urllib.parse.urlparse(url).path) or "index.html"
         target = posixpath.join(dest_rel, name) if dest_is_dir or dest_exists_dir else dest_rel
         plan.downloads.append((url, target))
+    for name, data in inline:
+        target = posixpath.join(dest_rel, name) if dest_is_dir or dest_exists_dir else dest_rel
+        plan.inline.append((data, target))
     _hash(plan, chown, chmod)
     return plan
 
@@ -160,8 +170,9 @@ def _glob(rel: str, pattern: str) -> bool:
 
 
 def _walk_rels(view: RootView, rel: str) -> list[str]:
+    """Every path below ``rel`` in the view, parents first, sorted."""
     out = []
-    for name in listdir(view, rel):
+    for name in view.listdir(rel):
         child = f"{rel}/{name}" if rel else name
         out.append(child)
         path = view.find(child)
@@ -207,27 +218,43 @@ def _is_archive(path: str) -> bool:
 
 
 def _hash(plan: CopyPlan, chown: str, chmod: str) -> None:
-    entries: list[tuple[str, str]] = []
+    view = plan.view
+    entries: list[tuple[str, str, os.stat_result]] = []
     for source, dest in plan.items + plan.archives:
-        entries.append((f"{dest}\0{source.rel}", source.path))
+        entries.append(
+            (f"{dest}\0{source.rel}", source.path, view.entry_stat(source.rel, source.path))
+        )
         if source.is_dir:
-            entries += _tree_entries(source.path, dest)
-    count = len(plan.items) + len(plan.archives) + len(plan.downloads)
+            for rel, path in _tree(view, source.rel):
+                entries.append(
+                    (f"{dest}/{rel}", path, view.entry_stat(_join(source.rel, rel), path))
+                )
+    count = len(plan.items) + len(plan.archives) + len(plan.downloads) + len(plan.inline)
     single_dir = count == 1 and plan.items and plan.items[0][0].is_dir
     plan.hash_kind = "multi" if count > 1 else ("dir" if single_dir else "file")
     extra = f"{chown}\0{chmod}\0" + "\0".join(u for u, _ in plan.downloads)
-    plan.digest = content_hash(entries) if not extra.strip("\0") else content_hash(entries) + extra
+    digest = content_hash(entries)
+    if plan.inline:
+        inline = hashlib.sha256(digest.encode())
+        for data, dest in plan.inline:
+            inline.update(f"{dest}\0{len(data)}\0".encode() + data)
+        digest = inline.hexdigest()
+    plan.digest = digest if not extra.strip("\0") else digest + extra
 
 
-def _tree_entries(top: str, dest: str) -> list[tuple[str, str]]:
+def _tree(view: RootView, top: str) -> list[tuple[str, str]]:
+    """``(path relative to top, host path)`` of everything below ``top`` in the view."""
+    cut = len(top) + 1 if top else 0
     out = []
-    for dirpath, dirnames, filenames in os.walk(top):
-        dirnames.sort()
-        rel_dir = os.path.relpath(dirpath, top)
-        for name in sorted(dirnames + filenames):
-            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-            out.append((f"{dest}/{rel}", os.path.join(dirpath, name)))
+    for rel in _walk_rels(view, top):
+        path = view.find(rel)
+        assert path is not None
+        out.append((rel[cut:], path))
     return out
+
+
+def _join(top: str, rel: str) -> str:
+    return f"{top}/{rel}" if top else rel
 
 
 # -- writing the layer -------------------------------------------------------------------------
@@ -240,7 +267,7 @@ def write_copy(plan: CopyPlan, dst_view: RootView, staging: str) -> bool:
         parent = posixpath.dirname(dest) if dest else ""
         _ancestors(dst_view, staging, parent, plan.owner, now)
         if source.is_dir:
-            _copy_dir(source.path, staging, dest, plan, dst_view, now)
+            _copy_dir(source, staging, dest, plan, dst_view, now)
         else:
             _copy_entry(source.path, os.path.join(staging, dest), plan)
     for source, dest in plan.archives:
@@ -252,6 +279,15 @@ def write_copy(plan: CopyPlan, dst_view: RootView, staging: str) -> bool:
     for url, dest in plan.downloads:
         _ancestors(dst_view, staging, posixpath.dirname(dest), plan.owner, now)
         _download(url, os.path.join(staging, dest), plan)
+    for data, dest in plan.inline:
+        _ancestors(dst_view, staging, posixpath.dirname(dest), plan.owner, now)
+        target = os.path.join(staging, dest)
+        if os.path.lexists(target) and not os.path.isdir(target):
+            os.unlink(target)
+        with open(target, "wb") as f:
+            f.write(data)
+        os.chmod(target, plan.mode if plan.mode is not None else 0o644)
+        os.lchown(target, *plan.owner)
     return True
 
 
@@ -282,44 +318,31 @@ def _ancestors(view: RootView, staging: str, rel: str, owner: tuple[int, int], n
 
 
 def _copy_dir(
-    src: str, staging: str, dest: str, plan: CopyPlan, view: RootView, now: float
+    source: Source, staging: str, dest: str, plan: CopyPlan, view: RootView, now: float
 ) -> None:
+    """A directory's contents, walked through the source view (all its layers for --from)."""
     top = os.path.join(staging, dest) if dest else staging
     if dest and not os.path.isdir(top):
         if view.find(dest) is None:
             os.makedirs(top, exist_ok=True)
-            st = os.lstat(src)
+            st = os.lstat(source.path)
             os.chmod(top, plan.mode if plan.mode is not None else stat.S_IMODE(st.st_mode))
             os.lchown(top, *plan.owner)
         else:
             _ancestors(view, staging, dest, plan.owner, now)
-    for dirpath, dirnames, filenames in os.walk(src):
-        rel_dir = os.path.relpath(dirpath, src)
-        out_dir = top if rel_dir == "." else os.path.join(top, rel_dir)
-        for name in sorted(dirnames):
-            path = os.path.join(dirpath, name)
-            if os.path.islink(path):
-                _copy_entry(path, os.path.join(out_dir, name), plan)
-            else:
-                os.makedirs(os.path.join(out_dir, name), exist_ok=True)
-        for name in sorted(filenames):
-            _copy_entry(os.path.join(dirpath, name), os.path.join(out_dir, name), plan)
-    _fix_dirs(src, top, plan)
-
-
-def _fix_dirs(src: str, top: str, plan: CopyPlan) -> None:
-    """Directory metadata last (their mtimes change while files land in them)."""
-    for dirpath, dirnames, _ in os.walk(src):
-        rel_dir = os.path.relpath(dirpath, src)
-        for name in dirnames:
-            path = os.path.join(dirpath, name)
-            if os.path.islink(path):
-                continue
-            out = os.path.join(top, rel_dir, name) if rel_dir != "." else os.path.join(top, name)
-            st = os.lstat(path)
-            os.chmod(out, plan.mode if plan.mode is not None else stat.S_IMODE(st.st_mode))
-            os.lchown(out, *plan.owner)
-            os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
+    dirs: list[tuple[str, os.stat_result]] = []
+    for rel, path in _tree(plan.view, source.rel):
+        target = os.path.join(top, rel)
+        st = os.lstat(path)
+        if stat.S_ISDIR(st.st_mode):
+            os.makedirs(target, exist_ok=True)
+            dirs.append((target, st))
+        else:
+            _copy_entry(path, target, plan)
+    for target, st in reversed(dirs):  # metadata last: their mtimes change as files land
+        os.chmod(target, plan.mode if plan.mode is not None else stat.S_IMODE(st.st_mode))
+        os.lchown(target, *plan.owner)
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 def _copy_entry(src: str, target: str, plan: CopyPlan) -> None:
@@ -341,6 +364,8 @@ def _copy_entry(src: str, target: str, plan: CopyPlan) -> None:
 
 
 def _download(url: str, target: str, plan: CopyPlan) -> None:
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url, timeout=60) as resp, open(target, "wb") as out:  # noqa: S310
             shutil.copyfileobj(resp, out)

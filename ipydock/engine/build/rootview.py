@@ -10,6 +10,10 @@ layers (whiteouts as 0/0 char devices, opaque dirs) or one full vfs root.
     lower dirs, bottom first:  [base/, l2/, l3/]
     lstat("etc/passwd")  -> looks in l3, l2, base (a whiteout or opaque dir stops the search)
     resolve("/bin/x")    -> follows symlinks in the path, never above the root
+
+    ContextView(dir, .dockerignore rules): a directory build context read in place, as its
+    packed form shows it (ignored entries and sockets absent, owners 0:0), so a cached
+    COPY is hashed without copying the context first.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ import os
 import posixpath
 import stat
 
+from ipydock.engine.build.ignore import IgnoreRules
 from ipydock.engine.store.layertar import OPAQUE_XATTR, is_overlay_whiteout
 
-__all__ = ["RootView"]
+__all__ = ["ContextView", "RootView", "lookup_user"]
 
 _MAX_LINKS = 40
 
@@ -95,6 +100,35 @@ class RootView:
             done.append(part)
         return posixpath.join(*done) if done else ""
 
+    def listdir(self, rel: str) -> list[str]:
+        """Names in directory ``rel`` across the layers (whiteouts and opaque dirs honoured)."""
+        parts = [p for p in rel.split("/") if p]
+        names: dict[str, bool] = {}
+        for layer in self.top_first:
+            path = os.path.join(layer, *parts) if parts else layer
+            try:
+                st = os.lstat(path)
+            except OSError:
+                if self._hidden(layer, parts):
+                    break
+                continue
+            if not stat.S_ISDIR(st.st_mode):
+                break
+            with os.scandir(path) as it:
+                for entry in it:
+                    if entry.name not in names:
+                        names[entry.name] = is_overlay_whiteout(entry.stat(follow_symlinks=False))
+            try:
+                if os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y":
+                    break
+            except OSError:
+                pass
+        return sorted(n for n, whiteout in names.items() if not whiteout)
+
+    def entry_stat(self, rel: str, path: str) -> os.stat_result:
+        """The metadata ``rel`` (found at ``path``) has in this view: what a COPY hashes."""
+        return os.lstat(path)
+
     def read_text(self, rel: str) -> str:
         path = self.find(self.resolve("/" + rel))
         if path is None or not os.path.isfile(path):
@@ -142,27 +176,44 @@ def _resolve(name: str, table: dict[str, tuple[int, int]], what: str) -> tuple[i
     raise KeyError(f"unable to find {what} {name}: no matching entries in {what} file")
 
 
-def listdir(view: RootView, rel: str) -> list[str]:
-    """Names in directory ``rel`` across the layers (whiteouts and opaque dirs honoured)."""
-    parts = [p for p in rel.split("/") if p]
-    names: dict[str, bool] = {}
-    for layer in view.top_first:
-        path = os.path.join(layer, *parts) if parts else layer
-        try:
-            st = os.lstat(path)
-        except OSError:
-            if view._hidden(layer, parts):  # noqa: SLF001 - same module family
-                break
-            continue
-        if not stat.S_ISDIR(st.st_mode):
-            break
-        with os.scandir(path) as it:
-            for entry in it:
-                if entry.name not in names:
-                    names[entry.name] = is_overlay_whiteout(entry.stat(follow_symlinks=False))
-        try:
-            if os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y":
-                break
-        except OSError:
-            pass
-    return sorted(n for n, whiteout in names.items() if not whiteout)
+class ContextView(RootView):
+    """A directory build context read in place, showing what the client's tar would carry:
+    no entry ``.dockerignore`` leaves out (except dirs kept for re-included entries below,
+    which the engine creates 0755), no sockets, owners 0:0, the root 0755. Hashing a COPY
+    through it gives the digest the packed context would give (see ``context.py``)."""
+
+    def __init__(self, top: str, rules: IgnoreRules) -> None:
+        super().__init__([top])
+        self.top, self.rules = top, rules
+
+    def find(self, rel: str) -> str | None:
+        path = super().find(rel)
+        clean = "/".join(p for p in rel.split("/") if p)
+        if path is None or not clean:
+            return path
+        mode = os.lstat(path).st_mode
+        if stat.S_ISSOCK(mode):
+            return None
+        excluded = bool(self.rules) and self.rules.excluded(clean)
+        if excluded and not (stat.S_ISDIR(mode) and self._keeps_below(clean)):
+            return None
+        return path
+
+    def _keeps_below(self, rel: str) -> bool:
+        if not self.rules.may_include_below(rel):
+            return False
+        return any(self.find(f"{rel}/{name}") is not None for name in super().listdir(rel))
+
+    def listdir(self, rel: str) -> list[str]:
+        names = super().listdir(rel)
+        prefix = "/".join(p for p in rel.split("/") if p)
+        return [n for n in names if self.find(f"{prefix}/{n}" if prefix else n) is not None]
+
+    def entry_stat(self, rel: str, path: str) -> os.stat_result:
+        st = os.lstat(path)
+        clean = "/".join(p for p in rel.split("/") if p)
+        mode = st.st_mode
+        if stat.S_ISDIR(mode) and (not clean or (self.rules and self.rules.excluded(clean))):
+            mode = stat.S_IFDIR | 0o755
+        return os.stat_result((mode, st.st_ino, st.st_dev, st.st_nlink, 0, 0, st.st_size,
+                               st.st_atime, st.st_mtime, st.st_ctime))  # fmt: skip

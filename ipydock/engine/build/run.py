@@ -22,23 +22,16 @@ import secrets
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ipydock.engine.build.instructions import Run
 from ipydock.engine.build.rootview import RootView, lookup_user
 from ipydock.engine.build.state import PROXY_ARGS, StageState
-from ipydock.engine.runtime import (
-    EtcFiles,
-    Network,
-    Rootfs,
-    Runtime,
-    Spec,
-    StartFailed,
-    Stdio,
-    User,
-    default_env,
-)
 from ipydock.engine.store.fsutil import remove_tree
 from ipydock.errors import BuildStepFailed, DockerfileError
+
+if TYPE_CHECKING:  # the runtime is imported when a RUN runs, not when its cache key is made
+    from ipydock.engine.runtime import EtcFiles, Rootfs, Runtime, Spec
 
 __all__ = ["BUILD_CGROUP_PARENT", "RunContext", "command_of", "run_command"]
 
@@ -82,6 +75,8 @@ def run_command(
     state: StageState, instr: Run, argv: list[str], ctx: RunContext, staging: str
 ) -> None:
     """Run ``argv`` for ``instr``; its changes end up in ``staging`` (overlay layout)."""
+    from ipydock.engine.runtime import Network, Spec, User, default_env
+
     view = RootView(ctx.lower)
     env = state.container.get("Env") or []
     extra = dict(state.run_args())
@@ -118,6 +113,8 @@ def run_command(
 
 
 def _overlay_root(lower: list[str], upper: str, scratch: str) -> Rootfs:
+    from ipydock.engine.runtime import Rootfs
+
     work, merged = os.path.join(scratch, "work"), os.path.join(scratch, "merged")
     os.mkdir(work)
     os.mkdir(merged)
@@ -129,6 +126,7 @@ def _overlay_root(lower: list[str], upper: str, scratch: str) -> Rootfs:
 
 
 def _vfs_root(lower: list[str], scratch: str) -> Rootfs:
+    from ipydock.engine.runtime import Rootfs
     from ipydock.engine.store.snapshots import copy_tree
 
     root = os.path.join(scratch, "root")
@@ -155,6 +153,8 @@ def _vfs_diff(lower: list[str], root: str, staging: str, tmp_dir: str) -> None:
 def _etc_files(view: RootView, network: str) -> EtcFiles:
     """The host's resolv.conf over the image's, when the image has one (no new file is made
     in the layer: a bind mount over an existing file leaves the upper dir alone)."""
+    from ipydock.engine.runtime import EtcFiles
+
     if network == "none" or view.lstat("etc/resolv.conf") is None:
         return EtcFiles()
     if not os.path.exists("/etc/resolv.conf"):
@@ -165,6 +165,8 @@ def _etc_files(view: RootView, network: str) -> EtcFiles:
 def _execute(spec: Spec, instr: Run, ctx: RunContext) -> None:
     """Start, stream output on this thread until every writer is gone (pid 1's exit ends the
     pid namespace, so background children cannot hold the pipe open), then reap."""
+    from ipydock.engine.runtime import StartFailed, Stdio
+
     read_fd, write_fd = os.pipe()
     tail: deque[str] = deque(maxlen=_TAIL)
     with os.fdopen(read_fd, "rb") as pipe:

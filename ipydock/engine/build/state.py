@@ -22,9 +22,20 @@ from typing import Any
 from ipydock.engine.build.parser import Directives
 from ipydock.engine.store.layers import LayerRecord
 
-__all__ = ["DEFAULT_SHELL", "PROXY_ARGS", "BuildOptions", "LayerMaker", "StageState", "Step"]
+__all__ = [
+    "DEFAULT_PATH",
+    "DEFAULT_SHELL",
+    "PROXY_ARGS",
+    "BuildOptions",
+    "LayerMaker",
+    "StageState",
+    "Step",
+]
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
+#: The PATH a stage without one gets (the runtime's default too: a test pins them together;
+#: importing ``runtime.spec`` here would cost every cached build its import time).
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #: Docker's predefined build args: usable without ARG, kept out of history.
 PROXY_ARGS = frozenset(
     {
