@@ -72,6 +72,7 @@ def test_system_df_info_and_check(ipd, imported) -> None:
     assert re.match(r"Images\s+1\s+0\s+", df[1])
     info = json.loads(ipd("info", "--format", "json").stdout)
     assert info["images"] == 1 and info["storage_driver"] in ("overlay", "vfs")
+    assert info["mode"] in ("root", "rootless", "none") and info["mode_reason"]
     assert ipd("system", "check").stdout.strip().endswith("store is consistent")
 
 

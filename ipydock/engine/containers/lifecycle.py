@@ -3,7 +3,8 @@
 ::
 
     create ---store lock---> image, name, volumes, init dir --rename--> containers/<id>  created
-    start  ---container lock: settle state---> python -m ...supervisor (forks, own session)
+    start  ---container lock: settle state---> supervisor (own session): forked by the warm
+             helper (kernel), by the CLI itself, or else ``python -m ...supervisor``
              <--notify pipe-- started | failed (Docker's 125/126/127 errors)
     attach: follow <id>-json.log until the notify pipe says "exited" (the exit code)
     stop/kill ---ctl fifo "stop SIG T" / "kill SIG"---> supervisor; stop waits for its pidfd
@@ -35,10 +36,17 @@ from typing import TYPE_CHECKING, Any
 from ipydock.engine.containers import rootview
 from ipydock.engine.containers.config import MountSpec, RunOptions, container_config, parse_mounts
 from ipydock.engine.containers.logs import read_entries
-from ipydock.engine.containers.records import Record, Records, supervisor_alive, validate_name
+from ipydock.engine.containers.records import (
+    Record,
+    Records,
+    supervisor_alive,
+    unname_record,
+    validate_name,
+)
 from ipydock.engine.containers.specconv import parse_signal
 from ipydock.engine.containers.state import State, Status, transition
 from ipydock.engine.runtime.errors import CommandNotExecutable, CommandNotFound, StartFailed
+from ipydock.engine.store.fsutil import remove_tree
 from ipydock.engine.volumes import Volumes
 from ipydock.errors import (
     ContainerNotRunning,
@@ -134,7 +142,8 @@ def create(store: Store, opts: RunOptions) -> Record:
             "Data": {"LowerDirs": [*lower, init], "UpperDir": os.path.join(records.dir, cid,
                      "upper"), "WorkDir": os.path.join(records.dir, cid, "work")},
         }  # fmt: skip
-        return records.create(cid, config, _etc_files(config), _init_paths(config))
+        return records.create(cid, config, _etc_files(config), _init_paths(config),
+                              durable=not opts.auto_remove)  # fmt: skip
 
 
 def _free_name(records: Records) -> str:
@@ -337,6 +346,14 @@ def _fileno(stdin: Any) -> int | None:
 
 
 def _launch(root: str, rec: Record, notify_w: int, stdin: Any) -> None:
+    """Start a detached supervisor without a warm helper (the CLI). A single-threaded caller
+    forks itself (its imports are done: ~100 ms less than a new interpreter); a threaded one
+    must not fork, so it starts ``python -m ...supervisor``."""
+    import threading
+
+    if threading.active_count() == 1:
+        _fork_supervisor(root, rec.id, notify_w, _fileno(stdin))
+        return
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
     with open(rec.path("supervisor.log"), "ab") as err:
@@ -347,6 +364,25 @@ def _launch(root: str, rec: Record, notify_w: int, stdin: Any) -> None:
             stdout=subprocess.DEVNULL, stderr=err, start_new_session=True, env=env,
         )  # fmt: skip
     proc.wait()  # it forks the real supervisor and exits: nothing for us to reap later
+
+
+def _fork_supervisor(root: str, cid: str, notify_w: int, stdin_fd: int | None) -> None:
+    """Double fork and ``setsid``: the supervisor is nobody's child here and outlives us."""
+    from ipydock.engine.containers import supervisor
+
+    stdin = -1 if stdin_fd is None else stdin_fd
+    for stream in (sys.stdout, sys.stderr):  # nothing buffered may be written twice
+        with contextlib.suppress(Exception):
+            stream.flush()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setsid()
+            if os.fork() == 0:
+                supervisor.run_detached(root, cid, notify_w, stdin)  # never returns
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
 
 
 def _start_error(error: dict[str, Any], command: str) -> StartFailed:
@@ -458,15 +494,4 @@ def remove(store: Store, ref: str, *, force: bool = False, volumes: bool = False
 
 def remove_record(root: str, rec: Record, *, volumes: bool, store: Store | None = None) -> None:
     """Delete the container's files (and with ``volumes`` its anonymous volumes)."""
-    from ipydock.engine.store.lock import StoreLock
-
-    lock = store.lock if store is not None else StoreLock(os.path.join(root, "lock"))
-    tmp = os.path.join(root, "tmp")
-    with lock:
-        Records(root, tmp).remove(rec)
-        if volumes:
-            vols = Volumes(root, tmp)
-            for m in rec.config.get("Mounts", []):
-                if m.get("Anonymous"):
-                    with contextlib.suppress(Exception):
-                        vols.remove(m["Name"], lambda _name: [])
+    remove_tree(unname_record(root, rec, volumes=volumes, lock=store.lock if store else None))

@@ -34,7 +34,15 @@ from ipydock.engine.containers.state import State, Status
 from ipydock.engine.store.fsutil import atomic_write_json, remove_tree
 from ipydock.errors import ContainerNotFound, UsageError
 
-__all__ = ["ACTIVE", "Record", "Records", "process_start", "supervisor_alive", "validate_name"]
+__all__ = [
+    "ACTIVE",
+    "Record",
+    "Records",
+    "process_start",
+    "supervisor_alive",
+    "unname_record",
+    "validate_name",
+]
 
 _NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
@@ -77,8 +85,8 @@ class Records:
         try:
             with open(os.path.join(path, "config.json"), "rb") as f:
                 config = json.load(f)
-        except (FileNotFoundError, NotADirectoryError) as exc:
-            raise ContainerNotFound(container_id) from exc
+        except (FileNotFoundError, NotADirectoryError, ValueError) as exc:
+            raise ContainerNotFound(container_id) from exc  # ValueError: torn, never durable
         return Record(container_id, path, config)
 
     def all(self) -> list[Record]:
@@ -115,11 +123,14 @@ class Records:
 
     def create(
         self, container_id: str, config: dict[str, Any], files: dict[str, str],
-        init: list[tuple[str, str]],
+        init: list[tuple[str, str]], *, durable: bool = True,
     ) -> Record:  # fmt: skip
         """Lay out a new container (dirs, config, created state, ``files``, the ``init`` layer's
         empty dirs and files); the caller holds the store lock. The rename into ``containers/``
-        is the commit point."""
+        is the commit point.
+
+        Not ``durable`` (a ``--rm`` container, which dies with its run): no fsync of config and
+        state; after a power loss such a record may be torn, and :meth:`all` skips it."""
         tmp = os.path.join(self.tmp_dir, "container-" + container_id)
         os.makedirs(tmp)
         try:
@@ -134,8 +145,12 @@ class Records:
                 os.makedirs(path if kind == "dir" else os.path.dirname(path), 0o755, exist_ok=True)
                 if kind != "dir" and not os.path.exists(path):
                     open(path, "w").close()
-            atomic_write_json(os.path.join(tmp, "state.json"), State().to_dict(), self.tmp_dir)
-            atomic_write_json(os.path.join(tmp, "config.json"), config, self.tmp_dir)
+            for name, obj in (("state.json", State().to_dict()), ("config.json", config)):
+                if durable:
+                    atomic_write_json(os.path.join(tmp, name), obj, self.tmp_dir)
+                else:
+                    with open(os.path.join(tmp, name), "w") as f:
+                        json.dump(obj, f, separators=(",", ":"))
             final = os.path.join(self.dir, container_id)
             os.rename(tmp, final)
         except BaseException:
@@ -145,10 +160,15 @@ class Records:
 
     def remove(self, rec: Record) -> None:
         """Unname the container (atomic rename into tmp), then delete its files."""
+        remove_tree(self.unname(rec))
+
+    def unname(self, rec: Record) -> str:
+        """Rename the container into tmp (no longer found, its name free); the caller holds
+        the store lock and deletes the returned path, possibly later (outside the lock)."""
         doomed = os.path.join(self.tmp_dir, "gone-container-" + rec.id)
         with contextlib.suppress(FileNotFoundError):
             os.rename(rec.dir, doomed)
-        remove_tree(doomed)
+        return doomed
 
     # -- state -------------------------------------------------------------------------------
 
@@ -183,6 +203,26 @@ class Records:
         with open(tmp, "w") as f:
             json.dump(state.to_dict(), f, separators=(",", ":"))
         os.rename(tmp, rec.path("state.json"))
+
+
+def unname_record(root: str, rec: Record, *, volumes: bool, lock: Any = None) -> str:
+    """Under the store lock (``lock``, else one on ``ROOT/lock``): unname the container and,
+    with ``volumes``, remove its anonymous volumes. Returns the renamed dir for the caller
+    to delete: a supervisor of a ``--rm`` container lets its starter go on first."""
+    from ipydock.engine.store.lock import StoreLock
+
+    tmp = os.path.join(root, "tmp")
+    with lock if lock is not None else StoreLock(os.path.join(root, "lock")):
+        doomed = Records(root, tmp).unname(rec)
+        anonymous = [m["Name"] for m in rec.config.get("Mounts", []) if m.get("Anonymous")]
+        if volumes and anonymous:
+            from ipydock.engine.volumes import Volumes  # imports models: only when needed
+
+            vols = Volumes(root, tmp)
+            for name in anonymous:
+                with contextlib.suppress(Exception):
+                    vols.remove(name, lambda _name: [])
+    return doomed
 
 
 def validate_name(name: str) -> str:

@@ -6,13 +6,14 @@ session (see ``lifecycle.start``); single-threaded, so it may call
 does, restarts included, and exits when the container is done::
 
     claim state.json (supervisor pid + start time)
-    loop:  cgroup + plan --spawn()--> pid 1 --stdout/stderr pipes--> <id>-json.log
+    loop:  cgroup (if limited) + plan --spawn()--> pid 1 --stdout/stderr pipes--> <id>-json.log
            notify pipe <- {"event": "started", "pid"} | {"event": "failed", "error"}
            select: pipes | pidfd (exit) | ctl fifo ("kill SIG", "stop SIG TIMEOUT") | timer
            exit: waitpid, OOM from the cgroup, remove cgroup, state -> exited | restarting
            restart policy (no | on-failure[:N] | always), unless a stop/kill was asked for:
            back-off 100 ms, doubling, woken early by the ctl fifo
-    notify pipe <- {"event": "exited", "exit_code", "oom_killed"}; --rm: remove the container
+    notify pipe <- {"event": "exited", "exit_code", "oom_killed"}; --rm: unname the container
+    (rename into tmp, under the store lock), close the notify pipe, then delete its files
 
 Other processes talk to it through the ``ctl`` fifo (a fifo has no path-length limit, unlike a
 unix socket) and find it through ``state.json``. If it is killed, pid 1 gets its parent-death
@@ -34,12 +35,14 @@ from typing import Any
 
 from ipydock.engine.containers import specconv
 from ipydock.engine.containers.logs import LineSplitter, LogWriter, now_rfc3339
-from ipydock.engine.containers.records import Record, Records, process_start
+from ipydock.engine.containers.records import Record, Records, process_start, unname_record
 from ipydock.engine.containers.state import State, Status, transition
 from ipydock.engine.runtime import cgroups
 from ipydock.engine.runtime.plan import build_plan
 from ipydock.engine.runtime.process import ExitStatus
 from ipydock.engine.runtime.spawn import read_report, spawn
+from ipydock.engine.runtime.spec import Resources
+from ipydock.engine.store.fsutil import remove_tree
 
 __all__ = ["cgroup_parent", "main", "rootfs_dirs", "run_detached"]
 _BACKOFF_START = 0.1
@@ -108,21 +111,22 @@ class Supervisor:
         lower = self.rec.config["GraphDriver"]["Data"]["LowerDirs"]
         try:
             spec = specconv.build_spec(self.rec.config, lower, rootfs_dirs(self.rec))
-            cgroup = cgroups.create(f"{cgroup_parent()}/{self.rec.id}", spec.resources)
+            cgroup = _cgroup_for(f"{cgroup_parent()}/{self.rec.id}", spec.resources)
         except Exception as exc:  # noqa: BLE001 - reported as a failed start
             self.failed({"step": "spec", "errno": 0, "detail": str(exc), "exit_code": 125})
             return None
         try:
             return self._spawn_and_follow(spec, cgroup)
         finally:
-            cgroup.remove()
+            if cgroup is not None:
+                cgroup.remove()
 
-    def _spawn_and_follow(self, spec: Any, cgroup: cgroups.Cgroup) -> ExitStatus | None:
+    def _spawn_and_follow(self, spec: Any, cgroup: cgroups.Cgroup | None) -> ExitStatus | None:
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         stdin = 0 if self.rec.config["Config"].get("OpenStdin") else -1
         try:
-            plan = build_plan(spec, cgroup.procs_files())
+            plan = build_plan(spec, cgroup.procs_files() if cgroup is not None else ())
             child = spawn(plan, (stdin, out_w, err_w))
         except Exception as exc:  # noqa: BLE001
             for fd in (out_r, out_w, err_r, err_w):
@@ -144,15 +148,15 @@ class Supervisor:
         self.started(child.pid, cgroup)
         raw = self._follow(child.pid, child.pidfd, out_r, err_r)
         base = ExitStatus.from_wait_status(raw)
-        return ExitStatus(base.exit_code, base.signal, cgroup.oom_killed())
+        return ExitStatus(base.exit_code, base.signal, cgroup is not None and cgroup.oom_killed())
 
-    def started(self, pid: int, cgroup: cgroups.Cgroup) -> None:
+    def started(self, pid: int, cgroup: cgroups.Cgroup | None) -> None:
         def change(state: State) -> None:
             transition(self.rec.id, state, Status.RUNNING)
             state.pid = pid
             state.started_at = now_rfc3339()
             state.error = ""
-            state.cgroup = list(cgroup.dirs)
+            state.cgroup = list(cgroup.dirs) if cgroup is not None else []
 
         self.update(change)
         self.tell({"event": "started", "pid": pid})
@@ -299,15 +303,31 @@ class Supervisor:
         return 0
 
     def finish(self, status: ExitStatus | None) -> None:
+        """Report the exit; ``--rm``: unname the container, let the starter go (EOF on the
+        notify pipe), and only then delete the files, off the starter's clock."""
         if status is not None:
             self.tell({"event": "exited", "exit_code": status.exit_code,
                        "oom_killed": status.oom_killed})  # fmt: skip
-        self.update(_forget_supervisor)
-        if self.rec.config["HostConfig"].get("AutoRemove"):
-            from ipydock.engine.containers.lifecycle import remove_record
-
-            remove_record(self.records.dir.rsplit("/containers", 1)[0], self.rec, volumes=True)
         self.log.close()
+        if not self.rec.config["HostConfig"].get("AutoRemove"):
+            self.update(_forget_supervisor)
+            return
+        root = self.records.dir.rsplit("/containers", 1)[0]
+        doomed = unname_record(root, self.rec, volumes=True)
+        if self.notify_fd >= 0:
+            os.close(self.notify_fd)
+            self.notify_fd = -1
+        remove_tree(doomed)
+
+
+def _cgroup_for(name: str, resources: Resources) -> cgroups.Cgroup | None:
+    """A cgroup only when a limit needs one. Joining a cgroup v1 hierarchy makes the first
+    writer of ``cgroup.procs`` wait for an RCU grace period (5-15 ms here, most of a short
+    run's start); without limits the pid namespace already bounds the container (every
+    process in it dies with pid 1) and ``top`` finds its processes by that namespace."""
+    if resources == Resources():
+        return None
+    return cgroups.create(name, resources)
 
 
 def _forget_supervisor(state: State) -> None:
@@ -330,8 +350,9 @@ def _count_restart(state: State) -> None:
 
 
 def run_detached(root: str, container_id: str, notify_fd: int, stdin_fd: int) -> None:
-    """Body of a supervisor forked by the warm fork-server helper (already in its own
-    session): take stdio and nothing else from the helper, then run; never returns."""
+    """Body of a supervisor forked by the warm fork-server helper or by a single-threaded
+    CLI (already in its own session): take stdio and nothing else from the forking process,
+    then run; never returns."""
     code = 1
     try:
         os.dup2(stdin_fd if stdin_fd >= 0 else os.open(os.devnull, os.O_RDONLY), 0)

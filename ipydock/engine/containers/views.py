@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from collections.abc import Iterator, Sequence
@@ -177,7 +178,7 @@ def top(store: Store, ref: str) -> tuple[list[str], list[list[str]]]:
     state = refresh(records, rec)
     if state.status != Status.RUNNING:
         raise ContainerNotRunning(rec.id)
-    pids: set[int] = set()
+    pids: set[int] = set() if state.cgroup else _pid_namespace_members(state.pid)
     for d in state.cgroup:
         try:
             with open(os.path.join(d, "cgroup.procs")) as f:
@@ -190,6 +191,21 @@ def top(store: Store, ref: str) -> tuple[list[str], list[list[str]]]:
         if row:
             rows.append(row)
     return ["UID", "PID", "PPID", "CMD"], rows
+
+
+def _pid_namespace_members(pid1: int) -> set[int]:
+    """Host pids of the processes in ``pid1``'s pid namespace (a container with no cgroup)."""
+    try:
+        ns = os.readlink(f"/proc/{pid1}/ns/pid")
+    except OSError:
+        return set()
+    found = set()
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{name}/ns/pid") == ns:
+                    found.add(int(name))
+    return found
 
 
 def _ps_row(pid: int) -> list[str] | None:
