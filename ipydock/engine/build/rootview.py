@@ -7,9 +7,8 @@ layers (whiteouts as 0/0 char devices, opaque dirs) or one full vfs root.
 
 ::
 
-    lower dirs, bottom first:  [base/, l2/, l3/]
-    lstat("etc/passwd")  -> looks in l3, l2, base (a whiteout or opaque dir stops the search)
-    resolve("/bin/x")    -> follows symlinks in the path, never above the root
+    RootView(lower dirs, bottom first): the merged view (store.layerview.LayerView), plus
+    the metadata a COPY hashes
 
     ContextView(dir, .dockerignore rules): a directory build context read in place, as its
     packed form shows it (ignored entries and sockets absent, owners 0:0), so a cached
@@ -19,122 +18,20 @@ layers (whiteouts as 0/0 char devices, opaque dirs) or one full vfs root.
 from __future__ import annotations
 
 import os
-import posixpath
 import stat
 
 from ipydock.engine.build.ignore import IgnoreRules
-from ipydock.engine.store.layertar import OPAQUE_XATTR, is_overlay_whiteout
+from ipydock.engine.store.layerview import LayerView
 
 __all__ = ["ContextView", "RootView", "lookup_user"]
 
-_MAX_LINKS = 40
 
-
-class RootView:
-    def __init__(self, lower: list[str]) -> None:
-        self.top_first = list(reversed(lower))
-
-    def find(self, rel: str) -> str | None:
-        """The host path of ``rel`` (no leading ``/``) in the topmost layer that has it."""
-        parts = [p for p in rel.split("/") if p]
-        for layer in self.top_first:
-            path = os.path.join(layer, *parts) if parts else layer
-            try:
-                st = os.lstat(path)
-            except OSError:
-                if self._hidden(layer, parts):
-                    return None
-                continue
-            if is_overlay_whiteout(st):
-                return None
-            return path
-        return None
-
-    def _hidden(self, layer: str, parts: list[str]) -> bool:
-        """True when a parent of ``parts`` in ``layer`` is opaque, a whiteout or not a dir."""
-        path = layer
-        for part in parts[:-1]:
-            path = os.path.join(path, part)
-            try:
-                st = os.lstat(path)
-            except OSError:
-                return False
-            if is_overlay_whiteout(st) or not stat.S_ISDIR(st.st_mode):
-                return True
-            try:
-                if os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y":
-                    return True
-            except OSError:
-                pass
-        return False
-
-    def lstat(self, rel: str) -> os.stat_result | None:
-        path = self.find(rel)
-        return os.lstat(path) if path else None
-
-    def resolve(self, path: str, *, follow_last: bool = True) -> str:
-        """``path`` (absolute, in the image) with symlinks in it followed inside the root;
-        returns a clean relative path (``""`` for the root)."""
-        todo = [p for p in path.split("/") if p]
-        done: list[str] = []
-        links = 0
-        while todo:
-            part = todo.pop(0)
-            if part == ".":
-                continue
-            if part == "..":
-                if done:
-                    done.pop()
-                continue
-            rel = "/".join([*done, part])
-            st = self.lstat(rel)
-            if st is not None and stat.S_ISLNK(st.st_mode) and (todo or follow_last):
-                links += 1
-                if links > _MAX_LINKS:
-                    raise OSError(40, "too many levels of symbolic links", path)
-                target = os.readlink(self.find(rel) or "")
-                if target.startswith("/"):
-                    done = []
-                todo = [p for p in target.split("/") if p] + todo
-                continue
-            done.append(part)
-        return posixpath.join(*done) if done else ""
-
-    def listdir(self, rel: str) -> list[str]:
-        """Names in directory ``rel`` across the layers (whiteouts and opaque dirs honoured)."""
-        parts = [p for p in rel.split("/") if p]
-        names: dict[str, bool] = {}
-        for layer in self.top_first:
-            path = os.path.join(layer, *parts) if parts else layer
-            try:
-                st = os.lstat(path)
-            except OSError:
-                if self._hidden(layer, parts):
-                    break
-                continue
-            if not stat.S_ISDIR(st.st_mode):
-                break
-            with os.scandir(path) as it:
-                for entry in it:
-                    if entry.name not in names:
-                        names[entry.name] = is_overlay_whiteout(entry.stat(follow_symlinks=False))
-            try:
-                if os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y":
-                    break
-            except OSError:
-                pass
-        return sorted(n for n, whiteout in names.items() if not whiteout)
+class RootView(LayerView):
+    """An image's root filesystem as the builder reads it (see :class:`LayerView`)."""
 
     def entry_stat(self, rel: str, path: str) -> os.stat_result:
         """The metadata ``rel`` (found at ``path``) has in this view: what a COPY hashes."""
         return os.lstat(path)
-
-    def read_text(self, rel: str) -> str:
-        path = self.find(self.resolve("/" + rel))
-        if path is None or not os.path.isfile(path):
-            return ""
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
 
 
 def lookup_user(view: RootView, spec: str, *, chown: bool = False) -> tuple[int, int]:
@@ -145,10 +42,10 @@ def lookup_user(view: RootView, spec: str, *, chown: bool = False) -> tuple[int,
     Docker's classic builder does. Raises KeyError naming what is unknown.
     """
     user, _, group = spec.partition(":")
-    passwd = _table(view.read_text("etc/passwd"))
+    passwd = _table(view.read_text("etc/passwd") or "")
     uid, primary = _resolve(user, passwd, "user")
     if group or chown:
-        gid, _ = _resolve(group or user, _table(view.read_text("etc/group")), "group")
+        gid, _ = _resolve(group or user, _table(view.read_text("etc/group") or ""), "group")
     else:
         gid = primary
     return uid, gid

@@ -5,7 +5,7 @@
     upper/ --write_tar(overlay whiteouts)--> blob --layers.create--> layer on the image's top
            config: image config + the container's Cmd/Env/... + one history row --> new image
     cp out: running -> /proc/PID/root (its merged view, volumes included); stopped -> the layer
-            dirs read through rootview -> a tar stream
+            dirs read through store.layerview -> a tar stream
     cp in:  a tar --apply_tar (safe: nothing lands outside)--> /proc/PID/root/DEST or upper/DEST
 
 The image a container came from is never touched: commit adds a layer on top, cp into a
@@ -20,7 +20,6 @@ import stat
 import tarfile
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from ipydock.engine.containers import rootview
 from ipydock.engine.containers.lifecycle import records_of, refresh
 from ipydock.engine.containers.state import Status
 from ipydock.engine.registry import reference
@@ -28,6 +27,7 @@ from ipydock.engine.runtime.paths import secure_join
 from ipydock.engine.store.changes import apply_changes
 from ipydock.engine.store.index import format_time
 from ipydock.engine.store.layertar import apply_tar, write_tar
+from ipydock.engine.store.layerview import LayerView
 from ipydock.errors import UsageError
 
 if TYPE_CHECKING:
@@ -111,18 +111,23 @@ def copy_from(store: Store, ref: str, path: str, out: BinaryIO) -> None:
                 raise UsageError(f"Could not find the file {path} in container {rec.name}")
             tar.add(src, arcname=name)
             return
-        view = [rec.path("upper"), *reversed(rec.config["GraphDriver"]["Data"]["LowerDirs"])]
-        if not rootview.exists(view, path):
+        view = _root_view(rec)
+        if not view.exists(path):
             raise UsageError(f"Could not find the file {path} in container {rec.name}")
         _add_view(tar, view, path.strip("/"), name)
 
 
-def _add_view(tar: tarfile.TarFile, view: list[str], rel: str, arcname: str) -> None:
-    src = rootview.find(view, rel)
+def _root_view(rec: Any) -> LayerView:
+    """A stopped container's root: the image's layers and its writable layer on top."""
+    return LayerView([*rec.config["GraphDriver"]["Data"]["LowerDirs"], rec.path("upper")])
+
+
+def _add_view(tar: tarfile.TarFile, view: LayerView, rel: str, arcname: str) -> None:
+    src = view.find(rel)
     assert src is not None
     tar.add(src, arcname=arcname, recursive=False)
     if stat.S_ISDIR(os.lstat(src).st_mode):
-        for name in sorted(rootview.listdir(view, rel)):
+        for name in view.listdir(rel):
             _add_view(tar, view, f"{rel}/{name}".strip("/"), f"{arcname}/{name}")
 
 
@@ -132,8 +137,7 @@ def copy_to(store: Store, ref: str, dest: str, tar: BinaryIO) -> None:
     if root is not None:
         target = secure_join(root, dest)
     else:
-        view = [rec.path("upper"), *reversed(rec.config["GraphDriver"]["Data"]["LowerDirs"])]
-        found = rootview.find(view, dest)
+        found = _root_view(rec).find(dest)
         if found is None or not os.path.isdir(found):
             raise UsageError(f"Could not find the directory {dest} in container {rec.name}")
         target = secure_join(rec.path("upper"), dest)

@@ -33,7 +33,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ipydock.engine.containers import rootview
 from ipydock.engine.containers.config import MountSpec, RunOptions, container_config, parse_mounts
 from ipydock.engine.containers.logs import read_entries
 from ipydock.engine.containers.records import (
@@ -47,6 +46,7 @@ from ipydock.engine.containers.specconv import parse_signal
 from ipydock.engine.containers.state import State, Status, transition
 from ipydock.engine.runtime.errors import CommandNotExecutable, CommandNotFound, StartFailed
 from ipydock.engine.store.fsutil import remove_tree
+from ipydock.engine.store.layerview import LayerView
 from ipydock.engine.volumes import Volumes
 from ipydock.errors import (
     ContainerNotRunning,
@@ -134,7 +134,7 @@ def create(store: Store, opts: RunOptions) -> Record:
                      if os.path.normpath(t) not in {m.target for m in mounts}]  # fmt: skip
         volumes = Volumes(store.root, store.tmp_dir)
         config["Mounts"] = [
-            _resolve_mount(volumes, m, list(reversed(lower))) for m in [*mounts, *anonymous]
+            _resolve_mount(volumes, m, LayerView(lower)) for m in [*mounts, *anonymous]
         ]
         init = os.path.join(records.dir, cid, "init")
         config["GraphDriver"] = {
@@ -154,22 +154,22 @@ def _free_name(records: Records) -> str:
             return name
 
 
-def _resolve_mount(volumes: Volumes, m: MountSpec, image_view: list[str]) -> dict[str, Any]:
+def _resolve_mount(volumes: Volumes, m: MountSpec, image: LayerView) -> dict[str, Any]:
     """A mount as inspect shows it; a new (empty) volume is seeded from the image's files."""
     if m.type != "volume":
         return {"Type": m.type, "Source": m.source, "Destination": m.target, "RW": not m.readonly,
                 "Options": list(m.options)}  # fmt: skip
     vol = volumes.create(m.source or None, anonymous=not m.source)
-    if volumes.is_empty(vol.name) and rootview.exists(image_view, m.target):
-        _seed(image_view, m.target, vol.mountpoint)
+    if volumes.is_empty(vol.name) and image.exists(m.target):
+        _seed(image, m.target, vol.mountpoint)
     return {"Type": "volume", "Name": vol.name, "Source": vol.mountpoint,
             "Destination": m.target, "RW": not m.readonly, "Anonymous": not m.source}  # fmt: skip
 
 
-def _seed(image_view: list[str], target: str, data: str) -> None:
+def _seed(image: LayerView, target: str, data: str) -> None:
     """Copy the image's content at ``target`` into the empty volume dir ``data``, as docker."""
-    for name, _path in sorted(rootview.listdir(image_view, target).items()):
-        rootview.copy_out(image_view, f"{target}/{name}", os.path.join(data, name))
+    for name in image.listdir(target):
+        image.copy_out(f"{target}/{name}", os.path.join(data, name))
 
 
 def _etc_files(config: dict[str, Any]) -> dict[str, str]:

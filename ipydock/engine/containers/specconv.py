@@ -16,9 +16,9 @@ from __future__ import annotations
 import signal
 from typing import Any
 
-from ipydock.engine.containers import rootview
 from ipydock.engine.runtime import EtcFiles, Mount, Network, Resources, Rootfs, Spec, User
 from ipydock.engine.runtime.spec import default_env
+from ipydock.engine.store.layerview import LayerView
 from ipydock.errors import UsageError
 
 __all__ = ["build_spec", "parse_signal", "resolve_user"]
@@ -40,10 +40,10 @@ def _table(text: str | None) -> list[list[str]]:
     return [line.split(":") for line in (text or "").splitlines() if line and line[0] != "#"]
 
 
-def resolve_user(user: str, layers: list[str]) -> tuple[User, str]:
-    """(uid, gid, additional gids) and HOME for ``user``, read from the merged ``layers``."""
-    passwd = _table(rootview.read_text(layers, "etc/passwd"))
-    groups = _table(rootview.read_text(layers, "etc/group"))
+def resolve_user(user: str, root: LayerView) -> tuple[User, str]:
+    """(uid, gid, additional gids) and HOME for ``user``, read from the container's root."""
+    passwd = _table(root.read_text("etc/passwd"))
+    groups = _table(root.read_text("etc/group"))
     name, _, group = (user or "0").partition(":")
     entry = next((p for p in passwd if len(p) >= 7 and (p[0] == name or p[2] == name)), None)
     if entry is None and not name.isdigit():
@@ -69,8 +69,7 @@ def resolve_user(user: str, layers: list[str]) -> tuple[User, str]:
 def build_spec(config: dict[str, Any], lower: list[str], dirs: dict[str, str]) -> Spec:
     """``lower``: bottom first; ``dirs``: upper, work, merged, hostname, hosts, resolv_conf."""
     cfg, host = config["Config"], config["HostConfig"]
-    view = [dirs["upper"], *reversed(lower)]
-    user, home = resolve_user(cfg.get("User") or "", view)
+    user, home = resolve_user(cfg.get("User") or "", LayerView([*lower, dirs["upper"]]))
     memory = host.get("Memory") or None
     return Spec(
         rootfs=Rootfs.overlay(lower, dirs["upper"], dirs["work"], dirs["merged"]),

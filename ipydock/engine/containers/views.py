@@ -18,12 +18,12 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ipydock.display.text import human_duration
-from ipydock.engine.containers import rootview
 from ipydock.engine.containers.lifecycle import _supervisor_fd, records_of, refresh
 from ipydock.engine.containers.logs import read_entries
 from ipydock.engine.containers.records import Record
 from ipydock.engine.containers.state import State, Status
 from ipydock.engine.store.layerfmt import is_overlay_whiteout
+from ipydock.engine.store.layerview import LayerView
 from ipydock.errors import ContainerNotRunning, UsageError
 from ipydock.models import ContainerDetail, ContainerInfo
 
@@ -226,13 +226,13 @@ def _ps_row(pid: int) -> list[str] | None:
 def diff(store: Store, ref: str) -> list[tuple[str, str]]:
     """The writable layer's changes: ``A`` added, ``C`` changed, ``D`` deleted, sorted by path."""
     rec = records_of(store).find(ref)
-    lower = list(reversed(rec.config["GraphDriver"]["Data"]["LowerDirs"]))
+    lower = LayerView(rec.config["GraphDriver"]["Data"]["LowerDirs"])
     out: list[tuple[str, str]] = []
     _diff_dir(rec.path("upper"), "", lower, out)
     return sorted(out, key=lambda c: c[1])
 
 
-def _diff_dir(upper: str, rel: str, lower: list[str], out: list[tuple[str, str]]) -> None:
+def _diff_dir(upper: str, rel: str, lower: LayerView, out: list[tuple[str, str]]) -> None:
     base = os.path.join(upper, rel)
     for name in sorted(os.listdir(base)):
         child = f"{rel}/{name}" if rel else name
@@ -240,7 +240,7 @@ def _diff_dir(upper: str, rel: str, lower: list[str], out: list[tuple[str, str]]
         if is_overlay_whiteout(st):
             out.append(("D", "/" + child))
             continue
-        existed = rootview.exists(lower, child)
+        existed = lower.exists(child)
         out.append(("C" if existed else "A", "/" + child))
         if stat.S_ISDIR(st.st_mode):
             if existed:
