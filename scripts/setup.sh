@@ -26,5 +26,10 @@ extra=""
 [[ "${1:-}" == "--test" ]] && extra="[test]"
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e ".${extra}"
+# setuptools' .pth hook (_distutils_hack) runs at every Python start; nothing needs it at run
+# time (builds use isolated environments), and every CLI command pays its ~10 ms.
+if .venv/bin/python -c 'import setuptools' 2>/dev/null; then
+  .venv/bin/pip uninstall -y -q setuptools
+fi
 # PYTHONDONTWRITEBYTECODE is often set: compile once here so every CLI start reads .pyc files.
 .venv/bin/python -m compileall -q ipydock >/dev/null
