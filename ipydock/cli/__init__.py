@@ -21,7 +21,7 @@ import sys
 from collections.abc import Sequence
 from typing import IO
 
-from ipydock.cli.registry import COMMANDS, Parser
+from ipydock.cli.registry import COMMANDS, Command, Parser
 from ipydock.errors import IPyDockError
 
 __all__ = ["MODULES", "build_parser", "load_commands", "main", "run"]
@@ -51,23 +51,46 @@ def load_commands(word: str | None = None) -> None:
         importlib.import_module(f"ipydock.cli.{name}")
 
 
-def _command_word(argv: Sequence[str]) -> str | None:
-    """The first word that is not a global option (``--root DIR``, ``--driver D``, ``--debug``)."""
+def _command_words(argv: Sequence[str]) -> tuple[str | None, str | None]:
+    """The first two words that are not global options (``--root DIR``, ``--driver D``,
+    ``--debug``): ``("image", "ls")``, ``("images", None)``."""
+    words: list[str | None] = []
     args = iter(argv)
     for a in args:
         if a in ("--root", "--driver"):
             next(args, None)
         elif not a.startswith("-"):
-            return a
-    return None
+            words.append(a)
+            if len(words) == 2:
+                break
+        elif words:  # a command's own option: no second word
+            break
+    words += [None, None]
+    return words[0], words[1]
+
+
+def _chosen(word: str | None, sub: str | None) -> tuple[list[Command], list[Command]]:
+    """(commands to add under their group, commands to add as docker short forms) for
+    ``ipydock WORD SUB``. Each parser costs argparse's gettext look-ups (about 0.3 ms a help
+    text), so a command builds only its own; an unknown or missing word builds the whole group,
+    or everything, for argparse's error messages and help."""
+    in_group = [c for c in COMMANDS if c.group == word]
+    if in_group:
+        return [c for c in in_group if sub in (c.name, *c.aliases)] or in_group, []
+    short = [c for c in COMMANDS if word in c.top_level]
+    if short:
+        return [], short
+    return list(COMMANDS), list(COMMANDS)
 
 
 # -- parser and entry point ----------------------------------------------------------------
 
 
 def build_parser(argv: Sequence[str] | None = None) -> Parser:
-    """The parser for ``argv`` (only its command group's commands), or for every command."""
-    load_commands(_command_word(argv) if argv is not None else None)
+    """The parser for ``argv`` (only the parsers it needs), or for every command."""
+    word, sub = _command_words(argv) if argv is not None else (None, None)
+    load_commands(word)
+    grouped, shorts = _chosen(word, sub)
     parser = Parser(prog="ipydock", description="Docker-like images from Python and notebooks")
     parser.add_argument("--root", help="store root (default: $IPYDOCK_ROOT or /var/lib/ipydock)")
     parser.add_argument("--driver", choices=["overlay", "vfs"], help="snapshot driver")
@@ -75,24 +98,26 @@ def build_parser(argv: Sequence[str] | None = None) -> Parser:
     top = parser.add_subparsers(dest="group", metavar="COMMAND", parser_class=Parser)
     top.required = True
     groups: dict[str, argparse._SubParsersAction] = {}
-    for cmd in COMMANDS:
+    for cmd in grouped:
         if cmd.group not in groups:
-            g = top.add_parser(
-                cmd.group,
-                help=f"Manage {cmd.group}s" if cmd.group != "system" else "Manage ipydock",
-            )
+            about = "Manage ipydock" if cmd.group == "system" else f"Manage {cmd.group}s"
+            g = top.add_parser(cmd.group, help=about)
             groups[cmd.group] = g.add_subparsers(
                 dest="command", metavar="COMMAND", parser_class=Parser
             )
             groups[cmd.group].required = True
-        sub = groups[cmd.group].add_parser(cmd.name, aliases=list(cmd.aliases), help=cmd.help)
-        cmd.setup(sub)
-        sub.set_defaults(run=cmd.run, spec=cmd)
+        _add(groups[cmd.group], cmd.name, cmd, aliases=list(cmd.aliases), help=cmd.help)
+    for cmd in shorts:
         for alias in cmd.top_level:
-            short = top.add_parser(alias, help=f"{cmd.help} (= {cmd.group} {cmd.name})")
-            cmd.setup(short)
-            short.set_defaults(run=cmd.run, spec=cmd)
+            if alias == word or grouped:  # a short form builds only itself
+                _add(top, alias, cmd, help=f"{cmd.help} (= {cmd.group} {cmd.name})")
     return parser
+
+
+def _add(sub: argparse._SubParsersAction, name: str, cmd: Command, **kw: object) -> None:
+    p = sub.add_parser(name, **kw)  # type: ignore[arg-type]
+    cmd.setup(p)
+    p.set_defaults(run=cmd.run, spec=cmd)
 
 
 def run(argv: Sequence[str], out: IO[str] | None = None) -> int:
