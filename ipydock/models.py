@@ -22,6 +22,7 @@ __all__ = [
     "ContainerPrune",
     "FileChange",
     "LogEntry",
+    "RunOutput",
     "RunResult",
     "FileEntry",
     "VolumeInfo",
@@ -193,6 +194,26 @@ class RunResult:
 
     id: str
     exit_code: int | None = None
+
+
+class RunOutput(str):
+    """What an attached ``run`` printed (stdout and stderr as they came), a ``str`` that also
+    carries the container's ``id`` and ``exit_code``; ``stdout``/``stderr`` apart."""
+
+    id: str
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def __new__(cls, chunks: list[tuple[str, str]], result: RunResult) -> RunOutput:
+        self = super().__new__(cls, "".join(text for _, text in chunks))
+        self.id, self.exit_code = result.id, int(result.exit_code or 0)
+        self.stdout = "".join(text for stream, text in chunks if stream != "stderr")
+        self.stderr = "".join(text for stream, text in chunks if stream == "stderr")
+        return self
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self) + (f"[exit code {self.exit_code}]" if self.exit_code else ""))
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import IO
 
 from ipydock.api import Backend
@@ -16,7 +17,14 @@ from ipydock.display.text import human_ago, human_size, table
 from ipydock.engine.containers import RunOptions
 from ipydock.engine.runtime.errors import StartFailed
 from ipydock.errors import IPyDockError, UsageError
-from ipydock.models import to_record
+from ipydock.models import (
+    ContainerDetail,
+    ContainerInfo,
+    LogEntry,
+    RunOutput,
+    RunResult,
+    to_record,
+)
 
 _RUN_FLAGS = (
     arg("--name", help="assign a name to the container"),
@@ -63,7 +71,15 @@ def _options(a: argparse.Namespace) -> RunOptions:
     )  # fmt: skip
 
 
-@command("container", "run", "Create and run a new container from an image", top=["run"])
+def _run_call(backend: Backend, a: argparse.Namespace) -> RunResult | RunOutput:
+    """Detached: the container's ID; attached: what it printed, with its exit code."""
+    chunks: list[tuple[str, str]] = []
+    result = backend.run(_options(a), detach=a.detach, output=lambda s, t: chunks.append((s, t)))
+    return result if a.detach else RunOutput(chunks, result)
+
+
+@command("container", "run", "Create and run a new container from an image", top=["run"],
+         call=_run_call)  # fmt: skip
 @_args(arg("-d", "--detach", action="store_true", help="run in the background, print the ID"),
        *_RUN_FLAGS)  # fmt: skip
 def container_run(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
@@ -152,26 +168,39 @@ def container_wait(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int
     return 0
 
 
-@command("container", "logs", "Fetch the logs of a container", top=["logs"])
+def _tail(a: argparse.Namespace) -> int | None:
+    if a.tail != "all" and not a.tail.isdigit():
+        raise UsageError(f"invalid --tail {a.tail!r}: a number or 'all'")
+    return None if a.tail == "all" else int(a.tail)
+
+
+def _logs_call(backend: Backend, a: argparse.Namespace) -> Iterator[LogEntry]:
+    """The log lines as they come (with ``-f``, until the container stops)."""
+    return backend.logs(a.container, follow=a.follow, tail=_tail(a))
+
+
+@command("container", "logs", "Fetch the logs of a container", top=["logs"], call=_logs_call)
 @_args(arg("-f", "--follow", action="store_true", help="follow log output"),
        arg("-n", "--tail", default="all", help="lines from the end (default all)"),
        arg("-t", "--timestamps", action="store_true", help="show timestamps"),
        arg("container"))  # fmt: skip
 def container_logs(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    if a.tail != "all" and not a.tail.isdigit():
-        raise UsageError(f"invalid --tail {a.tail!r}: a number or 'all'")
-    tail = None if a.tail == "all" else int(a.tail)
-    for entry in backend.logs(a.container, follow=a.follow, tail=tail):
+    for entry in _logs_call(backend, a):
         target = sys.stderr if entry.stream == "stderr" else out
         target.write(f"{entry.time} {entry.text}" if a.timestamps else entry.text)
         target.flush()
     return 0
 
 
-@command("container", "inspect", "Display detailed information on one or more containers")
+def _inspect_call(backend: Backend, a: argparse.Namespace) -> list[ContainerDetail]:
+    return [backend.inspect_container(c) for c in a.containers]
+
+
+@command("container", "inspect", "Display detailed information on one or more containers",
+         call=_inspect_call)  # fmt: skip
 @_args(FORMAT, CONTAINERS)
 def container_inspect(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    details = [backend.inspect_container(c) for c in a.containers]
+    details = _inspect_call(backend, a)
     if a.format == "json":
         emit_json(details, out)
     else:
@@ -281,14 +310,19 @@ def container_exec(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int
                         stdout=None if out is sys.stdout else out)  # fmt: skip
 
 
-@command("container", "ls", "List containers", aliases=["list", "ps"], top=["ps"])
+def _ls_call(backend: Backend, a: argparse.Namespace) -> list[ContainerInfo]:
+    return backend.containers(all=a.all, filters=a.filter)
+
+
+@command("container", "ls", "List containers", aliases=["list", "ps"], top=["ps"],
+         call=_ls_call)  # fmt: skip
 @_args(arg("-a", "--all", action="store_true", help="show all containers (default: running)"),
        arg("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
            help="filter (id, name, status, label, ancestor, exited)"),
        arg("-q", "--quiet", action="store_true", help="only show container IDs"),
        NO_TRUNC, FORMAT)  # fmt: skip
 def container_ls(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    rows = backend.containers(all=a.all, filters=a.filter)
+    rows = _ls_call(backend, a)
     if a.quiet:
         out.write("".join(f"{r.id if a.no_trunc else r.id[:12]}\n" for r in rows))
     elif a.format == "json":

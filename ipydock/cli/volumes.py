@@ -12,7 +12,7 @@ from ipydock.cli.registry import FORMAT, arg, command, emit_json
 from ipydock.cli.registry import arguments as _args
 from ipydock.display.text import human_size, table
 from ipydock.errors import IPyDockError
-from ipydock.models import to_record
+from ipydock.models import FileEntry, VolumeInfo, to_record
 
 
 @command("volume", "create", "Create a volume")
@@ -24,7 +24,11 @@ def volume_create(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     return 0
 
 
-@command("volume", "ls", "List volumes", aliases=["list"])
+def _ls_call(backend: Backend, a: argparse.Namespace) -> list[VolumeInfo]:
+    return backend.volumes()
+
+
+@command("volume", "ls", "List volumes", aliases=["list"], call=_ls_call)
 @_args(arg("-q", "--quiet", action="store_true", help="only show volume names"), FORMAT)
 def volume_ls(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     rows = backend.volumes()
@@ -37,7 +41,12 @@ def volume_ls(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     return 0
 
 
-@command("volume", "inspect", "Display detailed information on one or more volumes")
+def _inspect_call(backend: Backend, a: argparse.Namespace) -> list[VolumeInfo]:
+    return [backend.inspect_volume(n) for n in a.names]
+
+
+@command("volume", "inspect", "Display detailed information on one or more volumes",
+         call=_inspect_call)  # fmt: skip
 @_args(FORMAT, arg("names", nargs="+", metavar="VOLUME"))
 def volume_inspect(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     details = [backend.inspect_volume(n) for n in a.names]
@@ -76,7 +85,11 @@ def volume_prune(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     return 0
 
 
-@command("volume", "files", "List the files of a volume")
+def _files_call(backend: Backend, a: argparse.Namespace) -> list[FileEntry]:
+    return backend.volume_files(a.name, a.path)
+
+
+@command("volume", "files", "List the files of a volume", call=_files_call)
 @_args(FORMAT, arg("name", metavar="VOLUME"), arg("path", nargs="?", default="/"))
 def volume_files(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     rows = backend.volume_files(a.name, a.path)

@@ -25,7 +25,7 @@ import pandas as pd
 from ipydock.display.text import human_ago, human_size, short_id, table
 from ipydock.models import HistoryRow, ImageInfo
 
-__all__ = ["HistoryFrame", "ImagesFrame", "frame"]
+__all__ = ["HistoryFrame", "ImagesFrame", "frame", "register"]
 
 
 def frame(rows: Sequence[Any], row_type: type | None = None) -> pd.DataFrame:
@@ -130,7 +130,18 @@ class HistoryFrame(_RichFrame):
                     r.comment,
                 ]
             )
-        return table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "TOTAL", "COMMENT"], cells)
+        out = table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "TOTAL", "COMMENT"], cells)
+        built = self.built()
+        return f"{built}\n{out}" if built else out
+
+    def built(self) -> str:
+        """``Successfully built ID, tagged NAME`` for the history ``%%dockerfile`` returns (its
+        ``attrs`` carry ``image_id`` and ``tags``); empty otherwise."""
+        image_id = self.attrs.get("image_id", "")
+        if not image_id:
+            return ""
+        tags = self.attrs.get("tags") or []
+        return f"Successfully built {image_id}" + (f", tagged {', '.join(tags)}" if tags else "")
 
     def _repr_html_(self) -> str:
         cums = self.cumulative()
@@ -152,11 +163,18 @@ class HistoryFrame(_RichFrame):
                 f"<td>{bar}</td><td style='text-align:right'>{human_size(cum)}</td>"
                 f"<td>{html.escape(r.comment)}</td></tr>"
             )
+        built = self.built()
+        built = f"<p class='ipydock-built'>✔ {html.escape(built)}</p>" if built else ""
         return (
-            "<table class='ipydock-history'><thead><tr><th>IMAGE</th><th>CREATED</th>"
+            f"{built}<table class='ipydock-history'><thead><tr><th>IMAGE</th><th>CREATED</th>"
             "<th>CREATED BY</th><th>SIZE</th><th colspan='2'>CUMULATIVE</th><th>COMMENT</th>"
             f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
         )
 
 
 _FRAMES: dict[type, type[pd.DataFrame]] = {ImageInfo: ImagesFrame, HistoryRow: HistoryFrame}
+
+
+def register(kind: type, cls: type[pd.DataFrame]) -> None:
+    """Draw rows of ``kind`` with ``cls`` (display modules of other tables register theirs)."""
+    _FRAMES[kind] = cls

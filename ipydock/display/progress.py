@@ -2,14 +2,15 @@
 
 ::
 
-    event (step n starts) ──> new row   ⏳ running   RUN make         0.0s   [▸ output]
-    event (output line)   ──> appended to that row's collapsible output
-    event (cached|done)   ──> ✔ done / ⚡ cached, with the time the step took
-    event (failed)        ──> ✘ failed, output opened
+    BuildEvent step     ──> new row   ⏳ running   2/4  RUN make   …      [▸ output]
+    BuildEvent output   ──> appended to that row's collapsible output
+    BuildEvent cached   ──> ⚡ cached (a ``done`` that follows keeps it so)
+    BuildEvent done     ──> ✔ done, with the time the step took and its image ID
+    BuildEvent failed   ──> ✘ failed, output opened
+    context / warning   ──> a warning line above the rows (a large context, unused build args)
+    built / tagged      ──> the header says what was built
 
-The events come from the builder's progress callback. Until ``ipydock.models.BuildEvent`` is
-settled, the renderers are written against :class:`BuildEventLike` below (the fields they read);
-any object with those attributes works, missing ones default to empty.
+The events are :class:`ipydock.models.BuildEvent`, from the builder's progress callback.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from __future__ import annotations
 import html
 import sys
 import time
-from typing import IO, Any, Protocol
+from typing import IO
 
 import ipywidgets as widgets
 
-__all__ = ["BuildEventLike", "BuildProgress", "TextBuildProgress"]
+from ipydock.display.text import human_size, short_id
+from ipydock.models import BuildEvent
+
+__all__ = ["BuildProgress", "TextBuildProgress"]
 
 _STATUS = {
     "running": ("⏳", "#1565c0"),
@@ -32,20 +36,6 @@ _STATUS = {
 _KEEP_LINES = 500  # output lines kept per step (the last ones)
 
 
-class BuildEventLike(Protocol):
-    """What the renderers read from a build event."""
-
-    kind: str  # "step" (a step starts) | "output" | "cached" | "done" | "failed"
-    step: int  # 1-based step number
-    total: int  # number of steps (0 when unknown)
-    instruction: str  # the step's one-line form, e.g. "RUN make"
-    text: str  # one line of output for "output"; a note (image ID, error) otherwise
-
-
-def _get(event: Any, name: str, default: Any) -> Any:
-    return getattr(event, name, default) or default
-
-
 class _Step:
     def __init__(self, number: int, instruction: str) -> None:
         self.number = number
@@ -53,33 +43,49 @@ class _Step:
         self.status = "running"
         self.started = time.monotonic()
         self.seconds = 0.0
+        self.image_id = ""
         self.lines: list[str] = []
 
 
 class _Tracker:
-    """What both renderers share: the steps so far, updated from events."""
+    """What both renderers share: the steps so far, build-wide notes, updated from events."""
 
     def __init__(self) -> None:
         self.steps: dict[int, _Step] = {}
         self.total = 0
+        self.warnings: list[str] = []
+        self.image_id = ""
+        self.tags: list[str] = []
 
-    def update(self, event: Any) -> _Step | None:
-        kind = _get(event, "kind", "")
-        number = int(_get(event, "step", 0))
-        self.total = int(_get(event, "total", self.total))
-        step = self.steps.get(number)
+    def update(self, event: BuildEvent) -> _Step | None:
+        """The step the event concerns (None for build-wide events)."""
+        if not event.step:
+            self._build_wide(event)
+            return None
+        self.total = event.total or self.total
+        step = self.steps.get(event.step)
         if step is None:
-            step = self.steps[number] = _Step(number, _get(event, "instruction", ""))
-        if kind == "output":
-            step.lines.append(str(_get(event, "text", "")).rstrip("\n"))
+            step = self.steps[event.step] = _Step(event.step, event.instruction)
+        if event.kind == "output":
+            step.lines.append(event.text.rstrip("\n"))
             del step.lines[:-_KEEP_LINES]
-        elif kind in ("cached", "done", "failed"):
-            step.status = kind
-            step.seconds = time.monotonic() - step.started
-            note = _get(event, "text", "")
-            if note and kind == "failed":
-                step.lines.append(str(note))
+        elif event.kind in ("cached", "done", "failed"):
+            if not (event.kind == "done" and step.status == "cached"):
+                step.status = event.kind
+            step.seconds = event.duration or time.monotonic() - step.started
+            step.image_id = event.image_id or step.image_id
+            if event.text and event.kind == "failed":
+                step.lines.append(event.text)
         return step
+
+    def _build_wide(self, event: BuildEvent) -> None:
+        if event.kind in ("context", "warning") and event.text:
+            size = f" ({human_size(event.size)})" if event.kind == "context" else ""
+            self.warnings.append(event.text + size)
+        elif event.kind == "built":
+            self.image_id = event.image_id
+        elif event.kind == "tagged":
+            self.tags.append(event.text)
 
 
 class BuildProgress(widgets.VBox):
@@ -87,13 +93,16 @@ class BuildProgress(widgets.VBox):
 
     def __init__(self, title: str = "") -> None:
         self.tracker = _Tracker()
+        self.title = title
         self.header = widgets.HTML(f"<b>Building {html.escape(title)}</b>")
+        self.notes = widgets.HTML()
         self.rows: dict[int, tuple[widgets.HTML, widgets.HTML, widgets.Accordion]] = {}
-        super().__init__([self.header])
+        super().__init__([self.header, self.notes])
 
-    def handle(self, event: Any) -> None:
+    def handle(self, event: BuildEvent) -> None:
         step = self.tracker.update(event)
         if step is None:
+            self._build_wide()
             return
         if step.number not in self.rows:
             head = widgets.HTML()
@@ -106,10 +115,11 @@ class BuildProgress(widgets.VBox):
         icon, colour = _STATUS[step.status]
         total = f"/{self.tracker.total}" if self.tracker.total else ""
         took = f"{step.seconds:.1f}s" if step.status != "running" else "…"
+        ident = f" ---&gt; {short_id(step.image_id)}" if step.image_id else ""
         head.value = (
             f"<span style='color:{colour}'>{icon} {step.status}</span> &nbsp;"
             f"<b>{step.number}{total}</b> <code>{html.escape(step.instruction)}</code> "
-            f"<span style='color:#666'>{took}</span>"
+            f"<span style='color:#666'>{took}{ident}</span>"
         )
         if step.lines:
             box.layout.display = None
@@ -118,11 +128,23 @@ class BuildProgress(widgets.VBox):
                 + html.escape("\n".join(step.lines))
                 + "</pre>"
             )
-            if step.status == "failed":
-                box.selected_index = 0
+        if step.status == "failed":
+            box.selected_index = 0 if step.lines else None
+            self.header.value = f"<b>Building {html.escape(self.title)}</b> &nbsp; " + (
+                f"<span style='color:{colour}'>failed at step {step.number}</span>"
+            )
 
-    def finish(self, message: str) -> None:
-        self.header.value += f" &nbsp; {html.escape(message)}"
+    def _build_wide(self) -> None:
+        t = self.tracker
+        self.notes.value = "".join(
+            f"<div style='color:#b26a00'>⚠ {html.escape(w)}</div>" for w in t.warnings
+        )
+        if t.image_id:
+            tags = f", tagged {', '.join(t.tags)}" if t.tags else ""
+            self.header.value = (
+                f"<b>Built {html.escape(self.title)}</b> &nbsp; <code title='{t.image_id}'>"
+                f"{short_id(t.image_id)}</code>{html.escape(tags)}"
+            )
 
 
 class TextBuildProgress:
@@ -132,21 +154,28 @@ class TextBuildProgress:
         self.tracker = _Tracker()
         self.out = out or sys.stdout
 
-    def handle(self, event: Any) -> None:
+    def handle(self, event: BuildEvent) -> None:
         known = set(self.tracker.steps)
         step = self.tracker.update(event)
         if step is None:
+            self._build_wide(event)
             return
-        kind = _get(event, "kind", "")
         if step.number not in known:
             total = f"/{self.tracker.total}" if self.tracker.total else ""
             self.out.write(f"Step {step.number}{total} : {step.instruction}\n")
-        if kind == "output":
+        if event.kind == "output":
             self.out.write(step.lines[-1] + "\n")
-        elif kind == "cached":
+        elif event.kind == "cached":
             self.out.write(" ---> Using cache\n")
-        elif kind in ("done", "failed"):
-            self.out.write(f" ---> {kind} in {step.seconds:.1f}s\n")
+        elif event.kind == "done":
+            self.out.write(f" ---> {short_id(step.image_id)}\n")
+        elif event.kind == "failed":
+            self.out.write(f" ---> failed after {step.seconds:.1f}s\n")
 
-    def finish(self, message: str) -> None:
-        self.out.write(message + "\n")
+    def _build_wide(self, event: BuildEvent) -> None:
+        if event.kind in ("context", "warning") and event.text:
+            self.out.write(f"[Warning] {self.tracker.warnings[-1]}\n")
+        elif event.kind == "built":
+            self.out.write(f"Successfully built {short_id(event.image_id)}\n")
+        elif event.kind == "tagged":
+            self.out.write(f"Successfully tagged {event.text}\n")

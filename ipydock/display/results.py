@@ -3,7 +3,8 @@
 ::
 
     list[LayerFiles]            ──> LayerExplorer widget (LayerListing as text)
-    list of dataclass rows      ──> DataFrame (ImagesFrame, HistoryFrame draw themselves)
+    list of dataclass rows      ──> DataFrame (ImagesFrame, HistoryFrame, ContainersFrame,
+                                    VolumeFilesFrame draw themselves)
     "inspect" details           ──> dict, or a list of dicts for several names
     PruneResult                 ──> PruneView (what went, the space reclaimed)
     dict (info)                 ──> InfoDict (a dict that draws as a two-column table)
@@ -16,6 +17,8 @@ import dataclasses
 import html
 from typing import Any
 
+from ipydock.display import containers as _containers  # noqa: F401  (their frames register)
+from ipydock.display import volumes as _volumes  # noqa: F401
 from ipydock.display.frames import frame
 from ipydock.display.text import human_size
 from ipydock.models import LayerFiles, PruneResult, RemoveEvent, to_record

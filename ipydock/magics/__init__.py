@@ -26,6 +26,8 @@ def unload_ipython_extension(shell: InteractiveShell) -> None:
     magics = shell.magics_manager.registry.pop("IPyDock", None)
     if magics is not None and magics in shell.configurables:
         shell.configurables.remove(magics)
+    if magics is not None:
+        magics.close()
     for kind in ("line", "cell"):
         table = shell.magics_manager.magics[kind]
         for name in [n for n, fn in table.items() if getattr(fn, "__self__", None) is magics]:

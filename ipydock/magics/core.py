@@ -8,8 +8,11 @@ Settings are traitlets on :class:`IPyDock` (``%config IPyDock.engine = "bundled"
 from __future__ import annotations
 
 import inspect
+import io
 import os
 import shlex
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 from IPython.core.interactiveshell import InteractiveShell
@@ -19,13 +22,17 @@ from IPython.display import display
 from traitlets import CaselessStrEnum, Unicode, observe
 from traitlets.config import Configurable
 
-from ipydock import backends
+from ipydock import backends, python
 from ipydock.api import Backend
+from ipydock.cli.build import parse_build_args
 from ipydock.cli.registry import Parser
+from ipydock.display.containers import LogText, stream_logs
+from ipydock.display.progress import BuildProgress, TextBuildProgress
 from ipydock.display.results import present
+from ipydock.errors import UsageError
 from ipydock.magics import dispatch
 from ipydock.magics.errors import CellError, cell_errors
-from ipydock.models import HistoryRow
+from ipydock.models import BuildEvent, BuildResult, HistoryRow, RunResult
 
 __all__ = ["IPyDock"]
 
@@ -51,14 +58,20 @@ class IPyDock(Magics, Configurable):
     ).tag(config=True)
 
     def __init__(self, shell: InteractiveShell) -> None:
+        self._backend: Backend | None = None  # before the config: setting it observes
         Configurable.__init__(self, config=shell.config)
         Magics.__init__(self, shell=shell)
-        self._backend: Backend | None = None
         shell.configurables.append(self)  # `%config IPyDock` lists and sets these
 
     @observe("engine", "root", "host", "driver")
     def _forget_backend(self, change: Any) -> None:
-        self._backend = None
+        self.close()
+
+    def close(self) -> None:
+        """Let the backend go (its warm helper stops; detached containers keep running)."""
+        backend, self._backend = self._backend, None
+        if backend is not None and hasattr(backend, "close"):
+            backend.close()
 
     @property
     def backend(self) -> Backend:
@@ -85,6 +98,8 @@ class IPyDock(Magics, Configurable):
                 return None
             result = dispatch.run(self.backend, args)
             spec = args.spec
+            if _needs_backend(result, spec):
+                return _with_backend(self.backend, args, result)
             return present(
                 result,
                 command=spec.name,
@@ -147,51 +162,79 @@ class IPyDock(Magics, Configurable):
 
     @magic_arguments()
     @argument("-t", "--tag", action="append", default=[], help="name the image NAME[:TAG]")
-    @argument("--context", default=".", help="build context: a directory, tarball or URL")
-    @argument("--build-arg", action="append", default=[], metavar="K=V", help="a build ARG")
-    @argument("--target", default=None, help="the stage to build")
+    @argument(
+        "--context",
+        default=".",
+        help="build context: a directory (default: the notebook's, .dockerignore honoured), "
+        "a tarball or an http(s) URL of one",
+    )
+    @argument("--build-arg", action="append", default=[], metavar="K[=V]", help="a build ARG")
+    @argument("--target", default="", help="the stage to build")
     @argument("--no-cache", action="store_true", help="do not use the build cache")
+    @argument("--reproducible", action="store_true", help="fixed times: same inputs, same ID")
     @argument("-q", "--quiet", action="store_true", help="no progress, only the result")
     @cell_magic
     def dockerfile(self, line: str, cell: str) -> Any:
-        """Build the cell (a Dockerfile); return the new image's history as a DataFrame."""
+        """Build the cell (a Dockerfile) with live progress; return the new image's history as
+        a DataFrame (``h.attrs["image_id"]``, ``h.attrs["tags"]``)."""
         args = parse_argstring(self.dockerfile, line)
         with cell_errors(cell_offset=1):
-            backend = self.backend
-            if not hasattr(backend, "build"):
-                raise CellError(
-                    f"ipydock: the {backend.name} engine cannot build yet in this version "
-                    "(`%%dockerfile` works once the builder is there)"
-                )
-            from ipydock.display.progress import BuildProgress, TextBuildProgress
-
-            progress: Any = None
-            if not args.quiet:
-                progress = BuildProgress(" ".join(args.tag)) if self.rich else TextBuildProgress()
-                if self.rich:
-                    display(progress)
-            image_id = _build(backend, cell, args, progress.handle if progress else None)
-            if progress is not None:
-                progress.finish(f"Successfully built {image_id}")
-            return present(backend.history(image_id), row_type=HistoryRow)
+            progress: Any = _QuietProgress()
+            if not args.quiet and self.rich:
+                progress = BuildProgress(" ".join(args.tag))
+                display(progress)
+            elif not args.quiet:
+                progress = TextBuildProgress()
+            result = _build(self.backend, cell, args, progress.handle)
+            history = present(self.backend.history(result.image_id), row_type=HistoryRow)
+            history.attrs.update(image_id=result.image_id, tags=list(result.tags))
+            return history
 
 
-def _build(backend: Any, cell: str, args: Any, on_event: Any) -> str:
-    """The one call into the builder (its signature is settled in issue 4; adapt here)."""
-    build_args = {}
-    for item in args.build_arg:
-        key, sep, value = item.partition("=")
-        build_args[key] = value if sep else os.environ.get(key, "")
-    result = backend.build(
-        os.path.abspath(args.context) if "://" not in args.context else args.context,
-        dockerfile=cell,
+def _needs_backend(result: Any, spec: Any) -> bool:
+    files = (spec.group, spec.name) == ("volume", "files")
+    return files or isinstance(result, (Iterator, RunResult))
+
+
+def _with_backend(backend: Backend, args: Any, result: Any) -> Any:
+    """The results that need the backend again: log lines (streamed with ``-f``), a detached
+    container (a :class:`~ipydock.python.Container`), a volume's files (their previews)."""
+    if isinstance(result, Iterator):
+        if getattr(args, "follow", False):
+            stream_logs(result)
+            return None
+        return LogText("".join(entry.text for entry in result))
+    if isinstance(result, RunResult):
+        return python.from_run(backend, result)
+    return python.files_frame(backend, args.name, result)
+
+
+def _build(backend: Backend, cell: str, args: Any, on_event: Any) -> BuildResult:
+    """The one call into the builder: the cell is the Dockerfile (handed over as ``-``)."""
+    context = args.context
+    if context == "-":
+        raise UsageError("%%dockerfile: the cell is the Dockerfile, so --context cannot be '-'")
+    if "://" not in context:
+        context = os.path.abspath(os.path.expanduser(context))
+    return backend.build(
+        context,
+        dockerfile="-",
+        stdin=io.BytesIO(cell.encode("utf-8", "surrogateescape")),
         tags=list(args.tag),
-        build_args=build_args,
+        build_args=parse_build_args(args.build_arg),
         target=args.target,
         no_cache=args.no_cache,
+        reproducible=args.reproducible,
         progress=on_event,
     )
-    return str(getattr(result, "id", result))
+
+
+class _QuietProgress:
+    """``-q``: no steps, but a warning (a large context) still reaches stderr."""
+
+    def handle(self, event: BuildEvent) -> None:
+        if event.kind in ("context", "warning") and event.text:
+            print(f"[Warning] {event.text}", file=sys.stderr)
 
 
 for _group_name in ("image", "container", "network", "volume"):

@@ -18,7 +18,7 @@ import typing
 from typing import Any
 
 from ipydock.api import Backend
-from ipydock.cli import build_parser
+from ipydock.cli import build_parser, load_commands
 from ipydock.cli.registry import COMMANDS, Command
 from ipydock.display.results import CommandOutput
 
@@ -26,6 +26,7 @@ __all__ = ["groups", "group_help", "parse", "row_type", "run"]
 
 
 def groups() -> set[str]:
+    load_commands()  # every command module: the CLI imports only those a command line needs
     return {cmd.group for cmd in COMMANDS}
 
 

@@ -56,7 +56,8 @@ def _translate(exc: IPyDockError, cell_offset: int) -> CellError:
     line = getattr(exc, "line", 0)
     instruction = getattr(exc, "instruction", "")
     if cell_offset and line:  # a build error: point at the cell line
-        details = [f"  cell line {line + cell_offset}: {instruction.splitlines()[0]}"]
+        first = instruction.splitlines()[0] if instruction else ""
+        details = [f"  cell line {line + cell_offset}: {first}".rstrip()]
         details += [f"  | {text}" for text in getattr(exc, "last_lines", [])[-10:]]
         return CellError(f"ipydock: build failed: {exc}".splitlines()[0], tuple(details))
     return CellError(f"ipydock: {exc}")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
+
+from tests.conftest import require
 
 NOTEBOOKS = os.path.join(os.path.dirname(__file__), "..", "..", "example-notebooks")
 
@@ -45,3 +48,40 @@ def test_layers_notebook_runs_in_a_kernel_with_widgets(root, tmp_path) -> None:
     assert "%image prune -f" in dangling.data["text/html"]
     (pruned,) = outputs(nb, "%image prune -f")
     assert "Total reclaimed space" in pruned.data["text/html"]
+
+
+@pytest.fixture
+def no_containers_left(root: str) -> Iterator[None]:
+    require(os.geteuid() == 0, "containers need root")
+    yield
+    from tests.containers.conftest import live_processes_naming
+
+    assert not os.listdir(os.path.join(root, "containers"))
+    assert live_processes_naming(root + " ") == []
+
+
+@pytest.mark.usefixtures("busybox_tgz", "no_containers_left")
+def test_build_run_volumes_notebook_runs_in_a_kernel(root, tmp_path) -> None:
+    work = tmp_path / "work"  # the build context: the notebook's directory, without the store
+    work.mkdir()
+    nb = execute(os.path.join(NOTEBOOKS, "build-run-and-volumes.ipynb"), root, str(work))
+    errors = {c.source.splitlines()[0]: o for c in nb.cells for o in c.get("outputs", [])
+              if o.output_type == "error"}  # fmt: skip
+    assert list(errors) == ["%%dockerfile -t broken"]  # the one cell meant to fail
+    failed = "\n".join(errors["%%dockerfile -t broken"].traceback)
+    assert "cell line 3: RUN echo about to fail && ls /nowhere" in failed
+    assert "| about to fail" in failed and "Traceback" not in failed
+    (progress, history) = outputs(nb, "%%dockerfile -t greeter")
+    assert "ipydock-history" in history.data["text/html"]
+    assert "Successfully built sha256:" in history.data["text/html"]
+    state = nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"]
+    assert progress.data["application/vnd.jupyter.widget-view+json"]["model_id"] in state
+    values = [m["state"].get("value", "") for m in state.values()]
+    assert any("COPY greet.sh /app/" in v and "done" in v for v in values)
+    (run,) = outputs(nb, "out = %container run")
+    assert "hello from" in run.data["text/plain"] and ", 0)" in run.data["text/plain"]
+    streamed = "".join(o.get("text", "") for o in outputs(nb, "%container logs -f counter"))
+    assert streamed == "tick 1\ntick 2\ntick 3\n"
+    (files,) = outputs(nb, "%container rm first")[-1:]
+    assert "runs.txt" in files.data["text/html"] and "<details" in files.data["text/html"]
+    assert "1\n2\n" in files.data["text/html"]  # the preview of /runs.txt

@@ -1,18 +1,23 @@
-"""The layer explorer on a build with whiteouts, and %%dockerfile's progress through callbacks."""
+"""The layer explorer on a build with whiteouts; %%dockerfile on the real builder: history,
+progress rows, errors pinned to the cell line, the context and its warning."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
 from typing import Any
 
 import pytest
+from IPython.utils.capture import capture_output
+from ipywidgets.widgets.widget import _instances
 
-from ipydock import errors
 from ipydock.display.frames import HistoryFrame
 from ipydock.display.layers import LayerExplorer, LayerListing
 from ipydock.display.progress import BuildProgress
+from ipydock.engine.build import builder
+from ipydock.models import BuildEvent
 from ipydock.testing import add_step, layer_tar
-from tests.notebook.conftest import json_lines, shown
+from tests.conftest import require
+from tests.notebook.conftest import frame_records, json_lines, shown
 
 
 @pytest.fixture
@@ -82,85 +87,126 @@ def test_layer_listing_as_text_and_one_layer(ip, app) -> None:
     assert "  C  -rw-r--r--      26B  /etc/passwd" in text
 
 
-@dataclass
-class Event:
-    kind: str
-    step: int
-    total: int
-    instruction: str
-    text: str = ""
-
-
-class BuildingBackend:
-    """The bundled backend plus a ``build`` that reports like the builder and commits steps."""
-
-    def __init__(self, real: Any, store: Any, base: str) -> None:
-        self.real, self.store, self.base = real, store, base
-        self.calls: list[dict[str, Any]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
-
-    def build(self, context: str, *, progress: Any = None, **kw: Any) -> str:
-        self.calls.append({"context": context, **kw})
-        steps = [line for line in kw["dockerfile"].splitlines() if line.strip()]
-        image = self.base
-        for n, line in enumerate(steps, 1):
-            progress(Event("step", n, len(steps), line))
-            if line.startswith("FROM"):
-                progress(Event("cached", n, len(steps), line))
-                continue
-            if line.startswith("RUN false"):
-                progress(Event("output", n, len(steps), line, "about to fail"))
-                raise errors.BuildStepFailed(n, line, 1, ["about to fail"])
-            progress(Event("output", n, len(steps), line, "working"))
-            image = add_step(self.store, image, line, {"out": b"x"}, tags=kw["tags"])
-            progress(Event("done", n, len(steps), line))
-        return image
+@pytest.fixture
+def can_run(busybox) -> str:
+    require(os.geteuid() == 0, "RUN steps need root")
+    return busybox
 
 
 @pytest.fixture
-def building(ip, backend, store, busybox) -> BuildingBackend:
-    fake = BuildingBackend(backend, store, busybox)
-    magics = ip.find_cell_magic("dockerfile").__self__
-    magics._backend = fake
-    return fake
+def context(tmp_path) -> str:
+    """A build context with a file to COPY and one that .dockerignore leaves out."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "hello.txt").write_text("hello\n")
+    (ctx / "secret.txt").write_text("secret\n")
+    (ctx / ".dockerignore").write_text("secret.txt\n")
+    return str(ctx)
 
 
-def test_dockerfile_reports_progress_and_returns_history(ip, building, tmp_path) -> None:
+def widgets_shown(ip, monkeypatch) -> list[Any]:
+    """The widgets the cell displays (found by the model IDs it publishes)."""
+    found: list[Any] = []
+
+    def publish(data: dict[str, Any], **kw: Any) -> None:
+        view = data.get("application/vnd.jupyter.widget-view+json")
+        if view:
+            found.append(_instances[view["model_id"]])
+
+    monkeypatch.setattr(ip.display_pub, "publish", publish)
+    return found
+
+
+def test_dockerfile_builds_with_the_real_builder(ip, ipd, can_run, context, monkeypatch) -> None:
+    monkeypatch.chdir(context)  # the default context: the notebook's directory
+    cell = "FROM busybox\nRUN echo one && echo two > /two\nCOPY hello.txt /\n"
+    result, out = shown(ip, f"%%dockerfile -t demo\n{cell}")
+    assert result.success, out
+    h = result.result
+    assert ip.user_ns["_"] is h
+    assert isinstance(h, HistoryFrame)
+    cli = ipd("image", "history", "demo", "--format", "json").stdout
+    assert frame_records(h) == json_lines(cli)
+    assert h.attrs["tags"] == ["demo:latest"] and h.attrs["image_id"] == h["id"].iloc[0]
+    assert h["created_by"].iloc[0].startswith("/bin/sh -c #(nop) COPY file:")
+    assert h["created_by"].iloc[1] == "/bin/sh -c echo one && echo two > /two"
+    assert f"Successfully built {h.attrs['image_id']}, tagged demo:latest" in h.text()
+    # the terminal's progress: docker build's lines, the RUN output streamed
+    assert "Step 2/3 : RUN echo one && echo two > /two\none\n ---> " in out
+    assert "Successfully tagged demo:latest" in out
+    files = ip.run_line_magic("image", "files demo --layer 2").files
+    assert "hello.txt" in set(files["path"]) and "secret.txt" not in set(files["path"])
+
+
+def test_the_progress_widget_rows_of_a_real_build(ip, can_run, context, monkeypatch) -> None:
     ip.run_line_magic("config", "IPyDock.widgets = 'on'")
-    shown_objects: list[Any] = []
-    ip.display_pub.publish = lambda data, **kw: shown_objects.append(data)  # type: ignore[method-assign]
-    h = ip.run_cell_magic(
-        "dockerfile", f"-t demo --context {tmp_path} --build-arg V=1", "FROM busybox\nRUN make\n"
-    )
-    assert isinstance(h, HistoryFrame) and h["created_by"].iloc[0] == "RUN make"
-    (call,) = building.calls
-    assert call["context"] == str(tmp_path) and call["tags"] == ["demo"]
-    assert call["build_args"] == {"V": "1"} and call["dockerfile"].startswith("FROM busybox")
+    shown_widgets = widgets_shown(ip, monkeypatch)
+    cell = "FROM busybox\nRUN echo working\nRUN echo again\n"
+    ip.run_cell_magic("dockerfile", f"-t demo --context {context}", cell)
+    ip.run_cell_magic("dockerfile", f"-t demo --context {context}", cell.replace("again", "more"))
+    first, second = shown_widgets
+    assert isinstance(first, BuildProgress) and isinstance(second, BuildProgress)
+    heads = [row[0].value for row in first.rows.values()]
+    assert ["done" in h for h in heads] == [True, True, True]
+    assert "1/3" in heads[0] and "RUN echo working" in heads[1]
+    assert "working" in first.rows[2][1].value and first.rows[2][2].layout.display is None
+    heads = [row[0].value for row in second.rows.values()]
+    assert "cached" in heads[1] and "done" in heads[2] and "RUN echo more" in heads[2]
+    assert "Built demo" in second.header.value and "demo:latest" in second.header.value
+    failing = "FROM busybox\nRUN echo working\nRUN echo about to fail && exit 3\n"
+    with capture_output(display=False):  # the error text; the widget goes to `publish`
+        result = ip.run_cell(f"%%dockerfile --context {context}\n{failing}")
+    assert result.error_in_exec is not None
+    third = shown_widgets[2]
+    heads = [row[0].value for row in third.rows.values()]
+    assert "cached" in heads[1] and "failed" in heads[2]
+    assert "about to fail" in third.rows[3][1].value and third.rows[3][2].selected_index == 0
+    assert "failed at step 3" in third.header.value
 
 
-def test_the_progress_widget_rows(ip) -> None:
+def test_a_failing_step_points_at_the_cell_line(ip, can_run, context) -> None:
+    cell = "FROM busybox\n\nRUN echo about to fail && false\nRUN echo never\n"
+    result, out = shown(ip, f"%%dockerfile -t demo --context {context}\n{cell}")
+    assert result.error_in_exec is not None
+    assert "build failed" in out and "returned a non-zero code: 1" in out
+    assert "cell line 4: RUN echo about to fail && false" in out and "| about to fail" in out
+    assert "Traceback" not in out and "File " not in out
+    assert "Step 2/3 : RUN echo about to fail && false" in out  # text progress in a terminal
+    assert ip.run_line_magic("image", "ls --filter reference=demo").empty  # nothing tagged
+
+
+def test_a_copy_of_an_ignored_file_fails_at_its_line(ip, busybox, context) -> None:
+    result, out = shown(ip, f"%%dockerfile -q --context {context}\nFROM busybox\nCOPY secret.txt /")
+    assert result.error_in_exec is not None and "Traceback" not in out
+    assert "cell line 3: COPY secret.txt /" in out and "secret.txt" in out.splitlines()[0]
+
+
+def test_a_large_context_warns(ip, busybox, context, monkeypatch) -> None:
+    monkeypatch.setattr(builder, "LARGE_CONTEXT", 10)
+    result, out = shown(ip, f"%%dockerfile -q --context {context}\nFROM busybox\nENV A=1")
+    assert result.success and "[Warning] the context is large; use .dockerignore" in out
+    progress = BuildProgress("demo")
+    progress.handle(BuildEvent("context", size=4000, text="the context is large"))
+    assert "⚠ the context is large (4kB)" in progress.notes.value
+
+
+def test_progress_rows_from_events() -> None:
     progress = BuildProgress("demo")
     for ev in (
-        Event("step", 1, 2, "FROM busybox"),
-        Event("cached", 1, 2, "FROM busybox"),
-        Event("step", 2, 2, "RUN make"),
-        Event("output", 2, 2, "RUN make", "compiling"),
-        Event("failed", 2, 2, "RUN make", "exit 2"),
+        BuildEvent("step", 1, 2, "FROM busybox", 1),
+        BuildEvent("done", 1, 2, image_id="sha256:" + "a" * 64),
+        BuildEvent("step", 2, 2, "RUN make", 2),
+        BuildEvent("output", 2, 2, line=2, text="compiling"),
+        BuildEvent("failed", 2, 2, "RUN make", 2, text="exit 2"),
     ):
         progress.handle(ev)
     heads = [row[0].value for row in progress.rows.values()]
-    assert "cached" in heads[0] and "1/2" in heads[0]
+    assert "done" in heads[0] and "1/2" in heads[0] and "aaaaaaaaaaaa" in heads[0]
     assert "failed" in heads[1] and "RUN make" in heads[1]
     out, box = progress.rows[2][1], progress.rows[2][2]
     assert "compiling" in out.value and "exit 2" in out.value and box.selected_index == 0
 
 
-@pytest.mark.skipif(not hasattr(errors, "BuildStepFailed"), reason="the builder's errors")
-def test_a_failing_step_points_at_the_cell_line(ip, building) -> None:
-    result, out = shown(ip, "%%dockerfile -t demo\nFROM busybox\nRUN false\n")
-    assert result.error_in_exec is not None
-    assert "build failed" in out and "cell line 3: RUN false" in out and "| about to fail" in out
-    assert "Traceback" not in out
-    assert "Step 2/2 : RUN false" in out  # text progress in a terminal shell
+def test_context_dash_is_refused(ip) -> None:
+    result, out = shown(ip, "%%dockerfile --context -\nFROM busybox")
+    assert "--context cannot be '-'" in out and "Traceback" not in out

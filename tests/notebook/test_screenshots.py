@@ -1,4 +1,4 @@
-"""JupyterLab (headless, 127.0.0.1, a token) runs the teaching notebook in Debian's Chromium;
+"""JupyterLab (headless, 127.0.0.1, a token) runs the teaching notebooks in Debian's Chromium;
 PNGs of the outputs go to docs/screenshots/. Everything started here is stopped and removed."""
 
 from __future__ import annotations
@@ -33,6 +33,23 @@ CHROMIUM_ARGS = [
 ]
 
 pytestmark = pytest.mark.slow
+NOTEBOOKS = ("layers-and-whiteouts.ipynb", "build-run-and-volumes.ipynb")
+# output area (a CSS selector for Playwright) -> PNG under docs/screenshots/
+SHOTS_OF = {
+    "layers-and-whiteouts.ipynb": {
+        ".jp-OutputArea-output:has(table.ipydock-history)": "image-history.png",
+        ".jp-OutputArea-output:has(.widget-select)": "layer-explorer.png",
+        ".jp-OutputArea-output:has(.ipydock-images)": "dangling-images.png",
+    },
+    "build-run-and-volumes.ipynb": {
+        ".jp-OutputArea-output:has-text('Built greeter')": "build-progress.png",
+        ".jp-OutputArea-output:has(p.ipydock-built)": "build-history.png",
+        ".jp-OutputArea-output:has-text('cell line 3')": "build-error.png",
+        ".jp-OutputArea-output:has(table.ipydock-containers)": "container-ls.png",
+        ".jp-OutputArea-output:has(button:has-text('Remove'))": "container-list.png",
+        ".jp-OutputArea-output:has(.ipydock-volume)": "volume-files.png",
+    },
+}
 
 
 def free_port() -> int:
@@ -46,7 +63,8 @@ def lab(root: str, busybox_tgz: str) -> Iterator[tuple[str, str]]:
     """A JupyterLab server on a copy of example-notebooks/; yields (base URL, token)."""
     require(os.path.exists(CHROMIUM), "Debian's chromium is not installed")
     work = tempfile.mkdtemp(prefix="ipydock-lab-")
-    shutil.copy(os.path.join(REPO, "example-notebooks", "layers-and-whiteouts.ipynb"), work)
+    for name in NOTEBOOKS:
+        shutil.copy(os.path.join(REPO, "example-notebooks", name), work)
     port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "IPYDOCK_ROOT": root, "JUPYTER_CONFIG_DIR": os.path.join(work, ".cfg")}
     env["JUPYTER_RUNTIME_DIR"] = os.path.join(work, ".run")
@@ -79,6 +97,26 @@ def lab(root: str, busybox_tgz: str) -> Iterator[tuple[str, str]]:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def run_all(page, url: str, token: str, notebook: str) -> None:  # noqa: ANN001 - a Page
+    """Open ``notebook``, run every cell, wait for its last output ("Total reclaimed space")."""
+    workspace = notebook.removesuffix(".ipynb")  # a fresh one: only this notebook is open
+    page.goto(f"{url}/lab/workspaces/{workspace}/tree/{notebook}?reset&token={token}")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    idle = page.get_by_text("Python 3 (ipykernel) | Idle")
+    dialog = page.locator(".jp-Dialog:has-text('Select Kernel')")
+    idle.or_(dialog).first.wait_for(timeout=60_000)
+    if dialog.count():  # JupyterLab asks once which kernel a notebook gets
+        dialog.get_by_role("button", name="Select", exact=True).click(timeout=30_000)
+        idle.wait_for(timeout=60_000)
+    page.get_by_role("menuitem", name="Run", exact=True).click(timeout=30_000)
+    page.get_by_text("Run All Cells", exact=True).click(timeout=30_000)
+    try:
+        page.wait_for_selector("text=Total reclaimed space", timeout=180_000)
+    except Exception:
+        page.screenshot(path=os.path.join(tempfile.gettempdir(), "ipydock-lab-fail.png"))
+        raise
+
+
 def test_screenshots_of_the_notebook_outputs(lab) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -88,23 +126,14 @@ def test_screenshots_of_the_notebook_outputs(lab) -> None:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{url}/lab/tree/layers-and-whiteouts.ipynb?token={token}")
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-            page.wait_for_selector("text=Python 3 (ipykernel) | Idle", timeout=60_000)
-            page.get_by_role("menuitem", name="Run", exact=True).click(timeout=30_000)
-            page.get_by_text("Run All Cells", exact=True).click(timeout=30_000)
-            try:
-                page.wait_for_selector("text=Total reclaimed space", timeout=120_000)
-            except Exception:
-                page.screenshot(path=os.path.join(tempfile.gettempdir(), "ipydock-lab-fail.png"))
-                raise
-            history = page.locator(".jp-OutputArea-output:has(table.ipydock-history)").first
-            history.screenshot(path=os.path.join(SHOTS, "image-history.png"))
-            explorer = page.locator(".jp-OutputArea-output:has(.widget-select)").first
-            explorer.screenshot(path=os.path.join(SHOTS, "layer-explorer.png"))
-            dangling = page.locator(".jp-OutputArea-output:has(.ipydock-images)").first
-            dangling.screenshot(path=os.path.join(SHOTS, "dangling-images.png"))
+            for notebook, shots in SHOTS_OF.items():
+                run_all(page, url, token, notebook)
+                for selector, name in shots.items():
+                    output = page.locator(selector).first
+                    output.scroll_into_view_if_needed(timeout=30_000)
+                    output.screenshot(path=os.path.join(SHOTS, name))
         finally:
             browser.close()
-    for name in ("image-history.png", "layer-explorer.png", "dangling-images.png"):
-        assert os.path.getsize(os.path.join(SHOTS, name)) > 2000
+    for shots in SHOTS_OF.values():
+        for name in shots.values():
+            assert os.path.getsize(os.path.join(SHOTS, name)) > 2000, name
