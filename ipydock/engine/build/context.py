@@ -119,7 +119,7 @@ def _open(source: str, root: str, dockerfile: str | None, stdin: BinaryIO | None
         if text is None:
             name = dockerfile or os.path.join(source, "Dockerfile")
             text = _read_dockerfile(name, source)
-        rules = _rules(os.path.join(source, ".dockerignore"))
+        rules = _rules(os.path.join(source, ".dockerignore"), _store_below(source, root))
         name = os.path.basename(dockerfile or "Dockerfile")
         size = _measure(source, rules)
         return BuildContext(root, size, text, name, rules, source=source, packed=False)
@@ -156,12 +156,25 @@ def _read_dockerfile(path: str, label: str) -> str:
         ) from None
 
 
-def _rules(path: str) -> IgnoreRules:
+def _rules(path: str, also: str | None = None) -> IgnoreRules:
+    """The .dockerignore at ``path``, plus the pattern ``also`` last (so nothing re-includes it)."""
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as f:
-            return IgnoreRules(read_patterns(f.read()))
+            patterns = read_patterns(f.read())
     except FileNotFoundError:
-        return IgnoreRules([])
+        patterns = []
+    return IgnoreRules([*patterns, also] if also else patterns)
+
+
+def _store_below(source: str, root: str) -> str | None:
+    """The engine's own store, as a pattern, when it lies inside the context directory (e.g.
+    IPYDOCK_ROOT in a notebook's folder): it is never part of the context, and packing it would
+    copy the context into itself. ``root`` is the new context dir, ``STORE/tmp/context-…``."""
+    store = os.path.realpath(os.path.dirname(os.path.dirname(root)))
+    rel = os.path.relpath(store, os.path.realpath(source))
+    if rel == os.curdir or rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        return None
+    return "".join("\\" + c if c in "*?[\\" else c for c in rel)
 
 
 def _new_dir(tmp_dir: str) -> str:
