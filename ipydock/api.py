@@ -10,30 +10,29 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
-from ipydock.models import (
-    BuildEvent,
-    BuildResult,
-    CheckReport,
-    ContainerDetail,
-    ContainerInfo,
-    ContainerPrune,
-    DiskUsage,
-    FileChange,
-    FileEntry,
-    HistoryRow,
-    ImageDetail,
-    ImageInfo,
-    LayerFiles,
-    LoadedImage,
-    LogEntry,
-    PruneResult,
-    RemoveEvent,
-    RunResult,
-    VolumeInfo,
-)
-
 if TYPE_CHECKING:
     from ipydock.engine.containers import RunOptions
+    from ipydock.models import (
+        BuildEvent,
+        BuildResult,
+        CheckReport,
+        ContainerDetail,
+        ContainerInfo,
+        ContainerPrune,
+        DiskUsage,
+        FileChange,
+        FileEntry,
+        HistoryRow,
+        ImageDetail,
+        ImageInfo,
+        LayerFiles,
+        LoadedImage,
+        LogEntry,
+        PruneResult,
+        RemoveEvent,
+        RunResult,
+        VolumeInfo,
+    )
 
 __all__ = ["Backend"]
 

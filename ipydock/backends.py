@@ -8,33 +8,34 @@ from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
+from ipydock import models
 from ipydock.api import Backend
 from ipydock.engine.store import Store, images
 from ipydock.errors import ContainerNotFound, UsageError
-from ipydock.models import (
-    BuildEvent,
-    BuildResult,
-    CheckReport,
-    ContainerDetail,
-    ContainerInfo,
-    ContainerPrune,
-    DiskUsage,
-    FileChange,
-    FileEntry,
-    HistoryRow,
-    ImageDetail,
-    ImageInfo,
-    LayerFiles,
-    LoadedImage,
-    LogEntry,
-    PruneResult,
-    RemoveEvent,
-    RunResult,
-    VolumeInfo,
-)
 
 if TYPE_CHECKING:
     from ipydock.engine.containers import RunOptions
+    from ipydock.models import (
+        BuildEvent,
+        BuildResult,
+        CheckReport,
+        ContainerDetail,
+        ContainerInfo,
+        ContainerPrune,
+        DiskUsage,
+        FileChange,
+        FileEntry,
+        HistoryRow,
+        ImageDetail,
+        ImageInfo,
+        LayerFiles,
+        LoadedImage,
+        LogEntry,
+        PruneResult,
+        RemoveEvent,
+        RunResult,
+        VolumeInfo,
+    )
 
 Output = Callable[[str, str], None]  # (stream, text) of an attached container
 
@@ -212,11 +213,11 @@ class BundledBackend:
                     _lifecycle().remove(self.store, cid, force=True, volumes=True)
             raise
         if detach or attached is None:
-            return RunResult(cid)
+            return models.RunResult(cid)
         for stream, text, _time in attached.output():
             if output is not None:
                 output(stream, text)
-        return RunResult(cid, attached.wait(_lifecycle().records_of(self.store)))
+        return models.RunResult(cid, attached.wait(_lifecycle().records_of(self.store)))
 
     def stop_container(self, container: str, timeout: float | None = None) -> str:
         return _lifecycle().stop(self.store, container, timeout)
@@ -253,7 +254,7 @@ class BundledBackend:
         from ipydock.engine.containers import views
 
         for stream, text, time in views.logs(self.store, container, follow=follow, tail=tail):
-            yield LogEntry(stream, text, time)
+            yield models.LogEntry(stream, text, time)
 
     def top(self, container: str) -> tuple[list[str], list[list[str]]]:
         from ipydock.engine.containers import views
@@ -263,7 +264,7 @@ class BundledBackend:
     def diff(self, container: str) -> list[FileChange]:
         from ipydock.engine.containers import views
 
-        return [FileChange(k, p) for k, p in views.diff(self.store, container)]
+        return [models.FileChange(k, p) for k, p in views.diff(self.store, container)]
 
     def commit(
         self, container: str, target: str | None = None, *, message: str = "", author: str = "",
@@ -306,7 +307,7 @@ class BundledBackend:
                 freed += diff_size(rec.path("upper"))
                 _lifecycle().remove(self.store, row.id)
                 deleted.append(row.id)
-        return ContainerPrune(deleted, freed)
+        return models.ContainerPrune(deleted, freed)
 
     # -- volumes (ipydock.engine.volumes) -------------------------------------------------------
 
@@ -337,7 +338,7 @@ class BundledBackend:
     def prune_volumes(self, *, all: bool = False) -> ContainerPrune:
         with self.store.lock:
             names, freed = self._volumes().prune(self._volume_users, all=all)
-        return ContainerPrune(names, freed)
+        return models.ContainerPrune(names, freed)
 
     def volume_files(self, name: str, path: str = "/") -> list[FileEntry]:
         return self._volumes().files(name, path)
@@ -347,7 +348,9 @@ def _usage(kind: str, items: dict[str, tuple[bool, int]]) -> DiskUsage:
     """A ``system df`` row from {name: (in use, bytes)}."""
     size = sum(b for _, b in items.values())
     in_use = sum(b for used, b in items.values() if used)
-    return DiskUsage(kind, len(items), sum(used for used, _ in items.values()), size, size - in_use)
+    return models.DiskUsage(
+        kind, len(items), sum(used for used, _ in items.values()), size, size - in_use
+    )
 
 
 def _lifecycle() -> ModuleType:

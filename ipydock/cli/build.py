@@ -20,14 +20,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from ipydock.api import Backend
 from ipydock.cli.registry import arg, command
 from ipydock.cli.registry import arguments as _args
 from ipydock.display.text import human_size, short_id
 from ipydock.errors import UsageError
-from ipydock.models import BuildEvent
+
+if TYPE_CHECKING:
+    from ipydock.models import BuildEvent
 
 
 @command("image", "build", "Build an image from a Dockerfile", top=["build"])

@@ -1,0 +1,120 @@
+"""Plain data that every backend returns.
+
+The bundled engine and the Docker backend both answer with these dataclasses, so the CLI, the
+magics and the display code never see an engine's internals. Field names are the snake_case keys
+of the CLI's ``--format json`` output and the column names of the notebook's DataFrames; sizes are
+integer bytes and times are timezone-aware UTC datetimes (ISO-8601 when printed).
+
+The dataclasses live in one module per area (``images``, ``containers``, ``build``), loaded on
+first use: creating dataclasses is a noticeable part of the CLI's start-up, and ``image ls``
+needs only the image ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ipydock.models.build import (
+        BuildEvent,
+        BuildResult,
+    )
+    from ipydock.models.containers import (
+        ContainerDetail,
+        ContainerInfo,
+        ContainerPrune,
+        FileChange,
+        FileEntry,
+        LogEntry,
+        RunOutput,
+        RunResult,
+        VolumeInfo,
+    )
+    from ipydock.models.images import (
+        CheckReport,
+        DiskUsage,
+        HistoryRow,
+        ImageDetail,
+        ImageInfo,
+        LayerFile,
+        LayerFiles,
+        LoadedImage,
+        PruneResult,
+        RemoveEvent,
+    )
+
+__all__ = [
+    "BuildEvent",
+    "BuildResult",
+    "CheckReport",
+    "ContainerDetail",
+    "ContainerInfo",
+    "ContainerPrune",
+    "DiskUsage",
+    "FileChange",
+    "FileEntry",
+    "HistoryRow",
+    "ImageDetail",
+    "ImageInfo",
+    "LayerFile",
+    "LayerFiles",
+    "LoadedImage",
+    "LogEntry",
+    "PruneResult",
+    "RemoveEvent",
+    "RunOutput",
+    "RunResult",
+    "VolumeInfo",
+    "to_record",
+]
+
+_MODULES = {
+    "ImageInfo": "images",
+    "HistoryRow": "images",
+    "ImageDetail": "images",
+    "RemoveEvent": "images",
+    "PruneResult": "images",
+    "LoadedImage": "images",
+    "DiskUsage": "images",
+    "CheckReport": "images",
+    "LayerFile": "images",
+    "LayerFiles": "images",
+    "ContainerInfo": "containers",
+    "ContainerDetail": "containers",
+    "LogEntry": "containers",
+    "FileChange": "containers",
+    "RunResult": "containers",
+    "RunOutput": "containers",
+    "ContainerPrune": "containers",
+    "VolumeInfo": "containers",
+    "FileEntry": "containers",
+    "BuildEvent": "build",
+    "BuildResult": "build",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        return getattr(importlib.import_module(f"{__name__}.{_MODULES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def to_record(obj: Any) -> dict[str, Any]:
+    """A dataclass as a JSON-ready dict: datetimes in ISO-8601 UTC, tuples as lists."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        out[f.name] = _jsonable(getattr(obj, f.name))
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,134 @@
+"""Containers and volumes: ``container ls`` rows, inspect, logs, diff, run results, prune
+results, volumes and the files of a volume."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+__all__ = [
+    "ContainerDetail",
+    "ContainerInfo",
+    "ContainerPrune",
+    "FileChange",
+    "FileEntry",
+    "LogEntry",
+    "RunOutput",
+    "RunResult",
+    "VolumeInfo",
+]
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    """One row of ``container ls``; ``status`` is Docker's word (``running``, ``exited``, …),
+    ``status_text`` its sentence (``Exited (0) 2 seconds ago``)."""
+
+    id: str
+    name: str
+    image: str
+    image_id: str
+    command: str
+    created: datetime
+    status: str
+    status_text: str
+    exit_code: int
+    pid: int = 0
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ContainerDetail:
+    """What ``container inspect`` shows: Docker's keys inside ``config``, ``host_config``,
+    ``state`` and ``mounts``."""
+
+    id: str
+    name: str
+    image: str
+    created: datetime
+    path: str
+    args: list[str]
+    state: dict[str, Any]
+    config: dict[str, Any]
+    host_config: dict[str, Any]
+    mounts: list[dict[str, Any]]
+    log_path: str
+    restart_count: int = 0
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One line of a container's output; ``time`` in RFC 3339 with nanoseconds."""
+
+    stream: str  # stdout | stderr
+    text: str
+    time: str
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One line of ``container diff``: ``kind`` is A (added), C (changed) or D (deleted)."""
+
+    kind: str
+    path: str
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What ``run`` gives back: the container's ID and, unless detached, its exit code."""
+
+    id: str
+    exit_code: int | None = None
+
+
+class RunOutput(str):
+    """What an attached ``run`` printed (stdout and stderr as they came), a ``str`` that also
+    carries the container's ``id`` and ``exit_code``; ``stdout``/``stderr`` apart."""
+
+    id: str
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def __new__(cls, chunks: list[tuple[str, str]], result: RunResult) -> RunOutput:
+        self = super().__new__(cls, "".join(text for _, text in chunks))
+        self.id, self.exit_code = result.id, int(result.exit_code or 0)
+        self.stdout = "".join(text for stream, text in chunks if stream != "stderr")
+        self.stderr = "".join(text for stream, text in chunks if stream == "stderr")
+        return self
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self) + (f"[exit code {self.exit_code}]" if self.exit_code else ""))
+
+
+@dataclass(frozen=True)
+class ContainerPrune:
+    """What ``container prune`` / ``volume prune`` removed and the bytes it freed."""
+
+    deleted: list[str]
+    space_reclaimed: int
+
+
+@dataclass(frozen=True)
+class VolumeInfo:
+    """One named volume: ``mountpoint`` is its data directory on the host."""
+
+    name: str
+    driver: str
+    mountpoint: str
+    created: datetime
+    labels: dict[str, str] = field(default_factory=dict)
+    anonymous: bool = False
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of a volume or a container: ``mode`` as ``ls -l`` prints it."""
+
+    path: str
+    type: str  # file | dir | symlink | fifo | char | block | socket
+    size: int
+    mode: str
+    mtime: datetime
+    link_target: str = ""
