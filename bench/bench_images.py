@@ -116,7 +116,10 @@ def main() -> int:
             d.run("load", "-q", "-i", archive)
             load_docker = time.perf_counter() - t0
             docker = shutil.which("docker", path="/usr/bin") or "docker"
-            ours = [sys.executable, "-m", "ipydock", "--root", root]
+            script = os.path.join(os.path.dirname(sys.executable), "ipydock")  # as users run it
+            ours = [script if os.path.exists(script) else sys.executable, "--root", root]
+            if ours[0] == sys.executable:
+                ours[1:1] = ["-m", "ipydock"]
             warm = BundledBackend(Store(root))
             rows = [
                 ("image ls (CLI)", cli(*ours, "image", "ls"), cli(docker, "images", env=d.env())),
