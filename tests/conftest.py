@@ -110,6 +110,13 @@ def ipd(root: str) -> Ipd:
 
 
 @pytest.fixture(scope="session")
+def skopeo() -> str:
+    path = shutil.which("skopeo")
+    require(path is not None, "skopeo is not installed")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
 def dockerd() -> Iterator[Dockerd]:
     """A real dockerd (Debian's docker.io, 20.10) with its own data root, for the session."""
     require(os.geteuid() == 0, "dockerd needs root")

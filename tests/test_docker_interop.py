@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 import subprocess
 
@@ -112,11 +111,9 @@ def test_docker_loads_what_we_save_and_runs_it(dockerd, backend, store, busybox,
         dockerd.run("rmi", "-f", "ipydock-test/ours:1", check=False)
 
 
-def test_skopeo_reads_our_store_and_we_load_its_oci_archive(backend, store, busybox, tmp_path):
-    if not shutil.which("skopeo"):
-        from conftest import require
-
-        require(False, "skopeo is not installed")
+def test_skopeo_reads_our_store_and_we_load_its_oci_archive(
+    skopeo, backend, store, busybox, tmp_path
+) -> None:
     ref = f"oci:{store.root}:docker.io/library/busybox:latest"
     info = json.loads(
         subprocess.run(["skopeo", "inspect", "--raw", ref], capture_output=True, check=True).stdout

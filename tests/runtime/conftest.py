@@ -155,3 +155,10 @@ def leaks(session_runtime: Runtime):  # noqa: ANN201
 
 def open_fds(pid: int | str = "self") -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+@pytest.fixture
+def probes():  # noqa: ANN201
+    """(helper_children, open_fds) for tests that watch the fork server's resources; a
+    fixture, because `from conftest import` picks whichever conftest.py comes first."""
+    return helper_children, open_fds

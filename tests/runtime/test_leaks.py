@@ -5,15 +5,15 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from conftest import helper_children, open_fds
 
 from ipydock.engine.runtime import CommandNotFound, Resources, Spec
 
 pytestmark = pytest.mark.root
 
 
-def test_200_spawn_cleanup_cycles_leak_nothing(runtime, spec: Spec, leaks, tmp_path) -> None:
-    before = _fds(runtime, spec)
+def test_200_spawn_cleanup_cycles_leak_nothing(runtime, spec: Spec, leaks, probes, tmp_path):
+    helper_children, open_fds = probes
+    before = _fds(runtime, spec, open_fds)
     limited = replace(spec, resources=Resources(memory=64 * 1024 * 1024, pids_limit=20))
     for i in range(200):
         if i % 50 == 49:
@@ -22,12 +22,12 @@ def test_200_spawn_cleanup_cycles_leak_nothing(runtime, spec: Spec, leaks, tmp_p
             continue
         with runtime.run(limited if i % 2 else spec) as running:
             assert running.wait().exit_code == 0
-    assert _fds(runtime, spec) == before
+    assert _fds(runtime, spec, open_fds) == before
     assert helper_children(runtime) == []
     assert leaks(str(tmp_path)) == []
 
 
-def _fds(runtime, spec: Spec) -> tuple[int, int]:
+def _fds(runtime, spec: Spec, open_fds) -> tuple[int, int]:
     """Open fds of this process and of the helper, taken while one container runs.
 
     The helper answers a spawn only after it has handled every earlier event, so once this

@@ -111,7 +111,9 @@ def test_overlay_lower_dirs_are_given_top_first() -> None:
     plan = build_plan(SPEC)
     assert plan.root == "/c/merged"
     assert plan.root_mount.fstype == "overlay"
-    assert plan.root_mount.data == "lowerdir=/l/top:/l/base,upperdir=/c/upper,workdir=/c/work"
+    assert plan.root_mount.data == (
+        "lowerdir=/l/top:/l/base,upperdir=/c/upper,workdir=/c/work,redirect_dir=off,metacopy=off"
+    )
 
 
 def test_single_lower_without_upper_is_a_readonly_bind() -> None:

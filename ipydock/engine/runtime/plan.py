@@ -196,7 +196,10 @@ def _root_mount(rootfs: Rootfs) -> tuple[str, MountStep]:
         return rootfs.merged, step
     data = "lowerdir=" + ":".join(reversed(rootfs.lower))  # overlayfs wants top-first
     if rootfs.upper is not None:
-        data += f",upperdir={rootfs.upper},workdir={rootfs.work}"
+        # The upper dir becomes a layer tar (diff, commit, build steps): it must hold whole
+        # files and real renames, not overlayfs's redirect or metacopy xattrs, whatever the
+        # kernel's defaults are (off here, on in some distributions' kernels).
+        data += f",upperdir={rootfs.upper},workdir={rootfs.work},redirect_dir=off,metacopy=off"
     if len(data) > _MAX_MOUNT_DATA:
         raise InvalidSpec("rootfs.lower", f"{len(rootfs.lower)} layers exceed the mount data page")
     return rootfs.merged, MountStep(rootfs.merged, "overlay", "overlay", 0, data)
