@@ -4,7 +4,7 @@
 
     BuildEvent step     ──> new row   ⏳ running   2/4  RUN make   …      [▸ output]
     BuildEvent output   ──> appended to that row's collapsible output
-    BuildEvent cached   ──> ⚡ cached (a ``done`` that follows keeps it so)
+    BuildEvent cached   ──> ↻ cached (a ``done`` that follows keeps it so)
     BuildEvent done     ──> ✔ done, with the time the step took and its image ID
     BuildEvent failed   ──> ✘ failed, output opened
     context / warning   ──> a warning line above the rows (a large context, unused build args)
@@ -29,7 +29,7 @@ __all__ = ["BuildProgress", "TextBuildProgress"]
 
 _STATUS = {
     "running": ("⏳", "#1565c0"),
-    "cached": ("⚡", "#6a1b9a"),
+    "cached": ("↻", "#6a1b9a"),
     "done": ("✔", "#2e7d32"),
     "failed": ("✘", "#c62828"),
 }

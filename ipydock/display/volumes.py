@@ -62,20 +62,19 @@ class VolumeFilesFrame(_RichFrame):
             )
             if r.type == "dir":
                 out.append(
-                    f"<details open><summary>📁 <b>{name}/</b> {meta}</summary>"
+                    f"<details open><summary><b>{name}/</b> {meta}</summary>"
                     "<div style='margin-left:1.2em'>"
                 )
                 open_dirs.append(r.path)
             elif r.path in previews:
                 text = html.escape(previews[r.path])
                 out.append(
-                    f"<details><summary>📄 {name} {meta}</summary><pre style='margin:0 0 0 1.2em;"
+                    f"<details><summary>{name} {meta}</summary><pre style='margin:0 0 0 1.2em;"
                     f"max-height:12em;overflow:auto;background:#f6f6f6'>{text}</pre></details>"
                 )
             else:
-                icon = "🔗" if r.type == "symlink" else "📄"
                 link = f" → {html.escape(r.link_target)}" if r.link_target else ""
-                out.append(f"<div>{icon} {name}{link} {meta}</div>")
+                out.append(f"<div>{name}{link} {meta}</div>")
         out.extend("</div></details>" for _ in open_dirs)
         return "".join(out)
 

@@ -117,7 +117,7 @@ def test_volume_files_of_a_volume_a_container_wrote(ip, ipd, engine) -> None:
     }  # fmt: skip
     assert files.previews == {"/sub/a.txt": "hello\n"}  # not the big file, not the link
     html = files._repr_html_()
-    assert "<details open><summary>📁 <b>sub/</b>" in html and "hello" in html
+    assert "<details open><summary><b>sub/</b>" in html and "hello" in html
     assert "→ /etc/passwd" in html and "/sub/a.txt" in files.text()
     vols = ip.run_line_magic("volume", "ls")
     assert vols["name"].tolist() == ["data"]

@@ -102,6 +102,8 @@ def run_all(page, url: str, token: str, notebook: str) -> None:  # noqa: ANN001 
     workspace = notebook.removesuffix(".ipynb")  # a fresh one: only this notebook is open
     page.goto(f"{url}/lab/workspaces/{workspace}/tree/{notebook}?reset&token={token}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    # JupyterLab's toasts (the "Jupyter news?" question) would cover outputs in the pictures.
+    page.add_style_tag(content=".Toastify { display: none !important; }")
     idle = page.get_by_text("Python 3 (ipykernel) | Idle")
     dialog = page.locator(".jp-Dialog:has-text('Select Kernel')")
     idle.or_(dialog).first.wait_for(timeout=60_000)
