@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 if TYPE_CHECKING:
-    from ipydock.engine.containers import RunOptions
     from ipydock.models import (
         BuildEvent,
         BuildResult,
@@ -30,6 +29,7 @@ if TYPE_CHECKING:
         LogEntry,
         PruneResult,
         RemoveEvent,
+        RunOptions,
         RunResult,
         VolumeInfo,
     )

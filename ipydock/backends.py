@@ -14,7 +14,6 @@ from ipydock.engine.store import Store, images
 from ipydock.errors import ContainerNotFound, UsageError
 
 if TYPE_CHECKING:
-    from ipydock.engine.containers import RunOptions
     from ipydock.models import (
         BuildEvent,
         BuildResult,
@@ -33,6 +32,7 @@ if TYPE_CHECKING:
         LogEntry,
         PruneResult,
         RemoveEvent,
+        RunOptions,
         RunResult,
         VolumeInfo,
     )

@@ -159,9 +159,9 @@ def from_run(backend: Backend, result: RunResult | RunOutput) -> Container | Run
 def run(
     image: str, *command: str, detach: bool = False, backend: Backend | None = None, **options: Any
 ) -> RunOutput | Container:
-    """``docker run``: ``options`` are :class:`ipydock.engine.containers.RunOptions` fields
+    """``docker run``: ``options`` are :class:`ipydock.models.RunOptions` fields
     (``name=``, ``env=(...)``, ``volumes=("data:/data",)``, ``auto_remove=True``, …)."""
-    from ipydock.engine.containers import RunOptions
+    from ipydock.models import RunOptions
 
     b = _b(backend)
     opts = RunOptions(image=image, command=tuple(command), **options)

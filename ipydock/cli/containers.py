@@ -14,7 +14,6 @@ from ipydock.api import Backend
 from ipydock.cli.registry import FORMAT, NO_TRUNC, arg, command, emit_json
 from ipydock.cli.registry import arguments as _args
 from ipydock.display.text import human_ago, human_size, table
-from ipydock.engine.containers import RunOptions
 from ipydock.engine.runtime.errors import StartFailed
 from ipydock.errors import IPyDockError, UsageError
 from ipydock.models import (
@@ -25,6 +24,7 @@ from ipydock.models import (
     RunResult,
     to_record,
 )
+from ipydock.models.containers import RunOptions
 
 _RUN_FLAGS = (
     arg("--name", help="assign a name to the container"),

@@ -14,6 +14,7 @@ __all__ = [
     "FileChange",
     "FileEntry",
     "LogEntry",
+    "RunOptions",
     "RunOutput",
     "RunResult",
     "VolumeInfo",
@@ -132,3 +133,35 @@ class FileEntry:
     mode: str
     mtime: datetime
     link_target: str = ""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The flags of ``container run``/``create``; defaults are docker's. Plain data, so every
+    backend (bundled or docker) takes the same options."""
+
+    image: str
+    command: tuple[str, ...] = ()
+    name: str | None = None
+    env: tuple[str, ...] = ()
+    env_file: tuple[str, ...] = ()
+    workdir: str | None = None
+    user: str | None = None
+    entrypoint: str | None = None
+    hostname: str | None = None
+    volumes: tuple[str, ...] = ()
+    mounts: tuple[str, ...] = ()
+    memory: str | int | None = None
+    pids_limit: int | None = None
+    cpus: float | None = None
+    network: str = "none"
+    privileged: bool = False
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    read_only: bool = False
+    restart: str = "no"
+    auto_remove: bool = False
+    interactive: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    stop_signal: str | None = None
+    stop_timeout: int | None = None

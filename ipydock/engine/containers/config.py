@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from ipydock.engine.volumes import valid_name
 from ipydock.errors import InvalidMountSpec, UsageError
+from ipydock.models.containers import RunOptions
 
 __all__ = [
     "MountSpec",
@@ -29,37 +30,6 @@ __all__ = [
     "parse_mounts",
     "parse_restart",
 ]
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """The flags of ``container run``/``create``; defaults are docker's."""
-
-    image: str
-    command: tuple[str, ...] = ()
-    name: str | None = None
-    env: tuple[str, ...] = ()
-    env_file: tuple[str, ...] = ()
-    workdir: str | None = None
-    user: str | None = None
-    entrypoint: str | None = None
-    hostname: str | None = None
-    volumes: tuple[str, ...] = ()
-    mounts: tuple[str, ...] = ()
-    memory: str | int | None = None
-    pids_limit: int | None = None
-    cpus: float | None = None
-    network: str = "none"
-    privileged: bool = False
-    cap_add: tuple[str, ...] = ()
-    cap_drop: tuple[str, ...] = ()
-    read_only: bool = False
-    restart: str = "no"
-    auto_remove: bool = False
-    interactive: bool = False
-    labels: dict[str, str] = field(default_factory=dict)
-    stop_signal: str | None = None
-    stop_timeout: int | None = None
 
 
 @dataclass(frozen=True)
