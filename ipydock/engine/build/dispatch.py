@@ -54,6 +54,11 @@ def expand_words(state: StageState, instr: Instruction, word: str) -> list[str]:
         raise DockerfileError(instr.line, instr.text, str(exc)) from None
 
 
+def expand_all(state: StageState, instr: Words) -> list[str]:
+    """Every word of a Words instruction (EXPOSE, VOLUME), expanded and split."""
+    return [w for word in instr.words for w in expand_words(state, instr, word)]
+
+
 def nop(state: StageState, comment: str) -> list[str]:
     """The classic builder's Cmd for a metadata step: ``shell + ["#(nop) ", comment]``."""
     return [*state.shell, "#(nop) ", comment]
@@ -128,9 +133,7 @@ def _exec_form(state: StageState, instr: Instruction) -> Step:
 
 def _expose(state: StageState, instr: Instruction) -> Step:
     assert isinstance(instr, Words)
-    ports: list[str] = []
-    for word in instr.words:
-        ports += expand_words(state, instr, word)
+    ports = expand_all(state, instr)
     exposed = dict(state.container.get("ExposedPorts") or {})
     for port in ports:
         for key in _port_keys(instr, port):
@@ -150,9 +153,7 @@ def _port_keys(instr: Instruction, text: str) -> list[str]:
 
 def _volume(state: StageState, instr: Instruction) -> Step:
     assert isinstance(instr, Words)
-    paths: list[str] = []
-    for word in instr.words:
-        paths += expand_words(state, instr, word)
+    paths = expand_all(state, instr)
     volumes = dict(state.container.get("Volumes") or {})
     for path in paths:
         if not path.strip():
