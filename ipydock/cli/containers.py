@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -11,7 +10,7 @@ from collections.abc import Iterator
 from typing import IO
 
 from ipydock.api import Backend
-from ipydock.cli.registry import FORMAT, NO_TRUNC, arg, command, emit_json
+from ipydock.cli.registry import FORMAT, NO_TRUNC, arg, command, emit_inspect, emit_json
 from ipydock.cli.registry import arguments as _args
 from ipydock.display.text import human_ago, human_size, table
 from ipydock.engine.runtime.errors import StartFailed
@@ -22,7 +21,6 @@ from ipydock.models import (
     LogEntry,
     RunOutput,
     RunResult,
-    to_record,
 )
 from ipydock.models.containers import RunOptions
 
@@ -201,10 +199,7 @@ def _inspect_call(backend: Backend, a: argparse.Namespace) -> list[ContainerDeta
 @_args(FORMAT, CONTAINERS)
 def container_inspect(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     details = _inspect_call(backend, a)
-    if a.format == "json":
-        emit_json(details, out)
-    else:
-        out.write(json.dumps([to_record(d) for d in details], indent=4) + "\n")
+    emit_inspect(details, a.format, out)
     return 0
 
 

@@ -15,6 +15,7 @@ from ipydock.cli.registry import (
     QUIET,
     arg,
     command,
+    emit_inspect,
     emit_json,
 )
 from ipydock.cli.registry import arguments as _args
@@ -35,7 +36,6 @@ from ipydock.models import (
     LoadedImage,
     PruneResult,
     RemoveEvent,
-    to_record,
 )
 
 # -- image ---------------------------------------------------------------------------------
@@ -143,10 +143,7 @@ def _inspect(backend: Backend, a: argparse.Namespace) -> list[ImageDetail]:
 @_args(FORMAT, arg("images", nargs="+", metavar="IMAGE"))
 def image_inspect(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     details = _inspect(backend, a)
-    if a.format == "json":
-        emit_json(details, out)
-    else:
-        out.write(json.dumps([to_record(d) for d in details], indent=4) + "\n")
+    emit_inspect(details, a.format, out)
     return 0
 
 

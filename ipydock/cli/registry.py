@@ -16,7 +16,16 @@ from ipydock.api import Backend
 from ipydock.errors import UsageError
 from ipydock.models import to_record
 
-__all__ = ["COMMANDS", "Command", "Parser", "arg", "arguments", "command", "emit_json"]
+__all__ = [
+    "COMMANDS",
+    "Command",
+    "Parser",
+    "arg",
+    "arguments",
+    "command",
+    "emit_inspect",
+    "emit_json",
+]
 
 
 class Parser(argparse.ArgumentParser):
@@ -100,6 +109,14 @@ FILTER = arg(
 )
 NO_TRUNC = arg("--no-trunc", action="store_true", help="do not truncate output")
 QUIET = arg("-q", "--quiet", action="store_true", help="only show image IDs")
+
+
+def emit_inspect(details: Sequence[Any], fmt: str, out: IO[str]) -> None:
+    """``inspect`` output: a JSON array as docker prints it, or JSON lines with --format json."""
+    if fmt == "json":
+        emit_json(details, out)
+    else:
+        out.write(json.dumps([to_record(d) for d in details], indent=4) + "\n")
 
 
 def emit_json(records: Sequence[Any], out: IO[str]) -> None:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import IO
 
 from ipydock.api import Backend
-from ipydock.cli.registry import FORMAT, arg, command, emit_json
+from ipydock.cli.registry import FORMAT, arg, command, emit_inspect, emit_json
 from ipydock.cli.registry import arguments as _args
 from ipydock.display.text import human_size, table
 from ipydock.errors import IPyDockError
-from ipydock.models import FileEntry, VolumeInfo, to_record
+from ipydock.models import FileEntry, VolumeInfo
 
 
 @command("volume", "create", "Create a volume")
@@ -50,10 +49,7 @@ def _inspect_call(backend: Backend, a: argparse.Namespace) -> list[VolumeInfo]:
 @_args(FORMAT, arg("names", nargs="+", metavar="VOLUME"))
 def volume_inspect(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     details = [backend.inspect_volume(n) for n in a.names]
-    if a.format == "json":
-        emit_json(details, out)
-    else:
-        out.write(json.dumps([to_record(d) for d in details], indent=4) + "\n")
+    emit_inspect(details, a.format, out)
     return 0
 
 
