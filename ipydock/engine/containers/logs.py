@@ -82,30 +82,61 @@ class LineSplitter:
 
 
 class Inotify:
-    """A minimal inotify watch (no polling): :meth:`wait` returns on an event or the deadline."""
+    """A minimal inotify watch (no polling): :meth:`wait` returns on an event or the deadline.
+
+    Closing an inotify instance that has seen events waits for an RCU grace period (2-15 ms
+    here), so instances are kept in a per-process pool: :meth:`close` removes the watches and
+    hands the instance back; the next follower reuses it.
+    """
 
     _libc = ctypes.CDLL(None, use_errno=True)
+    _pool: list[int] = []
+    _pool_pid = 0
 
     def __init__(self, paths: dict[str, int]) -> None:
-        self.fd = self._libc.inotify_init1(_IN_CLOEXEC | _IN_NONBLOCK)
-        if self.fd < 0:
-            raise OSError(ctypes.get_errno(), "inotify_init1")
+        self.fd = self._take()
+        self.watches: list[int] = []
         for path, mask in paths.items():
-            self._libc.inotify_add_watch(self.fd, path.encode(), mask)
+            wd = self._libc.inotify_add_watch(self.fd, path.encode(), mask)
+            if wd >= 0:
+                self.watches.append(wd)
+
+    @classmethod
+    def _take(cls) -> int:
+        if cls._pool_pid != os.getpid():  # a forked child must not share its parent's queue
+            cls._pool, cls._pool_pid = [], os.getpid()
+        if cls._pool:
+            return cls._pool.pop()
+        fd = int(cls._libc.inotify_init1(_IN_CLOEXEC | _IN_NONBLOCK))
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        return fd
+
+    def _drain(self) -> None:
+        try:
+            while os.read(self.fd, 65536):
+                pass
+        except BlockingIOError:
+            pass
 
     def wait(self, timeout: float | None, extra: tuple[int, ...] = ()) -> list[int]:
         """Block until an event (drained) or one of ``extra`` fds is readable; those fds."""
         ready, _, _ = select.select([self.fd, *extra], [], [], timeout)
         if self.fd in ready:
-            try:
-                while os.read(self.fd, 65536):
-                    pass
-            except BlockingIOError:
-                pass
+            self._drain()
         return [fd for fd in ready if fd != self.fd]
 
     def close(self) -> None:
-        os.close(self.fd)
+        if self.fd < 0:
+            return
+        for wd in self.watches:
+            self._libc.inotify_rm_watch(self.fd, wd)
+        self._drain()  # queued events and the IN_IGNORED of each removed watch
+        if self._pool_pid == os.getpid():
+            self._pool.append(self.fd)
+        else:
+            os.close(self.fd)
+        self.fd = -1
 
 
 Entry = tuple[str, str, str]  # (stream, text, time)
