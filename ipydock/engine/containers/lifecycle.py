@@ -49,6 +49,7 @@ from ipydock.engine.store.fsutil import remove_tree
 from ipydock.engine.store.layerview import LayerView
 from ipydock.engine.volumes import Volumes
 from ipydock.errors import (
+    ContainerNotFound,
     ContainerNotRunning,
     ContainerRunning,
     InvalidMountSpec,
@@ -483,12 +484,17 @@ def remove(store: Store, ref: str, *, force: bool = False, volumes: bool = False
     """``rm``: refused for a running container unless ``force`` (then SIGKILL, wait, remove)."""
     records = records_of(store)
     rec = records.find(ref)
-    state = refresh(records, rec)
-    if state.is_active or state.supervisor_pid:
-        if not force and state.is_active:
-            raise ContainerRunning(rec.id)
-        _signal_and_wait(records, rec, f"kill {int(signal.SIGKILL)}", None)
-    remove_record(store.root, rec, volumes=volumes, store=store)
+    try:
+        state = refresh(records, rec)
+        if state.is_active or state.supervisor_pid:
+            if not force and state.is_active:
+                raise ContainerRunning(rec.id)
+            _signal_and_wait(records, rec, f"kill {int(signal.SIGKILL)}", None)
+        remove_record(store.root, rec, volumes=volumes, store=store)
+    except ContainerNotFound:
+        if not rec.config["HostConfig"].get("AutoRemove"):
+            raise
+        # --rm: its supervisor removed it on the way out, as docker's daemon would
     return rec.id
 
 

@@ -45,7 +45,8 @@ def disk_errors(path: str) -> Iterator[None]:
 
 
 def fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    """fsync a directory; ``""`` (the dirname of a bare file name) is the working directory."""
+    fd = os.open(path or ".", os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
     finally:
