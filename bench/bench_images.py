@@ -4,7 +4,8 @@ Loads the same 1,000 images (a shared busybox base layer plus one small layer ea
 ipydock store and into a private dockerd (started here, removed afterwards), then times, as the
 median of several runs on this machine in this run:
 
-* ``ipydock image ls`` and ``docker images`` (CLI, a new process each time);
+* ``ipydock image ls`` and ``docker images`` (CLI, a new process each time; ipydock's with its
+  warm command server, as users get it after their first command, and without it);
 * ``image ls`` from a warm Python process (the way a notebook calls it);
 * ``ipydock image history`` and ``docker history``.
 
@@ -29,7 +30,7 @@ from collections.abc import Callable
 
 from ipydock.backends import BundledBackend
 from ipydock.engine.store import Store
-from ipydock.testing import Dockerd, busybox_tarball, layer_tar
+from ipydock.testing import CommandServer, Dockerd, busybox_tarball, layer_tar
 
 
 def many_images_archive(path: str, count: int, base_tgz: str) -> None:
@@ -111,7 +112,7 @@ def main() -> int:
         t0 = time.perf_counter()
         BundledBackend(Store(root)).load(archive)
         load_ours = time.perf_counter() - t0
-        with Dockerd() as d:
+        with Dockerd() as d, CommandServer() as server:
             t0 = time.perf_counter()
             d.run("load", "-q", "-i", archive)
             load_docker = time.perf_counter() - t0
@@ -121,8 +122,18 @@ def main() -> int:
             if ours[0] == sys.executable:
                 ours[1:1] = ["-m", "ipydock"]
             warm = BundledBackend(Store(root))
+            cold = {**os.environ, "IPYDOCK_SERVER": "0"}
             rows = [
-                ("image ls (CLI)", cli(*ours, "image", "ls"), cli(docker, "images", env=d.env())),
+                (
+                    "image ls (CLI)",
+                    cli(*ours, "image", "ls", env=server.env),
+                    cli(docker, "images", env=d.env()),
+                ),
+                (
+                    "image ls (CLI, no server)",
+                    cli(*ours, "image", "ls", env=cold),
+                    cli(docker, "images", env=d.env()),
+                ),
                 (
                     "image ls (warm Python)",
                     lambda: warm.images(),
@@ -130,7 +141,12 @@ def main() -> int:
                 ),
                 (
                     "image history (CLI)",
-                    cli(*ours, "image", "history", "bench/img:7"),
+                    cli(*ours, "image", "history", "bench/img:7", env=server.env),
+                    cli(docker, "history", "bench/img:7", env=d.env()),
+                ),
+                (
+                    "image history (CLI, no server)",
+                    cli(*ours, "image", "history", "bench/img:7", env=cold),
                     cli(docker, "history", "bench/img:7", env=d.env()),
                 ),
                 (

@@ -160,22 +160,41 @@ def main() -> None:
     print_container_table(containers, docker, theirs, args.n)
 
 
+def ipydock_command() -> list[str]:
+    """The ``ipydock`` command as users run it (the venv's script), else ``python -m``."""
+    script = os.path.join(os.path.dirname(sys.executable), "ipydock")
+    return [script] if os.path.exists(script) else [sys.executable, "-m", "ipydock"]
+
+
 def bench_containers(n: int, root: Path, tgz: str) -> dict[str, float]:
-    """``run --rm busybox true`` through the backend (warm process) and through the CLI."""
+    """``run --rm busybox true`` through the backend (warm process) and through the CLI: with
+    its warm command server (as users get it after the first command) and without."""
     from ipydock.backends import BundledBackend
     from ipydock.engine.containers import RunOptions
     from ipydock.engine.store import Store
+    from ipydock.testing import CommandServer
 
     backend = BundledBackend(Store(str(root)))
     backend.import_image(tgz, "busybox", changes=['CMD ["sh"]'])
-    opts = RunOptions("busybox", ("true",), auto_remove=True)
-    cli = [sys.executable, "-m", "ipydock", "--root", str(root), "run", "--rm", "busybox", "true"]
+    words = ["--root", str(root), "run", "--rm", "busybox", "true"]
+    cli = [*ipydock_command(), *words]
+
+    def warm(network: str) -> Callable[[int], None]:
+        opts = RunOptions("busybox", ("true",), auto_remove=True, network=network)
+        return lambda _i: backend.run(opts) and None
+
     results = {
-        "backend.run --rm busybox true (warm process)": median_ms(n, lambda _i: backend.run(opts)),
-        "ipydock run --rm busybox true (CLI)": median_ms(
-            n, lambda _i: subprocess.run(cli, check=True)
-        ),
+        "backend.run --rm busybox true (warm process)": median_ms(n, warm("none")),
+        "backend.run --rm --network host (warm process)": median_ms(n, warm("host")),
     }
+    with CommandServer() as server:
+        results["ipydock run --rm busybox true (CLI)"] = median_ms(
+            n, lambda _i: subprocess.run(cli, check=True, env=server.env) and None
+        )
+    cold = {**os.environ, "IPYDOCK_SERVER": "0"}
+    results["same, IPYDOCK_SERVER=0 (new Python each time)"] = median_ms(
+        n, lambda _i: subprocess.run(cli, check=True, env=cold) and None
+    )
     cgroups.remove_parent("ipydock")
     return results
 
@@ -196,7 +215,9 @@ def bench_docker(n: int, tgz: str) -> dict[str, float]:
             "docker run --rm --network none busybox true": median_ms(
                 n, docker("--network", "none")
             ),
-            "docker run --rm busybox true": median_ms(n, docker()),
+            "docker run --rm --network host busybox true": median_ms(
+                n, docker("--network", "host")
+            ),
         }
     finally:
         dockerd.stop()
@@ -204,11 +225,12 @@ def bench_docker(n: int, tgz: str) -> dict[str, float]:
 
 def print_container_table(ours: dict[str, float], docker: dict[str, float],
                           crun: dict[str, float], n: int) -> None:  # fmt: skip
-    print(f"\nmedian of {n} runs of `run --rm busybox true`, network none")
-    ref = docker.get("docker run --rm --network none busybox true")
+    print(f"\nmedian of {n} runs of `run --rm busybox true`, network none unless named")
     crun_ref = crun.get("crun run, cgroup")
     print(f"{'what':<52}{'ms':>8}{'vs docker':>11}{'vs crun':>9}")
     for name, ms in {**docker, **ours}.items():
+        host = "--network host" in name
+        ref = docker.get(f"docker run --rm --network {'host' if host else 'none'} busybox true")
         vs_docker = f"{ms / ref:.2f}x" if ref and not name.startswith("docker") else ""
         vs_crun = f"{ms / crun_ref:.1f}x" if crun_ref else ""
         print(f"{name:<52}{ms:>8.2f}{vs_docker:>11}{vs_crun:>9}")

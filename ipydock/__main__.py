@@ -1,5 +1,5 @@
 import sys
 
-from ipydock.cli import main
+from ipydock.launcher import main
 
 sys.exit(main())

@@ -4,6 +4,8 @@
   ``busybox-static`` (``FROM scratch`` + ``ADD`` material: the only image source offline).
 * :class:`Dockerd`: a real ``dockerd`` with its own data root and socket, for side-by-side and
   interop tests, stopped and cleaned away afterwards.
+* :class:`CommandServer`: the warm server behind the ``ipydock`` command, started in a runtime
+  dir of its own (benchmarks and tests time the CLI as users get it).
 * :func:`make_docker_archive`: a docker-archive tarball written from plain bytes, for crafting
   good and bad inputs to ``image load``.
 
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUSYBOX",
+    "CommandServer",
     "Dockerd",
     "add_step",
     "busybox_rootfs",
@@ -269,6 +272,50 @@ class Dockerd:
         shutil.rmtree(self.base, ignore_errors=True)
 
     def __enter__(self) -> Dockerd:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class CommandServer:
+    """``python -m ipydock.cli.server serve`` in a private runtime dir; :attr:`env` points the
+    ``ipydock`` command at it. Started when it takes commands (not after a fixed time)::
+
+        with CommandServer() as server:
+            subprocess.run(["ipydock", "image", "ls"], env=server.env)
+    """
+
+    def __init__(self, env: dict[str, str] | None = None, cwd: str | None = None) -> None:
+        self.dir = tempfile.mkdtemp(prefix="ipydock-run-")
+        self.cwd = cwd  # `python -m` puts the working directory first on sys.path
+        self.env = {**(env or os.environ), "IPYDOCK_RUNTIME_DIR": self.dir}
+        self.env.pop("IPYDOCK_SERVER", None)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> CommandServer:
+        import sys
+
+        r, w = os.pipe()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ipydock.cli.server", "serve", "--ready-fd", str(w)],
+            env=self.env, pass_fds=[w], stdin=subprocess.DEVNULL, cwd=self.cwd,
+        )  # fmt: skip
+        os.close(w)
+        with os.fdopen(r, "rb") as ready:
+            if ready.readline() != b"ready\n":
+                self.stop()
+                raise RuntimeError("the command server did not start")
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait()
+            self.proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> CommandServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

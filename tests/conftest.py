@@ -85,6 +85,25 @@ def busybox(backend: BundledBackend, busybox_tgz: str) -> str:
     return backend.import_image(busybox_tgz, "busybox", changes=['CMD ["sh"]'])
 
 
+@pytest.fixture(scope="session", autouse=True)
+def command_server_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The suite's CLI calls go through a command server of its own (``ipydock.launcher``),
+    in a private runtime dir; it is stopped at the end (its commands finish first)."""
+    from ipydock.cli import server
+
+    path = str(tmp_path_factory.mktemp("runtime"))
+    old = os.environ.get("IPYDOCK_RUNTIME_DIR")
+    os.environ["IPYDOCK_RUNTIME_DIR"] = path
+    try:
+        yield path
+    finally:
+        server.stop()
+        if old is None:
+            del os.environ["IPYDOCK_RUNTIME_DIR"]
+        else:
+            os.environ["IPYDOCK_RUNTIME_DIR"] = old
+
+
 Ipd = Callable[..., subprocess.CompletedProcess[str]]
 
 

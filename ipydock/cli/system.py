@@ -101,3 +101,24 @@ def system_check(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
         file=sys.stderr,
     )
     return 1
+
+
+@command("system", "server", "Show or stop the warm command server behind `ipydock`")
+@_args(
+    arg("action", nargs="?", choices=["status", "stop"], default="status", help="status or stop"),
+    FORMAT,
+)
+def system_server(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    from ipydock.cli import server
+
+    if a.action == "stop":
+        out.write("stopped\n" if server.stop() else "no server was running\n")
+        return 0
+    state = server.status()
+    if a.format == "json":
+        out.write(json.dumps(state) + "\n")
+    elif state["running"]:
+        out.write(f"running, pid {state['pid']}, socket {state['socket']}\n")
+    else:
+        out.write(f"not running (it starts with the next command; socket {state['socket']})\n")
+    return 0

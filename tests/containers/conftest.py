@@ -20,21 +20,27 @@ from ipydock.engine.runtime import cgroups
 _counter = itertools.count()
 
 
-def live_processes_naming(text: str) -> list[str]:
-    """Non-zombie processes whose command line names ``text`` (our supervisors do)."""
+def processes_using(root: str) -> list[str]:
+    """Live processes with a file, or their working directory, under ``root``: supervisors
+    hold their container's log and ctl fifo open, whichever process forked them (the CLI, the
+    command server's worker, a kernel's helper)."""
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
+        if int(pid) == os.getpid():
             continue
-        if text in cmdline and int(pid) != os.getpid():
+        try:
+            targets = [os.readlink(f"/proc/{pid}/cwd")]
+            targets += [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        except OSError:  # gone, or a zombie
+            continue
+        if any(t == root or t.startswith(root + "/") for t in targets):
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
             found.append(f"{pid}: {cmdline}")
     return found
 
 
 def leftovers(root: str, cgroup_parent: str) -> list[str]:
-    found = live_processes_naming(root + " ")
+    found = processes_using(root)
     mounts = subprocess.run(["findmnt", "-rn", "-o", "TARGET,OPTIONS"], capture_output=True,
                             text=True, check=False).stdout  # fmt: skip
     found += [f"mount: {line}" for line in mounts.splitlines() if root in line]

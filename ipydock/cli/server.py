@@ -1,0 +1,322 @@
+"""The warm command server behind the ``ipydock`` command (see :mod:`ipydock.launcher`).
+
+One single-threaded process per user and installed package, with the CLI's modules imported.
+For each request it forks a worker that becomes the caller's command: the caller's stdio fds,
+environment, working directory and umask, then ``ipydock.cli.main(argv)``, then ``_exit``.
+Forking is safe because this process never starts a thread; a worker may fork again (a
+container's supervisor), as the CLI does::
+
+    serve: flock <sock>.lock (one server) ── bind <sock> ── select:
+      listening socket  -> accept; SO_PEERCRED must be our uid; read the request + 3 fds;
+                           sources changed? reply "stale" and leave; else fork a worker,
+                           reply "pid N"
+      worker's pidfd    -> waitpid; reply "exit CODE" to its caller; close
+      caller's socket   -> EOF: the caller is gone (killed): SIGTERM the worker
+      nothing for IPYDOCK_SERVER_IDLE seconds (default 600) and no workers -> leave
+
+Leaving unlinks the socket before the lock is released, so a new server can start at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import io
+import os
+import selectors
+import signal
+import socket
+import struct
+import sys
+import time
+from dataclasses import dataclass
+
+from ipydock.launcher import PACKAGE_DIR, decode_request, socket_path
+
+__all__ = ["fingerprint", "serve", "status", "stop"]
+
+_MAX_REQUEST = 1 << 20
+_IDLE = 600.0
+
+
+def fingerprint() -> tuple[tuple[str, int, int], ...]:
+    """(path, mtime, size) of every source file of the package: a change means restart."""
+    found = []
+    for top, dirs, files in os.walk(PACKAGE_DIR):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in files:
+            if name.endswith(".py"):
+                st = os.stat(os.path.join(top, name))
+                found.append((os.path.join(top, name), st.st_mtime_ns, st.st_size))
+    return tuple(sorted(found))
+
+
+def _preload() -> None:
+    """Import what commands use, so a worker starts with it done."""
+    from ipydock import backends, cli
+    from ipydock.engine.build import builder  # noqa: F401
+    from ipydock.engine.containers import lifecycle, supervisor  # noqa: F401
+    from ipydock.engine.runtime import spawn  # noqa: F401
+
+    cli.load_commands()
+    cli.build_parser()  # warms argparse and its gettext look-ups
+    del backends
+
+
+@dataclass
+class _Job:
+    conn: socket.socket
+    pid: int
+    pidfd: int
+
+
+class Server:
+    def __init__(self, path: str, idle: float) -> None:
+        self.path = path
+        self.idle = idle
+        self.sources = fingerprint()
+        self.selector = selectors.DefaultSelector()
+        self.jobs: dict[int, _Job] = {}  # by pid
+        self.listener: socket.socket | None = None
+        self.lock_fd = -1
+
+    def claim(self) -> bool:
+        """Take the lock and the socket path; False if another server has them."""
+        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+        self.lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.lock_fd)
+            return False
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)  # a crashed server's
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        old = os.umask(0o077)
+        try:
+            listener.bind(self.path)
+        finally:
+            os.umask(old)
+        listener.listen(16)
+        self.listener = listener
+        os.ftruncate(self.lock_fd, 0)
+        os.write(self.lock_fd, f"{os.getpid()}\n".encode())
+        self.selector.register(listener, selectors.EVENT_READ, self._accept)
+        return True
+
+    def leave(self) -> None:
+        """Stop taking commands: unlink the socket, then let the lock go."""
+        if self.listener is not None:
+            self.selector.unregister(self.listener)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            self.listener.close()
+            self.listener = None
+        if self.lock_fd >= 0:
+            os.close(self.lock_fd)
+            self.lock_fd = -1
+
+    def run(self) -> None:
+        last = time.monotonic()
+        while self.listener is not None:
+            events = self.selector.select(timeout=self.idle)
+            for key, _ in events:
+                key.data(key.fileobj)
+            if events or self.jobs:
+                last = time.monotonic()
+            elif time.monotonic() - last >= self.idle:
+                break
+        self.leave()
+        for job in list(self.jobs.values()):  # after "stale" or SIGTERM: let them finish
+            self._reap(job)
+
+    # -- events ----------------------------------------------------------------------------
+
+    def _accept(self, listener: socket.socket) -> None:
+        conn, _ = listener.accept()
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        _pid, uid, _gid = struct.unpack("3i", creds)
+        if uid != os.geteuid():
+            conn.close()
+            return
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(conn, _MAX_REQUEST, 3)
+            request = decode_request(data)
+        except (OSError, ValueError):
+            conn.close()
+            return
+        try:
+            if len(fds) != 3:
+                conn.close()
+                return
+            if fingerprint() != self.sources:
+                self.leave()  # first, so that the caller can start a new server at once
+                with contextlib.suppress(OSError):
+                    conn.send(b"stale")
+                conn.close()
+                return
+            pid = os.fork()
+            if pid == 0:
+                _worker(conn, fds, *request)  # never returns
+        finally:
+            for fd in fds:
+                os.close(fd)
+        job = _Job(conn, pid, os.pidfd_open(pid))
+        self.jobs[pid] = job
+        self.selector.register(job.pidfd, selectors.EVENT_READ, lambda _fd: self._reap(job))
+        self.selector.register(conn, selectors.EVENT_READ, lambda _c: self._caller_left(job))
+        with contextlib.suppress(OSError):
+            conn.send(f"pid {pid}".encode())
+
+    def _reap(self, job: _Job) -> None:
+        _, status = os.waitpid(job.pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        with contextlib.suppress(OSError):
+            job.conn.send(f"exit {code if code >= 0 else 128 - code}".encode())
+        self._finish(job)
+
+    def _caller_left(self, job: _Job) -> None:
+        """The caller's socket is readable: it sends nothing, so this is its end (killed)."""
+        self.selector.unregister(job.conn)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(job.pid, signal.SIGTERM)
+
+    def _finish(self, job: _Job) -> None:
+        for obj in (job.pidfd, job.conn):
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(obj)
+        os.close(job.pidfd)
+        job.conn.close()
+        self.jobs.pop(job.pid, None)
+
+
+def _worker(
+    conn: socket.socket, fds: list[int], cwd: str, umask: int, argv: list[str],
+    env: dict[str, str],
+) -> None:  # fmt: skip
+    """Become the caller's command; never returns into the server's loop."""
+    code = 1
+    try:
+        conn.close()
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+        signal.set_wakeup_fd(-1)
+        os.closerange(3, 1 << 16)  # the listener, other callers' sockets, pidfds, the lock
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+        os.environ.clear()
+        os.environ.update(env)
+        os.umask(umask)
+        os.chdir(cwd)
+        sys.stdin = _text(0, "r")
+        sys.stdout = _text(1, "w")
+        sys.stderr = _text(2, "w", errors="backslashreplace")
+        sys.argv = ["ipydock", *argv]
+        from ipydock.cli import main
+
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:  # noqa: BLE001 - reported; never return into the server's loop
+        with contextlib.suppress(Exception):
+            import traceback
+
+            traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+
+
+def _text(fd: int, mode: str, errors: str = "strict") -> io.TextIOWrapper:
+    """A standard stream on ``fd`` as Python would make it: line-buffered on a terminal."""
+    line = 1 if os.isatty(fd) and mode == "w" else -1
+    stream = open(fd, mode, buffering=line, encoding="utf-8", errors=errors, closefd=False)  # noqa: SIM115
+    assert isinstance(stream, io.TextIOWrapper)
+    return stream
+
+
+# -- management -----------------------------------------------------------------------------
+
+
+def _pid() -> int | None:
+    """The running server's pid (from its lock file), if one holds the lock."""
+    path = socket_path() + ".lock"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:  # held: a live server
+            text = os.read(fd, 32).decode().strip()
+            return int(text) if text.isdigit() else None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def status() -> dict[str, object]:
+    pid = _pid()
+    return {"running": pid is not None, "pid": pid, "socket": socket_path()}
+
+
+def stop() -> bool:
+    """Stop the server (its running commands finish first); False if none was running."""
+    pid = _pid()
+    if pid is None:
+        return False
+    pidfd = os.pidfd_open(pid)
+    try:
+        os.kill(pid, signal.SIGTERM)
+        sel = selectors.DefaultSelector()
+        sel.register(pidfd, selectors.EVENT_READ)
+        sel.select(timeout=30)
+    finally:
+        os.close(pidfd)
+    return True
+
+
+def serve(idle: float | None = None, ready_fd: int = -1) -> int:
+    """Serve until idle or stopped; ``ready_fd`` gets a line once commands are taken (tests)."""
+    if idle is None:
+        idle = float(os.environ.get("IPYDOCK_SERVER_IDLE") or _IDLE)
+    server = Server(socket_path(), idle)
+    if not server.claim():
+        return 0  # another one is serving
+    log = os.open(server.path + ".log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    os.dup2(log, 2)  # a worker's own stderr is its caller's; this is the server's
+    os.close(log)
+    # SIGTERM: a byte on the wake-up pipe ends the loop (the handler itself does nothing)
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    server.selector.register(wake_r, selectors.EVENT_READ, lambda _fd: server.leave())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    _preload()
+    if ready_fd >= 0:
+        os.write(ready_fd, b"ready\n")
+        os.close(ready_fd)
+    try:
+        server.run()
+    finally:
+        server.leave()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"] and len(argv) in (1, 3) and argv[1:2] in ([], ["--ready-fd"]):
+        return serve(ready_fd=int(argv[2]) if len(argv) == 3 else -1)
+    print("usage: python -m ipydock.cli.server serve [--ready-fd FD]", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""The ``ipydock`` command: hand the command line to a warm command server, or run it here.
+
+A fresh CPython spends most of a short command starting up and importing (about 100 ms on a
+small machine before any work); docker's client is a thin binary talking to a daemon. So, as
+Mercurial's ``chg`` does, the command line is handed to a warm single-threaded process
+(:mod:`ipydock.cli.server`) that forks a worker for each command; the worker takes this
+process's stdin/stdout/stderr, environment, working directory and umask, runs exactly what
+``ipydock.cli.main`` would run here, and its exit code comes back::
+
+    ipydock ARGS ──connect──> <runtime dir>/cmd-<key>.sock ──fork──> worker: cli.main(ARGS)
+      │ fds 0,1,2 + argv, cwd, umask, environment (SCM_RIGHTS)        │
+      │ <── "pid N" ; signals (INT, TERM, HUP, QUIT) are passed to N   │
+      └ <── "exit CODE" ──────────────────────────────────────────────┘
+
+The server holds no state of its own (everything is on disk under the store root), so using
+it or not changes nothing but time. It is started in the background the first time it is
+missing (this command then runs here), exits after ``IPYDOCK_SERVER_IDLE`` seconds without
+work (default 600) or when ipydock's sources change, and ``IPYDOCK_SERVER=0`` turns it off.
+``ipydock system server status|stop`` shows or stops it.
+
+This module is the client; it imports only built-in modules (``socket``, ``signal`` and
+``json`` would each cost several milliseconds here).
+"""
+
+from __future__ import annotations
+
+import _signal
+import _socket
+import array
+import os
+import sys
+
+__all__ = ["main", "runtime_dir", "socket_path"]
+
+_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def runtime_dir() -> str:
+    """Where the server's socket lives: private to this user (mode 0700)."""
+    chosen = os.environ.get("IPYDOCK_RUNTIME_DIR")
+    if chosen:
+        return chosen
+    if os.geteuid() == 0:
+        return "/run/ipydock"
+    base = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
+    return os.path.join(base, f"ipydock-{os.geteuid()}")
+
+
+def socket_path() -> str:
+    """One server per interpreter and installed package (a venv's server is not another's)."""
+    key = 0
+    for ch in f"{sys.executable}\0{PACKAGE_DIR}":  # FNV-1a: hashlib would cost an import
+        key = ((key ^ ord(ch)) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return os.path.join(runtime_dir(), f"cmd-{key:016x}.sock")
+
+
+def encode_request(argv: list[str]) -> bytes:
+    """cwd, umask, argv and the environment as NUL-separated fields."""
+    umask = os.umask(0)
+    os.umask(umask)
+    env = [f"{k}={v}" for k, v in os.environ.items()]
+    fields = ["ipydock-1", os.getcwd(), str(umask), str(len(argv)), *argv, *env]
+    return "\0".join(fields).encode("utf-8", "surrogateescape")
+
+
+def decode_request(data: bytes) -> tuple[str, int, list[str], dict[str, str]]:
+    fields = data.decode("utf-8", "surrogateescape").split("\0")
+    if fields[0] != "ipydock-1":
+        raise ValueError(f"unknown request version {fields[0]!r}")
+    cwd, umask, count = fields[1], int(fields[2]), int(fields[3])
+    argv = fields[4 : 4 + count]
+    env = dict(item.split("=", 1) for item in fields[4 + count :] if "=" in item)
+    return cwd, umask, argv, env
+
+
+def _connect() -> _socket.socket | None:
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
+    try:
+        sock.connect(socket_path())
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+def run_remote(argv: list[str]) -> int | None:
+    """The command's exit code from the server, or None if it cannot take it (run it here)."""
+    sock = _connect()
+    if sock is None:
+        return None
+    try:
+        fds = array.array("i", [0, 1, 2]).tobytes()
+        sock.sendmsg([encode_request(argv)], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
+        reply = sock.recv(256)
+        if not reply.startswith(b"pid "):  # "stale" (the sources changed) or gone
+            return None
+        pid = int(reply[4:])
+
+        def forward(signum: int, _frame: object) -> None:
+            try:  # noqa: SIM105 - contextlib would cost an import
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+        for name in _SIGNALS:
+            _signal.signal(getattr(_signal, name), forward)
+        while True:
+            try:
+                reply = sock.recv(256)
+                break
+            except InterruptedError:  # a forwarded signal; PEP 475 retries, older code not
+                continue
+    except OSError:
+        return None
+    finally:
+        sock.close()
+    if reply.startswith(b"exit "):
+        return int(reply[5:])
+    # The server died under the worker: the command's effect is unknown, so do not repeat it.
+    os.write(2, b"Error: the ipydock command server went away; see `ipydock system server "
+                b"status`, or set IPYDOCK_SERVER=0\n")  # fmt: skip
+    return 1
+
+
+def start_server() -> None:
+    """Start a server in the background (its own session, nobody's child here)."""
+    pid = os.fork()
+    if pid:
+        os.waitpid(pid, 0)
+        return
+    try:
+        os.setsid()
+        if os.fork() == 0:
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            os.execv(sys.executable, [sys.executable, "-m", "ipydock.cli.server", "serve"])
+    finally:
+        os._exit(0)
+
+
+def enabled() -> bool:
+    return os.environ.get("IPYDOCK_SERVER", "1") not in ("0", "no", "false", "off")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if enabled() and argv[:2] != ["system", "server"]:
+        code = run_remote(argv)
+        if code is not None:
+            return code
+        start_server()
+    from ipydock.cli import main as run_here
+
+    return run_here(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

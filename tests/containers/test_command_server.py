@@ -1,0 +1,159 @@
+"""The warm command server behind ``ipydock`` (``ipydock.launcher``, ``ipydock.cli.server``).
+
+Each test starts a real server in a runtime dir of its own and drives it through the real
+``python -m ipydock`` client: the command must behave exactly as if it ran in the client
+(stdio, working directory, environment, exit code, signals), and the server must give way when
+it is told to, when it is idle, and when ipydock's sources change.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ipydock.testing import CommandServer
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Served:
+    server: CommandServer
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.server.env
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes]:
+        assert self.server.proc is not None
+        return self.server.proc
+
+    def ipydock(self, *args: str, **kw: object) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "ipydock", *args], env=self.env,
+                              capture_output=True, text=True, timeout=120, **kw)  # type: ignore[call-overload]  # fmt: skip
+
+    def workers(self) -> list[int]:
+        """The server's children: one worker per command in progress."""
+        path = f"/proc/{self.proc.pid}/task/{self.proc.pid}/children"
+        return [int(p) for p in Path(path).read_text().split()]
+
+
+@pytest.fixture
+def served(root: str) -> Iterator[Served]:
+    with CommandServer({**os.environ, "IPYDOCK_ROOT": root}) as server:
+        yield Served(server)
+        assert server.proc is None or server.proc.poll() is None, "the server died"
+
+
+def wait_for_exit(pid: int, timeout: float = 30) -> bool:
+    """True once ``pid`` has exited (its pidfd becomes readable); no polling."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])
+    finally:
+        os.close(fd)
+
+
+def test_a_command_runs_in_the_server_with_the_callers_cwd_env_stdio_and_exit_code(
+    served: Served, engine, tmp_path: Path
+) -> None:  # fmt: skip
+    local = {**served.env, "IPYDOCK_SERVER": "0"}
+    listed = served.ipydock("image", "ls")  # IPYDOCK_ROOT from the caller's environment
+    assert listed.returncode == 0
+    here = [sys.executable, "-m", "ipydock", "image", "ls"]
+    assert listed.stdout == subprocess.run(here, env=local, capture_output=True, text=True).stdout
+    assert "busybox" in listed.stdout
+    work = tmp_path / "work"
+    work.mkdir()
+    assert served.ipydock("image", "save", "-o", "bb.tar", "busybox", cwd=work).returncode == 0
+    assert (work / "bb.tar").stat().st_size > 1_000_000  # written in the caller's cwd
+    echoed = served.ipydock("run", "--rm", "-i", "busybox", "cat", input="from the caller\n")
+    assert (echoed.returncode, echoed.stdout) == (0, "from the caller\n")
+    failed = served.ipydock("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 7")
+    assert (failed.returncode, failed.stdout, failed.stderr) == (7, "out\n", "err\n")
+    missing = served.ipydock("image", "inspect", "nosuch")
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("Error: ") and len(missing.stderr.splitlines()) == 1
+    assert served.proc.poll() is None and served.workers() == []
+
+
+def test_signals_reach_the_command_and_a_killed_caller_takes_it_along(served: Served, engine):
+    script = "echo started; while :; do sleep 0.05; done"
+    assert (
+        served.ipydock("run", "-d", "--name", "bg", "busybox", "sh", "-c", script).returncode == 0
+    )
+
+    def follow() -> tuple[subprocess.Popen[str], int]:
+        follower = subprocess.Popen([sys.executable, "-m", "ipydock", "logs", "-f", "bg"],
+                                    env=served.env, stdout=subprocess.PIPE, text=True)  # fmt: skip
+        assert follower.stdout is not None and follower.stdout.readline() == "started\n"
+        [worker] = served.workers()  # the follower runs in the server, not in its own process
+        return follower, worker
+
+    follower, worker = follow()
+    follower.send_signal(signal.SIGINT)  # Ctrl-C at the terminal
+    assert follower.wait(timeout=30) == 130
+    assert wait_for_exit(worker)
+    follower.stdout.close()  # type: ignore[union-attr]
+
+    follower, worker = follow()
+    follower.kill()  # no chance to pass anything on: the server sees its caller go
+    follower.wait(timeout=30)
+    assert wait_for_exit(worker), "the worker of a killed caller is still running"
+    follower.stdout.close()  # type: ignore[union-attr]
+    assert served.ipydock("rm", "-f", "bg").returncode == 0
+
+
+def test_status_and_stop(served: Served) -> None:
+    status = json.loads(served.ipydock("system", "server", "--format", "json").stdout)
+    assert status["running"] and status["pid"] == served.proc.pid
+    assert served.ipydock("system", "server", "stop").stdout == "stopped\n"
+    assert served.proc.wait(timeout=30) == 0
+    assert not os.path.exists(status["socket"])
+    again = json.loads(served.ipydock("system", "server", "--format", "json").stdout)
+    assert again["running"] is False
+
+
+def test_an_idle_server_leaves_by_itself() -> None:
+    with CommandServer({**os.environ, "IPYDOCK_SERVER_IDLE": "0.2"}) as server:
+        assert server.proc is not None and server.proc.wait(timeout=30) == 0
+        assert [p for p in os.listdir(server.dir) if p.endswith(".sock")] == []
+
+
+def test_a_server_gives_way_when_the_sources_change(tmp_path: Path, root: str, busybox) -> None:
+    copy = tmp_path / "src"
+    shutil.copytree(REPO / "ipydock", copy / "ipydock",
+                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    server = CommandServer({**os.environ, "PYTHONPATH": str(copy), "IPYDOCK_ROOT": root},
+                           cwd=str(tmp_path)).start()  # fmt: skip
+    env, old = server.env, server.proc
+    assert old is not None
+    cli = [sys.executable, "-m", "ipydock", "image", "ls", "-q"]
+    assert subprocess.run(cli, env=env, capture_output=True, text=True, cwd=tmp_path).stdout.strip()
+    assert old.poll() is None
+    os.utime(copy / "ipydock" / "cli" / "images.py", ns=(1, 1))  # an edit or an upgrade
+    # The next command gets "stale": it runs in the caller, the old server leaves, and a new
+    # one is started in the background (told to leave at once when idle, for this test).
+    changed = subprocess.run(cli, env={**env, "IPYDOCK_SERVER_IDLE": "0"}, capture_output=True,
+                             text=True, cwd=tmp_path)  # fmt: skip
+    assert changed.returncode == 0 and changed.stdout.strip()
+    assert old.wait(timeout=30) == 0
+    lock = next(Path(server.dir).glob("*.lock"))
+    with open(lock) as f:  # the new server holds the lock until it leaves: wait for that
+        fcntl.flock(f, fcntl.LOCK_EX)
+    server.stop()
