@@ -50,6 +50,7 @@ class _Server:
         self.control = control
         self.selector = selectors.DefaultSelector()
         self.containers: dict[int, _Container] = {}
+        self.supervisors = _Supervisors()
         self.selector.register(control, selectors.EVENT_READ, self._on_request)
 
     def run(self) -> None:
@@ -67,7 +68,7 @@ class _Server:
         if message is None:
             return False
         if message.get("op") == "supervise":
-            _supervise(message, fds)
+            self.supervisors.launch(message, fds)
             return True
         status = socket.socket(fileno=fds[0])
         slots = message["stdio"]
@@ -162,6 +163,7 @@ class _Server:
 
     def shutdown(self) -> None:
         """Kill and reap every container: nobody is left to wait for them."""
+        self.supervisors.close()
         for entry in list(self.containers.values()):
             _kill(entry.child)
             with contextlib.suppress(ChildProcessError):
@@ -170,29 +172,59 @@ class _Server:
             self._forget(entry)
 
 
-def _supervise(message: dict[str, Any], fds: list[int]) -> None:
-    """Fork a detached container supervisor (see ``containers/supervisor.py``) from this warm
-    process: double fork and ``setsid``, so it outlives us and is nobody's child here.
+class _Supervisors:
+    """Detached container supervisors (see ``containers/supervisor.py``) forked from this warm
+    process, one kept ready ahead of need: a fork of a Python process costs 1-2 ms here, and a
+    detached one needs two (double fork and ``setsid``, so it outlives us and is nobody's child
+    here). The spare waits on a socket for its container; when this process exits, the spare
+    reads EOF and exits too."""
 
-    fds: [status socket, notify pipe, stdin or none]; the status socket gets ``launched``.
-    """
-    from ipydock.engine.containers import supervisor  # warm after the first time
+    def __init__(self) -> None:
+        self.spare: socket.socket | None = None
 
-    status = socket.socket(fileno=fds[0])
-    pid = os.fork()
-    if pid == 0:
+    def launch(self, message: dict[str, Any], fds: list[int]) -> None:
+        """fds: [status socket, notify pipe, stdin or none]; the status socket gets
+        ``launched`` once the supervisor has its container."""
+        status = socket.socket(fileno=fds[0])
+        spare, self.spare = self.spare or self._fork_spare(), None
         try:
-            os.setsid()
-            if os.fork() == 0:
-                supervisor.run_detached(message["root"], message["id"], fds[1],
-                                        fds[2] if len(fds) > 2 else -1)  # fmt: skip
+            protocol.send(spare, message, fds[1:])
         finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
-    _send(status, {"event": "launched"})
-    status.close()
-    for fd in fds[1:]:
-        os.close(fd)
+            spare.close()
+            for fd in fds[1:]:
+                os.close(fd)
+        _send(status, {"event": "launched"})
+        status.close()
+        self.spare = self._fork_spare()  # the next one, off the caller's clock
+
+    def close(self) -> None:
+        if self.spare is not None:
+            self.spare.close()
+            self.spare = None
+
+    @staticmethod
+    def _fork_spare() -> socket.socket:
+        from ipydock.engine.containers import supervisor  # warm after the first time
+
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setsid()
+                if os.fork() == 0:
+                    os.dup2(theirs.fileno(), 3)
+                    os.closerange(4, 1 << 16)  # our control socket, pidfds, other spares
+                    work = socket.socket(fileno=3)
+                    message, fds = protocol.recv(work)
+                    work.close()  # fd 3 is the notify pipe's in run_detached
+                    if message is not None:
+                        supervisor.run_detached(message["root"], message["id"], fds[0],
+                                                fds[1] if len(fds) > 1 else -1)  # fmt: skip
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        theirs.close()
+        return mine
 
 
 def _slot(fds: list[int], index: int) -> int:
