@@ -345,3 +345,8 @@ class BuildStepFailed(BuildError):
             f"The command '{instruction.splitlines()[0]}' returned a non-zero code: "
             f"{exit_code}{tail}",
         )
+
+
+class IPyDockWarning(UserWarning):
+    """Something worked, but not all of it (docker's ``WARNING: …`` lines): the CLI prints
+    ``WARNING: message`` on stderr, a notebook shows Python's warning."""

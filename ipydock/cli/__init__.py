@@ -18,11 +18,12 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import IO
 
 from ipydock.cli.registry import COMMANDS, Command, Parser
-from ipydock.errors import IPyDockError
+from ipydock.errors import IPyDockError, IPyDockWarning
 
 __all__ = ["MODULES", "build_parser", "load_commands", "main", "run"]
 
@@ -129,9 +130,24 @@ def run(argv: Sequence[str], out: IO[str] | None = None) -> int:
     return int(args.run(backend, args, out or sys.stdout))
 
 
+def _show_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int,
+    file: IO[str] | None = None, line: str | None = None,
+) -> None:  # fmt: skip
+    """docker's form for ipydock's warnings; Python's for anything else."""
+    if issubclass(category, IPyDockWarning):
+        print(f"WARNING: {message}", file=sys.stderr)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)  # type: ignore[arg-type]
+
+
+_python_show_warning = warnings.showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv or bool(os.environ.get("IPYDOCK_DEBUG"))
+    warnings.showwarning = _show_warning
     try:
         return run(argv)
     except SystemExit as exc:  # --help

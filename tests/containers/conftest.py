@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import select
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,8 +40,23 @@ def processes_using(root: str) -> list[str]:
     return found
 
 
+def settled_processes_using(root: str, timeout: float = 30) -> list[str]:
+    """:func:`processes_using` once those processes had ``timeout`` seconds to exit: the
+    supervisor of a ``--rm`` container deletes its files after its starter has gone on."""
+    for entry in processes_using(root):
+        try:
+            fd = os.pidfd_open(int(entry.split(":")[0]))
+        except ProcessLookupError:
+            continue
+        try:
+            select.select([fd], [], [], timeout)
+        finally:
+            os.close(fd)
+    return processes_using(root)
+
+
 def leftovers(root: str, cgroup_parent: str) -> list[str]:
-    found = processes_using(root)
+    found = settled_processes_using(root)
     mounts = subprocess.run(["findmnt", "-rn", "-o", "TARGET,OPTIONS"], capture_output=True,
                             text=True, check=False).stdout  # fmt: skip
     found += [f"mount: {line}" for line in mounts.splitlines() if root in line]

@@ -54,10 +54,10 @@ def test_layers_notebook_runs_in_a_kernel_with_widgets(root, tmp_path) -> None:
 def no_containers_left(root: str) -> Iterator[None]:
     require(os.geteuid() == 0, "containers need root")
     yield
-    from tests.containers.conftest import processes_using
+    from tests.containers.conftest import settled_processes_using
 
     assert not os.listdir(os.path.join(root, "containers"))
-    assert processes_using(root) == []
+    assert settled_processes_using(root) == []
 
 
 @pytest.mark.usefixtures("busybox_tgz", "no_containers_left")

@@ -6,7 +6,9 @@
     command/env/cwd/user --build_plan--> Plan --argv--> python -m ipydock.engine.runtime.nsexec
                                                          (setns + fork + exec, our stdio)
 
-A kernel cannot setns (it has threads), hence a fresh helper process per exec (~30 ms).
+A kernel cannot setns (it has threads), hence a fresh helper process per exec (~30 ms); a
+single-threaded caller (the CLI) forks itself for it instead, which also needs no Python
+executable it may run (a rootless user may not be allowed to run the installation's).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -55,11 +58,13 @@ def exec_in(
         cfg["WorkingDir"] = workdir
     config["Path"], config["Args"] = command[0], command[1:]
     lower = rec.config["GraphDriver"]["Data"]["LowerDirs"]
-    spec = specconv.build_spec(config, lower, rootfs_dirs(rec))
+    spec = specconv.build_spec(config, lower, rootfs_dirs(rec), rootless=os.geteuid() != 0)
     merged_env = list(spec.env) + list(env)
     spec = dataclasses.replace(spec, env=default_env(tuple(merged_env), cfg["Hostname"]))
     procs = tuple(os.path.join(d, "cgroup.procs") for d in state.cgroup)
     plan = build_plan(spec, procs)
+    if threading.active_count() == 1:
+        return _exec_forked(state.pid, plan, (stdin, stdout, stderr))
     env_vars = dict(os.environ)
     env_vars["PYTHONPATH"] = os.pathsep.join(
         filter(None, [_PACKAGE_ROOT, env_vars.get("PYTHONPATH")])
@@ -69,3 +74,39 @@ def exec_in(
     proc = subprocess.run(argv, stdin=stdin, stdout=stdout, stderr=stderr, env=env_vars,
                           check=False)  # fmt: skip
     return proc.returncode
+
+
+def _fileno(stream: IO[Any] | int | None) -> int | None:
+    """The fd a stdio argument names (as ``subprocess`` takes them); None: inherit ours."""
+    if stream is None:
+        return None
+    if stream == subprocess.DEVNULL:
+        return os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    return stream if isinstance(stream, int) else stream.fileno()
+
+
+def _exec_forked(pid: int, plan: Any, stdio: tuple[Any, Any, Any]) -> int:
+    from ipydock.engine.runtime import nsexec
+
+    fds = [_fileno(s) for s in stdio]
+    for stream in (sys.stdout, sys.stderr):  # nothing buffered may be written twice
+        stream.flush()
+    child = os.fork()
+    if child == 0:
+        code = 126
+        try:
+            for target, fd in enumerate(fds):
+                if fd is not None and fd != target:
+                    os.dup2(fd, target)
+            code = nsexec.run(pid, plan)
+        except BaseException:  # noqa: BLE001 - never return into the caller's code
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    for fd, given in zip(fds, stdio, strict=True):
+        if given == subprocess.DEVNULL and fd is not None:
+            os.close(fd)
+    _, raw = os.waitpid(child, 0)
+    return os.waitstatus_to_exitcode(raw) if os.WIFEXITED(raw) else 128 + os.WTERMSIG(raw)

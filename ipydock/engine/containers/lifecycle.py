@@ -113,6 +113,14 @@ def records_of(store: Store) -> Records:
 
 def create(store: Store, opts: RunOptions) -> Record:
     """Make a container from ``opts`` (state ``created``); volumes are made and seeded here."""
+    if os.geteuid() != 0 and (opts.memory or opts.pids_limit or opts.cpus):
+        import warnings
+
+        from ipydock.errors import IPyDockWarning
+
+        text = ("rootless mode: this user owns no cgroup here, so --memory, --pids-limit and "
+                "--cpus are not applied (run as root to limit the container)")  # fmt: skip
+        warnings.warn(IPyDockWarning(text), stacklevel=2)
     mounts = parse_mounts(opts.volumes, opts.mounts)
     for m in mounts:
         if m.type == "bind" and not os.path.exists(m.source):

@@ -66,8 +66,11 @@ def resolve_user(user: str, root: LayerView) -> tuple[User, str]:
     return User(uid, gid, extra), home
 
 
-def build_spec(config: dict[str, Any], lower: list[str], dirs: dict[str, str]) -> Spec:
-    """``lower``: bottom first; ``dirs``: upper, work, merged, hostname, hosts, resolv_conf."""
+def build_spec(
+    config: dict[str, Any], lower: list[str], dirs: dict[str, str], *, rootless: bool = False
+) -> Spec:
+    """``lower``: bottom first; ``dirs``: upper, work, merged, hostname, hosts, resolv_conf.
+    ``rootless``: spawned from a user namespace (no cgroup limits: the caller warns)."""
     cfg, host = config["Config"], config["HostConfig"]
     user, home = resolve_user(cfg.get("User") or "", LayerView([*lower, dirs["upper"]]))
     memory = host.get("Memory") or None
@@ -90,6 +93,7 @@ def build_spec(config: dict[str, Any], lower: list[str], dirs: dict[str, str]) -
             pids_limit=host.get("PidsLimit"),
             cpus=(host.get("NanoCpus") or 0) / 1e9 or None,
         ),
+        rootless=rootless,
     )
 
 

@@ -40,7 +40,13 @@ from ipydock.engine.containers.state import State, Status, transition
 from ipydock.engine.runtime import cgroups
 from ipydock.engine.runtime.plan import build_plan
 from ipydock.engine.runtime.process import ExitStatus
-from ipydock.engine.runtime.spawn import read_report, spawn
+from ipydock.engine.runtime.spawn import (
+    PR_SET_PDEATHSIG,
+    enter_user_namespace,
+    prctl,
+    read_report,
+    spawn,
+)
 from ipydock.engine.runtime.spec import Resources
 from ipydock.engine.store.fsutil import remove_tree
 
@@ -76,6 +82,9 @@ class Supervisor:
         self.log = LogWriter(self.rec.log_path)
         self.stop_deadline: float | None = None
         self.stop_requested = False
+        # Not root: containers are spawned from a user namespace of our own (uid 0 = us),
+        # entered in run(); after that geteuid() says 0, so decide here.
+        self.rootless = os.geteuid() != 0
 
     # -- state -------------------------------------------------------------------------------
 
@@ -108,10 +117,47 @@ class Supervisor:
 
     def run_once(self) -> ExitStatus | None:
         """Start pid 1 and follow it to its end; None if it failed to start."""
+        return self._run_in_user_namespace() if self.rootless else self._run_here()
+
+    def _run_in_user_namespace(self) -> ExitStatus | None:
+        """Rootless: one run in a forked runner that enters a user namespace of its own (uid 0
+        = us) and spawns from there. A spawner must give its pid namespace back after each
+        fork, and an unprivileged one cannot, so each run gets a fresh, single-use runner;
+        it dies with us (parent-death signal) and pid 1 with it."""
+        r, w = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.close(r)
+                prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+                enter_user_namespace()
+                status = self._run_here()
+                os.write(w, json.dumps(None if status is None else vars(status)).encode())
+                code = 0
+            except BaseException:  # noqa: BLE001 - never return into the supervisor's loop
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        os.close(w)
+        with os.fdopen(r, "rb") as f:
+            data = f.read()
+        os.waitpid(pid, 0)
+        found = json.loads(data) if data else None
+        if found is None and not data:
+            self.failed({"step": "spawn", "errno": 0, "exit_code": 125,
+                         "detail": "the rootless runner failed (see supervisor.log)"})  # fmt: skip
+        return None if found is None else ExitStatus(**found)
+
+    def _run_here(self) -> ExitStatus | None:
         lower = self.rec.config["GraphDriver"]["Data"]["LowerDirs"]
         try:
-            spec = specconv.build_spec(self.rec.config, lower, rootfs_dirs(self.rec))
-            cgroup = _cgroup_for(f"{cgroup_parent()}/{self.rec.id}", spec.resources)
+            spec = specconv.build_spec(self.rec.config, lower, rootfs_dirs(self.rec),
+                                       rootless=self.rootless)  # fmt: skip
+            name = f"{cgroup_parent()}/{self.rec.id}"
+            cgroup = None if self.rootless else _cgroup_for(name, spec.resources)
         except Exception as exc:  # noqa: BLE001 - reported as a failed start
             self.failed({"step": "spec", "errno": 0, "detail": str(exc), "exit_code": 125})
             return None

@@ -23,6 +23,7 @@ from ipydock.engine.runtime.plan import (
     CLONE_NEWNET,
     CLONE_NEWNS,
     CLONE_NEWPID,
+    CLONE_NEWUSER,
     CLONE_NEWUTS,
     Plan,
 )
@@ -58,10 +59,16 @@ def _child(plan: Plan, cgroup_fds: list[int]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    pid, plan = int(argv[0]), Plan.from_dict(json.loads(argv[1]))
+    return run(int(argv[0]), Plan.from_dict(json.loads(argv[1])))
+
+
+def run(pid: int, plan: Plan) -> int:
+    """Join pid's namespaces, fork, exec ``plan`` there; its exit code. Single-threaded only:
+    this process is changed for good (a fresh helper, or a fork made for the purpose)."""
     cgroup_fds = [os.open(p, os.O_WRONLY | os.O_CLOEXEC) for p in plan.cgroup_procs]
     pidfd = os.pidfd_open(pid)
-    setns(pidfd, _NAMESPACES if plan.clone_flags & CLONE_NEWNET else _NAMESPACES & ~CLONE_NEWNET)
+    flags = _NAMESPACES if plan.clone_flags & CLONE_NEWNET else _NAMESPACES & ~CLONE_NEWNET
+    setns(pidfd, flags | (CLONE_NEWUSER if plan.rootless else 0))  # the user's first
     os.close(pidfd)
     child = os.fork()
     if child == 0:

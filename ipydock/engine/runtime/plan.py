@@ -123,6 +123,9 @@ class Plan:
     no_new_privs: bool
     die_with_parent: bool
     cgroup_procs: tuple[str, ...] = field(default=())
+    #: In a user namespace of one mapped id (``Spec.rootless``): the host's device nodes are
+    #: bound (no mknod), setgroups is denied, ``exec`` joins the user namespace too.
+    rootless: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -142,7 +145,7 @@ class Plan:
 def build_plan(spec: Spec, cgroup_procs: tuple[str, ...] = ()) -> Plan:
     """Validate ``spec`` and compute its plan; ``cgroup_procs`` are files the process joins."""
     validate(spec)
-    root, root_mount = _root_mount(spec.rootfs)
+    root, root_mount = _root_mount(spec.rootfs, spec.rootless)
     caps = mask(resolve(spec.cap_add, spec.cap_drop, spec.privileged))
     flags = 0
     for name in spec.namespaces - {"pid"}:
@@ -159,6 +162,7 @@ def build_plan(spec: Spec, cgroup_procs: tuple[str, ...] = ()) -> Plan:
         hostname=spec.hostname or None,
         mounts=(*_system_mounts(spec), *(_user_mount(m) for m in spec.mounts), *_etc_mounts(spec)),
         devices=DEFAULT_DEVICES,
+        rootless=spec.rootless,
         symlinks=DEFAULT_SYMLINKS,
         masked_paths=() if unmasked else spec.masked_paths,
         readonly_paths=() if unmasked else spec.readonly_paths,
@@ -185,7 +189,7 @@ def all_caps_mask() -> int:
     return (1 << len(CAPABILITIES)) - 1
 
 
-def _root_mount(rootfs: Rootfs) -> tuple[str, MountStep]:
+def _root_mount(rootfs: Rootfs, rootless: bool = False) -> tuple[str, MountStep]:
     """Where the root goes and the mount that makes it; a lone ro lower dir is just bound."""
     if not rootfs.is_overlay:
         assert rootfs.path is not None
@@ -199,26 +203,31 @@ def _root_mount(rootfs: Rootfs) -> tuple[str, MountStep]:
         # The upper dir becomes a layer tar (diff, commit, build steps): it must hold whole
         # files and real renames, not overlayfs's redirect or metacopy xattrs, whatever the
         # kernel's defaults are (off here, on in some distributions' kernels).
-        data += f",upperdir={rootfs.upper},workdir={rootfs.work},redirect_dir=off,metacopy=off"
+        # In a user namespace the kernel takes only "nofollow" (no redirects made or followed).
+        redirect = "nofollow" if rootless else "off"
+        data += (f",upperdir={rootfs.upper},workdir={rootfs.work},redirect_dir={redirect},"
+                 "metacopy=off")  # fmt: skip
     if len(data) > _MAX_MOUNT_DATA:
         raise InvalidSpec("rootfs.lower", f"{len(rootfs.lower)} layers exceed the mount data page")
     return rootfs.merged, MountStep(rootfs.merged, "overlay", "overlay", 0, data)
 
 
 def _system_mounts(spec: Spec) -> tuple[MountStep, ...]:
-    """Docker's default mounts: /proc, /dev, /dev/pts, /sys (ro), /dev/mqueue, /dev/shm."""
+    """Docker's default mounts: /proc, /dev, /dev/pts, /sys (ro), /dev/mqueue, /dev/shm.
+
+    Rootless: devpts without ``gid=5`` (not mapped), and with the host's network the host's
+    /sys bound read-only (sysfs may be mounted only in a network namespace the user owns)."""
     sys_flags = _SECURE | (0 if spec.privileged else MS_RDONLY)
+    pts = "newinstance,ptmxmode=0666,mode=0620" + ("" if spec.rootless else ",gid=5")
+    if spec.rootless and spec.network.mode != "none":
+        sysfs = MountStep("/sys", "", "/sys", MS_BIND | MS_REC, readonly=not spec.privileged)
+    else:
+        sysfs = MountStep("/sys", "sysfs", "sysfs", sys_flags)
     return (
         MountStep("/proc", "proc", "proc", _SECURE),
         MountStep("/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"),
-        MountStep(
-            "/dev/pts",
-            "devpts",
-            "devpts",
-            MS_NOSUID | MS_NOEXEC,
-            "newinstance,ptmxmode=0666,mode=0620,gid=5",
-        ),
-        MountStep("/sys", "sysfs", "sysfs", sys_flags),
+        MountStep("/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC, pts),
+        sysfs,
         MountStep("/dev/mqueue", "mqueue", "mqueue", _SECURE),
         MountStep("/dev/shm", "tmpfs", "shm", _SECURE, "mode=1777,size=65536k"),
     )

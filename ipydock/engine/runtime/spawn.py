@@ -44,6 +44,7 @@ from ipydock.engine.runtime.paths import ensure_target, secure_join
 from ipydock.engine.runtime.plan import (
     CLONE_NEWNET,
     CLONE_NEWPID,
+    CLONE_NEWUSER,
     MS_BIND,
     MS_NODEV,
     MS_NOEXEC,
@@ -56,7 +57,17 @@ from ipydock.engine.runtime.plan import (
     Plan,
 )
 
-__all__ = ["Child", "StepError", "read_report", "spawn", "unshare", "setns", "mount", "umount2"]
+__all__ = [
+    "Child",
+    "StepError",
+    "enter_user_namespace",
+    "mount",
+    "read_report",
+    "setns",
+    "spawn",
+    "umount2",
+    "unshare",
+]
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}[os.uname().machine]
@@ -64,6 +75,7 @@ _SYS_CLOSE_RANGE = 436
 _CLOSE_RANGE_CLOEXEC = 4
 MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 PR_SET_KEEPCAPS = 8
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
@@ -167,6 +179,23 @@ def _last_cap() -> int:
 _LAST_CAP = _last_cap()
 
 
+def enter_user_namespace() -> None:
+    """Rootless: move this (single-threaded) process into a new user namespace where uid and
+    gid 0 are the caller's own ids, the one mapping an unprivileged process may write itself.
+    It then holds every capability over the namespaces it creates next, so :func:`spawn` works
+    as for root; files it makes on the host still belong to the caller. Call once, before the
+    first spawn (a supervisor or the fork-server helper; never a kernel)."""
+    uid, gid = os.geteuid(), os.getegid()
+    # A process that changed its ids (su, setpriv) is not dumpable: its /proc files belong to
+    # root and it could not write its own maps. It is the user's own process: make it so.
+    prctl(PR_SET_DUMPABLE, 1)
+    unshare(CLONE_NEWUSER)
+    for name, text in (("uid_map", f"0 {uid} 1\n"), ("setgroups", "deny"),
+                       ("gid_map", f"0 {gid} 1\n")):  # fmt: skip
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)
+
+
 # --- parent side -----------------------------------------------------------------------------
 
 
@@ -188,7 +217,9 @@ def spawn(plan: Plan, stdio: tuple[int, int, int], paused: bool = False) -> Chil
         if pid == 0:
             _child_main(plan, stdio, report_w, go_r)
     finally:
-        if plan.new_pid:
+        # Give the pid namespace back for the next fork. An unprivileged spawner (rootless)
+        # may not join a namespace its user namespace does not own: it is single-use.
+        if plan.new_pid and not plan.rootless:
             setns(_own_pidns_fd(), CLONE_NEWPID)
     os.close(report_w)
     if go_r >= 0:
@@ -306,8 +337,14 @@ def _mount_in_root(root: str, step: MountStep) -> None:
 
 
 def _make_devices(plan: Plan) -> None:
+    """mknod the devices; in a user namespace (no mknod there) bind the host's nodes instead."""
     for dev in plan.devices:
         path = secure_join(plan.root, dev.path)
+        if plan.rootless:
+            if not os.path.lexists(path):
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+            mount(dev.path, path, None, MS_BIND)
+            continue
         if not os.path.lexists(path):
             os.mknod(path, stat.S_IFCHR | dev.mode, os.makedev(dev.major, dev.minor))
         os.chmod(path, dev.mode)
@@ -383,7 +420,8 @@ def _set_credentials(plan: Plan) -> None:
     for cap in range(_LAST_CAP + 1):
         if not plan.cap_bounding >> cap & 1:
             prctl(PR_CAPBSET_DROP, cap)
-    os.setgroups(list(plan.groups))
+    if not plan.rootless:  # a user namespace of one mapped id denies setgroups
+        os.setgroups(list(plan.groups))
     os.setresgid(plan.gid, plan.gid, plan.gid)
     prctl(PR_SET_KEEPCAPS, 1)
     os.setresuid(plan.uid, plan.uid, plan.uid)

@@ -190,6 +190,9 @@ class Spec:
     resources: Resources = field(default_factory=Resources)
     #: SIGKILL the container when its parent (helper or supervisor) dies: nothing is orphaned.
     die_with_parent: bool = True
+    #: Spawned from a user namespace where only uid/gid 0 are mapped (to the unprivileged
+    #: caller, see ``spawn.enter_user_namespace``): devices are bound, not made.
+    rootless: bool = False
 
 
 def default_env(env: tuple[str, ...], hostname: str, home: str = "/root") -> tuple[str, ...]:
@@ -216,6 +219,12 @@ def validate(spec: Spec) -> None:
             raise InvalidSpec("env", f"{item!r} is not KEY=VALUE")
     if any(i < 0 for i in (spec.user.uid, spec.user.gid, *spec.user.additional_gids)):
         raise InvalidSpec("user", "uid and gids must be >= 0")
+    if spec.rootless and (spec.user.uid, spec.user.gid) != (0, 0):  # extra groups: not set
+        raise InvalidSpec(
+            "user",
+            f"rootless mode maps only uid 0 and gid 0, not {spec.user.uid}:{spec.user.gid} "
+            "(run as root, or use --user 0:0)",
+        )
     if len(spec.hostname) > 64:
         raise InvalidSpec("hostname", "longer than 64 characters")
     for mount in spec.mounts:

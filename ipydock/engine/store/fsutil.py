@@ -140,10 +140,19 @@ def remove_tree(path: str) -> None:
     if os.path.isdir(path) and not os.path.islink(path):
 
         def onerror(func: Any, p: str, exc: Any) -> None:
+            """Make the failing entry and its parent ours to change (a read-only directory in
+            a layer; overlayfs's ``work/work``, mode 000), then try again."""
+            if isinstance(exc[1], FileNotFoundError):
+                return
             with contextlib.suppress(OSError):
                 os.chmod(os.path.dirname(p), 0o700)
-                os.chmod(p, 0o700)
-                func(p)
+            if func in (os.open, os.scandir, os.listdir):  # a directory we could not read
+                with contextlib.suppress(OSError):
+                    os.chmod(p, 0o700)
+                shutil.rmtree(p, onerror=onerror)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    func(p)
 
         shutil.rmtree(path, onerror=onerror)
     else:

@@ -87,7 +87,11 @@ class Store:
                 f"the store at {self.root} uses the {recorded!r} storage driver, not {wanted!r} "
                 "(use another IPYDOCK_ROOT for another driver)"
             )
-        driver = get_driver(wanted) if wanted else default_driver(self.tmp_dir)
+        # Not root: layers are extracted with the user's own ids (a container's user namespace
+        # maps them to 0) and without device nodes.
+        rootless = os.geteuid() != 0
+        driver = (get_driver(wanted, rootless=rootless) if wanted
+                  else default_driver(self.tmp_dir, rootless=rootless))  # fmt: skip
         if not recorded:
             atomic_write_bytes(path, driver.name.encode(), self.tmp_dir)
         return driver

@@ -1,0 +1,155 @@
+"""Rootless: an unprivileged user runs containers in user namespaces of its own.
+
+The test forks, drops to ``nobody`` for good (no capabilities, no way back) and drives the real
+engine from there on a store that user owns; the results come back as JSON and are checked
+here, with the leak checks. Nothing runs as root in the child.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import pkgutil
+import pwd
+import shutil
+import tempfile
+import traceback
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from ipydock.engine.runtime import CommandNotFound
+from ipydock.models.containers import RunOptions
+from tests.conftest import require
+from tests.containers.conftest import settled_processes_using
+
+NOBODY = 65534
+
+
+def _import_everything() -> None:
+    """This machine's Python lives where only root may read: what the child needs must be
+    imported before it drops privileges (the engine's lazy imports included)."""
+    import ipydock.engine
+
+    for info in pkgutil.walk_packages(ipydock.engine.__path__, "ipydock.engine."):
+        if not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
+    importlib.import_module("ipydock.backends")
+
+
+def as_user(uid: int, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run ``work`` in a forked child that has become ``uid`` (and its group) for good."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(r)
+            _import_everything()
+            gid = pwd.getpwuid(uid).pw_gid
+            os.setgroups([])
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
+            result = work()
+            os.write(w, json.dumps(result).encode())
+            code = 0
+        except BaseException:  # noqa: BLE001 - reported through the pipe
+            os.write(w, json.dumps({"error": traceback.format_exc()}).encode())
+        finally:
+            os._exit(code)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        data = f.read()
+    os.waitpid(pid, 0)
+    result = json.loads(data)
+    assert "error" not in result, result["error"]
+    return result
+
+
+@pytest.fixture
+def user_root(busybox_tgz: str) -> Iterator[str]:
+    """A store directory and the busybox tarball, owned by nobody, where nobody can reach."""
+    require(os.geteuid() == 0, "the test switches to an unprivileged user")
+    try:
+        pwd.getpwuid(NOBODY)
+    except KeyError:
+        require(False, "no user 'nobody' (65534)")
+    base = tempfile.mkdtemp(prefix="ipydock-rootless-")
+    os.chmod(base, 0o755)
+    shutil.copy(busybox_tgz, os.path.join(base, "busybox.tar.gz"))
+    for path in (base, os.path.join(base, "busybox.tar.gz")):
+        os.chown(path, NOBODY, NOBODY)
+    try:
+        yield base
+    finally:
+        store = os.path.join(base, "store")
+        assert settled_processes_using(store) == []
+        assert not os.listdir(os.path.join(store, "containers"))
+        assert [n for n in os.listdir(os.path.join(store, "tmp")) if "container" in n] == []
+        shutil.rmtree(base)
+
+
+def test_an_unprivileged_user_runs_containers(user_root: str) -> None:
+    def work() -> dict[str, Any]:
+        from ipydock.backends import BundledBackend
+        from ipydock.engine.store import Store
+
+        backend = BundledBackend(Store(os.path.join(user_root, "store")), warm=False)
+        out: dict[str, Any] = {"euid": os.geteuid(), "mode": backend.info()["mode"]}
+        backend.import_image(os.path.join(user_root, "busybox.tar.gz"), "busybox",
+                             changes=['CMD ["sh"]'])  # fmt: skip
+        lines: list[str] = []
+
+        def run(*command: str, **kw: Any) -> int:
+            lines.clear()
+            opts = RunOptions("busybox", command, auto_remove=True, **kw)
+            result = backend.run(opts, output=lambda _stream, text: lines.append(text))
+            return int(result.exit_code or 0)
+
+        script = "id -u; cat /proc/self/uid_map; echo $$; hostname; ls /dev/null; ps -o pid"
+        out["run"] = (run("sh", "-c", script), "".join(lines).split())
+        try:
+            run("nosuch")
+        except CommandNotFound as exc:
+            out["missing"] = (exc.exit_code, str(exc))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out["limited"] = run("true", memory="64m")
+        out["warnings"] = [str(w.message) for w in caught]
+        # copy-on-write, diff, commit, exec, stop: a detached container
+        cid = backend.run(RunOptions("busybox", ("sh", "-c", "echo x > /etc/made; while :; "
+                          "do sleep 0.05; done")), detach=True).id  # fmt: skip
+        out["exec"] = backend.exec(cid, ["test", "-f", "/etc/made"])
+        out["diff"] = [(c.kind, c.path) for c in backend.diff(cid)]
+        upper = os.path.join(user_root, "store", "containers", cid, "upper")
+        out["upper_owner"] = os.stat(os.path.join(upper, "etc", "made")).st_uid
+        out["stop"] = backend.stop_container(cid, timeout=1) == cid
+        out["status"] = backend.inspect_container(cid).state["Status"]
+        backend.commit(cid, "snap")
+        backend.remove_container(cid)
+        out["fresh_image"] = run("test", "-f", "/etc/made")
+        lines.clear()
+        backend.run(RunOptions("snap", ("cat", "/etc/made"), auto_remove=True),
+                    output=lambda _s, text: lines.append(text))  # fmt: skip
+        out["committed"] = "".join(lines)
+        return out
+
+    found = as_user(NOBODY, work)
+    assert found["euid"] == NOBODY and found["mode"] == "rootless"
+    code, words = found["run"]
+    assert code == 0
+    uid, inside, outside, count, pid, *_ = words
+    assert (uid, inside, outside, count) == ("0", "0", str(NOBODY), "1")  # root = nobody
+    assert pid == "1" and "/dev/null" in words
+    assert found["missing"][0] == 127 and "executable file not found" in found["missing"][1]
+    assert found["limited"] == 0
+    assert any("rootless mode" in w and "--memory" in w for w in found["warnings"])
+    assert found["exec"] == 0
+    assert ("A", "/etc/made") in [tuple(d) for d in found["diff"]]
+    assert found["upper_owner"] == NOBODY  # the container's root writes as the user
+    assert found["stop"] and found["status"] == "exited"
+    assert found["fresh_image"] == 1  # the image was not touched
+    assert found["committed"] == "x\n"
