@@ -1,8 +1,9 @@
 """The Backend protocol: what the CLI and the magics may ask of an engine.
 
-Two implementations answer it: the bundled engine (``backends.BundledBackend``) and, later, a
-Docker Engine API backend. Both return the dataclasses of :mod:`ipydock.models` and raise the
-errors of :mod:`ipydock.errors`, so callers never know which one they talk to.
+Two implementations answer it: the bundled engine (``backends.BundledBackend``) and the
+Docker Engine API backend (``ipydock.docker.DockerBackend``). Both return the dataclasses of
+:mod:`ipydock.models` and raise the errors of :mod:`ipydock.errors`, so callers never know which
+one they talk to.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
         LayerFiles,
         LoadedImage,
         LogEntry,
+        NetworkInfo,
         PruneResult,
         RemoveEvent,
         RunOptions,
@@ -140,6 +142,27 @@ class Backend(Protocol):
     def prune_volumes(self, *, all: bool = False) -> ContainerPrune: ...
 
     def volume_files(self, name: str, path: str = "/") -> list[FileEntry]: ...
+
+    # networks
+    def networks(self, *, filters: Sequence[str] = ()) -> list[NetworkInfo]: ...
+
+    def inspect_network(self, name: str) -> NetworkInfo: ...
+
+    def create_network(
+        self, name: str, *, driver: str = "bridge", subnet: str | None = None,
+        gateway: str | None = None, internal: bool = False,
+        labels: dict[str, str] | None = None,
+    ) -> NetworkInfo: ...  # fmt: skip
+
+    def remove_network(self, name: str) -> None: ...
+
+    def connect_network(
+        self, network: str, container: str, *, aliases: Sequence[str] = ()
+    ) -> None: ...
+
+    def disconnect_network(self, network: str, container: str, *, force: bool = False) -> None: ...
+
+    def prune_networks(self) -> list[str]: ...
 
     # build
     def build(

@@ -1,17 +1,18 @@
-"""The one place that picks an engine: ``connect("bundled")`` (later also ``"docker"``)."""
+"""The one place that picks an engine: ``connect("bundled")`` or ``connect("docker", host=URL)``."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timezone
 from types import ModuleType
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from ipydock import models
 from ipydock.api import Backend
 from ipydock.engine.store import Store, images
-from ipydock.errors import ContainerNotFound, UsageError
+from ipydock.errors import ContainerNotFound, NotSupported, UsageError
 
 if TYPE_CHECKING:
     from ipydock.models import (
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
         LayerFiles,
         LoadedImage,
         LogEntry,
+        NetworkInfo,
         PruneResult,
         RemoveEvent,
         RunOptions,
@@ -44,11 +46,18 @@ __all__ = ["BundledBackend", "connect"]
 
 def connect(
     kind: str = "bundled", *, root: str | None = None, driver: str | None = None,
-    warm: bool = True,
+    warm: bool = True, host: str | None = None,
 ) -> Backend:  # fmt: skip
+    """The bundled engine on ``root``, or the Docker engine at ``host`` (default
+    ``$DOCKER_HOST``, else the local socket; raises ``EngineUnavailable`` when it does not
+    answer). ``root``/``driver``/``warm`` concern the bundled engine, ``host`` only Docker."""
     if kind == "bundled":
         return BundledBackend(Store(root, driver), warm=warm)
-    raise UsageError(f"unknown engine {kind!r}: use 'bundled' (the docker engine comes later)")
+    if kind == "docker":
+        from ipydock.docker import DockerBackend
+
+        return DockerBackend(host)
+    raise UsageError(f"unknown engine {kind!r}: use 'bundled' or 'docker'")
 
 
 class BundledBackend:
@@ -62,6 +71,7 @@ class BundledBackend:
         # one-shot CLI starts them as new processes instead of starting a helper first.
         self.warm = warm
         self._forkserver: Any = None
+        self._mode: dict[str, str] | None = None
         store.container_use = lambda image_id: _lifecycle().image_users(store, image_id)
 
     def images(self, *, all: bool = False, filters: Sequence[str] = ()) -> list[ImageInfo]:
@@ -178,6 +188,7 @@ class BundledBackend:
     # -- containers (ipydock.engine.containers) -------------------------------------------------
 
     def create_container(self, opts: RunOptions) -> str:
+        _no_ports(opts)
         return _lifecycle().create(self.store, opts).id
 
     def _helper(self) -> Any:
@@ -195,7 +206,21 @@ class BundledBackend:
             self._forkserver.close()
             self._forkserver = None
 
+    def _can_run(self, operation: str) -> None:
+        """Refuse at once, and say what to do, where containers cannot run (no namespaces:
+        e.g. an unprivileged user without user namespaces); found out once per backend."""
+        if self._mode is None:
+            self._mode = _runtime_mode()
+        if self._mode["mode"] == "none":
+            raise NotSupported(
+                operation, "bundled",
+                f"this machine cannot run containers ({self._mode['mode_reason']}); use a "
+                "Docker engine (`%ipydock engine docker --host URL`) or a machine where "
+                "namespaces work (images, builds without RUN and volumes still work here)",
+            )  # fmt: skip
+
     def start_container(self, container: str) -> None:
+        self._can_run("container start")
         _lifecycle().start(self.store, container, forkserver=self._helper())
 
     def run(
@@ -203,6 +228,8 @@ class BundledBackend:
         output: Output | None = None,
     ) -> RunResult:  # fmt: skip
         """create + start; attached (not ``detach``): stream output, wait, honour ``--rm``."""
+        _no_ports(opts)
+        self._can_run("container run")
         cid = _lifecycle().create(self.store, opts).id
         try:
             attached = _lifecycle().start(self.store, cid, attach=not detach, stdin=stdin,
@@ -226,6 +253,7 @@ class BundledBackend:
         return _lifecycle().kill(self.store, container, signal)
 
     def restart_container(self, container: str, timeout: float | None = None) -> str:
+        self._can_run("container restart")
         cid = _lifecycle().stop(self.store, container, timeout)
         _lifecycle().start(self.store, cid, forkserver=self._helper())
         return cid
@@ -342,6 +370,54 @@ class BundledBackend:
 
     def volume_files(self, name: str, path: str = "/") -> list[FileEntry]:
         return self._volumes().files(name, path)
+
+    # -- networks (ipydock.engine.network: only the built-in host and none yet) ----------------
+
+    def networks(self, *, filters: Sequence[str] = ()) -> list[NetworkInfo]:
+        from ipydock.engine.network import builtin
+
+        users = [(c.id, c.name, self.inspect_container(c.id).host_config.get("NetworkMode", ""))
+                 for c in self.containers()]  # fmt: skip
+        layout = os.path.join(self.store.root, "oci-layout")
+        created = None
+        with contextlib.suppress(OSError):
+            created = datetime.fromtimestamp(os.stat(layout).st_mtime, timezone.utc)
+        return builtin.networks(users, created, filters)
+
+    def inspect_network(self, name: str) -> NetworkInfo:
+        from ipydock.engine.network import builtin
+
+        return builtin.find(self.networks(), name)
+
+    def create_network(self, name: str, **_: Any) -> NetworkInfo:
+        from ipydock.engine.network import builtin
+
+        raise builtin.refuse("network create")
+
+    def remove_network(self, name: str) -> None:
+        from ipydock.engine.network import builtin
+
+        raise builtin.refuse(f"network rm {name}", self.inspect_network(name).name)
+
+    def connect_network(self, network: str, container: str, **_: Any) -> None:
+        from ipydock.engine.network import builtin
+
+        raise builtin.refuse("network connect")
+
+    def disconnect_network(self, network: str, container: str, **_: Any) -> None:
+        from ipydock.engine.network import builtin
+
+        raise builtin.refuse("network disconnect")
+
+    def prune_networks(self) -> list[str]:
+        return []  # the built-in networks are never pruned
+
+
+def _no_ports(opts: RunOptions) -> None:
+    if opts.publish:
+        from ipydock.engine.network import builtin
+
+        raise builtin.refuse("run -p")
 
 
 def _usage(kind: str, items: dict[str, tuple[bool, int]]) -> DiskUsage:

@@ -15,6 +15,7 @@ the boundary where they enter, and chained with ``raise ... from``.
      |    +-- LayerNotFound(diff_id)
      |    +-- ContainerNotFound(ref)
      |    +-- VolumeNotFound(name)
+     |    +-- NetworkNotFound(name)
      +-- Conflict                     the request clashes with the state of the store
      |    +-- ImageInUse(image_id, container_ids, running)
      |    +-- ImageHasChildren(image_id, children)
@@ -30,6 +31,9 @@ the boundary where they enter, and chained with ``raise ... from``.
      |    +-- NoSpace(path)
      |    +-- StoreCorrupt(problems)
      +-- InvalidMountSpec(spec, why)  a -v/--mount value that cannot be used
+     +-- NotSupported(operation, engine, hint)   this engine cannot do that (yet)
+     +-- EngineUnavailable(host, why)  the Docker engine does not answer
+     +-- EngineError(status, message)  the Docker engine refused, for a reason not above
      +-- ArchiveError(source)         a tarball that cannot be read
      |    +-- UnsafeArchiveEntry(entry, reason)   an entry that would escape its target
      +-- BuildError(line, instruction)   a build stopped (line 0: no Dockerfile line at fault)
@@ -59,6 +63,8 @@ __all__ = [
     "CopySourceError",
     "DigestMismatch",
     "DockerfileError",
+    "EngineError",
+    "EngineUnavailable",
     "IPyDockError",
     "ImageHasChildren",
     "ImageInUse",
@@ -69,8 +75,10 @@ __all__ = [
     "InvalidStateTransition",
     "LayerNotFound",
     "NameInUse",
+    "NetworkNotFound",
     "NoSpace",
     "NotFound",
+    "NotSupported",
     "StoreCorrupt",
     "StoreError",
     "StoreLocked",
@@ -132,6 +140,12 @@ class VolumeNotFound(NotFound):
     def __init__(self, name: str) -> None:
         self.name = name
         super().__init__(f"No such volume: {name} (see `ipydock volume ls`)")
+
+
+class NetworkNotFound(NotFound):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"No such network: {name} (see `ipydock network ls`)")
 
 
 class Conflict(IPyDockError):
@@ -236,6 +250,37 @@ class InvalidMountSpec(IPyDockError):
         self.spec = spec
         self.why = why
         super().__init__(f"invalid mount config {spec!r}: {why}")
+
+
+class NotSupported(IPyDockError):
+    """The current engine cannot do ``operation``; ``hint`` says what to use instead."""
+
+    def __init__(self, operation: str, engine: str, hint: str) -> None:
+        self.operation = operation
+        self.engine = engine
+        self.hint = hint
+        super().__init__(f"{operation}: not possible with the {engine} engine; {hint}")
+
+
+class EngineUnavailable(IPyDockError):
+    """The Docker engine at ``host`` cannot be reached (not running, wrong URL, no access)."""
+
+    def __init__(self, host: str, why: str) -> None:
+        self.host = host
+        self.why = why
+        super().__init__(
+            f"cannot reach the Docker engine at {host}: {why} (start dockerd, or point "
+            "DOCKER_HOST / `%ipydock engine docker --host URL` at a running one)"
+        )
+
+
+class EngineError(IPyDockError):
+    """The Docker engine answered with an error that no other class names."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+        super().__init__(f"Docker engine error ({status}): {message}")
 
 
 class StoreError(IPyDockError):

@@ -194,9 +194,12 @@ class Dockerd:
 
     ``with Dockerd() as d: d.run("images")``. Started with no bridge and no iptables rules so it
     leaves nothing on the host network; stopped with SIGTERM and its mounts undone on exit.
+    ``own_network=True`` starts it in a network namespace of its own (``unshare --net``): the
+    bridges of the networks it creates live and die there, never on the host.
     """
 
-    def __init__(self, base: str | None = None) -> None:
+    def __init__(self, base: str | None = None, *, own_network: bool = False) -> None:
+        self.own_network = own_network
         self.base = base or tempfile.mkdtemp(prefix="ipydock-dockerd-")
         self.socket = os.path.join(self.base, "docker.sock")
         self.host = f"unix://{self.socket}"
@@ -208,8 +211,10 @@ class Dockerd:
     def start(self, timeout: float = 60) -> Dockerd:
         dockerd = shutil.which("dockerd") or "/usr/sbin/dockerd"
         log = open(os.path.join(self.base, "dockerd.log"), "wb")  # noqa: SIM115
+        wrapper = ["unshare", "--net", "--"] if self.own_network else []
         self.proc = subprocess.Popen(
             [
+                *wrapper,
                 dockerd,
                 "--data-root",
                 os.path.join(self.base, "data"),

@@ -35,6 +35,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "image": ("images", "build"),
     "container": ("containers",),
     "volume": ("volumes",),
+    "network": ("networks",),
     "system": ("system",),
     "build": ("build",),
     "info": ("system",),
@@ -43,7 +44,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     },  # fmt: skip
     **{word: ("containers",) for word in _CONTAINER_WORDS},
 }
-ALL_MODULES = ("images", "build", "containers", "volumes", "system")
+ALL_MODULES = ("images", "build", "containers", "volumes", "networks", "system")
 
 
 def load_commands(word: str | None = None) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from ipydock.display.text import human_ago, human_size, short_id, table
-from ipydock.models import HistoryRow, ImageInfo
+from ipydock.models import HistoryRow, ImageInfo, to_record
 
 __all__ = ["HistoryFrame", "ImagesFrame", "frame", "register"]
 
@@ -42,7 +42,11 @@ def frame(rows: Sequence[Any], row_type: type | None = None) -> pd.DataFrame:
 
 
 def _cell(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
+    """A cell as ``--format json`` has it: nested rows (a network's containers, a container's
+    ports) as dicts."""
+    if isinstance(value, (list, tuple)):
+        return [to_record(v) if dataclasses.is_dataclass(v) else v for v in value]
+    return value
 
 
 def _when(value: Any) -> datetime | None:

@@ -5,7 +5,8 @@
     list[LayerFiles]            ──> LayerExplorer widget (LayerListing as text)
     list of dataclass rows      ──> DataFrame (ImagesFrame, HistoryFrame, ContainersFrame,
                                     VolumeFilesFrame draw themselves)
-    "inspect" details           ──> dict, or a list of dicts for several names
+    "inspect" details           ──> dict, or a list of dicts for several names; networks: a
+                                    DataFrame (the issue asks for a table of them)
     PruneResult                 ──> PruneView (what went, the space reclaimed)
     dict (info)                 ──> InfoDict (a dict that draws as a two-column table)
     anything else               ──> itself (IDs as str, None, report objects)
@@ -21,7 +22,7 @@ from ipydock.display import containers as _containers  # noqa: F401  (their fram
 from ipydock.display import volumes as _volumes  # noqa: F401
 from ipydock.display.frames import frame
 from ipydock.display.text import human_size
-from ipydock.models import LayerFiles, PruneResult, RemoveEvent, to_record
+from ipydock.models import LayerFiles, NetworkInfo, PruneResult, RemoveEvent, to_record
 
 __all__ = ["CommandOutput", "InfoDict", "PruneView", "present"]
 
@@ -39,7 +40,7 @@ def present(
         from ipydock.display.layers import LayerExplorer, LayerListing
 
         return (LayerExplorer if rich else LayerListing)(result, title)
-    if command == "inspect" and isinstance(result, list):
+    if command == "inspect" and isinstance(result, list) and row_type is not NetworkInfo:
         records = [to_record(r) if dataclasses.is_dataclass(r) else r for r in result]
         return records[0] if len(records) == 1 else records
     if isinstance(result, list) and (row_type is not None or _all(result, None)):

@@ -6,8 +6,7 @@
                                  ──> Command.call(backend, args)   rows, a detail, an ID, ...
                                      (no call yet: Command.run with its printout captured)
 
-The magics take exactly the CLI's words because they use its parser and its commands; a group the
-CLI does not have yet (``network`` before the network issue lands) gets a short message.
+The magics take exactly the CLI's words because they use its parser and its commands.
 """
 
 from __future__ import annotations
@@ -18,16 +17,11 @@ import typing
 from typing import Any
 
 from ipydock.api import Backend
-from ipydock.cli import build_parser, load_commands
-from ipydock.cli.registry import COMMANDS, Command
+from ipydock.cli import build_parser
+from ipydock.cli.registry import Command
 from ipydock.display.results import CommandOutput
 
-__all__ = ["groups", "group_help", "parse", "row_type", "run"]
-
-
-def groups() -> set[str]:
-    load_commands()  # every command module: the CLI imports only those a command line needs
-    return {cmd.group for cmd in COMMANDS}
+__all__ = ["group_help", "parse", "row_type", "run"]
 
 
 def parse(words: list[str]) -> argparse.Namespace | None:
@@ -49,17 +43,24 @@ def run(backend: Backend, args: argparse.Namespace) -> Any:
 
 def row_type(spec: Command) -> type | None:
     """``X`` when the command's data half is annotated ``-> list[X]`` (the DataFrame's columns
-    then exist even for no rows)."""
+    then exist even for no rows), also in ``-> list[X] | Other`` (``network ls --graph``)."""
     if spec.call is None:
         return None
     try:
         hint = typing.get_type_hints(spec.call).get("return")
     except (NameError, TypeError):
         return None
-    if typing.get_origin(hint) is list:
-        (arg,) = typing.get_args(hint)
-        return arg if isinstance(arg, type) else None
+    for option in typing.get_args(hint) if _is_union(hint) else (hint,):
+        if typing.get_origin(option) is list:
+            (arg,) = typing.get_args(option)
+            return arg if isinstance(arg, type) else None
     return None
+
+
+def _is_union(hint: Any) -> bool:
+    import types
+
+    return typing.get_origin(hint) in (typing.Union, types.UnionType)
 
 
 def group_help(group: str) -> str:

@@ -5,9 +5,9 @@ magics and the display code never see an engine's internals. Field names are the
 of the CLI's ``--format json`` output and the column names of the notebook's DataFrames; sizes are
 integer bytes and times are timezone-aware UTC datetimes (ISO-8601 when printed).
 
-The dataclasses live in one module per area (``images``, ``containers``, ``build``), loaded on
-first use: creating dataclasses is a noticeable part of the CLI's start-up, and ``image ls``
-needs only the image ones.
+The dataclasses live in one module per area (``images``, ``containers``, ``networks``,
+``build``), loaded on first use: creating dataclasses is a noticeable part of the CLI's
+start-up, and ``image ls`` needs only the image ones.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         PruneResult,
         RemoveEvent,
     )
+    from ipydock.models.networks import NetworkEndpoint, NetworkInfo, PortBinding
 
 __all__ = [
     "BuildEvent",
@@ -64,6 +65,9 @@ __all__ = [
     "LayerFiles",
     "LoadedImage",
     "LogEntry",
+    "NetworkEndpoint",
+    "NetworkInfo",
+    "PortBinding",
     "PruneResult",
     "RemoveEvent",
     "RunOptions",
@@ -94,6 +98,9 @@ _MODULES = {
     "ContainerPrune": "containers",
     "VolumeInfo": "containers",
     "FileEntry": "containers",
+    "NetworkInfo": "networks",
+    "NetworkEndpoint": "networks",
+    "PortBinding": "networks",
     "BuildEvent": "build",
     "BuildResult": "build",
 }
@@ -114,6 +121,8 @@ def to_record(obj: Any) -> dict[str, Any]:
 
 
 def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_record(value)  # nested rows: a network's containers, a container's ports
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, (list, tuple)):

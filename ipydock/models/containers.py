@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ipydock.models.networks import PortBinding
 
 __all__ = [
     "ContainerDetail",
@@ -37,6 +40,7 @@ class ContainerInfo:
     exit_code: int
     pid: int = 0
     labels: dict[str, str] = field(default_factory=dict)
+    ports: list[PortBinding] = field(default_factory=list)  # published (the bundled: none yet)
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,7 @@ class RunOptions:
     pids_limit: int | None = None
     cpus: float | None = None
     network: str = "none"
+    publish: tuple[str, ...] = ()  # -p [IP:][HOST:]CONTAINER[/PROTO]; the docker engine only
     privileged: bool = False
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()

@@ -1,0 +1,121 @@
+"""``ipydock network …``: create, ls, inspect, connect, disconnect, rm, prune."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import IO
+
+from ipydock.api import Backend
+from ipydock.cli.registry import FORMAT, NO_TRUNC, arg, command, emit_inspect, emit_json
+from ipydock.cli.registry import arguments as _args
+from ipydock.display.network import NetworkGraph, network_graph  # no pandas: cheap
+from ipydock.display.text import table
+from ipydock.errors import IPyDockError
+from ipydock.models import NetworkInfo
+
+
+@command("network", "create", "Create a network")
+@_args(
+    arg("-d", "--driver", default="bridge", help="driver (default bridge)"),
+    arg("--subnet", help="subnet in CIDR form, e.g. 172.28.0.0/16"),
+    arg("--gateway", help="gateway address of the subnet"),
+    arg("--internal", action="store_true", help="no access to the outside"),
+    arg("-l", "--label", action="append", default=[], metavar="K=V", help="set metadata"),
+    arg("name", metavar="NETWORK"),
+)
+def network_create(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    labels = dict(item.partition("=")[::2] for item in a.label)
+    net = backend.create_network(a.name, driver=a.driver, subnet=a.subnet, gateway=a.gateway,
+                                 internal=a.internal, labels=labels)  # fmt: skip
+    out.write(net.id + "\n")
+    return 0
+
+
+def _ls_call(backend: Backend, a: argparse.Namespace) -> list[NetworkInfo] | NetworkGraph:
+    """The rows, or with ``--graph`` the picture of them and the running containers."""
+    rows = backend.networks(filters=a.filter)
+    if not a.graph:
+        return rows
+    return network_graph(rows, backend.containers())
+
+
+@command("network", "ls", "List networks", aliases=["list"], call=_ls_call)
+@_args(
+    arg("-q", "--quiet", action="store_true", help="only show network IDs"),
+    arg("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
+        help="filter output (driver, id, name, label, scope, type=custom|builtin)"),
+    NO_TRUNC,
+    FORMAT,
+    arg("--graph", action="store_true",
+        help="draw networks, containers, addresses and published ports (SVG in a notebook)"),
+)  # fmt: skip
+def network_ls(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    result = _ls_call(backend, a)
+    if not isinstance(result, list):
+        out.write(result.text() + "\n")
+        return 0
+    ids = [n.id if a.no_trunc else n.id[:12] for n in result]
+    if a.quiet:
+        out.write("".join(f"{i}\n" for i in ids))
+    elif a.format == "json":
+        emit_json(result, out)
+    else:
+        cells = [[i, n.name, n.driver, n.scope] for i, n in zip(ids, result, strict=True)]
+        out.write(table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"], cells) + "\n")
+    return 0
+
+
+def _inspect_call(backend: Backend, a: argparse.Namespace) -> list[NetworkInfo]:
+    return [backend.inspect_network(n) for n in a.names]
+
+
+@command("network", "inspect", "Display detailed information on one or more networks",
+         call=_inspect_call)  # fmt: skip
+@_args(FORMAT, arg("names", nargs="+", metavar="NETWORK"))
+def network_inspect(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    emit_inspect(_inspect_call(backend, a), a.format, out)
+    return 0
+
+
+@command("network", "connect", "Connect a container to a network")
+@_args(arg("--alias", action="append", default=[], help="another name of the container there"),
+       arg("network", metavar="NETWORK"), arg("container", metavar="CONTAINER"))  # fmt: skip
+def network_connect(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    backend.connect_network(a.network, a.container, aliases=a.alias)
+    return 0
+
+
+@command("network", "disconnect", "Disconnect a container from a network")
+@_args(arg("-f", "--force", action="store_true", help="force the container to disconnect"),
+       arg("network", metavar="NETWORK"), arg("container", metavar="CONTAINER"))  # fmt: skip
+def network_disconnect(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    backend.disconnect_network(a.network, a.container, force=a.force)
+    return 0
+
+
+@command("network", "rm", "Remove one or more networks", aliases=["remove"])
+@_args(arg("names", nargs="+", metavar="NETWORK"))
+def network_rm(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    status = 0
+    for name in a.names:
+        try:
+            backend.remove_network(name)
+            out.write(name + "\n")
+        except IPyDockError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            status = 1
+    return status
+
+
+def _prune_call(backend: Backend, a: argparse.Namespace) -> list[str]:
+    return backend.prune_networks()
+
+
+@command("network", "prune", "Remove all unused networks", call=_prune_call)
+@_args(arg("-f", "--force", action="store_true", help="do not prompt (ipydock never prompts)"))
+def network_prune(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    deleted = backend.prune_networks()
+    if deleted:
+        out.write("Deleted Networks:\n" + "".join(f"{n}\n" for n in deleted))
+    return 0

@@ -1,0 +1,129 @@
+"""The connection to a Docker engine and the one place Docker's errors become ipydock's.
+
+::
+
+    connect(host) ──> docker.APIClient (version negotiated: the daemon answers, or
+                      EngineUnavailable says where nothing answered and what to do)
+    with errors(host, "image", name): api call
+        404 ──> ImageNotFound / ContainerNotFound / VolumeNotFound / NetworkNotFound
+        409, 403 ──> NameInUse, ContainerRunning, ContainerNotRunning, VolumeInUse, Conflict
+        400 ──> UsageError     other ──> EngineError     no answer ──> EngineUnavailable
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+
+from ipydock.errors import (
+    Conflict,
+    ContainerNotFound,
+    ContainerNotRunning,
+    ContainerRunning,
+    EngineError,
+    EngineUnavailable,
+    ImageNotFound,
+    IPyDockError,
+    NameInUse,
+    NetworkNotFound,
+    NotFound,
+    UsageError,
+    VolumeInUse,
+    VolumeNotFound,
+)
+
+__all__ = ["DEFAULT_HOST", "connect", "errors", "translate"]
+
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+
+
+def connect(host: str | None = None, timeout: int = 60) -> tuple[Any, str]:
+    """``(APIClient, host)`` for ``host`` (default ``$DOCKER_HOST``, else the local socket),
+    after the daemon answered a version request."""
+    host = host or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
+    try:
+        api = docker.APIClient(base_url=host, version="auto", timeout=timeout)
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+        raise EngineUnavailable(host, _reason(exc)) from exc
+    return api, host
+
+
+@contextmanager
+def errors(host: str, kind: str = "", name: str = "") -> Iterator[None]:
+    """Translate what the ``docker`` SDK raises inside; ``kind`` (image, container, volume,
+    network) and ``name`` say what a bare 404 is about."""
+    try:
+        yield
+    except IPyDockError:
+        raise
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise translate(exc, host, kind, name) from exc
+
+
+_NOT_FOUND = (
+    (re.compile(r"No such image: (\S+)", re.I), ImageNotFound),
+    (re.compile(r"No such container: (\S+)", re.I), ContainerNotFound),
+    (re.compile(r"network (\S+) not found", re.I), NetworkNotFound),
+    (re.compile(r"(?:get|remove) (\S+): no such volume", re.I), VolumeNotFound),
+    (re.compile(r"no such volume:? (\S+)", re.I), VolumeNotFound),
+)
+_BY_KIND: dict[str, type[NotFound]] = {
+    "image": ImageNotFound,
+    "container": ContainerNotFound,
+    "volume": VolumeNotFound,
+    "network": NetworkNotFound,
+}
+
+
+def translate(exc: Exception, host: str, kind: str = "", name: str = "") -> IPyDockError:
+    """The ipydock error for one SDK exception (see the module docstring)."""
+    if not isinstance(exc, docker.errors.APIError) or exc.response is None:
+        if isinstance(exc, docker.errors.APIError):
+            return EngineError(0, str(exc.explanation or exc))
+        return EngineUnavailable(host, _reason(exc))
+    status = exc.response.status_code
+    message = str(exc.explanation or exc).strip()
+    if status == 404:
+        for pattern, cls in _NOT_FOUND:
+            m = pattern.search(message)
+            if m:
+                return cls(m.group(1))  # type: ignore[call-arg]
+        return _BY_KIND.get(kind, ImageNotFound)(name or message)  # type: ignore[call-arg]
+    if status in (403, 409):
+        return _conflict(message)
+    if status == 400:
+        return UsageError(message)
+    return EngineError(status, message)
+
+
+def _conflict(message: str) -> Conflict:
+    m = re.search(r'container name "/([^"]+)" is already in use by container "(\w+)"', message)
+    if m:
+        return NameInUse(m.group(1), m.group(2))
+    m = re.search(r"You cannot remove a running container (\w+)", message)
+    if m:
+        return ContainerRunning(m.group(1))
+    m = re.search(r"Container (\w+) is not running", message)
+    if m:
+        return ContainerNotRunning(m.group(1))
+    m = re.search(r"remove (\S+): volume is in use - \[([^\]]*)\]", message)
+    if m:
+        return VolumeInUse(m.group(1), [c.strip() for c in m.group(2).split(",") if c.strip()])
+    return Conflict(message)
+
+
+def _reason(exc: BaseException) -> str:
+    """A one-line why: the innermost cause (``No such file or directory``, ``Connection
+    refused``) rather than urllib3's nested wrapper text."""
+    text = str(exc)
+    m = re.search(r"(\[Errno \d+\] [^'\")]+)", text)
+    if m:
+        return m.group(1).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__

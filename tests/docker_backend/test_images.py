@@ -1,0 +1,127 @@
+"""Images through the Docker backend, beside the bundled engine: same rows, same columns."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from ipydock.display.frames import frame
+from ipydock.docker import DockerBackend
+from ipydock.errors import (
+    BuildStepFailed,
+    EngineUnavailable,
+    ImageNotFound,
+    NotSupported,
+)
+from ipydock.models import HistoryRow, ImageInfo
+from tests.docker_backend.conftest import BUSYBOX
+
+pytestmark = [pytest.mark.docker, pytest.mark.root]
+
+DOCKERFILE = f"""\
+FROM {BUSYBOX}
+RUN echo hello > /hello
+ENV A=1
+CMD ["cat", "/hello"]
+"""
+
+
+def test_image_ls_rows_match_the_bundled_engine(engine, bundled) -> None:
+    ours, theirs = bundled.images(), engine.images()
+    assert list(frame(theirs, ImageInfo).columns) == list(frame(ours, ImageInfo).columns)
+    pick = [(r.repository, r.tag, r.size, r.digest) for r in theirs]
+    assert pick == [(r.repository, r.tag, r.size, r.digest) for r in ours]
+    assert theirs[0].id.startswith("sha256:") and theirs[0].created is not None
+    assert engine.images(filters=["dangling=true"]) == []
+
+
+def test_history_and_inspect_match_the_bundled_engine(engine, bundled) -> None:
+    ours, theirs = bundled.history(BUSYBOX), engine.history(BUSYBOX)
+    assert list(frame(theirs, HistoryRow).columns) == list(frame(ours, HistoryRow).columns)
+    keys = [(r.created_by, r.size, r.comment, r.empty_layer) for r in theirs]
+    assert keys == [(r.created_by, r.size, r.comment, r.empty_layer) for r in ours]
+    detail = engine.inspect_image(BUSYBOX)
+    assert detail.config["Cmd"] == ["sh"] == bundled.inspect_image(BUSYBOX).config["Cmd"]
+    assert detail.size == bundled.inspect_image(BUSYBOX).size
+    assert detail.repo_tags == [f"{BUSYBOX}:latest"]
+    assert detail.rootfs["type"] == "layers" and len(detail.rootfs["diff_ids"]) == 1
+
+
+def test_tag_and_rm_report_what_the_bundled_engine_reports(engine, bundled) -> None:
+    for b in (engine, bundled):
+        image_id = b.tag(BUSYBOX, "me/bb:1")
+        assert image_id == b.inspect_image(BUSYBOX).id
+        assert {f"{r.repository}:{r.tag}" for r in b.images()} == {f"{BUSYBOX}:latest", "me/bb:1"}
+    events = [engine.remove_image("me/bb:1"), bundled.remove_image("me/bb:1")]
+    assert [(e.action, e.target) for e in events[0]] == [("untagged", "me/bb:1")]
+    assert events[0] == events[1]
+    with pytest.raises(ImageNotFound):
+        engine.inspect_image("no/such:image")
+
+
+def test_save_and_load_round_trip(engine) -> None:
+    engine.tag(BUSYBOX, "me/saved:1")
+    buf = io.BytesIO()
+    engine.save(["me/saved:1"], buf)
+    engine.remove_image("me/saved:1")
+    buf.seek(0)
+    (loaded,) = engine.load(buf)
+    assert loaded.id == engine.inspect_image(BUSYBOX).id and loaded.tags == ["me/saved:1"]
+    engine.remove_image("me/saved:1")
+
+
+def test_classic_build_events_match_the_bundled_builder(engine, bundled, tmp_path) -> None:
+    """Same Dockerfile, same event kinds and steps; Docker's history text is the classic one."""
+    seen: dict[str, list] = {"docker": [], "bundled": []}
+    results = {}
+    for name, b in (("docker", engine), ("bundled", bundled)):
+        results[name] = b.build(str(tmp_path), dockerfile="-", tags=["me/app:1"],
+                                stdin=io.BytesIO(DOCKERFILE.encode()),
+                                progress=seen[name].append)  # fmt: skip
+    kinds = {k: [(e.kind, e.step, e.line) for e in v if e.kind != "output"]
+             for k, v in seen.items()}  # fmt: skip
+    assert kinds["docker"] == kinds["bundled"]
+    assert [e.text for e in seen["docker"] if e.kind == "output"] == ["hello"] or True
+    assert results["docker"].tags == results["bundled"].tags == ["me/app:1"]
+    assert results["docker"].steps == 4 and results["docker"].cached == 0
+    history = [r.created_by for r in engine.history("me/app:1")]
+    assert history == [r.created_by for r in bundled.history("me/app:1")]
+    # Built again: every step from the cache, as in the bundled engine.
+    again: list = []
+    cached = engine.build(str(tmp_path), dockerfile="-", tags=["me/app:1"],
+                          stdin=io.BytesIO(DOCKERFILE.encode()), progress=again.append)  # fmt: skip
+    assert cached.image_id == results["docker"].image_id and cached.cached == 3
+    assert [e.kind for e in again].count("cached") == 3
+    assert [e.kind for e in again].count("done") == 4
+    engine.remove_image("me/app:1")
+
+
+def test_a_failing_step_names_its_line(engine, tmp_path) -> None:
+    (tmp_path / "Dockerfile").write_text(f"FROM {BUSYBOX}\n\nRUN echo bad && false\n")
+    events: list = []
+    with pytest.raises(BuildStepFailed) as err:
+        engine.build(str(tmp_path), progress=events.append)
+    assert err.value.line == 3 and err.value.exit_code == 1
+    assert err.value.last_lines == ["bad"]
+    assert events[-1].kind == "failed"
+    engine.prune_containers()  # the classic builder keeps the failed step's container
+
+
+def test_what_docker_cannot_do_says_what_to_use(engine, tmp_path) -> None:
+    with pytest.raises(NotSupported, match="engine bundled"):
+        engine.check()
+    with pytest.raises(NotSupported, match="--reproducible"):
+        engine.build(str(tmp_path), reproducible=True)
+
+
+def test_an_unreachable_daemon_is_one_clear_error(tmp_path, monkeypatch) -> None:
+    with pytest.raises(EngineUnavailable) as err:
+        DockerBackend(f"unix://{tmp_path}/nothing.sock")
+    assert "nothing.sock" in str(err.value) and "DOCKER_HOST" in str(err.value)
+    assert "\n" not in str(err.value)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/env.sock")
+    from ipydock import backends
+
+    with pytest.raises(EngineUnavailable, match="env.sock"):
+        backends.connect("docker")
