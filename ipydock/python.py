@@ -45,6 +45,7 @@ __all__ = [
     "Container",
     "build",
     "container_list",
+    "with_buttons",
     "containers",
     "default_backend",
     "history",
@@ -190,13 +191,22 @@ def logs(
 def container_list(*, all: bool = True, backend: Backend | None = None) -> ContainerList:
     """A widget listing the containers with Stop and Remove buttons."""
     b = _b(backend)
-    actions: dict[str, Callable[[str], Any]] = {
-        "stop": b.stop_container,
-        "remove": b.remove_container,
-    }
     return ContainerList(
-        containers(all=all, backend=b), actions, lambda: containers(all=all, backend=b)
+        containers(all=all, backend=b), _actions(b), lambda: containers(all=all, backend=b)
     )
+
+
+def with_buttons(
+    backend: Backend, frame: ContainersFrame, *, all: bool = False, filters: Sequence[str] = ()
+) -> ContainersFrame:
+    """``frame`` (``%container ls``) drawn as the list widget, bound to ``backend``."""
+    return frame.with_buttons(
+        _actions(backend), lambda: containers(all=all, filters=filters, backend=backend)
+    )
+
+
+def _actions(backend: Backend) -> dict[str, Callable[[str], Any]]:
+    return {"stop": backend.stop_container, "remove": backend.remove_container}
 
 
 # -- volumes ------------------------------------------------------------------------------------

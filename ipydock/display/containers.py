@@ -34,7 +34,25 @@ def _status(r: Any) -> str:
 
 
 class ContainersFrame(_RichFrame):
-    """``container ls`` rows (the CLI's JSON keys as columns), drawn as ``docker ps`` does."""
+    """``container ls`` rows (the CLI's JSON keys as columns), drawn as ``docker ps`` does.
+
+    ``%container ls`` in a notebook binds a :class:`ContainerList` to the frame it returns
+    (:meth:`with_buttons`): the frame then draws as that widget, with Stop and Remove buttons,
+    and is still the DataFrame (``df = %container ls``). Frames derived from it are tables.
+    """
+
+    def with_buttons(
+        self, actions: Mapping[str, Callable[[str], Any]], refresh: Callable[[], pd.DataFrame]
+    ) -> ContainersFrame:
+        # a plain attribute, not pandas metadata: it must not follow the frame into copies
+        object.__setattr__(self, "_ipydock_list", lambda: ContainerList(self, actions, refresh))
+        return self
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
+        widget = self.__dict__.get("_ipydock_list")
+        if widget is None:
+            return None  # the HTML table and the text below
+        return widget()._repr_mimebundle_(include=include, exclude=exclude)
 
     def text(self) -> str:
         cells = [

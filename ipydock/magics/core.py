@@ -31,7 +31,7 @@ from ipydock.display.progress import BuildProgress, TextBuildProgress
 from ipydock.display.results import present
 from ipydock.errors import UsageError
 from ipydock.magics import dispatch
-from ipydock.magics.errors import CellError, cell_errors
+from ipydock.magics.errors import cell_errors
 from ipydock.models import BuildEvent, BuildResult, HistoryRow, RunResult
 
 __all__ = ["IPyDock"]
@@ -100,20 +100,18 @@ class IPyDock(Magics, Configurable):
             spec = args.spec
             if _needs_backend(result, spec):
                 return _with_backend(self.backend, args, result)
-            return present(
+            shown = present(
                 result,
                 command=spec.name,
                 row_type=dispatch.row_type(spec),
                 rich=self.rich,
                 title=getattr(args, "image", "") or title,
             )
+            if (spec.group, spec.name) == ("container", "ls") and self.rich:
+                return python.with_buttons(self.backend, shown, all=args.all, filters=args.filter)
+            return shown
 
     def _group(self, group: str, line: str) -> Any:
-        if group not in dispatch.groups():
-            raise CellError(
-                f"ipydock: `%{group}` is not available in this version yet "
-                f"(it comes with the `ipydock {group}` commands)"
-            )
         return self._command([group, *shlex.split(line)])
 
     @line_magic

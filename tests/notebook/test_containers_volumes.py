@@ -100,6 +100,36 @@ def test_the_container_list_widget_stops_and_removes(ip, engine) -> None:
     assert "No such container" in panel.message.value or "not found" in panel.message.value
 
 
+def test_container_ls_in_a_notebook_is_the_frame_drawn_as_the_list_widget(ip, engine) -> None:
+    ip.run_line_magic("config", "IPyDock.widgets = 'on'")
+    ip.run_line_magic("container", "run --name done1 busybox true")
+    listed = ip.run_line_magic("container", "ls -a")
+    assert isinstance(listed, ContainersFrame) and listed["name"].tolist() == ["done1"]
+    bundle = listed._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle  # drawn with buttons
+    assert "_ipydock_list" not in listed[listed.status == "exited"].__dict__  # a derived table
+    panel = listed.__dict__["_ipydock_list"]()
+    [cid] = listed["id"]
+    panel.buttons[cid]["remove"].click()  # the buttons act on the magics' engine
+    assert engine.containers(all=True) == [] and "remove" in panel.message.value
+
+
+def test_a_kernel_that_cannot_run_containers_says_what_to_do(ip, busybox, monkeypatch) -> None:
+    """Pure logic of the refusal: the machine here can run containers, so the probe's
+    answer is replaced by what an unprivileged user without user namespaces gets."""
+    from ipydock.engine.runtime import rootless
+
+    reason = "uid 1000 is not root and user namespaces do not work (disabled)"
+    monkeypatch.setattr(rootless, "runtime_mode", lambda: ("none", reason))
+    result, out = shown(ip, "%container run --rm busybox true")
+    assert result.result is None and "Traceback" not in out
+    [line] = out.strip().splitlines()
+    assert "cannot run containers" in line and reason in line and "%ipydock engine docker" in line
+    magics = ip.find_line_magic("container").__self__
+    assert magics.backend.containers(all=True) == []  # nothing half made
+    assert ip.run_line_magic("image", "ls")["repository"].tolist() == ["busybox"]  # still works
+
+
 def test_volume_files_of_a_volume_a_container_wrote(ip, ipd, engine) -> None:
     script = (
         "mkdir -p /data/sub && echo hello > /data/sub/a.txt && "

@@ -7,7 +7,6 @@ import pytest
 
 from ipydock.display.frames import HistoryFrame, ImagesFrame
 from ipydock.display.results import InfoDict, PruneView
-from ipydock.magics import CellError, dispatch
 from ipydock.testing import add_step
 from tests.notebook.conftest import frame_records, json_lines, shown
 
@@ -104,13 +103,6 @@ def test_errors_are_one_short_message_without_traceback(ip, busybox, cell, messa
     assert len(out.strip().splitlines()) <= 2
 
 
-@pytest.mark.skipif("network" in dispatch.groups(), reason="the network commands exist now")
-def test_a_group_the_cli_does_not_have_yet_says_so(ip) -> None:
-    result, out = shown(ip, "%network ls")
-    assert isinstance(result.error_in_exec, CellError)
-    assert "`%network` is not available" in out and "Traceback" not in out
-
-
 def test_engine_setting_through_config_and_the_engine_word(ip, root) -> None:
     result, out = shown(ip, "%config IPyDock.engine = 'docker'\n%image ls")
     assert result.error_in_exec is not None and "Traceback" not in out
@@ -118,7 +110,7 @@ def test_engine_setting_through_config_and_the_engine_word(ip, root) -> None:
     assert info["engine"] == "bundled" and info["root"] == root
     result, out = shown(ip, "%ipydock engine podman")
     assert "invalid choice: 'podman'" in out and "Traceback" not in out
-    assert ip.run_line_magic("config", "IPyDock.engine") == "bundled" or True
+    assert ip.find_line_magic("ipydock").__self__.engine == "bundled"  # the bad switch undone
 
 
 def test_help_prints_usage_and_returns_nothing(ip) -> None:
