@@ -53,14 +53,18 @@ def fingerprint() -> tuple[tuple[str, int, int], ...]:
 
 def _preload() -> None:
     """Import what commands use, so a worker starts with it done."""
+    import tempfile  # noqa: F401
+
     from ipydock import backends, cli
-    from ipydock.engine.build import builder  # noqa: F401
-    from ipydock.engine.containers import lifecycle, supervisor  # noqa: F401
-    from ipydock.engine.runtime import spawn  # noqa: F401
+    from ipydock.engine.build import builder, parser
+    from ipydock.engine.containers import execute, lifecycle, supervisor  # noqa: F401
+    from ipydock.engine.runtime import rootless, spawn  # noqa: F401
+    from ipydock.engine.store import snapshots  # noqa: F401
 
     cli.load_commands()
     cli.build_parser()  # warms argparse and its gettext look-ups
-    del backends
+    parser.parse("FROM scratch\n")  # loads BuildKit's parser (a Go shared library)
+    del backends, builder
 
 
 @dataclass

@@ -171,13 +171,20 @@ def _glob(rel: str, pattern: str) -> bool:
 
 def _walk_rels(view: RootView, rel: str) -> list[str]:
     """Every path below ``rel`` in the view, parents first, sorted."""
+    return [child for child, _path in _walk(view, rel)]
+
+
+def _walk(view: RootView, rel: str) -> list[tuple[str, str]]:
+    """``(path, host path)`` of everything below ``rel`` in the view, parents first, sorted."""
     out = []
     for name in view.listdir(rel):
         child = f"{rel}/{name}" if rel else name
-        out.append(child)
         path = view.find(child)
-        if path and stat.S_ISDIR(os.lstat(path).st_mode):
-            out += _walk_rels(view, child)
+        if path is None:  # listed but not found (a whiteout raced away): not there
+            continue
+        out.append((child, path))
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            out += _walk(view, child)
     return out
 
 
@@ -245,12 +252,7 @@ def _hash(plan: CopyPlan, chown: str, chmod: str) -> None:
 def _tree(view: RootView, top: str) -> list[tuple[str, str]]:
     """``(path relative to top, host path)`` of everything below ``top`` in the view."""
     cut = len(top) + 1 if top else 0
-    out = []
-    for rel in _walk_rels(view, top):
-        path = view.find(rel)
-        assert path is not None
-        out.append((rel[cut:], path))
-    return out
+    return [(rel[cut:], path) for rel, path in _walk(view, top)]
 
 
 def _join(top: str, rel: str) -> str:
