@@ -48,6 +48,7 @@ SHOTS_OF = {
         ".jp-OutputArea-output:has(table.ipydock-containers)": "container-ls.png",
         ".jp-OutputArea-output:has(button:has-text('Remove'))": "container-list.png",
         ".jp-OutputArea-output:has(.ipydock-volume)": "volume-files.png",
+        ".jp-OutputArea-output.jp-RenderedSVG": "network-graph.png",
     },
 }
 
