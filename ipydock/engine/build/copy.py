@@ -183,7 +183,7 @@ def _walk(view: RootView, rel: str) -> list[tuple[str, str]]:
         if path is None:  # listed but not found (a whiteout raced away): not there
             continue
         out.append((child, path))
-        if stat.S_ISDIR(os.lstat(path).st_mode):
+        if stat.S_ISDIR(view.stat_path(path).st_mode):
             out += _walk(view, child)
     return out
 

@@ -31,6 +31,10 @@ class RootView(LayerView):
 
     def entry_stat(self, rel: str, path: str) -> os.stat_result:
         """The metadata ``rel`` (found at ``path``) has in this view: what a COPY hashes."""
+        return self.stat_path(path)
+
+    def stat_path(self, path: str) -> os.stat_result:
+        """``lstat`` of a host path this view found."""
         return os.lstat(path)
 
 
@@ -82,13 +86,29 @@ class ContextView(RootView):
     def __init__(self, top: str, rules: IgnoreRules) -> None:
         super().__init__([top])
         self.top, self.rules = top, rules
+        # The context is one snapshot for the whole build (as the client's tar is): what was
+        # looked up once is not looked up again (a COPY of a tree asks for each entry often).
+        self._found: dict[str, str | None] = {}
+        self._stats: dict[str, os.stat_result] = {}
+
+    def stat_path(self, path: str) -> os.stat_result:
+        st = self._stats.get(path)
+        if st is None:
+            st = self._stats[path] = os.lstat(path)
+        return st
 
     def find(self, rel: str) -> str | None:
+        if rel in self._found:
+            return self._found[rel]
+        path = self._found[rel] = self._find(rel)
+        return path
+
+    def _find(self, rel: str) -> str | None:
         path = super().find(rel)
         clean = "/".join(p for p in rel.split("/") if p)
         if path is None or not clean:
             return path
-        mode = os.lstat(path).st_mode
+        mode = self.stat_path(path).st_mode
         if stat.S_ISSOCK(mode):
             return None
         excluded = bool(self.rules) and self.rules.excluded(clean)
@@ -107,7 +127,7 @@ class ContextView(RootView):
         return [n for n in names if self.find(f"{prefix}/{n}" if prefix else n) is not None]
 
     def entry_stat(self, rel: str, path: str) -> os.stat_result:
-        st = os.lstat(path)
+        st = self.stat_path(path)
         clean = "/".join(p for p in rel.split("/") if p)
         mode = st.st_mode
         if stat.S_ISDIR(mode) and (not clean or (self.rules and self.rules.excluded(clean))):
