@@ -10,6 +10,8 @@
     dock.containers(all=True)         # ContainersFrame      = %container ls -a
     dock.container_list()             # the widget with Stop / Remove buttons
     dock.volume_files("data")         # VolumeFilesFrame (tree + previews in a notebook)
+    dock.networks()                   # DataFrame            = %network ls
+    dock.network_graph()              # the SVG picture      = %network ls --graph
 
 Every function takes ``backend=`` (any :class:`ipydock.api.Backend`); without it they use one
 bundled engine on ``$IPYDOCK_ROOT``, connected on first use (:func:`default_backend`).
@@ -28,6 +30,8 @@ import pandas as pd
 from ipydock.api import Backend
 from ipydock.display.containers import ContainerList, ContainersFrame, LogText, stream_logs
 from ipydock.display.frames import HistoryFrame, ImagesFrame, frame
+from ipydock.display.network import NetworkGraph
+from ipydock.display.network import network_graph as network_graph_of
 from ipydock.display.volumes import VolumeFilesFrame  # noqa: F401  (registers its frame)
 from ipydock.models import (
     BuildEvent,
@@ -35,6 +39,7 @@ from ipydock.models import (
     FileEntry,
     HistoryRow,
     ImageInfo,
+    NetworkInfo,
     RunOutput,
     RunResult,
     VolumeInfo,
@@ -51,6 +56,8 @@ __all__ = [
     "history",
     "images",
     "logs",
+    "network_graph",
+    "networks",
     "run",
     "volume_files",
     "volume_previews",
@@ -207,6 +214,19 @@ def with_buttons(
 
 def _actions(backend: Backend) -> dict[str, Callable[[str], Any]]:
     return {"stop": backend.stop_container, "remove": backend.remove_container}
+
+
+# -- networks -----------------------------------------------------------------------------------
+
+
+def networks(*, filters: Sequence[str] = (), backend: Backend | None = None) -> pd.DataFrame:
+    return frame(_b(backend).networks(filters=filters), NetworkInfo)
+
+
+def network_graph(*, backend: Backend | None = None) -> NetworkGraph:
+    """Containers, networks, addresses and published ports as a picture (SVG in a notebook)."""
+    b = _b(backend)
+    return network_graph_of(b.networks(), b.containers())
 
 
 # -- volumes ------------------------------------------------------------------------------------

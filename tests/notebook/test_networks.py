@@ -36,6 +36,20 @@ def test_network_graph_is_an_svg(ip) -> None:
     assert names == {"host", "none"}
 
 
+def test_the_same_from_plain_python(ip) -> None:
+    from ipydock import python as dock
+
+    backend = ip.find_line_magic("network").__self__.backend
+    df = dock.networks(backend=backend)
+    assert frame_records(df) == frame_records(ip.run_line_magic("network", "ls"))
+    assert dock.networks(filters=["driver=null"], backend=backend)["name"].tolist() == ["none"]
+    graph = dock.network_graph(backend=backend)
+    assert (
+        isinstance(graph, NetworkGraph)
+        and graph.svg == ip.run_line_magic("network", "ls --graph").svg
+    )
+
+
 @pytest.mark.parametrize(
     ("cell", "message"),
     [
