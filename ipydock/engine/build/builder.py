@@ -43,6 +43,7 @@ from ipydock.engine.build.state import (
 )
 from ipydock.engine.registry import reference
 from ipydock.engine.store import Store
+from ipydock.engine.store.index import ImageIndex
 from ipydock.errors import BuildContextError, BuildError, DockerfileError, IPyDockError
 from ipydock.models import BuildEvent, BuildResult
 
@@ -95,6 +96,7 @@ class _Builder:
         )
         self.done: dict[int, StageState] = {}
         self.step = self.cached = 0
+        self._index: ImageIndex | None = None  # the store as this build last read it
         self.total = 0
         self.consumed: set[str] = set()
         self.runtime: Any = None
@@ -222,7 +224,13 @@ class _Builder:
             step = self._workdir(state, instr)
         else:
             step = dispatch(state, instr)
-        return apply_step(self.store, state, step, no_cache=self.options.no_cache, clock=self.clock)
+        if self._index is None:
+            self._index = self.store.index()
+        image_id, cached = apply_step(self.store, state, step, no_cache=self.options.no_cache,
+                                      clock=self.clock, index=self._index)  # fmt: skip
+        if not cached:
+            self._index = None  # this build wrote: a later step may hit what it made
+        return image_id, cached
 
     def _lower(self, state: StageState) -> list[str]:
         snaps = [self.store.layers.snapshot(layer.chain_id) for layer in state.layers]
@@ -377,9 +385,10 @@ def _tag(store: Store, image_id: str, names: tuple[str, ...]) -> tuple[list[str]
     untagged = []
     with store.lock:
         index = store.index()
-        for name in full:
-            before = index.set_tag(name, image_id)
-            if before and before not in untagged:
-                untagged.append(before)
-        index.save()
+        if any(index.tags.get(name) != image_id for name in full):  # a cached rebuild: as is
+            for name in full:
+                before = index.set_tag(name, image_id)
+                if before and before not in untagged:
+                    untagged.append(before)
+            index.save()
     return [reference.parse(n).familiar for n in full], untagged

@@ -25,15 +25,18 @@ from collections.abc import Iterable
 from typing import Any
 
 from ipydock.engine.store import Store
+from ipydock.engine.store.index import ImageIndex, ImageRecord
 
 __all__ = ["content_hash", "lookup"]
 
 
-def lookup(store: Store, parent: str, container_config: dict[str, Any]) -> str | None:
-    """The ID of a cached child of ``parent`` made with ``container_config``, or None."""
+def lookup(
+    store: Store, parent: str, container_config: dict[str, Any], index: ImageIndex | None = None
+) -> tuple[ImageRecord, dict[str, Any]] | None:
+    """A cached child of ``parent`` made with ``container_config`` and its config, or None.
+    ``index``: the caller's view of the store (one per build, read again after it wrote)."""
     wanted = _canonical(container_config)
-    index = store.index()
-    for rec in index.images.values():
+    for rec in (index or store.index()).images.values():
         if rec.parent != parent:
             continue
         try:
@@ -41,7 +44,7 @@ def lookup(store: Store, parent: str, container_config: dict[str, Any]) -> str |
         except Exception:  # noqa: BLE001 - a damaged candidate is simply not a hit
             continue
         if _canonical(config.get("container_config") or {}) == wanted:
-            return rec.id
+            return rec, config
     return None
 
 

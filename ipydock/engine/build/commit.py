@@ -26,7 +26,7 @@ from ipydock.engine.build import cache
 from ipydock.engine.build.state import StageState, Step
 from ipydock.engine.store import Store
 from ipydock.engine.store.fsutil import temp_dir
-from ipydock.engine.store.index import format_time
+from ipydock.engine.store.index import ImageIndex, format_time
 from ipydock.engine.store.layers import LayerRecord
 from ipydock.engine.store.layertar import write_tar
 
@@ -53,15 +53,18 @@ def container_config(state: StageState, step: Step) -> dict[str, Any]:
 
 
 def apply_step(
-    store: Store, state: StageState, step: Step, *, no_cache: bool, clock: Clock
-) -> tuple[str, bool]:
-    """Make (or find) the step's image and move ``state`` onto it: ``(image id, cached)``."""
+    store: Store, state: StageState, step: Step, *, no_cache: bool, clock: Clock,
+    index: ImageIndex | None = None,
+) -> tuple[str, bool]:  # fmt: skip
+    """Make (or find) the step's image and move ``state`` onto it: ``(image id, cached)``.
+    ``index``: the store as the build last read it (for the cache lookup)."""
     cc = container_config(state, step)
     if not no_cache:
-        hit = cache.lookup(store, state.image_id, cc)
+        hit = cache.lookup(store, state.image_id, cc, index)
         if hit is not None:
-            _move_to(store, state, hit)
-            return hit, True
+            rec, config = hit
+            state.image_id, state.config, state.layers = rec.id, config, store.layer_chain(rec)
+            return rec.id, True
     if step.make_layer is None:
         with store.lock:
             image_id = _commit(store, state, step, cc, None, clock)
@@ -115,10 +118,3 @@ def _commit(
     rec, _ = store.commit_image(data, layers, parent=state.image_id)
     state.image_id, state.config, state.layers = rec.id, config, layers
     return rec.id
-
-
-def _move_to(store: Store, state: StageState, image_id: str) -> None:
-    rec = store.index().images[image_id]
-    state.image_id = image_id
-    state.config = store.config(rec)
-    state.layers = store.layer_chain(rec)
