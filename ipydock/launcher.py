@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import _signal
 import _socket
-import array
+import struct
 import os
 import sys
 
@@ -90,7 +90,7 @@ def run_remote(argv: list[str]) -> int | None:
     if sock is None:
         return None
     try:
-        fds = array.array("i", [0, 1, 2]).tobytes()
+        fds = struct.pack("3i", 0, 1, 2)
         sock.sendmsg([encode_request(argv)], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
         reply = sock.recv(256)
         if not reply.startswith(b"pid "):  # "stale" (the sources changed) or gone
