@@ -30,3 +30,5 @@ ipd image history demo
 ipd image ls
 ipd run --rm demo
 ipd system df
+ipd system server        # the warm process the commands above ran in (see README)
+ipd system server stop   # it would leave by itself after 10 idle minutes
