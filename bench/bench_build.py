@@ -84,9 +84,10 @@ def main() -> int:
         script = os.path.join(os.path.dirname(sys.executable), "ipydock")  # as users run it
         command = [script] if os.path.exists(script) else [sys.executable, "-m", "ipydock"]
         ipd = [*command, "--root", root]
-        subprocess.run([*ipd, "image", "import", "-c", 'CMD ["sh"]', tgz, "busybox"], check=True,
-                       capture_output=True)  # fmt: skip
         server = CommandServer()  # started below, with dockerd
+        env = {**os.environ, "IPYDOCK_SERVER": "0"}
+        subprocess.run([*ipd, "image", "import", "-c", 'CMD ["sh"]', tgz, "busybox"], check=True,
+                       capture_output=True, env=env)  # fmt: skip
         env = server.env
 
         def ours(*flags: str) -> None:

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import _signal
 import _socket
-import struct
 import os
+import struct
 import sys
 
 __all__ = ["main", "runtime_dir", "socket_path"]

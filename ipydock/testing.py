@@ -314,10 +314,15 @@ class CommandServer:
         return self
 
     def stop(self) -> None:
+        """Stop it, and any other server in its dir (after a source change, a caller starts a
+        new one in the background), then remove the dir."""
+        from ipydock.cli import server
+
         if self.proc is not None:
             self.proc.terminate()
             self.proc.wait()
             self.proc = None
+        server.stop(self.dir)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> CommandServer:

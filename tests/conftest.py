@@ -97,7 +97,7 @@ def command_server_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
     try:
         yield path
     finally:
-        server.stop()
+        server.stop(path)  # every one: a source change mid-run makes a caller start another
         if old is None:
             del os.environ["IPYDOCK_RUNTIME_DIR"]
         else:

@@ -246,11 +246,10 @@ def _text(fd: int, mode: str, errors: str = "strict") -> io.TextIOWrapper:
 # -- management -----------------------------------------------------------------------------
 
 
-def _pid() -> int | None:
-    """The running server's pid (from its lock file), if one holds the lock."""
-    path = socket_path() + ".lock"
+def _pid(lock: str | None = None) -> int | None:
+    """The pid of the server holding ``lock`` (default: this installation's), if one does."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(lock or socket_path() + ".lock", os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
     try:
@@ -270,20 +269,35 @@ def status() -> dict[str, object]:
     return {"running": pid is not None, "pid": pid, "socket": socket_path()}
 
 
-def stop() -> bool:
-    """Stop the server (its running commands finish first); False if none was running."""
-    pid = _pid()
-    if pid is None:
-        return False
-    pidfd = os.pidfd_open(pid)
-    try:
-        os.kill(pid, signal.SIGTERM)
-        sel = selectors.DefaultSelector()
-        sel.register(pidfd, selectors.EVENT_READ)
-        sel.select(timeout=30)
-    finally:
-        os.close(pidfd)
-    return True
+def stop(runtime: str | None = None) -> bool:
+    """Stop this installation's server, or with ``runtime`` every server whose socket is in
+    that directory (another installation's, one a stale server's caller started); their
+    running commands finish first. False if none was running."""
+    locks = (
+        [os.path.join(runtime, n) for n in os.listdir(runtime) if n.endswith(".sock.lock")]
+        if runtime is not None and os.path.isdir(runtime)
+        else []
+        if runtime is not None
+        else [socket_path() + ".lock"]
+    )
+    stopped = False
+    for lock in locks:
+        pid = _pid(lock)
+        if pid is None:
+            continue
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        try:
+            os.kill(pid, signal.SIGTERM)
+            sel = selectors.DefaultSelector()
+            sel.register(pidfd, selectors.EVENT_READ)
+            sel.select(timeout=30)
+        finally:
+            os.close(pidfd)
+        stopped = True
+    return stopped
 
 
 def serve(idle: float | None = None, ready_fd: int = -1) -> int:

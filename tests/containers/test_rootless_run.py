@@ -84,11 +84,11 @@ def user_root(busybox_tgz: str) -> Iterator[str]:
         os.chown(path, NOBODY, NOBODY)
     try:
         yield base
-    finally:
         store = os.path.join(base, "store")
         assert settled_processes_using(store) == []
         assert not os.listdir(os.path.join(store, "containers"))
         assert [n for n in os.listdir(os.path.join(store, "tmp")) if "container" in n] == []
+    finally:
         shutil.rmtree(base)
 
 
