@@ -82,9 +82,10 @@ class Supervisor:
         self.log = LogWriter(self.rec.log_path)
         self.stop_deadline: float | None = None
         self.stop_requested = False
-        # Not root: containers are spawned from a user namespace of our own (uid 0 = us),
-        # entered in run(); after that geteuid() says 0, so decide here.
+        # Not root: each run is spawned from a user namespace of its own (uid 0 = us).
         self.rootless = os.geteuid() != 0
+        self.pid = os.getpid()  # a rootless run's runner records us, not itself
+        self.start_time = process_start(self.pid) or 0
 
     # -- state -------------------------------------------------------------------------------
 
@@ -95,14 +96,6 @@ class Supervisor:
             change(state)
             self.records.write_state(self.rec, state)
             return state
-
-    def claim(self) -> None:
-        def change(state: State) -> None:
-            state.supervisor_pid = os.getpid()
-            state.supervisor_start = process_start(os.getpid()) or 0
-            state.stop_requested = False
-
-        self.update(change)
 
     def tell(self, message: dict[str, Any]) -> None:
         if self.notify_fd < 0:
@@ -197,8 +190,14 @@ class Supervisor:
         return ExitStatus(base.exit_code, base.signal, cgroup is not None and cgroup.oom_killed())
 
     def started(self, pid: int, cgroup: cgroups.Cgroup | None) -> None:
+        """Running, and who supervises it (one write: a start waits for it). Until then the
+        record says ``created`` without a supervisor; if we die before, pid 1 dies with us
+        (parent-death signal) and that stays true."""
+
         def change(state: State) -> None:
             transition(self.rec.id, state, Status.RUNNING)
+            state.supervisor_pid, state.supervisor_start = self.pid, self.start_time
+            state.stop_requested = False
             state.pid = pid
             state.started_at = now_rfc3339()
             state.error = ""
@@ -301,8 +300,11 @@ class Supervisor:
 
     def exited(self, status: ExitStatus) -> bool:
         """Record the exit; True if the restart policy wants another run."""
-        policy = self.rec.config["HostConfig"].get("RestartPolicy") or {}
+        host = self.rec.config["HostConfig"]
+        policy = host.get("RestartPolicy") or {}
         self.stop_deadline = None
+        if host.get("AutoRemove") and policy.get("Name") in (None, "", "no"):
+            return False  # --rm: the record goes next; the exit code goes to the starter
 
         def change(state: State) -> None:
             restart = not (state.stop_requested or self.stop_requested) and _wants_restart(
@@ -333,7 +335,6 @@ class Supervisor:
         return True
 
     def run(self) -> int:
-        self.claim()
         attempt = 0
         status: ExitStatus | None = None
         try:

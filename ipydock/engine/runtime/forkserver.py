@@ -14,7 +14,12 @@ It is the parent of every container it starts and reaps them. When the control s
 (the kernel exited or was killed), it SIGKILLs its containers, reaps them and exits; when it is
 killed itself, the containers' parent-death signal kills them. A detached container must
 therefore be owned by a longer-lived process: a per-container supervisor that calls
-:func:`ipydock.engine.runtime.spawn.spawn` itself (it is single-threaded too).
+:func:`ipydock.engine.runtime.spawn.spawn` itself (it is single-threaded too). Those are forked
+here ahead of need ("spare"): the caller holds the next one's socket and hands it a container
+directly, without a round trip through this loop::
+
+    control socket --spare--> fork, setsid, fork: a supervisor waiting on a socket
+    reply socket   <-- "spare" + that socket (SCM_RIGHTS); the caller sends it root and id
 """
 
 from __future__ import annotations
@@ -50,7 +55,6 @@ class _Server:
         self.control = control
         self.selector = selectors.DefaultSelector()
         self.containers: dict[int, _Container] = {}
-        self.supervisors = _Supervisors()
         self.selector.register(control, selectors.EVENT_READ, self._on_request)
 
     def run(self) -> None:
@@ -67,8 +71,12 @@ class _Server:
         message, fds = protocol.recv(self.control)
         if message is None:
             return False
-        if message.get("op") == "supervise":
-            self.supervisors.launch(message, fds)
+        if message.get("op") == "spare":  # fds: [reply socket]
+            reply = socket.socket(fileno=fds[0])
+            spare = _fork_spare()
+            _send(reply, {"event": "spare"}, [spare.fileno()])
+            spare.close()
+            reply.close()
             return True
         status = socket.socket(fileno=fds[0])
         slots = message["stdio"]
@@ -163,7 +171,6 @@ class _Server:
 
     def shutdown(self) -> None:
         """Kill and reap every container: nobody is left to wait for them."""
-        self.supervisors.close()
         for entry in list(self.containers.values()):
             _kill(entry.child)
             with contextlib.suppress(ChildProcessError):
@@ -172,59 +179,33 @@ class _Server:
             self._forget(entry)
 
 
-class _Supervisors:
-    """Detached container supervisors (see ``containers/supervisor.py``) forked from this warm
-    process, one kept ready ahead of need: a fork of a Python process costs 1-2 ms here, and a
-    detached one needs two (double fork and ``setsid``, so it outlives us and is nobody's child
-    here). The spare waits on a socket for its container; when this process exits, the spare
-    reads EOF and exits too."""
+def _fork_spare() -> socket.socket:
+    """A detached container supervisor (see ``containers/supervisor.py``) forked ahead of
+    need; returns the socket on which it waits for its container. A fork of a Python process
+    costs 1-2 ms here and a detached one needs two (double fork and ``setsid``, so it outlives
+    us and is nobody's child here): the caller holds the next spare before it needs it. When
+    that socket closes unused, the spare reads EOF and exits."""
+    from ipydock.engine.containers import supervisor  # warm after the first time
 
-    def __init__(self) -> None:
-        self.spare: socket.socket | None = None
-
-    def launch(self, message: dict[str, Any], fds: list[int]) -> None:
-        """fds: [status socket, notify pipe, stdin or none]; the status socket gets
-        ``launched`` once the supervisor has its container."""
-        status = socket.socket(fileno=fds[0])
-        spare, self.spare = self.spare or self._fork_spare(), None
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:
         try:
-            protocol.send(spare, message, fds[1:])
+            os.setsid()
+            if os.fork() == 0:
+                os.dup2(theirs.fileno(), 3)
+                os.closerange(4, 1 << 16)  # our control socket, pidfds, other spares
+                work = socket.socket(fileno=3)
+                message, fds = protocol.recv(work)
+                work.close()  # fd 3 is the notify pipe's in run_detached
+                if message is not None and fds:
+                    supervisor.run_detached(message["root"], message["id"], fds[0],
+                                            fds[1] if len(fds) > 1 else -1)  # fmt: skip
         finally:
-            spare.close()
-            for fd in fds[1:]:
-                os.close(fd)
-        _send(status, {"event": "launched"})
-        status.close()
-        self.spare = self._fork_spare()  # the next one, off the caller's clock
-
-    def close(self) -> None:
-        if self.spare is not None:
-            self.spare.close()
-            self.spare = None
-
-    @staticmethod
-    def _fork_spare() -> socket.socket:
-        from ipydock.engine.containers import supervisor  # warm after the first time
-
-        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.setsid()
-                if os.fork() == 0:
-                    os.dup2(theirs.fileno(), 3)
-                    os.closerange(4, 1 << 16)  # our control socket, pidfds, other spares
-                    work = socket.socket(fileno=3)
-                    message, fds = protocol.recv(work)
-                    work.close()  # fd 3 is the notify pipe's in run_detached
-                    if message is not None:
-                        supervisor.run_detached(message["root"], message["id"], fds[0],
-                                                fds[1] if len(fds) > 1 else -1)  # fmt: skip
-            finally:
-                os._exit(0)
-        os.waitpid(pid, 0)
-        theirs.close()
-        return mine
+            os._exit(0)
+    os.waitpid(pid, 0)
+    theirs.close()
+    return mine
 
 
 def _slot(fds: list[int], index: int) -> int:

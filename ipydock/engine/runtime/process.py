@@ -131,6 +131,7 @@ class ForkServer:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
+        self._spare: socket.socket | None = None  # the reply that will carry the next spare
 
     def start(self) -> None:
         with self._lock:
@@ -182,23 +183,47 @@ class ForkServer:
         return self._await_start(mine, paused, plan.args[0])
 
     def supervise(self, root: str, container_id: str, notify_fd: int, stdin: int | None) -> None:
-        """Have the helper fork a detached supervisor for a container (a warm fork instead of
-        a Python start); it reports on ``notify_fd`` as a re-executed one would."""
+        """Hand a container to a detached supervisor the helper forked ahead of need (a warm
+        fork instead of a Python start, and off this call's clock); it reports on
+        ``notify_fd`` as a re-executed one would. The next spare is ordered at once."""
+        fds = [notify_fd, *([stdin] if stdin is not None else [])]
+        with self._lock:
+            spare = self._take_spare_locked()
+            try:
+                protocol.send(spare, {"root": root, "id": container_id}, fds)
+            except OSError as exc:
+                raise HelperDied(self._proc.poll() if self._proc else None) from exc
+            finally:
+                spare.close()
+            self._order_spare_locked()
+
+    def _order_spare_locked(self) -> None:
+        self._start_locked()
+        assert self._control is not None
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        fds = [theirs.fileno(), notify_fd, *([stdin] if stdin is not None else [])]
-        request = {"op": "supervise", "root": root, "id": container_id}
-        with mine:
-            with self._lock:
-                self._start_locked()
-                assert self._control is not None
-                try:
-                    protocol.send(self._control, request, fds)
-                except OSError as exc:
-                    raise HelperDied(self._proc.poll() if self._proc else None) from exc
-                finally:
-                    theirs.close()
-            if _expect(mine).get("event") != "launched":
-                raise HelperDied(None)
+        try:
+            protocol.send(self._control, {"op": "spare"}, [theirs.fileno()])
+        except OSError as exc:
+            mine.close()
+            raise HelperDied(self._proc.poll() if self._proc else None) from exc
+        finally:
+            theirs.close()
+        self._spare = mine
+
+    def _take_spare_locked(self) -> socket.socket:
+        """The spare supervisor's socket (ordered before; waited for if not there yet)."""
+        for _attempt in range(2):  # a helper that died meanwhile is started again once
+            if self._spare is None:
+                self._order_spare_locked()
+            assert self._spare is not None
+            with self._spare:
+                message, fds = protocol.recv(self._spare)
+            self._spare = None
+            if message is not None and fds:
+                return socket.socket(fileno=fds[0])
+            for fd in fds:
+                os.close(fd)
+        raise HelperDied(self._proc.poll() if self._proc else None)
 
     def _await_start(self, sock: socket.socket, paused: bool, command: str) -> ContainerProcess:
         try:
@@ -216,6 +241,9 @@ class ForkServer:
     def close(self) -> None:
         """Stop the helper; it kills and reaps the containers it still owns."""
         with self._lock:
+            if self._spare is not None:  # the spare in it (if any) reads EOF and leaves
+                self._spare.close()
+                self._spare = None
             if self._control is not None:
                 self._control.close()
                 self._control = None
