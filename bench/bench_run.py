@@ -5,9 +5,12 @@ containers (``run --rm busybox true``: record, supervisor, cgroup, logs, removal
 Python process through the backend and from the CLI, against ``docker run --rm`` on a private
 dockerd (``ipydock.testing.Dockerd``, busybox loaded with ``docker import``).
 
-Run as root: ``python bench/bench_run.py [-n 50]``. Both sides use the same busybox root and
-network "none" (a new, empty network namespace); ipydock is timed from a warm Python process, as
-a notebook calls it, crun by ``subprocess.run`` from a warm Python process.
+Run as root: ``python bench/bench_run.py [-n 50] [--rounds 5]``. Both sides use the same
+busybox root and network "none" (a new, empty network namespace) unless a row names another;
+ipydock is timed from a warm Python process, as a notebook calls it, crun by ``subprocess.run``
+from a warm Python process. The speed of a shared machine drifts by tens of percent over a
+minute, so the rows are measured in interleaved rounds (n/rounds runs of every row per round)
+and each row's figure is the median of all its runs: every row sees the same conditions.
 
 crun 1.8 refuses hybrid cgroup hosts (v1 controllers plus an empty ``/sys/fs/cgroup/unified``),
 so its timings are taken by a worker in a private mount namespace with that mount removed; this
@@ -18,6 +21,7 @@ changes nothing crun measures. Rows "no cgroup" compare the namespace/mount/exec
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -28,6 +32,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))
 
@@ -60,14 +65,32 @@ def make_bundle(bundle: Path, rootfs: Path) -> Path:
     return bundle
 
 
-def median_ms(n: int, once: Callable[[int], None]) -> float:
-    once(-1)  # warm up
-    samples = []
-    for i in range(n):
-        start = time.perf_counter()
-        once(i)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples) * 1000
+Sample = Callable[[int], None]
+
+
+class Rows:
+    """Named ways to run ``true`` once; :meth:`round` times each ``k`` times, in turn."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, Sample] = {}
+        self.samples: dict[str, list[float]] = {}
+        self.counter = 0
+
+    def add(self, name: str, once: Sample) -> None:
+        once(-1 - len(self.runs))  # warm up
+        self.runs[name] = once
+        self.samples[name] = []
+
+    def round(self, k: int) -> None:
+        for name, once in self.runs.items():
+            for _ in range(k):
+                self.counter += 1
+                start = time.perf_counter()
+                once(self.counter)
+                self.samples[name].append(time.perf_counter() - start)
+
+    def medians(self) -> dict[str, float]:
+        return {n: statistics.median(v) * 1000 for n, v in self.samples.items() if v}
 
 
 def fresh_layer(base: Path, i: int) -> Rootfs:
@@ -78,86 +101,79 @@ def fresh_layer(base: Path, i: int) -> Rootfs:
     return Rootfs.overlay([str(base / "lower")], *map(str, dirs))
 
 
-def bench_ipydock(n: int, work: Path) -> dict[str, float]:
+def runtime_rows(rows: Rows, runtime: Runtime, work: Path) -> None:
     lower = work / "lower"
     base = Spec(rootfs=Rootfs.directory(str(lower)), args=("true",), env=("PATH=/bin",))
-    results = {}
-    with Runtime(cgroup_parent="ipydock-bench") as runtime:
-        server = runtime.forkserver
+    server = runtime.forkserver
 
-        def spawn_dir(_i: int) -> None:
-            server.spawn(build_plan(base)).wait()
+    def spawn_dir(_i: int) -> None:
+        server.spawn(build_plan(base)).wait()
 
-        def spawn_overlay(i: int) -> None:
-            rootfs = fresh_layer(work, i + 1000)
-            server.spawn(build_plan(Spec(rootfs, ("true",), ("PATH=/bin",)))).wait()
-            shutil.rmtree(work / f"{i + 1000}")
+    def spawn_overlay(i: int) -> None:
+        rootfs = fresh_layer(work, 100000 + i)
+        server.spawn(build_plan(Spec(rootfs, ("true",), ("PATH=/bin",)))).wait()
+        shutil.rmtree(work / f"{100000 + i}")
 
-        def run_full(i: int) -> None:
-            rootfs = fresh_layer(work, i + 2000)
-            with runtime.run(Spec(rootfs, ("true",), ("PATH=/bin",))) as running:
-                running.wait()
-            shutil.rmtree(work / f"{i + 2000}")
+    def run_full(i: int) -> None:
+        rootfs = fresh_layer(work, 200000 + i)
+        with runtime.run(Spec(rootfs, ("true",), ("PATH=/bin",))) as running:
+            running.wait()
+        shutil.rmtree(work / f"{200000 + i}")
 
-        results["ipydock spawn, dir root, no cgroup"] = median_ms(n, spawn_dir)
-        results["ipydock spawn, new overlay layer, no cgroup"] = median_ms(n, spawn_overlay)
-        results["ipydock Runtime.run, new overlay layer + cgroup"] = median_ms(n, run_full)
-    cgroups.remove_parent("ipydock-bench")
-    return results
+    rows.add("ipydock spawn, dir root, no cgroup", spawn_dir)
+    rows.add("ipydock spawn, new overlay layer, no cgroup", spawn_overlay)
+    rows.add("ipydock Runtime.run, new overlay layer + cgroup", run_full)
 
 
-def bench_crun(n: int, work: Path) -> dict[str, float]:
-    """Run the crun timings in a worker whose mount namespace hides the hybrid v2 mount."""
-    script = (
-        "umount /sys/fs/cgroup/unified 2>/dev/null; "
-        f'exec "{sys.executable}" "{__file__}" --crun-worker -n {n} --work "{work}"'
-    )
-    out = subprocess.run(
-        ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(out)
+class CrunWorker:
+    """crun timed by a worker whose mount namespace hides the hybrid v2 mount (crun 1.8
+    refuses hybrid hosts; this changes nothing crun measures); it runs k of each on request."""
+
+    NAMES = ("crun run, no cgroup", "crun run, cgroup")
+
+    def __init__(self, work: Path) -> None:
+        script = (
+            "umount /sys/fs/cgroup/unified 2>/dev/null; "
+            f'exec "{sys.executable}" "{__file__}" --crun-worker --work "{work}"'
+        )
+        self.proc = subprocess.Popen(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    def round(self, k: int) -> dict[str, list[float]]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"{k}\n")
+        self.proc.stdin.flush()
+        return dict(json.loads(self.proc.stdout.readline()))
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait()
 
 
-def crun_worker(n: int, work: Path) -> None:
+def crun_worker(work: Path) -> None:
     bundle = str(make_bundle(work / "bundle", work / "lower"))
+    count = 0
 
-    def crun(*flags: str) -> Callable[[int], None]:
-        def once(i: int) -> None:
-            name = f"ipydock-bench-{os.getpid()}-{i}"
-            subprocess.run(["crun", *flags, "run", "--bundle", bundle, name], check=True)
+    def crun(*flags: str) -> list[float]:
+        nonlocal count
+        count += 1
+        name = f"ipydock-bench-{os.getpid()}-{count}"
+        start = time.perf_counter()
+        subprocess.run(["crun", *flags, "run", "--bundle", bundle, name], check=True)
+        return [time.perf_counter() - start]
 
-        return once
-
-    results = {
-        "crun run, no cgroup": median_ms(n, crun("--cgroup-manager=disabled")),
-        "crun run, cgroup": median_ms(n, crun()),
-    }
-    print(json.dumps(results))
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", type=int, default=50, help="iterations per row (default 50)")
-    parser.add_argument("--crun-worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--no-docker", action="store_true", help="skip the docker rows")
-    args = parser.parse_args()
-    if args.crun_worker:
-        crun_worker(args.n, args.work)
-        return
-    with tempfile.TemporaryDirectory(prefix="ipydock-bench-") as tmp:
-        work = Path(tmp)
-        make_rootfs(work / "lower")
-        ours = bench_ipydock(args.n, work)
-        theirs = bench_crun(args.n, work) if shutil.which("crun") else {}
-        print_table(ours, theirs, args.n)
-        tgz = busybox_tarball(str(work / "busybox.tar.gz"))
-        containers = bench_containers(args.n, work / "store", tgz)
-        docker = {} if args.no_docker else bench_docker(args.n, tgz)
-    print_container_table(containers, docker, theirs, args.n)
+    crun("--cgroup-manager=disabled"), crun()  # warm up
+    for line in sys.stdin:
+        k = int(line)
+        out = {"crun run, no cgroup": [], "crun run, cgroup": []}
+        for _ in range(k):
+            out["crun run, no cgroup"] += crun("--cgroup-manager=disabled")
+        for _ in range(k):
+            out["crun run, cgroup"] += crun()
+        print(json.dumps(out), flush=True)
 
 
 def ipydock_command() -> list[str]:
@@ -166,61 +182,89 @@ def ipydock_command() -> list[str]:
     return [script] if os.path.exists(script) else [sys.executable, "-m", "ipydock"]
 
 
-def bench_containers(n: int, root: Path, tgz: str) -> dict[str, float]:
+def container_rows(rows: Rows, backend: Any, root: Path, server_env: dict[str, str]) -> None:
     """``run --rm busybox true`` through the backend (warm process) and through the CLI: with
     its warm command server (as users get it after the first command) and without."""
-    from ipydock.backends import BundledBackend
     from ipydock.engine.containers import RunOptions
-    from ipydock.engine.store import Store
-    from ipydock.testing import CommandServer
 
-    backend = BundledBackend(Store(str(root)))
-    backend.import_image(tgz, "busybox", changes=['CMD ["sh"]'])
-    words = ["--root", str(root), "run", "--rm", "busybox", "true"]
-    cli = [*ipydock_command(), *words]
+    cli = [*ipydock_command(), "--root", str(root), "run", "--rm", "busybox", "true"]
+    cold = {**os.environ, "IPYDOCK_SERVER": "0"}
 
-    def warm(network: str) -> Callable[[int], None]:
+    def warm(network: str) -> Sample:
         opts = RunOptions("busybox", ("true",), auto_remove=True, network=network)
         return lambda _i: backend.run(opts) and None
 
-    results = {
-        "backend.run --rm busybox true (warm process)": median_ms(n, warm("none")),
-        "backend.run --rm --network host (warm process)": median_ms(n, warm("host")),
-    }
-    with CommandServer() as server:
-        results["ipydock run --rm busybox true (CLI)"] = median_ms(
-            n, lambda _i: subprocess.run(cli, check=True, env=server.env) and None
-        )
-    cold = {**os.environ, "IPYDOCK_SERVER": "0"}
-    results["same, IPYDOCK_SERVER=0 (new Python each time)"] = median_ms(
-        n, lambda _i: subprocess.run(cli, check=True, env=cold) and None
-    )
-    cgroups.remove_parent("ipydock")
-    return results
+    rows.add("backend.run --rm busybox true (warm process)", warm("none"))
+    rows.add("backend.run --rm --network host (warm process)", warm("host"))
+    rows.add("ipydock run --rm busybox true (CLI)",
+             lambda _i: subprocess.run(cli, check=True, env=server_env) and None)  # fmt: skip
+    rows.add("same, IPYDOCK_SERVER=0 (new Python each time)",
+             lambda _i: subprocess.run(cli, check=True, env=cold) and None)  # fmt: skip
 
 
-def bench_docker(n: int, tgz: str) -> dict[str, float]:
-    try:
-        dockerd = Dockerd().start()
-    except (RuntimeError, OSError) as exc:
-        print(f"(no docker rows: {exc})", file=sys.stderr)
-        return {}
-    try:
-        dockerd.run("import", "--change", 'CMD ["sh"]', tgz, "busybox:latest")
+def docker_rows(rows: Rows, dockerd: Dockerd) -> None:
+    def docker(*flags: str) -> Sample:
+        return lambda _i: dockerd.run("run", "--rm", *flags, "busybox", "true") and None
 
-        def docker(*flags: str) -> Callable[[int], None]:
-            return lambda _i: dockerd.run("run", "--rm", *flags, "busybox", "true") and None
+    rows.add("docker run --rm --network none busybox true", docker("--network", "none"))
+    rows.add("docker run --rm --network host busybox true", docker("--network", "host"))
 
-        return {
-            "docker run --rm --network none busybox true": median_ms(
-                n, docker("--network", "none")
-            ),
-            "docker run --rm --network host busybox true": median_ms(
-                n, docker("--network", "host")
-            ),
-        }
-    finally:
-        dockerd.stop()
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=50, help="runs per row (default 50)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
+    parser.add_argument("--crun-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--no-docker", action="store_true", help="skip the docker rows")
+    args = parser.parse_args()
+    if args.crun_worker:
+        crun_worker(args.work)
+        return
+    from ipydock.backends import BundledBackend
+    from ipydock.engine.store import Store
+    from ipydock.testing import CommandServer
+
+    k = max(1, args.n // args.rounds)
+    with contextlib.ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ipydock-bench-")))
+        make_rootfs(work / "lower")
+        tgz = busybox_tarball(str(work / "busybox.tar.gz"))
+        rows = Rows()
+        runtime = stack.enter_context(Runtime(cgroup_parent="ipydock-bench"))
+        stack.callback(cgroups.remove_parent, "ipydock-bench")
+        runtime_rows(rows, runtime, work)
+        crun = CrunWorker(work) if shutil.which("crun") else None
+        if crun is not None:
+            stack.callback(crun.close)
+        root = work / "store"
+        backend = BundledBackend(Store(str(root)))
+        stack.callback(backend.close)
+        stack.callback(cgroups.remove_parent, "ipydock")
+        backend.import_image(tgz, "busybox", changes=['CMD ["sh"]'])
+        server = stack.enter_context(CommandServer())
+        container_rows(rows, backend, root, server.env)
+        if not args.no_docker:
+            try:
+                dockerd = stack.enter_context(Dockerd())
+                dockerd.run("import", "--change", 'CMD ["sh"]', tgz, "busybox:latest")
+                docker_rows(rows, dockerd)
+            except (RuntimeError, OSError) as exc:
+                print(f"(no docker rows: {exc})", file=sys.stderr)
+        theirs: dict[str, list[float]] = {name: [] for name in CrunWorker.NAMES} if crun else {}
+        for _ in range(args.rounds):
+            rows.round(k)
+            if crun is not None:
+                for name, samples in crun.round(k).items():
+                    theirs[name] += samples
+        medians = rows.medians()
+        crun_ms = {n: statistics.median(v) * 1000 for n, v in theirs.items() if v}
+    n = k * args.rounds
+    low_level = ("ipydock spawn", "ipydock Runtime.run")
+    print_table({r: ms for r, ms in medians.items() if r.startswith(low_level)}, crun_ms, n)
+    docker = {r: ms for r, ms in medians.items() if r.startswith("docker ")}
+    ours = {r: ms for r, ms in medians.items() if not r.startswith((*low_level, "docker "))}
+    print_container_table(ours, docker, crun_ms, n)
 
 
 def print_container_table(ours: dict[str, float], docker: dict[str, float],
@@ -232,7 +276,7 @@ def print_container_table(ours: dict[str, float], docker: dict[str, float],
         host = "--network host" in name
         ref = docker.get(f"docker run --rm --network {'host' if host else 'none'} busybox true")
         vs_docker = f"{ms / ref:.2f}x" if ref and not name.startswith("docker") else ""
-        vs_crun = f"{ms / crun_ref:.1f}x" if crun_ref else ""
+        vs_crun = f"{ms / crun_ref:.2f}x" if crun_ref else ""
         print(f"{name:<52}{ms:>8.2f}{vs_docker:>11}{vs_crun:>9}")
 
 
