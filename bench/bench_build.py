@@ -50,6 +50,18 @@ def make_context(path: str, files: int = 200) -> None:
         f.write(DOCKERFILE)
 
 
+def median_times(fns: list[Callable[[], object]], runs: int) -> list[float]:
+    """Each ``fn`` ``runs`` times, in turn (one run of each per round: this machine's speed
+    drifts, and alternating lets every side see the same); their median times."""
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(runs):
+        for fn, out in zip(fns, times, strict=True):
+            start = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
+
+
 def median_time(fn: Callable[[], object], runs: int) -> float:
     times = []
     for _ in range(runs):
@@ -103,8 +115,9 @@ def main() -> int:
             rows = []
             for label, flags in (("cold (--no-cache)", ("--no-cache",)), ("cached", ())):
                 ours(*flags), theirs(*flags)  # warm up: page cache, cache entries
-                t_ours = median_time(lambda f=flags: ours(*f), args.runs)
-                t_docker = median_time(lambda f=flags: theirs(*f), args.runs)
+                t_ours, t_docker = median_times(
+                    [lambda f=flags: ours(*f), lambda f=flags: theirs(*f)], args.runs
+                )
                 rows.append((label, t_ours, t_docker))
             env = {**os.environ, "IPYDOCK_SERVER": "0"}
             no_server = median_time(ours, args.runs)
