@@ -135,15 +135,18 @@ def skopeo() -> str:
     return str(path)
 
 
-@pytest.fixture(scope="session")
-def dockerd() -> Iterator[Dockerd]:
-    """A real dockerd (Debian's docker.io, 20.10) with its own data root, for the session."""
+@contextlib.contextmanager
+def private_dockerd() -> Iterator[Dockerd]:
+    """A real dockerd (Debian's docker.io, 20.10) with its own data root, in a network
+    namespace of its own (``unshare --net``): the bridges of the networks tests create there
+    never touch the host. Stopped, and its mounts undone, on exit."""
     require(os.geteuid() == 0, "dockerd needs root")
     require(
         shutil.which("dockerd") is not None or os.path.exists("/usr/sbin/dockerd"),
         "docker.io is not installed",
     )
-    d = Dockerd()
+    require(shutil.which("unshare") is not None, "unshare (util-linux) is not installed")
+    d = Dockerd(own_network=True)
     try:
         d.start()
     except RuntimeError as exc:
@@ -152,3 +155,10 @@ def dockerd() -> Iterator[Dockerd]:
         yield d
     finally:
         d.stop()
+
+
+@pytest.fixture(scope="session")
+def dockerd() -> Iterator[Dockerd]:
+    """The session's dockerd, for side-by-side builds and interop."""
+    with private_dockerd() as d:
+        yield d

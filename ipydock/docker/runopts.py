@@ -40,7 +40,7 @@ def create_args(api: Any, opts: RunOptions) -> dict[str, Any]:
         "image": opts.image,
         "command": list(opts.command) or None,
         "name": opts.name,
-        "environment": [*_env_files(opts.env_file), *opts.env] or None,
+        "environment": opts.environment() or None,
         "working_dir": opts.workdir,
         "user": opts.user,
         "entrypoint": [opts.entrypoint] if opts.entrypoint is not None else None,
@@ -53,24 +53,6 @@ def create_args(api: Any, opts: RunOptions) -> dict[str, Any]:
         "stdin_open": opts.interactive,
         "host_config": host_config,
     }
-
-
-def _env_files(paths: tuple[str, ...]) -> list[str]:
-    out = []
-    for path in paths:
-        try:
-            with open(path) as f:
-                lines = f.read().splitlines()
-        except OSError as exc:
-            raise UsageError(f"--env-file {path}: {exc.strerror}") from exc
-        for line in lines:
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            if "=" not in line:  # a bare name takes the value from this environment
-                line = f"{line}={os.environ.get(line, '')}"
-            out.append(line)
-    return out
 
 
 def _volumes(specs: tuple[str, ...]) -> tuple[list[str], list[str]]:

@@ -170,3 +170,31 @@ class RunOptions:
     labels: dict[str, str] = field(default_factory=dict)
     stop_signal: str | None = None
     stop_timeout: int | None = None
+
+    def environment(self) -> list[str]:
+        """``-e`` and ``--env-file`` as docker's client resolves them, before any engine sees
+        them: files' ``KEY=VALUE`` lines (``#`` comments), then ``-e``; a bare ``KEY`` takes
+        this process's value and is left out when unset. Raises UsageError for a file that
+        cannot be read or an entry without a name."""
+        import os
+
+        from ipydock.errors import UsageError
+
+        items: list[str] = []
+        for path in self.env_file:
+            try:
+                with open(path) as f:
+                    lines = f.read().splitlines()
+            except OSError as exc:
+                raise UsageError(f"--env-file {path}: {exc.strerror}") from exc
+            items += [ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith("#")]
+        out = []
+        for item in [*items, *self.env]:
+            key, eq, _ = item.partition("=")
+            if not key:
+                raise UsageError(f"invalid environment variable: {item!r}")
+            if eq:
+                out.append(item)
+            elif key in os.environ:
+                out.append(f"{key}={os.environ[key]}")
+        return out

@@ -1,14 +1,13 @@
 """The Docker backend against a real dockerd 20.10 (classic builder), with the busybox test image.
 
-This directory's ``dockerd`` runs in a network namespace of its own (``unshare --net``), so the
-bridges of the networks the tests create never touch the host. Every test must leave the daemon
-as it found it: :func:`nothing_left_behind` checks containers, networks, volumes and images.
+These tests have a dockerd of their own (their rows are compared with the bundled engine's, so
+no other test's images may be in it), in a network namespace of its own, so the bridges of the
+networks they create never touch the host. Every test must leave the daemon as it found it: the
+``engine`` fixture checks containers, networks, volumes and images.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -16,27 +15,15 @@ import pytest
 from ipydock.backends import BundledBackend
 from ipydock.docker import DockerBackend
 from ipydock.testing import Dockerd
-from tests.conftest import require
+from tests.conftest import private_dockerd
 
 BUSYBOX = "ipydock-test/busybox"
-BUILTIN_NETWORKS = {"host", "none"}
 
 
 @pytest.fixture(scope="session")
 def dockerd() -> Iterator[Dockerd]:
-    require(os.geteuid() == 0, "dockerd needs root")
-    require(shutil.which("dockerd") is not None or os.path.exists("/usr/sbin/dockerd"),
-            "docker.io is not installed")  # fmt: skip
-    require(shutil.which("unshare") is not None, "unshare (util-linux) is not installed")
-    d = Dockerd(own_network=True)
-    try:
-        d.start()
-    except RuntimeError as exc:
-        require(False, f"dockerd did not start: {exc}")
-    try:
+    with private_dockerd() as d:
         yield d
-    finally:
-        d.stop()
 
 
 @pytest.fixture(scope="session")
@@ -47,27 +34,34 @@ def docker_image(dockerd: Dockerd, busybox_tgz: str) -> Iterator[str]:
     dockerd.run("rmi", "-f", BUSYBOX, check=False)
 
 
+def _present(b: DockerBackend) -> dict[str, set[str]]:
+    return {
+        "containers": {c.id for c in b.containers(all=True)},
+        "networks": {n.name for n in b.networks()},
+        "volumes": {v.name for v in b.volumes()},
+        "images": {i.id for i in b.images(all=True)},
+    }
+
+
 @pytest.fixture
 def engine(dockerd: Dockerd, docker_image: str) -> Iterator[DockerBackend]:
-    """A DockerBackend on the test dockerd, checked afterwards to have left nothing behind."""
+    """A DockerBackend on the session's dockerd, checked afterwards to have left nothing
+    behind (other tests share the daemon: what was there before is not ours)."""
     b = DockerBackend(dockerd.host)
+    before = _present(b)
     try:
         yield b
     finally:
-        leftovers = {
-            "containers": [c.name for c in b.containers(all=True)],
-            "networks": sorted({n.name for n in b.networks()} - BUILTIN_NETWORKS),
-            "volumes": [v.name for v in b.volumes()],
-            "images": sorted(
-                {f"{i.repository}:{i.tag}" for i in b.images(all=True)} - {f"{BUSYBOX}:latest"}
-            ),  # fmt: skip
-        }
+        now = _present(b)
+        leftovers = {kind: sorted(now[kind] - before[kind]) for kind in now}
         for c in leftovers["containers"]:
             b.remove_container(c, force=True, volumes=True)
         for n in leftovers["networks"]:
             b.remove_network(n)
         for v in leftovers["volumes"]:
             b.remove_volume(v, force=True)
+        for i in leftovers["images"]:
+            b.remove_image(i, force=True)
         b.close()
         assert not any(leftovers.values()), f"the test left {leftovers}"
 

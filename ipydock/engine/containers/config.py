@@ -133,32 +133,6 @@ def _parse_mount_flag(text: str) -> MountSpec:
     raise InvalidMountSpec(text, f"mount type {kind!r} is not bind, volume or tmpfs")
 
 
-def read_env_files(paths: tuple[str, ...]) -> list[str]:
-    """Docker's --env-file: KEY=VALUE lines, ``#`` comments, a bare KEY taken from our env."""
-    out = []
-    for path in paths:
-        try:
-            with open(path) as f:
-                lines = f.read().splitlines()
-        except OSError as exc:
-            raise UsageError(f"open {path}: {exc.strerror}") from exc
-        out += [line.lstrip() for line in lines if line.strip() and line.lstrip()[0] != "#"]
-    return out
-
-
-def _env(opts: RunOptions) -> list[str]:
-    out = []
-    for item in [*read_env_files(opts.env_file), *opts.env]:
-        key, eq, _ = item.partition("=")
-        if not key:
-            raise UsageError(f"invalid environment variable: {item!r}")
-        if eq:
-            out.append(item)
-        elif key in os.environ:
-            out.append(f"{key}={os.environ[key]}")
-    return out
-
-
 def _merge_env(image_env: list[str], extra: list[str]) -> list[str]:
     merged: dict[str, str] = {}
     for item in [*image_env, *extra]:
@@ -197,7 +171,7 @@ def container_config(
         "Config": {
             "Hostname": hostname,
             "User": opts.user if opts.user is not None else img.get("User", ""),
-            "Env": _merge_env(list(img.get("Env") or []), _env(opts)),
+            "Env": _merge_env(list(img.get("Env") or []), opts.environment()),
             "Cmd": cmd,
             "Entrypoint": entrypoint or None,
             "WorkingDir": opts.workdir or img.get("WorkingDir") or "",
