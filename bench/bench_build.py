@@ -137,6 +137,9 @@ def main() -> int:
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        from ipydock.engine.runtime import cgroups
+
+        cgroups.remove_parent("ipydock-build")  # made by the RUN steps, if empty now
 
 
 if __name__ == "__main__":
