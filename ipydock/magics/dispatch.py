@@ -70,4 +70,4 @@ def group_help(group: str) -> str:
         choices = getattr(action, "choices", None) or {}
         if group in choices:
             return str(choices[group].format_help())
-    return f"`%{group}` will take the words of `ipydock {group} …` once that group exists.\n"
+    return f"`%{group}` takes the words of `ipydock {group} …`.\n"

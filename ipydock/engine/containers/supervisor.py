@@ -1,15 +1,18 @@
 """The per-container supervisor: owns pid 1, so a container outlives whoever started it.
 
-Started as ``python -m ipydock.engine.containers.supervisor ROOT ID NOTIFY_FD`` in its own
-session (see ``lifecycle.start``); single-threaded, so it may call
-:func:`ipydock.engine.runtime.spawn.spawn` itself. It lives exactly as long as the container
-does, restarts included, and exits when the container is done::
+Forked in its own session by a kernel's warm helper (a spare, ahead of need), by a
+single-threaded CLI, or started as ``python -m ipydock.engine.containers.supervisor ROOT ID
+NOTIFY_FD`` (see ``lifecycle.start``); single-threaded, so it may call
+:func:`ipydock.engine.runtime.spawn.spawn` itself (rootless: from a forked runner in a user
+namespace of its own). It lives exactly as long as the container does, restarts included, and
+exits when the container is done::
 
-    claim state.json (supervisor pid + start time)
     loop:  cgroup (if limited) + plan --spawn()--> pid 1 --stdout/stderr pipes--> <id>-json.log
+           state.json <- running + supervisor pid and start time (one write)
            notify pipe <- {"event": "started", "pid"} | {"event": "failed", "error"}
            select: pipes | pidfd (exit) | ctl fifo ("kill SIG", "stop SIG TIMEOUT") | timer
            exit: waitpid, OOM from the cgroup, remove cgroup, state -> exited | restarting
+                 (--rm: no write, the record goes next)
            restart policy (no | on-failure[:N] | always), unless a stop/kill was asked for:
            back-off 100 ms, doubling, woken early by the ctl fifo
     notify pipe <- {"event": "exited", "exit_code", "oom_killed"}; --rm: unname the container
