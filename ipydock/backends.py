@@ -165,7 +165,7 @@ class BundledBackend:
         progress: Callable[[BuildEvent], None] | None = None,
         stdin: BinaryIO | None = None,
     ) -> BuildResult:
-        from ipydock.engine import build as builder
+        from ipydock.engine import builder
 
         options = builder.BuildOptions(
             tags=tuple(tags),

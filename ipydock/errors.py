@@ -25,11 +25,20 @@ the boundary where they enter, and chained with ``raise ... from``.
      |    +-- ContainerRunning(container_id)     rm without -f, commit/cp of a gone layer, ...
      |    +-- ContainerNotRunning(container_id)  exec/top/pause on a stopped container
      |    +-- VolumeInUse(name, container_ids)
+     |    +-- ProcessNotPaused(pid)   start() on a process that is not waiting to start
      +-- StoreError                   the store itself
      |    +-- DigestMismatch(expected, actual)
      |    +-- StoreLocked(path)
      |    +-- NoSpace(path)
      |    +-- StoreCorrupt(problems)
+     +-- InvalidSpec(field, why)      a container Spec that cannot be run, found before any fork
+     |    +-- UnknownCapability(name)
+     +-- RuntimeFailure               the container runtime could not do what was asked
+     |    +-- StartFailed(step, errno, detail, exit_code)   the container died during setup
+     |    |    +-- CommandNotFound(command)       Docker's "executable file not found", 127
+     |    |    +-- CommandNotExecutable(command, errno)   126
+     |    +-- HelperDied(returncode)  the fork-server helper went away
+     |    +-- CgroupError(path, why)  a cgroup could not be made, written or removed
      +-- InvalidMountSpec(spec, why)  a -v/--mount value that cannot be used
      +-- NotSupported(operation, engine, hint)   this engine cannot do that (yet)
      +-- EngineUnavailable(host, why)  the Docker engine does not answer
@@ -56,6 +65,9 @@ __all__ = [
     "BuildContextError",
     "BuildError",
     "BuildStepFailed",
+    "CgroupError",
+    "CommandNotExecutable",
+    "CommandNotFound",
     "Conflict",
     "ContainerNotFound",
     "ContainerNotRunning",
@@ -65,6 +77,7 @@ __all__ = [
     "DockerfileError",
     "EngineError",
     "EngineUnavailable",
+    "HelperDied",
     "IPyDockError",
     "ImageHasChildren",
     "ImageInUse",
@@ -72,6 +85,7 @@ __all__ = [
     "ImageNotFound",
     "InvalidMountSpec",
     "InvalidReference",
+    "InvalidSpec",
     "InvalidStateTransition",
     "LayerNotFound",
     "NameInUse",
@@ -79,9 +93,13 @@ __all__ = [
     "NoSpace",
     "NotFound",
     "NotSupported",
+    "ProcessNotPaused",
+    "RuntimeFailure",
+    "StartFailed",
     "StoreCorrupt",
     "StoreError",
     "StoreLocked",
+    "UnknownCapability",
     "UnsafeArchiveEntry",
     "UsageError",
     "VolumeInUse",
@@ -390,6 +408,83 @@ class BuildStepFailed(BuildError):
             f"The command '{instruction.splitlines()[0]}' returned a non-zero code: "
             f"{exit_code}{tail}",
         )
+
+
+class InvalidSpec(IPyDockError):
+    """A field of a :class:`~ipydock.engine.runtime.spec.Spec` is wrong; nothing was started."""
+
+    def __init__(self, field: str, why: str) -> None:
+        self.field = field
+        self.why = why
+        super().__init__(f"invalid container spec: {field}: {why}")
+
+
+class UnknownCapability(InvalidSpec):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__("capabilities", f"unknown capability {name!r} (e.g. NET_ADMIN, SYS_TIME)")
+
+
+class RuntimeFailure(IPyDockError):
+    """The runtime itself failed (helper process, kernel call, cgroup)."""
+
+
+class StartFailed(RuntimeFailure):
+    """The container process died before its command ran; ``step`` names the setup step."""
+
+    def __init__(self, step: str, errno: int, detail: str, exit_code: int = 125) -> None:
+        self.step = step
+        self.errno = errno
+        self.detail = detail
+        self.exit_code = exit_code
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        return f"container setup failed at {self.step}: {self.detail}"
+
+
+class CommandNotFound(StartFailed):
+    """The command is not in the image; ``str()`` is Docker's message, ``exit_code`` 127."""
+
+    def __init__(self, command: str, detail: str) -> None:
+        self.command = command
+        super().__init__("exec", 2, detail, exit_code=127)
+
+    def _text(self) -> str:
+        return self.detail
+
+
+class CommandNotExecutable(StartFailed):
+    """The command exists but cannot be executed (permission, format); ``exit_code`` 126."""
+
+    def __init__(self, command: str, errno: int, detail: str) -> None:
+        self.command = command
+        super().__init__("exec", errno, detail, exit_code=126)
+
+    def _text(self) -> str:
+        return self.detail
+
+
+class HelperDied(RuntimeFailure):
+    def __init__(self, returncode: int | None) -> None:
+        self.returncode = returncode
+        super().__init__(
+            f"the container helper process exited (status {returncode}); containers it started "
+            "were killed with it (start a new Runtime)"
+        )
+
+
+class CgroupError(RuntimeFailure):
+    def __init__(self, path: str, why: str) -> None:
+        self.path = path
+        self.why = why
+        super().__init__(f"cgroup {path}: {why}")
+
+
+class ProcessNotPaused(Conflict):
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        super().__init__(f"process {pid} is not waiting to be started (spawn it with paused=True)")
 
 
 class IPyDockWarning(UserWarning):

@@ -126,7 +126,7 @@ def test_image_commands_do_not_import_the_container_engine() -> None:
             "ipydock.cli.containers",
             "ipydock.engine.containers",
             "ipydock.engine.runtime",
-            "ipydock.engine.build",
+            "ipydock.engine.builder",
         }
         & loaded
     )

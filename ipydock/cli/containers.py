@@ -13,8 +13,7 @@ from ipydock.api import Backend
 from ipydock.cli.registry import FORMAT, NO_TRUNC, arg, command, emit_inspect, emit_json
 from ipydock.cli.registry import arguments as _args
 from ipydock.display.text import human_ago, human_size, table
-from ipydock.engine.runtime.errors import StartFailed
-from ipydock.errors import IPyDockError, UsageError
+from ipydock.errors import IPyDockError, StartFailed, UsageError
 from ipydock.models import (
     ContainerDetail,
     ContainerInfo,

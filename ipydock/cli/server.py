@@ -56,7 +56,7 @@ def _preload() -> None:
     import tempfile  # noqa: F401
 
     from ipydock import backends, cli
-    from ipydock.engine.build import builder, parser
+    from ipydock.engine.builder import parser, pipeline
     from ipydock.engine.containers import execute, lifecycle, supervisor  # noqa: F401
     from ipydock.engine.runtime import rootless, spawn  # noqa: F401
     from ipydock.engine.store import snapshots  # noqa: F401
@@ -64,7 +64,7 @@ def _preload() -> None:
     cli.load_commands()
     cli.build_parser()  # warms argparse and its gettext look-ups
     parser.parse("FROM scratch\n")  # loads BuildKit's parser (a Go shared library)
-    del backends, builder
+    del backends, pipeline
 
 
 @dataclass

@@ -7,7 +7,7 @@ browsable tree, with a preview of small text files.
                          attrs["previews"]   html: <details> per directory (open/close), a file
                          {path: text}              with a preview opens to show its first bytes
 
-The previews are read by whoever builds the frame (:func:`ipydock.python.volume_files`, the
+The previews are read by whoever builds the frame (:func:`ipydock.dock.volume_files`, the
 ``%volume files`` magic) and handed in through ``attrs``; this module reads nothing.
 """
 

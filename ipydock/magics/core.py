@@ -22,7 +22,7 @@ from IPython.display import display
 from traitlets import CaselessStrEnum, Unicode, observe
 from traitlets.config import Configurable
 
-from ipydock import backends, python
+from ipydock import backends, dock
 from ipydock.api import Backend
 from ipydock.cli.build import parse_build_args
 from ipydock.cli.registry import Parser
@@ -108,7 +108,7 @@ class IPyDock(Magics, Configurable):
                 title=getattr(args, "image", "") or title,
             )
             if (spec.group, spec.name) == ("container", "ls") and self.rich:
-                return python.with_buttons(self.backend, shown, all=args.all, filters=args.filter)
+                return dock.with_buttons(self.backend, shown, all=args.all, filters=args.filter)
             return shown
 
     def _group(self, group: str, line: str) -> Any:
@@ -196,15 +196,15 @@ def _needs_backend(result: Any, spec: Any) -> bool:
 
 def _with_backend(backend: Backend, args: Any, result: Any) -> Any:
     """The results that need the backend again: log lines (streamed with ``-f``), a detached
-    container (a :class:`~ipydock.python.Container`), a volume's files (their previews)."""
+    container (a :class:`~ipydock.dock.Container`), a volume's files (their previews)."""
     if isinstance(result, Iterator):
         if getattr(args, "follow", False):
             stream_logs(result)
             return None
         return LogText("".join(entry.text for entry in result))
     if isinstance(result, RunResult):
-        return python.from_run(backend, result)
-    return python.files_frame(backend, args.name, result)
+        return dock.from_run(backend, result)
+    return dock.files_frame(backend, args.name, result)
 
 
 def _build(backend: Backend, cell: str, args: Any, on_event: Any) -> BuildResult:

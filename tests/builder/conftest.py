@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from ipydock.backends import BundledBackend
-from ipydock.engine.build.run import BUILD_CGROUP_PARENT
+from ipydock.engine.builder.runstep import BUILD_CGROUP_PARENT
 from ipydock.engine.runtime import cgroups
 
 

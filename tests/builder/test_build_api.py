@@ -5,11 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import ipydock.engine.build as build
+import ipydock.engine.builder as builder
 
 
 def test_public_api_is_pinned() -> None:
-    assert sorted(build.__all__) == [
+    assert sorted(builder.__all__) == [
         "BuildContext",
         "BuildOptions",
         "Dockerfile",
@@ -21,13 +21,13 @@ def test_public_api_is_pinned() -> None:
 
 
 def test_builder_imports_no_notebook_libraries() -> None:
-    code = "import sys, ipydock.engine.build, ipydock.cli.build; print(*sys.modules)"
+    code = "import sys, ipydock.engine.builder, ipydock.cli.build; print(*sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert not {"IPython", "pandas", "ipywidgets"} & set(out.stdout.split())
 
 
 def test_dockerignore_rules() -> None:
-    from ipydock.engine.build.ignore import IgnoreRules, read_patterns
+    from ipydock.engine.builder.ignore import IgnoreRules, read_patterns
 
     rules = IgnoreRules(read_patterns("# c\n./node_modules/\n**/*.log\n!keep.log\n/docs/*.md\n"))
     assert rules.excluded("node_modules/a/b.js")
@@ -40,7 +40,7 @@ def test_dockerignore_rules() -> None:
 def test_builder_import_chain_is_small() -> None:
     """A fully cached rebuild from the CLI pays for every import: the runtime (needed only when
     a RUN misses the cache) and urllib (only for URLs) are imported when used."""
-    code = "import sys, ipydock.engine.build, ipydock.cli.build; print(*sys.modules)"
+    code = "import sys, ipydock.engine.builder, ipydock.cli.build; print(*sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = set(out.stdout.split())
     assert not {m for m in loaded if m.startswith("ipydock.engine.runtime")}
@@ -48,7 +48,7 @@ def test_builder_import_chain_is_small() -> None:
 
 
 def test_default_path_matches_the_runtime() -> None:
-    from ipydock.engine.build.state import DEFAULT_PATH
+    from ipydock.engine.builder.state import DEFAULT_PATH
     from ipydock.engine.runtime.spec import DEFAULT_PATH as RUNTIME_PATH
 
     assert DEFAULT_PATH == RUNTIME_PATH

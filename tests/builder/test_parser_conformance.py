@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ipydock.engine.build.parser import Node, parse
+from ipydock.engine.builder.parser import Node, parse
 from ipydock.errors import DockerfileError
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "buildkit-parser"

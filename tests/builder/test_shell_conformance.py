@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ipydock.engine.build.shell import ExpansionError, expand, words
+from ipydock.engine.builder.shell import ExpansionError, expand, words
 
 SHELL_DATA = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "buildkit-shell"
 ENV_VAR_ENV = {"PWD": "/home", "SHELL": "bash", "KOREAN": "한국어", "NULL": ""}

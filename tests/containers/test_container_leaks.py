@@ -7,7 +7,7 @@ import os
 import pytest
 
 from ipydock.engine.containers import RunOptions
-from ipydock.engine.runtime import CommandNotFound
+from ipydock.errors import CommandNotFound
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 

@@ -11,8 +11,8 @@ import pytest
 
 from ipydock.engine.containers import RunOptions
 from ipydock.engine.containers.records import Records
-from ipydock.engine.runtime import CommandNotFound
 from ipydock.errors import (
+    CommandNotFound,
     ContainerNotFound,
     ContainerRunning,
     ImageInUse,

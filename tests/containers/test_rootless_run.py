@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from ipydock.engine.runtime import CommandNotFound
+from ipydock.errors import CommandNotFound
 from ipydock.models.containers import RunOptions
 from tests.conftest import require
 from tests.containers.conftest import settled_processes_using

@@ -1,5 +1,5 @@
 """Containers and volumes through the magics (real containers, a real InteractiveShell), and the
-same operations from plain Python (``ipydock.python``)."""
+same operations from plain Python (``ipydock.dock``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ipydock import python as dock
+from ipydock import dock
 from ipydock.display.containers import ContainerList, ContainersFrame, LogText
 from ipydock.display.frames import HistoryFrame
 from ipydock.display.volumes import VolumeFilesFrame

@@ -37,7 +37,7 @@ def test_network_graph_is_an_svg(ip) -> None:
 
 
 def test_the_same_from_plain_python(ip) -> None:
-    from ipydock import python as dock
+    from ipydock import dock
 
     backend = ip.find_line_magic("network").__self__.backend
     df = dock.networks(backend=backend)

@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from ipydock.engine.runtime import CommandNotFound, Resources, Spec
+from ipydock.engine.runtime import Resources, Spec
+from ipydock.errors import CommandNotFound
 
 pytestmark = pytest.mark.root
 

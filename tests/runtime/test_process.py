@@ -12,17 +12,15 @@ from dataclasses import replace
 import pytest
 
 from ipydock.engine.runtime import (
-    CommandNotExecutable,
-    CommandNotFound,
     ExitStatus,
     ForkServer,
     Network,
-    ProcessNotPaused,
     Rootfs,
     Spec,
     User,
     build_plan,
 )
+from ipydock.errors import CommandNotExecutable, CommandNotFound, ProcessNotPaused
 
 pytestmark = pytest.mark.root
 

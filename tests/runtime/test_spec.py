@@ -9,14 +9,12 @@ import pytest
 
 import ipydock.engine.runtime as runtime_pkg
 from ipydock.engine.runtime import (
-    InvalidSpec,
     Mount,
     Network,
     Plan,
     Resources,
     Rootfs,
     Spec,
-    UnknownCapability,
     build_plan,
     caps,
     default_env,
@@ -24,6 +22,7 @@ from ipydock.engine.runtime import (
 )
 from ipydock.engine.runtime import plan as planmod
 from ipydock.engine.runtime.paths import ensure_target, secure_join
+from ipydock.errors import InvalidSpec, UnknownCapability
 
 ROOTFS = Rootfs.overlay(["/l/base", "/l/top"], "/c/upper", "/c/work", "/c/merged")
 SPEC = Spec(rootfs=ROOTFS, args=("sh",), env=("PATH=/bin",))
@@ -31,10 +30,8 @@ SPEC = Spec(rootfs=ROOTFS, args=("sh",), env=("PATH=/bin",))
 
 def test_public_api_is_pinned() -> None:
     assert sorted(runtime_pkg.__all__) == sorted(
-        ["Cgroup", "CgroupError", "CommandNotExecutable", "CommandNotFound", "ContainerProcess",
-         "EtcFiles", "ExitStatus", "ForkServer", "HelperDied", "InvalidSpec", "Mount", "Network",
-         "Plan", "ProcessNotPaused", "Resources", "Rootfs", "Running", "Runtime",
-         "RuntimeFailure", "Spec", "StartFailed", "Stdio", "UnknownCapability", "User",
+        ["Cgroup", "ContainerProcess", "EtcFiles", "ExitStatus", "ForkServer", "Mount",
+         "Network", "Plan", "Resources", "Rootfs", "Running", "Runtime", "Spec", "Stdio", "User",
          "build_plan", "default_env", "validate"]
     )  # fmt: skip
 

@@ -44,17 +44,19 @@ from ipydock.engine.containers.records import (
 )
 from ipydock.engine.containers.specconv import parse_signal
 from ipydock.engine.containers.state import State, Status, transition
-from ipydock.engine.runtime.errors import CommandNotExecutable, CommandNotFound, StartFailed
 from ipydock.engine.store.fsutil import remove_tree
 from ipydock.engine.store.layerview import LayerView
 from ipydock.engine.volumes import Volumes
 from ipydock.errors import (
+    CommandNotExecutable,
+    CommandNotFound,
     ContainerNotFound,
     ContainerNotRunning,
     ContainerRunning,
     InvalidMountSpec,
     InvalidStateTransition,
     NameInUse,
+    StartFailed,
 )
 
 if TYPE_CHECKING:

@@ -12,13 +12,13 @@
 
 Ownership: the process that forks pid 1 is its parent and reaper. From a kernel that is the
 helper, and containers die with it (control socket closed, or parent-death signal). A detached
-container (``run -d``) must outlive the kernel, so the container layer will start a per-container
+container (``run -d``) outlives the kernel: the container layer starts a per-container
 supervisor (its own session, single-threaded) that calls :func:`spawn.spawn` directly, keeps the
-exit status and logs on disk, and is found again through its pid file; :class:`Running` and
-:class:`ContainerProcess` are the interface it re-creates.
+exit status and logs on disk, and is found again through its state file.
 
-The names below are loaded on first use, so that ``ipydock.engine.runtime.errors`` (which the CLI
-needs) does not pull in ctypes, cgroups and the fork server.
+The runtime's errors live in :mod:`ipydock.errors` with every other one. The names below are
+loaded on first use, so that importing the package does not pull in ctypes, cgroups and the
+fork server.
 """
 
 from __future__ import annotations
@@ -28,28 +28,19 @@ from typing import Any
 
 __all__ = [
     "Cgroup",
-    "CgroupError",
-    "CommandNotExecutable",
-    "CommandNotFound",
     "ContainerProcess",
     "EtcFiles",
     "ExitStatus",
     "ForkServer",
-    "HelperDied",
-    "InvalidSpec",
     "Mount",
     "Network",
     "Plan",
-    "ProcessNotPaused",
     "Resources",
     "Rootfs",
     "Running",
     "Runtime",
-    "RuntimeFailure",
     "Spec",
-    "StartFailed",
     "Stdio",
-    "UnknownCapability",
     "User",
     "build_plan",
     "default_env",
@@ -58,28 +49,19 @@ __all__ = [
 
 _LAZY = {
     "Cgroup": "cgroups",
-    "CgroupError": "errors",
-    "CommandNotExecutable": "errors",
-    "CommandNotFound": "errors",
     "ContainerProcess": "process",
     "EtcFiles": "spec",
     "ExitStatus": "process",
     "ForkServer": "process",
-    "HelperDied": "errors",
-    "InvalidSpec": "errors",
     "Mount": "spec",
     "Network": "spec",
     "Plan": "plan",
-    "ProcessNotPaused": "errors",
     "Resources": "spec",
     "Rootfs": "spec",
     "Running": "runner",
     "Runtime": "runner",
-    "RuntimeFailure": "errors",
     "Spec": "spec",
-    "StartFailed": "errors",
     "Stdio": "spec",
-    "UnknownCapability": "errors",
     "User": "spec",
     "build_plan": "plan",
     "default_env": "spec",

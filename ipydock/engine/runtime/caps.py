@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ipydock.engine.runtime.errors import UnknownCapability
+from ipydock.errors import UnknownCapability
 
 __all__ = ["CAPABILITIES", "DOCKER_DEFAULT_CAPS", "mask", "normalize", "resolve"]
 

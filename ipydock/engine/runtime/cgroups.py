@@ -23,8 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from ipydock.engine.runtime.errors import CgroupError
 from ipydock.engine.runtime.spec import Resources
+from ipydock.errors import CgroupError
 
 __all__ = ["CGROUP_ROOT", "Cgroup", "create", "detect", "remove_parent", "v1_mounts"]
 

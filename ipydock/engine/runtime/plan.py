@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ipydock.engine.runtime.caps import CAPABILITIES, mask, resolve
-from ipydock.engine.runtime.errors import InvalidSpec
 from ipydock.engine.runtime.spec import Mount, Rootfs, Spec, validate
+from ipydock.errors import InvalidSpec
 
 __all__ = ["Device", "MountStep", "Plan", "build_plan"]
 

@@ -24,15 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ipydock.engine.runtime import protocol
-from ipydock.engine.runtime.errors import (
+from ipydock.engine.runtime.plan import Plan
+from ipydock.engine.runtime.spec import Stdio
+from ipydock.errors import (
     CommandNotExecutable,
     CommandNotFound,
     HelperDied,
     ProcessNotPaused,
     StartFailed,
 )
-from ipydock.engine.runtime.plan import Plan
-from ipydock.engine.runtime.spec import Stdio
 
 __all__ = ["ContainerProcess", "ExitStatus", "ForkServer"]
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ipydock.engine.runtime.caps import resolve
-from ipydock.engine.runtime.errors import InvalidSpec
+from ipydock.errors import InvalidSpec
 
 __all__ = [
     "DEFAULT_NAMESPACES",

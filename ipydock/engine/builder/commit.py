@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from ipydock.engine.build import cache
-from ipydock.engine.build.state import StageState, Step
+from ipydock.engine.builder import cache
+from ipydock.engine.builder.state import StageState, Step
 from ipydock.engine.store import Store
 from ipydock.engine.store.fsutil import temp_dir
 from ipydock.engine.store.index import ImageIndex, format_time

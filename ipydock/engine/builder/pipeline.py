@@ -15,13 +15,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ipydock.engine.build import copy as copying
-from ipydock.engine.build import run as running
-from ipydock.engine.build.commit import Clock, apply_step
-from ipydock.engine.build.context import LARGE_CONTEXT, BuildContext
-from ipydock.engine.build.convert import parse_dockerfile, typed
-from ipydock.engine.build.dispatch import dispatch, expand
-from ipydock.engine.build.instructions import (
+from ipydock.engine.builder import copyadd, runstep
+from ipydock.engine.builder.commit import Clock, apply_step
+from ipydock.engine.builder.context import LARGE_CONTEXT, BuildContext
+from ipydock.engine.builder.convert import parse_dockerfile, typed
+from ipydock.engine.builder.dispatch import dispatch, expand
+from ipydock.engine.builder.instructions import (
     Copy,
     Dockerfile,
     From,
@@ -30,11 +29,11 @@ from ipydock.engine.build.instructions import (
     Stage,
     Value,
 )
-from ipydock.engine.build.parser import parse
-from ipydock.engine.build.rootview import RootView
-from ipydock.engine.build.shell import ExpansionError
-from ipydock.engine.build.shell import expand as shell_expand
-from ipydock.engine.build.state import (
+from ipydock.engine.builder.parser import parse
+from ipydock.engine.builder.rootview import RootView
+from ipydock.engine.builder.shell import ExpansionError
+from ipydock.engine.builder.shell import expand as shell_expand
+from ipydock.engine.builder.state import (
     DEFAULT_PATH,
     PROXY_ARGS,
     BuildOptions,
@@ -237,14 +236,14 @@ class _Builder:
         return self.store.layers.driver.lower_dirs(snaps)
 
     def _run(self, state: StageState, instr: Run) -> Step:
-        argv, cmd = running.command_of(state, instr)
+        argv, cmd = runstep.command_of(state, instr)
 
         def make(staging: str) -> bool:  # a cache miss: only now is the runtime needed
             if self.runtime is None:
                 from ipydock.engine.runtime import Runtime
 
-                self.runtime = Runtime(cgroup_parent=running.BUILD_CGROUP_PARENT)
-            ctx = running.RunContext(
+                self.runtime = Runtime(cgroup_parent=runstep.BUILD_CGROUP_PARENT)
+            ctx = runstep.RunContext(
                 self.runtime,
                 self._lower(state),
                 self.store.layers.driver.name,
@@ -253,7 +252,7 @@ class _Builder:
                     BuildEvent("output", self.step, self.total, line=instr.line, text=text)
                 ),
             )
-            running.run_command(state, instr, argv, ctx, staging)
+            runstep.run_command(state, instr, argv, ctx, staging)
             return True
 
         return Step(cmd, make_layer=make)
@@ -264,8 +263,8 @@ class _Builder:
 
         sources, inline = _heredoc_sources(state, instr)
 
-        def plan_from(view: RootView) -> copying.CopyPlan:
-            return copying.plan_copy(
+        def plan_from(view: RootView) -> copyadd.CopyPlan:
+            return copyadd.plan_copy(
                 view,
                 dst,
                 [expand(state, instr, s) for s in sources],
@@ -291,7 +290,7 @@ class _Builder:
                     raise BuildContextError(
                         self.context.source, f"it changed during the build ({instr.title})"
                     )
-            return copying.write_copy(final, dst, staging)
+            return copyadd.write_copy(final, dst, staging)
 
         # Docker 20.10 writes the --chown flag glued to the hash: "COPY --chown=1:1file:..."
         chown = f"--chown={expand(state, instr, instr.chown)}" if instr.chown else ""
@@ -327,7 +326,7 @@ class _Builder:
         view = RootView(self._lower(state))
         return Step(
             [*state.shell, f"#(nop) WORKDIR {path}"],
-            make_layer=lambda staging: copying.make_dirs(view, path, staging),
+            make_layer=lambda staging: copyadd.make_dirs(view, path, staging),
         )
 
 

@@ -24,9 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ipydock.engine.build.instructions import Run
-from ipydock.engine.build.rootview import RootView, lookup_user
-from ipydock.engine.build.state import PROXY_ARGS, StageState
+from ipydock.engine.builder.instructions import Run
+from ipydock.engine.builder.rootview import RootView, lookup_user
+from ipydock.engine.builder.state import PROXY_ARGS, StageState
 from ipydock.engine.store.fsutil import remove_tree
 from ipydock.errors import BuildStepFailed, DockerfileError
 
@@ -165,7 +165,8 @@ def _etc_files(view: RootView, network: str) -> EtcFiles:
 def _execute(spec: Spec, instr: Run, ctx: RunContext) -> None:
     """Start, stream output on this thread until every writer is gone (pid 1's exit ends the
     pid namespace, so background children cannot hold the pipe open), then reap."""
-    from ipydock.engine.runtime import StartFailed, Stdio
+    from ipydock.engine.runtime import Stdio
+    from ipydock.errors import StartFailed
 
     read_fd, write_fd = os.pipe()
     tail: deque[str] = deque(maxlen=_TAIL)

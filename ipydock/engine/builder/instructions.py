@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ipydock.engine.build.parser import Directives, Heredoc
+from ipydock.engine.builder.parser import Directives, Heredoc
 from ipydock.errors import DockerfileError
 
 __all__ = [

@@ -30,8 +30,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from ipydock.engine.build.ignore import IgnoreRules, read_patterns
-from ipydock.engine.build.rootview import ContextView, RootView
+from ipydock.engine.builder.ignore import IgnoreRules, read_patterns
+from ipydock.engine.builder.rootview import ContextView, RootView
 from ipydock.engine.store.compression import decompressed
 from ipydock.engine.store.fsutil import remove_tree
 from ipydock.engine.store.layertar import apply_tar

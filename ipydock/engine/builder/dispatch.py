@@ -19,8 +19,8 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from ipydock.engine.build import shell
-from ipydock.engine.build.instructions import (
+from ipydock.engine.builder import shell
+from ipydock.engine.builder.instructions import (
     Arg,
     ExecForm,
     Healthcheck,
@@ -30,7 +30,7 @@ from ipydock.engine.build.instructions import (
     Value,
     Words,
 )
-from ipydock.engine.build.state import StageState, Step
+from ipydock.engine.builder.state import StageState, Step
 from ipydock.errors import DockerfileError
 
 __all__ = ["dispatch", "expand", "expand_words", "nop"]

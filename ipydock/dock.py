@@ -2,7 +2,7 @@
 
 ::
 
-    import ipydock.python as dock
+    import ipydock.dock as dock
     h = dock.build("FROM busybox\\nRUN echo hi", tags=["demo"])   # HistoryFrame (attrs: image_id)
     dock.images()                     # ImagesFrame          = %image ls
     out = dock.run("demo", "echo", "hi")   # RunOutput: a str with .exit_code

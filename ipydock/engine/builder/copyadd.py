@@ -32,8 +32,8 @@ import stat
 import time
 from dataclasses import dataclass, field
 
-from ipydock.engine.build.cache import content_hash
-from ipydock.engine.build.rootview import RootView, lookup_user
+from ipydock.engine.builder.cache import content_hash
+from ipydock.engine.builder.rootview import RootView, lookup_user
 from ipydock.engine.store.compression import decompressed
 from ipydock.engine.store.layertar import apply_tar
 from ipydock.errors import ArchiveError, CopySourceError, DockerfileError

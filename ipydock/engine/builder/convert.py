@@ -12,7 +12,7 @@ or malformed argument is reported (with its line) before the first step is built
 
 from __future__ import annotations
 
-from ipydock.engine.build.instructions import (
+from ipydock.engine.builder.instructions import (
     Arg,
     Copy,
     Dockerfile,
@@ -27,7 +27,7 @@ from ipydock.engine.build.instructions import (
     Value,
     Words,
 )
-from ipydock.engine.build.parser import Directives, Node, parse
+from ipydock.engine.builder.parser import Directives, Node, parse
 from ipydock.errors import DockerfileError
 
 __all__ = ["parse_dockerfile", "parse_stages", "typed"]

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ipydock.engine.build.parser import Directives
+from ipydock.engine.builder.parser import Directives
 from ipydock.engine.store.layers import LayerRecord
 
 __all__ = [

@@ -7,10 +7,10 @@ classic builder makes it (one image per step, parent-linked; that chain is the c
                  view(): a dir is read in place (rootview.ContextView), copied on a COPY miss)
     parser.py    text --BuildKit's parser (dockerfile pkg)--> Node(cmd, line, flags, value)
     convert.py   Node --> typed instructions (instructions.py), grouped into Stage(FROM, [...])
-    builder.py   for each stage up to --target, for each instruction:
+    pipeline.py  for each stage up to --target, for each instruction:
                     dispatch.py  ENV LABEL ARG CMD ... (shell.py expands $VARS)  --> Step
-                    run.py       RUN in a container on the parent's layers      --> Step + layer
-                    copy.py      COPY/ADD/WORKDIR written into a staging dir     --> Step + layer
+                    runstep.py   RUN in a container on the parent's layers      --> Step + layer
+                    copyadd.py   COPY/ADD/WORKDIR written into a staging dir     --> Step + layer
                     commit.py    cache.py hit? else layer + commit_image(parent) --> state
                  tag the last image; BuildEvents to the progress callback all along
 
@@ -18,11 +18,11 @@ Nothing here prints: progress goes out as :class:`ipydock.models.BuildEvent`, fa
 :class:`ipydock.errors.BuildError` subclasses carrying the Dockerfile line.
 """
 
-from ipydock.engine.build.builder import Progress, build
-from ipydock.engine.build.context import BuildContext, open_context
-from ipydock.engine.build.convert import parse_dockerfile
-from ipydock.engine.build.instructions import Dockerfile
-from ipydock.engine.build.state import BuildOptions
+from ipydock.engine.builder.context import BuildContext, open_context
+from ipydock.engine.builder.convert import parse_dockerfile
+from ipydock.engine.builder.instructions import Dockerfile
+from ipydock.engine.builder.pipeline import Progress, build
+from ipydock.engine.builder.state import BuildOptions
 
 __all__ = [
     "BuildContext",
