@@ -30,6 +30,7 @@ def create_args(api: Any, opts: RunOptions) -> dict[str, Any]:
         nano_cpus=int(opts.cpus * 1e9) if opts.cpus else None,
         network_mode=opts.network or "none",
         privileged=opts.privileged,
+        devices=list(opts.devices) or None,
         cap_add=list(opts.cap_add) or None,
         cap_drop=list(opts.cap_drop) or None,
         read_only=opts.read_only,

@@ -161,6 +161,7 @@ class RunOptions:
     network: str = "none"
     publish: tuple[str, ...] = ()  # -p [IP:][HOST:]CONTAINER[/PROTO]; the docker engine only
     privileged: bool = False
+    devices: tuple[str, ...] = ()  # --device HOST[:CONTAINER[:PERMS]]
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
     read_only: bool = False

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -27,6 +28,7 @@ __all__ = [
     "RunOptions",
     "container_config",
     "parse_bytes",
+    "parse_device",
     "parse_mounts",
     "parse_restart",
 ]
@@ -133,6 +135,34 @@ def _parse_mount_flag(text: str) -> MountSpec:
     raise InvalidMountSpec(text, f"mount type {kind!r} is not bind, volume or tmpfs")
 
 
+def parse_device(text: str) -> dict[str, str]:
+    """``--device HOST[:CONTAINER[:PERMS]]`` -> Docker's HostConfig ``Devices`` entry; the
+    host path must be a device node (checked now, read again at each start)."""
+    parts = text.split(":")
+    if len(parts) == 2 and parts[1] and set(parts[1]) <= set("rwm"):
+        parts = [parts[0], parts[0], parts[1]]  # HOST:PERMS, as docker reads it
+    if not 1 <= len(parts) <= 3 or not parts[0]:
+        raise UsageError(f"invalid device {text!r}: use HOST[:CONTAINER[:PERMS]]")
+    host = parts[0]
+    inside = parts[1] if len(parts) > 1 and parts[1] else host
+    perms = parts[2] if len(parts) > 2 else "rwm"
+    if not perms or set(perms) - set("rwm"):
+        raise UsageError(f"invalid device {text!r}: permissions {perms!r} are not r, w, m")
+    if not host.startswith("/") or not inside.startswith("/"):
+        raise UsageError(f"invalid device {text!r}: paths must be absolute")
+    try:
+        mode = os.stat(host).st_mode
+    except OSError as exc:
+        raise UsageError(
+            f"error gathering device information while adding custom device {host!r}: "
+            f"{exc.strerror}"
+        ) from exc
+    if not (stat.S_ISBLK(mode) or stat.S_ISCHR(mode)):
+        raise UsageError(f"--device {host}: not a device node (give a path under /dev)")
+    return {"PathOnHost": host, "PathInContainer": os.path.normpath(inside),
+            "CgroupPermissions": perms}  # fmt: skip
+
+
 def _merge_env(image_env: list[str], extra: list[str]) -> list[str]:
     merged: dict[str, str] = {}
     for item in [*image_env, *extra]:
@@ -190,6 +220,7 @@ def container_config(
             "NanoCpus": round(opts.cpus * 1e9) if opts.cpus else 0,
             "NetworkMode": opts.network,
             "Privileged": opts.privileged,
+            "Devices": [parse_device(d) for d in opts.devices],
             "CapAdd": list(opts.cap_add),
             "CapDrop": list(opts.cap_drop),
             "ReadonlyRootfs": opts.read_only,

@@ -13,11 +13,13 @@ does: ``name``, ``uid``, ``name:group``, ``uid:gid``; a name that is not in the 
 
 from __future__ import annotations
 
+import os
 import signal
-from typing import Any
+import stat
+from typing import Any, Literal
 
 from ipydock.engine.runtime import EtcFiles, Mount, Network, Resources, Rootfs, Spec, User
-from ipydock.engine.runtime.spec import default_env
+from ipydock.engine.runtime.spec import DeviceNode, default_env
 from ipydock.engine.store.layerview import LayerView
 from ipydock.errors import UsageError
 
@@ -87,6 +89,7 @@ def build_spec(
         cap_add=tuple(host.get("CapAdd") or ()),
         cap_drop=tuple(host.get("CapDrop") or ()),
         privileged=host.get("Privileged", False),
+        devices=tuple(_device(d) for d in host.get("Devices") or ()),
         network=Network(mode=host.get("NetworkMode") or "none"),
         resources=Resources(
             memory=memory,
@@ -95,6 +98,21 @@ def build_spec(
         ),
         rootless=rootless,
     )
+
+
+def _device(d: dict[str, str]) -> DeviceNode:
+    """A ``--device`` entry as the host has it now; raises UsageError if it is gone."""
+    host = d["PathOnHost"]
+    try:
+        st = os.stat(host)
+    except OSError as exc:
+        raise UsageError(f"--device {host}: {exc.strerror}") from exc
+    if not (stat.S_ISBLK(st.st_mode) or stat.S_ISCHR(st.st_mode)):
+        raise UsageError(f"--device {host}: not a device node")
+    kind: Literal["b", "c"] = "b" if stat.S_ISBLK(st.st_mode) else "c"
+    return DeviceNode(d["PathInContainer"], kind, os.major(st.st_rdev), os.minor(st.st_rdev),
+                      stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
+                      d.get("CgroupPermissions") or "rwm", host)  # fmt: skip
 
 
 def _mount(m: dict[str, Any]) -> Mount:

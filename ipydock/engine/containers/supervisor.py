@@ -50,7 +50,7 @@ from ipydock.engine.runtime.spawn import (
     read_report,
     spawn,
 )
-from ipydock.engine.runtime.spec import Resources
+from ipydock.engine.runtime.spec import Resources, cgroup_resources
 from ipydock.engine.store.fsutil import remove_tree
 
 __all__ = ["cgroup_parent", "main", "rootfs_dirs", "run_detached"]
@@ -153,7 +153,7 @@ class Supervisor:
             spec = specconv.build_spec(self.rec.config, lower, rootfs_dirs(self.rec),
                                        rootless=self.rootless)  # fmt: skip
             name = f"{cgroup_parent()}/{self.rec.id}"
-            cgroup = None if self.rootless else _cgroup_for(name, spec.resources)
+            cgroup = None if self.rootless else _cgroup_for(name, cgroup_resources(spec))
         except Exception as exc:  # noqa: BLE001 - reported as a failed start
             self.failed({"step": "spec", "errno": 0, "detail": str(exc), "exit_code": 125})
             return None
@@ -371,11 +371,12 @@ class Supervisor:
 
 
 def _cgroup_for(name: str, resources: Resources) -> cgroups.Cgroup | None:
-    """A cgroup only when a limit needs one. Joining a cgroup v1 hierarchy makes the first
-    writer of ``cgroup.procs`` wait for an RCU grace period (5-15 ms here, most of a short
-    run's start); without limits the pid namespace already bounds the container (every
-    process in it dies with pid 1) and ``top`` finds its processes by that namespace."""
-    if resources == Resources():
+    """A cgroup when a limit or the device rules need one: every container but a privileged
+    one without limits. Joining a cgroup v1 hierarchy makes the first writer of
+    ``cgroup.procs`` wait for an RCU grace period (5-15 ms here), so only the hierarchies in
+    use are joined (``devices`` alone by default); ``top`` finds the processes by the pid
+    namespace either way."""
+    if resources.devices is None and not resources.limits():
         return None
     return cgroups.create(name, resources)
 

@@ -1,9 +1,11 @@
-"""One cgroup per container: limits, OOM-kill detection, removal; v1 and v2.
+"""One cgroup per container: limits, device rules, OOM-kill detection, removal; v1 and v2.
 
 ::
 
     v2 (unified):  /sys/fs/cgroup/ipydock/<id>/{memory.max,pids.max,cpu.max,memory.events}
-    v1 (legacy):   /sys/fs/cgroup/{memory,pids,cpu}/ipydock/<id>/{memory.limit_in_bytes,...}
+                   + an eBPF device filter attached to the dir (devfilter.py)
+    v1 (legacy):   /sys/fs/cgroup/{memory,pids,cpu,devices}/ipydock/<id>/{memory.limit_in_bytes,
+                   devices.deny, devices.allow, ...}: only the hierarchies a limit needs
 
 :func:`detect` picks the version from the mount table (a hybrid host whose controllers sit on
 v1 mounts, like this project's CI, counts as v1). The container joins by writing ``0`` to every
@@ -23,13 +25,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from ipydock.engine.runtime.spec import Resources
+from ipydock.engine.runtime import devfilter
+from ipydock.engine.runtime.spec import DeviceRule, Resources
 from ipydock.errors import CgroupError
 
 __all__ = ["CGROUP_ROOT", "Cgroup", "create", "detect", "remove_parent", "v1_mounts"]
 
 CGROUP_ROOT = "/sys/fs/cgroup"
-_V1_CONTROLLERS = ("memory", "pids", "cpu")
+_V1_CONTROLLERS = ("memory", "pids", "cpu", "devices")
 _CPU_PERIOD = 100_000
 
 
@@ -100,16 +103,53 @@ class Cgroup:
 
 
 def create(name: str, resources: Resources) -> Cgroup:
-    """Make the cgroup ``name`` (e.g. ``ipydock/<id>``) and write the limits of ``resources``."""
-    version = detect()
-    cgroup = _create_v2(name) if version == "v2" else _create_v1(name)
+    """Make the cgroup ``name`` (e.g. ``ipydock/<id>``) and write the limits of ``resources``.
+
+    Device rules are enforced before anything joins: on v1 by the ``devices`` controller
+    (``devices.deny`` then each ``devices.allow``), on v2 by an eBPF program attached to the
+    directory. A host where neither exists is refused rather than run unguarded.
+    """
+    v2 = detect() == "v2"
+    cgroup = _create_v2(name) if v2 else _create_v1(name, _v1_controllers(resources))
     try:
         for path, value in _limit_files(cgroup, resources):
             _write(path, value)
+        if resources.devices is not None:
+            _restrict_devices(cgroup, resources.devices)
     except BaseException:
         cgroup.remove()
         raise
     return cgroup
+
+
+def _v1_controllers(res: Resources) -> tuple[str, ...]:
+    """The v1 hierarchies a container joins: each join costs an RCU grace period, so only
+    those whose files are written (memory also for ``oom_killed``)."""
+    wanted = {
+        "memory": res.memory is not None,
+        "pids": res.pids_limit is not None,
+        "cpu": res.cpus is not None,
+        "devices": res.devices is not None,
+    }
+    return tuple(c for c in _V1_CONTROLLERS if wanted[c])
+
+
+def _restrict_devices(cgroup: Cgroup, rules: tuple[DeviceRule, ...]) -> None:
+    if cgroup.version == "v2":
+        try:
+            devfilter.attach(cgroup.dirs[0], rules)
+        except OSError as exc:
+            raise CgroupError(cgroup.dirs[0], f"cannot attach the device filter: {exc}") from exc
+        return
+    devices = cgroup._v1_dir("devices")
+    if devices is None:
+        raise CgroupError(
+            cgroup.name,
+            "the cgroup v1 'devices' controller is not mounted: containers could open host "
+            "devices (mount it on /sys/fs/cgroup/devices, or use --privileged knowingly)",
+        )
+    for rule in rules:
+        _write(f"{devices}/devices.{'allow' if rule.allow else 'deny'}", rule.v1_line())
 
 
 def remove_parent(parent: str) -> None:
@@ -120,11 +160,11 @@ def remove_parent(parent: str) -> None:
             os.rmdir(os.path.join(root, parent))
 
 
-def _create_v1(name: str) -> Cgroup:
+def _create_v1(name: str, controllers: tuple[str, ...] = _V1_CONTROLLERS) -> Cgroup:
     mounts = v1_mounts()
     dirs: list[tuple[str, str]] = []
     try:
-        for controller in _V1_CONTROLLERS:
+        for controller in controllers:
             if controller in mounts:
                 path = os.path.join(mounts[controller], name)
                 _mkdir(path)
@@ -171,7 +211,7 @@ def _limit_files(cgroup: Cgroup, res: Resources) -> Iterator[tuple[str, str]]:
         if res.cpus is not None:
             yield f"{base}/cpu.max", f"{round(res.cpus * _CPU_PERIOD)} {_CPU_PERIOD}"
         return
-    memory, pids, cpu = (cgroup._v1_dir(c) for c in _V1_CONTROLLERS)
+    memory, pids, cpu = (cgroup._v1_dir(c) for c in ("memory", "pids", "cpu"))
     if res.memory is not None and memory:
         yield f"{memory}/memory.limit_in_bytes", str(res.memory)
         if os.path.exists(f"{memory}/memory.memsw.limit_in_bytes"):

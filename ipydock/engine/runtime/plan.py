@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ipydock.engine.runtime.caps import CAPABILITIES, mask, resolve
-from ipydock.engine.runtime.spec import Mount, Rootfs, Spec, validate
+from ipydock.engine.runtime.spec import DeviceNode, Mount, Rootfs, Spec, validate
 from ipydock.errors import InvalidSpec
 
 __all__ = ["Device", "MountStep", "Plan", "build_plan"]
@@ -68,10 +68,16 @@ class MountStep:
 
 @dataclass(frozen=True)
 class Device:
+    """A node made in the container's /dev; rootless, ``source`` (the host's node) is bound."""
+
     path: str
     major: int
     minor: int
     mode: int = 0o666
+    type: str = "c"
+    uid: int = 0
+    gid: int = 0
+    source: str = ""
 
 
 #: runc's default devices; Docker gives the same six to an unprivileged container.
@@ -161,7 +167,7 @@ def build_plan(spec: Spec, cgroup_procs: tuple[str, ...] = ()) -> Plan:
         netns_path=spec.network.netns_path if spec.network.mode == "join" else None,
         hostname=spec.hostname or None,
         mounts=(*_system_mounts(spec), *(_user_mount(m) for m in spec.mounts), *_etc_mounts(spec)),
-        devices=DEFAULT_DEVICES,
+        devices=(*DEFAULT_DEVICES, *(_device(d) for d in spec.devices)),
         rootless=spec.rootless,
         symlinks=DEFAULT_SYMLINKS,
         masked_paths=() if unmasked else spec.masked_paths,
@@ -183,6 +189,12 @@ def build_plan(spec: Spec, cgroup_procs: tuple[str, ...] = ()) -> Plan:
         die_with_parent=spec.die_with_parent,
         cgroup_procs=tuple(cgroup_procs),
     )
+
+
+def _device(node: DeviceNode) -> Device:
+    """A ``--device`` node; the host path it came from is kept for rootless binds."""
+    return Device(node.path, node.major, node.minor, node.mode, node.type, node.uid, node.gid,
+                  node.source)  # fmt: skip
 
 
 def all_caps_mask() -> int:

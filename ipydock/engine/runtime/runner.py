@@ -2,7 +2,7 @@
 
 ::
 
-    Runtime.run(spec) --> cgroups.create(ipydock/<id>, limits)
+    Runtime.run(spec) --> cgroups.create(ipydock/<id>, limits, device rules)
                       --> build_plan(spec, cgroup procs files)       (pure, may raise InvalidSpec)
                       --> ForkServer.spawn(plan) --> ContainerProcess (pid, wait, kill)
     Running.wait()    --> ExitStatus(exit_code, signal, oom_killed)
@@ -21,7 +21,7 @@ import signal
 from ipydock.engine.runtime import cgroups
 from ipydock.engine.runtime.plan import build_plan
 from ipydock.engine.runtime.process import ContainerProcess, ExitStatus, ForkServer
-from ipydock.engine.runtime.spec import Spec, Stdio, validate
+from ipydock.engine.runtime.spec import Spec, Stdio, cgroup_resources, validate
 
 __all__ = ["Running", "Runtime"]
 
@@ -89,7 +89,7 @@ class Runtime:
         """Start ``spec``; raises InvalidSpec before, StartFailed after the cgroup is made."""
         validate(spec)
         id = id or secrets.token_hex(32)
-        cgroup = cgroups.create(f"{self.cgroup_parent}/{id}", spec.resources)
+        cgroup = cgroups.create(f"{self.cgroup_parent}/{id}", cgroup_resources(spec))
         try:
             plan = build_plan(spec, cgroup.procs_files())
             process = self.forkserver.spawn(plan, stdio, paused)

@@ -340,14 +340,20 @@ def _make_devices(plan: Plan) -> None:
     """mknod the devices; in a user namespace (no mknod there) bind the host's nodes instead."""
     for dev in plan.devices:
         path = secure_join(plan.root, dev.path)
+        parent = os.path.dirname(path)
+        if not os.path.isdir(parent):  # /dev/net/tun, /dev/dri/card0
+            os.makedirs(parent, 0o755)
         if plan.rootless:
             if not os.path.lexists(path):
                 os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
-            mount(dev.path, path, None, MS_BIND)
+            mount(dev.source or dev.path, path, None, MS_BIND)
             continue
         if not os.path.lexists(path):
-            os.mknod(path, stat.S_IFCHR | dev.mode, os.makedev(dev.major, dev.minor))
+            kind = stat.S_IFBLK if dev.type == "b" else stat.S_IFCHR
+            os.mknod(path, kind | dev.mode, os.makedev(dev.major, dev.minor))
         os.chmod(path, dev.mode)
+        if (dev.uid, dev.gid) != (0, 0):
+            os.chown(path, dev.uid, dev.gid)
     for source, link in plan.symlinks:
         path = secure_join(plan.root, link)
         if not os.path.lexists(path):

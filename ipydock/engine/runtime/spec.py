@@ -7,14 +7,15 @@ spawner executes. Open file descriptors are not data, so they travel beside the 
 :class:`Stdio`.
 
 Defaults are Docker's (20.10, classic): the namespaces of ``docker run``, its masked and
-read-only ``/proc`` and ``/sys`` paths, its capability set. One deliberate difference:
+read-only ``/proc`` and ``/sys`` paths, its capability set, its device cgroup rules (mknod
+allowed, open only of the default devices). One deliberate difference:
 ``no_new_privs`` is on by default (Docker needs ``--security-opt no-new-privileges``), as the
 design's hardening section asks.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from ipydock.engine.runtime.caps import resolve
@@ -23,7 +24,10 @@ from ipydock.errors import InvalidSpec
 __all__ = [
     "DEFAULT_NAMESPACES",
     "DEFAULT_PATH",
+    "DOCKER_DEVICE_RULES",
     "DOCKER_MASKED_PATHS",
+    "DeviceNode",
+    "DeviceRule",
     "DOCKER_READONLY_PATHS",
     "EtcFiles",
     "Mount",
@@ -33,6 +37,7 @@ __all__ = [
     "Spec",
     "Stdio",
     "User",
+    "cgroup_resources",
     "default_env",
     "validate",
 ]
@@ -136,14 +141,87 @@ class Network:
 
 
 @dataclass(frozen=True)
+class DeviceRule:
+    """One device cgroup rule, as OCI's ``linux.resources.devices`` entries.
+
+    ``type`` is ``a`` (all), ``b`` (block) or ``c`` (char); ``major``/``minor`` ``-1`` mean any;
+    ``access`` is a subset of ``rwm`` (read, write, mknod). Later rules win over earlier ones,
+    as in the v1 ``devices`` controller.
+    """
+
+    allow: bool
+    type: Literal["a", "b", "c"] = "a"
+    major: int = -1
+    minor: int = -1
+    access: str = "rwm"
+
+    def v1_line(self) -> str:
+        """The line for ``devices.allow`` / ``devices.deny``, e.g. ``c 1:3 rwm``."""
+        if self.type == "a":
+            return "a"
+        major = "*" if self.major < 0 else str(self.major)
+        minor = "*" if self.minor < 0 else str(self.minor)
+        return f"{self.type} {major}:{minor} {self.access}"
+
+
+def _allow(type_: Literal["b", "c"], major: int, minor: int, access: str = "rwm") -> DeviceRule:
+    return DeviceRule(True, type_, major, minor, access)
+
+
+#: Docker's rules for an unprivileged container (runc's ``AllowedDevices`` after moby's "deny
+#: all"): mknod of any node is allowed, opening only the default devices, ptys and tun. A block
+#: device of the host, ``/dev/kmsg`` or ``/dev/mem`` cannot be opened even when made by mknod.
+DOCKER_DEVICE_RULES: tuple[DeviceRule, ...] = (
+    DeviceRule(False),
+    _allow("c", -1, -1, "m"),
+    _allow("b", -1, -1, "m"),
+    _allow("c", 1, 3),  # /dev/null
+    _allow("c", 1, 8),  # /dev/random
+    _allow("c", 1, 7),  # /dev/full
+    _allow("c", 5, 0),  # /dev/tty
+    _allow("c", 1, 5),  # /dev/zero
+    _allow("c", 1, 9),  # /dev/urandom
+    _allow("c", 136, -1),  # /dev/pts/*
+    _allow("c", 5, 2),  # /dev/ptmx
+    _allow("c", 10, 200),  # /dev/net/tun
+)
+
+
+@dataclass(frozen=True)
+class DeviceNode:
+    """A host device given to the container (``--device``): made at ``path`` in its /dev."""
+
+    path: str
+    type: Literal["b", "c"]
+    major: int
+    minor: int
+    mode: int = 0o666
+    uid: int = 0
+    gid: int = 0
+    #: The cgroup access it gets, a subset of ``rwm``.
+    access: str = "rwm"
+    #: The host's node it stands for (bound instead of made in rootless mode).
+    source: str = ""
+
+    def rule(self) -> DeviceRule:
+        return DeviceRule(True, self.type, self.major, self.minor, self.access)
+
+
+@dataclass(frozen=True)
 class Resources:
     """cgroup limits; ``None`` means unlimited. ``memory_swap`` as Docker: total incl. memory,
-    ``None`` = twice ``memory``, ``-1`` = unlimited swap."""
+    ``None`` = twice ``memory``, ``-1`` = unlimited swap. ``devices``: the device rules
+    (Docker's by default; ``None`` lifts them, as ``--privileged`` does)."""
 
     memory: int | None = None
     memory_swap: int | None = None
     pids_limit: int | None = None
     cpus: float | None = None
+    devices: tuple[DeviceRule, ...] | None = DOCKER_DEVICE_RULES
+
+    def limits(self) -> bool:
+        """True when a memory, pids or cpu limit is set (device rules aside)."""
+        return (self.memory, self.pids_limit, self.cpus) != (None, None, None)
 
 
 @dataclass(frozen=True)
@@ -178,6 +256,9 @@ class Spec:
     hostname: str = ""
     etc: EtcFiles = field(default_factory=EtcFiles)
     mounts: tuple[Mount, ...] = ()
+    #: Host devices made in the container's /dev (``--device``); their cgroup rules are added
+    #: by :func:`cgroup_resources`.
+    devices: tuple[DeviceNode, ...] = ()
     readonly_rootfs: bool = False
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
@@ -193,6 +274,17 @@ class Spec:
     #: Spawned from a user namespace where only uid/gid 0 are mapped (to the unprivileged
     #: caller, see ``spawn.enter_user_namespace``): devices are bound, not made.
     rootless: bool = False
+
+
+def cgroup_resources(spec: Spec) -> Resources:
+    """What the container's cgroup enforces: ``spec.resources`` with the rules of its
+    ``--device`` nodes added, or with no device rules at all when privileged (as Docker)."""
+    res = spec.resources
+    if spec.privileged or res.devices is None:
+        return replace(res, devices=None)
+    if not spec.devices:
+        return res
+    return replace(res, devices=(*res.devices, *(d.rule() for d in spec.devices)))
 
 
 def default_env(env: tuple[str, ...], hostname: str, home: str = "/root") -> tuple[str, ...]:
@@ -229,6 +321,8 @@ def validate(spec: Spec) -> None:
         raise InvalidSpec("hostname", "longer than 64 characters")
     for mount in spec.mounts:
         _validate_mount(mount)
+    for device in spec.devices:
+        _validate_device(device)
     unknown = spec.namespaces - KNOWN_NAMESPACES
     if unknown:
         raise InvalidSpec("namespaces", f"unknown {sorted(unknown)}")
@@ -268,6 +362,16 @@ def _validate_mount(mount: Mount) -> None:
         raise InvalidSpec("mounts.type", f"{mount.type!r} is not bind or tmpfs")
 
 
+def _validate_device(device: DeviceNode) -> None:
+    _absolute("devices.path", device.path)
+    if not device.path.startswith("/dev/"):
+        raise InvalidSpec("devices.path", f"{device.path!r} is not under /dev")
+    if device.type not in ("b", "c") or device.major < 0 or device.minor < 0:
+        raise InvalidSpec("devices", f"{device.path}: not a block or character device number")
+    if not device.access or set(device.access) - set("rwm"):
+        raise InvalidSpec("devices", f"{device.path}: permissions {device.access!r} not in 'rwm'")
+
+
 def _validate_network(spec: Spec) -> None:
     net = spec.network
     if net.mode not in ("none", "host", "join"):
@@ -290,3 +394,6 @@ def _validate_resources(res: Resources) -> None:
         raise InvalidSpec("resources.pids_limit", "must be at least 1")
     if res.cpus is not None and res.cpus <= 0:
         raise InvalidSpec("resources.cpus", "must be greater than 0")
+    for rule in res.devices or ():
+        if rule.type not in ("a", "b", "c") or not rule.access or set(rule.access) - set("rwm"):
+            raise InvalidSpec("resources.devices", f"bad rule {rule.v1_line()!r}")
