@@ -192,13 +192,14 @@ def _bump(created: str | None) -> str:
 class Dockerd:
     """A private ``dockerd`` (data root, exec root and socket under one temp dir).
 
-    ``with Dockerd() as d: d.run("images")``. Started with no bridge and no iptables rules so it
-    leaves nothing on the host network; stopped with SIGTERM and its mounts undone on exit.
-    ``own_network=True`` starts it in a network namespace of its own (``unshare --net``): the
-    bridges of the networks it creates live and die there, never on the host.
+    ``with Dockerd() as d: d.run("images")``. Started with no bridge and no iptables rules, in
+    a network namespace of its own (``unshare --net``): the bridges of the networks it creates
+    live and die there, and it cannot touch the host's (a ``--bridge=none`` dockerd in the
+    host's namespace deletes the host's ``docker0``). Stopped with SIGTERM and its mounts undone
+    on exit. ``own_network=False`` starts it in the host's namespace, for who needs that.
     """
 
-    def __init__(self, base: str | None = None, *, own_network: bool = False) -> None:
+    def __init__(self, base: str | None = None, *, own_network: bool = True) -> None:
         self.own_network = own_network
         self.base = base or tempfile.mkdtemp(prefix="ipydock-dockerd-")
         self.socket = os.path.join(self.base, "docker.sock")

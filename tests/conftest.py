@@ -146,7 +146,7 @@ def private_dockerd() -> Iterator[Dockerd]:
         "docker.io is not installed",
     )
     require(shutil.which("unshare") is not None, "unshare (util-linux) is not installed")
-    d = Dockerd(own_network=True)
+    d = Dockerd()
     try:
         d.start()
     except RuntimeError as exc:

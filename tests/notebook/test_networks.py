@@ -82,7 +82,7 @@ def private_dockerd():
     require(os.geteuid() == 0, "dockerd needs root")
     require(shutil.which("dockerd") is not None or os.path.exists("/usr/sbin/dockerd"),
             "docker.io is not installed")  # fmt: skip
-    with Dockerd(own_network=True) as d:
+    with Dockerd() as d:
         yield d
 
 
