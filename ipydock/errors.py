@@ -39,6 +39,7 @@ the boundary where they enter, and chained with ``raise ... from``.
      |    |    +-- CommandNotExecutable(command, errno)   126
      |    +-- HelperDied(returncode)  the fork-server helper went away
      |    +-- CgroupError(path, why)  a cgroup could not be made, written or removed
+     +-- PartialFailure(done, failed)   a many-names command (stop a b) failed for some names
      +-- InvalidMountSpec(spec, why)  a -v/--mount value that cannot be used
      +-- NotSupported(operation, engine, hint)   this engine cannot do that (yet)
      +-- EngineUnavailable(host, why)  the Docker engine does not answer
@@ -93,6 +94,7 @@ __all__ = [
     "NoSpace",
     "NotFound",
     "NotSupported",
+    "PartialFailure",
     "ProcessNotPaused",
     "RuntimeFailure",
     "StartFailed",
@@ -485,6 +487,18 @@ class ProcessNotPaused(Conflict):
     def __init__(self, pid: int) -> None:
         self.pid = pid
         super().__init__(f"process {pid} is not waiting to be started (spawn it with paused=True)")
+
+
+class PartialFailure(IPyDockError):
+    """``stop a b c`` and the like did the names it could (``done``) and failed for the
+    others: ``failed`` holds (name, reason) pairs, as docker prints one error per name."""
+
+    def __init__(self, done: Sequence[str], failed: Sequence[tuple[str, str]]) -> None:
+        self.done = list(done)
+        self.failed = list(failed)
+        reasons = "; ".join(reason for _name, reason in self.failed)
+        super().__init__(f"{len(self.failed)} of {len(self.done) + len(self.failed)} failed: "
+                         f"{reasons}")  # fmt: skip
 
 
 class IPyDockWarning(UserWarning):

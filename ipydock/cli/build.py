@@ -20,7 +20,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import IO, TYPE_CHECKING
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, BinaryIO
 
 from ipydock.api import Backend
 from ipydock.cli.registry import arg, command
@@ -29,18 +30,12 @@ from ipydock.display.text import human_size, short_id
 from ipydock.errors import UsageError
 
 if TYPE_CHECKING:
-    from ipydock.models import BuildEvent
+    from ipydock.models import BuildEvent, BuildResult
 
 
-@command("image", "build", "Build an image from a Dockerfile", top=["build"])
-@_args(
+#: The flags ``build`` shares with ``%%dockerfile`` (which has the cell for ``-f``).
+BUILD_FLAGS = (
     arg("-t", "--tag", action="append", default=[], metavar="NAME[:TAG]", help="name the image"),
-    arg(
-        "-f",
-        "--file",
-        metavar="FILE",
-        help="the Dockerfile (default: CONTEXT/Dockerfile; - for stdin)",
-    ),
     arg("--build-arg", action="append", default=[], metavar="KEY[=VALUE]", help="set a build arg"),
     arg("--target", default="", metavar="STAGE", help="build up to this stage"),
     arg("--no-cache", action="store_true", help="do not use the cache"),
@@ -50,24 +45,49 @@ if TYPE_CHECKING:
         action="store_true",
         help="fixed times (SOURCE_DATE_EPOCH, else 0): the same inputs give the same image ID",
     ),
-    arg("context", metavar="CONTEXT", help="directory, tarball, URL, or - for stdin"),
 )
-def image_build(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    printer = _Printer(out)
-    result = backend.build(
+
+
+def build_call(
+    backend: Backend, a: argparse.Namespace, progress: Callable[[BuildEvent], None] | None = None,
+    *, dockerfile: str | None = None, stdin: BinaryIO | None = None,
+) -> BuildResult:  # fmt: skip
+    """The one call into the builder for ``build`` and ``%%dockerfile``."""
+    return backend.build(
         a.context,
-        dockerfile=a.file,
+        dockerfile=dockerfile if dockerfile is not None else getattr(a, "file", None),
         tags=a.tag,
         build_args=parse_build_args(a.build_arg),
         target=a.target,
         no_cache=a.no_cache,
         reproducible=a.reproducible,
-        progress=None if a.quiet else printer,
-        stdin=sys.stdin.buffer if "-" in (a.context, a.file) else None,
+        progress=progress,
+        stdin=stdin,
     )
+
+
+@command("image", "build", "Build an image from a Dockerfile", top=["build"],
+         call=lambda backend, a: build_call(backend, a, stdin=_stdin(a)))  # fmt: skip
+@_args(
+    *BUILD_FLAGS,
+    arg(
+        "-f",
+        "--file",
+        metavar="FILE",
+        help="the Dockerfile (default: CONTEXT/Dockerfile; - for stdin)",
+    ),
+    arg("context", metavar="CONTEXT", help="directory, tarball, URL, or - for stdin"),
+)
+def image_build(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    printer = _Printer(out)
+    result = build_call(backend, a, None if a.quiet else printer, stdin=_stdin(a))
     if a.quiet:
         out.write(result.image_id + "\n")
     return 0
+
+
+def _stdin(a: argparse.Namespace) -> BinaryIO | None:
+    return sys.stdin.buffer if "-" in (a.context, a.file) else None
 
 
 def parse_build_args(items: list[str]) -> dict[str, str | None]:

@@ -6,20 +6,33 @@ import argparse
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO
 
 from ipydock.api import Backend
-from ipydock.cli.registry import FORMAT, NO_TRUNC, arg, command, emit_inspect, emit_json
+from ipydock.cli.registry import (
+    FORMAT,
+    NO_TRUNC,
+    arg,
+    command,
+    each,
+    emit_inspect,
+    emit_json,
+    print_each,
+)
 from ipydock.cli.registry import arguments as _args
 from ipydock.display.text import human_ago, human_size, table
-from ipydock.errors import IPyDockError, StartFailed, UsageError
+from ipydock.errors import StartFailed, UsageError
 from ipydock.models import (
+    ActionResult,
     ContainerDetail,
     ContainerInfo,
+    FileChange,
     LogEntry,
+    ProcessTable,
     RunOutput,
     RunResult,
+    WaitResult,
 )
 from ipydock.models.containers import RunOptions
 
@@ -103,70 +116,73 @@ def container_run(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     return int(result.exit_code or 0)
 
 
-@command("container", "create", "Create a new container", top=["create"])
+def _create_call(backend: Backend, a: argparse.Namespace) -> str:
+    return backend.create_container(_options(a))
+
+
+@command("container", "create", "Create a new container", top=["create"], call=_create_call)
 @_args(*_RUN_FLAGS)
 def container_create(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    out.write(backend.create_container(_options(a)) + "\n")
+    out.write(_create_call(backend, a) + "\n")
     return 0
 
 
-def _each(names: list[str], action, out: IO[str]) -> int:  # noqa: ANN001 - a small callback
-    """Docker's multi-container commands: go on after an error, exit 1 at the end."""
-    status = 0
-    for name in names:
-        try:
-            action(name)
-            out.write(name + "\n")
-        except IPyDockError as exc:
-            print(f"Error: {exc}", file=sys.stderr)
-            status = 1
-    return status
+def many(
+    name: str, help: str, action: Callable[[Backend, argparse.Namespace], Callable[[str], object]],
+    *flags: tuple, top: tuple[str, ...] = (), aliases: tuple[str, ...] = (),
+) -> None:  # fmt: skip
+    """Register ``container NAME … CONTAINER…``: its call runs ``action`` on each name."""
+
+    def call(backend: Backend, a: argparse.Namespace) -> list[ActionResult]:
+        return each(a.containers, action(backend, a))
+
+    def run(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+        return print_each(call(backend, a), out)
+
+    _args(*flags, CONTAINERS)(run)
+    command("container", name, help, top=top or (name,), aliases=aliases, call=call)(run)
 
 
 CONTAINERS = arg("containers", nargs="+", metavar="CONTAINER")
 
+many("start", "Start one or more stopped containers", lambda b, a: b.start_container)
+many(
+    "stop",
+    "Stop one or more running containers",
+    lambda b, a: lambda c: b.stop_container(c, a.time),
+    arg("-t", "--time", type=int, help="seconds to wait before killing it (default 10)"),
+)
+many(
+    "kill",
+    "Kill one or more running containers",
+    lambda b, a: lambda c: b.kill_container(c, a.signal),
+    arg("-s", "--signal", default="KILL", help="signal to send (default KILL)"),
+)
+many(
+    "restart",
+    "Restart one or more containers",
+    lambda b, a: lambda c: b.restart_container(c, a.time),
+    arg("-t", "--time", type=int, help="seconds to wait for stop (default 10)"),
+)
+many("rm", "Remove one or more containers",
+     lambda b, a: lambda c: b.remove_container(c, force=a.force, volumes=a.volumes),
+     arg("-f", "--force", action="store_true", help="kill and remove a running container"),
+     arg("-v", "--volumes", action="store_true", help="remove its anonymous volumes"),
+     aliases=("remove",))  # fmt: skip
 
-@command("container", "start", "Start one or more stopped containers", top=["start"])
-@_args(CONTAINERS)
-def container_start(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    return _each(a.containers, backend.start_container, out)
 
-
-@command("container", "stop", "Stop one or more running containers", top=["stop"])
-@_args(arg("-t", "--time", type=int, help="seconds to wait before killing it (default 10)"),
-       CONTAINERS)  # fmt: skip
-def container_stop(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    return _each(a.containers, lambda c: backend.stop_container(c, a.time), out)
-
-
-@command("container", "kill", "Kill one or more running containers", top=["kill"])
-@_args(arg("-s", "--signal", default="KILL", help="signal to send (default KILL)"), CONTAINERS)
-def container_kill(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    return _each(a.containers, lambda c: backend.kill_container(c, a.signal), out)
-
-
-@command("container", "restart", "Restart one or more containers", top=["restart"])
-@_args(arg("-t", "--time", type=int, help="seconds to wait for stop (default 10)"), CONTAINERS)
-def container_restart(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    return _each(a.containers, lambda c: backend.restart_container(c, a.time), out)
-
-
-@command("container", "rm", "Remove one or more containers", aliases=["remove"], top=["rm"])
-@_args(arg("-f", "--force", action="store_true", help="kill and remove a running container"),
-       arg("-v", "--volumes", action="store_true", help="remove its anonymous volumes"),
-       CONTAINERS)  # fmt: skip
-def container_rm(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    return _each(
-        a.containers, lambda c: backend.remove_container(c, force=a.force, volumes=a.volumes), out
-    )
+def _wait_call(backend: Backend, a: argparse.Namespace) -> Iterator[WaitResult]:
+    """Each container's exit code as it stops (in the order given)."""
+    for name in a.containers:
+        yield WaitResult(name, backend.wait_container(name))
 
 
 @command("container", "wait", "Block until containers stop, then print their exit codes",
-         top=["wait"])  # fmt: skip
+         top=["wait"], call=lambda b, a: list(_wait_call(b, a)))  # fmt: skip
 @_args(CONTAINERS)
 def container_wait(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    for name in a.containers:
-        out.write(f"{backend.wait_container(name)}\n")
+    for row in _wait_call(backend, a):
+        out.write(f"{row.status_code}\n")
         out.flush()
     return 0
 
@@ -208,19 +224,29 @@ def container_inspect(backend: Backend, a: argparse.Namespace, out: IO[str]) -> 
     return 0
 
 
-@command("container", "top", "Display the running processes of a container", top=["top"])
+def _top_call(backend: Backend, a: argparse.Namespace) -> ProcessTable:
+    titles, rows = backend.top(a.container)
+    return ProcessTable(list(titles), [list(r) for r in rows])
+
+
+@command("container", "top", "Display the running processes of a container", top=["top"],
+         call=_top_call)  # fmt: skip
 @_args(arg("container"))
 def container_top(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    titles, rows = backend.top(a.container)
-    out.write(table(titles, rows) + "\n")
+    result = _top_call(backend, a)
+    out.write(table(result.titles, result.processes) + "\n")
     return 0
 
 
+def _diff_call(backend: Backend, a: argparse.Namespace) -> list[FileChange]:
+    return backend.diff(a.container)
+
+
 @command("container", "diff", "Inspect changes to files on a container's filesystem",
-         top=["diff"])  # fmt: skip
+         top=["diff"], call=_diff_call)  # fmt: skip
 @_args(FORMAT, arg("container"))
 def container_diff(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    changes = backend.diff(a.container)
+    changes = _diff_call(backend, a)
     if a.format == "json":
         emit_json(changes, out)
     else:
@@ -228,21 +254,23 @@ def container_diff(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int
     return 0
 
 
-@command("container", "commit", "Create a new image from a container's changes", top=["commit"])
+def _commit_call(backend: Backend, a: argparse.Namespace) -> str:
+    return backend.commit(a.container, a.target, message=a.message, author=a.author,
+                          changes=a.change)  # fmt: skip
+
+
+@command("container", "commit", "Create a new image from a container's changes", top=["commit"],
+         call=_commit_call)  # fmt: skip
 @_args(arg("-m", "--message", default="", help="commit message"),
        arg("-a", "--author", default="", help='author (e.g. "Jane <jane@example.com>")'),
        arg("-c", "--change", action="append", default=[], help="apply a Dockerfile instruction"),
        arg("container"), arg("target", nargs="?", metavar="REPOSITORY[:TAG]"))  # fmt: skip
 def container_commit(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    image_id = backend.commit(a.container, a.target, message=a.message, author=a.author,
-                              changes=a.change)  # fmt: skip
-    out.write(image_id + "\n")
+    out.write(_commit_call(backend, a) + "\n")
     return 0
 
 
-@command("container", "cp", "Copy files between a container and the host", top=["cp"])
-@_args(arg("source", metavar="SRC"), arg("dest", metavar="DEST"))
-def container_cp(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+def _cp_call(backend: Backend, a: argparse.Namespace) -> None:
     src_c, _, src_path = a.source.partition(":") if _remote(a.source) else ("", "", a.source)
     dst_c, _, dst_path = a.dest.partition(":") if _remote(a.dest) else ("", "", a.dest)
     if bool(src_c) == bool(dst_c):
@@ -252,6 +280,13 @@ def container_cp(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
         _copy_out(backend, src_c, src_path, dst_path)
     else:
         _copy_in(backend, src_path, dst_c, dst_path)
+
+
+@command("container", "cp", "Copy files between a container and the host", top=["cp"],
+         call=_cp_call)  # fmt: skip
+@_args(arg("source", metavar="SRC"), arg("dest", metavar="DEST"))
+def container_cp(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    _cp_call(backend, a)
     return 0
 
 
@@ -296,16 +331,43 @@ def _copy_in(backend: Backend, src: str, container: str, dest: str) -> None:
         backend.copy_to(container, dest, buf)  # type: ignore[arg-type]
 
 
-@command("container", "exec", "Execute a command in a running container", top=["exec"])
-@_args(arg("-e", "--env", action="append", default=[], metavar="K=V"),
-       arg("-w", "--workdir"), arg("-u", "--user"),
-       arg("-i", "--interactive", action="store_true", help="keep STDIN open"),
-       arg("container"), arg("command", nargs=argparse.REMAINDER))  # fmt: skip
-def container_exec(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+_EXEC_FLAGS = (
+    arg("-e", "--env", action="append", default=[], metavar="K=V"),
+    arg("-w", "--workdir"), arg("-u", "--user"),
+    arg("-i", "--interactive", action="store_true", help="keep STDIN open"),
+    arg("container"), arg("command", nargs=argparse.REMAINDER),
+)  # fmt: skip
+
+
+def _exec_command(a: argparse.Namespace) -> list[str]:
     if not a.command:
         raise UsageError("exec needs a command: ipydock exec CONTAINER COMMAND [ARG...]")
+    return list(a.command)
+
+
+def _exec_call(backend: Backend, a: argparse.Namespace) -> RunOutput:
+    """What the command printed (stdout, stderr apart) and its exit code; nothing is read from
+    this process's stdin or written to its stdout, so it works in a kernel as well."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+        code = backend.exec(a.container, _exec_command(a), env=a.env, workdir=a.workdir,
+                            user=a.user, stdin=subprocess.DEVNULL, stdout=stdout,
+                            stderr=stderr)  # fmt: skip
+        chunks = []
+        for stream, f in (("stdout", stdout), ("stderr", stderr)):
+            f.seek(0)
+            chunks.append((stream, f.read().decode(errors="replace")))
+    return RunOutput(chunks, RunResult(a.container, code))
+
+
+@command("container", "exec", "Execute a command in a running container", top=["exec"],
+         call=_exec_call)  # fmt: skip
+@_args(*_EXEC_FLAGS)
+def container_exec(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    command = _exec_command(a)
     out.flush()
-    return backend.exec(a.container, a.command, env=a.env, workdir=a.workdir, user=a.user,
+    return backend.exec(a.container, command, env=a.env, workdir=a.workdir, user=a.user,
                         stdin=None if a.interactive else subprocess.DEVNULL,
                         stdout=None if out is sys.stdout else out)  # fmt: skip
 
@@ -340,7 +402,8 @@ def _cmd(command: str, no_trunc: bool) -> str:
     return text if no_trunc or len(text) <= 22 else text[:20] + '…"'
 
 
-@command("container", "prune", "Remove all stopped containers")
+@command("container", "prune", "Remove all stopped containers",
+         call=lambda backend, a: backend.prune_containers())  # fmt: skip
 @_args(arg("-f", "--force", action="store_true", help="do not prompt (ipydock never prompts)"))
 def container_prune(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     result = backend.prune_containers()

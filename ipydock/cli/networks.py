@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import IO
 
 from ipydock.api import Backend
-from ipydock.cli.registry import FORMAT, NO_TRUNC, arg, command, emit_inspect, emit_json
+from ipydock.cli.registry import (
+    FORMAT,
+    NO_TRUNC,
+    arg,
+    command,
+    each,
+    emit_inspect,
+    emit_json,
+    print_each,
+)
 from ipydock.cli.registry import arguments as _args
 from ipydock.display.network import NetworkGraph, network_graph  # no pandas: cheap
 from ipydock.display.text import table
-from ipydock.errors import IPyDockError
-from ipydock.models import NetworkInfo
+from ipydock.models import ActionResult, NetworkInfo
 
 
-@command("network", "create", "Create a network")
+def _create_call(backend: Backend, a: argparse.Namespace) -> NetworkInfo:
+    labels = dict(item.partition("=")[::2] for item in a.label)
+    return backend.create_network(a.name, driver=a.driver, subnet=a.subnet, gateway=a.gateway,
+                                  internal=a.internal, labels=labels)  # fmt: skip
+
+
+@command("network", "create", "Create a network", call=_create_call)
 @_args(
     arg("-d", "--driver", default="bridge", help="driver (default bridge)"),
     arg("--subnet", help="subnet in CIDR form, e.g. 172.28.0.0/16"),
@@ -25,10 +38,7 @@ from ipydock.models import NetworkInfo
     arg("name", metavar="NETWORK"),
 )
 def network_create(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    labels = dict(item.partition("=")[::2] for item in a.label)
-    net = backend.create_network(a.name, driver=a.driver, subnet=a.subnet, gateway=a.gateway,
-                                 internal=a.internal, labels=labels)  # fmt: skip
-    out.write(net.id + "\n")
+    out.write(_create_call(backend, a).id + "\n")
     return 0
 
 
@@ -78,7 +88,12 @@ def network_inspect(backend: Backend, a: argparse.Namespace, out: IO[str]) -> in
     return 0
 
 
-@command("network", "connect", "Connect a container to a network")
+@command(
+    "network",
+    "connect",
+    "Connect a container to a network",
+    call=lambda b, a: b.connect_network(a.network, a.container, aliases=a.alias),
+)
 @_args(arg("--alias", action="append", default=[], help="another name of the container there"),
        arg("network", metavar="NETWORK"), arg("container", metavar="CONTAINER"))  # fmt: skip
 def network_connect(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
@@ -86,7 +101,12 @@ def network_connect(backend: Backend, a: argparse.Namespace, out: IO[str]) -> in
     return 0
 
 
-@command("network", "disconnect", "Disconnect a container from a network")
+@command(
+    "network",
+    "disconnect",
+    "Disconnect a container from a network",
+    call=lambda b, a: b.disconnect_network(a.network, a.container, force=a.force),
+)
 @_args(arg("-f", "--force", action="store_true", help="force the container to disconnect"),
        arg("network", metavar="NETWORK"), arg("container", metavar="CONTAINER"))  # fmt: skip
 def network_disconnect(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
@@ -94,18 +114,14 @@ def network_disconnect(backend: Backend, a: argparse.Namespace, out: IO[str]) ->
     return 0
 
 
-@command("network", "rm", "Remove one or more networks", aliases=["remove"])
+def _rm_call(backend: Backend, a: argparse.Namespace) -> list[ActionResult]:
+    return each(a.names, backend.remove_network)
+
+
+@command("network", "rm", "Remove one or more networks", aliases=["remove"], call=_rm_call)
 @_args(arg("names", nargs="+", metavar="NETWORK"))
 def network_rm(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    status = 0
-    for name in a.names:
-        try:
-            backend.remove_network(name)
-            out.write(name + "\n")
-        except IPyDockError as exc:
-            print(f"Error: {exc}", file=sys.stderr)
-            status = 1
-    return status
+    return print_each(_rm_call(backend, a), out)
 
 
 def _prune_call(backend: Backend, a: argparse.Namespace) -> list[str]:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, NoReturn
 
 from ipydock.api import Backend
-from ipydock.errors import UsageError
-from ipydock.models import to_record
+from ipydock.errors import IPyDockError, UsageError
+from ipydock.models import ActionResult, to_record
 
 __all__ = [
     "COMMANDS",
@@ -23,8 +24,10 @@ __all__ = [
     "arg",
     "arguments",
     "command",
+    "each",
     "emit_inspect",
     "emit_json",
+    "print_each",
 ]
 
 
@@ -42,11 +45,11 @@ class Command:
     help: str
     setup: Callable[[argparse.ArgumentParser], None]
     run: Callable[[Backend, argparse.Namespace, IO[str]], int]
+    # The data half of ``run``: call the backend, return what it gave (rows, a detail, an ID,
+    # ...), print nothing. The magics and ``ipydock.dock`` use it; ``run`` renders it as text.
+    call: Callable[[Backend, argparse.Namespace], Any]
     aliases: tuple[str, ...] = ()  # other names inside the group
     top_level: tuple[str, ...] = ()  # docker's short forms: `images`, `rmi`, …
-    # The data half of ``run``: call the backend, return what it gave (rows, a detail, ...),
-    # print nothing. The magics use it; commands without one run with their text captured.
-    call: Callable[[Backend, argparse.Namespace], Any] | None = None
 
 
 COMMANDS: list[Command] = []
@@ -59,7 +62,7 @@ def command(
     *,
     aliases: Sequence[str] = (),
     top: Sequence[str] = (),
-    call: Callable[[Backend, argparse.Namespace], Any] | None = None,
+    call: Callable[[Backend, argparse.Namespace], Any],
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register ``run``; its docstring-less ``setup`` is the function's ``.setup`` attribute.
 
@@ -69,7 +72,7 @@ def command(
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         setup = getattr(fn, "setup", lambda p: None)
-        COMMANDS.append(Command(group, name, help, setup, fn, tuple(aliases), tuple(top), call))
+        COMMANDS.append(Command(group, name, help, setup, fn, call, tuple(aliases), tuple(top)))
         return fn
 
     return wrap
@@ -122,3 +125,25 @@ def emit_inspect(details: Sequence[Any], fmt: str, out: IO[str]) -> None:
 def emit_json(records: Sequence[Any], out: IO[str]) -> None:
     for r in records:
         out.write(json.dumps(to_record(r), separators=(",", ":")) + "\n")
+
+
+def each(names: list[str], action: Callable[[str], object]) -> list[ActionResult]:
+    """Docker's many-names commands: go on after an error; one row per name."""
+    rows = []
+    for name in names:
+        try:
+            action(name)
+            rows.append(ActionResult(name))
+        except IPyDockError as exc:
+            rows.append(ActionResult(name, str(exc)))
+    return rows
+
+
+def print_each(rows: list[ActionResult], out: IO[str]) -> int:
+    """The names done on ``out``, an ``Error:`` line per failure on stderr; 1 if any failed."""
+    for row in rows:
+        if row.ok:
+            out.write(row.name + "\n")
+        else:
+            print(f"Error: {row.error}", file=sys.stderr)
+    return 0 if all(row.ok for row in rows) else 1

@@ -103,18 +103,27 @@ def system_check(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     return 1
 
 
-@command("system", "server", "Show or stop the warm command server behind `ipydock`")
+def _server_call(backend: Backend, a: argparse.Namespace) -> dict[str, Any]:
+    """The server's state (``running``, ``pid``, ``socket``); ``stop`` adds ``stopped``."""
+    from ipydock.cli import server
+
+    if a.action == "stop":
+        return {**server.status(), "stopped": server.stop()}
+    return server.status()
+
+
+@command("system", "server", "Show or stop the warm command server behind `ipydock`",
+         call=_server_call)  # fmt: skip
 @_args(
     arg("action", nargs="?", choices=["status", "stop"], default="status", help="status or stop"),
     FORMAT,
 )
 def system_server(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    from ipydock.cli import server
-
     if a.action == "stop":
-        out.write("stopped\n" if server.stop() else "no server was running\n")
+        stopped = _server_call(backend, a)["stopped"]
+        out.write("stopped\n" if stopped else "no server was running\n")
         return 0
-    state = server.status()
+    state = _server_call(backend, a)
     if a.format == "json":
         out.write(json.dumps(state) + "\n")
     elif state["running"]:

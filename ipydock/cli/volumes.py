@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import IO
 
 from ipydock.api import Backend
-from ipydock.cli.registry import FORMAT, arg, command, emit_inspect, emit_json
+from ipydock.cli.registry import FORMAT, arg, command, each, emit_inspect, emit_json, print_each
 from ipydock.cli.registry import arguments as _args
 from ipydock.display.text import human_size, table
-from ipydock.errors import IPyDockError
-from ipydock.models import FileEntry, VolumeInfo
+from ipydock.models import ActionResult, FileEntry, VolumeInfo
 
 
-@command("volume", "create", "Create a volume")
+def _create_call(backend: Backend, a: argparse.Namespace) -> VolumeInfo:
+    labels = dict(item.partition("=")[::2] for item in a.label)
+    return backend.create_volume(a.name, labels=labels)
+
+
+@command("volume", "create", "Create a volume", call=_create_call)
 @_args(arg("-l", "--label", action="append", default=[], metavar="K=V"),
        arg("name", nargs="?"))  # fmt: skip
 def volume_create(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    labels = dict(item.partition("=")[::2] for item in a.label)
-    out.write(backend.create_volume(a.name, labels=labels).name + "\n")
+    out.write(_create_call(backend, a).name + "\n")
     return 0
 
 
@@ -53,22 +55,19 @@ def volume_inspect(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int
     return 0
 
 
-@command("volume", "rm", "Remove one or more volumes", aliases=["remove"])
+def _rm_call(backend: Backend, a: argparse.Namespace) -> list[ActionResult]:
+    return each(a.names, lambda name: backend.remove_volume(name, force=a.force))
+
+
+@command("volume", "rm", "Remove one or more volumes", aliases=["remove"], call=_rm_call)
 @_args(arg("-f", "--force", action="store_true", help="remove even if stopped containers use it"),
        arg("names", nargs="+", metavar="VOLUME"))  # fmt: skip
 def volume_rm(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    status = 0
-    for name in a.names:
-        try:
-            backend.remove_volume(name, force=a.force)
-            out.write(name + "\n")
-        except IPyDockError as exc:
-            print(f"Error: {exc}", file=sys.stderr)
-            status = 1
-    return status
+    return print_each(_rm_call(backend, a), out)
 
 
-@command("volume", "prune", "Remove unused anonymous volumes (-a: all unused volumes)")
+@command("volume", "prune", "Remove unused anonymous volumes (-a: all unused volumes)",
+         call=lambda backend, a: backend.prune_volumes(all=a.all))  # fmt: skip
 @_args(
     arg("-a", "--all", action="store_true", help="named volumes too"),
     arg("-f", "--force", action="store_true", help="do not prompt (ipydock never prompts)"),

@@ -8,6 +8,7 @@
     "inspect" details           ──> dict, or a list of dicts for several names; networks: a
                                     DataFrame (the issue asks for a table of them)
     PruneResult                 ──> PruneView (what went, the space reclaimed)
+    ProcessTable (top)          ──> DataFrame with ps's columns
     dict (info)                 ──> InfoDict (a dict that draws as a two-column table)
     anything else               ──> itself (IDs as str, None, report objects)
 """
@@ -22,9 +23,16 @@ from ipydock.display import containers as _containers  # noqa: F401  (their fram
 from ipydock.display import volumes as _volumes  # noqa: F401
 from ipydock.display.frames import frame
 from ipydock.display.text import human_size
-from ipydock.models import LayerFiles, NetworkInfo, PruneResult, RemoveEvent, to_record
+from ipydock.models import (
+    LayerFiles,
+    NetworkInfo,
+    ProcessTable,
+    PruneResult,
+    RemoveEvent,
+    to_record,
+)
 
-__all__ = ["CommandOutput", "InfoDict", "PruneView", "present"]
+__all__ = ["InfoDict", "PruneView", "present"]
 
 
 def present(
@@ -47,6 +55,10 @@ def present(
         return frame(result, row_type)
     if isinstance(result, PruneResult):
         return PruneView(result)
+    if isinstance(result, ProcessTable):
+        import pandas as pd
+
+        return pd.DataFrame(result.processes, columns=result.titles)
     if isinstance(result, dict):
         return InfoDict(result)
     return result
@@ -98,13 +110,3 @@ class InfoDict(dict):  # type: ignore[type-arg]
             for k, v in self.items()
         )
         return f"<table class='ipydock-info'>{rows}</table>"
-
-
-class CommandOutput(str):
-    """The printed output of a command that returns no data yet (shown as it was printed)."""
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        p.text(str(self))

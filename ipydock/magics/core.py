@@ -17,14 +17,13 @@ from typing import Any
 
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 from traitlets import CaselessStrEnum, Unicode, observe
 from traitlets.config import Configurable
 
 from ipydock import backends, dock
 from ipydock.api import Backend
-from ipydock.cli.build import parse_build_args
+from ipydock.cli.build import BUILD_FLAGS, build_call
 from ipydock.cli.registry import Parser
 from ipydock.display.containers import LogText, stream_logs
 from ipydock.display.progress import BuildProgress, TextBuildProgress
@@ -158,25 +157,12 @@ class IPyDock(Magics, Configurable):
 
     # -- builds ----------------------------------------------------------------------------------
 
-    @magic_arguments()
-    @argument("-t", "--tag", action="append", default=[], help="name the image NAME[:TAG]")
-    @argument(
-        "--context",
-        default=".",
-        help="build context: a directory (default: the notebook's, .dockerignore honoured), "
-        "a tarball or an http(s) URL of one",
-    )
-    @argument("--build-arg", action="append", default=[], metavar="K[=V]", help="a build ARG")
-    @argument("--target", default="", help="the stage to build")
-    @argument("--no-cache", action="store_true", help="do not use the build cache")
-    @argument("--reproducible", action="store_true", help="fixed times: same inputs, same ID")
-    @argument("-q", "--quiet", action="store_true", help="no progress, only the result")
     @cell_magic
     def dockerfile(self, line: str, cell: str) -> Any:
         """Build the cell (a Dockerfile) with live progress; return the new image's history as
         a DataFrame (``h.attrs["image_id"]``, ``h.attrs["tags"]``)."""
-        args = parse_argstring(self.dockerfile, line)
         with cell_errors(cell_offset=1):
+            args = _dockerfile_parser().parse_args(shlex.split(line))
             progress: Any = _QuietProgress()
             if not args.quiet and self.rich:
                 progress = BuildProgress(" ".join(args.tag))
@@ -207,24 +193,29 @@ def _with_backend(backend: Backend, args: Any, result: Any) -> Any:
     return dock.files_frame(backend, args.name, result)
 
 
+def _dockerfile_parser() -> Parser:
+    """``build``'s own flags; the cell is the Dockerfile, the context a word or ``--context``."""
+    parser = Parser(prog="%%dockerfile", description="Build the cell, a Dockerfile.")
+    for flags, kw in BUILD_FLAGS:
+        parser.add_argument(*flags, **kw)
+    parser.add_argument("--context", dest="context_flag", metavar="PATH",
+                        help="build context (as the CONTEXT word)")  # fmt: skip
+    parser.add_argument("context", nargs="?", metavar="CONTEXT", default=None,
+                        help="a directory (default: the notebook's, .dockerignore honoured), "
+                        "a tarball or an http(s) URL of one")  # fmt: skip
+    return parser
+
+
 def _build(backend: Backend, cell: str, args: Any, on_event: Any) -> BuildResult:
     """The one call into the builder: the cell is the Dockerfile (handed over as ``-``)."""
-    context = args.context
+    context = args.context or args.context_flag or "."
     if context == "-":
-        raise UsageError("%%dockerfile: the cell is the Dockerfile, so --context cannot be '-'")
+        raise UsageError("%%dockerfile: the cell is the Dockerfile, so the context cannot be '-'")
     if "://" not in context:
         context = os.path.abspath(os.path.expanduser(context))
-    return backend.build(
-        context,
-        dockerfile="-",
-        stdin=io.BytesIO(cell.encode("utf-8", "surrogateescape")),
-        tags=list(args.tag),
-        build_args=parse_build_args(args.build_arg),
-        target=args.target,
-        no_cache=args.no_cache,
-        reproducible=args.reproducible,
-        progress=on_event,
-    )
+    args.context = context
+    stdin = io.BytesIO(cell.encode("utf-8", "surrogateescape"))
+    return build_call(backend, args, on_event, dockerfile="-", stdin=stdin)
 
 
 class _QuietProgress:
@@ -237,3 +228,4 @@ class _QuietProgress:
 
 for _group_name in ("image", "container", "network", "volume"):
     getattr(IPyDock, _group_name).__doc__ = dispatch.group_help(_group_name)
+IPyDock.dockerfile.__doc__ = f"{IPyDock.dockerfile.__doc__}\n\n{_dockerfile_parser().format_help()}"

@@ -4,7 +4,6 @@
 
     "%image ls -f dangling=true" ──> build_parser().parse_args(["image", "ls", ...])
                                  ──> Command.call(backend, args)   rows, a detail, an ID, ...
-                                     (no call yet: Command.run with its printout captured)
 
 The magics take exactly the CLI's words because they use its parser and its commands.
 """
@@ -12,14 +11,14 @@ The magics take exactly the CLI's words because they use its parser and its comm
 from __future__ import annotations
 
 import argparse
-import io
 import typing
 from typing import Any
 
 from ipydock.api import Backend
 from ipydock.cli import build_parser
 from ipydock.cli.registry import Command
-from ipydock.display.results import CommandOutput
+from ipydock.errors import PartialFailure
+from ipydock.models import ActionResult
 
 __all__ = ["group_help", "parse", "row_type", "run"]
 
@@ -33,19 +32,20 @@ def parse(words: list[str]) -> argparse.Namespace | None:
 
 
 def run(backend: Backend, args: argparse.Namespace) -> Any:
+    """The command's data; a many-names command (``stop a b``) that failed for some names
+    raises :class:`~ipydock.errors.PartialFailure` after doing the others, as docker does."""
     spec: Command = args.spec
-    if spec.call is not None:
-        return spec.call(backend, args)
-    out = io.StringIO()
-    spec.run(backend, args, out)
-    return CommandOutput(out.getvalue())
+    result = spec.call(backend, args)
+    if isinstance(result, list) and result and isinstance(result[0], ActionResult):
+        failed = [(row.name, row.error) for row in result if not row.ok]
+        if failed:
+            raise PartialFailure([row.name for row in result if row.ok], failed)
+    return result
 
 
 def row_type(spec: Command) -> type | None:
     """``X`` when the command's data half is annotated ``-> list[X]`` (the DataFrame's columns
     then exist even for no rows), also in ``-> list[X] | Other`` (``network ls --graph``)."""
-    if spec.call is None:
-        return None
     try:
         hint = typing.get_type_hints(spec.call).get("return")
     except (NameError, TypeError):

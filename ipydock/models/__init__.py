@@ -23,16 +23,19 @@ if TYPE_CHECKING:
         BuildResult,
     )
     from ipydock.models.containers import (
+        ActionResult,
         ContainerDetail,
         ContainerInfo,
         ContainerPrune,
         FileChange,
         FileEntry,
         LogEntry,
+        ProcessTable,
         RunOptions,
         RunOutput,
         RunResult,
         VolumeInfo,
+        WaitResult,
     )
     from ipydock.models.images import (
         CheckReport,
@@ -49,6 +52,7 @@ if TYPE_CHECKING:
     from ipydock.models.networks import NetworkEndpoint, NetworkInfo, PortBinding
 
 __all__ = [
+    "ActionResult",
     "BuildEvent",
     "BuildResult",
     "CheckReport",
@@ -68,12 +72,14 @@ __all__ = [
     "NetworkEndpoint",
     "NetworkInfo",
     "PortBinding",
+    "ProcessTable",
     "PruneResult",
     "RemoveEvent",
     "RunOptions",
     "RunOutput",
     "RunResult",
     "VolumeInfo",
+    "WaitResult",
     "to_record",
 ]
 
@@ -96,6 +102,9 @@ _MODULES = {
     "RunOptions": "containers",
     "RunOutput": "containers",
     "ContainerPrune": "containers",
+    "ActionResult": "containers",
+    "WaitResult": "containers",
+    "ProcessTable": "containers",
     "VolumeInfo": "containers",
     "FileEntry": "containers",
     "NetworkInfo": "networks",

@@ -11,16 +11,19 @@ if TYPE_CHECKING:
     from ipydock.models.networks import PortBinding
 
 __all__ = [
+    "ActionResult",
     "ContainerDetail",
     "ContainerInfo",
     "ContainerPrune",
     "FileChange",
     "FileEntry",
     "LogEntry",
+    "ProcessTable",
     "RunOptions",
     "RunOutput",
     "RunResult",
     "VolumeInfo",
+    "WaitResult",
 ]
 
 
@@ -105,6 +108,38 @@ class RunOutput(str):
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(str(self) + (f"[exit code {self.exit_code}]" if self.exit_code else ""))
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """One name of a many-names command (``stop a b``, ``rm``, ``volume rm``): done, or the
+    error that stopped it (docker goes on with the next name and fails at the end)."""
+
+    name: str
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+@dataclass(frozen=True)
+class WaitResult:
+    """``wait``: a container and the exit code it stopped with."""
+
+    container: str
+    status_code: int
+
+
+@dataclass(frozen=True)
+class ProcessTable:
+    """``top``: ``ps`` columns (``UID``, ``PID``, …, ``CMD``) and one row per process."""
+
+    titles: list[str]
+    processes: list[list[str]]
+
+    def records(self) -> list[dict[str, str]]:
+        return [dict(zip(self.titles, row, strict=False)) for row in self.processes]
 
 
 @dataclass(frozen=True)

@@ -209,4 +209,4 @@ def test_progress_rows_from_events() -> None:
 
 def test_context_dash_is_refused(ip) -> None:
     result, out = shown(ip, "%%dockerfile --context -\nFROM busybox")
-    assert "--context cannot be '-'" in out and "Traceback" not in out
+    assert "the context cannot be '-'" in out and "Traceback" not in out
