@@ -89,6 +89,8 @@ def run_remote(argv: list[str]) -> int | None:
     sock = _connect()
     if sock is None:
         return None
+    pid = 0  # once the server has named its worker, the command runs there, never again here
+    reply = b""
     try:
         fds = struct.pack("3i", 0, 1, 2)
         sock.sendmsg([encode_request(argv)], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
@@ -112,12 +114,14 @@ def run_remote(argv: list[str]) -> int | None:
             except InterruptedError:  # a forwarded signal; PEP 475 retries, older code not
                 continue
     except OSError:
-        return None
+        if not pid:
+            return None
     finally:
         sock.close()
     if reply.startswith(b"exit "):
         return int(reply[5:])
-    # The server died under the worker: the command's effect is unknown, so do not repeat it.
+    # The server (or the connection) died under the worker: the command's effect is unknown,
+    # so do not repeat it.
     os.write(2, b"Error: the ipydock command server went away; see `ipydock system server "
                 b"status`, or set IPYDOCK_SERVER=0\n")  # fmt: skip
     return 1
@@ -125,19 +129,15 @@ def run_remote(argv: list[str]) -> int | None:
 
 def start_server() -> None:
     """Start a server in the background (its own session, nobody's child here)."""
-    pid = os.fork()
-    if pid:
-        os.waitpid(pid, 0)
-        return
-    try:
-        os.setsid()
-        if os.fork() == 0:
-            null = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(null, fd)
-            os.execv(sys.executable, [sys.executable, "-m", "ipydock.cli.server", "serve"])
-    finally:
-        os._exit(0)
+    from ipydock.engine.runtime.detach import detach
+
+    def serve() -> None:
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.execv(sys.executable, [sys.executable, "-m", "ipydock.cli.server", "serve"])
+
+    detach(serve)
 
 
 def enabled() -> bool:

@@ -16,14 +16,14 @@ from ipydock.engine.store import Store
 from ipydock.engine.store.check import check
 from ipydock.errors import NoSpace
 from ipydock.testing import layer_tar, make_docker_archive
+from tests.conftest import require
 
 pytestmark = pytest.mark.root
 
 
 @pytest.fixture
 def tiny_root(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
+    require(os.geteuid() == 0, "mounting a tmpfs needs root")
     mnt = tmp_path / "tiny"
     mnt.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], check=True)

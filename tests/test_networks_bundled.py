@@ -12,6 +12,7 @@ import pytest
 from ipydock import cli
 from ipydock.errors import NetworkNotFound, NotSupported
 from ipydock.models import RunOptions, to_record
+from tests.conftest import require
 
 
 def test_builtin_networks_as_docker_shows_them(backend) -> None:
@@ -53,8 +54,7 @@ def test_builtin_networks_cannot_be_removed(backend) -> None:
 
 @pytest.mark.root
 def test_running_containers_are_listed_on_their_network(backend, busybox) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("containers need root")
+    require(os.geteuid() == 0, "containers need root")
     cid = backend.run(RunOptions("busybox", ("sleep", "60"), name="on-host", network="host"),
                       detach=True).id  # fmt: skip
     try:

@@ -31,6 +31,7 @@ import sys
 import time
 from dataclasses import dataclass
 
+from ipydock.engine.runtime.proctitle import set_title
 from ipydock.launcher import PACKAGE_DIR, decode_request, socket_path
 
 __all__ = ["fingerprint", "serve", "status", "stop"]
@@ -202,6 +203,7 @@ def _worker(
     code = 1
     try:
         conn.close()
+        set_title(" ".join(["ipydock", *argv])[:200])
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
         signal.set_wakeup_fd(-1)
@@ -317,6 +319,7 @@ def serve(idle: float | None = None, ready_fd: int = -1) -> int:
     server.selector.register(wake_r, selectors.EVENT_READ, lambda _fd: server.leave())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    set_title("ipydock-server")
     _preload()
     if ready_fd >= 0:
         os.write(ready_fd, b"ready\n")

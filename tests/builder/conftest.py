@@ -11,6 +11,7 @@ import pytest
 from ipydock.backends import BundledBackend
 from ipydock.engine.builder.runstep import BUILD_CGROUP_PARENT
 from ipydock.engine.runtime import cgroups
+from tests.conftest import require
 
 
 def leftovers(store_root: str) -> list[str]:
@@ -34,7 +35,6 @@ def leftovers(store_root: str) -> list[str]:
 @pytest.fixture
 def builder(backend: BundledBackend, busybox: str, store) -> Iterator[BundledBackend]:
     """The backend with ``busybox:latest``; after the test nothing may be left behind."""
-    if os.geteuid() != 0:
-        pytest.skip("building RUN steps needs root")
+    require(os.geteuid() == 0, "building RUN steps needs root")
     yield backend
     assert leftovers(store.root) == []

@@ -15,6 +15,7 @@ import pytest
 
 from ipydock.engine.builder.parser import Node, parse
 from ipydock.errors import DockerfileError
+from tests.conftest import require
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "buildkit-parser"
 
@@ -25,8 +26,9 @@ def _cases(folder: str) -> list[str]:
 
 
 def _need(case: Path) -> None:
-    if not case.exists():
-        pytest.skip(f"conformance data not found at {DATA} (clone ../shared next to the repo)")
+    require(
+        case.exists(), f"conformance data not found at {DATA} (clone ../shared next to the repo)"
+    )
 
 
 _GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from ipydock.engine.builder.shell import ExpansionError, expand, words
+from tests.conftest import require
 
 SHELL_DATA = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "buildkit-shell"
 ENV_VAR_ENV = {"PWD": "/home", "SHELL": "bash", "KOREAN": "한국어", "NULL": ""}
@@ -14,8 +15,9 @@ ENV_VAR_ENV = {"PWD": "/home", "SHELL": "bash", "KOREAN": "한국어", "NULL": "
 
 def _table(name: str) -> Path:
     path = SHELL_DATA / name
-    if not path.exists():
-        pytest.skip(f"conformance data not found at {path} (clone ../shared next to the repo)")
+    require(
+        path.exists(), f"conformance data not found at {path} (clone ../shared next to the repo)"
+    )
     return path
 
 

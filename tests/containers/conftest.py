@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from ipydock.engine.runtime import cgroups
+from tests.conftest import require
 
 _counter = itertools.count()
 
@@ -73,8 +74,7 @@ def leftovers(root: str, cgroup_parent: str) -> list[str]:
 @pytest.fixture
 def engine(backend, busybox, root: str) -> Iterator:
     """The bundled backend with busybox:latest; every container is gone afterwards."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
+    require(os.geteuid() == 0, "needs root")
     # A cgroup parent of this test's own: other sessions may run these tests at the same time.
     parent = f"ipydock-ctest-{os.getpid()}-{next(_counter)}"
     os.environ["IPYDOCK_CGROUP_PARENT"] = parent  # supervisors (and the warm helper) inherit it

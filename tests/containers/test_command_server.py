@@ -156,3 +156,33 @@ def test_a_server_gives_way_when_the_sources_change(tmp_path: Path, root: str, b
     with open(lock) as f:  # the new server holds the lock until it leaves: wait for that
         fcntl.flock(f, fcntl.LOCK_EX)
     server.stop()
+
+
+class _DroppedAfterPid:
+    """A server connection that names its worker, then breaks (a pure logic check)."""
+
+    def __init__(self) -> None:
+        self.replies: list[bytes | Exception] = [b"pid 999999", ConnectionResetError(104, "reset")]
+
+    def sendmsg(self, *args: object) -> int:
+        return 0
+
+    def recv(self, size: int) -> bytes:
+        reply = self.replies.pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_connection_lost_after_the_worker_started_does_not_run_the_command_again(
+    monkeypatch, capfd
+) -> None:
+    from ipydock import launcher
+
+    monkeypatch.setattr(launcher, "_connect", _DroppedAfterPid)
+    monkeypatch.setattr(launcher._signal, "signal", lambda *a: None)  # no forwarders here
+    assert launcher.run_remote(["image", "rm", "x"]) == 1  # not None: None means "run it here"
+    assert "command server went away" in capfd.readouterr().err

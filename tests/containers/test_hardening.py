@@ -76,7 +76,8 @@ def test_killing_the_kernel_leaves_a_consistent_state(engine, root) -> None:
     kernel.send_signal(signal.SIGKILL)
     kernel.wait()
     kernel.stdout.close()
-    select.select([helper], [], [])  # the helper notices its control socket closed and exits
+    # the helper notices its control socket closed and exits
+    assert select.select([helper], [], [], 30)[0], "the helper outlived its kernel"
     os.close(helper)
     rows = {r.id: r.status for r in engine.containers()}
     assert rows == {started["id"]: "running", attached.id: "running"}

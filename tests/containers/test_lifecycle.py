@@ -131,7 +131,8 @@ def test_killing_the_supervisor_leaves_a_consistent_state(engine, root) -> None:
     os.kill(state.supervisor_pid, signal.SIGKILL)
     import select
 
-    select.select([pidfd], [], [])  # pid 1 dies with its supervisor (parent-death signal)
+    # pid 1 dies with its supervisor (parent-death signal)
+    assert select.select([pidfd], [], [], 30)[0], "pid 1 outlived its supervisor"
     os.close(pidfd)
     detail = engine.inspect_container(cid)
     assert (detail.state["Status"], detail.state["ExitCode"]) == ("exited", 137)

@@ -20,6 +20,7 @@ import pytest
 
 from ipydock.engine.runtime import Rootfs, Runtime, Spec, Stdio, cgroups
 from ipydock.engine.runtime.process import ExitStatus
+from tests.conftest import require
 
 BUSYBOX = "/usr/bin/busybox"
 APPLETS = (
@@ -51,8 +52,7 @@ def make_busybox_rootfs(path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not os.path.exists(BUSYBOX):
-        pytest.skip("busybox-static is not installed")
+    require(os.path.exists(BUSYBOX), "busybox-static is not installed")
     return make_busybox_rootfs(tmp_path_factory.mktemp("busybox") / "rootfs")
 
 
@@ -83,8 +83,7 @@ def spec(container_dirs: ContainerDirs) -> Spec:
 
 @pytest.fixture(scope="session")
 def session_runtime() -> Iterator[Runtime]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
+    require(os.geteuid() == 0, "needs root")
     runtime = Runtime(cgroup_parent=CGROUP_PARENT)
     yield runtime
     runtime.close()

@@ -155,7 +155,8 @@ def test_closing_the_helper_kills_its_containers(spec: Spec) -> None:
         server.close()
         import select
 
-        select.select([pidfd], [], [])  # readable = the container has exited
+        readable, _, _ = select.select([pidfd], [], [], 30)  # readable: the container exited
+        assert readable, "the container outlived its helper"
     finally:
         os.close(pidfd)
         process.close()
@@ -168,5 +169,6 @@ def test_dropping_a_handle_kills_the_container(spec: Spec) -> None:
         process.close()
         import select
 
-        select.select([pidfd], [], [])
+        readable, _, _ = select.select([pidfd], [], [], 30)
+        assert readable, "the container outlived its handle"
         os.close(pidfd)

@@ -23,11 +23,15 @@ from ipydock.engine.store.layertar import (
     write_tar,
 )
 from ipydock.errors import ArchiveError, NoSpace, UnsafeArchiveEntry
+from tests.conftest import require
 
-pytestmark = [
-    pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="layer tests need root (owners, devices)"),
-]
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture(autouse=True)
+def _needs_root() -> None:
+    require(os.geteuid() == 0, "layer tests need root (owners, devices)")
+
 
 T0 = 1_600_000_000
 # security.capability v2 with the effective flag and cap_net_bind_service (bit 10) permitted

@@ -9,12 +9,12 @@ import pytest
 
 from ipydock.engine.store.layerfmt import OPAQUE_XATTR
 from ipydock.engine.store.layerview import LayerView
+from tests.conftest import require
 
 
 @pytest.fixture
 def stack(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("whiteouts are 0/0 character devices: mknod needs root")
+    require(os.geteuid() == 0, "whiteouts are 0/0 character devices: mknod needs root")
     bottom, middle, top = (tmp_path / n for n in ("bottom", "middle", "top"))
     for d in (bottom / "etc", bottom / "bin", bottom / "tmp", middle / "etc", middle / "tmp",
               top / "tmp"):  # fmt: skip

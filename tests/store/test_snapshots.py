@@ -28,11 +28,15 @@ from ipydock.engine.store.snapshots import (
     get_driver,
     overlay_supported,
 )
+from tests.conftest import require
 
-pytestmark = [
-    pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="snapshot tests mount overlays: need root"),
-]
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture(autouse=True)
+def _needs_root() -> None:
+    require(os.geteuid() == 0, "snapshot tests mount overlays: need root")
+
 
 T0 = 1_600_000_000
 

@@ -19,13 +19,13 @@ import os
 import subprocess
 import sys
 import threading
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ipydock.engine.containers import specconv
 from ipydock.engine.containers.lifecycle import records_of, refresh
 from ipydock.engine.containers.state import Status
 from ipydock.engine.containers.supervisor import rootfs_dirs
+from ipydock.engine.runtime.detach import python_env
 from ipydock.engine.runtime.plan import build_plan
 from ipydock.engine.runtime.spec import default_env
 from ipydock.errors import ContainerNotRunning
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
     from ipydock.engine.store import Store
 
 __all__ = ["exec_in"]
-
-_PACKAGE_ROOT = str(Path(__file__).absolute().parents[3])
 
 
 def exec_in(
@@ -65,10 +63,7 @@ def exec_in(
     plan = build_plan(spec, procs)
     if threading.active_count() == 1:
         return _exec_forked(state.pid, plan, (stdin, stdout, stderr))
-    env_vars = dict(os.environ)
-    env_vars["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [_PACKAGE_ROOT, env_vars.get("PYTHONPATH")])
-    )
+    env_vars = python_env()
     argv = [sys.executable, "-m", "ipydock.engine.runtime.nsexec", str(state.pid),
             json.dumps(plan.to_dict())]  # fmt: skip
     proc = subprocess.run(argv, stdin=stdin, stdout=stdout, stderr=stderr, env=env_vars,

@@ -18,7 +18,6 @@ container whose supervisor was killed: its cgroup is emptied and removed, the st
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import os
@@ -30,7 +29,6 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ipydock.engine.containers.config import MountSpec, RunOptions, container_config, parse_mounts
@@ -44,19 +42,18 @@ from ipydock.engine.containers.records import (
 )
 from ipydock.engine.containers.specconv import parse_signal
 from ipydock.engine.containers.state import State, Status, transition
+from ipydock.engine.runtime.detach import detach, python_env
+from ipydock.engine.runtime.process import start_error
 from ipydock.engine.store.fsutil import remove_tree
 from ipydock.engine.store.layerview import LayerView
 from ipydock.engine.volumes import Volumes
 from ipydock.errors import (
-    CommandNotExecutable,
-    CommandNotFound,
     ContainerNotFound,
     ContainerNotRunning,
     ContainerRunning,
     InvalidMountSpec,
     InvalidStateTransition,
     NameInUse,
-    StartFailed,
 )
 
 if TYPE_CHECKING:
@@ -78,7 +75,8 @@ __all__ = [
     "wait",
 ]
 
-_PACKAGE_ROOT = str(Path(__file__).absolute().parents[3])
+#: What a spare of the fork-server helper runs for a container: its supervisor.
+SUPERVISOR = "ipydock.engine.containers.supervisor:run_detached"
 _HOSTS = (
     "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
     "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
@@ -320,7 +318,9 @@ def start(
     r, w = os.pipe2(os.O_CLOEXEC)
     try:
         if forkserver is not None:
-            forkserver.supervise(store.root, rec.id, w, _fileno(stdin))
+            stdin_fd = _fileno(stdin)
+            forkserver.detached(SUPERVISOR, [store.root, rec.id],
+                                [w, *([] if stdin_fd is None else [stdin_fd])])  # fmt: skip
         else:
             _launch(store.root, rec, w, stdin)
     finally:
@@ -343,7 +343,7 @@ def start(
         notify.close()
         if log_fd >= 0:
             os.close(log_fd)
-        raise _start_error(message["error"], rec.config["Path"])
+        raise start_error(message["error"], rec.config["Path"])
     attached = Attached(rec, int(message["pid"]), notify, log_fd)
     if not attach:
         attached.close()
@@ -365,8 +365,7 @@ def _launch(root: str, rec: Record, notify_w: int, stdin: Any) -> None:
     if threading.active_count() == 1:
         _fork_supervisor(root, rec.id, notify_w, _fileno(stdin))
         return
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
+    env = python_env()
     with open(rec.path("supervisor.log"), "ab") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "ipydock.engine.containers.supervisor", root, rec.id,
@@ -378,31 +377,12 @@ def _launch(root: str, rec: Record, notify_w: int, stdin: Any) -> None:
 
 
 def _fork_supervisor(root: str, cid: str, notify_w: int, stdin_fd: int | None) -> None:
-    """Double fork and ``setsid``: the supervisor is nobody's child here and outlives us."""
+    """The supervisor detached (:func:`~ipydock.engine.runtime.detach.detach`): nobody's
+    child here, it outlives us."""
     from ipydock.engine.containers import supervisor
 
     stdin = -1 if stdin_fd is None else stdin_fd
-    for stream in (sys.stdout, sys.stderr):  # nothing buffered may be written twice
-        with contextlib.suppress(Exception):
-            stream.flush()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setsid()
-            if os.fork() == 0:
-                supervisor.run_detached(root, cid, notify_w, stdin)  # never returns
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
-
-
-def _start_error(error: dict[str, Any], command: str) -> StartFailed:
-    code = int(error.get("exit_code", 125))
-    if code == 127 and error.get("step") == "exec":
-        return CommandNotFound(command, error["detail"])
-    if code == 126 and error.get("step") == "exec":
-        return CommandNotExecutable(command, error.get("errno", 0), error["detail"])
-    return StartFailed(error.get("step", "?"), error.get("errno", 0), error["detail"], code)
+    detach(lambda: supervisor.run_detached(root, cid, notify_w, stdin))
 
 
 # -- stop, kill, wait, rm ----------------------------------------------------------------------

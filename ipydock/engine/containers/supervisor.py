@@ -43,6 +43,7 @@ from ipydock.engine.containers.state import State, Status, transition
 from ipydock.engine.runtime import cgroups
 from ipydock.engine.runtime.plan import build_plan
 from ipydock.engine.runtime.process import ExitStatus
+from ipydock.engine.runtime.proctitle import set_title
 from ipydock.engine.runtime.spawn import (
     PR_SET_PDEATHSIG,
     enter_user_namespace,
@@ -400,7 +401,7 @@ def _count_restart(state: State) -> None:
     state.restart_count += 1
 
 
-def run_detached(root: str, container_id: str, notify_fd: int, stdin_fd: int) -> None:
+def run_detached(root: str, container_id: str, notify_fd: int, stdin_fd: int = -1) -> None:
     """Body of a supervisor forked by the warm fork-server helper or by a single-threaded
     CLI (already in its own session): take stdio and nothing else from the forking process,
     then run; never returns."""
@@ -416,6 +417,7 @@ def run_detached(root: str, container_id: str, notify_fd: int, stdin_fd: int) ->
         os.closerange(4, 1 << 16)  # the helper's sockets, pidfds and pipes are not ours
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        set_title(f"ipydock-supervisor {container_id[:12]}")
         code = Supervisor(root, container_id, 3).run()
     except BaseException:  # noqa: BLE001 - report, never return into the helper's loop
         import traceback

@@ -19,12 +19,13 @@ here ahead of need ("spare"): the caller holds the next one's socket and hands i
 directly, without a round trip through this loop::
 
     control socket --spare--> fork, setsid, fork: a supervisor waiting on a socket
-    reply socket   <-- "spare" + that socket (SCM_RIGHTS); the caller sends it root and id
+    reply socket   <-- "spare" + that socket (SCM_RIGHTS); the caller sends it args and fds
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import selectors
 import signal
@@ -34,7 +35,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ipydock.engine.runtime import protocol
+from ipydock.engine.runtime.detach import detach
 from ipydock.engine.runtime.plan import Plan
+from ipydock.engine.runtime.proctitle import set_title
 from ipydock.engine.runtime.spawn import Child, read_report, spawn
 
 __all__ = ["main", "serve"]
@@ -73,7 +76,7 @@ class _Server:
             return False
         if message.get("op") == "spare":  # fds: [reply socket]
             reply = socket.socket(fileno=fds[0])
-            spare = _fork_spare()
+            spare = _fork_spare(message["target"])
             _send(reply, {"event": "spare"}, [spare.fileno()])
             spare.close()
             reply.close()
@@ -179,31 +182,28 @@ class _Server:
             self._forget(entry)
 
 
-def _fork_spare() -> socket.socket:
-    """A detached container supervisor (see ``containers/supervisor.py``) forked ahead of
-    need; returns the socket on which it waits for its container. A fork of a Python process
-    costs 1-2 ms here and a detached one needs two (double fork and ``setsid``, so it outlives
-    us and is nobody's child here): the caller holds the next spare before it needs it. When
-    that socket closes unused, the spare reads EOF and exits."""
-    from ipydock.engine.containers import supervisor  # warm after the first time
-
+def _fork_spare(target: str) -> socket.socket:
+    """A detached process forked ahead of need that will run ``target`` (``module:function``,
+    e.g. the container layer's supervisor); returns the socket on which it waits for its
+    arguments and fds. A fork of a Python process costs 1-2 ms here and a detached one needs
+    two (:func:`~ipydock.engine.runtime.detach.detach`): the caller holds the next spare
+    before it needs it. ``target``'s module is imported here first, so every spare starts
+    warm; the runtime itself imports nothing above it. When that socket closes unused, the
+    spare reads EOF and exits."""
+    module, _, name = target.partition(":")
+    run = getattr(importlib.import_module(module), name)
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setsid()
-            if os.fork() == 0:
-                os.dup2(theirs.fileno(), 3)
-                os.closerange(4, 1 << 16)  # our control socket, pidfds, other spares
-                work = socket.socket(fileno=3)
-                message, fds = protocol.recv(work)
-                work.close()  # fd 3 is the notify pipe's in run_detached
-                if message is not None and fds:
-                    supervisor.run_detached(message["root"], message["id"], fds[0],
-                                            fds[1] if len(fds) > 1 else -1)  # fmt: skip
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
+
+    def wait_for_work() -> None:
+        os.dup2(theirs.fileno(), 3)
+        os.closerange(4, 1 << 16)  # our control socket, pidfds, other spares
+        work = socket.socket(fileno=3)
+        message, fds = protocol.recv(work)
+        work.close()  # fd 3 is the notify pipe's in run_detached
+        if message is not None:
+            run(*message["args"], *fds)  # fd 3 is free again: the first fd lands there
+
+    detach(wait_for_work)
     theirs.close()
     return mine
 
@@ -235,6 +235,7 @@ def serve(control: socket.socket) -> None:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    set_title("ipydock-forkserver")
     serve(socket.socket(fileno=int(argv[0])))
 
 

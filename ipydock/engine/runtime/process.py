@@ -21,9 +21,9 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 from ipydock.engine.runtime import protocol
+from ipydock.engine.runtime.detach import python_env
 from ipydock.engine.runtime.plan import Plan
 from ipydock.engine.runtime.spec import Stdio
 from ipydock.errors import (
@@ -35,8 +35,6 @@ from ipydock.errors import (
 )
 
 __all__ = ["ContainerProcess", "ExitStatus", "ForkServer"]
-
-_PACKAGE_ROOT = str(Path(__file__).absolute().parents[3])
 
 
 @dataclass(frozen=True)
@@ -79,7 +77,7 @@ class ContainerProcess:
         if message["event"] == "failed":
             exited = _expect(self._sock)
             self._status = ExitStatus.from_wait_status(exited["status"])
-            raise _start_error(message["error"], self._command)
+            raise start_error(message["error"], self._command)
 
     def wait(self, timeout: float | None = None) -> ExitStatus | None:
         """Block until pid 1 exits (or ``timeout`` seconds pass: then ``None``)."""
@@ -132,6 +130,7 @@ class ForkServer:
         self._proc: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
         self._spare: socket.socket | None = None  # the reply that will carry the next spare
+        self._spare_target = ""  # what that spare will run
 
     def start(self) -> None:
         with self._lock:
@@ -141,8 +140,7 @@ class ForkServer:
         if self._proc is not None and self._proc.poll() is None:
             return
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
+        env = python_env()
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "ipydock.engine.runtime.forkserver", str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
@@ -182,39 +180,43 @@ class ForkServer:
                 theirs.close()
         return self._await_start(mine, paused, plan.args[0])
 
-    def supervise(self, root: str, container_id: str, notify_fd: int, stdin: int | None) -> None:
-        """Hand a container to a detached supervisor the helper forked ahead of need (a warm
-        fork instead of a Python start, and off this call's clock); it reports on
-        ``notify_fd`` as a re-executed one would. The next spare is ordered at once."""
-        fds = [notify_fd, *([stdin] if stdin is not None else [])]
+    def detached(self, target: str, args: list[object], fds: list[int]) -> None:
+        """Run ``target`` (``module:function``) with ``*args, *fds`` in a detached process the
+        helper forked ahead of need (a warm fork instead of a Python start, and off this call's
+        clock); the container layer starts its supervisors so. The fds are passed, not kept.
+        The next spare (for the same target) is ordered at once."""
         with self._lock:
-            spare = self._take_spare_locked()
+            spare = self._take_spare_locked(target)
             try:
-                protocol.send(spare, {"root": root, "id": container_id}, fds)
+                protocol.send(spare, {"args": args}, fds)
             except OSError as exc:
                 raise HelperDied(self._proc.poll() if self._proc else None) from exc
             finally:
                 spare.close()
-            self._order_spare_locked()
+            self._order_spare_locked(target)
 
-    def _order_spare_locked(self) -> None:
+    def _order_spare_locked(self, target: str) -> None:
         self._start_locked()
         assert self._control is not None
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            protocol.send(self._control, {"op": "spare"}, [theirs.fileno()])
+            protocol.send(self._control, {"op": "spare", "target": target}, [theirs.fileno()])
         except OSError as exc:
             mine.close()
             raise HelperDied(self._proc.poll() if self._proc else None) from exc
         finally:
             theirs.close()
         self._spare = mine
+        self._spare_target = target
 
-    def _take_spare_locked(self) -> socket.socket:
-        """The spare supervisor's socket (ordered before; waited for if not there yet)."""
+    def _take_spare_locked(self, target: str) -> socket.socket:
+        """A spare's socket for ``target`` (ordered before; waited for if not there yet)."""
+        if self._spare is not None and self._spare_target != target:
+            self._spare.close()  # a spare for another target reads EOF and exits
+            self._spare = None
         for _attempt in range(2):  # a helper that died meanwhile is started again once
             if self._spare is None:
-                self._order_spare_locked()
+                self._order_spare_locked(target)
             assert self._spare is not None
             with self._spare:
                 message, fds = protocol.recv(self._spare)
@@ -232,7 +234,7 @@ class ForkServer:
                 raise HelperDied(self._proc.poll() if self._proc else None)
             if message["event"] == "failed":
                 _expect(sock)  # "exited": the helper has reaped it
-                raise _start_error(message["error"], command)
+                raise start_error(message["error"], command)
         except BaseException:
             sock.close()
             raise
@@ -267,9 +269,9 @@ def _expect(sock: socket.socket) -> dict:
     return message
 
 
-def _start_error(error: dict, command: str) -> StartFailed:
+def start_error(error: dict, command: str) -> StartFailed:
     """The report of a failed child, as the error class a caller can branch on."""
-    code = error.get("exit_code", 125)
+    code = int(error.get("exit_code", 125))
     if code == 127 and error.get("step") == "exec":
         return CommandNotFound(command, error["detail"])
     if code == 126 and error.get("step") == "exec":
