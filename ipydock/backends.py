@@ -61,7 +61,8 @@ def connect(
 
 
 class BundledBackend:
-    """The bundled engine: the store (and later the runtime) in this process."""
+    """The bundled engine in this process: an adapter from :class:`~ipydock.api.Backend` to
+    the store, the builder and the container layer."""
 
     name = "bundled"
 
@@ -72,7 +73,6 @@ class BundledBackend:
         self.warm = warm
         self._forkserver: Any = None
         self._mode: dict[str, str] | None = None
-        store.container_use = lambda image_id: _lifecycle().image_users(store, image_id)
 
     def images(self, *, all: bool = False, filters: Sequence[str] = ()) -> list[ImageInfo]:
         return images.list_images(self.store, all=all, filters=filters)
@@ -140,17 +140,7 @@ class BundledBackend:
         }
 
     def disk_usage(self) -> list[DiskUsage]:
-        """``system df``: images (shared layers once), containers' writable layers, volumes."""
-        from ipydock.engine.store import check
-        from ipydock.engine.store.layertar import diff_size
-
-        records = _lifecycle().records_of(self.store)
-        sizes = {c.id: (c.status == "running", diff_size(records.find(c.id).path("upper")))
-                 for c in self.containers(all=True)}  # fmt: skip
-        volumes = {v.name: (bool(self._volume_users(v.name)), diff_size(v.mountpoint))
-                   for v in self.volumes()}  # fmt: skip
-        return [check.disk_usage(self.store), _usage("Containers", sizes),
-                _usage("Local Volumes", volumes)]  # fmt: skip
+        return _lifecycle().disk_usage(self.store)
 
     def build(
         self,
@@ -325,17 +315,7 @@ class BundledBackend:
                        user=user, stdin=stdin, stdout=stdout, stderr=stderr)  # fmt: skip
 
     def prune_containers(self) -> ContainerPrune:
-        """Remove every container that is not running; bytes of their writable layers."""
-        from ipydock.engine.store.layertar import diff_size
-
-        deleted, freed = [], 0
-        for row in self.containers(all=True):
-            if row.status in ("exited", "created", "dead"):
-                rec = _lifecycle().records_of(self.store).find(row.id)
-                freed += diff_size(rec.path("upper"))
-                _lifecycle().remove(self.store, row.id)
-                deleted.append(row.id)
-        return models.ContainerPrune(deleted, freed)
+        return _lifecycle().prune(self.store)
 
     # -- volumes (ipydock.engine.volumes) -------------------------------------------------------
 
@@ -418,15 +398,6 @@ def _no_ports(opts: RunOptions) -> None:
         from ipydock.engine.network import builtin
 
         raise builtin.refuse("run -p")
-
-
-def _usage(kind: str, items: dict[str, tuple[bool, int]]) -> DiskUsage:
-    """A ``system df`` row from {name: (in use, bytes)}."""
-    size = sum(b for _, b in items.values())
-    in_use = sum(b for used, b in items.values() if used)
-    return models.DiskUsage(
-        kind, len(items), sum(used for used, _ in items.values()), size, size - in_use
-    )
 
 
 def _lifecycle() -> ModuleType:

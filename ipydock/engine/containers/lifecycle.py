@@ -55,6 +55,7 @@ from ipydock.errors import (
     InvalidStateTransition,
     NameInUse,
 )
+from ipydock.models import ContainerPrune, DiskUsage
 
 if TYPE_CHECKING:
     from ipydock.engine.runtime.process import ForkServer
@@ -63,8 +64,10 @@ if TYPE_CHECKING:
 __all__ = [
     "Attached",
     "create",
+    "disk_usage",
     "image_users",
     "kill",
+    "prune",
     "records_of",
     "refresh",
     "remove",
@@ -491,3 +494,41 @@ def remove(store: Store, ref: str, *, force: bool = False, volumes: bool = False
 def remove_record(root: str, rec: Record, *, volumes: bool, store: Store | None = None) -> None:
     """Delete the container's files (and with ``volumes`` its anonymous volumes)."""
     remove_tree(unname_record(root, rec, volumes=volumes, lock=store.lock if store else None))
+
+
+def prune(store: Store) -> ContainerPrune:
+    """``container prune``: remove every container that is not running; the bytes their
+    writable layers held."""
+    from ipydock.engine.containers.views import list_containers
+    from ipydock.engine.store.layertar import diff_size
+
+    records = records_of(store)
+    deleted, freed = [], 0
+    for row in list_containers(store, all=True):
+        if row.status in ("exited", "created", "dead"):
+            freed += diff_size(records.find(row.id).path("upper"))
+            remove(store, row.id)
+            deleted.append(row.id)
+    return ContainerPrune(deleted, freed)
+
+
+def disk_usage(store: Store) -> list[DiskUsage]:
+    """``system df``: images (shared layers once), containers' writable layers, volumes."""
+    from ipydock.engine.containers.views import list_containers
+    from ipydock.engine.store import check
+    from ipydock.engine.store.layertar import diff_size
+
+    records = records_of(store)
+    sizes = {c.id: (c.status == "running", diff_size(records.find(c.id).path("upper")))
+             for c in list_containers(store, all=True)}  # fmt: skip
+    volumes = {v.name: (bool(volume_users(store, v.name)), diff_size(v.mountpoint))
+               for v in Volumes(store.root, store.tmp_dir).list()}  # fmt: skip
+    return [check.disk_usage(store), _usage("Containers", sizes),
+            _usage("Local Volumes", volumes)]  # fmt: skip
+
+
+def _usage(kind: str, items: dict[str, tuple[bool, int]]) -> DiskUsage:
+    """A ``system df`` row from {name: (in use, bytes)}."""
+    size = sum(b for _, b in items.values())
+    in_use = sum(b for used, b in items.values() if used)
+    return DiskUsage(kind, len(items), sum(used for used, _ in items.values()), size, size - in_use)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -37,13 +37,12 @@ from ipydock.errors import ImageNotFound, StoreError
 if TYPE_CHECKING:
     from ipydock.engine.store.snapshots import SnapshotDriver
 
-__all__ = ["CONFIG_MEDIA_TYPE", "LAYER_MEDIA_TYPE", "ContainerUse", "Store", "default_root"]
+__all__ = ["CONFIG_MEDIA_TYPE", "LAYER_MEDIA_TYPE", "Store", "default_root"]
 
 CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
 LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar"
 
 # (container id, running) for every container made from an image; the runtime plugs in here.
-ContainerUse = Callable[[str], list[tuple[str, bool]]]
 
 
 def default_root() -> str:
@@ -69,7 +68,17 @@ class Store:
         self.lock = StoreLock(os.path.join(self.root, "lock"))
         self.blobs = BlobStore(self.root, self.tmp_dir)
         self.layers = LayerStore(self.root, self.tmp_dir, lambda: self._pick_driver(driver))
-        self.container_use: ContainerUse = lambda image_id: []
+
+    def container_use(self, image_id: str) -> list[tuple[str, bool]]:
+        """(container id, running) of every container of this store made from ``image_id``.
+
+        The store owns its containers' records (``ROOT/containers``, read and kept current by
+        :mod:`ipydock.engine.containers`), so ``image rm``/``prune``/``check`` keep docker's
+        in-use rules whoever opened the store: a backend, a test, a server handler.
+        """
+        from ipydock.engine.containers.lifecycle import image_users
+
+        return image_users(self, image_id)
 
     def _pick_driver(self, wanted: str | None) -> SnapshotDriver:
         """The driver is fixed at first use (recorded in ROOT/driver): snapshots differ."""
