@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 
 from docker.types import IPAMConfig, IPAMPool
 
+from ipydock.commands.dockerignore import large_context_warning
 from ipydock.docker import build as building
 from ipydock.docker import convert
 from ipydock.docker.client import connect, errors
@@ -240,12 +241,7 @@ class DockerBackend:
         emit = progress or (lambda event: None)
         ctx = building.open_context(context, dockerfile, stdin)
         try:
-            warning = (
-                "the context is large; use .dockerignore"
-                if ctx.size > building.LARGE_CONTEXT
-                else ""
-            )
-            emit(BuildEvent("context", size=ctx.size, text=warning))
+            emit(BuildEvent("context", size=ctx.size, text=large_context_warning(ctx.size)))
             before = {t: self._image_id(t) for t in tags}
             events = building.Events(emit, ctx.text, self._full_id)
             with self._errors("image"):

@@ -25,14 +25,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from docker.utils.build import tar as pack
-
+from ipydock.commands.dockerignore import IgnoreRules, is_tar, pack, read_patterns
 from ipydock.errors import BuildContextError, BuildError, BuildStepFailed, DockerfileError
 from ipydock.models import BuildEvent
 
 __all__ = ["Context", "Events", "dockerfile_lines", "open_context"]
-
-LARGE_CONTEXT = 100 * 1024 * 1024
 
 
 @dataclass
@@ -61,7 +58,7 @@ def open_context(source: str, dockerfile: str | None, stdin: IO[bytes] | None) -
         return Context(remote=source, dockerfile=dockerfile)
     if source == "-":
         data = (stdin or _stdin()).read()
-        if _is_tar(data):
+        if is_tar(data):
             return Context(io.BytesIO(data), dockerfile=dockerfile, size=len(data))
         return _packed_dockerfile(data)
     if os.path.isdir(source):
@@ -80,12 +77,6 @@ def _stdin() -> IO[bytes]:
     return sys.stdin.buffer
 
 
-def _is_tar(data: bytes) -> bool:
-    if data[:2] == b"\x1f\x8b" or data[:3] == b"BZh" or data[:6] == b"\xfd7zXZ\x00":
-        return True
-    return len(data) >= 512 and data[257:262] == b"ustar"
-
-
 def _packed_dockerfile(data: bytes) -> Context:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tf:
@@ -98,58 +89,53 @@ def _packed_dockerfile(data: bytes) -> Context:
 
 
 def _directory(root: str, dockerfile: str | None, stdin: IO[bytes] | None) -> Context:
+    """Pack ``root`` as docker's client does: ``.dockerignore`` honoured, but the Dockerfile and
+    ``.dockerignore`` always sent; a Dockerfile from stdin or from outside goes in under a
+    random name."""
     root = os.path.abspath(root)
-    exclude: list[str] = []
-    ignore = os.path.join(root, ".dockerignore")
-    if os.path.exists(ignore):
-        with open(ignore) as f:
-            exclude = [
-                ln.strip() for ln in f.read().splitlines() if ln.strip()[:1] not in ("", "#")
-            ]
-    extra: tuple[str, str] | None = None
+    extra: tuple[str, bytes] | None = None
     name: str | None = None
     if dockerfile == "-":
-        text = (stdin or _stdin()).read().decode("utf-8", "surrogateescape")
-        extra = (f".dockerfile.{secrets.token_hex(10)}", text)
+        data = (stdin or _stdin()).read()
+        extra = (f".dockerfile.{secrets.token_hex(10)}", data)
     else:
         path = os.path.join(root, dockerfile or "Dockerfile")
         try:
-            with open(path, encoding="utf-8", errors="surrogateescape") as f:
-                text = f.read()
+            with open(path, "rb") as f:
+                data = f.read()
         except OSError as exc:
             raise BuildContextError(path, exc.strerror or "cannot read the Dockerfile") from exc
         rel = os.path.relpath(path, root)
-        extra = (f".dockerfile.{secrets.token_hex(10)}", text) if rel.startswith("..") else None
+        extra = (f".dockerfile.{secrets.token_hex(10)}", data) if rel.startswith("..") else None
         name = rel if extra is None else None
-    fileobj = pack(root, exclude=exclude, dockerfile=extra or (name, None))
+    keep = ["!.dockerignore", *([f"!{name}"] if name else [])]
+    rules = IgnoreRules(read_patterns(_read(os.path.join(root, ".dockerignore"))) + keep)
+    fileobj = pack(root, rules, extra)
     size = fileobj.seek(0, io.SEEK_END)
     fileobj.seek(0)
+    text = data.decode("utf-8", "surrogateescape")
     return Context(fileobj, dockerfile=extra[0] if extra else name, text=text, size=size,
                    closers=[fileobj.close])  # fmt: skip
 
 
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
 def dockerfile_lines(text: str) -> list[tuple[int, str]]:
-    """(first line, instruction with whitespace collapsed) of each instruction, in order."""
-    out: list[tuple[int, str]] = []
-    current: list[str] = []
-    start = 0
-    for number, line in enumerate(text.splitlines(), 1):
-        stripped = line.strip()
-        if not current and (not stripped or stripped.startswith("#")):
-            continue
-        if current and stripped.startswith("#"):
-            continue  # a comment inside a continued instruction
-        if not current:
-            start = number
-        if stripped.endswith("\\"):
-            current.append(stripped[:-1])
-            continue
-        current.append(stripped)
-        out.append((start, " ".join(" ".join(current).split())))
-        current = []
-    if current:
-        out.append((start, " ".join(" ".join(current).split())))
-    return out
+    """(first line, instruction with whitespace collapsed) of each instruction, in order, as
+    BuildKit's parser reads them (the engine reports a Dockerfile it cannot parse itself)."""
+    import dockerfile
+
+    try:
+        commands = dockerfile.parse_string(text)
+    except dockerfile.GoParseError:
+        return []
+    return [(c.start_line, " ".join(c.original.split())) for c in commands]
 
 
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$", re.S)

@@ -3,12 +3,12 @@ read client-side where the docker CLI does it too (``--env-file``, ``-v``, ``--m
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from docker.types import Mount
 
-from ipydock.errors import InvalidMountSpec, UsageError
+from ipydock.commands.runflags import parse_mounts, parse_restart
+from ipydock.errors import UsageError
 from ipydock.models import RunOptions
 
 __all__ = ["create_args"]
@@ -16,15 +16,12 @@ __all__ = ["create_args"]
 
 def create_args(api: Any, opts: RunOptions) -> dict[str, Any]:
     """Keyword arguments of ``APIClient.create_container`` for ``opts``."""
-    binds, anonymous = _volumes(opts.volumes)
+    binds, anonymous, mounts = _mounts(opts)
     port_bindings, exposed = _publish(opts.publish)
-    restart: dict[str, Any] | None = None
-    if opts.restart and opts.restart != "no":
-        name, _, count = opts.restart.partition(":")
-        restart = {"Name": name, "MaximumRetryCount": int(count or 0)}
+    restart = parse_restart(opts.restart) if opts.restart and opts.restart != "no" else None
     host_config = api.create_host_config(
         binds=binds or None,
-        mounts=[_mount(m) for m in opts.mounts] or None,
+        mounts=mounts or None,
         mem_limit=opts.memory,
         pids_limit=opts.pids_limit,
         nano_cpus=int(opts.cpus * 1e9) if opts.cpus else None,
@@ -56,39 +53,28 @@ def create_args(api: Any, opts: RunOptions) -> dict[str, Any]:
     }
 
 
-def _volumes(specs: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    """``-v``: ``SRC:DST[:ro]`` binds (SRC a host path or a volume name) and ``DST``
-    anonymous volumes."""
-    binds, anonymous = [], []
-    for spec in specs:
-        parts = spec.split(":")
-        if len(parts) == 1:
-            anonymous.append(parts[0])
-        elif len(parts) in (2, 3):
-            src = parts[0]
-            if src.startswith((".", "~")):
-                src = os.path.abspath(os.path.expanduser(src))
-            binds.append(":".join([src, *parts[1:]]))
+def _mounts(opts: RunOptions) -> tuple[list[str], list[str], list[Mount]]:
+    """``-v`` and ``--mount`` read by the one parser both engines use, as the SDK wants them:
+    ``SRC:DST[:ro]`` binds, anonymous volume targets, and ``Mount`` objects (tmpfs)."""
+    binds, anonymous, mounts = [], [], []
+    for m in parse_mounts(opts.volumes, ()):
+        if m.type == "volume" and not m.source:
+            anonymous.append(m.target)
         else:
-            raise InvalidMountSpec(spec, "use [SRC:]DST[:ro]")
-    return binds, anonymous
-
-
-def _mount(spec: str) -> Mount:
-    """``--mount type=bind,source=/a,target=/b,readonly``."""
-    fields: dict[str, str] = {}
-    for item in spec.split(","):
-        key, eq, value = item.partition("=")
-        fields[key.strip()] = value if eq else "true"
-    target = fields.get("target") or fields.get("destination") or fields.get("dst")
-    if not target:
-        raise InvalidMountSpec(spec, "target= is required")
-    source = fields.get("source") or fields.get("src")
-    kind = fields.get("type", "volume")
-    if kind == "bind" and source:
-        source = os.path.abspath(source)
-    readonly = fields.get("readonly", fields.get("ro", "false")) in ("true", "1")
-    return Mount(target, source, type=kind, read_only=readonly)
+            binds.append(f"{m.source}:{m.target}" + (":ro" if m.readonly else ""))
+    for m in parse_mounts((), opts.mounts):
+        options = dict(o.split("=", 1) for o in m.options)
+        mounts.append(
+            Mount(
+                m.target,
+                m.source or None,
+                type=m.type,
+                read_only=m.readonly,
+                tmpfs_size=options.get("size"),
+                tmpfs_mode=int(options["mode"], 8) if "mode" in options else None,
+            )
+        )
+    return binds, anonymous, mounts
 
 
 def _publish(specs: tuple[str, ...]) -> tuple[dict[str, Any], list[Any]]:

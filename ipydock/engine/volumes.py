@@ -19,24 +19,23 @@ from __future__ import annotations
 import builtins
 import json
 import os
-import re
 import secrets
 import stat
 from collections.abc import Callable
 from datetime import datetime, timezone
 
+from ipydock.commands.runflags import valid_volume_name
 from ipydock.engine.store.fsutil import atomic_write_json, remove_tree
 from ipydock.errors import UsageError, VolumeInUse, VolumeNotFound
 from ipydock.models import FileEntry, VolumeInfo
 
 __all__ = ["Volumes", "valid_name"]
 
-_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 Users = Callable[[str], list[tuple[str, bool]]]
 
 
 def valid_name(name: str) -> bool:
-    return bool(_NAME.match(name))
+    return valid_volume_name(name)
 
 
 class Volumes:

@@ -27,7 +27,7 @@ def test_builder_imports_no_notebook_libraries() -> None:
 
 
 def test_dockerignore_rules() -> None:
-    from ipydock.engine.builder.ignore import IgnoreRules, read_patterns
+    from ipydock.commands.dockerignore import IgnoreRules, read_patterns
 
     rules = IgnoreRules(read_patterns("# c\n./node_modules/\n**/*.log\n!keep.log\n/docs/*.md\n"))
     assert rules.excluded("node_modules/a/b.js")

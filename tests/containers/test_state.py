@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from ipydock.commands.runflags import parse_mounts, parse_restart
 from ipydock.engine.containers import ALLOWED, RunOptions, State, Status, transition
-from ipydock.engine.containers.config import container_config, parse_mounts, parse_restart
+from ipydock.engine.containers.config import container_config
 from ipydock.errors import InvalidMountSpec, InvalidStateTransition, UsageError
 
 

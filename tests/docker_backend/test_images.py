@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
@@ -126,3 +127,24 @@ def test_an_unreachable_daemon_is_one_clear_error(tmp_path, monkeypatch) -> None
 
     with pytest.raises(EngineUnavailable, match="env.sock"):
         backends.connect("docker")
+
+
+def test_dockerignore_is_read_the_same_by_both_engines(engine, bundled, tmp_path) -> None:
+    """One .dockerignore matcher: the tar the Docker backend sends keeps what the bundled
+    builder keeps (and the Dockerfile and .dockerignore, even when they are listed)."""
+    import shutil
+
+    context = tmp_path / "ctx"
+    shutil.copytree(Path(__file__).parents[1] / "builder/data/dockerignore/context", context)
+    (context / ".dockerignore").write_text(
+        (context / ".dockerignore").read_text() + "Dockerfile\n.dockerignore\n"
+    )
+    (context / "Dockerfile").write_text(f"FROM {BUSYBOX}\nCOPY . /ctx/\nRUN find /ctx | sort\n")
+    seen: dict[str, list[str]] = {}
+    for name, b in (("docker", engine), ("bundled", bundled)):
+        events: list = []
+        b.build(str(context), tags=["me/ignored:1"], progress=events.append)
+        seen[name] = [e.text for e in events if e.kind == "output"]
+        b.remove_image("me/ignored:1")
+    assert seen["docker"] == seen["bundled"]
+    assert "/ctx/main.txt" in seen["docker"] and "/ctx/debug.log" not in seen["docker"]

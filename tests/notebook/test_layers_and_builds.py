@@ -10,10 +10,10 @@ import pytest
 from IPython.utils.capture import capture_output
 from ipywidgets.widgets.widget import _instances
 
+from ipydock.commands import dockerignore
 from ipydock.display.frames import HistoryFrame
 from ipydock.display.layers import LayerExplorer, LayerListing
 from ipydock.display.progress import BuildProgress
-from ipydock.engine.builder import pipeline
 from ipydock.models import BuildEvent
 from ipydock.testing import add_step, layer_tar
 from tests.conftest import require
@@ -182,7 +182,7 @@ def test_a_copy_of_an_ignored_file_fails_at_its_line(ip, busybox, context) -> No
 
 
 def test_a_large_context_warns(ip, busybox, context, monkeypatch) -> None:
-    monkeypatch.setattr(pipeline, "LARGE_CONTEXT", 10)
+    monkeypatch.setattr(dockerignore, "LARGE_CONTEXT", 10)
     result, out = shown(ip, f"%%dockerfile -q --context {context}\nFROM busybox\nENV A=1")
     assert result.success and "[Warning] the context is large; use .dockerignore" in out
     progress = BuildProgress("demo")

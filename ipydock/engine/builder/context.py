@@ -30,17 +30,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from ipydock.engine.builder.ignore import IgnoreRules, read_patterns
+from ipydock.commands.dockerignore import (
+    IgnoreRules,
+    is_tar,
+    rules_for,
+    walk,
+)
 from ipydock.engine.builder.rootview import ContextView, RootView
 from ipydock.engine.store.compression import decompressed
 from ipydock.engine.store.fsutil import remove_tree
 from ipydock.engine.store.layertar import apply_tar
 from ipydock.errors import ArchiveError, BuildContextError
 
-__all__ = ["LARGE_CONTEXT", "BuildContext", "open_context"]
+__all__ = ["BuildContext", "open_context"]
 
 #: Above this many packed bytes the build warns (Docker users know the slow "Sending ..." line).
-LARGE_CONTEXT = 100 * 1024 * 1024
 
 
 @dataclass
@@ -103,7 +107,7 @@ def _open(source: str, root: str, dockerfile: str | None, stdin: BinaryIO | None
     if source == "-":
         assert stdin is not None
         data = stdin.read()
-        if _is_tar(data):
+        if is_tar(data):
             size = _unpack(io.BytesIO(data), root, "-")
         else:
             if text is not None:
@@ -119,7 +123,7 @@ def _open(source: str, root: str, dockerfile: str | None, stdin: BinaryIO | None
         if text is None:
             name = dockerfile or os.path.join(source, "Dockerfile")
             text = _read_dockerfile(name, source)
-        rules = _rules(os.path.join(source, ".dockerignore"), _store_below(source, root))
+        rules = rules_for(os.path.join(source, ".dockerignore"), _store_below(source, root))
         name = os.path.basename(dockerfile or "Dockerfile")
         size = _measure(source, rules)
         return BuildContext(root, size, text, name, rules, source=source, packed=False)
@@ -140,7 +144,7 @@ def _finish(
         if not path.startswith(root + os.sep):
             raise BuildContextError(name, "the Dockerfile must be inside the context")
         text = _read_dockerfile(path, name)
-    rules = _rules(os.path.join(root, ".dockerignore"))
+    rules = rules_for(os.path.join(root, ".dockerignore"))
     if rules:
         _prune(root, rules)
     return BuildContext(root, size, text, os.path.basename(name), rules)
@@ -154,16 +158,6 @@ def _read_dockerfile(path: str, label: str) -> str:
         raise BuildContextError(
             label, f"cannot read the Dockerfile {path}: {exc.strerror or exc}"
         ) from None
-
-
-def _rules(path: str, also: str | None = None) -> IgnoreRules:
-    """The .dockerignore at ``path``, plus the pattern ``also`` last (so nothing re-includes it)."""
-    try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as f:
-            patterns = read_patterns(f.read())
-    except FileNotFoundError:
-        patterns = []
-    return IgnoreRules([*patterns, also] if also else patterns)
 
 
 def _store_below(source: str, root: str) -> str | None:
@@ -182,32 +176,6 @@ def _new_dir(tmp_dir: str) -> str:
     os.mkdir(path, 0o700)
     os.chmod(path, 0o755)  # what `COPY . /dest` gives a new /dest, as with Docker
     return path
-
-
-def _is_tar(data: bytes) -> bool:
-    if data[:2] == b"\x1f\x8b" or data[:3] == b"BZh" or data[:6] == b"\xfd7zXZ\x00":
-        return True
-    return data[257:262] == b"ustar"
-
-
-def walk(top: str, rules: IgnoreRules) -> Iterator[tuple[str, str, os.stat_result]]:
-    """``(rel, path, lstat)`` of every entry of ``top`` the rules keep, parents first, sorted."""
-    stack = [("", top)]
-    while stack:
-        rel_dir, dir_path = stack.pop()
-        with os.scandir(dir_path) as it:
-            entries = sorted(it, key=lambda e: e.name, reverse=True)
-        for entry in entries:
-            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-            st = entry.stat(follow_symlinks=False)
-            is_dir = stat.S_ISDIR(st.st_mode)
-            if rules and rules.excluded(rel):
-                if is_dir and rules.may_include_below(rel):
-                    stack.append((rel, entry.path))
-                continue
-            if is_dir:
-                stack.append((rel, entry.path))
-            yield rel, entry.path, st
 
 
 def _measure(source: str, rules: IgnoreRules) -> int:

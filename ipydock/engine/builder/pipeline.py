@@ -15,9 +15,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ipydock.commands.dockerignore import large_context_warning
 from ipydock.engine.builder import copyadd, runstep
 from ipydock.engine.builder.commit import Clock, apply_step
-from ipydock.engine.builder.context import LARGE_CONTEXT, BuildContext
+from ipydock.engine.builder.context import BuildContext
 from ipydock.engine.builder.convert import parse_dockerfile, typed
 from ipydock.engine.builder.dispatch import dispatch, expand
 from ipydock.engine.builder.instructions import (
@@ -60,7 +61,7 @@ def build(
     emit = progress or (lambda event: None)
     df = parse_dockerfile(context.dockerfile)
     target = df.stage(options.target)
-    warning = "the context is large; use .dockerignore" if context.size > LARGE_CONTEXT else ""
+    warning = large_context_warning(context.size)
     emit(BuildEvent("context", size=context.size, text=warning))
     builder = _Builder(store, context, options, df, emit)
     try:

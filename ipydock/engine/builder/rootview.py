@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import stat
 
-from ipydock.engine.builder.ignore import IgnoreRules
+from ipydock.commands.dockerignore import IgnoreRules
 from ipydock.engine.store.layerview import LayerView
 
 __all__ = ["ContextView", "RootView", "lookup_user"]

@@ -2,7 +2,7 @@
 
 ::
 
-    RunOptions (flags as given) --+--> parse_mounts()  -v / --mount -> MountSpec list
+    RunOptions (flags as given) --+--> commands.runflags: -v / --mount -> MountSpec list, ...
     image config (Env, Cmd, ...) -'--> container_config() -> {"Config": ..., "HostConfig": ...}
 
 Nothing here touches the disk: the container layer resolves volumes, image layers and users
@@ -13,154 +13,17 @@ environment, ``--memory 64m`` takes docker's units.
 
 from __future__ import annotations
 
-import os
-import re
-import stat
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from ipydock.engine.volumes import valid_name
-from ipydock.errors import InvalidMountSpec, UsageError
+from ipydock.commands.runflags import (
+    parse_bytes,
+    parse_device,
+    parse_restart,
+)
+from ipydock.errors import UsageError
 from ipydock.models.containers import RunOptions
 
-__all__ = [
-    "MountSpec",
-    "RunOptions",
-    "container_config",
-    "parse_bytes",
-    "parse_device",
-    "parse_mounts",
-    "parse_restart",
-]
-
-
-@dataclass(frozen=True)
-class MountSpec:
-    """One mount as the user asked for it; ``source`` is a volume name, a host path or ''."""
-
-    type: Literal["volume", "bind", "tmpfs"]
-    target: str
-    source: str = ""
-    readonly: bool = False
-    options: tuple[str, ...] = ()
-
-
-_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-
-
-def parse_bytes(text: str | int | None) -> int | None:
-    """Docker's RAMInBytes: ``64m``, ``1g``, ``512k``, plain bytes."""
-    if text is None or isinstance(text, int):
-        return text
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([bkmgt]?)b?", text.strip().lower())
-    if not match:
-        raise UsageError(f"invalid size: {text!r} (e.g. 64m, 1g)")
-    return int(float(match.group(1)) * _UNITS[match.group(2)])
-
-
-def parse_restart(text: str) -> dict[str, Any]:
-    """``no``, ``always``, ``unless-stopped``, ``on-failure[:N]`` -> Docker's RestartPolicy."""
-    name, _, count = text.partition(":")
-    if name not in ("no", "always", "unless-stopped", "on-failure"):
-        raise UsageError(f"invalid restart policy {text!r}: use no, always, on-failure[:N]")
-    if count and (name != "on-failure" or not count.isdigit()):
-        raise UsageError(f"invalid restart policy {text!r}: only on-failure takes a count")
-    return {"Name": "" if name == "no" else name, "MaximumRetryCount": int(count or 0)}
-
-
-def parse_mounts(volumes: tuple[str, ...], mounts: tuple[str, ...]) -> list[MountSpec]:
-    out = [_parse_volume_flag(v) for v in volumes] + [_parse_mount_flag(m) for m in mounts]
-    targets = [m.target for m in out]
-    for target in targets:
-        if targets.count(target) > 1:
-            raise InvalidMountSpec(target, "Duplicate mount point")
-    return out
-
-
-def _parse_volume_flag(text: str) -> MountSpec:
-    """``-v [SOURCE:]TARGET[:ro|rw]``; SOURCE an absolute host path or a volume name."""
-    parts = text.split(":")
-    mode = ""
-    if len(parts) == 3 or (len(parts) == 2 and parts[1] in ("ro", "rw")):
-        mode = parts.pop()
-    if mode not in ("", "ro", "rw") or len(parts) not in (1, 2):
-        raise InvalidMountSpec(text, "use -v [NAME|/HOST/PATH:]/CONTAINER/PATH[:ro|rw]")
-    target = parts[-1]
-    if not target.startswith("/"):
-        raise InvalidMountSpec(text, f"invalid mount path: {target!r} mount path must be absolute")
-    ro = mode == "ro"
-    if len(parts) == 1:
-        return MountSpec("volume", os.path.normpath(target), "", ro)
-    source = parts[0]
-    if source.startswith("/"):
-        return MountSpec("bind", os.path.normpath(target), os.path.normpath(source), ro)
-    if not valid_name(source):
-        raise InvalidMountSpec(
-            text, f'"{source}" includes invalid characters for a local volume name, only '
-            "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed (host paths must be absolute)",
-        )  # fmt: skip
-    return MountSpec("volume", os.path.normpath(target), source, ro)
-
-
-def _parse_mount_flag(text: str) -> MountSpec:
-    """``--mount type=bind|volume|tmpfs,source=…,target=…[,readonly][,tmpfs-size=…]``."""
-    fields: dict[str, str] = {}
-    for item in text.split(","):
-        key, eq, value = item.partition("=")
-        fields[key.strip().lower()] = value if eq else "true"
-    kind = fields.pop("type", "volume")
-    source = fields.pop("source", fields.pop("src", ""))
-    target = fields.pop("target", fields.pop("destination", fields.pop("dst", "")))
-    ro = fields.pop("readonly", fields.pop("ro", "false")) in ("true", "1")
-    size = fields.pop("tmpfs-size", "")
-    mode = fields.pop("tmpfs-mode", "")
-    if fields:
-        raise InvalidMountSpec(text, f"unexpected key '{sorted(fields)[0]}' in '{text}'")
-    if not target.startswith("/"):
-        raise InvalidMountSpec(text, "target is required and must be an absolute path")
-    if kind == "bind":
-        if not source.startswith("/"):
-            raise InvalidMountSpec(text, "bind source must be an absolute host path")
-        return MountSpec("bind", os.path.normpath(target), os.path.normpath(source), ro)
-    if kind == "volume":
-        if source and not valid_name(source):
-            raise InvalidMountSpec(text, f"invalid volume name {source!r}")
-        return MountSpec("volume", os.path.normpath(target), source, ro)
-    if kind == "tmpfs":
-        if source:
-            raise InvalidMountSpec(text, "source is not allowed for tmpfs mounts")
-        opts = tuple(o for o in (f"size={parse_bytes(size)}" if size else "",
-                                 f"mode={mode}" if mode else "") if o)  # fmt: skip
-        return MountSpec("tmpfs", os.path.normpath(target), "", ro, opts)
-    raise InvalidMountSpec(text, f"mount type {kind!r} is not bind, volume or tmpfs")
-
-
-def parse_device(text: str) -> dict[str, str]:
-    """``--device HOST[:CONTAINER[:PERMS]]`` -> Docker's HostConfig ``Devices`` entry; the
-    host path must be a device node (checked now, read again at each start)."""
-    parts = text.split(":")
-    if len(parts) == 2 and parts[1] and set(parts[1]) <= set("rwm"):
-        parts = [parts[0], parts[0], parts[1]]  # HOST:PERMS, as docker reads it
-    if not 1 <= len(parts) <= 3 or not parts[0]:
-        raise UsageError(f"invalid device {text!r}: use HOST[:CONTAINER[:PERMS]]")
-    host = parts[0]
-    inside = parts[1] if len(parts) > 1 and parts[1] else host
-    perms = parts[2] if len(parts) > 2 else "rwm"
-    if not perms or set(perms) - set("rwm"):
-        raise UsageError(f"invalid device {text!r}: permissions {perms!r} are not r, w, m")
-    if not host.startswith("/") or not inside.startswith("/"):
-        raise UsageError(f"invalid device {text!r}: paths must be absolute")
-    try:
-        mode = os.stat(host).st_mode
-    except OSError as exc:
-        raise UsageError(
-            f"error gathering device information while adding custom device {host!r}: "
-            f"{exc.strerror}"
-        ) from exc
-    if not (stat.S_ISBLK(mode) or stat.S_ISCHR(mode)):
-        raise UsageError(f"--device {host}: not a device node (give a path under /dev)")
-    return {"PathOnHost": host, "PathInContainer": os.path.normpath(inside),
-            "CgroupPermissions": perms}  # fmt: skip
+__all__ = ["RunOptions", "container_config"]
 
 
 def _merge_env(image_env: list[str], extra: list[str]) -> list[str]:

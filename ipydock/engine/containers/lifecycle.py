@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ipydock.engine.containers.config import MountSpec, RunOptions, container_config, parse_mounts
+from ipydock.commands.runflags import MountSpec, parse_mounts
+from ipydock.engine.containers.config import RunOptions, container_config
 from ipydock.engine.containers.logs import read_entries
 from ipydock.engine.containers.records import (
     Record,

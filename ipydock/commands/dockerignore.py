@@ -1,4 +1,7 @@
-"""``.dockerignore``: which context paths the client leaves out, with Docker's pattern rules.
+"""A build context as docker's client reads it: ``.dockerignore`` with Docker's pattern rules,
+the walk of the kept entries, and the size warning. Both engines use this one implementation:
+the bundled builder reads the directory in place through it, the Docker backend packs the tar it
+sends from it (:func:`pack`).
 
 When: packing a directory context (and pruning an unpacked tar context) before the build.
 
@@ -16,11 +19,40 @@ excludes everything below it; ``!pattern`` re-includes; the last matching line w
 
 from __future__ import annotations
 
+import io
+import os
 import posixpath
 import re
+import stat
+import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["IgnoreRules", "read_patterns"]
+__all__ = [
+    "LARGE_CONTEXT",
+    "IgnoreRules",
+    "is_tar",
+    "large_context_warning",
+    "pack",
+    "read_patterns",
+    "rules_for",
+    "walk",
+]
+
+#: Above this many bytes a build says the context is large, as docker's client does.
+LARGE_CONTEXT = 100 * 1024 * 1024
+
+
+def large_context_warning(size: int) -> str:
+    """The warning a build gives for a context of ``size`` bytes, or ``""``."""
+    return "the context is large; use .dockerignore" if size > LARGE_CONTEXT else ""
+
+
+def is_tar(data: bytes) -> bool:
+    """Does ``data`` (the first bytes of a context or stdin) start a tar, plain or compressed?"""
+    if data[:2] == b"\x1f\x8b" or data[:3] == b"BZh" or data[:6] == b"\xfd7zXZ\x00":
+        return True
+    return len(data) >= 262 and data[257:262] == b"ustar"
 
 
 def read_patterns(text: str) -> list[str]:
@@ -120,3 +152,61 @@ def _compile(pattern: str) -> re.Pattern[str]:
         i += 1
     out.append("$")
     return re.compile("".join(out), re.DOTALL)
+
+
+def rules_for(path: str, also: str | None = None) -> IgnoreRules:
+    """The .dockerignore at ``path``, plus the pattern ``also`` last (so nothing re-includes it)."""
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            patterns = read_patterns(f.read())
+    except FileNotFoundError:
+        patterns = []
+    return IgnoreRules([*patterns, also] if also else patterns)
+
+
+def walk(top: str, rules: IgnoreRules) -> Iterator[tuple[str, str, os.stat_result]]:
+    """``(rel, path, lstat)`` of every entry of ``top`` the rules keep, parents first, sorted."""
+    stack = [("", top)]
+    while stack:
+        rel_dir, dir_path = stack.pop()
+        with os.scandir(dir_path) as it:
+            entries = sorted(it, key=lambda e: e.name, reverse=True)
+        for entry in entries:
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            st = entry.stat(follow_symlinks=False)
+            is_dir = stat.S_ISDIR(st.st_mode)
+            if rules and rules.excluded(rel):
+                if is_dir and rules.may_include_below(rel):
+                    stack.append((rel, entry.path))
+                continue
+            if is_dir:
+                stack.append((rel, entry.path))
+            yield rel, entry.path, st
+
+
+def pack(top: str, rules: IgnoreRules, extra: tuple[str, bytes] | None = None) -> io.BufferedRandom:
+    """The tar docker's client sends for the directory ``top``: the kept entries (owners 0:0,
+    modes, mtimes, links as links; sockets left out), plus ``extra`` (name, bytes) at the top
+    (a Dockerfile from elsewhere). A temp file, at its start."""
+    import tempfile
+
+    out = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for rel, path, st in walk(top, rules):
+            if stat.S_ISSOCK(st.st_mode):
+                continue
+            info = tar.gettarinfo(path, arcname=rel)
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            if info.isreg():
+                with open(path, "rb") as f:
+                    tar.addfile(info, f)
+            else:
+                tar.addfile(info)
+        if extra is not None:
+            name, data = extra
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    out.seek(0)
+    return out
