@@ -6,7 +6,8 @@
                       EngineUnavailable says where nothing answered and what to do)
     with errors(host, "image", name): api call
         404 ──> ImageNotFound / ContainerNotFound / VolumeNotFound / NetworkNotFound
-        409, 403 ──> NameInUse, ContainerRunning, ContainerNotRunning, VolumeInUse, Conflict
+        409, 403 ──> NameInUse, ContainerRunning, ContainerNotRunning, VolumeInUse,
+                     ImageInUse, ImageHasChildren, ImageMultiplyReferenced, Conflict
         400 ──> UsageError     other ──> EngineError     no answer ──> EngineUnavailable
 """
 
@@ -29,6 +30,9 @@ from ipydock.errors import (
     ContainerRunning,
     EngineError,
     EngineUnavailable,
+    ImageHasChildren,
+    ImageInUse,
+    ImageMultiplyReferenced,
     ImageNotFound,
     IPyDockError,
     NameInUse,
@@ -116,7 +120,27 @@ def _conflict(message: str) -> Conflict:
     m = re.search(r"remove (\S+): volume is in use - \[([^\]]*)\]", message)
     if m:
         return VolumeInUse(m.group(1), [c.strip() for c in m.group(2).split(",") if c.strip()])
-    return Conflict(message)
+    return _image_conflict(message) or Conflict(message)
+
+
+def _image_conflict(message: str) -> Conflict | None:
+    """dockerd's ``image rm`` refusals as the bundled engine's typed errors, so that a caller
+    branches the same way on both engines (the IDs are what dockerd names, often short)."""
+    m = re.search(r"container (\w+) is using its referenced image (\w+)", message)
+    if m:  # untagging the last name of an image a stopped container uses
+        return ImageInUse(m.group(2), [m.group(1)], running=False)
+    m = re.search(r"unable to delete (\w+) .* image is being used by (running|stopped) "
+                  r"container (\w+)", message)  # fmt: skip
+    if m:
+        return ImageInUse(m.group(1), [m.group(3)], running=m.group(2) == "running")
+    m = re.search(r"unable to delete (\w+) .* image has dependent child images", message)
+    if m:
+        return ImageHasChildren(m.group(1), [])
+    m = re.search(r"unable to delete (\w+) .* image is referenced in multiple repositories",
+                  message)  # fmt: skip
+    if m:
+        return ImageMultiplyReferenced(m.group(1), [])
+    return None
 
 
 def _reason(exc: BaseException) -> str:
