@@ -19,9 +19,10 @@ import fcntl
 import os
 from collections.abc import Callable
 from functools import partial
+from typing import BinaryIO, cast
 
 from ipydock.engine.store.fsutil import remove_tree
-from ipydock.engine.store.index import ImageRecord
+from ipydock.engine.store.index import ImageIndex, ImageRecord
 from ipydock.engine.store.store import Store
 from ipydock.errors import IPyDockError
 from ipydock.models import CheckReport, DiskUsage
@@ -30,34 +31,69 @@ __all__ = ["check", "disk_usage"]
 
 
 def check(store: Store, *, repair: bool = False) -> CheckReport:
+    """Problems and garbage; with ``repair``, a store that checks clean afterwards (one pass):
+    lost snapshots are extracted again from their layer blobs, images whose data is gone are
+    unnamed (and links to them dropped), then what no image uses any more is removed."""
     report = CheckReport()
     with store.lock:
         index = store.index()
-        used_blobs: set[str] = set()
-        used_layers: set[str] = set()
+        if repair:
+            _restore_snapshots(store, index, report)
+        usage: dict[str, tuple[set[str], set[str]]] = {}
         broken: list[str] = []
         for rec in list(index.images.values()):
-            found = _check_image(store, rec, used_blobs, used_layers)
+            blobs: set[str] = set()
+            layers: set[str] = set()
+            found = _check_image(store, rec, blobs, layers)
+            usage[rec.id] = (blobs, layers)
             if rec.parent and rec.parent not in index.images:
-                found_parent = f"image {rec.short_id}: parent {rec.parent[:19]} is missing"
-                report.problems.append(found_parent)
+                report.problems.append(f"image {rec.short_id}: parent {rec.parent[:19]} is missing")
                 if repair:
                     rec.parent = ""
                     report.repaired.append(f"dropped the parent link of {rec.short_id}")
             if found:
                 report.problems.extend(found)
                 broken.append(rec.id)
-        garbage = _garbage(store, used_blobs, used_layers)
-        report.garbage.extend(label for label, _ in garbage)
         if repair:
             for image_id in broken:
                 index.remove_image(image_id)
                 report.repaired.append(f"removed broken image {image_id[7:19]}")
+                del usage[image_id]
+            for rec in index.images.values():
+                if rec.parent in broken:
+                    rec.parent = ""
+                    report.repaired.append(f"dropped the parent link of {rec.short_id}")
             index.save()
+        used_blobs = set().union(*(blobs for blobs, _ in usage.values()))
+        used_layers = set().union(*(layers for _, layers in usage.values()))
+        garbage = _garbage(store, used_blobs, used_layers)
+        report.garbage.extend(label for label, _ in garbage)
+        if repair:
             for label, remove in garbage:
                 remove()
                 report.repaired.append(f"removed {label}")
     return report
+
+
+def _restore_snapshots(store: Store, index: ImageIndex, report: CheckReport) -> None:
+    """Extract again, bottom first, every layer snapshot that is gone while its blob is there."""
+    done: set[str] = set()
+    for rec in index.images.values():
+        try:
+            chain = store.layer_chain(rec)
+        except IPyDockError:
+            continue  # a layer record is missing: the image is reported broken
+        for layer in chain:
+            if layer.chain_id in done or os.path.isdir(store.layers.snapshot(layer.chain_id)):
+                continue
+            if not os.path.exists(store.blobs.path(layer.diff_id)):
+                break  # nothing to extract it from: the image is reported broken
+            store.layers.remove(layer.chain_id)
+            tar = cast(Callable[[], BinaryIO], partial(store.blobs.open, layer.diff_id))
+            store.layers.create(layer.parent, layer.diff_id, tar,
+                                source=f"layer {layer.diff_id[7:19]}")  # fmt: skip
+            done.add(layer.chain_id)
+            report.repaired.append(f"extracted the snapshot of layer {layer.chain_id[7:19]} again")
 
 
 def _check_image(
