@@ -119,3 +119,32 @@ def _show_diff(ours: str, theirs: str) -> str:
     return "\n".join(
         difflib.unified_diff(theirs.splitlines(), ours.splitlines(), "docker", "ours", lineterm="")
     )
+
+
+def test_a_tar_context_keeps_what_dockerignore_lists_as_docker_does(
+    dockerd, docker_busybox, builder, tmp_path
+) -> None:
+    """Nobody filters a tar context: .dockerignore removes only itself and the Dockerfile."""
+    import tarfile
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "Dockerfile").write_text("FROM busybox\nCOPY . /ctx/\nRUN find /ctx | sort\n")
+    (src / ".dockerignore").write_text("secret.txt\nDockerfile\n.dockerignore\n")
+    (src / "secret.txt").write_text("sent anyway\n")
+    (src / "main.txt").write_text("main\n")
+    tar = tmp_path / "ctx.tar"
+    with tarfile.open(tar, "w", format=tarfile.USTAR_FORMAT) as tf:
+        for name in ("Dockerfile", ".dockerignore", "secret.txt", "main.txt"):
+            tf.add(src / name, arcname=name)
+    docker = dockerd.run(
+        "build", "--no-cache", "-t", "tarctx", "-", input=tar.read_bytes(), check=False
+    )
+    assert docker.returncode == 0, docker.stderr.decode()
+    listed = [ln for ln in docker.stdout.decode().splitlines() if ln.startswith("/ctx")]
+    dockerd.run("rmi", "tarctx")
+    events: list = []
+    builder.build(str(tar), tags=["tarctx"], progress=events.append)
+    ours = [e.text for e in events if e.kind == "output"]
+    assert ours == listed
+    assert "/ctx/secret.txt" in ours and "/ctx/Dockerfile" not in ours

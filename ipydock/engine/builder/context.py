@@ -26,7 +26,6 @@ import io
 import os
 import shutil
 import stat
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -137,7 +136,10 @@ def _open(source: str, root: str, dockerfile: str | None, stdin: BinaryIO | None
 def _finish(
     root: str, size: int, text: str | None, dockerfile: str | None, *, in_context: bool
 ) -> BuildContext:
-    """For tar contexts: read the Dockerfile from the unpacked tree and apply .dockerignore."""
+    """For tar contexts: read the Dockerfile from the unpacked tree. As docker's daemon does
+    with a tar (its client filters a directory before packing it, nobody filters a tar),
+    ``.dockerignore`` removes only itself and the Dockerfile when it lists them; every other
+    member stays."""
     name = dockerfile or "Dockerfile"
     if text is None:
         path = os.path.normpath(os.path.join(root, name.lstrip("/")))
@@ -145,9 +147,11 @@ def _finish(
             raise BuildContextError(name, "the Dockerfile must be inside the context")
         text = _read_dockerfile(path, name)
     rules = rules_for(os.path.join(root, ".dockerignore"))
-    if rules:
-        _prune(root, rules)
-    return BuildContext(root, size, text, os.path.basename(name), rules)
+    for listed in (".dockerignore", name.lstrip("/")):
+        path = os.path.join(root, listed)
+        if rules and rules.excluded(os.path.normpath(listed)) and os.path.isfile(path):
+            os.unlink(path)
+    return BuildContext(root, size, text, os.path.basename(name), IgnoreRules([]))
 
 
 def _read_dockerfile(path: str, label: str) -> str:
@@ -252,22 +256,6 @@ def _download(url: str, root: str) -> int:
             return _unpack(resp, root, url)
     except OSError as exc:
         raise BuildContextError(url, f"download failed ({exc})") from None
-
-
-def _prune(root: str, rules: IgnoreRules) -> None:
-    """Remove what ``.dockerignore`` leaves out of an unpacked tar context."""
-    doomed = [path for rel, path, _ in _all(root) if rules.excluded(rel)]
-    for path in sorted(doomed, key=len, reverse=True):
-        if os.path.lexists(path):
-            if os.path.isdir(path) and not os.path.islink(path):
-                if not os.listdir(path):
-                    os.rmdir(path)
-            else:
-                os.unlink(path)
-
-
-def _all(root: str) -> Iterator[tuple[str, str, os.stat_result]]:
-    return walk(root, IgnoreRules([]))
 
 
 class _Counting:
