@@ -104,8 +104,11 @@ def test_errors_are_one_short_message_without_traceback(ip, busybox, cell, messa
 
 
 def test_engine_setting_through_config_and_the_engine_word(ip, root) -> None:
+    # a socket that cannot exist: the test must not depend on a dockerd (not) running here
+    ip.run_line_magic("config", "IPyDock.host = 'unix:///nonexistent/ipydock-test.sock'")
     result, out = shown(ip, "%config IPyDock.engine = 'docker'\n%image ls")
     assert result.error_in_exec is not None and "Traceback" not in out
+    assert "nonexistent" in out  # it says which engine did not answer
     info = ip.run_line_magic("ipydock", "engine bundled")
     assert info["engine"] == "bundled" and info["root"] == root
     result, out = shown(ip, "%ipydock engine podman")

@@ -1,5 +1,7 @@
 """JupyterLab (headless, 127.0.0.1, a token) runs the teaching notebooks in Debian's Chromium;
-PNGs of the outputs go to docs/screenshots/. Everything started here is stopped and removed."""
+PNGs of the outputs go to a temp dir, or to docs/screenshots/ when ``IPYDOCK_SCREENSHOTS`` names
+it (updating the README's pictures is a deliberate step, not a side effect of a test run).
+Everything started here is stopped and removed."""
 
 from __future__ import annotations
 
@@ -20,7 +22,6 @@ from tests.conftest import require
 
 HERE = os.path.dirname(__file__)
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
-SHOTS = os.path.join(REPO, "docs", "screenshots")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -34,7 +35,7 @@ CHROMIUM_ARGS = [
 
 pytestmark = pytest.mark.slow
 NOTEBOOKS = ("layers-and-whiteouts.ipynb", "build-run-and-volumes.ipynb")
-# output area (a CSS selector for Playwright) -> PNG under docs/screenshots/
+# output area (a CSS selector for Playwright) -> PNG name
 SHOTS_OF = {
     "layers-and-whiteouts.ipynb": {
         ".jp-OutputArea-output:has(table.ipydock-history)": "image-history.png",
@@ -120,11 +121,12 @@ def run_all(page, url: str, token: str, notebook: str) -> None:  # noqa: ANN001 
         raise
 
 
-def test_screenshots_of_the_notebook_outputs(lab) -> None:
+def test_screenshots_of_the_notebook_outputs(lab, tmp_path) -> None:
     from playwright.sync_api import sync_playwright
 
     url, token = lab
-    os.makedirs(SHOTS, exist_ok=True)
+    shots_dir = os.environ.get("IPYDOCK_SCREENSHOTS") or str(tmp_path)
+    os.makedirs(shots_dir, exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -134,9 +136,9 @@ def test_screenshots_of_the_notebook_outputs(lab) -> None:
                 for selector, name in shots.items():
                     output = page.locator(selector).first
                     output.scroll_into_view_if_needed(timeout=30_000)
-                    output.screenshot(path=os.path.join(SHOTS, name))
+                    output.screenshot(path=os.path.join(shots_dir, name))
         finally:
             browser.close()
     for shots in SHOTS_OF.values():
         for name in shots.values():
-            assert os.path.getsize(os.path.join(SHOTS, name)) > 2000, name
+            assert os.path.getsize(os.path.join(shots_dir, name)) > 2000, name
