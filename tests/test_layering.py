@@ -45,3 +45,23 @@ def test_listing_images_from_the_cli_loads_no_archive_code() -> None:
         not {"tarfile", "lzma", "ipydock.engine.store.archive", "ipydock.engine.store.snapshots"}
         & loaded
     )
+
+
+def test_the_engine_imports_no_front_door_and_the_runtime_nothing_above_it() -> None:
+    """engine/ never imports display/, docker/, cli/ or magics/; engine/runtime/ imports
+    nothing of the container layer or the builder above it (they hand it names, not imports)."""
+    loaded = imported_after(
+        "ipydock.engine.containers.lifecycle",
+        "ipydock.engine.containers.views",
+        "ipydock.engine.containers.supervisor",
+        "ipydock.engine.builder",
+    )
+    fronts = ("ipydock.display", "ipydock.docker", "ipydock.cli", "ipydock.magics")
+    assert not {m for m in loaded if m.startswith(fronts)}
+    runtime = imported_after(
+        "ipydock.engine.runtime.forkserver",
+        "ipydock.engine.runtime.runner",
+        "ipydock.engine.runtime.cgroups",
+    )
+    above = ("ipydock.engine.containers", "ipydock.engine.builder", "ipydock.backends")
+    assert not {m for m in runtime if m.startswith(above)}

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ipydock.models import LayerFiles, to_record
+from ipydock.units import human_duration
 
 __all__ = [
     "human_ago",
@@ -39,34 +40,6 @@ def human_size(size: int) -> str:
     if "e" in text:
         text = f"{value:.0f}"
     return f"{text}{_UNITS[unit]}"
-
-
-def human_duration(seconds: float) -> str:
-    """Docker's ``units.HumanDuration``."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = round(s / 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
 
 
 def human_ago(when: datetime | None, now: datetime | None = None) -> str:

@@ -2,8 +2,14 @@
 
 ::
 
-    cli / magics ──> backends ──> engine.Store ──> store/    (blobs, layers, images, archives)
-                                               ──> runtime/  (namespaces, overlay, cgroups)
+    cli / magics / dock ──> backends.BundledBackend ──> store/      blobs, layers, images,
+                                                                    archives, check
+                                                    ──> builder/    Dockerfile -> images
+                                                    ──> containers/ records, supervisors, exec
+                                                    ──> volumes.py, network/, registry/
+                            containers/, builder/ ──> runtime/      namespaces, overlay,
+                                                                    cgroups, devices
+    the request layer they share (-v, .dockerignore): ipydock.commands
 
 Nothing is imported here eagerly: the runtime's fork server imports only what it needs.
 """

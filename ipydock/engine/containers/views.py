@@ -17,7 +17,6 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ipydock.display.text import human_duration
 from ipydock.engine.containers.lifecycle import _supervisor_fd, records_of, refresh
 from ipydock.engine.containers.logs import read_entries
 from ipydock.engine.containers.records import Record
@@ -26,6 +25,7 @@ from ipydock.engine.store.layerfmt import is_overlay_whiteout
 from ipydock.engine.store.layerview import LayerView
 from ipydock.errors import ContainerNotRunning, UsageError
 from ipydock.models import ContainerDetail, ContainerInfo
+from ipydock.units import human_duration
 
 if TYPE_CHECKING:
     from ipydock.engine.store import Store

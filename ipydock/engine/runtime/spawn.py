@@ -1,8 +1,9 @@
 """Fork one container process and build its world: the only module with raw syscalls.
 
-Call :func:`spawn` from a **single-threaded** process (the fork-server helper, or later a
-per-container supervisor); never from a Jupyter kernel, whose threads may hold locks the child
-would inherit. The forking process becomes the parent of the container's pid 1 and must reap it.
+Call :func:`spawn` from a **single-threaded** process (the fork-server helper, a
+container's supervisor, a single-threaded CLI); never from a Jupyter kernel, whose threads may
+hold locks the child would inherit. The forking process becomes the parent of the container's
+pid 1 and must reap it.
 
 ::
 
