@@ -1,4 +1,4 @@
-"""Fork one container process and build its world: the only module with raw syscalls.
+"""Fork one container process and build its world: the raw syscalls of a start (not bpf).
 
 Call :func:`spawn` from a **single-threaded** process (the fork-server helper, a
 container's supervisor, a single-threaded CLI); never from a Jupyter kernel, whose threads may
