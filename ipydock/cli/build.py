@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING, BinaryIO
 from ipydock.api import Backend
 from ipydock.cli.registry import arg, command
 from ipydock.cli.registry import arguments as _args
-from ipydock.display.text import human_size, short_id
+from ipydock.display.text import build_line
 from ipydock.errors import UsageError
 
 if TYPE_CHECKING:
@@ -112,27 +112,7 @@ class _Printer:
         self.out = out
 
     def __call__(self, e: BuildEvent) -> None:
-        line = self.line(e)
+        line = build_line(e)
         if line is not None:
             self.out.write(line + "\n")
             self.out.flush()
-
-    def line(self, e: BuildEvent) -> str | None:
-        if e.kind == "context":
-            warn = f"\n[Warning] {e.text}" if e.text else ""
-            return f"Sending build context to the engine  {human_size(e.size)}{warn}"
-        if e.kind == "step":
-            return f"Step {e.step}/{e.total} : {e.instruction}"
-        if e.kind == "cached":
-            return " ---> Using cache"
-        if e.kind == "output":
-            return e.text
-        if e.kind == "done":
-            return f" ---> {short_id(e.image_id)}" if e.image_id else " ---> "
-        if e.kind == "warning":
-            return f"[Warning] {e.text}"
-        if e.kind == "tagged":
-            return f"Successfully tagged {e.text}"
-        if e.kind == "built":
-            return f"Successfully built {short_id(e.image_id)}"
-        return None

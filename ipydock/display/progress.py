@@ -22,7 +22,7 @@ from typing import IO
 
 import ipywidgets as widgets
 
-from ipydock.display.text import human_size, short_id
+from ipydock.display.text import build_line, human_size, short_id
 from ipydock.models import BuildEvent
 
 __all__ = ["BuildProgress", "TextBuildProgress"]
@@ -155,27 +155,10 @@ class TextBuildProgress:
         self.out = out or sys.stdout
 
     def handle(self, event: BuildEvent) -> None:
-        known = set(self.tracker.steps)
         step = self.tracker.update(event)
-        if step is None:
-            self._build_wide(event)
-            return
-        if step.number not in known:
-            total = f"/{self.tracker.total}" if self.tracker.total else ""
-            self.out.write(f"Step {step.number}{total} : {step.instruction}\n")
-        if event.kind == "output":
-            self.out.write(step.lines[-1] + "\n")
-        elif event.kind == "cached":
-            self.out.write(" ---> Using cache\n")
-        elif event.kind == "done":
-            self.out.write(f" ---> {short_id(step.image_id)}\n")
-        elif event.kind == "failed":
+        if event.kind == "failed" and step is not None:
             self.out.write(f" ---> failed after {step.seconds:.1f}s\n")
-
-    def _build_wide(self, event: BuildEvent) -> None:
-        if event.kind in ("context", "warning") and event.text:
-            self.out.write(f"[Warning] {self.tracker.warnings[-1]}\n")
-        elif event.kind == "built":
-            self.out.write(f"Successfully built {short_id(event.image_id)}\n")
-        elif event.kind == "tagged":
-            self.out.write(f"Successfully tagged {event.text}\n")
+            return
+        line = build_line(event)
+        if line is not None:
+            self.out.write(line + "\n")

@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from ipydock.models import LayerFiles, to_record
+from ipydock.models import BuildEvent, LayerFiles, to_record
 from ipydock.units import human_duration
 
 __all__ = [
+    "build_line",
     "human_ago",
     "human_duration",
     "human_size",
@@ -88,3 +89,25 @@ def layer_listing(layers: Sequence[LayerFiles]) -> str:
             mode = f.mode or "-" * 10
             lines.append(f"  {f.change}  {mode}  {human_size(f.size):>7}  /{f.path}{link}{note}")
     return "\n".join(lines) + "\n"
+
+
+def build_line(e: BuildEvent) -> str | None:
+    """A build event as the classic ``docker build`` prints it (None: it prints nothing)."""
+    if e.kind == "context":
+        warn = f"\n[Warning] {e.text}" if e.text else ""
+        return f"Sending build context to the engine  {human_size(e.size)}{warn}"
+    if e.kind == "step":
+        return f"Step {e.step}/{e.total} : {e.instruction}"
+    if e.kind == "cached":
+        return " ---> Using cache"
+    if e.kind == "output":
+        return e.text
+    if e.kind == "done":
+        return f" ---> {short_id(e.image_id)}" if e.image_id else " ---> "
+    if e.kind == "warning":
+        return f"[Warning] {e.text}"
+    if e.kind == "tagged":
+        return f"Successfully tagged {e.text}"
+    if e.kind == "built":
+        return f"Successfully built {short_id(e.image_id)}"
+    return None
