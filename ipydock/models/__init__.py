@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         RemoveEvent,
     )
     from ipydock.models.networks import NetworkEndpoint, NetworkInfo, PortBinding
+    from ipydock.models.registry import PullResult, PushResult, TransferEvent
 
 __all__ = [
     "BuildEvent",
@@ -69,10 +70,13 @@ __all__ = [
     "NetworkInfo",
     "PortBinding",
     "PruneResult",
+    "PullResult",
+    "PushResult",
     "RemoveEvent",
     "RunOptions",
     "RunOutput",
     "RunResult",
+    "TransferEvent",
     "VolumeInfo",
     "to_record",
 ]
@@ -103,6 +107,9 @@ _MODULES = {
     "PortBinding": "networks",
     "BuildEvent": "build",
     "BuildResult": "build",
+    "TransferEvent": "registry",
+    "PullResult": "registry",
+    "PushResult": "registry",
 }
 
 

@@ -66,9 +66,22 @@ def list_images(store: Store, *, all: bool = False, filters: Iterable[str] = ())
             continue
         for full in sorted(tags):
             repository, tag = reference.familiar_parts(full)
-            rows.append(ImageInfo(repository, tag, rec.id, rec.created, rec.size))
+            digest = _repo_digest(rec, full)
+            rows.append(ImageInfo(repository, tag, rec.id, rec.created, rec.size, digest))
     rows.sort(key=lambda r: r.created.timestamp() if r.created else 0, reverse=True)
     return rows
+
+
+def _repo_digest(rec: ImageRecord, full: str) -> str:
+    """The digest a registry knows this tag's repository by (``images --digests``)."""
+    if not rec.repo_digests:
+        return "<none>"
+    repository = full.rsplit(":", 1)[0] if "/" not in full.rsplit(":", 1)[-1] else full
+    for rd in rec.repo_digests:
+        repo, _, digest = rd.partition("@")
+        if repo == repository:
+            return digest
+    return "<none>"
 
 
 def _filtered(store: Store, index: ImageIndex, flt: dict[str, list[str]]) -> list[ImageRecord]:
@@ -167,7 +180,7 @@ def inspect(store: Store, name: str) -> ImageDetail:
     return ImageDetail(
         id=rec.id,
         repo_tags=[reference.parse(t).familiar for t in sorted(rec.tags)],
-        repo_digests=[],
+        repo_digests=[reference.parse(d).familiar for d in rec.repo_digests],
         parent=rec.parent,
         created=rec.created,
         size=rec.size,

@@ -1,0 +1,283 @@
+"""``pull NAME[:TAG|@DIGEST]``: manifest, config and layers from a registry into the store.
+
+::
+
+    GET manifest ──index/list?──> pick linux/ARCH[/VARIANT] ──> GET manifest (digest checked)
+    GET config (digest checked) ──> rootfs.diff_ids
+    each missing layer, up to 3 at a time: GET blob ──sha256 while streaming──> ROOT/tmp/pull-*
+        (resumed with Range after a dropped connection; a blob longer than announced stops)
+    under the store lock, in order: gunzip/unzstd ──sha256 = diff_id──> blobs/ ──> snapshot
+    config + manifest ──> index.json with the tag and REPO@DIGEST (the commit point)
+
+The config is stored byte for byte, so the image ID is the one docker gives. A crash leaves
+only temp files (``system check --repair`` removes them) and whole layers, which the next pull
+reuses. The engine prints nothing: progress goes to the ``progress`` callback as
+:class:`~ipydock.models.TransferEvent`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import platform as _platform
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from ipydock.engine.registry import meta, reference
+from ipydock.engine.registry.client import (
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    Registry,
+    _transport_errors,
+)
+from ipydock.engine.store.archive import archive_errors
+from ipydock.engine.store.compression import decompressed
+from ipydock.engine.store.fsutil import TempFile, disk_errors
+from ipydock.engine.store.layers import LayerRecord
+from ipydock.engine.store.store import Store
+from ipydock.errors import DigestMismatch, RegistryError, RegistryUnreachable, UsageError
+from ipydock.models import PullResult, TransferEvent
+
+__all__ = ["host_platform", "parse_platform", "pull"]
+
+Progress = Callable[[TransferEvent], None]
+PARALLEL = 3
+LAYER_TYPES = (
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.diff.tar",
+    "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+)
+
+
+def host_platform() -> tuple[str, str, str]:
+    machine = _platform.machine()
+    arch = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}.get(machine, machine)
+    variant = {"aarch64": "v8", "armv7l": "v7"}.get(machine, "")
+    return "linux", arch, variant
+
+
+def parse_platform(text: str | None) -> tuple[str, str, str]:
+    """``linux/arm64/v8`` -> (os, architecture, variant); None means this machine's."""
+    if not text:
+        return host_platform()
+    parts = text.lower().split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise UsageError(f"invalid platform {text!r}: use OS/ARCH[/VARIANT], e.g. linux/arm64")
+    return parts[0], parts[1], parts[2] if len(parts) == 3 else ""
+
+
+@dataclass
+class _Layer:
+    desc: dict
+    diff_id: str
+    chain: str
+    short: str
+    tmp: TempFile | None = None
+
+
+def pull(
+    store: Store,
+    name: str,
+    *,
+    platform: str | None = None,
+    progress: Progress | None = None,
+    registry: Registry | None = None,
+) -> PullResult:
+    ref = reference.parse(name)
+    emit = _locked(progress)
+    if not ref.tag and not ref.digest:
+        emit(TransferEvent("", "", text="Using default tag: latest"))
+        ref = ref.with_default_tag()
+    want = parse_platform(platform)
+    with contextlib.ExitStack() as stack:
+        reg = registry or stack.enter_context(Registry(ref.domain))
+        emit(TransferEvent("", "", text=f"{ref.tag or ref.digest}: Pulling from {ref.path}"))
+        body, media = reg.get_manifest(ref.path, ref.digest or ref.tag or "", ref.familiar)
+        top_digest = _digest(body)
+        if ref.digest and top_digest != ref.digest:
+            raise DigestMismatch(ref.digest, top_digest, f"manifest of {ref.familiar}")
+        if media in (OCI_INDEX, DOCKER_LIST):
+            desc = _pick(json.loads(body), want, ref.familiar, reg.domain)
+            body, media = reg.get_manifest(ref.path, desc["digest"], ref.familiar)
+            if _digest(body) != desc["digest"]:
+                raise DigestMismatch(desc["digest"], _digest(body), f"manifest of {ref.familiar}")
+        if media not in (OCI_MANIFEST, DOCKER_MANIFEST):
+            raise RegistryError(reg.domain, f"{ref.familiar}: unsupported manifest type {media!r}")
+        manifest = json.loads(body)
+        config_bytes = _small_blob(reg, ref.path, manifest["config"])
+        layers = _plan(store, manifest, json.loads(config_bytes), reg.domain)
+        for layer in layers:
+            emit(TransferEvent(layer.short, _initial_status(store, layer)))
+        todo = [
+            x for x in layers if not store.layers.has(x.chain) and not store.blobs.has(x.diff_id)
+        ]
+        for layer in todo:
+            layer.tmp = stack.enter_context(TempFile(store.tmp_dir, prefix="pull-"))
+        if todo:
+            with ThreadPoolExecutor(min(PARALLEL, len(todo))) as pool:
+                for fut in [pool.submit(_download, reg, ref.path, x, emit) for x in todo]:
+                    fut.result()
+        tag = [ref.full] if ref.tag else []
+        repo_digest = f"{ref.repository}@{top_digest}"
+        with store.lock:
+            before = store.index().tags.get(ref.full) if ref.tag else None
+            records = []
+            parent = ""
+            for layer in layers:
+                records.append(_unpack(store, layer, parent, ref.familiar, emit))
+                parent = records[-1].chain_id
+            image, _ = store.commit_image(
+                config_bytes, records, tags=tag, repo_digests=[repo_digest]
+            )
+            meta.record(store, [(x.diff_id, x.desc, ref.repository) for x in layers])
+    emit(TransferEvent("", "", text=f"Digest: {top_digest}"))
+    shown = ref.full if ref.tag else repo_digest
+    familiar = ref.familiar
+    status = f"Image is up to date for {familiar}" if before == image.id else (
+        f"Downloaded newer image for {familiar}")  # fmt: skip
+    emit(TransferEvent("", "", text=f"Status: {status}"))
+    return PullResult(image.id, shown, top_digest, status)
+
+
+def _locked(progress: Progress | None) -> Progress:
+    if progress is None:
+        return lambda e: None
+    lock = threading.Lock()
+
+    def emit(event: TransferEvent) -> None:
+        with lock:
+            progress(event)
+
+    return emit
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _pick(index: dict, want: tuple[str, str, str], shown: str, registry: str) -> dict:
+    os_, arch, variant = want
+    found = []
+    for m in index.get("manifests") or []:
+        p = m.get("platform") or {}
+        if p.get("os") == os_ and p.get("architecture") == arch:
+            found.append((p.get("variant", "") == variant, m))
+    if not found:
+        have = ", ".join(
+            "/".join(filter(None, [p.get("os"), p.get("architecture"), p.get("variant")]))
+            for p in ((m.get("platform") or {}) for m in index.get("manifests") or [])
+        )
+        plat = "/".join(filter(None, want))
+        raise RegistryError(
+            registry, f"{shown} has no image for {plat} (it has: {have or 'none'}); see --platform"
+        )
+    found.sort(key=lambda f: not f[0])
+    return found[0][1]
+
+
+def _small_blob(reg: Registry, name: str, desc: dict) -> bytes:
+    """The config: small, read whole, checked against its digest and size."""
+    digest, size = desc["digest"], int(desc.get("size", 0))
+    if size > 16 << 20:
+        raise RegistryError(reg.domain, f"config {digest[:19]} is too large ({size} bytes)")
+    resp = reg.open_blob(name, digest)
+    try:
+        with _transport_errors(reg.domain):
+            data = resp.read()
+    finally:
+        resp.close()
+    if _digest(data) != digest:
+        raise DigestMismatch(digest, _digest(data), "config")
+    return data
+
+
+def _plan(store: Store, manifest: dict, config: dict, registry: str) -> list[_Layer]:
+    from ipydock.engine.store.layers import chain_id
+
+    descs = manifest.get("layers") or []
+    diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+    if len(descs) != len(diff_ids):
+        raise RegistryError(
+            registry, f"the config names {len(diff_ids)} layers but the manifest {len(descs)}"
+        )
+    out = []
+    parent = ""
+    for desc, diff_id in zip(descs, diff_ids, strict=True):
+        media = desc.get("mediaType", "")
+        if media not in LAYER_TYPES:
+            raise RegistryError(registry, f"unsupported layer type {media!r}")
+        chain = chain_id(parent, diff_id)
+        out.append(_Layer(desc, diff_id, chain, desc["digest"][7:19]))
+        parent = chain
+    return out
+
+
+def _initial_status(store: Store, layer: _Layer) -> str:
+    return "Already exists" if store.layers.has(layer.chain) else "Pulling fs layer"
+
+
+def _download(reg: Registry, name: str, layer: _Layer, emit: Progress) -> None:
+    """Stream one blob into its temp file, digesting as it comes; resume after a drop."""
+    assert layer.tmp is not None
+    digest, total = layer.desc["digest"], int(layer.desc.get("size", 0))
+    out = layer.tmp.file
+    h = hashlib.sha256()
+    done = 0
+    for attempt in range(4):
+        resp = reg.open_blob(name, digest, done)
+        try:
+            if done and resp.status_code != 206:  # the Range was ignored: start again
+                out.seek(0)
+                out.truncate()
+                h, done = hashlib.sha256(), 0
+            last = 0
+            with disk_errors(layer.tmp.path), _transport_errors(reg.domain):
+                for chunk in resp.iter_bytes(1 << 20):
+                    done += len(chunk)
+                    if total and done > total:
+                        raise RegistryError(
+                            reg.domain, f"blob {digest[:19]} is longer than its {total} bytes"
+                        )
+                    h.update(chunk)
+                    out.write(chunk)
+                    if done - last >= 1 << 20:
+                        last = done
+                        emit(TransferEvent(layer.short, "Downloading", done, total))
+            break
+        except RegistryUnreachable:
+            if attempt == 3:
+                raise  # dropped four times: give up, the temp file goes
+        finally:
+            resp.close()
+    emit(TransferEvent(layer.short, "Verifying Checksum"))
+    actual = "sha256:" + h.hexdigest()
+    if actual != digest:
+        raise DigestMismatch(digest, actual, f"layer from {reg.domain}")
+    out.flush()
+    emit(TransferEvent(layer.short, "Download complete", done, total))
+
+
+def _unpack(store: Store, layer: _Layer, parent: str, label: str, emit: Progress) -> LayerRecord:
+    """Decompress a downloaded blob into the store (checked against its diff ID), then unpack."""
+    if store.layers.has(layer.chain):
+        return store.layers.get(layer.chain)
+    if not store.blobs.has(layer.diff_id):
+        assert layer.tmp is not None
+        emit(TransferEvent(layer.short, "Extracting"))
+        with open(layer.tmp.path, "rb") as raw, archive_errors(f"layer {layer.short}"):
+            try:
+                store.blobs.put_stream(decompressed(raw, label), expected=layer.diff_id)
+            except DigestMismatch as exc:
+                raise DigestMismatch(exc.expected, exc.actual, "layer diff ID") from exc
+    rec = store.layers.create(parent, layer.diff_id, store.blobs.opener(layer.diff_id), label)
+    emit(TransferEvent(layer.short, "Pull complete"))
+    return rec
