@@ -46,9 +46,12 @@ from ipydock.models import (
     LogEntry,
     NetworkInfo,
     PruneResult,
+    PullResult,
+    PushResult,
     RemoveEvent,
     RunOptions,
     RunResult,
+    TransferEvent,
     VolumeInfo,
 )
 
@@ -92,6 +95,43 @@ class DockerBackend:
         self.inspect_image(image)
         hint = "save it (`%image save -o app.tar app`), load it into the bundled engine, explore"
         raise NotSupported("image files", self.name, hint)
+
+    # -- registries: the engine pulls and pushes; credentials are docker's config.json -------
+
+    def pull(
+        self, name: str, *, platform: str | None = None,
+        progress: Callable[[TransferEvent], None] | None = None,
+    ) -> PullResult:  # fmt: skip
+        from ipydock.docker import distribution
+
+        with self._errors("image", name):
+            return distribution.pull(self.api, name, platform, progress)
+
+    def push(
+        self, name: str, *, progress: Callable[[TransferEvent], None] | None = None
+    ) -> PushResult:
+        from ipydock.docker import distribution
+
+        with self._errors("image", name):
+            return distribution.push(self.api, name, progress)
+
+    def login(self, server: str | None, username: str, password: str) -> str:
+        """The engine checks the credentials; they are kept in config.json as docker's client
+        keeps them (the one place outside the engine package that uses its ``auth`` module: a
+        leaf of plain file handling, shared so both engines read the same credentials)."""
+        from ipydock.engine.registry import auth
+        from ipydock.engine.registry.login import server_domain
+
+        domain = server_domain(server)
+        with self._errors():
+            self.api.login(username, password, registry=auth.server_key(domain), reauth=True)
+        auth.store(domain, auth.Credentials(username, password))
+        return "Login Succeeded"
+
+    def logout(self, server: str | None) -> str:
+        from ipydock.engine.registry.login import logout
+
+        return logout(server)
 
     def tag(self, source: str, target: str) -> str:
         repo, tag = convert.split_name(target)
