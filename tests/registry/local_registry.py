@@ -85,7 +85,7 @@ class LocalRegistry:
         except OSError:
             return ""
 
-    def blob_path(self, repo: str, digest: str) -> str:
+    def blob_path(self, digest: str) -> str:
         """Where the registry keeps a blob's bytes (tests tamper with it)."""
         hexpart = digest.removeprefix("sha256:")
         return os.path.join(

@@ -1,0 +1,60 @@
+"""A real docker-registry per test session (plain, and with htpasswd basic auth), a private
+docker config per test, and a repository name per test."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from ipydock.backends import BundledBackend
+from ipydock.engine.store import Store
+from tests.conftest import require
+from tests.registry.local_registry import BINARY, LocalRegistry
+
+USER, PASSWORD = "ipdr-user", "ipdr-pass"
+
+
+@pytest.fixture(scope="session")
+def registry() -> Iterator[LocalRegistry]:
+    require(os.path.exists(BINARY), "docker-registry is not installed (scripts/setup.sh --test)")
+    reg = LocalRegistry().start()
+    try:
+        yield reg
+    finally:
+        reg.stop()
+
+
+@pytest.fixture(scope="session")
+def auth_registry() -> Iterator[LocalRegistry]:
+    require(os.path.exists(BINARY), "docker-registry is not installed (scripts/setup.sh --test)")
+    require(shutil.which("htpasswd") is not None, "htpasswd (apache2-utils) is not installed")
+    reg = LocalRegistry(users={USER: PASSWORD}).start()
+    try:
+        yield reg
+    finally:
+        reg.stop()
+
+
+@pytest.fixture(autouse=True)
+def docker_config(tmp_path, monkeypatch) -> str:
+    """Credentials go to a config.json of the test's own, never the user's ~/.docker."""
+    path = str(tmp_path / "docker-config")
+    monkeypatch.setenv("DOCKER_CONFIG", path)
+    return path
+
+
+@pytest.fixture
+def repo(registry: LocalRegistry, request: pytest.FixtureRequest) -> str:
+    """``127.0.0.1:PORT/ipdr/<test name>``: each test pushes to a repository of its own."""
+    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:50].strip("-")
+    return f"{registry.host}/ipdr/{name}"
+
+
+@pytest.fixture
+def other(tmp_path) -> BundledBackend:
+    """A second, empty store: "another machine" that pulls what was pushed."""
+    return BundledBackend(Store(str(tmp_path / "other-store")))
