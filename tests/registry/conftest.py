@@ -14,6 +14,7 @@ from ipydock.backends import BundledBackend
 from ipydock.engine.store import Store
 from tests.conftest import require
 from tests.registry.local_registry import BINARY, LocalRegistry
+from tests.registry.token_issuer import TokenIssuer
 
 USER, PASSWORD = "ipdr-user", "ipdr-pass"
 
@@ -37,6 +38,21 @@ def auth_registry() -> Iterator[LocalRegistry]:
         yield reg
     finally:
         reg.stop()
+
+
+@pytest.fixture(scope="session")
+def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
+    """A registry with token auth (bearer), and its token issuer (``.issuer``)."""
+    require(os.path.exists(BINARY), "docker-registry is not installed (scripts/setup.sh --test)")
+    require(shutil.which("openssl") is not None, "openssl is not installed")
+    issuer = TokenIssuer(str(tmp_path_factory.mktemp("ipdr-token")), {USER: PASSWORD})
+    reg = LocalRegistry(auth_yaml=issuer.auth_yaml())
+    reg.issuer = issuer  # type: ignore[attr-defined]
+    try:
+        yield reg.start()
+    finally:
+        reg.stop()
+        issuer.stop()
 
 
 @pytest.fixture(autouse=True)

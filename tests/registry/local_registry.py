@@ -25,9 +25,10 @@ def _free_port() -> int:
 
 
 class LocalRegistry:
-    def __init__(self, users: dict[str, str] | None = None) -> None:
+    def __init__(self, users: dict[str, str] | None = None, auth_yaml: str = "") -> None:
         self.dir = tempfile.mkdtemp(prefix="ipdr-registry-")
         self.users = users or {}
+        self.auth_yaml = auth_yaml  # e.g. token auth: see token_issuer.py
         self.proc: subprocess.Popen | None = None
         self.port = 0
 
@@ -36,7 +37,7 @@ class LocalRegistry:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> LocalRegistry:
-        auth = ""
+        auth = self.auth_yaml
         if self.users:
             htpasswd = os.path.join(self.dir, "htpasswd")
             for i, (user, password) in enumerate(self.users.items()):

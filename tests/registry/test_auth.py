@@ -115,3 +115,24 @@ def test_challenge_parsing() -> None:
     }
     basic = auth.parse_challenge('Basic realm="ipdr"')
     assert basic is not None and (basic.scheme, basic.params) == ("basic", {"realm": "ipdr"})
+
+
+def test_bearer_token_flow_with_a_scope_per_repository(
+    backend: BundledBackend, busybox: str, token_registry: LocalRegistry, other: BundledBackend
+) -> None:
+    issuer = token_registry.issuer  # type: ignore[attr-defined]
+    name = f"{token_registry.host}/ipdr/tok:1"
+    backend.tag("busybox", name)
+    with pytest.raises(RegistryAuthFailed):
+        backend.push(name)  # anonymous: the issuer grants nothing
+    issuer.requests.clear()
+    assert backend.login(token_registry.host, USER, PASSWORD) == "Login Succeeded"
+    pushed = backend.push(name)
+    scopes = {s for q in issuer.requests for s in q.get("scope", [])}
+    assert "repository:ipdr/tok:pull,push" in scopes
+    assert {q["service"][0] for q in issuer.requests} == {"ipdr-registry"}
+    issuer.requests.clear()
+    assert other.pull(name).digest == pushed.digest
+    assert {s for q in issuer.requests for s in q.get("scope", [])} == {"repository:ipdr/tok:pull"}
+    with pytest.raises(RegistryAuthFailed, match="wrong username or password"):
+        backend.login(token_registry.host, USER, "wrong")
