@@ -4,7 +4,8 @@ and, when told to, each fault a real registry or network can show.
 ``faults`` is a set of words, each consumed or permanent as documented in :meth:`_fault`:
 ``drop`` (the blob's connection closes half-way, once), ``500`` (the manifest fails once),
 ``429`` (always too many requests), ``endless`` (the blob never ends), ``bad-media`` (a
-manifest of an unknown type), ``huge`` (a 5 MiB manifest), ``no-range`` (Range ignored).
+manifest of an unknown type), ``huge`` (a 5 MiB manifest), ``no-range`` (Range ignored),
+``slow`` (the blob comes in 64 KiB pieces, 20 ms apart).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import gzip
 import hashlib
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -136,6 +138,17 @@ class HostileRegistry:
             req.close_connection = True
             return
         headers = {"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"} if start else {}
+        if self._fault("slow", once=False) and body:
+            req.send_response(status)
+            req.send_header("Content-Length", str(len(part)))
+            req.end_headers()
+            try:
+                for i in range(0, len(part), 65536):
+                    req.wfile.write(part[i : i + 65536])
+                    time.sleep(0.02)
+            except OSError:
+                pass
+            return
         self._send(req, status, part, "application/octet-stream", headers, body)
 
     def stop(self) -> None:

@@ -89,3 +89,42 @@ def test_unknown_or_huge_manifests_are_refused(backend, fresh: HostileRegistry) 
     with pytest.raises(ManifestUnknown):
         backend.pull(f"{fresh.host}/ipdr/img:2")
     _clean(backend)
+
+
+def test_sigkill_during_a_pull_leaves_a_consistent_store_and_the_next_pull_finishes(
+    root: str, fresh: HostileRegistry
+) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from ipydock.engine.store import Store
+
+    fresh.faults.add("slow")
+    code = (
+        "import sys; from ipydock.engine.store import Store; "
+        "from ipydock.engine.registry.pull import pull; pull(Store(sys.argv[1]), sys.argv[2])"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, root, f"{fresh.host}/ipdr/img:1"])
+    tmp = os.path.join(root, "tmp")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # until the layer is half-way in its temp file
+        parts = [os.path.join(tmp, n) for n in os.listdir(tmp) if n.startswith("pull-")] if \
+            os.path.isdir(tmp) else []  # fmt: skip
+        if parts and os.path.getsize(parts[0]) > len(fresh.layer) // 4:
+            break
+        assert proc.poll() is None, "the pull ended before it could be killed"
+        time.sleep(0.01)
+    else:
+        raise AssertionError("the pull never started writing the layer")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    store = Store(root)
+    report = check(store)
+    assert report.ok and report.garbage  # the temp file: harmless, removable
+    assert BundledBackend(store).images() == []
+    fresh.faults.clear()
+    assert BundledBackend(store).pull(f"{fresh.host}/ipdr/img:1").id == _image_id(fresh)
+    assert check(store, repair=True).ok
+    assert not os.listdir(tmp)
