@@ -251,3 +251,18 @@ def _arch() -> str:
     from ipydock.engine.registry.pull import host_platform
 
     return host_platform()[1]
+
+
+def test_chunked_upload_gives_the_same_blobs(
+    backend: BundledBackend, busybox: str, repo: str, other: BundledBackend, skopeo: str, tmp_path
+) -> None:
+    from ipydock.engine.registry.push import push
+
+    backend.tag("busybox", f"{repo}:chunked")
+    events: list[TransferEvent] = []
+    result = push(backend.store, f"{repo}:chunked", progress=events.append, chunk_size=256 << 10)  # type: ignore[attr-defined]
+    pushing = [e for e in events if e.status == "Pushing"]
+    assert len(pushing) >= 4 and pushing[-1].current == pushing[-1].total
+    _skopeo_copy(skopeo, f"docker://{repo}:chunked", f"oci:{tmp_path}/oci:c")
+    assert other.pull(f"{repo}:chunked").id == busybox
+    assert other.pull(f"{repo}@{result.digest}").id == busybox

@@ -9,6 +9,7 @@
     manifests  GET|HEAD|PUT /v2/NAME/manifests/REF         (Accept: OCI + Docker types)
     blobs      GET|HEAD /v2/NAME/blobs/DIGEST               (GET follows redirects, Range resumes)
     uploads    POST /v2/NAME/blobs/uploads/[?mount=D&from=REPO] -> PUT LOCATION?digest=D
+               (chunked: POST -> PATCH LOCATION (Content-Range) ... -> PUT LOCATION?digest=D)
 
 Every ``httpx`` error and every error status becomes a :mod:`ipydock.errors` class here, in
 :func:`_transport_errors` and :meth:`Registry.check`, and nowhere else.
@@ -369,6 +370,41 @@ class Registry:
             content=chunks,
         )
         self.check(resp, f"upload of {digest[:19]} to {name}")
+
+    def upload_chunked(self, name: str, digest: str, parts: Iterator[bytes]) -> None:
+        """Chunked upload: ``POST``, one ``PATCH`` per part (``Content-Range``), then ``PUT
+        ?digest=`` with no body. Each answer names the URL of the next request."""
+        import httpx
+
+        scope = f"repository:{name}:pull,push"
+        what = f"upload of {digest[:19]} to {name}"
+        resp = self.request("POST", f"/v2/{name}/blobs/uploads/", scope)
+        self.check(resp, what)
+        offset = 0
+        for part in parts:
+            location = resp.headers.get("location")
+            if not location:
+                raise RegistryError(self.domain, f"{what}: no Location header")
+            end = offset + len(part) - 1
+            resp = self.request(
+                "PATCH",
+                location,
+                scope,
+                headers={
+                    "Content-Type": "application/octet-stream",
+                    "Content-Range": f"{offset}-{end}",
+                    "Content-Length": str(len(part)),
+                },
+                content=part,
+            )
+            self.check(resp, what)
+            offset = end + 1
+        location = resp.headers.get("location")
+        if not location:
+            raise RegistryError(self.domain, f"{what}: no Location header")
+        url = httpx.URL(self.url(location)).copy_merge_params({"digest": digest})
+        resp = self.request("PUT", str(url), scope, headers={"Content-Length": "0"})
+        self.check(resp, what)
 
 
 def _error_message(resp: httpx.Response) -> str:

@@ -6,7 +6,7 @@
         HEAD in the target repository ──200──> "Layer already exists"
         same registry, other repository ──POST ?mount=&from=──201──> "Mounted from REPO"
         else gzip it (level 1, no timestamp: the same layer gives the same blob every time)
-             ──HEAD──> exists? else POST + PUT ?digest= (monolithic) ──> "Pushed"
+             ──HEAD──> exists? else POST + PUT ?digest= (monolithic; or PATCH chunks) ──> "Pushed"
     config: HEAD, else upload
     manifest (Docker v2 schema 2, indented as docker writes it) ──PUT /manifests/TAG──>
     "TAG: digest: sha256:… size: N"; REPO@DIGEST recorded on the image
@@ -51,7 +51,10 @@ def push(
     *,
     progress: Progress | None = None,
     registry: Registry | None = None,
+    chunk_size: int = 0,
 ) -> PushResult:
+    """Push one tag; ``chunk_size`` > 0 sends layers in PATCH requests of that many bytes
+    (for registries or proxies that limit a request's size), else in one PUT each."""
     ref = reference.parse(name)
     if ref.digest:
         raise UsageError(f"cannot push {name!r}: push a NAME[:TAG], not a digest")
@@ -73,7 +76,7 @@ def push(
         for diff_id in reversed(diff_ids):
             emit(TransferEvent(diff_id[7:19], "Preparing"))
         pool = stack.enter_context(ThreadPoolExecutor(PARALLEL))
-        futures = [pool.submit(_push_layer, store, reg, ref, d, emit) for d in diff_ids]
+        futures = [pool.submit(_push_layer, store, reg, ref, d, emit, chunk_size) for d in diff_ids]
         descs = [f.result() for f in futures]
         config_digest = rec.id
         if reg.blob_size(ref.path, config_digest, "pull,push") is None:
@@ -115,8 +118,9 @@ def _manifest(config: bytes, config_digest: str, layers: list[dict]) -> tuple[by
 
 
 def _push_layer(
-    store: Store, reg: Registry, ref: reference.Reference, diff_id: str, emit: Progress
-) -> dict:
+    store: Store, reg: Registry, ref: reference.Reference, diff_id: str, emit: Progress,
+    chunk_size: int,
+) -> dict:  # fmt: skip
     short = diff_id[7:19]
     for known in meta.candidates(store, diff_id):
         source = reference.try_parse(known["repository"])
@@ -135,7 +139,10 @@ def _push_layer(
         if reg.blob_size(ref.path, digest, "pull,push") is not None:
             emit(TransferEvent(short, "Layer already exists"))
             return desc
-        reg.upload(ref.path, digest, size, lambda: _chunks(tmp.path, short, size, emit))
+        if chunk_size:
+            reg.upload_chunked(ref.path, digest, _chunks(tmp.path, short, size, emit, chunk_size))
+        else:
+            reg.upload(ref.path, digest, size, lambda: _chunks(tmp.path, short, size, emit))
     emit(TransferEvent(short, "Pushed", size, size))
     return desc
 
@@ -158,10 +165,12 @@ def _gzip(store: Store, diff_id: str, tmp: TempFile) -> tuple[str, int]:
     return "sha256:" + h.hexdigest(), size
 
 
-def _chunks(path: str, short: str, total: int, emit: Progress) -> Iterator[bytes]:
+def _chunks(
+    path: str, short: str, total: int, emit: Progress, size: int = 1 << 20
+) -> Iterator[bytes]:
     done = 0
     with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
+        while chunk := f.read(size):
             done += len(chunk)
             emit(TransferEvent(short, "Pushing", done, total))
             yield chunk
