@@ -25,8 +25,11 @@ def _free_port() -> int:
 
 
 class LocalRegistry:
-    def __init__(self, users: dict[str, str] | None = None, auth_yaml: str = "") -> None:
+    def __init__(
+        self, users: dict[str, str] | None = None, auth_yaml: str = "", netns: str = ""
+    ) -> None:
         self.dir = tempfile.mkdtemp(prefix="ipdr-registry-")
+        self.netns = netns  # /proc/PID/ns/net: serve inside that network namespace
         self.users = users or {}
         self.auth_yaml = auth_yaml  # e.g. token auth: see token_issuer.py
         self.proc: subprocess.Popen | None = None
@@ -50,13 +53,15 @@ class LocalRegistry:
             config = os.path.join(self.dir, "config.yml")
             with open(config, "w") as f:
                 f.write(
-                    "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n"
+                    "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\n"
                     f"storage:\n  filesystem:\n    rootdirectory: {self.dir}/data\n"
                     "  delete:\n    enabled: true\n"
                     f"http:\n  addr: 127.0.0.1:{self.port}\n{auth}"
                 )
             log = open(os.path.join(self.dir, "log"), "wb")  # noqa: SIM115
-            self.proc = subprocess.Popen([BINARY, "serve", config], stdout=log, stderr=log)
+            wrapper = ["nsenter", f"--net={self.netns}", "--"] if self.netns else []
+            command = [*wrapper, BINARY, "serve", config]
+            self.proc = subprocess.Popen(command, stdout=log, stderr=log)
             log.close()
             if self._wait_ready():
                 return self
@@ -70,6 +75,11 @@ class LocalRegistry:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 return False
+            if self.netns:  # not reachable from here: its log says when it listens
+                if f"listening on 127.0.0.1:{self.port}" in self.log():
+                    return True
+                time.sleep(0.05)
+                continue
             try:
                 r = httpx.get(f"http://{self.host}/v2/", timeout=1.0)
                 if r.status_code in (200, 401):
