@@ -12,17 +12,25 @@ import pytest
 
 from ipydock.backends import BundledBackend
 from ipydock.engine.store import Store
+from ipydock.testing import REGISTRY_BINARY, LocalRegistry
 from tests.conftest import require
-from tests.registry.local_registry import BINARY, LocalRegistry
 from tests.registry.token_issuer import TokenIssuer
 
 USER, PASSWORD = "ipdr-user", "ipdr-pass"
+PREFIX = "ipdr-registry-"  # this suite's host objects: temp dirs of its registries
+
+
+def need_registry() -> None:
+    require(
+        os.path.exists(REGISTRY_BINARY),
+        "docker-registry is not installed (scripts/setup.sh --test)",
+    )
 
 
 @pytest.fixture(scope="session")
 def registry() -> Iterator[LocalRegistry]:
-    require(os.path.exists(BINARY), "docker-registry is not installed (scripts/setup.sh --test)")
-    reg = LocalRegistry().start()
+    need_registry()
+    reg = LocalRegistry(prefix=PREFIX).start()
     try:
         yield reg
     finally:
@@ -31,9 +39,9 @@ def registry() -> Iterator[LocalRegistry]:
 
 @pytest.fixture(scope="session")
 def auth_registry() -> Iterator[LocalRegistry]:
-    require(os.path.exists(BINARY), "docker-registry is not installed (scripts/setup.sh --test)")
+    need_registry()
     require(shutil.which("htpasswd") is not None, "htpasswd (apache2-utils) is not installed")
-    reg = LocalRegistry(users={USER: PASSWORD}).start()
+    reg = LocalRegistry(users={USER: PASSWORD}, prefix=PREFIX).start()
     try:
         yield reg
     finally:
@@ -43,10 +51,10 @@ def auth_registry() -> Iterator[LocalRegistry]:
 @pytest.fixture(scope="session")
 def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
     """A registry with token auth (bearer), and its token issuer (``.issuer``)."""
-    require(os.path.exists(BINARY), "docker-registry is not installed (scripts/setup.sh --test)")
+    need_registry()
     require(shutil.which("openssl") is not None, "openssl is not installed")
     issuer = TokenIssuer(str(tmp_path_factory.mktemp("ipdr-token")), {USER: PASSWORD})
-    reg = LocalRegistry(auth_yaml=issuer.auth_yaml())
+    reg = LocalRegistry(auth_yaml=issuer.auth_yaml(), prefix=PREFIX)
     reg.issuer = issuer  # type: ignore[attr-defined]
     try:
         yield reg.start()

@@ -14,8 +14,8 @@ from ipydock.engine.registry import auth
 from ipydock.engine.registry.client import is_insecure
 from ipydock.engine.registry.login import server_domain
 from ipydock.errors import RegistryAuthFailed
+from ipydock.testing import LocalRegistry
 from tests.registry.conftest import PASSWORD, USER
-from tests.registry.local_registry import LocalRegistry
 
 
 def _config(docker_config: str) -> dict:

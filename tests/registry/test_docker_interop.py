@@ -17,9 +17,8 @@ import pytest
 from ipydock.backends import BundledBackend
 from ipydock.docker import DockerBackend
 from ipydock.models import TransferEvent
-from ipydock.testing import Dockerd
-from tests.conftest import require
-from tests.registry.local_registry import BINARY, LocalRegistry
+from ipydock.testing import Dockerd, LocalRegistry
+from tests.registry.conftest import PREFIX, need_registry
 
 pytestmark = [pytest.mark.docker, pytest.mark.root]
 
@@ -28,12 +27,12 @@ pytestmark = [pytest.mark.docker, pytest.mark.root]
 def shared(dockerd: Dockerd) -> Iterator[LocalRegistry]:
     """A registry inside dockerd's network namespace."""
     assert dockerd.proc is not None
-    require(os.path.exists(BINARY), "docker-registry is not installed (scripts/setup.sh --test)")
+    need_registry()
     netns = f"/proc/{dockerd.proc.pid}/ns/net"
     # `unshare --net` leaves that namespace's loopback down; the registry listens there
     subprocess.run(["nsenter", f"--net={netns}", "--", "ip", "link", "set", "lo", "up"],
                    check=True)  # fmt: skip
-    reg = LocalRegistry(netns=netns)
+    reg = LocalRegistry(netns=netns, prefix=PREFIX)
     reg.start()
     try:
         yield reg

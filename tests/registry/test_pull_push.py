@@ -22,8 +22,7 @@ from ipydock.errors import (
     UsageError,
 )
 from ipydock.models import TransferEvent
-from ipydock.testing import add_step, layer_tar
-from tests.registry.local_registry import LocalRegistry, _free_port
+from ipydock.testing import LocalRegistry, add_step, free_port, layer_tar
 
 
 def _sha(data: bytes) -> str:
@@ -223,7 +222,7 @@ def test_bad_names_unknown_images_and_unreachable_registries(
     with pytest.raises(UsageError, match="not a digest"):
         backend.push(f"{repo}@sha256:" + "0" * 64)
     with pytest.raises(RegistryUnreachable, match=r"cannot reach the registry 127\.0\.0\.1:\d+"):
-        backend.pull(f"127.0.0.1:{_free_port()}/ipdr/x")
+        backend.pull(f"127.0.0.1:{free_port()}/ipdr/x")
 
 
 def test_cli_prints_docker_pull_and_push_lines(ipd, busybox_tgz, repo: str) -> None:

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 import pytest
 
 from ipydock.backends import BundledBackend
+from ipydock.testing import LocalRegistry
 from tests.conftest import require
 from tests.registry.conftest import PASSWORD, USER
-from tests.registry.local_registry import LocalRegistry
 
 NOBODY = 65534
 
