@@ -4,9 +4,10 @@
 
     GET manifest ──index/list?──> pick linux/ARCH[/VARIANT] ──> GET manifest (digest checked)
     GET config (digest checked) ──> rootfs.diff_ids
-    each missing layer, up to 3 at a time: GET blob ──sha256 while streaming──> ROOT/tmp/pull-*
-        (resumed with Range after a dropped connection; a blob longer than announced stops)
-    under the store lock, in order: gunzip/unzstd ──sha256 = diff_id──> blobs/ ──> snapshot
+    each missing layer, up to 3 at a time: GET blob ──sha256──> gunzip/unzstd ──sha256 (diff ID)
+        ──> ROOT/tmp/pull-*   (resumed with Range after a dropped connection; a blob longer
+        than announced stops; both digests checked before the file is used)
+    under the store lock, in order: rename into blobs/<diff ID> ──> unpack a snapshot
     config + manifest ──> index.json with the tag and REPO@DIGEST (the commit point)
 
 The config is stored byte for byte, so the image ID is the one docker gives. A crash leaves
@@ -35,12 +36,17 @@ from ipydock.engine.registry.client import (
     Registry,
     _transport_errors,
 )
-from ipydock.engine.store.archive import archive_errors
-from ipydock.engine.store.compression import decompressed
+from ipydock.engine.registry.codec import Decoder
 from ipydock.engine.store.fsutil import TempFile, disk_errors
 from ipydock.engine.store.layers import LayerRecord
 from ipydock.engine.store.store import Store
-from ipydock.errors import DigestMismatch, RegistryError, RegistryUnreachable, UsageError
+from ipydock.errors import (
+    ArchiveError,
+    DigestMismatch,
+    RegistryError,
+    RegistryUnreachable,
+    UsageError,
+)
 from ipydock.models import PullResult, TransferEvent
 
 __all__ = ["host_platform", "parse_platform", "pull"]
@@ -226,32 +232,30 @@ def _initial_status(store: Store, layer: _Layer) -> str:
 
 
 def _download(reg: Registry, name: str, layer: _Layer, emit: Progress) -> None:
-    """Stream one blob into its temp file, digesting as it comes; resume after a drop."""
+    """Stream one blob: digest it, decompress it and digest the tar (the diff ID) as it comes,
+    into the layer's temp file; resume after a dropped connection."""
     assert layer.tmp is not None
     digest, total = layer.desc["digest"], int(layer.desc.get("size", 0))
     out = layer.tmp.file
-    h = hashlib.sha256()
-    done = 0
+    state = _Stream(f"layer {layer.short} from {reg.domain}")
     for attempt in range(4):
-        resp = reg.open_blob(name, digest, done)
+        resp = reg.open_blob(name, digest, state.done)
         try:
-            if done and resp.status_code != 206:  # the Range was ignored: start again
+            if state.done and resp.status_code != 206:  # the Range was ignored: start again
                 out.seek(0)
                 out.truncate()
-                h, done = hashlib.sha256(), 0
+                state = _Stream(state.label)
             last = 0
             with disk_errors(layer.tmp.path), _transport_errors(reg.domain):
                 for chunk in resp.iter_bytes(1 << 20):
-                    done += len(chunk)
-                    if total and done > total:
+                    if total and state.done + len(chunk) > total:
                         raise RegistryError(
                             reg.domain, f"blob {digest[:19]} is longer than its {total} bytes"
                         )
-                    h.update(chunk)
-                    out.write(chunk)
-                    if done - last >= 1 << 20:
-                        last = done
-                        emit(TransferEvent(layer.short, "Downloading", done, total))
+                    out.write(state.feed(chunk))
+                    if state.done - last >= 1 << 20:
+                        last = state.done
+                        emit(TransferEvent(layer.short, "Downloading", state.done, total))
             break
         except RegistryUnreachable:
             if attempt == 3:
@@ -259,25 +263,58 @@ def _download(reg: Registry, name: str, layer: _Layer, emit: Progress) -> None:
         finally:
             resp.close()
     emit(TransferEvent(layer.short, "Verifying Checksum"))
-    actual = "sha256:" + h.hexdigest()
-    if actual != digest:
-        raise DigestMismatch(digest, actual, f"layer from {reg.domain}")
+    out.write(state.finish(digest))
+    actual = "sha256:" + state.diff.hexdigest()
+    if actual != layer.diff_id:
+        raise DigestMismatch(layer.diff_id, actual, f"layer diff ID (from {reg.domain})")
     out.flush()
-    emit(TransferEvent(layer.short, "Download complete", done, total))
+    emit(TransferEvent(layer.short, "Download complete", state.done, total))
+
+
+class _Stream:
+    """The running state of one blob download: bytes, both digests, the decoder."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.done = 0
+        self.blob = hashlib.sha256()
+        self.diff = hashlib.sha256()
+        self.decoder = Decoder(label)
+        self.error: ArchiveError | None = None
+
+    def feed(self, chunk: bytes) -> bytes:
+        self.done += len(chunk)
+        self.blob.update(chunk)
+        if self.error is not None:
+            return b""
+        try:
+            plain = self.decoder.feed(chunk)
+        except ArchiveError as exc:  # reported after the digest check: that says more
+            self.error = exc
+            return b""
+        self.diff.update(plain)
+        return plain
+
+    def finish(self, digest: str) -> bytes:
+        actual = "sha256:" + self.blob.hexdigest()
+        if actual != digest:
+            raise DigestMismatch(digest, actual, self.label)
+        if self.error is not None:
+            raise self.error
+        plain = self.decoder.finish()
+        self.diff.update(plain)
+        return plain
 
 
 def _unpack(store: Store, layer: _Layer, parent: str, label: str, emit: Progress) -> LayerRecord:
-    """Decompress a downloaded blob into the store (checked against its diff ID), then unpack."""
+    """Move a downloaded layer's tar into the blob store (its name is its diff ID), unpack it."""
     if store.layers.has(layer.chain):
         return store.layers.get(layer.chain)
     if not store.blobs.has(layer.diff_id):
         assert layer.tmp is not None
-        emit(TransferEvent(layer.short, "Extracting"))
-        with open(layer.tmp.path, "rb") as raw, archive_errors(f"layer {layer.short}"):
-            try:
-                store.blobs.put_stream(decompressed(raw, label), expected=layer.diff_id)
-            except DigestMismatch as exc:
-                raise DigestMismatch(exc.expected, exc.actual, "layer diff ID") from exc
+        with disk_errors(store.blobs.dir):
+            layer.tmp.commit(store.blobs.path(layer.diff_id))
+    emit(TransferEvent(layer.short, "Extracting"))
     rec = store.layers.create(parent, layer.diff_id, store.blobs.opener(layer.diff_id), label)
     emit(TransferEvent(layer.short, "Pull complete"))
     return rec

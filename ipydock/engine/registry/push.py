@@ -5,7 +5,7 @@
     each layer (up to 3 at a time), from what distribution.json knows of it:
         HEAD in the target repository ──200──> "Layer already exists"
         same registry, other repository ──POST ?mount=&from=──201──> "Mounted from REPO"
-        else gzip it (level 1, no timestamp: the same layer gives the same blob every time)
+        else gzip it (ISA-L level 1, no timestamp: the same layer gives the same blob each time)
              ──HEAD──> exists? else POST + PUT ?digest= (monolithic; or PATCH chunks) ──> "Pushed"
     config: HEAD, else upload
     manifest (Docker v2 schema 2, indented as docker writes it) ──PUT /manifests/TAG──>
@@ -19,12 +19,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from ipydock.engine.registry import meta, reference
 from ipydock.engine.registry.client import DOCKER_MANIFEST, OCI_MANIFEST, Registry
+from ipydock.engine.registry.codec import gzip_compressor
 from ipydock.engine.registry.pull import _locked
 from ipydock.engine.store.fsutil import TempFile, disk_errors
 from ipydock.engine.store.store import Store
@@ -148,9 +148,9 @@ def _push_layer(
 
 
 def _gzip(store: Store, diff_id: str, tmp: TempFile) -> tuple[str, int]:
-    """gzip the stored layer into ``tmp``: level 1 for speed, mtime 0 so it is reproducible."""
+    """gzip the stored layer into ``tmp``: level 1 (ISA-L), mtime 0 so it is reproducible."""
     h = hashlib.sha256()
-    comp = zlib.compressobj(1, zlib.DEFLATED, 31)
+    comp = gzip_compressor()
     size = 0
     with store.blobs.open(diff_id) as src, disk_errors(tmp.path):
         while True:

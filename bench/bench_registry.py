@@ -1,0 +1,113 @@
+"""Benchmark: ``ipydock push`` / ``ipydock pull`` beside ``skopeo copy``, same machine, same
+local ``docker-registry`` (fresh storage for every push, so nothing is skipped or mounted).
+
+The image: one ~100 MB layer (half incompressible bytes, half text), imported into a store.
+
+* push: ``ipydock push`` (compresses the layer: the store keeps layers uncompressed) against
+  ``skopeo copy oci:DIR docker://…`` from an OCI dir that already holds the gzipped blob;
+* pull: ``ipydock pull`` into an empty store (download, digest checks, decompress, unpack a
+  snapshot) against ``skopeo copy docker://… oci:DIR`` (download and digest checks only).
+
+Each side runs through its CLI in a new process (ipydock without its command server, so the
+start-up is paid as skopeo pays its own), alternating, median of ``--runs``. Prints the times and
+the ratios ipydock/skopeo (target: <= 1). Run as root: ``python bench/bench_registry.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+
+from ipydock.testing import LocalRegistry
+
+MB = 1 << 20
+
+
+def make_rootfs_tar(path: str, size: int) -> None:
+    """A tarball with ``size`` bytes of files: half random, half repetitive text."""
+    with tarfile.open(path, "w") as tf:
+        for i, kind in enumerate(("random", "text")):
+            data = os.urandom(size // 2) if kind == "random" else (
+                b"".join(b"line %08d of a text file that compresses well\n" % n
+                         for n in range(size // 2 // 48)))  # fmt: skip
+            info = tarfile.TarInfo(f"data/{kind}-{i}.bin")
+            info.size = len(data)
+            import io
+
+            tf.addfile(info, io.BytesIO(data))
+
+
+def ipydock(*args: str, root: str) -> None:
+    env = {**os.environ, "IPYDOCK_SERVER": "0"}
+    cmd = [sys.executable, "-m", "ipydock", "--root", root, *args]
+    subprocess.run(cmd, check=True, env=env, capture_output=True)
+
+
+def skopeo(*args: str) -> None:
+    subprocess.run(["skopeo", "copy", "-q", *args], check=True, capture_output=True)
+
+
+def timed(fn) -> float:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--size-mb", type=int, default=100)
+    opts = parser.parse_args()
+    if shutil.which("skopeo") is None or not os.path.exists("/usr/bin/docker-registry"):
+        sys.exit("needs skopeo and docker-registry (scripts/setup.sh --test)")
+    work = tempfile.mkdtemp(prefix="ipydock-bench-registry-")
+    try:
+        rootfs = os.path.join(work, "rootfs.tar")
+        make_rootfs_tar(rootfs, opts.size_mb * MB)
+        store = os.path.join(work, "store")
+        ipydock("import", rootfs, "bench/big:1", root=store)
+        oci = os.path.join(work, "oci")
+        times: dict[str, list[float]] = {k: [] for k in ("ipush", "spush", "ipull", "spull")}
+        for n in range(opts.runs):
+            for who in ("i", "s"):  # a registry of its own for each push: nothing to skip
+                reg = LocalRegistry(prefix="ipydock-bench-registry-").start()
+                try:
+                    name = f"{reg.host}/bench/big:1"
+                    if who == "i":
+                        ipydock("tag", "bench/big:1", name, root=store)
+                        times["ipush"].append(timed(lambda: ipydock("push", name, root=store)))
+                        ipydock("rmi", name, root=store)
+                        if not os.path.exists(oci):  # the skopeo side starts from this blob
+                            skopeo("--src-tls-verify=false", f"docker://{name}", f"oci:{oci}:b")
+                    else:
+                        src = f"oci:{oci}:b"
+                        times["spush"].append(timed(lambda: skopeo(
+                            "--dest-tls-verify=false", src, f"docker://{name}")))  # fmt: skip
+                    fresh = os.path.join(work, f"pull-{who}-{n}")
+                    if who == "i":
+                        times["ipull"].append(timed(lambda: ipydock("pull", name, root=fresh)))
+                    else:
+                        times["spull"].append(timed(lambda: skopeo(
+                            "--src-tls-verify=false", f"docker://{name}", f"oci:{fresh}:b")))  # fmt: skip
+                    shutil.rmtree(fresh, ignore_errors=True)
+                finally:
+                    reg.stop()
+        med = {k: statistics.median(v) for k, v in times.items()}
+        print(f"one {opts.size_mb} MB layer, median of {opts.runs} runs (seconds)")
+        print(f"{'':6} {'ipydock':>8} {'skopeo':>8} {'ratio':>6}")
+        for op in ("push", "pull"):
+            i, s = med["i" + op], med["s" + op]
+            print(f"{op:6} {i:8.2f} {s:8.2f} {i / s:6.2f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
