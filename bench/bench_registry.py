@@ -44,19 +44,19 @@ def make_rootfs_tar(path: str, size: int) -> None:
             tf.addfile(info, io.BytesIO(data))
 
 
-def ipydock(*args: str, root: str) -> None:
+def ipydock_cmd(*args: str, root: str) -> list[str]:
+    return [sys.executable, "-m", "ipydock", "--root", root, *args]
+
+
+def skopeo_cmd(*args: str) -> list[str]:
+    return ["skopeo", "copy", "-q", *args]
+
+
+def run(cmd: list[str]) -> float:
+    """Run a command (ipydock without its command server); its wall time in seconds."""
     env = {**os.environ, "IPYDOCK_SERVER": "0"}
-    cmd = [sys.executable, "-m", "ipydock", "--root", root, *args]
-    subprocess.run(cmd, check=True, env=env, capture_output=True)
-
-
-def skopeo(*args: str) -> None:
-    subprocess.run(["skopeo", "copy", "-q", *args], check=True, capture_output=True)
-
-
-def timed(fn) -> float:  # type: ignore[no-untyped-def]
     start = time.perf_counter()
-    fn()
+    subprocess.run(cmd, check=True, env=env, capture_output=True)
     return time.perf_counter() - start
 
 
@@ -72,7 +72,7 @@ def main() -> None:
         rootfs = os.path.join(work, "rootfs.tar")
         make_rootfs_tar(rootfs, opts.size_mb * MB)
         store = os.path.join(work, "store")
-        ipydock("import", rootfs, "bench/big:1", root=store)
+        run(ipydock_cmd("import", rootfs, "bench/big:1", root=store))
         oci = os.path.join(work, "oci")
         times: dict[str, list[float]] = {k: [] for k in ("ipush", "spush", "ipull", "spull")}
         for n in range(opts.runs):
@@ -80,22 +80,30 @@ def main() -> None:
                 reg = LocalRegistry(prefix="ipydock-bench-registry-").start()
                 try:
                     name = f"{reg.host}/bench/big:1"
-                    if who == "i":
-                        ipydock("tag", "bench/big:1", name, root=store)
-                        times["ipush"].append(timed(lambda: ipydock("push", name, root=store)))
-                        ipydock("rmi", name, root=store)
-                        if not os.path.exists(oci):  # the skopeo side starts from this blob
-                            skopeo("--src-tls-verify=false", f"docker://{name}", f"oci:{oci}:b")
-                    else:
-                        src = f"oci:{oci}:b"
-                        times["spush"].append(timed(lambda: skopeo(
-                            "--dest-tls-verify=false", src, f"docker://{name}")))  # fmt: skip
                     fresh = os.path.join(work, f"pull-{who}-{n}")
                     if who == "i":
-                        times["ipull"].append(timed(lambda: ipydock("pull", name, root=fresh)))
+                        run(ipydock_cmd("tag", "bench/big:1", name, root=store))
+                        times["ipush"].append(run(ipydock_cmd("push", name, root=store)))
+                        run(ipydock_cmd("rmi", name, root=store))
+                        if not os.path.exists(oci):  # the skopeo side starts from this blob
+                            run(skopeo_cmd("--src-tls-verify=false", f"docker://{name}",
+                                           f"oci:{oci}:b"))  # fmt: skip
+                        times["ipull"].append(run(ipydock_cmd("pull", name, root=fresh)))
                     else:
-                        times["spull"].append(timed(lambda: skopeo(
-                            "--src-tls-verify=false", f"docker://{name}", f"oci:{fresh}:b")))  # fmt: skip
+                        times["spush"].append(
+                            run(
+                                skopeo_cmd(
+                                    "--dest-tls-verify=false", f"oci:{oci}:b", f"docker://{name}"
+                                )
+                            )
+                        )
+                        times["spull"].append(
+                            run(
+                                skopeo_cmd(
+                                    "--src-tls-verify=false", f"docker://{name}", f"oci:{fresh}:b"
+                                )
+                            )
+                        )
                     shutil.rmtree(fresh, ignore_errors=True)
                 finally:
                     reg.stop()

@@ -265,3 +265,28 @@ def test_chunked_upload_gives_the_same_blobs(
     _skopeo_copy(skopeo, f"docker://{repo}:chunked", f"oci:{tmp_path}/oci:c")
     assert other.pull(f"{repo}:chunked").id == busybox
     assert other.pull(f"{repo}@{result.digest}").id == busybox
+
+
+def test_from_pulls_a_missing_base_image(
+    backend: BundledBackend, busybox: str, repo: str, other: BundledBackend, tmp_path
+) -> None:
+    from ipydock.models import BuildEvent
+
+    backend.tag("busybox", f"{repo}:base")
+    backend.push(f"{repo}:base")
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "Dockerfile").write_text(f"FROM {repo}:base\nENV GREETING=hi\n")
+    events: list[BuildEvent] = []
+    result = other.build(str(tmp_path / "ctx"), tags=["app"], progress=events.append)
+    output = [e.text for e in events if e.kind == "output" and e.step == 1]
+    assert output[0] == f"base: Pulling from {repo.split('/', 1)[1]}"
+    assert output[-1] == f"Status: Downloaded newer image for {repo}:base"
+    assert other.inspect_image(f"{repo}:base").id == busybox
+    assert other.history("app")[-1].id == busybox
+    assert result.image_id == other.inspect_image("app").id
+
+
+def test_offline_means_no_registry_beyond_this_machine(backend: BundledBackend) -> None:
+    assert os.environ["IPYDOCK_OFFLINE"] == "1"  # set for the whole suite by tests/conftest.py
+    with pytest.raises(RegistryUnreachable, match="offline"):
+        backend.pull("busybox")

@@ -36,7 +36,7 @@ from ipydock.errors import (
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["MANIFEST_TYPES", "Registry", "is_insecure"]
+__all__ = ["MANIFEST_TYPES", "Registry", "is_insecure", "offline"]
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -50,13 +50,9 @@ RETRIES = 3
 def is_insecure(host: str) -> bool:
     """Plain http is allowed for loopback registries, as docker allows it, and for hosts in
     ``IPYDOCK_INSECURE_REGISTRIES`` (comma-separated) or daemon.json's insecure-registries."""
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    name = name.strip("[]")
-    if name == "localhost":
+    if _is_loopback(host):
         return True
-    with contextlib.suppress(ValueError):
-        if ipaddress.ip_address(name).is_loopback:
-            return True
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
     listed = [h.strip() for h in os.environ.get("IPYDOCK_INSECURE_REGISTRIES", "").split(",")]
     try:
         with open("/etc/docker/daemon.json", "rb") as f:
@@ -64,6 +60,23 @@ def is_insecure(host: str) -> bool:
     except (OSError, ValueError, AttributeError):
         pass
     return host in listed or name in listed
+
+
+def _is_loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def offline(host: str) -> bool:
+    """``IPYDOCK_OFFLINE=1``: no traffic to registries beyond this machine (teaching rooms,
+    test suites); a pull from elsewhere fails at once instead of waiting for a network."""
+    return os.environ.get("IPYDOCK_OFFLINE", "") not in ("", "0") and not _is_loopback(host)
 
 
 @contextlib.contextmanager
@@ -120,6 +133,8 @@ class Registry:
         """``GET /v2/``: pick https or (loopback only) http and learn the auth challenge."""
         if self.base:
             return
+        if offline(self.host):
+            raise RegistryUnreachable(self.domain, "offline (IPYDOCK_OFFLINE is set)")
         import httpx
 
         schemes = ["https", "http"] if is_insecure(self.host) else ["https"]
