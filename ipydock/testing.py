@@ -361,19 +361,20 @@ class LocalRegistry:
     """A real CNCF distribution registry (Debian's ``docker-registry``) on 127.0.0.1.
 
     Config, storage and (with ``users``) an htpasswd file live in a temp dir named
-    ``PREFIX…``; the port is picked free at start; ``auth_yaml`` replaces the auth
-    section (token auth); ``netns`` (``/proc/PID/ns/net``) serves inside that network
-    namespace. :meth:`stop` kills the process and removes the dir.
+    ``PREFIX…``; the port is picked free at start; ``auth_yaml`` replaces the auth section
+    (token auth); ``tls`` (certificate, key) serves https; ``netns`` (``/proc/PID/ns/net``)
+    serves inside that network namespace. :meth:`stop` kills the process and removes the dir.
     """
 
     def __init__(
         self, users: dict[str, str] | None = None, auth_yaml: str = "", netns: str = "",
-        prefix: str = "ipydock-registry-",
+        prefix: str = "ipydock-registry-", tls: tuple[str, str] | None = None,
     ) -> None:  # fmt: skip
         self.dir = tempfile.mkdtemp(prefix=prefix)
         self.netns = netns  # /proc/PID/ns/net: serve inside that network namespace
         self.users = users or {}
         self.auth_yaml = auth_yaml  # e.g. token auth: see token_issuer.py
+        self.tls = tls  # (certificate, key) files: serve https
         self.proc: subprocess.Popen | None = None
         self.port = 0
 
@@ -390,6 +391,9 @@ class LocalRegistry:
                 subprocess.run(["htpasswd", flags, htpasswd, user, password], check=True,
                                capture_output=True)  # fmt: skip
             auth = f"auth:\n  htpasswd:\n    realm: ipdr\n    path: {htpasswd}\n"
+        tls = ""
+        if self.tls:
+            tls = f"  tls:\n    certificate: {self.tls[0]}\n    key: {self.tls[1]}\n"
         for _ in range(5):  # another process may take the free port first: try another
             self.port = free_port()
             config = os.path.join(self.dir, "config.yml")
@@ -398,7 +402,7 @@ class LocalRegistry:
                     "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\n"
                     f"storage:\n  filesystem:\n    rootdirectory: {self.dir}/data\n"
                     "  delete:\n    enabled: true\n"
-                    f"http:\n  addr: 127.0.0.1:{self.port}\n{auth}"
+                    f"http:\n  addr: 127.0.0.1:{self.port}\n{tls}{auth}"
                 )
             log = open(os.path.join(self.dir, "log"), "wb")  # noqa: SIM115
             wrapper = ["nsenter", f"--net={self.netns}", "--"] if self.netns else []
@@ -426,7 +430,7 @@ class LocalRegistry:
                 import httpx
 
                 r = httpx.get(f"http://{self.host}/v2/", timeout=1.0)
-                if r.status_code in (200, 401):
+                if r.status_code in (200, 401, 400):  # 400: plain http to its TLS port
                     return True
             except httpx.TransportError:
                 pass

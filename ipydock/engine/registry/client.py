@@ -5,7 +5,8 @@
     ping   GET /v2/  ──401 + WWW-Authenticate──> Basic: user:password on every request
                                                Bearer realm,service: GET realm?service&scope
                                                ──> token, cached per scope (repository:NAME:pull)
-    https first; plain http only for localhost / 127.0.0.0/8 / ::1 and listed insecure hosts
+    https first (system CAs + /etc/docker/certs.d/HOST/*.crt, client NAME.cert/NAME.key);
+    plain http only for localhost / 127.0.0.0/8 / ::1 and listed insecure hosts
     manifests  GET|HEAD|PUT /v2/NAME/manifests/REF         (Accept: OCI + Docker types)
     blobs      GET|HEAD /v2/NAME/blobs/DIGEST               (GET follows redirects, Range resumes)
     uploads    POST /v2/NAME/blobs/uploads/[?mount=D&from=REPO] -> PUT LOCATION?digest=D
@@ -21,6 +22,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
@@ -79,6 +81,35 @@ def offline(host: str) -> bool:
     return os.environ.get("IPYDOCK_OFFLINE", "") not in ("", "0") and not _is_loopback(host)
 
 
+def certs_dirs(host: str) -> list[str]:
+    """Docker's per-registry TLS dirs: ``/etc/docker/certs.d/HOST[:PORT]`` and the user's
+    ``~/.config/docker/certs.d/…`` (rootless docker's); ``IPYDOCK_CERTS_D`` replaces both."""
+    bases = [os.environ["IPYDOCK_CERTS_D"]] if os.environ.get("IPYDOCK_CERTS_D") else [
+        "/etc/docker/certs.d", os.path.expanduser("~/.config/docker/certs.d")]  # fmt: skip
+    return [os.path.join(b, host) for b in bases if os.path.isdir(os.path.join(b, host))]
+
+
+def tls_context(host: str) -> ssl.SSLContext | None:
+    """System CAs plus the registry's ``*.crt`` CA files, and its client certificate
+    (``NAME.cert`` + ``NAME.key``), as docker reads them; None when it has no such dir."""
+    dirs = certs_dirs(host)
+    if not dirs:
+        return None
+    ctx = ssl.create_default_context()
+    with contextlib.suppress(ImportError):
+        import certifi
+
+        ctx.load_verify_locations(certifi.where())
+    for d in dirs:
+        for name in sorted(os.listdir(d)):
+            path = os.path.join(d, name)
+            if name.endswith(".crt"):
+                ctx.load_verify_locations(path)
+            elif name.endswith(".cert"):
+                ctx.load_cert_chain(path, path[: -len(".cert")] + ".key")
+    return ctx
+
+
 @contextlib.contextmanager
 def _transport_errors(registry: str) -> Iterator[None]:
     """The one place where httpx's transport errors become ipydock's."""
@@ -89,7 +120,13 @@ def _transport_errors(registry: str) -> Iterator[None]:
     except httpx.TimeoutException as exc:
         raise RegistryUnreachable(registry, f"timed out ({type(exc).__name__})") from exc
     except httpx.TransportError as exc:
-        raise RegistryUnreachable(registry, str(exc) or type(exc).__name__) from exc
+        why = str(exc) or type(exc).__name__
+        if "CERTIFICATE_VERIFY_FAILED" in why:
+            why = (
+                f"its TLS certificate does not verify ({why}); put the CA that signed it in "
+                f"/etc/docker/certs.d/{registry}/ca.crt"
+            )
+        raise RegistryUnreachable(registry, why) from exc
 
 
 class Registry:
@@ -113,6 +150,7 @@ class Registry:
             timeout=httpx.Timeout(30.0, read=120.0),
             follow_redirects=True,
             headers={"User-Agent": "ipydock"},
+            verify=tls_context(self.host) or True,
         )
         self.base = ""
         self.challenge: auth.Challenge | None = None
@@ -138,16 +176,18 @@ class Registry:
         import httpx
 
         schemes = ["https", "http"] if is_insecure(self.host) else ["https"]
-        last: Exception | None = None
+        last: RegistryUnreachable | None = None
         for scheme in schemes:
             try:
                 with _transport_errors(self.domain):
                     resp = self.client.get(f"{scheme}://{self.host}/v2/")
             except RegistryUnreachable as exc:
-                last = exc
                 if isinstance(exc.__cause__, httpx.ConnectError) and scheme == "https":
+                    last = exc
                     continue  # a plain-http registry refuses the TLS handshake
                 raise
+            if resp.status_code == 400 and last is not None:
+                raise last  # plain http to a TLS registry: the TLS failure is the news
             if resp.status_code not in (200, 401):
                 self.check(resp, "ping")
             self.base = f"{scheme}://{self.host}"
