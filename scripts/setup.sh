@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 packages=(busybox-static)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(docker.io skopeo umoci crun iproute2 chromium docker-registry apache2-utils)
+  packages+=(docker.io skopeo umoci crun iproute2 chromium docker-registry apache2-utils
+            golang-github-opencontainers-image-spec-dev)
 fi
 missing=()
 for p in "${packages[@]}"; do
