@@ -136,3 +136,51 @@ def test_bearer_token_flow_with_a_scope_per_repository(
     assert {s for q in issuer.requests for s in q.get("scope", [])} == {"repository:ipdr/tok:pull"}
     with pytest.raises(RegistryAuthFailed, match="wrong username or password"):
         backend.login(token_registry.host, USER, "wrong")
+
+
+HELPER = """#!/usr/bin/python3
+import json, os, sys
+path = os.environ["IPDR_HELPER_STORE"]
+data = json.load(open(path)) if os.path.exists(path) else {}
+action, text = sys.argv[1], sys.stdin.read().strip()
+if action == "store":
+    item = json.loads(text)
+    data[item["ServerURL"]] = item
+elif action == "get":
+    if text not in data:
+        print("credentials not found in native keychain")
+        sys.exit(1)
+    print(json.dumps(data[text]))
+elif action == "erase":
+    data.pop(text, None)
+json.dump(data, open(path, "w"))
+"""
+
+
+def test_credential_helpers_from_cred_helpers(
+    backend: BundledBackend, busybox: str, auth_registry: LocalRegistry, docker_config: str,
+    tmp_path, monkeypatch, other: BundledBackend,
+) -> None:  # fmt: skip
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    helper = bin_dir / "docker-credential-ipdr"
+    helper.write_text(HELPER)
+    helper.chmod(0o755)
+    kept = tmp_path / "helper-store.json"
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("IPDR_HELPER_STORE", str(kept))
+    os.makedirs(docker_config)
+    with open(os.path.join(docker_config, "config.json"), "w") as f:
+        json.dump({"credHelpers": {auth_registry.host: "ipdr"}}, f)
+
+    backend.login(auth_registry.host, USER, PASSWORD)
+    assert json.loads(kept.read_text())[auth_registry.host]["Secret"] == PASSWORD
+    assert _config(docker_config)["auths"][auth_registry.host] == {}  # no secret in the file
+    name = f"{auth_registry.host}/ipdr/helper:1"
+    backend.tag("busybox", name)
+    backend.push(name)
+    assert other.pull(name).id == busybox
+    backend.logout(auth_registry.host)
+    assert json.loads(kept.read_text()) == {}
+    with pytest.raises(RegistryAuthFailed):
+        other.pull(name)
