@@ -282,7 +282,7 @@ class Registry:
                 continue
             if (resp.status_code == 429 or resp.status_code >= 500) and attempt < RETRIES:
                 resp.close()
-                time.sleep(float(resp.headers.get("retry-after", 0.2 * 2**attempt)))
+                time.sleep(_retry_after(resp.headers.get("retry-after"), attempt))
                 continue
             return resp
         raise AssertionError("unreachable")
@@ -460,6 +460,15 @@ class Registry:
         url = httpx.URL(self.url(location)).copy_merge_params({"digest": digest})
         resp = self.request("PUT", str(url), scope, headers={"Content-Length": "0"})
         self.check(resp, what)
+
+
+def _retry_after(header: str | None, attempt: int) -> float:
+    """Seconds to wait before a retry: the server's Retry-After (seconds, at most 10), else
+    exponential backoff from 0.2 s."""
+    try:
+        return min(max(float(header or ""), 0.0), 10.0)
+    except ValueError:
+        return 0.2 * 2**attempt
 
 
 def _error_message(resp: httpx.Response) -> str:

@@ -24,8 +24,8 @@ import json
 import platform as _platform
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 from ipydock.engine.registry import meta, reference
 from ipydock.engine.registry.client import (
@@ -37,6 +37,7 @@ from ipydock.engine.registry.client import (
     _transport_errors,
 )
 from ipydock.engine.registry.codec import Decoder
+from ipydock.engine.registry.parallel import Aborted, run_all, serialised
 from ipydock.engine.store.fsutil import TempFile, disk_errors
 from ipydock.engine.store.layers import LayerRecord
 from ipydock.engine.store.store import Store
@@ -99,7 +100,7 @@ def pull(
     registry: Registry | None = None,
 ) -> PullResult:
     ref = reference.parse(name)
-    emit = _locked(progress)
+    emit = serialised(progress)
     if not ref.tag and not ref.digest:
         emit(TransferEvent("", "", text="Using default tag: latest"))
         ref = ref.with_default_tag()
@@ -129,9 +130,9 @@ def pull(
         for layer in todo:
             layer.tmp = stack.enter_context(TempFile(store.tmp_dir, prefix="pull-"))
         if todo:
-            with ThreadPoolExecutor(min(PARALLEL, len(todo))) as pool:
-                for fut in [pool.submit(_download, reg, ref.path, x, emit) for x in todo]:
-                    fut.result()
+            abort = threading.Event()
+            jobs = [partial(_download, reg, ref.path, x, emit, abort) for x in todo]
+            run_all(jobs, PARALLEL, abort)
         tag = [ref.full] if ref.tag else []
         repo_digest = f"{ref.repository}@{top_digest}"
         with store.lock:
@@ -152,18 +153,6 @@ def pull(
         f"Downloaded newer image for {familiar}")  # fmt: skip
     emit(TransferEvent("", "", text=f"Status: {status}"))
     return PullResult(image.id, shown, top_digest, status)
-
-
-def _locked(progress: Progress | None) -> Progress:
-    if progress is None:
-        return lambda e: None
-    lock = threading.Lock()
-
-    def emit(event: TransferEvent) -> None:
-        with lock:
-            progress(event)
-
-    return emit
 
 
 def _digest(data: bytes) -> str:
@@ -231,7 +220,9 @@ def _initial_status(store: Store, layer: _Layer) -> str:
     return "Already exists" if store.layers.has(layer.chain) else "Pulling fs layer"
 
 
-def _download(reg: Registry, name: str, layer: _Layer, emit: Progress) -> None:
+def _download(
+    reg: Registry, name: str, layer: _Layer, emit: Progress, abort: threading.Event
+) -> None:
     """Stream one blob: digest it, decompress it and digest the tar (the diff ID) as it comes,
     into the layer's temp file; resume after a dropped connection."""
     assert layer.tmp is not None
@@ -248,6 +239,8 @@ def _download(reg: Registry, name: str, layer: _Layer, emit: Progress) -> None:
             last = 0
             with disk_errors(layer.tmp.path), _transport_errors(reg.domain):
                 for chunk in resp.iter_bytes(1 << 20):
+                    if abort.is_set():
+                        raise Aborted
                     if total and state.done + len(chunk) > total:
                         raise RegistryError(
                             reg.domain, f"blob {digest[:19]} is longer than its {total} bytes"

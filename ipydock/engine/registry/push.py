@@ -19,13 +19,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 from ipydock.engine.registry import meta, reference
 from ipydock.engine.registry.client import DOCKER_MANIFEST, OCI_MANIFEST, Registry
 from ipydock.engine.registry.codec import gzip_compressor
-from ipydock.engine.registry.pull import _locked
+from ipydock.engine.registry.parallel import Aborted, run_all, serialised
 from ipydock.engine.store.fsutil import TempFile, disk_errors
 from ipydock.engine.store.store import Store
 from ipydock.errors import ImageNotFound, UsageError
@@ -58,7 +59,7 @@ def push(
     ref = reference.parse(name)
     if ref.digest:
         raise UsageError(f"cannot push {name!r}: push a NAME[:TAG], not a digest")
-    emit = _locked(progress)
+    emit = serialised(progress)
     if not ref.tag:
         emit(TransferEvent("", "", text="Using default tag: latest"))
         ref = ref.with_default_tag()
@@ -75,9 +76,9 @@ def push(
         reg.ping()
         for diff_id in reversed(diff_ids):
             emit(TransferEvent(diff_id[7:19], "Preparing"))
-        pool = stack.enter_context(ThreadPoolExecutor(PARALLEL))
-        futures = [pool.submit(_push_layer, store, reg, ref, d, emit, chunk_size) for d in diff_ids]
-        descs = [f.result() for f in futures]
+        abort = threading.Event()
+        jobs = [partial(_push_layer, store, reg, ref, d, emit, chunk_size, abort) for d in diff_ids]
+        descs = run_all(jobs, PARALLEL, abort)
         config_digest = rec.id
         if reg.blob_size(ref.path, config_digest, "pull,push") is None:
             reg.upload(ref.path, config_digest, len(config_bytes), lambda: iter([config_bytes]))
@@ -119,7 +120,7 @@ def _manifest(config: bytes, config_digest: str, layers: list[dict]) -> tuple[by
 
 def _push_layer(
     store: Store, reg: Registry, ref: reference.Reference, diff_id: str, emit: Progress,
-    chunk_size: int,
+    chunk_size: int, abort: threading.Event,
 ) -> dict:  # fmt: skip
     short = diff_id[7:19]
     for known in meta.candidates(store, diff_id):
@@ -134,26 +135,29 @@ def _push_layer(
             emit(TransferEvent(short, f"Mounted from {source.path}"))
             return desc
     with TempFile(store.tmp_dir, prefix="push-") as tmp:
-        digest, size = _gzip(store, diff_id, tmp)
+        digest, size = _gzip(store, diff_id, tmp, abort)
         desc = {"mediaType": DOCKER_GZIP, "size": size, "digest": digest}
         if reg.blob_size(ref.path, digest, "pull,push") is not None:
             emit(TransferEvent(short, "Layer already exists"))
             return desc
         if chunk_size:
-            reg.upload_chunked(ref.path, digest, _chunks(tmp.path, short, size, emit, chunk_size))
+            parts = _chunks(tmp.path, short, size, emit, abort, chunk_size)
+            reg.upload_chunked(ref.path, digest, parts)
         else:
-            reg.upload(ref.path, digest, size, lambda: _chunks(tmp.path, short, size, emit))
+            reg.upload(ref.path, digest, size, lambda: _chunks(tmp.path, short, size, emit, abort))
     emit(TransferEvent(short, "Pushed", size, size))
     return desc
 
 
-def _gzip(store: Store, diff_id: str, tmp: TempFile) -> tuple[str, int]:
+def _gzip(store: Store, diff_id: str, tmp: TempFile, abort: threading.Event) -> tuple[str, int]:
     """gzip the stored layer into ``tmp``: level 1 (ISA-L), mtime 0 so it is reproducible."""
     h = hashlib.sha256()
     comp = gzip_compressor()
     size = 0
     with store.blobs.open(diff_id) as src, disk_errors(tmp.path):
         while True:
+            if abort.is_set():
+                raise Aborted
             data = src.read(1 << 20)
             out = comp.compress(data) if data else comp.flush()
             h.update(out)
@@ -166,11 +170,14 @@ def _gzip(store: Store, diff_id: str, tmp: TempFile) -> tuple[str, int]:
 
 
 def _chunks(
-    path: str, short: str, total: int, emit: Progress, size: int = 1 << 20
-) -> Iterator[bytes]:
+    path: str, short: str, total: int, emit: Progress, abort: threading.Event,
+    size: int = 1 << 20,
+) -> Iterator[bytes]:  # fmt: skip
     done = 0
     with open(path, "rb") as f:
         while chunk := f.read(size):
+            if abort.is_set():
+                raise Aborted
             done += len(chunk)
             emit(TransferEvent(short, "Pushing", done, total))
             yield chunk
