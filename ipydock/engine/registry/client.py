@@ -10,6 +10,7 @@
     manifests  GET|HEAD|PUT /v2/NAME/manifests/REF         (Accept: OCI + Docker types)
     blobs      GET|HEAD /v2/NAME/blobs/DIGEST               (GET follows redirects, Range resumes)
     uploads    POST /v2/NAME/blobs/uploads/[?mount=D&from=REPO] -> PUT LOCATION?digest=D
+               (streamed: POST -> PATCH LOCATION, body made while sent -> PUT ?digest=D)
                (chunked: POST -> PATCH LOCATION (Content-Range) ... -> PUT LOCATION?digest=D)
 
 Every ``httpx`` error and every error status becomes a :mod:`ipydock.errors` class here, in
@@ -251,9 +252,10 @@ class Registry:
         scope: str,
         *,
         headers: dict[str, str] | None = None,
-        content: bytes | Callable[[], Iterator[bytes]] | None = None,
+        content: bytes | Iterator[bytes] | Callable[[], Iterator[bytes]] | None = None,
         params: dict[str, str] | None = None,
         stream: bool = False,
+        retry: bool = True,
     ) -> httpx.Response:
         """One request with auth, retried on 401 (fresh token), 429, 5xx and dropped links.
 
@@ -272,10 +274,12 @@ class Registry:
                 with _transport_errors(self.domain):
                     resp = self.client.send(req, stream=stream)
             except RegistryUnreachable:
-                if attempt == RETRIES or method in ("POST", "PATCH"):
+                if attempt == RETRIES or method in ("POST", "PATCH") or not retry:
                     raise
                 time.sleep(0.2 * 2**attempt)
                 continue
+            if not retry:
+                return resp
             if resp.status_code == 401 and not fresh and self._rechallenge(resp):
                 resp.close()
                 fresh = True
@@ -425,6 +429,28 @@ class Registry:
             content=chunks,
         )
         self.check(resp, f"upload of {digest[:19]} to {name}")
+
+    def upload_stream(self, name: str, body: Iterator[bytes], digest: Callable[[], str]) -> str:
+        """Streamed upload: ``POST``, one ``PATCH`` whose body is made as it is sent (chunked
+        transfer encoding), then ``PUT ?digest=`` with the digest known only now. Not retried
+        (the body cannot be replayed); returns the digest."""
+        import httpx
+
+        scope = f"repository:{name}:pull,push"
+        resp = self.request("POST", f"/v2/{name}/blobs/uploads/", scope)
+        self.check(resp, f"upload to {name}")
+        location = resp.headers.get("location")
+        if not location:
+            raise RegistryError(self.domain, "upload started without a Location header")
+        headers = {"Content-Type": "application/octet-stream"}
+        resp = self.request("PATCH", location, scope, headers=headers, content=body, retry=False)
+        self.check(resp, f"upload to {name}")
+        location = resp.headers.get("location") or location
+        done = digest()
+        url = httpx.URL(self.url(location)).copy_merge_params({"digest": done})
+        resp = self.request("PUT", str(url), scope, headers={"Content-Length": "0"})
+        self.check(resp, f"upload of {done[:19]} to {name}")
+        return done
 
     def upload_chunked(self, name: str, digest: str, parts: Iterator[bytes]) -> None:
         """Chunked upload: ``POST``, one ``PATCH`` per part (``Content-Range``), then ``PUT

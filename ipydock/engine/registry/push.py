@@ -6,7 +6,8 @@
         HEAD in the target repository ──200──> "Layer already exists"
         same registry, other repository ──POST ?mount=&from=──201──> "Mounted from REPO"
         else gzip it (ISA-L level 1, no timestamp: the same layer gives the same blob each time)
-             ──HEAD──> exists? else POST + PUT ?digest= (monolithic; or PATCH chunks) ──> "Pushed"
+             while streaming it in one PATCH (as docker does) ──PUT ?digest=──> "Pushed"
+             (with chunk_size: gzip to a temp file, HEAD, then PATCH chunks of that size)
     config: HEAD, else upload
     manifest (Docker v2 schema 2, indented as docker writes it) ──PUT /manifests/TAG──>
     "TAG: digest: sha256:… size: N"; REPO@DIGEST recorded on the image
@@ -134,19 +135,52 @@ def _push_layer(
         if source.path != ref.path and reg.mount(ref.path, known["digest"], source.path):
             emit(TransferEvent(short, f"Mounted from {source.path}"))
             return desc
+    if not chunk_size:
+        return _stream_layer(store, reg, ref, diff_id, emit, abort)
     with TempFile(store.tmp_dir, prefix="push-") as tmp:
         digest, size = _gzip(store, diff_id, tmp, abort)
         desc = {"mediaType": DOCKER_GZIP, "size": size, "digest": digest}
         if reg.blob_size(ref.path, digest, "pull,push") is not None:
             emit(TransferEvent(short, "Layer already exists"))
             return desc
-        if chunk_size:
-            parts = _chunks(tmp.path, short, size, emit, abort, chunk_size)
-            reg.upload_chunked(ref.path, digest, parts)
-        else:
-            reg.upload(ref.path, digest, size, lambda: _chunks(tmp.path, short, size, emit, abort))
+        parts = _chunks(tmp.path, short, size, emit, abort, chunk_size)
+        reg.upload_chunked(ref.path, digest, parts)
     emit(TransferEvent(short, "Pushed", size, size))
     return desc
+
+
+def _stream_layer(
+    store: Store, reg: Registry, ref: reference.Reference, diff_id: str, emit: Progress,
+    abort: threading.Event,
+) -> dict:  # fmt: skip
+    """Compress and send at once (one streamed PATCH, as docker pushes); the digest, known at
+    the end, goes in the closing PUT. Progress counts the layer's uncompressed bytes."""
+    short = diff_id[7:19]
+    h = hashlib.sha256()
+    total = store.blobs.size(diff_id)
+    sent = [0, 0]  # compressed bytes, uncompressed bytes read
+
+    def body() -> Iterator[bytes]:
+        comp = gzip_compressor()
+        with store.blobs.open(diff_id) as src:  # checks the stored layer's digest at its end
+            while True:
+                if abort.is_set():
+                    raise Aborted
+                data = src.read(1 << 20)
+                out = comp.compress(data) if data else comp.flush()
+                h.update(out)
+                sent[0] += len(out)
+                sent[1] += len(data)
+                if data:
+                    emit(TransferEvent(short, "Pushing", sent[1], total))
+                if out:
+                    yield out
+                if not data:
+                    return
+
+    digest = reg.upload_stream(ref.path, body(), lambda: "sha256:" + h.hexdigest())
+    emit(TransferEvent(short, "Pushed", total, total))
+    return {"mediaType": DOCKER_GZIP, "size": sent[0], "digest": digest}
 
 
 def _gzip(store: Store, diff_id: str, tmp: TempFile, abort: threading.Event) -> tuple[str, int]:
