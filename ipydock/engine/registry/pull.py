@@ -303,11 +303,14 @@ def _unpack(store: Store, layer: _Layer, parent: str, label: str, emit: Progress
     """Move a downloaded layer's tar into the blob store (its name is its diff ID), unpack it."""
     if store.layers.has(layer.chain):
         return store.layers.get(layer.chain)
+    path = store.blobs.path(layer.diff_id)
+    opener = store.blobs.opener(layer.diff_id)  # a blob that was here: checked as it is read
     if not store.blobs.has(layer.diff_id):
         assert layer.tmp is not None
         with disk_errors(store.blobs.dir):
-            layer.tmp.commit(store.blobs.path(layer.diff_id))
+            layer.tmp.commit(path)
+        opener = lambda: open(path, "rb")  # noqa: E731, SIM115 - digested on its way in just now
     emit(TransferEvent(layer.short, "Extracting"))
-    rec = store.layers.create(parent, layer.diff_id, store.blobs.opener(layer.diff_id), label)
+    rec = store.layers.create(parent, layer.diff_id, opener, label)
     emit(TransferEvent(layer.short, "Pull complete"))
     return rec
