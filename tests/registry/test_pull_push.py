@@ -290,3 +290,22 @@ def test_offline_means_no_registry_beyond_this_machine(backend: BundledBackend) 
     assert os.environ["IPYDOCK_OFFLINE"] == "1"  # set for the whole suite by tests/conftest.py
     with pytest.raises(RegistryUnreachable, match="offline"):
         backend.pull("busybox")
+
+
+def test_rmi_of_digest_references_as_docker_does(
+    backend: BundledBackend, busybox: str, repo: str, other: BundledBackend
+) -> None:
+    backend.tag("busybox", f"{repo}:rmi")
+    digest = backend.push(f"{repo}:rmi").digest
+    other.pull(f"{repo}:rmi")
+    by_digest = f"{repo}@{digest}"
+    events = other.remove_image(by_digest)
+    assert [(e.action, e.target) for e in events] == [("untagged", by_digest)]
+    assert other.inspect_image(f"{repo}:rmi").repo_digests == []  # the tag keeps the image
+    other.pull(f"{repo}:rmi")
+    events = other.remove_image(f"{repo}:rmi")  # the last tag: its digest goes with it
+    assert [(e.action, e.target) for e in events][:2] == [
+        ("untagged", f"{repo}:rmi"), ("untagged", by_digest),
+    ]  # fmt: skip
+    assert ("deleted", busybox) in [(e.action, e.target) for e in events]
+    assert other.images() == []

@@ -227,7 +227,16 @@ def remove(store: Store, name: str, *, force: bool = False) -> list[RemoveEvent]
         rec = store.resolve(name, index)
         events: list[RemoveEvent] = []
         quiet = False
-        if not _is_id_prefix(rec.id, name) and not reference.parse(name).digest:
+        ref = None if _is_id_prefix(rec.id, name) else reference.parse(name)
+        if ref is not None and ref.digest and f"{ref.repository}@{ref.digest}" in rec.repo_digests:
+            # A digest reference, as a pull records it: untag it like a tag (docker does).
+            rec.repo_digests.remove(f"{ref.repository}@{ref.digest}")
+            events.append(RemoveEvent("untagged", ref.familiar))
+            if rec.tags or rec.repo_digests:
+                index.save()
+                return events
+            quiet = True
+        elif not _is_id_prefix(rec.id, name) and not reference.parse(name).digest:
             # A name was given: untag it; the image goes only with its last name.
             users = store.container_use(rec.id)
             if users and len(rec.tags) == 1 and not force:
@@ -235,6 +244,7 @@ def remove(store: Store, name: str, *, force: bool = False) -> list[RemoveEvent]
             full = reference.parse(name).with_default_tag().full
             index.remove_tag(full)
             events.append(RemoveEvent("untagged", reference.parse(full).familiar))
+            events += _drop_repo_digests(rec, reference.parse(full).repository)
             if rec.tags:
                 index.save()
                 return events
@@ -252,6 +262,16 @@ def remove(store: Store, name: str, *, force: bool = False) -> list[RemoveEvent]
         index.save()
         _collect(store, index, doomed, events)
         return events
+
+
+def _drop_repo_digests(rec: ImageRecord, repository: str) -> list[RemoveEvent]:
+    """The last tag of a repository went: its digest references go too, as in docker."""
+    if any(t.rsplit(":", 1)[0] == repository for t in rec.tags):
+        return []
+    gone = [d for d in rec.repo_digests if d.partition("@")[0] == repository]
+    for d in gone:
+        rec.repo_digests.remove(d)
+    return [RemoveEvent("untagged", reference.parse(d).familiar) for d in gone]
 
 
 def _is_id_prefix(image_id: str, name: str) -> bool:
