@@ -14,7 +14,7 @@ from typing import IO
 from ipydock.api import Backend
 from ipydock.cli.registry import arg, command
 from ipydock.cli.registry import arguments as _args
-from ipydock.errors import UsageError
+from ipydock.errors import ImageNotFound, UsageError
 from ipydock.models import PullResult, PushResult, TransferEvent
 
 _QUIET = arg("-q", "--quiet", action="store_true", help="suppress verbose output")
@@ -61,18 +61,32 @@ def image_pull(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     return 0
 
 
-def _push(backend: Backend, a: argparse.Namespace) -> PushResult:
-    return backend.push(a.name, progress=_progress(a))
+def _push(backend: Backend, a: argparse.Namespace) -> PushResult | list[PushResult]:
+    if not a.all_tags:
+        return backend.push(a.name, progress=_progress(a))
+    last = a.name.rsplit("/", 1)[-1]
+    if ":" in last or "@" in last:
+        raise UsageError(f"tag can't be used with --all-tags/-a: {a.name}")
+    shown = a.name.removeprefix("docker.io/").removeprefix("library/")
+    tags = sorted({r.tag for r in backend.images() if r.repository == shown})
+    if not tags:
+        raise ImageNotFound(f"{a.name} (no tag of this repository here)")
+    return [backend.push(f"{a.name}:{tag}", progress=_progress(a)) for tag in tags]
 
 
 @command("image", "push", "Upload an image to a registry", top=["push"], call=_push)
-@_args(_QUIET, arg("name", metavar="NAME[:TAG]"))
+@_args(
+    arg("-a", "--all-tags", action="store_true", help="push every tag of the repository"),
+    _QUIET,
+    arg("name", metavar="NAME[:TAG]"),
+)
 def image_push(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     if not a.quiet:
         a.progress = text_progress(out)
     result = _push(backend, a)
     if a.quiet:
-        out.write(f"{result.repository}:{result.tag}\n")
+        for r in result if isinstance(result, list) else [result]:
+            out.write(f"{r.repository}:{r.tag}\n")
     return 0
 
 

@@ -309,3 +309,13 @@ def test_rmi_of_digest_references_as_docker_does(
     ]  # fmt: skip
     assert ("deleted", busybox) in [(e.action, e.target) for e in events]
     assert other.images() == []
+
+
+def test_cli_push_all_tags(ipd, busybox_tgz, repo: str) -> None:
+    ipd("image", "import", busybox_tgz, f"{repo}:one")
+    ipd("tag", f"{repo}:one", f"{repo}:two")
+    out = ipd("push", "-a", repo).stdout.splitlines()
+    assert [line.split(":")[0] for line in out if ": digest: " in line] == ["one", "two"]
+    assert ipd("push", "--all-tags", "-q", repo).stdout == f"{repo}:one\n{repo}:two\n"
+    bad = ipd("push", "-a", f"{repo}:one", check=False)
+    assert bad.returncode == 1 and "can't be used with --all-tags" in bad.stderr

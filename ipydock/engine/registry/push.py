@@ -55,8 +55,8 @@ def push(
     registry: Registry | None = None,
     chunk_size: int = 0,
 ) -> PushResult:
-    """Push one tag; ``chunk_size`` > 0 sends layers in PATCH requests of that many bytes
-    (for registries or proxies that limit a request's size), else in one PUT each."""
+    """Push one tag. Layers stream in one PATCH each; ``chunk_size`` > 0 sends them in PATCH
+    requests of that many bytes instead (for registries or proxies that limit a request)."""
     ref = reference.parse(name)
     if ref.digest:
         raise UsageError(f"cannot push {name!r}: push a NAME[:TAG], not a digest")
