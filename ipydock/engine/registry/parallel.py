@@ -2,21 +2,23 @@
 
 ::
 
-    run_all([job, job, job, …], workers=3, abort)   each job checks ``abort`` between chunks
-        a job fails (or ^C) ──> abort.set(), queued jobs cancelled ──> the error, once the
-                                running jobs have noticed and stopped
+    with Jobs([job, job, job, …], workers=3, abort) as jobs:   jobs check ``abort`` per chunk
+        jobs.result(0)   waits for job 0, or raises the first failure of any job
+        …                (the caller can unpack layer 0 while layers 1, 2 still download)
+    a failure (or ^C) ──> abort.set(), queued jobs cancelled, running ones stop at their next
+                          chunk; the cause is raised, not the Aborted of the others
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from typing import TypeVar
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Generic, TypeVar
 
 from ipydock.models import TransferEvent
 
-__all__ = ["Aborted", "run_all", "serialised"]
+__all__ = ["Aborted", "Jobs", "run_all", "serialised"]
 
 T = TypeVar("T")
 Progress = Callable[[TransferEvent], None]
@@ -39,20 +41,38 @@ def serialised(progress: Progress | None) -> Progress:
     return emit
 
 
-def run_all(jobs: Sequence[Callable[[], T]], workers: int, abort: threading.Event) -> list[T]:
-    if not jobs:
-        return []
-    with ThreadPoolExecutor(min(workers, len(jobs))) as pool:
-        futures = [pool.submit(job) for job in jobs]
-        try:
-            wait(futures, return_when=FIRST_EXCEPTION)  # the first failure, whichever job
-            failed = [f for f in futures if f.done() and not f.cancelled() and f.exception()]
+class Jobs(Generic[T]):
+    def __init__(self, jobs: Sequence[Callable[[], T]], workers: int, abort: threading.Event):
+        self.abort = abort
+        self.pool = ThreadPoolExecutor(max(1, min(workers, len(jobs))))
+        self.futures: list[Future[T]] = [self.pool.submit(job) for job in jobs]
+
+    def result(self, i: int) -> T:
+        """Job ``i``'s result once it is done; the first failure of any job as soon as it
+        happens (so a bad layer 3 does not wait for a slow layer 1)."""
+        while True:
+            if self.futures[i].done():
+                return self.futures[i].result()
+            failed = [f for f in self.futures if f.done() and not f.cancelled() and f.exception()]
             failed.sort(key=lambda f: isinstance(f.exception(), Aborted))  # the cause first
             if failed:
                 raise failed[0].exception()  # type: ignore[misc]
-            return [f.result() for f in futures]
-        except BaseException:  # that failure, or ^C while waiting
-            abort.set()
-            for f in futures:
+            wait([f for f in self.futures if not f.done()], return_when=FIRST_COMPLETED)
+
+    def __enter__(self) -> Jobs[T]:
+        return self
+
+    def __exit__(self, tp: type[BaseException] | None, *exc: object) -> None:
+        if tp is not None:
+            self.abort.set()
+            for f in self.futures:
                 f.cancel()
-            raise
+        self.pool.shutdown(wait=True)
+
+
+def run_all(jobs: Sequence[Callable[[], T]], workers: int, abort: threading.Event) -> list[T]:
+    """Every job's result, in order; the first failure (in time) is raised."""
+    if not jobs:
+        return []
+    with Jobs(jobs, workers, abort) as running:
+        return [running.result(i) for i in range(len(jobs))]

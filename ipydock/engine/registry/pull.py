@@ -7,7 +7,8 @@
     each missing layer, up to 3 at a time: GET blob ──sha256──> gunzip/unzstd ──sha256 (diff ID)
         ──> ROOT/tmp/pull-*   (resumed with Range after a dropped connection; a blob longer
         than announced stops; both digests checked before the file is used)
-    under the store lock, in order: rename into blobs/<diff ID> ──> unpack a snapshot
+    under the store lock, in order, each as soon as it is here (later ones still downloading):
+        rename into blobs/<diff ID> ──> unpack a snapshot
     config + manifest ──> index.json with the tag and REPO@DIGEST (the commit point)
 
 The config is stored byte for byte, so the image ID is the one docker gives. A crash leaves
@@ -37,7 +38,7 @@ from ipydock.engine.registry.client import (
     _transport_errors,
 )
 from ipydock.engine.registry.codec import Decoder
-from ipydock.engine.registry.parallel import Aborted, run_all, serialised
+from ipydock.engine.registry.parallel import Aborted, Jobs, serialised
 from ipydock.engine.store.fsutil import TempFile, disk_errors
 from ipydock.engine.store.layers import LayerRecord
 from ipydock.engine.store.store import Store
@@ -129,17 +130,23 @@ def pull(
         ]
         for layer in todo:
             layer.tmp = stack.enter_context(TempFile(store.tmp_dir, prefix="pull-"))
-        if todo:
-            abort = threading.Event()
-            jobs = [partial(_download, reg, ref.path, x, emit, abort) for x in todo]
-            run_all(jobs, PARALLEL, abort)
+        abort = threading.Event()
+        jobs = stack.enter_context(
+            Jobs([partial(_download, reg, ref.path, x, emit, abort) for x in todo], PARALLEL, abort)
+        )
+        waiting = {id(x): i for i, x in enumerate(todo)}
         tag = [ref.full] if ref.tag else []
         repo_digest = f"{ref.repository}@{top_digest}"
+        # Layers unpack in order as soon as each is here, while later ones still download;
+        # the lock is held from the first unpack to the commit (nothing unnamed is exposed to
+        # another writer's garbage collection in between).
+        records: list[LayerRecord] = []
+        parent = ""
         with store.lock:
             before = store.index().tags.get(ref.full) if ref.tag else None
-            records = []
-            parent = ""
             for layer in layers:
+                if id(layer) in waiting:
+                    jobs.result(waiting[id(layer)])
                 records.append(_unpack(store, layer, parent, ref.familiar, emit))
                 parent = records[-1].chain_id
             image, _ = store.commit_image(
