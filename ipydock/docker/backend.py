@@ -27,7 +27,13 @@ from ipydock.docker import build as building
 from ipydock.docker import convert
 from ipydock.docker.client import connect, errors
 from ipydock.docker.runopts import create_args
-from ipydock.errors import ImageNotFound, NotSupported, UsageError
+from ipydock.errors import (
+    EngineError,
+    ImageNotFound,
+    NotSupported,
+    RegistryAuthFailed,
+    UsageError,
+)
 from ipydock.models import (
     BuildEvent,
     BuildResult,
@@ -123,8 +129,14 @@ class DockerBackend:
         from ipydock.engine.registry.login import server_domain
 
         domain = server_domain(server)
-        with self._errors():
-            self.api.login(username, password, registry=auth.server_key(domain), reauth=True)
+        try:
+            with self._errors():
+                self.api.login(username, password, registry=auth.server_key(domain), reauth=True)
+        except EngineError as exc:
+            # dockerd 20.10 answers a refused login with 500 and the registry's status in text
+            if exc.status in (401, 403) or "401 Unauthorized" in exc.message:
+                raise RegistryAuthFailed(domain, "wrong username or password", 401) from exc
+            raise
         auth.store(domain, auth.Credentials(username, password))
         return "Login Succeeded"
 

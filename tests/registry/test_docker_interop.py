@@ -112,3 +112,36 @@ def test_the_docker_backend_returns_the_same_models(
     finally:
         dockerd.run("rmi", "-f", name, check=False)
         engine.close()
+
+
+def test_the_docker_backend_logs_in_and_pushes_with_those_credentials(
+    dockerd: Dockerd, shared: LocalRegistry, backend: BundledBackend, busybox: str, root: str,
+    docker_config: str,
+) -> None:  # fmt: skip
+    import json
+
+    from ipydock.errors import ImageNotFound, RegistryAuthFailed
+    from tests.registry.conftest import PASSWORD, USER
+
+    assert dockerd.proc is not None
+    private = LocalRegistry(
+        users={USER: PASSWORD}, netns=f"/proc/{dockerd.proc.pid}/ns/net", prefix=PREFIX
+    ).start()
+    engine = DockerBackend(dockerd.host)
+    name = f"{private.host}/ipdr/private:1"
+    try:
+        with pytest.raises(RegistryAuthFailed, match="wrong username or password"):
+            engine.login(private.host, USER, "wrong")
+        assert engine.login(private.host, USER, PASSWORD) == "Login Succeeded"
+        with open(os.path.join(docker_config, "config.json")) as f:
+            assert private.host in json.load(f)["auths"]  # where docker's client keeps it
+        backend.tag("busybox", name)
+        ipd_in(dockerd, root, "push", name)  # ipydock reads the same config.json
+        pulled = engine.pull(name)
+        assert pulled.id == busybox
+        with pytest.raises(ImageNotFound):
+            engine.pull(f"{private.host}/ipdr/missing:1")
+    finally:
+        dockerd.run("rmi", "-f", name, check=False)
+        engine.close()
+        private.stop()
