@@ -109,18 +109,7 @@ def pull(
     with contextlib.ExitStack() as stack:
         reg = registry or stack.enter_context(Registry(ref.domain))
         emit(TransferEvent("", "", text=f"{ref.tag or ref.digest}: Pulling from {ref.path}"))
-        body, media = reg.get_manifest(ref.path, ref.digest or ref.tag or "", ref.familiar)
-        top_digest = _digest(body)
-        if ref.digest and top_digest != ref.digest:
-            raise DigestMismatch(ref.digest, top_digest, f"manifest of {ref.familiar}")
-        if media in (OCI_INDEX, DOCKER_LIST):
-            desc = _pick(json.loads(body), want, ref.familiar, reg.domain)
-            body, media = reg.get_manifest(ref.path, desc["digest"], ref.familiar)
-            if _digest(body) != desc["digest"]:
-                raise DigestMismatch(desc["digest"], _digest(body), f"manifest of {ref.familiar}")
-        if media not in (OCI_MANIFEST, DOCKER_MANIFEST):
-            raise RegistryError(reg.domain, f"{ref.familiar}: unsupported manifest type {media!r}")
-        manifest = json.loads(body)
+        top_digest, manifest = _manifest(reg, ref, want)
         config_bytes = _small_blob(reg, ref.path, manifest["config"])
         layers = _plan(store, manifest, json.loads(config_bytes), reg.domain)
         for layer in layers:
@@ -135,31 +124,47 @@ def pull(
             Jobs([partial(_download, reg, ref.path, x, emit, abort) for x in todo], PARALLEL, abort)
         )
         waiting = {id(x): i for i, x in enumerate(todo)}
-        tag = [ref.full] if ref.tag else []
         repo_digest = f"{ref.repository}@{top_digest}"
         # Layers unpack in order as soon as each is here, while later ones still download;
         # the lock is held from the first unpack to the commit (nothing unnamed is exposed to
         # another writer's garbage collection in between).
-        records: list[LayerRecord] = []
-        parent = ""
         with store.lock:
             before = store.index().tags.get(ref.full) if ref.tag else None
+            records: list[LayerRecord] = []
             for layer in layers:
                 if id(layer) in waiting:
                     jobs.result(waiting[id(layer)])
+                parent = records[-1].chain_id if records else ""
                 records.append(_unpack(store, layer, parent, ref.familiar, emit))
-                parent = records[-1].chain_id
             image, _ = store.commit_image(
-                config_bytes, records, tags=tag, repo_digests=[repo_digest]
-            )
+                config_bytes, records, tags=[ref.full] if ref.tag else [],
+                repo_digests=[repo_digest],
+            )  # fmt: skip
             meta.record(store, [(x.diff_id, x.desc, ref.repository) for x in layers])
     emit(TransferEvent("", "", text=f"Digest: {top_digest}"))
-    shown = ref.full if ref.tag else repo_digest
-    familiar = ref.familiar
-    status = f"Image is up to date for {familiar}" if before == image.id else (
-        f"Downloaded newer image for {familiar}")  # fmt: skip
+    word = "Image is up to date" if before == image.id else "Downloaded newer image"
+    status = f"{word} for {ref.familiar}"
     emit(TransferEvent("", "", text=f"Status: {status}"))
-    return PullResult(image.id, shown, top_digest, status)
+    return PullResult(image.id, ref.full if ref.tag else repo_digest, top_digest, status)
+
+
+def _manifest(
+    reg: Registry, ref: reference.Reference, want: tuple[str, str, str]
+) -> tuple[str, dict]:
+    """(digest of what the name points at, the image manifest): through an index or list to
+    the wanted platform's manifest, every digest checked."""
+    body, media = reg.get_manifest(ref.path, ref.digest or ref.tag or "", ref.familiar)
+    top_digest = _digest(body)
+    if ref.digest and top_digest != ref.digest:
+        raise DigestMismatch(ref.digest, top_digest, f"manifest of {ref.familiar}")
+    if media in (OCI_INDEX, DOCKER_LIST):
+        desc = _pick(json.loads(body), want, ref.familiar, reg.domain)
+        body, media = reg.get_manifest(ref.path, desc["digest"], ref.familiar)
+        if _digest(body) != desc["digest"]:
+            raise DigestMismatch(desc["digest"], _digest(body), f"manifest of {ref.familiar}")
+    if media not in (OCI_MANIFEST, DOCKER_MANIFEST):
+        raise RegistryError(reg.domain, f"{ref.familiar}: unsupported manifest type {media!r}")
+    return top_digest, json.loads(body)
 
 
 def _digest(data: bytes) -> str:
