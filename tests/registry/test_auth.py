@@ -11,8 +11,8 @@ import pytest
 
 from ipydock.backends import BundledBackend
 from ipydock.engine.registry import auth
-from ipydock.engine.registry.client import is_insecure
 from ipydock.engine.registry.login import server_domain
+from ipydock.engine.registry.transport import is_insecure
 from ipydock.errors import RegistryAuthFailed
 from ipydock.testing import LocalRegistry
 from tests.registry.conftest import PASSWORD, USER

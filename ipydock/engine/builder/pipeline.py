@@ -191,8 +191,8 @@ class _Builder:
     def _pull(self, instr: From, name: str) -> ImageRecord:
         """A base image that is not here is pulled, as docker's builder does; the pull's lines
         are the step's output."""
-        from ipydock.engine.registry.client import offline
         from ipydock.engine.registry.pull import pull
+        from ipydock.engine.registry.transport import offline
 
         ref = reference.try_parse(name)
         if ref is None or offline(ref.domain):

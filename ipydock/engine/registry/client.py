@@ -14,21 +14,24 @@
                (chunked: POST -> PATCH LOCATION (Content-Range) ... -> PUT LOCATION?digest=D)
 
 Every ``httpx`` error and every error status becomes a :mod:`ipydock.errors` class here, in
-:func:`_transport_errors` and :meth:`Registry.check`, and nowhere else.
+:func:`transport.transport_errors` and :meth:`Registry.check`, and nowhere else.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
-import os
-import ssl
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from ipydock.engine.registry import auth
+from ipydock.engine.registry.transport import (
+    is_insecure,
+    offline,
+    tls_context,
+    transport_errors,
+)
 from ipydock.errors import (
     ManifestUnknown,
     RegistryAuthFailed,
@@ -39,7 +42,7 @@ from ipydock.errors import (
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["MANIFEST_TYPES", "Registry", "is_insecure", "offline"]
+__all__ = ["MANIFEST_TYPES", "Registry"]
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -48,86 +51,6 @@ DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 MANIFEST_TYPES = (DOCKER_MANIFEST, DOCKER_LIST, OCI_MANIFEST, OCI_INDEX)
 MAX_MANIFEST = 4 << 20  # distribution's own limit for a manifest body
 RETRIES = 3
-
-
-def is_insecure(host: str) -> bool:
-    """Plain http is allowed for loopback registries, as docker allows it, and for hosts in
-    ``IPYDOCK_INSECURE_REGISTRIES`` (comma-separated) or daemon.json's insecure-registries."""
-    if _is_loopback(host):
-        return True
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    listed = [h.strip() for h in os.environ.get("IPYDOCK_INSECURE_REGISTRIES", "").split(",")]
-    try:
-        with open("/etc/docker/daemon.json", "rb") as f:
-            listed += json.load(f).get("insecure-registries") or []
-    except (OSError, ValueError, AttributeError):
-        pass
-    return host in listed or name in listed
-
-
-def _is_loopback(host: str) -> bool:
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    name = name.strip("[]")
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-def offline(host: str) -> bool:
-    """``IPYDOCK_OFFLINE=1``: no traffic to registries beyond this machine (teaching rooms,
-    test suites); a pull from elsewhere fails at once instead of waiting for a network."""
-    return os.environ.get("IPYDOCK_OFFLINE", "") not in ("", "0") and not _is_loopback(host)
-
-
-def certs_dirs(host: str) -> list[str]:
-    """Docker's per-registry TLS dirs: ``/etc/docker/certs.d/HOST[:PORT]`` and the user's
-    ``~/.config/docker/certs.d/…`` (rootless docker's); ``IPYDOCK_CERTS_D`` replaces both."""
-    bases = [os.environ["IPYDOCK_CERTS_D"]] if os.environ.get("IPYDOCK_CERTS_D") else [
-        "/etc/docker/certs.d", os.path.expanduser("~/.config/docker/certs.d")]  # fmt: skip
-    return [os.path.join(b, host) for b in bases if os.path.isdir(os.path.join(b, host))]
-
-
-def tls_context(host: str) -> ssl.SSLContext | None:
-    """System CAs plus the registry's ``*.crt`` CA files, and its client certificate
-    (``NAME.cert`` + ``NAME.key``), as docker reads them; None when it has no such dir."""
-    dirs = certs_dirs(host)
-    if not dirs:
-        return None
-    ctx = ssl.create_default_context()
-    with contextlib.suppress(ImportError):
-        import certifi
-
-        ctx.load_verify_locations(certifi.where())
-    for d in dirs:
-        for name in sorted(os.listdir(d)):
-            path = os.path.join(d, name)
-            if name.endswith(".crt"):
-                ctx.load_verify_locations(path)
-            elif name.endswith(".cert"):
-                ctx.load_cert_chain(path, path[: -len(".cert")] + ".key")
-    return ctx
-
-
-@contextlib.contextmanager
-def _transport_errors(registry: str) -> Iterator[None]:
-    """The one place where httpx's transport errors become ipydock's."""
-    import httpx
-
-    try:
-        yield
-    except httpx.TimeoutException as exc:
-        raise RegistryUnreachable(registry, f"timed out ({type(exc).__name__})") from exc
-    except httpx.TransportError as exc:
-        why = str(exc) or type(exc).__name__
-        if "CERTIFICATE_VERIFY_FAILED" in why:
-            why = (
-                f"its TLS certificate does not verify ({why}); put the CA that signed it in "
-                f"/etc/docker/certs.d/{registry}/ca.crt"
-            )
-        raise RegistryUnreachable(registry, why) from exc
 
 
 class Registry:
@@ -180,7 +103,7 @@ class Registry:
         last: RegistryUnreachable | None = None
         for scheme in schemes:
             try:
-                with _transport_errors(self.domain):
+                with transport_errors(self.domain):
                     resp = self.client.get(f"{scheme}://{self.host}/v2/")
             except RegistryUnreachable as exc:
                 if isinstance(exc.__cause__, httpx.ConnectError) and scheme == "https":
@@ -225,7 +148,7 @@ class Registry:
         basic = None
         if self.credentials is not None and self.credentials.username != "<token>":
             basic = (self.credentials.username, self.credentials.password)
-        with _transport_errors(realm):
+        with transport_errors(realm):
             resp = self.client.get(realm, params=params, auth=basic)  # type: ignore[arg-type]
         if resp.status_code in (401, 403):
             why = "wrong username or password" if basic else "the token service refused access"
@@ -271,7 +194,7 @@ class Registry:
                 method, self.url(path), headers=hdrs, content=body, params=params
             )
             try:
-                with _transport_errors(self.domain):
+                with transport_errors(self.domain):
                     resp = self.client.send(req, stream=stream)
             except RegistryUnreachable:
                 if attempt == RETRIES or method in ("POST", "PATCH") or not retry:
@@ -336,7 +259,7 @@ class Registry:
         try:
             self.check(resp, f"manifest {shown}", shown)
             body = bytearray()
-            with _transport_errors(self.domain):
+            with transport_errors(self.domain):
                 for chunk in resp.iter_bytes():
                     body += chunk
                     if len(body) > MAX_MANIFEST:

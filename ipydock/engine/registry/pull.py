@@ -35,10 +35,10 @@ from ipydock.engine.registry.client import (
     OCI_INDEX,
     OCI_MANIFEST,
     Registry,
-    _transport_errors,
 )
 from ipydock.engine.registry.codec import Decoder
 from ipydock.engine.registry.parallel import Aborted, Jobs, serialised
+from ipydock.engine.registry.transport import transport_errors
 from ipydock.engine.store.fsutil import TempFile, disk_errors
 from ipydock.engine.store.layers import LayerRecord
 from ipydock.engine.store.store import Store
@@ -198,7 +198,7 @@ def _small_blob(reg: Registry, name: str, desc: dict) -> bytes:
         raise RegistryError(reg.domain, f"config {digest[:19]} is too large ({size} bytes)")
     resp = reg.open_blob(name, digest)
     try:
-        with _transport_errors(reg.domain):
+        with transport_errors(reg.domain):
             data = resp.read()
     finally:
         resp.close()
@@ -249,7 +249,7 @@ def _download(
                 out.truncate()
                 state = _Stream(state.label)
             last = 0
-            with disk_errors(layer.tmp.path), _transport_errors(reg.domain):
+            with disk_errors(layer.tmp.path), transport_errors(reg.domain):
                 for chunk in resp.iter_bytes(1 << 20):
                     if abort.is_set():
                         raise Aborted
