@@ -98,6 +98,10 @@ class IPyDock(Magics, Configurable):
                 return None
             if (args.spec.group, args.spec.name) in (("image", "pull"), ("image", "push")):
                 args.progress = self._transfer_progress(args)
+            if args.spec.name == "login":  # the password is asked for, never typed in a cell
+                import getpass
+
+                args.ask = getpass.getpass
             result = dispatch.run(self.backend, args)
             spec = args.spec
             if _needs_backend(result, spec):

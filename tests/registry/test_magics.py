@@ -45,3 +45,18 @@ def test_the_progress_widget_shows_a_row_per_layer() -> None:
     assert "✔ Pull complete" in label.value
     assert "Pulling from x" in w.header.value
     assert len(w.children) == 2
+
+
+def test_login_magic_asks_for_the_password(ip, auth_registry, monkeypatch) -> None:  # noqa: F811
+    import getpass
+
+    from tests.registry.conftest import PASSWORD, USER
+
+    asked: list[str] = []
+    monkeypatch.setattr(getpass, "getpass", lambda prompt: asked.append(prompt) or PASSWORD)
+    _, printed = shown(ip, f"r = %ipydock login -u {USER} {auth_registry.host}")
+    assert ip.user_ns["r"] == "Login Succeeded" and asked == ["Password: "]
+    monkeypatch.setattr(getpass, "getpass", lambda prompt: "wrong")
+    _, printed = shown(ip, f"%ipydock login -u {USER} {auth_registry.host}")
+    assert "wrong username or password" in printed and "Traceback" not in printed
+    assert shown(ip, f"%ipydock logout {auth_registry.host}")[0].success
