@@ -184,3 +184,16 @@ def test_credential_helpers_from_cred_helpers(
     assert json.loads(kept.read_text()) == {}
     with pytest.raises(RegistryAuthFailed):
         other.pull(name)
+
+
+def test_a_missing_credential_helper_warns_and_goes_on(
+    backend: BundledBackend, busybox: str, repo: str, docker_config: str
+) -> None:
+    from ipydock.errors import IPyDockWarning
+
+    os.makedirs(docker_config)
+    with open(os.path.join(docker_config, "config.json"), "w") as f:
+        json.dump({"credsStore": "ipdr-not-installed"}, f)
+    backend.tag("busybox", f"{repo}:nohelper")
+    with pytest.warns(IPyDockWarning, match="docker-credential-ipdr-not-installed"):
+        assert backend.push(f"{repo}:nohelper").tag == "nohelper"
