@@ -8,9 +8,14 @@ The image: one ~100 MB layer (half incompressible bytes, half text), imported in
 * pull: ``ipydock pull`` into an empty store (download, digest checks, decompress, unpack a
   snapshot) against ``skopeo copy docker://… oci:DIR`` (download and digest checks only).
 
+Then, beside a private dockerd 20.10 (``--no-docker`` skips it): ``pull`` of a five-layer image
+(5 x 20 MB) pushed by ipydock, by ``docker pull`` (after ``docker rmi``) and ``ipydock pull`` into
+an empty store; the registry runs in dockerd's network namespace and ipydock joins it.
+
 Each side runs through its CLI in a new process (ipydock without its command server, so the
 start-up is paid as skopeo pays its own), alternating, median of ``--runs``. Prints the times and
-the ratios ipydock/skopeo (target: <= 1). Run as root: ``python bench/bench_registry.py``.
+the ratios (targets: <= 1 against skopeo, <= 0.5 against docker's pull).
+Run as root: ``python bench/bench_registry.py``.
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--size-mb", type=int, default=100)
+    parser.add_argument("--no-docker", action="store_true", help="skip the rows beside dockerd")
     opts = parser.parse_args()
     if shutil.which("skopeo") is None or not os.path.exists("/usr/bin/docker-registry"):
         sys.exit("needs skopeo and docker-registry (scripts/setup.sh --test)")
@@ -113,8 +119,51 @@ def main() -> None:
         for op in ("push", "pull"):
             i, s = med["i" + op], med["s" + op]
             print(f"{op:6} {i:8.2f} {s:8.2f} {i / s:6.2f}")
+        if not opts.no_docker:
+            docker_pull_rows(work, opts.runs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def docker_pull_rows(work: str, runs: int) -> None:
+    from ipydock.engine.store import Store
+    from ipydock.testing import Dockerd, add_step, busybox_tarball, layer_tar
+
+    store = Store(os.path.join(work, "multi"))
+    run(ipydock_cmd("import", busybox_tarball(os.path.join(work, "bb.tgz")), "base",
+                    root=store.root))  # fmt: skip
+    parent = "base"
+    for i in range(5):
+        blob = os.urandom(10 * MB) + b"text %08d\n" * (10 * MB // 14)
+        add_step(store, parent, f"layer {i}", layer=layer_tar({f"data/{i}": blob}),
+                 tags=[f"step{i}"])  # fmt: skip
+        parent = f"step{i}"
+    with Dockerd(own_network=True) as dockerd:
+        assert dockerd.proc is not None
+        netns = f"/proc/{dockerd.proc.pid}/ns/net"
+        subprocess.run(["nsenter", f"--net={netns}", "--", "ip", "link", "set", "lo", "up"],
+                       check=True)  # fmt: skip
+        reg = LocalRegistry(netns=netns, prefix="ipydock-bench-registry-").start()
+        try:
+            name = f"{reg.host}/bench/multi:1"
+            inside = ["nsenter", f"--net={netns}", "--"]
+            run(ipydock_cmd("tag", parent, name, root=store.root))
+            run(inside + ipydock_cmd("push", name, root=store.root))
+            docker = ["docker", "-H", dockerd.host]
+            times: dict[str, list[float]] = {"docker": [], "ipydock": []}
+            for n in range(runs):
+                subprocess.run([*docker, "rmi", "-f", name], capture_output=True)
+                times["docker"].append(run([*docker, "pull", "-q", name]))
+                fresh = os.path.join(work, f"multi-pull-{n}")
+                times["ipydock"].append(run(inside + ipydock_cmd("pull", name, root=fresh)))
+                shutil.rmtree(fresh, ignore_errors=True)
+            subprocess.run([*docker, "rmi", "-f", name], capture_output=True)
+        finally:
+            reg.stop()
+    i, d = statistics.median(times["ipydock"]), statistics.median(times["docker"])
+    print(f"\nfive 20 MB layers, pull, median of {runs} runs (seconds)")
+    print(f"{'':6} {'ipydock':>8} {'docker':>8} {'ratio':>6}")
+    print(f"{'pull':6} {i:8.2f} {d:8.2f} {i / d:6.2f}")
 
 
 if __name__ == "__main__":
