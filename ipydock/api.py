@@ -30,9 +30,12 @@ if TYPE_CHECKING:
         LogEntry,
         NetworkInfo,
         PruneResult,
+        PullResult,
+        PushResult,
         RemoveEvent,
         RunOptions,
         RunResult,
+        TransferEvent,
         VolumeInfo,
     )
 
@@ -68,6 +71,20 @@ class Backend(Protocol):
         message: str = "",
         changes: Sequence[str] = (),
     ) -> str: ...
+
+    # registries
+    def pull(
+        self, name: str, *, platform: str | None = None,
+        progress: Callable[[TransferEvent], None] | None = None,
+    ) -> PullResult: ...  # fmt: skip
+
+    def push(
+        self, name: str, *, progress: Callable[[TransferEvent], None] | None = None
+    ) -> PushResult: ...
+
+    def login(self, server: str | None, username: str, password: str) -> str: ...
+
+    def logout(self, server: str | None) -> str: ...
 
     def info(self) -> dict[str, Any]: ...
 

@@ -33,9 +33,12 @@ if TYPE_CHECKING:
         LogEntry,
         NetworkInfo,
         PruneResult,
+        PullResult,
+        PushResult,
         RemoveEvent,
         RunOptions,
         RunResult,
+        TransferEvent,
         VolumeInfo,
     )
 
@@ -122,6 +125,33 @@ class BundledBackend:
 
         rec = archive.import_tarball(self.store, source, name, message=message, changes=changes)
         return rec.id
+
+    # registries: the client imports httpx, loaded on use
+
+    def pull(
+        self, name: str, *, platform: str | None = None,
+        progress: Callable[[TransferEvent], None] | None = None,
+    ) -> PullResult:  # fmt: skip
+        from ipydock.engine.registry.pull import pull
+
+        return pull(self.store, name, platform=platform, progress=progress)
+
+    def push(
+        self, name: str, *, progress: Callable[[TransferEvent], None] | None = None
+    ) -> PushResult:
+        from ipydock.engine.registry.push import push
+
+        return push(self.store, name, progress=progress)
+
+    def login(self, server: str | None, username: str, password: str) -> str:
+        from ipydock.engine.registry.login import login
+
+        return login(server, username, password)
+
+    def logout(self, server: str | None) -> str:
+        from ipydock.engine.registry.login import logout
+
+        return logout(server)
 
     def info(self) -> dict[str, Any]:
         import platform

@@ -44,6 +44,10 @@ the boundary where they enter, and chained with ``raise ... from``.
      +-- NotSupported(operation, engine, hint)   this engine cannot do that (yet)
      +-- EngineUnavailable(host, why)  the Docker engine does not answer
      +-- EngineError(status, message)  the Docker engine refused, for a reason not above
+     +-- RegistryError(registry, why)  a registry refused or failed (pull, push, login)
+     |    +-- RegistryUnreachable(registry, why)    no connection, TLS failure, timeout
+     |    +-- RegistryAuthFailed(registry, why)     bad credentials or access denied
+     |    +-- ManifestUnknown(registry, ref)        no such repository, tag or digest there
      +-- ArchiveError(source)         a tarball that cannot be read
      |    +-- UnsafeArchiveEntry(entry, reason)   an entry that would escape its target
      +-- BuildError(line, instruction)   a build stopped (line 0: no Dockerfile line at fault)
@@ -89,6 +93,7 @@ __all__ = [
     "InvalidSpec",
     "InvalidStateTransition",
     "LayerNotFound",
+    "ManifestUnknown",
     "NameInUse",
     "NetworkNotFound",
     "NoSpace",
@@ -96,6 +101,9 @@ __all__ = [
     "NotSupported",
     "PartialFailure",
     "ProcessNotPaused",
+    "RegistryAuthFailed",
+    "RegistryError",
+    "RegistryUnreachable",
     "RuntimeFailure",
     "StartFailed",
     "StoreCorrupt",
@@ -339,6 +347,41 @@ class StoreCorrupt(StoreError):
         more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
         super().__init__(
             f"the store is inconsistent: {first}{more}; run `ipydock system check --repair`"
+        )
+
+
+class RegistryError(IPyDockError):
+    """A registry answered with an error, or sent something that cannot be used."""
+
+    def __init__(self, registry: str, why: str, status: int = 0) -> None:
+        self.registry = registry
+        self.why = why
+        self.status = status
+        super().__init__(f"registry {registry}: {why}")
+
+
+class RegistryUnreachable(RegistryError):
+    def __init__(self, registry: str, why: str) -> None:
+        super().__init__(registry, why)
+        self.args = (
+            f"cannot reach the registry {registry}: {why} (is it running, and is the name "
+            "right? plain http is used only for localhost registries)",
+        )
+
+
+class RegistryAuthFailed(RegistryError):
+    def __init__(self, registry: str, why: str, status: int = 401) -> None:
+        super().__init__(registry, why, status)
+        self.args = (f"registry {registry}: {why} (check `ipydock login {registry}`)",)
+
+
+class ManifestUnknown(RegistryError):
+    def __init__(self, registry: str, ref: str) -> None:
+        super().__init__(registry, f"manifest for {ref} not found", 404)
+        self.ref = ref
+        self.args = (
+            f"manifest for {ref} not found: repository does not exist, no such tag or digest, "
+            "or it needs `ipydock login`",
         )
 
 

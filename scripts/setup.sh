@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Install what ipydock needs on a fresh Debian machine (as root): Debian packages and a venv.
-# Usage: scripts/setup.sh [--test]   (--test adds dockerd, skopeo, umoci, crun and test tools)
+# Usage: scripts/setup.sh [--test]   (--test adds dockerd, skopeo, umoci, crun, docker-registry
+# and test tools)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(busybox-static)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(docker.io skopeo umoci crun iproute2 chromium)
+  packages+=(docker.io skopeo umoci crun iproute2 chromium docker-registry apache2-utils
+            golang-github-opencontainers-image-spec-dev)
 fi
 missing=()
 for p in "${packages[@]}"; do

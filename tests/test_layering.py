@@ -11,6 +11,9 @@ ENGINE_MODULES = [
     "ipydock.engine.store.check",
     "ipydock.engine.store.explore",
     "ipydock.engine.runtime",
+    "ipydock.engine.registry.pull",
+    "ipydock.engine.registry.push",
+    "ipydock.engine.registry.login",
     "ipydock.backends",
     "ipydock.cli",
 ]
@@ -34,6 +37,7 @@ def test_display_imports_no_engine_or_backend() -> None:
         "ipydock.display.layers",
         "ipydock.display.progress",
         "ipydock.display.results",
+        "ipydock.display.transfer",
     )
     assert not {m for m in loaded if m.startswith(("ipydock.engine", "ipydock.backends"))}
 

@@ -32,19 +32,20 @@ __all__ = ["MODULES", "build_parser", "load_commands", "main", "run"]
 _CONTAINER_WORDS = ("commit", "cp", "create", "diff", "exec", "kill", "logs", "ps", "restart",
                     "rm", "run", "start", "stop", "top", "wait")  # fmt: skip
 MODULES: dict[str, tuple[str, ...]] = {
-    "image": ("images", "build"),
+    "image": ("images", "build", "distribution"),
     "container": ("containers",),
     "volume": ("volumes",),
     "network": ("networks",),
-    "system": ("system",),
+    "system": ("system", "distribution"),
     "build": ("build",),
     "info": ("system",),
     **{
         word: ("images",) for word in ("images", "rmi", "history", "tag", "save", "load", "import")
     },  # fmt: skip
     **{word: ("containers",) for word in _CONTAINER_WORDS},
+    **{word: ("distribution",) for word in ("pull", "push", "login", "logout")},
 }
-ALL_MODULES = ("images", "build", "containers", "volumes", "networks", "system")
+ALL_MODULES = ("images", "build", "containers", "volumes", "networks", "system", "distribution")
 
 
 def load_commands(word: str | None = None) -> None:

@@ -53,6 +53,7 @@ def _ls(backend: Backend, a: argparse.Namespace) -> list[ImageInfo]:
         action="store_true",
         help="show all images (default hides intermediate images)",
     ),
+    arg("--digests", action="store_true", help="show digests"),
     FILTER,
     NO_TRUNC,
     QUIET,
@@ -70,17 +71,21 @@ def image_ls(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     elif a.format == "json":
         emit_json(rows, out)
     else:
+        digests = getattr(a, "digests", False)
         cells = [
             [
                 r.repository,
                 r.tag,
+                *([r.digest] if digests else []),
                 short_id(r.id, a.no_trunc),
                 human_ago(r.created),
                 human_size(r.size),
             ]
             for r in rows
         ]
-        out.write(table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], cells) + "\n")
+        digest_head = ["DIGEST"] if digests else []
+        head = ["REPOSITORY", "TAG", *digest_head, "IMAGE ID", "CREATED", "SIZE"]
+        out.write(table(head, cells) + "\n")
     return 0
 
 

@@ -28,7 +28,13 @@ from ipydock.docker import build as building
 from ipydock.docker import convert
 from ipydock.docker.client import connect, errors
 from ipydock.docker.runopts import create_args
-from ipydock.errors import ImageNotFound, NotSupported, UsageError
+from ipydock.errors import (
+    EngineError,
+    ImageNotFound,
+    NotSupported,
+    RegistryAuthFailed,
+    UsageError,
+)
 from ipydock.models import (
     BuildEvent,
     BuildResult,
@@ -47,9 +53,12 @@ from ipydock.models import (
     LogEntry,
     NetworkInfo,
     PruneResult,
+    PullResult,
+    PushResult,
     RemoveEvent,
     RunOptions,
     RunResult,
+    TransferEvent,
     VolumeInfo,
 )
 
@@ -93,6 +102,49 @@ class DockerBackend:
         self.inspect_image(image)
         hint = "save it (`%image save -o app.tar app`), load it into the bundled engine, explore"
         raise NotSupported("image files", self.name, hint)
+
+    # -- registries: the engine pulls and pushes; credentials are docker's config.json -------
+
+    def pull(
+        self, name: str, *, platform: str | None = None,
+        progress: Callable[[TransferEvent], None] | None = None,
+    ) -> PullResult:  # fmt: skip
+        from ipydock.docker import distribution
+
+        with self._errors("image", name):
+            return distribution.pull(self.api, name, platform, progress)
+
+    def push(
+        self, name: str, *, progress: Callable[[TransferEvent], None] | None = None
+    ) -> PushResult:
+        from ipydock.docker import distribution
+
+        with self._errors("image", name):
+            return distribution.push(self.api, name, progress)
+
+    def login(self, server: str | None, username: str, password: str) -> str:
+        """The engine checks the credentials; they are kept in config.json as docker's client
+        keeps them (the one place outside the engine package that uses its ``auth`` module: a
+        leaf of plain file handling, shared so both engines read the same credentials)."""
+        from ipydock.engine.registry import auth
+        from ipydock.engine.registry.login import server_domain
+
+        domain = server_domain(server)
+        try:
+            with self._errors():
+                self.api.login(username, password, registry=auth.server_key(domain), reauth=True)
+        except EngineError as exc:
+            # dockerd 20.10 answers a refused login with 500 and the registry's status in text
+            if exc.status in (401, 403) or "401 Unauthorized" in exc.message:
+                raise RegistryAuthFailed(domain, "wrong username or password", 401) from exc
+            raise
+        auth.store(domain, auth.Credentials(username, password))
+        return "Login Succeeded"
+
+    def logout(self, server: str | None) -> str:
+        from ipydock.engine.registry.login import logout
+
+        return logout(server)
 
     def tag(self, source: str, target: str) -> str:
         repo, tag = convert.split_name(target)

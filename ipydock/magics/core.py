@@ -95,6 +95,12 @@ class IPyDock(Magics, Configurable):
             args = dispatch.parse(words)
             if args is None:
                 return None
+            if (args.spec.group, args.spec.name) in (("image", "pull"), ("image", "push")):
+                args.progress = self._transfer_progress(args)
+            if args.spec.name == "login":  # the password is asked for, never typed in a cell
+                import getpass
+
+                args.ask = getpass.getpass
             result = dispatch.run(self.backend, args)
             spec = args.spec
             if _needs_backend(result, spec):
@@ -109,6 +115,20 @@ class IPyDock(Magics, Configurable):
             if (spec.group, spec.name) == ("container", "ls") and self.rich:
                 return dock.with_buttons(self.backend, shown, all=args.all, filters=args.filter)
             return shown
+
+    def _transfer_progress(self, args: Any) -> Any:
+        """Pull/push progress: a widget that updates in place, or docker's lines of text."""
+        if args.quiet:
+            return None
+        if self.rich:
+            from ipydock.display.transfer import TransferProgress
+
+            widget = TransferProgress(f"{args.spec.name} {args.name}")
+            display(widget)
+            return widget.handle
+        from ipydock.cli.distribution import text_progress
+
+        return text_progress(sys.stdout)
 
     def _group(self, group: str, line: str) -> Any:
         return self._command([group, *shlex.split(line)])

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
         RemoveEvent,
     )
     from ipydock.models.networks import NetworkEndpoint, NetworkInfo, PortBinding
+    from ipydock.models.registry import PullResult, PushResult, TransferEvent
 
 __all__ = [
     "ActionResult",
@@ -74,10 +75,13 @@ __all__ = [
     "PortBinding",
     "ProcessTable",
     "PruneResult",
+    "PullResult",
+    "PushResult",
     "RemoveEvent",
     "RunOptions",
     "RunOutput",
     "RunResult",
+    "TransferEvent",
     "VolumeInfo",
     "WaitResult",
     "to_record",
@@ -112,6 +116,9 @@ _MODULES = {
     "PortBinding": "networks",
     "BuildEvent": "build",
     "BuildResult": "build",
+    "TransferEvent": "registry",
+    "PullResult": "registry",
+    "PushResult": "registry",
 }
 
 

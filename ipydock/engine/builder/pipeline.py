@@ -43,9 +43,15 @@ from ipydock.engine.builder.state import (
 )
 from ipydock.engine.registry import reference
 from ipydock.engine.store import Store
-from ipydock.engine.store.index import ImageIndex
-from ipydock.errors import BuildContextError, BuildError, DockerfileError, IPyDockError
-from ipydock.models import BuildEvent, BuildResult
+from ipydock.engine.store.index import ImageIndex, ImageRecord
+from ipydock.errors import (
+    BuildContextError,
+    BuildError,
+    DockerfileError,
+    ImageNotFound,
+    IPyDockError,
+)
+from ipydock.models import BuildEvent, BuildResult, TransferEvent
 
 __all__ = ["Progress", "build"]
 
@@ -172,13 +178,37 @@ class _Builder:
             state.config["rootfs"] = {"type": "layers", "diff_ids": []}
             return
         try:
-            rec = self.store.resolve(name)
+            try:
+                rec = self.store.resolve(name)
+            except ImageNotFound:
+                rec = self._pull(instr, name)
         except IPyDockError as exc:
             raise BuildError(instr.line, instr.text, f"{exc}") from exc
         state.image_id, state.layers = rec.id, self.store.layer_chain(rec)
         state.config = self.store.config(rec)
         for key in ("container", "container_config", "docker_version"):
             state.config.pop(key, None)
+
+    def _pull(self, instr: From, name: str) -> ImageRecord:
+        """A base image that is not here is pulled, as docker's builder does; the pull's lines
+        are the step's output."""
+        from ipydock.engine.registry.pull import pull
+        from ipydock.engine.registry.transport import offline
+
+        ref = reference.try_parse(name)
+        if ref is None or offline(ref.domain):
+            raise ImageNotFound(name)
+        last: dict[str, str] = {}
+
+        def show(ev: TransferEvent) -> None:
+            if ev.id and (last.get(ev.id) == ev.status or ev.status == "Downloading"):
+                return
+            last[ev.id] = ev.status
+            text = f"{ev.id}: {ev.status}" if ev.id else ev.text
+            self.emit(BuildEvent("output", self.step, self.total, line=instr.line, text=text))
+
+        result = pull(self.store, name, progress=show)
+        return self.store.index().images[result.id]
 
     def _triggers(self, state: StageState, instr: From) -> None:
         """The base image's ONBUILD triggers run right after FROM; the child has none."""

@@ -1,4 +1,5 @@
-"""Recognise and undo the compressions layer and image tarballs come in (gzip, bzip2, xz).
+"""Recognise and undo the compressions layer and image tarballs come in (gzip, bzip2, xz,
+zstd).
 
 Detection reads the magic bytes through a buffered reader, so it works on pipes and HTTP bodies.
 """
@@ -53,7 +54,12 @@ def decompressed(stream: Reader, source: str) -> BinaryIO:
     if kind == "xz":
         return cast(BinaryIO, lzma.LZMAFile(buffered, "rb"))
     if kind == "zstd":
-        raise ArchiveError(source, "zstd compression is not supported yet; decompress it first")
+        try:
+            import zstandard
+        except ImportError as exc:
+            raise ArchiveError(source, "zstd data needs the zstandard package") from exc
+        reader = zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)
+        return cast(BinaryIO, reader)
     return cast(BinaryIO, buffered)
 
 

@@ -66,9 +66,22 @@ def list_images(store: Store, *, all: bool = False, filters: Iterable[str] = ())
             continue
         for full in sorted(tags):
             repository, tag = reference.familiar_parts(full)
-            rows.append(ImageInfo(repository, tag, rec.id, rec.created, rec.size))
+            digest = _repo_digest(rec, full)
+            rows.append(ImageInfo(repository, tag, rec.id, rec.created, rec.size, digest))
     rows.sort(key=lambda r: r.created.timestamp() if r.created else 0, reverse=True)
     return rows
+
+
+def _repo_digest(rec: ImageRecord, full: str) -> str:
+    """The digest a registry knows this tag's repository by (``images --digests``)."""
+    if not rec.repo_digests:
+        return "<none>"
+    repository = full.rsplit(":", 1)[0] if "/" not in full.rsplit(":", 1)[-1] else full
+    for rd in rec.repo_digests:
+        repo, _, digest = rd.partition("@")
+        if repo == repository:
+            return digest
+    return "<none>"
 
 
 def _filtered(store: Store, index: ImageIndex, flt: dict[str, list[str]]) -> list[ImageRecord]:
@@ -167,7 +180,7 @@ def inspect(store: Store, name: str) -> ImageDetail:
     return ImageDetail(
         id=rec.id,
         repo_tags=[reference.parse(t).familiar for t in sorted(rec.tags)],
-        repo_digests=[],
+        repo_digests=[reference.parse(d).familiar for d in rec.repo_digests],
         parent=rec.parent,
         created=rec.created,
         size=rec.size,
@@ -214,7 +227,16 @@ def remove(store: Store, name: str, *, force: bool = False) -> list[RemoveEvent]
         rec = store.resolve(name, index)
         events: list[RemoveEvent] = []
         quiet = False
-        if not _is_id_prefix(rec.id, name) and not reference.parse(name).digest:
+        ref = None if _is_id_prefix(rec.id, name) else reference.parse(name)
+        if ref is not None and ref.digest and f"{ref.repository}@{ref.digest}" in rec.repo_digests:
+            # A digest reference, as a pull records it: untag it like a tag (docker does).
+            rec.repo_digests.remove(f"{ref.repository}@{ref.digest}")
+            events.append(RemoveEvent("untagged", ref.familiar))
+            if rec.tags or rec.repo_digests:
+                index.save()
+                return events
+            quiet = True
+        elif not _is_id_prefix(rec.id, name) and not reference.parse(name).digest:
             # A name was given: untag it; the image goes only with its last name.
             users = store.container_use(rec.id)
             if users and len(rec.tags) == 1 and not force:
@@ -222,6 +244,7 @@ def remove(store: Store, name: str, *, force: bool = False) -> list[RemoveEvent]
             full = reference.parse(name).with_default_tag().full
             index.remove_tag(full)
             events.append(RemoveEvent("untagged", reference.parse(full).familiar))
+            events += _drop_repo_digests(rec, reference.parse(full).repository)
             if rec.tags:
                 index.save()
                 return events
@@ -239,6 +262,16 @@ def remove(store: Store, name: str, *, force: bool = False) -> list[RemoveEvent]
         index.save()
         _collect(store, index, doomed, events)
         return events
+
+
+def _drop_repo_digests(rec: ImageRecord, repository: str) -> list[RemoveEvent]:
+    """The last tag of a repository went: its digest references go too, as in docker."""
+    if any(t.rsplit(":", 1)[0] == repository for t in rec.tags):
+        return []
+    gone = [d for d in rec.repo_digests if d.partition("@")[0] == repository]
+    for d in gone:
+        rec.repo_digests.remove(d)
+    return [RemoveEvent("untagged", reference.parse(d).familiar) for d in gone]
 
 
 def _is_id_prefix(image_id: str, name: str) -> bool:

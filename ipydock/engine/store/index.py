@@ -13,7 +13,8 @@ without a name when it is untagged. ipydock's local facts ride along as annotati
                                   io.ipydock.image.parent:  sha256:<parent image id>   (build steps)
                                   io.ipydock.image.created: 2026-11-27T20:50:00Z,
                                   io.ipydock.image.size:    "1996800",
-                                  io.ipydock.image.layer:   sha256:<top chain id>}}
+                                  io.ipydock.image.layer:   sha256:<top chain id>
+                                  io.ipydock.image.repodigests: REPO@sha256:<manifest> …}}
 
 Writing ``index.json`` (atomic rename) is the commit point of every change: blobs and layers are
 written before it, garbage is removed after it.
@@ -76,6 +77,8 @@ class ImageRecord:
     parent: str = ""
     top_layer: str = ""
     tags: list[str] = field(default_factory=list)
+    # ``docker.io/library/busybox@sha256:…``: the manifests a registry knows this image by
+    repo_digests: list[str] = field(default_factory=list)
 
     @property
     def short_id(self) -> str:
@@ -117,6 +120,7 @@ class ImageIndex:
                     top_layer=ann.get(_A + "layer", ""),
                 )
                 self.images[image_id] = rec
+                rec.repo_digests = (ann.get(_A + "repodigests") or "").split()
             name = ann.get(REF_NAME)
             if name:
                 rec.tags.append(name)
@@ -132,6 +136,8 @@ class ImageIndex:
                 ann[_A + "parent"] = rec.parent
             if rec.top_layer:
                 ann[_A + "layer"] = rec.top_layer
+            if rec.repo_digests:
+                ann[_A + "repodigests"] = " ".join(rec.repo_digests)
             base = {
                 "mediaType": MANIFEST_MEDIA_TYPE,
                 "digest": rec.manifest,
@@ -159,8 +165,22 @@ class ImageIndex:
     def add(self, rec: ImageRecord) -> None:
         old = self.images.get(rec.id)
         if old is not None:
-            rec = replace(rec, tags=old.tags, parent=old.parent or rec.parent)
+            rec = replace(
+                rec,
+                tags=old.tags,
+                parent=old.parent or rec.parent,
+                repo_digests=old.repo_digests,
+            )
         self.images[rec.id] = rec
+
+    def add_repo_digest(self, image_id: str, repo_digest: str) -> None:
+        """Record ``REPO@sha256:…`` for the image (and for no other image: a digest names one)."""
+        for rec in self.images.values():
+            if repo_digest in rec.repo_digests and rec.id != image_id:
+                rec.repo_digests.remove(repo_digest)
+        digests = self.images[image_id].repo_digests
+        if repo_digest not in digests:
+            digests.append(repo_digest)
 
     def set_tag(self, ref: str, image_id: str) -> str | None:
         """Point ``ref`` at ``image_id``; return the image it pointed at before, if another."""

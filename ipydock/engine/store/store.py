@@ -118,6 +118,10 @@ class Store:
         ref = reference.try_parse(name)
         if ref is not None:
             if ref.digest and not ref.tag:
+                wanted = f"{ref.repository}@{ref.digest}"
+                for rec in index.images.values():
+                    if wanted in rec.repo_digests:
+                        return rec
                 for rec in index.images.values():
                     if rec.manifest == ref.digest:
                         return rec
@@ -155,6 +159,7 @@ class Store:
         *,
         parent: str = "",
         tags: Iterable[str] = (),
+        repo_digests: Iterable[str] = (),
     ) -> tuple[ImageRecord, list[str]]:
         """Write config and manifest, then name the image in the index (the commit point).
 
@@ -201,6 +206,8 @@ class Store:
             before = index.set_tag(tag, image_id)
             if before:
                 left_behind.append(before)
+        for repo_digest in repo_digests:
+            index.add_repo_digest(image_id, repo_digest)
         index.save()
         return index.images[image_id], left_behind
 

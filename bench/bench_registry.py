@@ -1,0 +1,170 @@
+"""Benchmark: ``ipydock push`` / ``ipydock pull`` beside ``skopeo copy``, same machine, same
+local ``docker-registry`` (fresh storage for every push, so nothing is skipped or mounted).
+
+The image: one ~100 MB layer (half incompressible bytes, half text), imported into a store.
+
+* push: ``ipydock push`` (compresses the layer: the store keeps layers uncompressed) against
+  ``skopeo copy oci:DIR docker://…`` from an OCI dir that already holds the gzipped blob;
+* pull: ``ipydock pull`` into an empty store (download, digest checks, decompress, unpack a
+  snapshot) against ``skopeo copy docker://… oci:DIR`` (download and digest checks only).
+
+Then, beside a private dockerd 20.10 (``--no-docker`` skips it): ``pull`` of a five-layer image
+(5 x 20 MB) pushed by ipydock, by ``docker pull`` (after ``docker rmi``) and ``ipydock pull`` into
+an empty store; the registry runs in dockerd's network namespace and ipydock joins it.
+
+Each side runs through its CLI in a new process (ipydock without its command server, so the
+start-up is paid as skopeo pays its own), alternating, median of ``--runs``. Prints the times and
+the ratios (targets: <= 1 against skopeo, <= 0.5 against docker's pull).
+Run as root: ``python bench/bench_registry.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+
+from ipydock.testing import LocalRegistry
+
+MB = 1 << 20
+
+
+def make_rootfs_tar(path: str, size: int) -> None:
+    """A tarball with ``size`` bytes of files: half random, half repetitive text."""
+    with tarfile.open(path, "w") as tf:
+        for i, kind in enumerate(("random", "text")):
+            data = os.urandom(size // 2) if kind == "random" else (
+                b"".join(b"line %08d of a text file that compresses well\n" % n
+                         for n in range(size // 2 // 48)))  # fmt: skip
+            info = tarfile.TarInfo(f"data/{kind}-{i}.bin")
+            info.size = len(data)
+            import io
+
+            tf.addfile(info, io.BytesIO(data))
+
+
+def ipydock_cmd(*args: str, root: str) -> list[str]:
+    return [sys.executable, "-m", "ipydock", "--root", root, *args]
+
+
+def skopeo_cmd(*args: str) -> list[str]:
+    return ["skopeo", "copy", "-q", *args]
+
+
+def run(cmd: list[str]) -> float:
+    """Run a command (ipydock without its command server); its wall time in seconds."""
+    env = {**os.environ, "IPYDOCK_SERVER": "0"}
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, env=env, capture_output=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--size-mb", type=int, default=100)
+    parser.add_argument("--no-docker", action="store_true", help="skip the rows beside dockerd")
+    opts = parser.parse_args()
+    if shutil.which("skopeo") is None or not os.path.exists("/usr/bin/docker-registry"):
+        sys.exit("needs skopeo and docker-registry (scripts/setup.sh --test)")
+    work = tempfile.mkdtemp(prefix="ipydock-bench-registry-")
+    try:
+        rootfs = os.path.join(work, "rootfs.tar")
+        make_rootfs_tar(rootfs, opts.size_mb * MB)
+        store = os.path.join(work, "store")
+        run(ipydock_cmd("import", rootfs, "bench/big:1", root=store))
+        oci = os.path.join(work, "oci")
+        times: dict[str, list[float]] = {k: [] for k in ("ipush", "spush", "ipull", "spull")}
+        for n in range(opts.runs):
+            for who in ("i", "s"):  # a registry of its own for each push: nothing to skip
+                reg = LocalRegistry(prefix="ipydock-bench-registry-").start()
+                try:
+                    name = f"{reg.host}/bench/big:1"
+                    fresh = os.path.join(work, f"pull-{who}-{n}")
+                    if who == "i":
+                        run(ipydock_cmd("tag", "bench/big:1", name, root=store))
+                        times["ipush"].append(run(ipydock_cmd("push", name, root=store)))
+                        run(ipydock_cmd("rmi", name, root=store))
+                        if not os.path.exists(oci):  # the skopeo side starts from this blob
+                            run(skopeo_cmd("--src-tls-verify=false", f"docker://{name}",
+                                           f"oci:{oci}:b"))  # fmt: skip
+                        times["ipull"].append(run(ipydock_cmd("pull", name, root=fresh)))
+                    else:
+                        times["spush"].append(
+                            run(
+                                skopeo_cmd(
+                                    "--dest-tls-verify=false", f"oci:{oci}:b", f"docker://{name}"
+                                )
+                            )
+                        )
+                        times["spull"].append(
+                            run(
+                                skopeo_cmd(
+                                    "--src-tls-verify=false", f"docker://{name}", f"oci:{fresh}:b"
+                                )
+                            )
+                        )
+                    shutil.rmtree(fresh, ignore_errors=True)
+                finally:
+                    reg.stop()
+        med = {k: statistics.median(v) for k, v in times.items()}
+        print(f"one {opts.size_mb} MB layer, median of {opts.runs} runs (seconds)")
+        print(f"{'':6} {'ipydock':>8} {'skopeo':>8} {'ratio':>6}")
+        for op in ("push", "pull"):
+            i, s = med["i" + op], med["s" + op]
+            print(f"{op:6} {i:8.2f} {s:8.2f} {i / s:6.2f}")
+        if not opts.no_docker:
+            docker_pull_rows(work, opts.runs)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def docker_pull_rows(work: str, runs: int) -> None:
+    from ipydock.engine.store import Store
+    from ipydock.testing import Dockerd, add_step, busybox_tarball, layer_tar
+
+    store = Store(os.path.join(work, "multi"))
+    run(ipydock_cmd("import", busybox_tarball(os.path.join(work, "bb.tgz")), "base",
+                    root=store.root))  # fmt: skip
+    parent = "base"
+    for i in range(5):
+        blob = os.urandom(10 * MB) + b"text %08d\n" * (10 * MB // 14)
+        add_step(store, parent, f"layer {i}", layer=layer_tar({f"data/{i}": blob}),
+                 tags=[f"step{i}"])  # fmt: skip
+        parent = f"step{i}"
+    with Dockerd(own_network=True) as dockerd:
+        assert dockerd.proc is not None
+        netns = f"/proc/{dockerd.proc.pid}/ns/net"
+        subprocess.run(["nsenter", f"--net={netns}", "--", "ip", "link", "set", "lo", "up"],
+                       check=True)  # fmt: skip
+        reg = LocalRegistry(netns=netns, prefix="ipydock-bench-registry-").start()
+        try:
+            name = f"{reg.host}/bench/multi:1"
+            inside = ["nsenter", f"--net={netns}", "--"]
+            run(ipydock_cmd("tag", parent, name, root=store.root))
+            run(inside + ipydock_cmd("push", name, root=store.root))
+            docker = ["docker", "-H", dockerd.host]
+            times: dict[str, list[float]] = {"docker": [], "ipydock": []}
+            for n in range(runs):
+                subprocess.run([*docker, "rmi", "-f", name], capture_output=True)
+                times["docker"].append(run([*docker, "pull", "-q", name]))
+                fresh = os.path.join(work, f"multi-pull-{n}")
+                times["ipydock"].append(run(inside + ipydock_cmd("pull", name, root=fresh)))
+                shutil.rmtree(fresh, ignore_errors=True)
+            subprocess.run([*docker, "rmi", "-f", name], capture_output=True)
+        finally:
+            reg.stop()
+    i, d = statistics.median(times["ipydock"]), statistics.median(times["docker"])
+    print(f"\nfive 20 MB layers, pull, median of {runs} runs (seconds)")
+    print(f"{'':6} {'ipydock':>8} {'docker':>8} {'ratio':>6}")
+    print(f"{'pull':6} {i:8.2f} {d:8.2f} {i / d:6.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""``push NAME[:TAG]``: an image of the store to a registry, skipping what it has already.
+
+::
+
+    each layer (up to 3 at a time), from what distribution.json knows of it:
+        HEAD in the target repository ──200──> "Layer already exists"
+        same registry, other repository ──POST ?mount=&from=──201──> "Mounted from REPO"
+        else gzip it (ISA-L level 1, no timestamp: the same layer gives the same blob each time)
+             while streaming it in one PATCH (as docker does) ──PUT ?digest=──> "Pushed"
+             (with chunk_size: gzip to a temp file, HEAD, then PATCH chunks of that size)
+    config: HEAD, else upload
+    manifest (Docker v2 schema 2, indented as docker writes it) ──PUT /manifests/TAG──>
+    "TAG: digest: sha256:… size: N"; REPO@DIGEST recorded on the image
+
+The engine prints nothing: progress goes to ``progress`` as :class:`TransferEvent`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Iterator
+from functools import partial
+
+from ipydock.engine.registry import meta, reference
+from ipydock.engine.registry.client import DOCKER_MANIFEST, OCI_MANIFEST, Registry
+from ipydock.engine.registry.codec import gzip_compressor
+from ipydock.engine.registry.parallel import Aborted, run_all, serialised
+from ipydock.engine.store.fsutil import TempFile, disk_errors
+from ipydock.engine.store.store import Store
+from ipydock.errors import ImageNotFound, UsageError
+from ipydock.models import PushResult, TransferEvent
+
+__all__ = ["push"]
+
+Progress = Callable[[TransferEvent], None]
+PARALLEL = 3
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+_DOCKER_TYPES = (DOCKER_GZIP, "application/vnd.docker.image.rootfs.diff.tar")
+_TO_OCI = {
+    DOCKER_GZIP: "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.docker.image.rootfs.diff.tar": "application/vnd.oci.image.layer.v1.tar",
+}
+
+
+def push(
+    store: Store,
+    name: str,
+    *,
+    progress: Progress | None = None,
+    registry: Registry | None = None,
+    chunk_size: int = 0,
+) -> PushResult:
+    """Push one tag. Layers stream in one PATCH each; ``chunk_size`` > 0 sends them in PATCH
+    requests of that many bytes instead (for registries or proxies that limit a request)."""
+    ref = reference.parse(name)
+    if ref.digest:
+        raise UsageError(f"cannot push {name!r}: push a NAME[:TAG], not a digest")
+    emit = serialised(progress)
+    if not ref.tag:
+        emit(TransferEvent("", "", text="Using default tag: latest"))
+        ref = ref.with_default_tag()
+    index = store.index()
+    image_id = index.tags.get(ref.full)
+    if image_id is None:
+        raise ImageNotFound(f"{ref.familiar} (tag it first: `ipydock tag IMAGE {ref.familiar}`)")
+    rec = index.images[image_id]
+    emit(TransferEvent("", "", text=f"The push refers to repository [{ref.repository}]"))
+    config_bytes = store.blobs.get(rec.id)
+    diff_ids = [d["digest"] for d in store.manifest(rec)["layers"]]
+    with contextlib.ExitStack() as stack:
+        reg = registry or stack.enter_context(Registry(ref.domain))
+        reg.ping()
+        for diff_id in reversed(diff_ids):
+            emit(TransferEvent(diff_id[7:19], "Preparing"))
+        abort = threading.Event()
+        jobs = [partial(_push_layer, store, reg, ref, d, emit, chunk_size, abort) for d in diff_ids]
+        descs = run_all(jobs, PARALLEL, abort)
+        config_digest = rec.id
+        if reg.blob_size(ref.path, config_digest, "pull,push") is None:
+            reg.upload(ref.path, config_digest, len(config_bytes), lambda: iter([config_bytes]))
+        body, media = _manifest(config_bytes, config_digest, descs)
+        reg.put_manifest(ref.path, ref.tag or "latest", body, media)
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    with store.lock:
+        index = store.index()
+        if rec.id in index.images:
+            index.add_repo_digest(rec.id, f"{ref.repository}@{digest}")
+            index.save()
+        meta.record(
+            store, [(d, desc, ref.repository) for d, desc in zip(diff_ids, descs, strict=True)]
+        )
+    tag = ref.tag or "latest"
+    emit(TransferEvent("", "", text=f"{tag}: digest: {digest} size: {len(body)}"))
+    return PushResult(ref.familiar_repository, tag, digest, len(body))
+
+
+def _manifest(config: bytes, config_digest: str, layers: list[dict]) -> tuple[bytes, str]:
+    """Docker v2 schema 2 as docker writes it (3-space indent); OCI when a layer is OCI-only."""
+    docker = all(d["mediaType"] in _DOCKER_TYPES for d in layers)
+    if not docker:
+        layers = [{**d, "mediaType": _TO_OCI.get(d["mediaType"], d["mediaType"])} for d in layers]
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": DOCKER_MANIFEST if docker else OCI_MANIFEST,
+        "config": {
+            "mediaType": DOCKER_CONFIG if docker else OCI_CONFIG,
+            "size": len(config),
+            "digest": config_digest,
+        },
+        "layers": [
+            {"mediaType": d["mediaType"], "size": d["size"], "digest": d["digest"]} for d in layers
+        ],
+    }
+    return json.dumps(doc, indent=3).encode(), doc["mediaType"]  # type: ignore[return-value]
+
+
+def _push_layer(
+    store: Store, reg: Registry, ref: reference.Reference, diff_id: str, emit: Progress,
+    chunk_size: int, abort: threading.Event,
+) -> dict:  # fmt: skip
+    short = diff_id[7:19]
+    for known in meta.candidates(store, diff_id):
+        source = reference.try_parse(known["repository"])
+        if source is None or source.domain != reg.domain:
+            continue
+        desc = {k: known[k] for k in ("mediaType", "size", "digest")}
+        if reg.blob_size(ref.path, known["digest"], "pull,push") is not None:
+            emit(TransferEvent(short, "Layer already exists"))
+            return desc
+        if source.path != ref.path and reg.mount(ref.path, known["digest"], source.path):
+            emit(TransferEvent(short, f"Mounted from {source.path}"))
+            return desc
+    if not chunk_size:
+        return _stream_layer(store, reg, ref, diff_id, emit, abort)
+    with TempFile(store.tmp_dir, prefix="push-") as tmp:
+        digest, size = _gzip(store, diff_id, tmp, abort)
+        desc = {"mediaType": DOCKER_GZIP, "size": size, "digest": digest}
+        if reg.blob_size(ref.path, digest, "pull,push") is not None:
+            emit(TransferEvent(short, "Layer already exists"))
+            return desc
+        parts = _chunks(tmp.path, short, size, emit, abort, chunk_size)
+        reg.upload_chunked(ref.path, digest, parts)
+    emit(TransferEvent(short, "Pushed", size, size))
+    return desc
+
+
+def _stream_layer(
+    store: Store, reg: Registry, ref: reference.Reference, diff_id: str, emit: Progress,
+    abort: threading.Event,
+) -> dict:  # fmt: skip
+    """Compress and send at once (one streamed PATCH, as docker pushes); the digest, known at
+    the end, goes in the closing PUT. Progress counts the layer's uncompressed bytes."""
+    short = diff_id[7:19]
+    h = hashlib.sha256()
+    total = store.blobs.size(diff_id)
+    sent = [0, 0]  # compressed bytes, uncompressed bytes read
+
+    def body() -> Iterator[bytes]:
+        comp = gzip_compressor()
+        with store.blobs.open(diff_id) as src:  # checks the stored layer's digest at its end
+            while True:
+                if abort.is_set():
+                    raise Aborted
+                data = src.read(1 << 20)
+                out = comp.compress(data) if data else comp.flush()
+                h.update(out)
+                sent[0] += len(out)
+                sent[1] += len(data)
+                if data:
+                    emit(TransferEvent(short, "Pushing", sent[1], total))
+                if out:
+                    yield out
+                if not data:
+                    return
+
+    digest = reg.upload_stream(ref.path, body(), lambda: "sha256:" + h.hexdigest())
+    emit(TransferEvent(short, "Pushed", total, total))
+    return {"mediaType": DOCKER_GZIP, "size": sent[0], "digest": digest}
+
+
+def _gzip(store: Store, diff_id: str, tmp: TempFile, abort: threading.Event) -> tuple[str, int]:
+    """gzip the stored layer into ``tmp``: level 1 (ISA-L), mtime 0 so it is reproducible."""
+    h = hashlib.sha256()
+    comp = gzip_compressor()
+    size = 0
+    with store.blobs.open(diff_id) as src, disk_errors(tmp.path):
+        while True:
+            if abort.is_set():
+                raise Aborted
+            data = src.read(1 << 20)
+            out = comp.compress(data) if data else comp.flush()
+            h.update(out)
+            tmp.file.write(out)
+            size += len(out)
+            if not data:
+                break
+        tmp.file.flush()
+    return "sha256:" + h.hexdigest(), size
+
+
+def _chunks(
+    path: str, short: str, total: int, emit: Progress, abort: threading.Event,
+    size: int = 1 << 20,
+) -> Iterator[bytes]:  # fmt: skip
+    done = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(size):
+            if abort.is_set():
+                raise Aborted
+            done += len(chunk)
+            emit(TransferEvent(short, "Pushing", done, total))
+            yield chunk

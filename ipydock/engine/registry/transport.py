@@ -1,0 +1,102 @@
+"""The network side of a registry session: plain http or TLS, which CAs, offline mode, and
+the one place where ``httpx``'s transport errors become ipydock's.
+
+::
+
+    host ──loopback / listed insecure?──> https first, then http      (is_insecure)
+         ──IPYDOCK_OFFLINE and not loopback?──> refused at once        (offline)
+         ──certs.d/HOST/*.crt, NAME.cert + NAME.key──> an SSLContext    (tls_context)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import ssl
+from collections.abc import Iterator
+
+from ipydock.errors import RegistryUnreachable
+
+__all__ = ["certs_dirs", "is_insecure", "offline", "tls_context", "transport_errors"]
+
+
+def is_insecure(host: str) -> bool:
+    """Plain http is allowed for loopback registries, as docker allows it, and for hosts in
+    ``IPYDOCK_INSECURE_REGISTRIES`` (comma-separated) or daemon.json's insecure-registries."""
+    if _is_loopback(host):
+        return True
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    listed = [h.strip() for h in os.environ.get("IPYDOCK_INSECURE_REGISTRIES", "").split(",")]
+    try:
+        with open("/etc/docker/daemon.json", "rb") as f:
+            listed += json.load(f).get("insecure-registries") or []
+    except (OSError, ValueError, AttributeError):
+        pass
+    return host in listed or name in listed
+
+
+def _is_loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def offline(host: str) -> bool:
+    """``IPYDOCK_OFFLINE=1``: no traffic to registries beyond this machine (teaching rooms,
+    test suites); a pull from elsewhere fails at once instead of waiting for a network."""
+    return os.environ.get("IPYDOCK_OFFLINE", "") not in ("", "0") and not _is_loopback(host)
+
+
+def certs_dirs(host: str) -> list[str]:
+    """Docker's per-registry TLS dirs: ``/etc/docker/certs.d/HOST[:PORT]`` and the user's
+    ``~/.config/docker/certs.d/…`` (rootless docker's); ``IPYDOCK_CERTS_D`` replaces both."""
+    bases = [os.environ["IPYDOCK_CERTS_D"]] if os.environ.get("IPYDOCK_CERTS_D") else [
+        "/etc/docker/certs.d", os.path.expanduser("~/.config/docker/certs.d")]  # fmt: skip
+    return [os.path.join(b, host) for b in bases if os.path.isdir(os.path.join(b, host))]
+
+
+def tls_context(host: str) -> ssl.SSLContext | None:
+    """System CAs plus the registry's ``*.crt`` CA files, and its client certificate
+    (``NAME.cert`` + ``NAME.key``), as docker reads them; None when it has no such dir."""
+    dirs = certs_dirs(host)
+    if not dirs:
+        return None
+    ctx = ssl.create_default_context()
+    with contextlib.suppress(ImportError):
+        import certifi
+
+        ctx.load_verify_locations(certifi.where())
+    for d in dirs:
+        for name in sorted(os.listdir(d)):
+            path = os.path.join(d, name)
+            if name.endswith(".crt"):
+                ctx.load_verify_locations(path)
+            elif name.endswith(".cert"):
+                ctx.load_cert_chain(path, path[: -len(".cert")] + ".key")
+    return ctx
+
+
+@contextlib.contextmanager
+def transport_errors(registry: str) -> Iterator[None]:
+    """The one place where httpx's transport errors become ipydock's."""
+    import httpx
+
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise RegistryUnreachable(registry, f"timed out ({type(exc).__name__})") from exc
+    except httpx.TransportError as exc:
+        why = str(exc) or type(exc).__name__
+        if "CERTIFICATE_VERIFY_FAILED" in why:
+            why = (
+                f"its TLS certificate does not verify ({why}); put the CA that signed it in "
+                f"/etc/docker/certs.d/{registry}/ca.crt"
+            )
+        raise RegistryUnreachable(registry, why) from exc

@@ -1,0 +1,40 @@
+"""The registry package's public names, pinned: a change here is a change of API."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+PUBLIC = {
+    "auth": ["Challenge", "Credentials", "config_path", "erase", "lookup", "parse_challenge",
+             "server_key", "store"],
+    "client": ["MANIFEST_TYPES", "Registry"],
+    "codec": ["Decoder", "gzip_compressor"],
+    "login": ["login", "logout", "server_domain"],
+    "meta": ["candidates", "record"],
+    "parallel": ["Aborted", "Jobs", "run_all", "serialised"],
+    "pull": ["host_platform", "parse_platform", "pull"],
+    "push": ["push"],
+    "transport": ["certs_dirs", "is_insecure", "offline", "tls_context", "transport_errors"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("module", sorted(PUBLIC))
+def test_public_names(module: str) -> None:
+    mod = importlib.import_module(f"ipydock.engine.registry.{module}")
+    assert mod.__all__ == PUBLIC[module]
+    assert all(hasattr(mod, name) for name in mod.__all__)
+
+
+def test_listing_images_does_not_import_the_http_client() -> None:
+    """Start-up time: httpx (and the registry client) load only for pull, push and login."""
+    code = (
+        "import sys; from ipydock.cli import build_parser; "
+        "build_parser(['--root', '/x', 'images']); import ipydock.backends; print(*sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(out.stdout.split())
+    assert not {"httpx", "ipydock.engine.registry.client", "isal", "zstandard"} & loaded
