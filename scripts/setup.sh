@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(busybox-static)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(docker.io skopeo umoci crun iproute2 chromium)
+  packages+=(mmdebstrap uidmap proot)  # the rootless suite: a Debian root, id ranges, PRoot
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -136,6 +136,7 @@ class _Applier:
         self.made: list[str] = []  # non-directories this layer wrote, for the size
         self.real_dirs: set[str] = {""}  # verified: real directories, no symlink on the way
         self.dir_mtimes: dict[str, float] = {}
+        self.skipped_devices: list[str] = []  # rootless: device nodes not made
 
     def path(self, rel: str) -> str:
         return f"{self.target}/{rel}" if rel else self.target
@@ -148,6 +149,8 @@ class _Applier:
             self.entry(member, tar, reader)
         reader.drain()
         self.finish()
+        if self.skipped_devices:
+            _warn_skipped(self.source, self.skipped_devices)
         sizes = SizeCounter()
         for rel in self.made:
             with contextlib.suppress(FileNotFoundError, NotADirectoryError):  # removed again
@@ -294,8 +297,10 @@ class _Applier:
     def node(self, m: tarfile.TarInfo, rel: str) -> None:
         if m.isfifo():
             kind, dev = stat.S_IFIFO, 0
-        elif self.rootless:
-            raise UnsafeArchiveEntry(self.source, m.name, "is a device node (not in rootless mode)")
+        elif self.rootless:  # no mknod in a user namespace: skipped, as moby does there
+            self.skipped_devices.append(rel)
+            self.made.pop()  # ``entry`` counted it last
+            return
         else:
             kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK
             dev = os.makedev(m.devmajor, m.devminor)
@@ -307,6 +312,9 @@ class _Applier:
         os.utime(path, ns=(_ns(m.mtime), _ns(m.mtime)), follow_symlinks=False)
 
     def hardlink(self, m: tarfile.TarInfo, rel: str) -> None:
+        if self.skipped_devices and _linked(m.linkname) in self.skipped_devices:
+            self.skipped_devices.append(rel)  # a link to a device node left out
+            return
         link = self.link_target(m)
         if link == rel:
             return  # a link to itself: nothing to do
@@ -402,6 +410,29 @@ class _Applier:
                 os.utime(self.path(rel), ns=(_ns(mtime), _ns(mtime)), follow_symlinks=False)
 
 
+def _linked(linkname: str) -> str:
+    """A hardlink's target as ``_clean`` spells names (``""`` if it is not clean)."""
+    try:
+        return _clean(linkname, "")
+    except UnsafeArchiveEntry:
+        return ""
+
+
+def _warn_skipped(source: str, paths: list[str]) -> None:
+    """One warning per archive naming the device nodes a rootless extraction left out."""
+    import warnings
+
+    from ipydock.errors import IPyDockWarning
+
+    shown = ", ".join("/" + p for p in paths[:8]) + (f" and {len(paths) - 8} more"
+                                                   if len(paths) > 8 else "")  # fmt: skip
+    text = (
+        f"rootless mode: {len(paths)} device node(s) of {source} not extracted ({shown}); "
+        "a container gets its /dev from the engine"
+    )
+    warnings.warn(IPyDockWarning(text), stacklevel=4)
+
+
 def _ns(mtime: float) -> int:
     return mtime * 1_000_000_000 if isinstance(mtime, int) else round(mtime * 1_000_000_000)
 
@@ -412,7 +443,7 @@ def apply_tar(
     *,
     source: str,
     whiteouts: Literal["overlay", "delete"],
-    rootless: bool = False,
+    rootless: bool | None = None,
 ) -> ApplyResult:
     """Unpack the uncompressed layer tar ``stream`` into the existing directory ``target``.
 
@@ -420,7 +451,10 @@ def apply_tar(
     forward, to its end (so a digesting wrapper sees every byte). ``whiteouts="overlay"`` keeps
     deletions as overlayfs wants them (0/0 char devices, opaque xattr); ``"delete"`` carries them
     out on a full copy of the parent (vfs). Ownership, modes (setuid, sticky), mtimes, xattrs,
-    hardlinks, symlinks, fifos and devices (not when ``rootless``) are kept.
+    hardlinks, symlinks, fifos and devices are kept. ``rootless`` (default: not running as root)
+    keeps what an unprivileged user can: owners it may not set stay its own, device nodes are
+    left out with one :class:`~ipydock.errors.IPyDockWarning` naming them (moby skips them in
+    a user namespace too; a container's ``/dev`` is made by the engine).
 
     Raises UnsafeArchiveEntry for an entry that would land or link outside ``target``,
     ArchiveError for a corrupt or truncated stream (one cut exactly between entries reads as a
@@ -428,6 +462,8 @@ def apply_tar(
     fills. Nothing outside ``target`` is touched; on error the caller removes ``target``.
     An empty stream is an empty layer, as for Docker.
     """
+    if rootless is None:
+        rootless = os.geteuid() != 0
     applier = _Applier(target, source, whiteouts, rootless)
     reader = _ForwardReader(stream)
     try:
