@@ -104,6 +104,7 @@ def run_command(
             hostname=hostname,
             etc=_etc_files(view, instr.network),
             network=Network("none") if instr.network == "none" else Network("host"),
+            rootless=os.geteuid() != 0,  # spawned in the user's namespace, without a cgroup
         )
         _execute(spec, instr, ctx)
         if ctx.driver != "overlay":

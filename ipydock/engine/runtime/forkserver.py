@@ -235,7 +235,29 @@ def serve(control: socket.socket) -> None:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if "--userns" in argv[1:]:
+        _serve_in_user_namespace(int(argv[0]))
     serve(socket.socket(fileno=int(argv[0])))
+
+
+def _serve_in_user_namespace(control_fd: int) -> None:
+    """Rootless: serve from a user namespace of our own (uid 0 = the user), as pid 1 of a pid
+    namespace it owns. A spawner gives its pid namespace back after each fork (``setns``), and
+    may do so only into one its user namespace owns: the host's is not, this one is. Our
+    process stays outside and only waits; the server dies with it (parent-death signal), and
+    every container with the server (its pid namespace ends)."""
+    from ipydock.engine.runtime.plan import CLONE_NEWPID
+    from ipydock.engine.runtime.spawn import PR_SET_PDEATHSIG, enter_user_namespace, prctl, unshare
+
+    enter_user_namespace()
+    unshare(CLONE_NEWPID)
+    pid = os.fork()
+    if pid == 0:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        return
+    os.close(control_fd)
+    _pid, raw = os.waitpid(pid, 0)
+    os._exit(os.waitstatus_to_exitcode(raw) & 0xFF)
 
 
 if __name__ == "__main__":

@@ -218,9 +218,14 @@ def spawn(plan: Plan, stdio: tuple[int, int, int], paused: bool = False) -> Chil
             _child_main(plan, stdio, report_w, go_r)
     finally:
         # Give the pid namespace back for the next fork. An unprivileged spawner (rootless)
-        # may not join a namespace its user namespace does not own: it is single-use.
-        if plan.new_pid and not plan.rootless:
-            setns(_own_pidns_fd(), CLONE_NEWPID)
+        # may join only one its user namespace owns: the rootless fork server's (it runs in
+        # a pid namespace of its own); a supervisor's runner cannot: it is single-use.
+        if plan.new_pid:
+            try:
+                setns(_own_pidns_fd(), CLONE_NEWPID)
+            except OSError:
+                if not plan.rootless:
+                    raise
     os.close(report_w)
     if go_r >= 0:
         os.close(go_r)

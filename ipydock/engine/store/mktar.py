@@ -16,6 +16,7 @@ import stat
 import tarfile
 from typing import BinaryIO, Literal
 
+from ipydock.engine.store import idmap
 from ipydock.engine.store.layerfmt import (
     CHUNK,
     OPAQUE_MARKER,
@@ -70,6 +71,7 @@ class LayerWriter:
             copybufsize=CHUNK,
         )
         self._clamp = mtime_clamp
+        self._ids = idmap.current()
         self._first_path: dict[tuple[int, int], str] = {}
         self._sizes = SizeCounter()
         self.entries = 0
@@ -151,7 +153,8 @@ class LayerWriter:
     def _info(self, rel: str, path: str, st: os.stat_result) -> tarfile.TarInfo:
         info = tarfile.TarInfo(rel)  # tarfile adds the trailing '/' of directories
         info.mode = stat.S_IMODE(st.st_mode)
-        info.uid, info.gid, info.uname, info.gname = st.st_uid, st.st_gid, "", ""
+        info.uid, info.gid = self._ids.inside(st.st_uid, st.st_gid)  # rootless: user -> 0
+        info.uname, info.gname = "", ""
         mtime = st.st_mtime_ns // 1_000_000_000
         info.mtime = mtime if self._clamp is None else min(mtime, self._clamp)
         mode = st.st_mode

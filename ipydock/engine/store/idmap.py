@@ -1,0 +1,80 @@
+"""Whose files these are: host ids as a container (and a layer tar) sees them, rootless.
+
+Root stores keep the archive's ids on disk as they are. An unprivileged user's store holds
+files owned by the user (and, with subordinate ids, by its range); inside the user namespace
+of a container or build step they are 0 and the container's other ids. A layer tar records
+the ids inside, so what a rootless build writes is owned by ``0:0`` in the image, as docker's
+rootless mode and Podman record it::
+
+    host (store on disk)            inside (containers, layer tars)
+    user's uid / gid        <-->    0
+    anything else           -->     65534 (the kernel's overflow id for an unmapped one)
+
+One map per process, from its effective ids (a process does not change users midway).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from dataclasses import dataclass
+
+__all__ = ["OVERFLOW_ID", "IdMap", "current", "host_root", "lchown_inside"]
+
+#: What a user namespace shows for an id it does not map (``/proc/sys/kernel/overflowuid``).
+OVERFLOW_ID = 65534
+
+
+@dataclass(frozen=True)
+class IdMap:
+    """Ranges ``(inside, outside, count)`` as in ``/proc/PID/uid_map``; empty = identity."""
+
+    uids: tuple[tuple[int, int, int], ...] = ()
+    gids: tuple[tuple[int, int, int], ...] = ()
+
+    @property
+    def identity(self) -> bool:
+        return not self.uids and not self.gids
+
+    def inside(self, uid: int, gid: int) -> tuple[int, int]:
+        """The ids a container sees for a host file owned by ``uid:gid``."""
+        if self.identity:
+            return uid, gid
+        return _inside(self.uids, uid), _inside(self.gids, gid)
+
+
+def _inside(ranges: tuple[tuple[int, int, int], ...], host: int) -> int:
+    for inside, outside, count in ranges:
+        if outside <= host < outside + count:
+            return inside + host - outside
+    return OVERFLOW_ID
+
+
+@functools.cache
+def _for(euid: int, egid: int) -> IdMap:
+    if euid == 0:
+        return IdMap()
+    return IdMap(((0, euid, 1),), ((0, egid, 1),))
+
+
+def current() -> IdMap:
+    """This process's map: identity for root, the user's own ids as 0 otherwise."""
+    return _for(os.geteuid(), os.getegid())
+
+
+def host_root() -> tuple[int, int]:
+    """The host ids that are ``0:0`` inside: root's, or the unprivileged user's own."""
+    return (0, 0) if os.geteuid() == 0 else (os.geteuid(), os.getegid())
+
+
+def lchown_inside(path: str, uid: int, gid: int) -> None:
+    """Give ``path`` the owner ``uid:gid`` as a container sees it. Rootless, ``0:0`` is the
+    user's own ids; other ids cannot be given without subordinate ids and are left as the
+    user's (the file then reads as root's inside), as Docker's rootless extraction does."""
+    if os.geteuid() == 0:
+        os.lchown(path, uid, gid)
+        return
+    root_uid, root_gid = host_root()
+    with contextlib.suppress(PermissionError):
+        os.lchown(path, root_uid if uid == 0 else uid, root_gid if gid == 0 else gid)

@@ -1,0 +1,170 @@
+"""The rootless suite: the engine driven by an unprivileged user, as a data scientist runs it.
+
+Each test forks a child that becomes the user for good (no capabilities, no way back) and
+works on a store that user owns; results come back as JSON and are checked here as root, with
+the leak checks. The user's Python: this machine's interpreter lives where only root may read
+(``/root/.pyenv``), so the child imports the engine before it drops privileges and the helper
+processes it starts (the build's fork server) use the distribution's Python of the same
+version with the same packages, as a user's own installation would.
+
+::
+
+    pytest (root) --fork--> child: setgroups([]), setresgid, setresuid(user) --> work()
+          ^                                                                   |
+          +---------------------- JSON (or the traceback) --------------------+
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import pkgutil
+import pwd
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import require
+from tests.containers.conftest import settled_processes_using
+
+NOBODY = 65534
+PREFIX = "ipdu-"  # this suite's host objects (temp dirs, users)
+
+
+def _user_python() -> str:
+    """An interpreter of this Python's version that any user may run."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for candidate in (sys.executable, f"/usr/bin/{version}", f"/usr/local/bin/{version}"):
+        path = os.path.realpath(candidate)
+        if _world_reachable(path):
+            return path
+    return ""
+
+
+def _world_reachable(path: str) -> bool:
+    """Every directory on the way searchable and the file executable by others."""
+    parts = path.split("/")
+    for i in range(2, len(parts)):
+        try:
+            if not os.stat("/".join(parts[:i])).st_mode & 0o001:
+                return False
+        except OSError:
+            return False
+    return os.path.isfile(path) and bool(os.stat(path).st_mode & 0o001)
+
+
+def _import_everything() -> None:
+    """What the child needs must be imported before it drops privileges (lazy imports too)."""
+    import ipydock.engine
+
+    for info in pkgutil.walk_packages(ipydock.engine.__path__, "ipydock.engine."):
+        if not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
+    importlib.import_module("ipydock.backends")
+
+
+def as_user(uid: int, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run ``work`` in a forked child that has become ``uid`` (and its group) for good."""
+    python = _user_python()
+    require(bool(python), "no Python of this version that an unprivileged user may run")
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = os.pathsep.join([package_root, sysconfig.get_paths()["purelib"]])
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(r)
+            _import_everything()
+            gid = pwd.getpwuid(uid).pw_gid
+            os.setgroups([])
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
+            sys.executable = python  # for the helpers the engine starts
+            os.environ["PYTHONPATH"] = path
+            os.environ["HOME"] = pwd.getpwuid(uid).pw_dir
+            result = work()
+            os.write(w, json.dumps(result).encode())
+            code = 0
+        except BaseException:  # noqa: BLE001 - reported through the pipe
+            os.write(w, json.dumps({"error": traceback.format_exc()}).encode())
+        finally:
+            os._exit(code)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        data = f.read()
+    os.waitpid(pid, 0)
+    result = json.loads(data)
+    assert "error" not in result, result["error"]
+    return result
+
+
+def user_dir(uid: int) -> str:
+    """A temp dir ``uid`` owns, where it can reach (``/tmp``)."""
+    base = tempfile.mkdtemp(prefix=PREFIX + "rootless-")
+    os.chmod(base, 0o755)
+    os.chown(base, uid, uid)
+    return base
+
+
+@pytest.fixture
+def nobody_dir(busybox_tgz: str) -> Iterator[str]:
+    """A store dir and the busybox tarball owned by nobody; checked for leaks afterwards."""
+    require(os.geteuid() == 0, "the test switches to an unprivileged user")
+    try:
+        pwd.getpwuid(NOBODY)
+    except KeyError:
+        require(False, "no user 'nobody' (65534)")
+    base = user_dir(NOBODY)
+    shutil.copy(busybox_tgz, os.path.join(base, "busybox.tar.gz"))
+    os.chown(os.path.join(base, "busybox.tar.gz"), NOBODY, NOBODY)
+    try:
+        yield base
+        store = os.path.join(base, "store")
+        assert settled_processes_using(store) == []
+        if os.path.isdir(os.path.join(store, "containers")):
+            assert not os.listdir(os.path.join(store, "containers"))
+    finally:
+        shutil.rmtree(base)
+
+
+@pytest.fixture(scope="session")
+def debian_tar() -> Iterator[str]:
+    """A Debian minbase root as ``mmdebstrap`` makes it (device nodes in /dev included), as a
+    tar anyone may read; made once per session (about 20 s, from the distribution's mirror)."""
+    require(os.geteuid() == 0, "mmdebstrap's root mode")
+    require(shutil.which("mmdebstrap") is not None, "mmdebstrap is not installed")
+    suite = _host_suite()
+    require(bool(suite), "not a Debian host (no suite to bootstrap)")
+    base = tempfile.mkdtemp(prefix=PREFIX + "debian-")
+    os.chmod(base, 0o755)
+    tar = os.path.join(base, "debian.tar")
+    try:
+        proc = subprocess.run(
+            ["mmdebstrap", "--variant=minbase", "--quiet", suite, tar],
+            capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        os.chmod(tar, 0o644)
+        yield tar
+    finally:
+        shutil.rmtree(base)
+
+
+def _host_suite() -> str:
+    try:
+        with open("/etc/os-release") as f:
+            fields = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+    except OSError:
+        return ""
+    if fields.get("ID") != "debian":
+        return ""
+    return fields.get("VERSION_CODENAME", "").strip('"')
