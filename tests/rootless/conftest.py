@@ -71,8 +71,11 @@ def _import_everything() -> None:
     importlib.import_module("ipydock.backends")
 
 
-def as_user(uid: int, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run ``work`` in a forked child that has become ``uid`` (and its group) for good."""
+def as_user(
+    uid: int, work: Callable[[], dict[str, Any]], preload: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Run ``work`` in a forked child that has become ``uid`` (and its group) for good;
+    ``preload`` names more modules to import first."""
     python = _user_python()
     require(bool(python), "no Python of this version that an unprivileged user may run")
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -84,6 +87,8 @@ def as_user(uid: int, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         try:
             os.close(r)
             _import_everything()
+            for name in preload:
+                importlib.import_module(name)
             gid = pwd.getpwuid(uid).pw_gid
             os.setgroups([])
             os.setresgid(gid, gid, gid)
