@@ -16,6 +16,7 @@ version with the same packages, as a user's own installation would.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -173,3 +174,47 @@ def _host_suite() -> str:
     if fields.get("ID") != "debian":
         return ""
     return fields.get("VERSION_CODENAME", "").strip('"')
+
+
+def _subid_lines(name: str) -> list[str]:
+    found = []
+    for path in ("/etc/subuid", "/etc/subgid"):
+        with contextlib.suppress(FileNotFoundError), open(path) as f:
+            found += [f"{path}:{line.strip()}" for line in f if line.split(":")[0] == name]
+    return found
+
+
+@pytest.fixture(scope="module")
+def ranged_user() -> Iterator[tuple[int, str]]:
+    """A throwaway user (``ipdu-…``) with a subordinate id range of 65536, and a home dir it
+    owns in /tmp; removed with its ranges afterwards. Yields (uid, home)."""
+    require(os.geteuid() == 0, "creating a user needs root")
+    require(shutil.which("useradd") is not None, "no useradd (package passwd)")
+    require(shutil.which("newuidmap") is not None, "newuidmap is not installed (package uidmap)")
+    name = PREFIX + os.urandom(3).hex()
+    home = tempfile.mkdtemp(prefix=PREFIX + "home-")
+    subprocess.run(["useradd", "-M", "-d", home, "-s", "/usr/sbin/nologin", name], check=True)
+    try:
+        if len(_subid_lines(name)) < 2:  # useradd adds a range where login.defs says so
+            start = 3_000_000_000 + int.from_bytes(os.urandom(2), "big") * 65536 % 900_000_000
+            span = f"{start}-{start + 65535}"
+            subprocess.run(["usermod", "--add-subuids", span, "--add-subgids", span, name],
+                           check=True)  # fmt: skip
+        uid = pwd.getpwnam(name).pw_uid
+        os.chmod(home, 0o755)
+        os.chown(home, uid, uid)
+        yield uid, home
+    finally:
+        subprocess.run(["userdel", name], check=False, capture_output=True)
+        for line in _subid_lines(name):  # an older userdel leaves the ranges
+            path, _, entry = line.partition(":")
+            _drop_line(path, entry)
+        assert _subid_lines(name) == []
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _drop_line(path: str, entry: str) -> None:
+    with open(path) as f:
+        lines = f.readlines()
+    with open(path, "w") as f:
+        f.writelines(line for line in lines if line.strip() != entry)

@@ -76,6 +76,9 @@ def run_command(
 ) -> None:
     """Run ``argv`` for ``instr``; its changes end up in ``staging`` (overlay layout)."""
     from ipydock.engine.runtime import Network, Spec, User, default_env
+    from ipydock.engine.runtime.idranges import mapped_ids
+
+    rootless = os.geteuid() != 0
 
     view = RootView(ctx.lower)
     env = state.container.get("Env") or []
@@ -104,7 +107,8 @@ def run_command(
             hostname=hostname,
             etc=_etc_files(view, instr.network),
             network=Network("none") if instr.network == "none" else Network("host"),
-            rootless=os.geteuid() != 0,  # spawned in the user's namespace, without a cgroup
+            rootless=rootless,  # spawned in the user's namespace, without a cgroup
+            rootless_ids=mapped_ids() if rootless else 1,
         )
         _execute(spec, instr, ctx)
         if ctx.driver != "overlay":

@@ -94,7 +94,14 @@ def build_spec(
             cpus=(host.get("NanoCpus") or 0) / 1e9 or None,
         ),
         rootless=rootless,
+        rootless_ids=_rootless_ids() if rootless else 1,
     )
+
+
+def _rootless_ids() -> int:
+    from ipydock.engine.runtime.idranges import mapped_ids
+
+    return mapped_ids()
 
 
 def _mount(m: dict[str, Any]) -> Mount:

@@ -8,6 +8,7 @@ rootless mode and Podman record it::
 
     host (store on disk)            inside (containers, layer tars)
     user's uid / gid        <-->    0
+    its subordinate range   <-->    1..65536 (when it has one, see ``runtime.idranges``)
     anything else           -->     65534 (the kernel's overflow id for an unmapped one)
 
 One map per process, from its effective ids (a process does not change users midway).
@@ -55,11 +56,15 @@ def _inside(ranges: tuple[tuple[int, int, int], ...], host: int) -> int:
 def _for(euid: int, egid: int) -> IdMap:
     if euid == 0:
         return IdMap()
-    return IdMap(((0, euid, 1),), ((0, egid, 1),))
+    from ipydock.engine.runtime.idranges import find
+
+    ranges = find(euid, egid)
+    return IdMap(ranges.uid_map(), ranges.gid_map())
 
 
 def current() -> IdMap:
-    """This process's map: identity for root, the user's own ids as 0 otherwise."""
+    """This process's map: identity for root; otherwise the user's own ids as 0 and, with
+    subordinate ranges, the range as 1..65536 (see ``runtime.idranges``)."""
     return _for(os.geteuid(), os.getegid())
 
 

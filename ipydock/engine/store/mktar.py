@@ -203,6 +203,10 @@ def write_tar(
     """
     if whiteouts not in ("overlay", "none"):
         raise ValueError(f"whiteouts must be 'overlay' or 'none', not {whiteouts!r}")
+    from ipydock.engine.store import userns
+
+    if userns.delegates():  # rootless with id ranges: files of the range's owners
+        return userns.write_tar(src, out, whiteouts=whiteouts, mtime_clamp=mtime_clamp)
     overlay = whiteouts == "overlay"
     writer = LayerWriter(out, mtime_clamp=mtime_clamp)
     if overlay and is_opaque(src):

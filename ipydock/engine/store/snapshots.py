@@ -86,7 +86,7 @@ class OverlayDriver:
         self, dest: str, parent: str | None, stream: BinaryIO, *, source: str
     ) -> ApplyResult:
         _make_root(dest)
-        return apply_tar(stream, dest, source=source, whiteouts="overlay", rootless=self.rootless)
+        return apply_tar(stream, dest, source=source, whiteouts="overlay")
 
     def export(
         self, dest: str, parent: str | None, out: BinaryIO, *, mtime_clamp: int | None = None
@@ -116,7 +116,7 @@ class VfsDriver:
             _make_root(dest)
         else:
             copy_tree(parent, dest)
-        return apply_tar(stream, dest, source=source, whiteouts="delete", rootless=self.rootless)
+        return apply_tar(stream, dest, source=source, whiteouts="delete")
 
     def export(
         self, dest: str, parent: str | None, out: BinaryIO, *, mtime_clamp: int | None = None
@@ -126,6 +126,10 @@ class VfsDriver:
         ``.wh.`` whiteout per removed entry (a removed directory's children get none)."""
         if parent is None:
             return write_tar(dest, out, whiteouts="none", mtime_clamp=mtime_clamp)
+        from ipydock.engine.store import userns
+
+        if userns.delegates():  # rootless with id ranges: files of the range's owners
+            return userns.vfs_export(dest, parent, out, mtime_clamp)
         changes: list[_Change] = []
         _diff_dir("", dest, parent, changes)
         writer = LayerWriter(out, mtime_clamp=mtime_clamp)
@@ -178,6 +182,11 @@ def copy_tree(src: str, dest: str) -> None:
     copy_file_range and, with ``--reflink=auto``, shares blocks copy-on-write on btrfs/xfs,
     without the interpreter's per-file cost; a vfs snapshot is a whole root filesystem.
     """
+    from ipydock.engine.store import userns
+
+    if userns.delegates():  # the range's owners are kept only inside the user's namespace
+        userns.copy_tree(src, dest)
+        return
     argv = ["cp", "-a", "--reflink=auto", "--no-target-directory", "--", src, dest]
     proc = subprocess.run(argv, capture_output=True, env={**os.environ, "LC_ALL": "C"})
     if proc.returncode == 0:

@@ -464,6 +464,10 @@ def apply_tar(
     """
     if rootless is None:
         rootless = os.geteuid() != 0
+        from ipydock.engine.store import userns
+
+        if rootless and not target.startswith("/proc/") and userns.delegates():
+            return userns.apply_tar(stream, target, source=source, whiteouts=whiteouts)
     applier = _Applier(target, source, whiteouts, rootless)
     reader = _ForwardReader(stream)
     try:
