@@ -8,6 +8,8 @@ import os
 import tarfile
 from typing import Any
 
+import pytest
+
 from tests.rootless.conftest import NOBODY, as_user
 
 DOCKERFILE = """\
@@ -35,7 +37,8 @@ def _layer_owners(backend: Any, image: str) -> list[tuple[str, int, int]]:
     return found
 
 
-def test_an_unprivileged_user_builds_with_run_steps(nobody_dir: str) -> None:
+@pytest.mark.parametrize("driver", ["overlay", "vfs"])
+def test_an_unprivileged_user_builds_with_run_steps(nobody_dir: str, driver: str) -> None:
     context = os.path.join(nobody_dir, "context")
     os.mkdir(context)
     with open(os.path.join(context, "Dockerfile"), "w") as f:
@@ -52,7 +55,7 @@ def test_an_unprivileged_user_builds_with_run_steps(nobody_dir: str) -> None:
         from ipydock.engine.store import Store
         from ipydock.models.containers import RunOptions
 
-        backend = BundledBackend(Store(os.path.join(nobody_dir, "store")), warm=False)
+        backend = BundledBackend(Store(os.path.join(nobody_dir, "store"), driver), warm=False)
         backend.import_image(os.path.join(nobody_dir, "busybox.tar.gz"), "busybox",
                              changes=['CMD ["sh"]'])  # fmt: skip
         events: list[str] = []
@@ -71,6 +74,7 @@ def test_an_unprivileged_user_builds_with_run_steps(nobody_dir: str) -> None:
             "run": (code, "".join(lines).split("\n")),
             "owners": _layer_owners(backend, "app"),
             "store_owner": os.stat(os.path.join(nobody_dir, "store")).st_uid,
+            "driver": backend.info()["storage_driver"],
         }
 
     found = as_user(NOBODY, work)
@@ -88,3 +92,4 @@ def test_an_unprivileged_user_builds_with_run_steps(nobody_dir: str) -> None:
     names = {name for name, _u, _g in found["owners"]}
     assert {"greeting", "d/f", ".wh.hi", "map"} <= names
     assert found["store_owner"] == NOBODY
+    assert found["driver"] == driver

@@ -26,17 +26,20 @@ from ipydock.engine.store.layerfmt import (
     CHUNK,
     NO_SPACE,
     OPAQUE_MARKER,
-    OPAQUE_XATTR,
+    USER_OVERLAY_PREFIX,
     WHITEOUT_META_PREFIX,
     WHITEOUT_PREFIX,
     XATTR_PAX,
     ApplyResult,
     SizeCounter,
+    opaque_xattr,
 )
 from ipydock.errors import ArchiveError, NoSpace, UnsafeArchiveEntry
 
 __all__ = ["apply_tar"]
 
+#: overlayfs's metadata, root's and rootless: never taken from an archive.
+_NOT_FROM_ARCHIVES = (XATTR_PAX + "trusted.", XATTR_PAX + USER_OVERLAY_PREFIX)
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 # not in typeshed, but public in tarfile since 3.2
@@ -364,7 +367,7 @@ class _Applier:
             self.mark_ours(rel_dir)
             self.empty_older(rel_dir)
         else:
-            os.setxattr(self.path(rel_dir), OPAQUE_XATTR, b"y", follow_symlinks=False)
+            os.setxattr(self.path(rel_dir), opaque_xattr(), b"y", follow_symlinks=False)
 
     def empty_older(self, rel_dir: str) -> None:
         """Remove from ``rel_dir`` what was there before this layer; what it wrote stays."""
@@ -392,7 +395,7 @@ class _Applier:
         (EPERM) and some filesystems any (ENOTSUP): those are skipped, as Docker does."""
         lenient = {errno.ENOTSUP} | ({errno.EPERM} if symlink or self.rootless else set())
         for key, value in m.pax_headers.items():
-            if not key.startswith(XATTR_PAX) or key.startswith(XATTR_PAX + "trusted."):
+            if not key.startswith(XATTR_PAX) or key.startswith(_NOT_FROM_ARCHIVES):
                 continue
             raw = value.encode("utf-8", "surrogateescape")
             try:
