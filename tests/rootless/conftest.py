@@ -73,10 +73,17 @@ def _import_everything() -> None:
 
 
 def as_user(
-    uid: int, work: Callable[[], dict[str, Any]], preload: tuple[str, ...] = ()
+    uid: int,
+    work: Callable[[], dict[str, Any]],
+    preload: tuple[str, ...] = (),
+    *,
+    userns_refused: bool = False,
 ) -> dict[str, Any]:
     """Run ``work`` in a forked child that has become ``uid`` (and its group) for good;
-    ``preload`` names more modules to import first."""
+    ``preload`` names more modules to import first. ``userns_refused``: the child first moves
+    into a user namespace of its own (ids 0-65535 mapped as they are) whose
+    ``user.max_user_namespaces`` is 0, so the user can create none, as on hosts that disable
+    them; the host's setting is not touched."""
     python = _user_python()
     require(bool(python), "no Python of this version that an unprivileged user may run")
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -90,6 +97,8 @@ def as_user(
             _import_everything()
             for name in preload:
                 importlib.import_module(name)
+            if userns_refused:
+                _refuse_user_namespaces()
             gid = pwd.getpwuid(uid).pw_gid
             os.setgroups([])
             os.setresgid(gid, gid, gid)
@@ -111,6 +120,36 @@ def as_user(
     result = json.loads(data)
     assert "error" not in result, result["error"]
     return result
+
+
+def _refuse_user_namespaces() -> None:
+    """Enter a user namespace (identity map of 0-65535, written by a helper still outside)
+    and set its ``user.max_user_namespaces`` to 0: nothing below may create one."""
+    from ipydock.engine.runtime.plan import CLONE_NEWUSER
+    from ipydock.engine.runtime.spawn import unshare
+
+    me = os.getpid()
+    go_r, go_w = os.pipe()
+    helper = os.fork()
+    if helper == 0:
+        code = 1
+        try:
+            os.close(go_w)
+            if os.read(go_r, 1) == b"u":
+                for name in ("uid_map", "gid_map"):
+                    with open(f"/proc/{me}/{name}", "w") as f:
+                        f.write("0 0 65536\n")
+                code = 0
+        finally:
+            os._exit(code)
+    os.close(go_r)
+    unshare(CLONE_NEWUSER)
+    os.write(go_w, b"u")
+    os.close(go_w)
+    _, raw = os.waitpid(helper, 0)
+    assert raw == 0, "could not map the ids of the test's user namespace"
+    with open("/proc/sys/user/max_user_namespaces", "w") as f:
+        f.write("0")
 
 
 def user_dir(uid: int) -> str:

@@ -33,7 +33,7 @@ from ipydock.errors import BuildStepFailed, DockerfileError
 if TYPE_CHECKING:  # the runtime is imported when a RUN runs, not when its cache key is made
     from ipydock.engine.runtime import EtcFiles, Rootfs, Runtime, Spec
 
-__all__ = ["BUILD_CGROUP_PARENT", "RunContext", "command_of", "run_command"]
+__all__ = ["BUILD_CGROUP_PARENT", "RunContext", "command_of", "ensure_can_run", "run_command"]
 
 #: RUN containers' cgroups live under this parent (apart from ``run``'s containers).
 BUILD_CGROUP_PARENT = "ipydock-build"
@@ -50,6 +50,23 @@ class RunContext:
     driver: str
     tmp_dir: str
     on_output: Callable[[str], None]
+
+
+def ensure_can_run(instr: Run) -> None:
+    """Before a build's first RUN: refuse with what to do where containers cannot run (an
+    unprivileged user without user namespaces); COPY/ADD steps before it have worked."""
+    if os.geteuid() == 0:
+        return
+    from ipydock.engine.runtime.rootless import runtime_mode
+    from ipydock.errors import NotSupported
+
+    mode, reason = runtime_mode()
+    if mode == "none":
+        raise NotSupported(
+            f"RUN (Dockerfile line {instr.line})", "bundled",
+            f"this machine cannot run containers ({reason}); builds without RUN steps, images "
+            "and volumes still work here, or use a Docker engine",
+        )  # fmt: skip
 
 
 def command_of(state: StageState, instr: Run) -> tuple[list[str], list[str]]:

@@ -71,11 +71,13 @@ def find(uid: int | None = None, gid: int | None = None) -> Ranges:
     ranges are large enough for a root filesystem, and the helpers are installed."""
     uid = os.geteuid() if uid is None else uid
     gid = os.getegid() if gid is None else gid
-    return _find(uid, gid, _mtime("/etc/subuid"), _mtime("/etc/subgid"))
+    from ipydock.engine.runtime.rootless import refusal
+
+    return _find(uid, gid, refusal(), _mtime("/etc/subuid"), _mtime("/etc/subgid"))
 
 
 @functools.cache
-def _find(uid: int, gid: int, _m1: float, _m2: float) -> Ranges:
+def _find(uid: int, gid: int, refused: str, _m1: float, _m2: float) -> Ranges:
     try:
         name = pwd.getpwuid(uid).pw_name
     except KeyError:
@@ -91,6 +93,8 @@ def _find(uid: int, gid: int, _m1: float, _m2: float) -> Ranges:
     if count < INSIDE_IDS:
         why = f"the range of {name} has {count} ids, fewer than {INSIDE_IDS}; {hint}"
         return Ranges(uid, gid, reason=why)
+    if refused:
+        return Ranges(uid, gid, reason=refused)
     if not (shutil.which("newuidmap") and shutil.which("newgidmap")):
         why = "newuidmap/newgidmap are not installed (Debian package uidmap)"
         return Ranges(uid, gid, reason=why)

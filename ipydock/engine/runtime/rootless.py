@@ -25,7 +25,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 
-__all__ = ["RootlessReport", "choose_mode", "probe", "runtime_mode"]
+__all__ = ["RootlessReport", "choose_mode", "probe", "refusal", "runtime_mode"]
 
 
 @dataclass(frozen=True)
@@ -103,10 +103,34 @@ def _has_cap(bit: int) -> bool:
     return False
 
 
+def refusal() -> str:
+    """Why the kernel refuses user namespaces to unprivileged users here, with the fix (as
+    root), or ``""``; from the sysctls that do so (no probe)."""
+    checks = (
+        ("/proc/sys/user/max_user_namespaces", 0, "user namespaces are disabled "
+         "(user.max_user_namespaces=0; as root: sysctl -w user.max_user_namespaces=15000)"),
+        ("/proc/sys/kernel/unprivileged_userns_clone", 0, "unprivileged user namespaces are "
+         "disabled (kernel.unprivileged_userns_clone=0; as root: sysctl -w "
+         "kernel.unprivileged_userns_clone=1)"),
+        ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", 1, "AppArmor restricts "
+         "unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1; as "
+         "root: set it to 0, or give the Python interpreter an AppArmor profile with userns)"),
+    )  # fmt: skip
+    for path, refusing, why in checks:
+        if os.path.exists(path) and _read_int(path) == refusing:
+            return why
+    return ""
+
+
 def _missing(r: RootlessReport) -> tuple[str, ...]:
+    refused = refusal()
     needs = [
-        (r.max_user_namespaces > 0, "user namespaces are disabled (user.max_user_namespaces=0)"),
-        (r.userns, f"unshare(CLONE_NEWUSER) fails for uid {r.uid}: {r.error}"),
+        (not refused, refused),
+        (
+            r.userns or bool(refused),
+            f"unshare(CLONE_NEWUSER) fails for uid {r.uid} (seccomp or "
+            f"a container's policy?): {r.error}",
+        ),
         (r.mount_in_userns, "cannot mount inside a user namespace"),
         (r.overlay_in_userns, "overlayfs in a user namespace needs Linux >= 5.11 (use vfs)"),
         (r.newuidmap, "newuidmap/newgidmap are not installed (package uidmap)"),
