@@ -7,6 +7,8 @@ import shutil
 import subprocess
 from typing import Any
 
+import pytest
+
 from tests.rootless.conftest import NOBODY, as_user
 
 DOCKERFILE = """\
@@ -16,14 +18,18 @@ ENV WHO=world
 """
 
 
-def test_without_user_namespaces_store_copy_builds_and_volumes_work(nobody_dir: str) -> None:
+def test_without_user_namespaces_store_copy_builds_and_volumes_work(
+    nobody_dir: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IPYDOCK_PROOT", "")  # no PRoot either: containers cannot run
     _without_user_namespaces(NOBODY, nobody_dir, os.path.join(nobody_dir, "busybox.tar.gz"))
 
 
 def test_a_user_with_a_range_without_user_namespaces_too(
-    ranged_user: tuple[int, str], busybox_tgz: str
+    ranged_user: tuple[int, str], busybox_tgz: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Its ranges are of no use there: store writes stay the user's own (no worker)."""
+    monkeypatch.setenv("IPYDOCK_PROOT", "")
     uid, home = ranged_user
     base = os.path.join(home, "refused")
     os.mkdir(base)

@@ -87,6 +87,8 @@ class Supervisor:
         self.stop_requested = False
         # Not root: each run is spawned from a user namespace of its own (uid 0 = us).
         self.rootless = os.geteuid() != 0
+        # ... or, where no user namespace can be made, through PRoot (runtime/proot.py).
+        self.proot = self.rootless and _proot_mode()
         self.pid = os.getpid()  # a rootless run's runner records us, not itself
         self.start_time = process_start(self.pid) or 0
 
@@ -113,6 +115,8 @@ class Supervisor:
 
     def run_once(self) -> ExitStatus | None:
         """Start pid 1 and follow it to its end; None if it failed to start."""
+        if self.proot:
+            return self._run_here()
         return self._run_in_user_namespace() if self.rootless else self._run_here()
 
     def _run_in_user_namespace(self) -> ExitStatus | None:
@@ -150,6 +154,8 @@ class Supervisor:
     def _run_here(self) -> ExitStatus | None:
         lower = self.rec.config["GraphDriver"]["Data"]["LowerDirs"]
         try:
+            if self.proot:
+                _copy_root(lower, rootfs_dirs(self.rec)["merged"])
             spec = specconv.build_spec(self.rec.config, lower, rootfs_dirs(self.rec),
                                        rootless=self.rootless)  # fmt: skip
             name = f"{cgroup_parent()}/{self.rec.id}"
@@ -169,7 +175,12 @@ class Supervisor:
         stdin = 0 if self.rec.config["Config"].get("OpenStdin") else -1
         try:
             plan = build_plan(spec, cgroup.procs_files() if cgroup is not None else ())
-            child = spawn(plan, (stdin, out_w, err_w))
+            if self.proot:
+                from ipydock.engine.runtime import proot
+
+                child = proot.spawn(plan, (stdin, out_w, err_w))
+            else:
+                child = spawn(plan, (stdin, out_w, err_w))
         except Exception as exc:  # noqa: BLE001
             for fd in (out_r, out_w, err_r, err_w):
                 os.close(fd)
@@ -368,6 +379,24 @@ class Supervisor:
             os.close(self.notify_fd)
             self.notify_fd = -1
         remove_tree(doomed)
+
+
+def _proot_mode() -> bool:
+    from ipydock.engine.runtime.rootless import runtime_mode
+
+    return runtime_mode()[0] == "proot"
+
+
+def _copy_root(lower: list[str], merged: str) -> None:
+    """PRoot mode: the container's root is a copy of its layers (vfs: the image's top
+    snapshot and the init layer), made once; its changes stay there (no diff or commit)."""
+    import subprocess
+
+    if os.listdir(merged):
+        return  # a restart: the container's files as it left them
+    for layer in lower:
+        subprocess.run(["cp", "-a", "--", f"{layer}/.", merged], check=True,
+                       capture_output=True)  # fmt: skip
 
 
 def _cgroup_for(name: str, resources: Resources) -> cgroups.Cgroup | None:

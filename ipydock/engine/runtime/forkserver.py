@@ -82,7 +82,7 @@ class _Server:
         slots = message["stdio"]
         stdio = (_slot(fds, slots[0]), _slot(fds, slots[1]), _slot(fds, slots[2]))
         try:
-            child = spawn(Plan.from_dict(message["plan"]), stdio, bool(message["paused"]))
+            child = _spawn(Plan.from_dict(message["plan"]), stdio, bool(message["paused"]))
         except Exception as exc:  # noqa: BLE001 - reported to the client, the loop goes on
             error = {"step": "fork", "errno": getattr(exc, "errno", 0) or 0,
                      "detail": str(exc), "exit_code": 125}  # fmt: skip
@@ -179,6 +179,10 @@ class _Server:
             self._forget(entry)
 
 
+#: How a container is forked: namespaces (``spawn``), or PRoot with ``--proot``.
+_spawn: Any = spawn
+
+
 def _fork_spare() -> socket.socket:
     """A detached container supervisor (see ``containers/supervisor.py``) forked ahead of
     need; returns the socket on which it waits for its container. A fork of a Python process
@@ -237,6 +241,11 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if "--userns" in argv[1:]:
         _serve_in_user_namespace(int(argv[0]))
+    if "--proot" in argv[1:]:
+        global _spawn
+        from ipydock.engine.runtime import proot
+
+        _spawn = lambda plan, stdio, _paused: proot.spawn(plan, stdio)  # noqa: E731
     serve(socket.socket(fileno=int(argv[0])))
 
 

@@ -127,9 +127,11 @@ class ContainerProcess:
 class ForkServer:
     """A lazily started helper process that forks containers for this (threaded) process."""
 
-    def __init__(self, *, user_namespace: bool = False) -> None:
-        #: Rootless: the helper serves from a user namespace of its own (see forkserver).
+    def __init__(self, *, user_namespace: bool = False, proot: bool = False) -> None:
+        #: Rootless: the helper serves from a user namespace of its own (see forkserver);
+        #: ``proot``: it runs commands through PRoot (no namespaces at all).
         self.user_namespace = user_namespace
+        self.proot = proot
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
@@ -152,6 +154,7 @@ class ForkServer:
                 "ipydock.engine.runtime.forkserver",
                 str(theirs.fileno()),
                 *(["--userns"] if self.user_namespace else []),
+                *(["--proot"] if self.proot else []),
             ],  # fmt: skip
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,

@@ -27,6 +27,9 @@ from dataclasses import dataclass, field
 
 __all__ = ["RootlessReport", "choose_mode", "probe", "refusal", "runtime_mode"]
 
+#: The modes :func:`runtime_mode` reports.
+MODES = ("root", "rootless", "proot", "none")
+
 
 @dataclass(frozen=True)
 class RootlessReport:
@@ -75,11 +78,16 @@ def runtime_mode() -> tuple[str, str]:
     euid = os.geteuid()
     admin = _has_cap(_CAP_SYS_ADMIN)
     report = None if euid == 0 and admin else probe(euid)
-    return choose_mode(euid, admin, report)
+    from ipydock.engine.runtime.proot import available
+
+    return choose_mode(euid, admin, report, proot=bool(available()))
 
 
-def choose_mode(euid: int, cap_sys_admin: bool, report: RootlessReport | None) -> tuple[str, str]:
-    """The decision of :func:`runtime_mode`, from what was found (pure, for tests)."""
+def choose_mode(
+    euid: int, cap_sys_admin: bool, report: RootlessReport | None, *, proot: bool = False
+) -> tuple[str, str]:
+    """The decision of :func:`runtime_mode`, from what was found (pure, for tests): ``proot``
+    where namespaces do not work but PRoot is installed."""
     if euid == 0 and cap_sys_admin:
         return "root", ("running as root with CAP_SYS_ADMIN: all namespaces, overlayfs, "
                         "cgroup limits")  # fmt: skip
@@ -89,7 +97,12 @@ def choose_mode(euid: int, cap_sys_admin: bool, report: RootlessReport | None) -
         tail = f"; limits: {'; '.join(caveats)}" if caveats else ""
         return "rootless", f"{who}; user namespaces work (uid 0 mapped to {euid}){tail}"
     problems = "; ".join(report.missing) if report is not None else "no probe"
-    return "none", f"{who} and user namespaces do not work ({problems}): containers cannot run"
+    if proot:
+        return "proot", (f"{who} and user namespaces do not work ({problems}): commands run "
+                         "through PRoot, without isolation, cgroup limits or a network of "
+                         "their own")  # fmt: skip
+    return "none", (f"{who} and user namespaces do not work ({problems}): containers cannot "
+                    "run (install proot to run them without isolation)")  # fmt: skip
 
 
 def _has_cap(bit: int) -> bool:

@@ -81,7 +81,7 @@ class Runtime:
     """Starts containers through one warm fork-server helper; thread-safe."""
 
     def __init__(self, forkserver: ForkServer | None = None, cgroup_parent: str = "ipydock"):
-        self.forkserver = forkserver or ForkServer(user_namespace=os.geteuid() != 0)
+        self.forkserver = forkserver or _default_forkserver()
         self.cgroup_parent = cgroup_parent
 
     def run(
@@ -113,3 +113,14 @@ class Runtime:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _default_forkserver() -> ForkServer:
+    """Root: namespaces here; a user: its own user namespace, or PRoot where none can be made."""
+    if os.geteuid() == 0:
+        return ForkServer()
+    from ipydock.engine.runtime.rootless import runtime_mode
+
+    if runtime_mode()[0] == "proot":
+        return ForkServer(proot=True)
+    return ForkServer(user_namespace=True)
