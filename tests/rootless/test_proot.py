@@ -66,6 +66,10 @@ def test_run_and_build_run_through_proot_without_user_namespaces(
             backend.run(RunOptions("busybox", ("nosuch",), auto_remove=True))
         except CommandNotFound as exc:
             out["missing"] = exc.exit_code
+        cid = backend.run(RunOptions("busybox", ("sh", "-c", "echo up > /up; exec sleep 60")),
+                          detach=True).id  # fmt: skip
+        out["exec"] = backend.exec(cid, ["sh", "-c", "while ! test -e /up; do sleep 0.05; done"])
+        backend.remove_container(cid, force=True)
         backend.build(context, tags=["app"])
         out["built"] = run("app", "cat /greeting /built /uid")
         return out
@@ -79,4 +83,5 @@ def test_run_and_build_run_through_proot_without_user_namespaces(
     assert found["fresh"] == [0, ["clean"]]  # each container its own copy of the image
     assert found["exit"] == [3, []]
     assert found["missing"] == 127
+    assert found["exec"] == 0  # exec: another PRoot process on the container's root
     assert found["built"] == [0, ["hello", "built", "0"]]

@@ -63,6 +63,13 @@ def exec_in(
     spec = dataclasses.replace(spec, env=default_env(tuple(merged_env), cfg["Hostname"]))
     procs = tuple(os.path.join(d, "cgroup.procs") for d in state.cgroup)
     plan = build_plan(spec, procs)
+    if os.geteuid() != 0 and _proot_mode():  # another PRoot process on the container's root
+        from ipydock.engine.runtime import proot
+
+        done = subprocess.run(proot.command(plan, proot.available()), stdin=stdin,
+                              stdout=stdout, stderr=stderr, cwd=plan.root, check=False,
+                              env=dict(item.split("=", 1) for item in plan.env))  # fmt: skip
+        return done.returncode
     if threading.active_count() == 1:
         return _exec_forked(state.pid, plan, (stdin, stdout, stderr))
     env_vars = dict(os.environ)
@@ -110,3 +117,9 @@ def _exec_forked(pid: int, plan: Any, stdio: tuple[Any, Any, Any]) -> int:
             os.close(fd)
     _, raw = os.waitpid(child, 0)
     return os.waitstatus_to_exitcode(raw) if os.WIFEXITED(raw) else 128 + os.WTERMSIG(raw)
+
+
+def _proot_mode() -> bool:
+    from ipydock.engine.runtime.rootless import runtime_mode
+
+    return runtime_mode()[0] == "proot"

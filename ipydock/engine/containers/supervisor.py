@@ -89,6 +89,7 @@ class Supervisor:
         self.rootless = os.geteuid() != 0
         # ... or, where no user namespace can be made, through PRoot (runtime/proot.py).
         self.proot = self.rootless and _proot_mode()
+        self.proot_group = 0  # PRoot's process group, while it runs
         self.pid = os.getpid()  # a rootless run's runner records us, not itself
         self.start_time = process_start(self.pid) or 0
 
@@ -199,6 +200,7 @@ class Supervisor:
             self.failed(report)
             return None
         self.started(child.pid, cgroup)
+        self.proot_group = child.pid if self.proot else 0
         raw = self._follow(child.pid, child.pidfd, out_r, err_r)
         base = ExitStatus.from_wait_status(raw)
         return ExitStatus(base.exit_code, base.signal, cgroup is not None and cgroup.oom_killed())
@@ -305,9 +307,11 @@ class Supervisor:
             if word == "stop" and pidfd is not None and self.stop_deadline is None:
                 self.stop_deadline = time.monotonic() + float(args[1])
 
-    @staticmethod
-    def _signal(pidfd: int, sig: int) -> None:
+    def _signal(self, pidfd: int, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError):
+            if self.proot_group:  # PRoot and its tracees: they outlive a killed tracer
+                os.killpg(self.proot_group, sig)
+                return
             signal.pidfd_send_signal(pidfd, sig)
 
     # -- after an exit -----------------------------------------------------------------------

@@ -72,6 +72,7 @@ def spawn(plan: Plan, stdio: tuple[int, int, int]) -> Child:
 
 
 def _child(plan: Plan, proot: str, stdio: tuple[int, int, int]) -> None:
+    os.setpgid(0, 0)  # PRoot and its tracees: one group, signalled together (no EXITKILL)
     high = [os.dup(fd) if fd >= 0 else os.open("/dev/null", os.O_RDWR) for fd in stdio]
     for target, fd in enumerate(high):
         os.dup2(fd, target)

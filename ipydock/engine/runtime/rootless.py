@@ -1,20 +1,19 @@
-"""Can a non-root user run containers here? A report, found by trying, for ``ipydock info``.
+"""Can a non-root user run containers here? A report, found by trying, and the mode it gives.
 
-Running rootless is not implemented yet; this module says whether it could work and what is
-missing, so the container layer can pick a mode and explain it. The probe runs a child process
-as the user (``subprocess`` with ``user=``, safe from a threaded kernel) that really creates a
-user namespace, maps itself to uid 0, mounts a tmpfs and an overlay inside it::
+The probe runs a child process as the user (``subprocess`` with ``user=``, safe from a threaded
+kernel) that really creates a user namespace, maps itself to uid 0, mounts a tmpfs and an
+overlay inside it::
 
     probe(uid) --subprocess as uid--> unshare --user --map-root-user --mount sh -c ...
                                         tmpfs on /tmp (own mount ns) -> overlay in it
                <-- the names of the steps that worked: userns, mount, overlay
 
-What a full rootless run still needs (the ``missing`` list names what this machine lacks):
-``newuidmap``/``newgidmap`` with ``/etc/subuid`` ranges for more than one uid inside; spawn
-creating the user namespace first (``CLONE_NEWUSER``, maps written by the parent) and binding
-the device nodes instead of ``mknod``; sysfs bind-mounted when the netns is not owned; cgroup
-limits only with a delegated v2 subtree (otherwise run without limits and warn); networking via
-slirp4netns or none.
+Modes (:func:`runtime_mode`, shown by ``ipydock info``): ``root``; ``rootless`` (user
+namespaces: ``spawn.enter_user_namespace``, with subordinate ids where the user has a range,
+see ``idranges``; no cgroup limits without a delegated v2 subtree); ``proot`` where user
+namespaces are refused (:func:`refusal` names the sysctl) but PRoot is installed
+(``runtime/proot.py``); ``none`` otherwise. Networking for rootless containers (slirp4netns) is
+the network layer's.
 """
 
 from __future__ import annotations
