@@ -25,7 +25,7 @@ from typing import IO, TYPE_CHECKING, Any
 from ipydock.engine.containers import specconv
 from ipydock.engine.containers.lifecycle import records_of, refresh
 from ipydock.engine.containers.state import Status
-from ipydock.engine.containers.supervisor import rootfs_dirs
+from ipydock.engine.containers.supervisor import PROOT_MARKER, rootfs_dirs
 from ipydock.engine.runtime.plan import build_plan
 from ipydock.engine.runtime.spec import default_env
 from ipydock.errors import ContainerNotRunning
@@ -63,7 +63,7 @@ def exec_in(
     spec = dataclasses.replace(spec, env=default_env(tuple(merged_env), cfg["Hostname"]))
     procs = tuple(os.path.join(d, "cgroup.procs") for d in state.cgroup)
     plan = build_plan(spec, procs)
-    if os.geteuid() != 0 and _proot_mode():  # another PRoot process on the container's root
+    if os.path.exists(rec.path(PROOT_MARKER)):  # another PRoot process on the container's root
         from ipydock.engine.runtime import proot
 
         done = subprocess.run(proot.command(plan, proot.available()), stdin=stdin,
@@ -117,9 +117,3 @@ def _exec_forked(pid: int, plan: Any, stdio: tuple[Any, Any, Any]) -> int:
             os.close(fd)
     _, raw = os.waitpid(child, 0)
     return os.waitstatus_to_exitcode(raw) if os.WIFEXITED(raw) else 128 + os.WTERMSIG(raw)
-
-
-def _proot_mode() -> bool:
-    from ipydock.engine.runtime.rootless import runtime_mode
-
-    return runtime_mode()[0] == "proot"
