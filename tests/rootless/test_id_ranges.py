@@ -91,13 +91,27 @@ def test_a_user_with_a_range_builds_and_runs_as_uid_1000(
     def remove() -> dict[str, Any]:
         from ipydock.backends import BundledBackend
         from ipydock.engine.store import Store
+        from ipydock.models.containers import RunOptions
 
         backend = BundledBackend(Store(store), warm=False)
+        # a directory only its owner (uid 1000 inside, the range outside) may read
+        script = "mkdir -m 700 /secret && touch /secret/x && chown -R 1000:1000 /secret"
+        cid = backend.run(RunOptions("u", ("sh", "-c", script), user="0"), detach=True).id
+        backend.wait_container(cid)
+        out = {"diff": [[c.kind, c.path] for c in backend.diff(cid)],
+               "df": {u.type: u.size for u in backend.disk_usage()}}  # fmt: skip
+        backend.commit(cid, "u:secret")
+        backend.remove_container(cid)
+        backend.remove_image("u:secret")
         backend.remove_image("u")
         backend.remove_image("busybox")
-        return {"left": _store_files_owned_by(store, start, start + 65535)}
+        out["left"] = _store_files_owned_by(store, start, start + 65535)
+        return out
 
-    assert as_user(uid, remove)["left"] == 0  # the range's files went with the image
+    done = as_user(uid, remove)
+    assert ["A", "/secret/x"] in done["diff"]  # read in the user's namespace
+    assert all(size >= 0 for size in done["df"].values())
+    assert done["left"] == 0  # the range's files went with the images and the container
 
 
 def test_without_a_range_user_1000_is_refused_with_how_to_add_one(nobody_dir: str) -> None:

@@ -29,7 +29,15 @@ from typing import IO, Any, BinaryIO
 
 from ipydock.engine.store.layerfmt import CHUNK, ApplyResult
 
-__all__ = ["apply_tar", "copy_tree", "delegates", "remove_tree", "vfs_export", "write_tar"]
+__all__ = [
+    "apply_tar",
+    "call",
+    "copy_tree",
+    "delegates",
+    "remove_tree",
+    "vfs_export",
+    "write_tar",
+]
 
 _PACKAGE_ROOT = str(Path(__file__).absolute().parents[3])
 #: Set in the worker: it is the namespace, nothing more to delegate.
@@ -67,6 +75,12 @@ def vfs_export(
     request = {"op": "vfs_export", "dest": dest, "parent": parent, "clamp": mtime_clamp}
     found = _call(request, stdout=out)
     return ApplyResult(size=found["size"], entries=found["entries"])
+
+
+def call(function: str, *args: Any) -> Any:
+    """``module:function(*args)`` of ``ipydock.engine`` in the worker, for reads of trees the
+    user cannot read itself (a container's ``diff``, ``system df``); JSON in and out."""
+    return _call({"op": "call", "function": function, "args": list(args)})["result"]
 
 
 def copy_tree(src: str, dest: str) -> None:
@@ -155,6 +169,13 @@ def _serve(request: dict[str, Any]) -> dict[str, Any]:
     from ipydock.engine.store.snapshots import copy_tree as copy
 
     op = request["op"]
+    if op == "call":
+        import importlib
+
+        module, _, name = request["function"].partition(":")
+        if not module.startswith("ipydock.engine."):
+            raise ValueError(f"not an engine function: {request['function']!r}")
+        return {"result": getattr(importlib.import_module(module), name)(*request["args"])}
     if op == "copy":
         copy(request["src"], request["dest"])
         return {}
