@@ -15,8 +15,9 @@ DOCKERFILE = """\
 FROM busybox
 RUN echo "u1:x:1000:1000::/home/u1:/bin/sh" >> /etc/passwd && mkdir -p /data /home/u1 \\
     && chown 1000:1000 /data /home/u1 && cat /proc/self/uid_map
+COPY --chown=1000:1000 greeting /home/u1/greeting
 USER 1000
-RUN id && touch /data/mine && chmod 600 /data/mine
+RUN id && touch /data/mine && chmod 600 /data/mine && cat /home/u1/greeting >> /data/mine
 """
 
 
@@ -52,7 +53,10 @@ def test_a_user_with_a_range_builds_and_runs_as_uid_1000(
         f.write(DOCKERFILE)
     tarball = os.path.join(home, "busybox.tar.gz")
     shutil.copy(busybox_tgz, tarball)
-    for path in (context, os.path.join(context, "Dockerfile"), tarball):
+    with open(os.path.join(context, "greeting"), "w") as f:
+        f.write("hi\n")
+    for path in (context, os.path.join(context, "Dockerfile"), tarball,
+                 os.path.join(context, "greeting")):  # fmt: skip
         os.chown(path, uid, uid)
     store = os.path.join(home, "store")
 
@@ -67,8 +71,8 @@ def test_a_user_with_a_range_builds_and_runs_as_uid_1000(
         lines: list[str] = []
         backend.build(context, tags=["u"], progress=lambda e: lines.append(e.text or ""))
         out: list[str] = []
-        opts = RunOptions("u", ("sh", "-c", "id -u; stat -c '%u:%g' /data /data/mine; "
-                                "cat /data/mine && echo readable"), auto_remove=True)  # fmt: skip
+        opts = RunOptions("u", ("sh", "-c", "id -u; stat -c '%u:%g' /data /data/mine "
+                                "/home/u1/greeting; cat /data/mine"), auto_remove=True)  # fmt: skip
         code = backend.run(opts, output=lambda _s, text: out.append(text)).exit_code
         ranges = find()
         return {"info": backend.info(), "build": lines, "run": (code, "".join(out).split()),
@@ -82,10 +86,10 @@ def test_a_user_with_a_range_builds_and_runs_as_uid_1000(
     assert f"1-65536 -> {start}-{start + 65535}" in found["info"]["id_mapping"]
     assert "uid=1000(u1) gid=1000" in found["build"]
     code, words = found["run"]
-    assert code == 0 and words == ["1000", "1000:1000", "1000:1000", "readable"]
+    assert code == 0 and words == ["1000", "1000:1000", "1000:1000", "1000:1000", "hi"]
     owners = found["owners"]  # the layer tars record the ids inside
     assert owners["data"] == [1000, 1000] and owners["data/mine"] == [1000, 1000]  # JSON
-    assert owners["etc/passwd"] == [0, 0]
+    assert owners["etc/passwd"] == [0, 0] and owners["home/u1/greeting"] == [1000, 1000]
     assert found["on_host"] > 0  # the store holds files of the range on the host
 
     def remove() -> dict[str, Any]:

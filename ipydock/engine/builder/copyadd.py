@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from ipydock.engine.builder.cache import content_hash
 from ipydock.engine.builder.rootview import RootView, lookup_user
 from ipydock.engine.store.compression import decompressed
+from ipydock.engine.store.idmap import current as current_ids
+from ipydock.engine.store.idmap import flush as flush_owners
 from ipydock.engine.store.idmap import lchown_inside
 from ipydock.engine.store.layertar import apply_tar
 from ipydock.errors import ArchiveError, CopySourceError, DockerfileError
@@ -291,6 +293,7 @@ def write_copy(plan: CopyPlan, dst_view: RootView, staging: str) -> bool:
             f.write(data)
         os.chmod(target, plan.mode if plan.mode is not None else 0o644)
         lchown_inside(target, *plan.owner)
+    flush_owners()  # rootless with id ranges: --chown to the range, in the user's namespace
     return True
 
 
@@ -308,7 +311,7 @@ def _ancestors(view: RootView, staging: str, rel: str, owner: tuple[int, int], n
             st = os.lstat(existing)
             os.mkdir(target)
             os.chmod(target, stat.S_IMODE(st.st_mode))
-            lchown_inside(target, st.st_uid, st.st_gid)
+            lchown_inside(target, *current_ids().inside(st.st_uid, st.st_gid))  # host -> inside
             os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
         else:
             if os.path.lexists(target):

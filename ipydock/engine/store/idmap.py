@@ -19,9 +19,20 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import stat
+import threading
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["OVERFLOW_ID", "IdMap", "current", "host_root", "lchown_inside"]
+__all__ = [
+    "OVERFLOW_ID",
+    "IdMap",
+    "chown_all",
+    "current",
+    "flush",
+    "host_root",
+    "lchown_inside",
+]
 
 #: What a user namespace shows for an id it does not map (``/proc/sys/kernel/overflowuid``).
 OVERFLOW_ID = 65534
@@ -75,11 +86,50 @@ def host_root() -> tuple[int, int]:
 
 def lchown_inside(path: str, uid: int, gid: int) -> None:
     """Give ``path`` the owner ``uid:gid`` as a container sees it. Rootless, ``0:0`` is the
-    user's own ids; other ids cannot be given without subordinate ids and are left as the
-    user's (the file then reads as root's inside), as Docker's rootless extraction does."""
+    user's own ids; with subordinate ids the others are given in the user's namespace at
+    :func:`flush` (one worker for all); without, they stay the user's (the file then reads as
+    root's inside), as Docker's rootless extraction does."""
     if os.geteuid() == 0:
         os.lchown(path, uid, gid)
         return
     root_uid, root_gid = host_root()
+    if (uid, gid) != (0, 0):
+        from ipydock.engine.store import userns
+
+        if userns.delegates():
+            _pending().append((path, uid, gid))
+            return
     with contextlib.suppress(PermissionError):
         os.lchown(path, root_uid if uid == 0 else uid, root_gid if gid == 0 else gid)
+
+
+_local = threading.local()
+
+
+def _pending() -> list[tuple[str, int, int]]:
+    if not hasattr(_local, "pending"):
+        _local.pending = []
+    return _local.pending  # type: ignore[no-any-return]
+
+
+def flush() -> None:
+    """Give the owners :func:`lchown_inside` put off (this thread's), in the user's namespace."""
+    pending = _pending()
+    if pending:
+        from ipydock.engine.store import userns
+
+        _local.pending = []
+        userns.call("ipydock.engine.store.idmap:chown_all", pending)
+
+
+def chown_all(entries: list[list[Any]]) -> None:
+    """In the user's namespace: ``lchown`` each ``[path, uid, gid]``, keeping its mode (a
+    chown clears setuid/setgid bits)."""
+    for path, uid, gid in entries:
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue  # left by a COPY that failed before its flush
+        os.lchown(path, uid, gid)
+        if not stat.S_ISLNK(st.st_mode):
+            os.chmod(path, stat.S_IMODE(st.st_mode))
