@@ -444,4 +444,9 @@ def _runtime_mode() -> dict[str, str]:
     from ipydock.engine.runtime.rootless import runtime_mode
 
     mode, reason = runtime_mode()
-    return {"mode": mode, "mode_reason": reason}
+    found = {"mode": mode, "mode_reason": reason}
+    if mode == "rootless":  # which ids a container gets (see engine/runtime/idranges.py)
+        from ipydock.engine.runtime.idranges import find
+
+        found["id_mapping"] = find().describe()
+    return found

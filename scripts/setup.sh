@@ -9,6 +9,7 @@ packages=(busybox-static)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(docker.io skopeo umoci crun iproute2 chromium docker-registry apache2-utils
             golang-github-opencontainers-image-spec-dev)
+  packages+=(mmdebstrap uidmap proot)  # the rootless suite: a Debian root, id ranges, PRoot
 fi
 missing=()
 for p in "${packages[@]}"; do

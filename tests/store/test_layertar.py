@@ -22,7 +22,7 @@ from ipydock.engine.store.layertar import (
     diff_size,
     write_tar,
 )
-from ipydock.errors import ArchiveError, NoSpace, UnsafeArchiveEntry
+from ipydock.errors import ArchiveError, IPyDockWarning, NoSpace, UnsafeArchiveEntry
 from tests.conftest import require
 
 pytestmark = pytest.mark.root
@@ -419,13 +419,25 @@ def test_hardlink_to_a_file_of_the_parent_snapshot_is_allowed(target: Path) -> N
 @pytest.mark.parametrize(
     "kind,dev", [(tarfile.CHRTYPE, (1, 3)), (tarfile.BLKTYPE, (7, 0))], ids=["char", "block"]
 )
-def test_devices_are_refused_when_rootless(target: Path, kind: bytes, dev: tuple) -> None:
-    data = tar_bytes(member("dev/x", kind, dev=dev), member("fifo", tarfile.FIFOTYPE))
-    with pytest.raises(UnsafeArchiveEntry) as err:
-        apply(data, target, rootless=True)
-    assert err.value.entry == "dev/x"
-    assert not os.path.lexists(target / "dev/x")
-    apply(tar_bytes(member("fifo", tarfile.FIFOTYPE)), target, rootless=True)  # fifos are fine
+def test_devices_are_skipped_with_one_warning_when_rootless(
+    target: Path, kind: bytes, dev: tuple
+) -> None:
+    data = tar_bytes(
+        member("dev/x", kind, dev=dev),
+        member("dev/y", kind, dev=dev),
+        hard("dev/z", "dev/x"),
+        member("fifo", tarfile.FIFOTYPE),
+        member("f", data=b"abc"),
+    )
+    with pytest.warns(IPyDockWarning) as caught:
+        result = apply(data, target, rootless=True)
+    assert len(caught) == 1
+    text = str(caught[0].message)
+    assert "3 device node(s) of test.tar" in text and "/dev/x, /dev/y, /dev/z" in text
+    assert sorted(os.listdir(target / "dev")) == []
+    assert stat.S_ISFIFO(os.lstat(target / "fifo").st_mode)  # fifos are made
+    assert (target / "f").read_bytes() == b"abc"
+    assert result.entries == 5 and result.size == 3
 
 
 # --------------------------------------------------------------------------- broken archives

@@ -38,6 +38,7 @@ from ipydock.commands.dockerignore import (
 from ipydock.engine.builder.rootview import ContextView, RootView
 from ipydock.engine.store.compression import decompressed
 from ipydock.engine.store.fsutil import remove_tree
+from ipydock.engine.store.idmap import host_root
 from ipydock.engine.store.layertar import apply_tar
 from ipydock.errors import ArchiveError, BuildContextError
 
@@ -227,14 +228,14 @@ def _copy_one(path: str, target: str, st: os.stat_result) -> None:
         shutil.copyfile(path, target)
     elif stat.S_ISLNK(mode):
         os.symlink(os.readlink(path), target)
-        os.lchown(target, 0, 0)
+        os.lchown(target, *host_root())
         return
     elif stat.S_ISSOCK(mode):
         return  # a tar cannot hold a socket: the client leaves it out
     else:
         os.mknod(target, mode, st.st_rdev)
     os.chmod(target, stat.S_IMODE(mode))
-    os.lchown(target, 0, 0)
+    os.lchown(target, *host_root())
     if not stat.S_ISDIR(mode):
         os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
 

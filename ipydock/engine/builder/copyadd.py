@@ -35,6 +35,9 @@ from dataclasses import dataclass, field
 from ipydock.engine.builder.cache import content_hash
 from ipydock.engine.builder.rootview import RootView, lookup_user
 from ipydock.engine.store.compression import decompressed
+from ipydock.engine.store.idmap import current as current_ids
+from ipydock.engine.store.idmap import flush as flush_owners
+from ipydock.engine.store.idmap import lchown_inside
 from ipydock.engine.store.layertar import apply_tar
 from ipydock.errors import ArchiveError, CopySourceError, DockerfileError
 
@@ -289,7 +292,8 @@ def write_copy(plan: CopyPlan, dst_view: RootView, staging: str) -> bool:
         with open(target, "wb") as f:
             f.write(data)
         os.chmod(target, plan.mode if plan.mode is not None else 0o644)
-        os.lchown(target, *plan.owner)
+        lchown_inside(target, *plan.owner)
+    flush_owners()  # rootless with id ranges: --chown to the range, in the user's namespace
     return True
 
 
@@ -307,14 +311,14 @@ def _ancestors(view: RootView, staging: str, rel: str, owner: tuple[int, int], n
             st = os.lstat(existing)
             os.mkdir(target)
             os.chmod(target, stat.S_IMODE(st.st_mode))
-            os.lchown(target, st.st_uid, st.st_gid)
+            lchown_inside(target, *current_ids().inside(st.st_uid, st.st_gid))  # host -> inside
             os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
         else:
             if os.path.lexists(target):
                 os.unlink(target)
             os.mkdir(target)
             os.chmod(target, 0o755)
-            os.lchown(target, *owner)
+            lchown_inside(target, *owner)
     if parts:
         os.utime(os.path.join(staging, rel), (now, now))
 
@@ -329,7 +333,7 @@ def _copy_dir(
             os.makedirs(top, exist_ok=True)
             st = os.lstat(source.path)
             os.chmod(top, plan.mode if plan.mode is not None else stat.S_IMODE(st.st_mode))
-            os.lchown(top, *plan.owner)
+            lchown_inside(top, *plan.owner)
         else:
             _ancestors(view, staging, dest, plan.owner, now)
     dirs: list[tuple[str, os.stat_result]] = []
@@ -343,7 +347,7 @@ def _copy_dir(
             _copy_entry(path, target, plan)
     for target, st in reversed(dirs):  # metadata last: their mtimes change as files land
         os.chmod(target, plan.mode if plan.mode is not None else stat.S_IMODE(st.st_mode))
-        os.lchown(target, *plan.owner)
+        lchown_inside(target, *plan.owner)
         os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
@@ -361,7 +365,7 @@ def _copy_entry(src: str, target: str, plan: CopyPlan) -> None:
         os.chmod(target, plan.mode if plan.mode is not None else stat.S_IMODE(st.st_mode))
     else:
         os.mknod(target, st.st_mode, st.st_rdev)
-    os.lchown(target, *plan.owner)
+    lchown_inside(target, *plan.owner)
     os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
 
 
@@ -375,7 +379,7 @@ def _download(url: str, target: str, plan: CopyPlan) -> None:
     except OSError as exc:
         raise ArchiveError(url, f"download failed ({exc})") from exc
     os.chmod(target, plan.mode if plan.mode is not None else 0o600)
-    os.lchown(target, *plan.owner)
+    lchown_inside(target, *plan.owner)
     if modified:
         from email.utils import parsedate_to_datetime
 

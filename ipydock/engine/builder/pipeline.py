@@ -273,6 +273,7 @@ class _Builder:
             if self.runtime is None:
                 from ipydock.engine.runtime import Runtime
 
+                runstep.ensure_can_run(instr)
                 self.runtime = Runtime(cgroup_parent=runstep.BUILD_CGROUP_PARENT)
             ctx = runstep.RunContext(
                 self.runtime,

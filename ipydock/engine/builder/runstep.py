@@ -33,7 +33,7 @@ from ipydock.errors import BuildStepFailed, DockerfileError
 if TYPE_CHECKING:  # the runtime is imported when a RUN runs, not when its cache key is made
     from ipydock.engine.runtime import EtcFiles, Rootfs, Runtime, Spec
 
-__all__ = ["BUILD_CGROUP_PARENT", "RunContext", "command_of", "run_command"]
+__all__ = ["BUILD_CGROUP_PARENT", "RunContext", "command_of", "ensure_can_run", "run_command"]
 
 #: RUN containers' cgroups live under this parent (apart from ``run``'s containers).
 BUILD_CGROUP_PARENT = "ipydock-build"
@@ -50,6 +50,23 @@ class RunContext:
     driver: str
     tmp_dir: str
     on_output: Callable[[str], None]
+
+
+def ensure_can_run(instr: Run) -> None:
+    """Before a build's first RUN: refuse with what to do where containers cannot run (an
+    unprivileged user without user namespaces); COPY/ADD steps before it have worked."""
+    if os.geteuid() == 0:
+        return
+    from ipydock.engine.runtime.rootless import runtime_mode
+    from ipydock.errors import NotSupported
+
+    mode, reason = runtime_mode()
+    if mode == "none":
+        raise NotSupported(
+            f"RUN (Dockerfile line {instr.line})", "bundled",
+            f"this machine cannot run containers ({reason}); builds without RUN steps, images "
+            "and volumes still work here, or use a Docker engine",
+        )  # fmt: skip
 
 
 def command_of(state: StageState, instr: Run) -> tuple[list[str], list[str]]:
@@ -76,6 +93,9 @@ def run_command(
 ) -> None:
     """Run ``argv`` for ``instr``; its changes end up in ``staging`` (overlay layout)."""
     from ipydock.engine.runtime import Network, Spec, User, default_env
+    from ipydock.engine.runtime.idranges import mapped_ids
+
+    rootless = os.geteuid() != 0
 
     view = RootView(ctx.lower)
     env = state.container.get("Env") or []
@@ -104,6 +124,8 @@ def run_command(
             hostname=hostname,
             etc=_etc_files(view, instr.network),
             network=Network("none") if instr.network == "none" else Network("host"),
+            rootless=rootless,  # spawned in the user's namespace, without a cgroup
+            rootless_ids=mapped_ids() if rootless else 1,
         )
         _execute(spec, instr, ctx)
         if ctx.driver != "overlay":

@@ -24,7 +24,7 @@ from typing import IO, TYPE_CHECKING, Any
 from ipydock.engine.containers import specconv
 from ipydock.engine.containers.lifecycle import records_of, refresh
 from ipydock.engine.containers.state import Status
-from ipydock.engine.containers.supervisor import rootfs_dirs
+from ipydock.engine.containers.supervisor import PROOT_MARKER, rootfs_dirs
 from ipydock.engine.runtime.detach import python_env
 from ipydock.engine.runtime.plan import build_plan
 from ipydock.engine.runtime.spec import default_env
@@ -61,6 +61,13 @@ def exec_in(
     spec = dataclasses.replace(spec, env=default_env(tuple(merged_env), cfg["Hostname"]))
     procs = tuple(os.path.join(d, "cgroup.procs") for d in state.cgroup)
     plan = build_plan(spec, procs)
+    if os.path.exists(rec.path(PROOT_MARKER)):  # another PRoot process on the container's root
+        from ipydock.engine.runtime import proot
+
+        done = subprocess.run(proot.command(plan, proot.available()), stdin=stdin,
+                              stdout=stdout, stderr=stderr, cwd=plan.root, check=False,
+                              env=dict(item.split("=", 1) for item in plan.env))  # fmt: skip
+        return done.returncode
     if threading.active_count() == 1:
         return _exec_forked(state.pid, plan, (stdin, stdout, stderr))
     env_vars = python_env()

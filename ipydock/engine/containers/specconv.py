@@ -97,6 +97,7 @@ def build_spec(
             cpus=(host.get("NanoCpus") or 0) / 1e9 or None,
         ),
         rootless=rootless,
+        rootless_ids=_rootless_ids() if rootless else 1,
     )
 
 
@@ -113,6 +114,12 @@ def _device(d: dict[str, str]) -> DeviceNode:
     return DeviceNode(d["PathInContainer"], kind, os.major(st.st_rdev), os.minor(st.st_rdev),
                       stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
                       d.get("CgroupPermissions") or "rwm", host)  # fmt: skip
+
+
+def _rootless_ids() -> int:
+    from ipydock.engine.runtime.idranges import mapped_ids
+
+    return mapped_ids()
 
 
 def _mount(m: dict[str, Any]) -> Mount:

@@ -54,7 +54,10 @@ from ipydock.engine.runtime.spawn import (
 from ipydock.engine.runtime.spec import Resources, cgroup_resources
 from ipydock.engine.store.fsutil import remove_tree
 
-__all__ = ["cgroup_parent", "main", "rootfs_dirs", "run_detached"]
+__all__ = ["PROOT_MARKER", "cgroup_parent", "main", "rootfs_dirs", "run_detached"]
+
+#: In a container's directory: it runs through PRoot (runtime/proot.py).
+PROOT_MARKER = "proot"
 _BACKOFF_START = 0.1
 _BACKOFF_MAX = 60.0
 
@@ -88,6 +91,9 @@ class Supervisor:
         self.stop_requested = False
         # Not root: each run is spawned from a user namespace of its own (uid 0 = us).
         self.rootless = os.geteuid() != 0
+        # ... or, where no user namespace can be made, through PRoot (runtime/proot.py).
+        self.proot = self.rootless and _proot_mode()
+        self.proot_group = 0  # PRoot's process group, while it runs
         self.pid = os.getpid()  # a rootless run's runner records us, not itself
         self.start_time = process_start(self.pid) or 0
 
@@ -114,6 +120,8 @@ class Supervisor:
 
     def run_once(self) -> ExitStatus | None:
         """Start pid 1 and follow it to its end; None if it failed to start."""
+        if self.proot:
+            return self._run_here()
         return self._run_in_user_namespace() if self.rootless else self._run_here()
 
     def _run_in_user_namespace(self) -> ExitStatus | None:
@@ -151,6 +159,10 @@ class Supervisor:
     def _run_here(self) -> ExitStatus | None:
         lower = self.rec.config["GraphDriver"]["Data"]["LowerDirs"]
         try:
+            if self.proot:
+                _copy_root(lower, rootfs_dirs(self.rec)["merged"])
+                with open(self.rec.path(PROOT_MARKER), "w"):
+                    pass  # exec goes through PRoot too
             spec = specconv.build_spec(self.rec.config, lower, rootfs_dirs(self.rec),
                                        rootless=self.rootless)  # fmt: skip
             name = f"{cgroup_parent()}/{self.rec.id}"
@@ -170,7 +182,12 @@ class Supervisor:
         stdin = 0 if self.rec.config["Config"].get("OpenStdin") else -1
         try:
             plan = build_plan(spec, cgroup.procs_files() if cgroup is not None else ())
-            child = spawn(plan, (stdin, out_w, err_w))
+            if self.proot:
+                from ipydock.engine.runtime import proot
+
+                child = proot.spawn(plan, (stdin, out_w, err_w))
+            else:
+                child = spawn(plan, (stdin, out_w, err_w))
         except Exception as exc:  # noqa: BLE001
             for fd in (out_r, out_w, err_r, err_w):
                 os.close(fd)
@@ -189,6 +206,7 @@ class Supervisor:
             self.failed(report)
             return None
         self.started(child.pid, cgroup)
+        self.proot_group = child.pid if self.proot else 0
         raw = self._follow(child.pid, child.pidfd, out_r, err_r)
         base = ExitStatus.from_wait_status(raw)
         return ExitStatus(base.exit_code, base.signal, cgroup is not None and cgroup.oom_killed())
@@ -295,9 +313,11 @@ class Supervisor:
             if word == "stop" and pidfd is not None and self.stop_deadline is None:
                 self.stop_deadline = time.monotonic() + float(args[1])
 
-    @staticmethod
-    def _signal(pidfd: int, sig: int) -> None:
+    def _signal(self, pidfd: int, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError):
+            if self.proot_group:  # PRoot and its tracees: they outlive a killed tracer
+                os.killpg(self.proot_group, sig)
+                return
             signal.pidfd_send_signal(pidfd, sig)
 
     # -- after an exit -----------------------------------------------------------------------
@@ -369,6 +389,40 @@ class Supervisor:
             os.close(self.notify_fd)
             self.notify_fd = -1
         remove_tree(doomed)
+
+
+def _proot_mode() -> bool:
+    """PRoot is installed and this user cannot make a user namespace (a forked try, ~1 ms:
+    no probe on the way of every rootless start)."""
+    from ipydock.engine.runtime import proot
+    from ipydock.engine.runtime.plan import CLONE_NEWUSER
+    from ipydock.engine.runtime.spawn import unshare
+
+    if not proot.available():
+        return False
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            unshare(CLONE_NEWUSER)
+        except OSError:
+            code = 1
+        finally:
+            os._exit(code)
+    _, raw = os.waitpid(pid, 0)
+    return raw != 0
+
+
+def _copy_root(lower: list[str], merged: str) -> None:
+    """PRoot mode: the container's root is a copy of its layers (vfs: the image's top
+    snapshot and the init layer), made once; its changes stay there (no diff or commit)."""
+    import subprocess
+
+    if os.listdir(merged):
+        return  # a restart: the container's files as it left them
+    for layer in lower:
+        subprocess.run(["cp", "-a", "--", f"{layer}/.", merged], check=True,
+                       capture_output=True)  # fmt: skip
 
 
 def _cgroup_for(name: str, resources: Resources) -> cgroups.Cgroup | None:

@@ -226,9 +226,23 @@ def _ps_row(pid: int) -> list[str] | None:
 def diff(store: Store, ref: str) -> list[tuple[str, str]]:
     """The writable layer's changes: ``A`` added, ``C`` changed, ``D`` deleted, sorted by path."""
     rec = records_of(store).find(ref)
-    lower = LayerView(rec.config["GraphDriver"]["Data"]["LowerDirs"])
+    lower_dirs = rec.config["GraphDriver"]["Data"]["LowerDirs"]
+    try:
+        return upper_changes(rec.path("upper"), lower_dirs)
+    except PermissionError:  # rootless with id ranges: a dir of another owner (apt's partial/)
+        from ipydock.engine.store import userns
+
+        if not userns.delegates():
+            raise
+        found = userns.call("ipydock.engine.containers.views:upper_changes", rec.path("upper"),
+                            lower_dirs)  # fmt: skip
+        return [(kind, path) for kind, path in found]
+
+
+def upper_changes(upper: str, lower_dirs: list[str]) -> list[tuple[str, str]]:
+    """The changes of overlay upper dir ``upper`` over ``lower_dirs``, sorted by path."""
     out: list[tuple[str, str]] = []
-    _diff_dir(rec.path("upper"), "", lower, out)
+    _diff_dir(upper, "", LayerView(lower_dirs), out)
     return sorted(out, key=lambda c: c[1])
 
 
@@ -250,9 +264,13 @@ def _diff_dir(upper: str, rel: str, lower: LayerView, out: list[tuple[str, str]]
 
 
 def _added(upper: str, rel: str, out: list[tuple[str, str]]) -> None:
-    for dirpath, dirs, names in os.walk(os.path.join(upper, rel)):
+    for dirpath, dirs, names in os.walk(os.path.join(upper, rel), onerror=_raise):
         for n in dirs + names:
             out.append(("A", "/" + os.path.relpath(os.path.join(dirpath, n), upper)))
+
+
+def _raise(error: OSError) -> None:
+    raise error  # a directory it cannot read: not silently left out
 
 
 def _unused(_: Any) -> None:  # pragma: no cover - keeps Any imported for type comments

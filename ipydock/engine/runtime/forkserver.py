@@ -85,7 +85,7 @@ class _Server:
         slots = message["stdio"]
         stdio = (_slot(fds, slots[0]), _slot(fds, slots[1]), _slot(fds, slots[2]))
         try:
-            child = spawn(Plan.from_dict(message["plan"]), stdio, bool(message["paused"]))
+            child = _spawn(Plan.from_dict(message["plan"]), stdio, bool(message["paused"]))
         except Exception as exc:  # noqa: BLE001 - reported to the client, the loop goes on
             error = {"step": "fork", "errno": getattr(exc, "errno", 0) or 0,
                      "detail": str(exc), "exit_code": 125}  # fmt: skip
@@ -182,6 +182,10 @@ class _Server:
             self._forget(entry)
 
 
+#: How a container is forked: namespaces (``spawn``), or PRoot with ``--proot``.
+_spawn: Any = spawn
+
+
 def _fork_spare(target: str) -> socket.socket:
     """A detached process forked ahead of need that will run ``target`` (``module:function``,
     e.g. the container layer's supervisor); returns the socket on which it waits for its
@@ -236,7 +240,34 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     set_title("ipydock-forkserver")
+    if "--userns" in argv[1:]:
+        _serve_in_user_namespace(int(argv[0]))
+    if "--proot" in argv[1:]:
+        global _spawn
+        from ipydock.engine.runtime import proot
+
+        _spawn = lambda plan, stdio, _paused: proot.spawn(plan, stdio)  # noqa: E731
     serve(socket.socket(fileno=int(argv[0])))
+
+
+def _serve_in_user_namespace(control_fd: int) -> None:
+    """Rootless: serve from a user namespace of our own (uid 0 = the user), as pid 1 of a pid
+    namespace it owns. A spawner gives its pid namespace back after each fork (``setns``), and
+    may do so only into one its user namespace owns: the host's is not, this one is. Our
+    process stays outside and only waits; the server dies with it (parent-death signal), and
+    every container with the server (its pid namespace ends)."""
+    from ipydock.engine.runtime.plan import CLONE_NEWPID
+    from ipydock.engine.runtime.spawn import PR_SET_PDEATHSIG, enter_user_namespace, prctl, unshare
+
+    enter_user_namespace()
+    unshare(CLONE_NEWPID)
+    pid = os.fork()
+    if pid == 0:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        return
+    os.close(control_fd)
+    _pid, raw = os.waitpid(pid, 0)
+    os._exit(os.waitstatus_to_exitcode(raw) & 0xFF)
 
 
 if __name__ == "__main__":

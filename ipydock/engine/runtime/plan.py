@@ -211,6 +211,8 @@ def _root_mount(rootfs: Rootfs, rootless: bool = False) -> tuple[str, MountStep]
         step = MountStep(rootfs.merged, "", rootfs.lower[0], MS_BIND | MS_REC, readonly=True)
         return rootfs.merged, step
     data = "lowerdir=" + ":".join(reversed(rootfs.lower))  # overlayfs wants top-first
+    if rootless:  # its metadata in user.overlay.* (trusted.* is root's): opaque dirs, origin
+        data += ",userxattr"
     if rootfs.upper is not None:
         # The upper dir becomes a layer tar (diff, commit, build steps): it must hold whole
         # files and real renames, not overlayfs's redirect or metacopy xattrs, whatever the

@@ -125,7 +125,11 @@ class ContainerProcess:
 class ForkServer:
     """A lazily started helper process that forks containers for this (threaded) process."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, user_namespace: bool = False, proot: bool = False) -> None:
+        #: Rootless: the helper serves from a user namespace of its own (see forkserver);
+        #: ``proot``: it runs commands through PRoot (no namespaces at all).
+        self.user_namespace = user_namespace
+        self.proot = proot
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
@@ -142,7 +146,14 @@ class ForkServer:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = python_env()
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "ipydock.engine.runtime.forkserver", str(theirs.fileno())],
+            [
+                sys.executable,
+                "-m",
+                "ipydock.engine.runtime.forkserver",
+                str(theirs.fileno()),
+                *(["--userns"] if self.user_namespace else []),
+                *(["--proot"] if self.proot else []),
+            ],  # fmt: skip
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
             start_new_session=True,
@@ -238,7 +249,8 @@ class ForkServer:
         except BaseException:
             sock.close()
             raise
-        return ContainerProcess(sock, message["pid"], fds[0], paused, command)
+        pid = _host_pid(fds[0]) if self.user_namespace else message["pid"]
+        return ContainerProcess(sock, pid, fds[0], paused, command)
 
     def close(self) -> None:
         """Stop the helper; it kills and reaps the containers it still owns."""
@@ -258,6 +270,16 @@ class ForkServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _host_pid(pidfd: int) -> int:
+    """The pid, in our pid namespace, of the process behind ``pidfd`` (a rootless helper
+    counts in a pid namespace of its own)."""
+    with open(f"/proc/self/fdinfo/{pidfd}") as f:
+        for line in f:
+            if line.startswith("Pid:"):
+                return int(line.split()[1])
+    raise HelperDied(None)
 
 
 def _expect(sock: socket.socket) -> dict:

@@ -1,20 +1,19 @@
-"""Can a non-root user run containers here? A report, found by trying, for ``ipydock info``.
+"""Can a non-root user run containers here? A report, found by trying, and the mode it gives.
 
-Running rootless is not implemented yet; this module says whether it could work and what is
-missing, so the container layer can pick a mode and explain it. The probe runs a child process
-as the user (``subprocess`` with ``user=``, safe from a threaded kernel) that really creates a
-user namespace, maps itself to uid 0, mounts a tmpfs and an overlay inside it::
+The probe runs a child process as the user (``subprocess`` with ``user=``, safe from a threaded
+kernel) that really creates a user namespace, maps itself to uid 0, mounts a tmpfs and an
+overlay inside it::
 
     probe(uid) --subprocess as uid--> unshare --user --map-root-user --mount sh -c ...
                                         tmpfs on /tmp (own mount ns) -> overlay in it
                <-- the names of the steps that worked: userns, mount, overlay
 
-What a full rootless run still needs (the ``missing`` list names what this machine lacks):
-``newuidmap``/``newgidmap`` with ``/etc/subuid`` ranges for more than one uid inside; spawn
-creating the user namespace first (``CLONE_NEWUSER``, maps written by the parent) and binding
-the device nodes instead of ``mknod``; sysfs bind-mounted when the netns is not owned; cgroup
-limits only with a delegated v2 subtree (otherwise run without limits and warn); networking via
-slirp4netns or none.
+Modes (:func:`runtime_mode`, shown by ``ipydock info``): ``root``; ``rootless`` (user
+namespaces: ``spawn.enter_user_namespace``, with subordinate ids where the user has a range,
+see ``idranges``; no cgroup limits without a delegated v2 subtree); ``proot`` where user
+namespaces are refused (:func:`refusal` names the sysctl) but PRoot is installed
+(``runtime/proot.py``); ``none`` otherwise. Networking for rootless containers (slirp4netns) is
+the network layer's.
 """
 
 from __future__ import annotations
@@ -25,7 +24,10 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 
-__all__ = ["RootlessReport", "choose_mode", "probe", "runtime_mode"]
+__all__ = ["RootlessReport", "choose_mode", "probe", "refusal", "runtime_mode"]
+
+#: The modes :func:`runtime_mode` reports.
+MODES = ("root", "rootless", "proot", "none")
 
 
 @dataclass(frozen=True)
@@ -75,11 +77,16 @@ def runtime_mode() -> tuple[str, str]:
     euid = os.geteuid()
     admin = _has_cap(_CAP_SYS_ADMIN)
     report = None if euid == 0 and admin else probe(euid)
-    return choose_mode(euid, admin, report)
+    from ipydock.engine.runtime.proot import available
+
+    return choose_mode(euid, admin, report, proot=bool(available()))
 
 
-def choose_mode(euid: int, cap_sys_admin: bool, report: RootlessReport | None) -> tuple[str, str]:
-    """The decision of :func:`runtime_mode`, from what was found (pure, for tests)."""
+def choose_mode(
+    euid: int, cap_sys_admin: bool, report: RootlessReport | None, *, proot: bool = False
+) -> tuple[str, str]:
+    """The decision of :func:`runtime_mode`, from what was found (pure, for tests): ``proot``
+    where namespaces do not work but PRoot is installed."""
     if euid == 0 and cap_sys_admin:
         return "root", ("running as root with CAP_SYS_ADMIN: all namespaces, overlayfs, "
                         "cgroup limits")  # fmt: skip
@@ -89,7 +96,12 @@ def choose_mode(euid: int, cap_sys_admin: bool, report: RootlessReport | None) -
         tail = f"; limits: {'; '.join(caveats)}" if caveats else ""
         return "rootless", f"{who}; user namespaces work (uid 0 mapped to {euid}){tail}"
     problems = "; ".join(report.missing) if report is not None else "no probe"
-    return "none", f"{who} and user namespaces do not work ({problems}): containers cannot run"
+    if proot:
+        return "proot", (f"{who} and user namespaces do not work ({problems}): commands run "
+                         "through PRoot, without isolation, cgroup limits or a network of "
+                         "their own")  # fmt: skip
+    return "none", (f"{who} and user namespaces do not work ({problems}): containers cannot "
+                    "run (install proot to run them without isolation)")  # fmt: skip
 
 
 def _has_cap(bit: int) -> bool:
@@ -103,10 +115,34 @@ def _has_cap(bit: int) -> bool:
     return False
 
 
+def refusal() -> str:
+    """Why the kernel refuses user namespaces to unprivileged users here, with the fix (as
+    root), or ``""``; from the sysctls that do so (no probe)."""
+    checks = (
+        ("/proc/sys/user/max_user_namespaces", 0, "user namespaces are disabled "
+         "(user.max_user_namespaces=0; as root: sysctl -w user.max_user_namespaces=15000)"),
+        ("/proc/sys/kernel/unprivileged_userns_clone", 0, "unprivileged user namespaces are "
+         "disabled (kernel.unprivileged_userns_clone=0; as root: sysctl -w "
+         "kernel.unprivileged_userns_clone=1)"),
+        ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", 1, "AppArmor restricts "
+         "unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1; as "
+         "root: set it to 0, or give the Python interpreter an AppArmor profile with userns)"),
+    )  # fmt: skip
+    for path, refusing, why in checks:
+        if os.path.exists(path) and _read_int(path) == refusing:
+            return why
+    return ""
+
+
 def _missing(r: RootlessReport) -> tuple[str, ...]:
+    refused = refusal()
     needs = [
-        (r.max_user_namespaces > 0, "user namespaces are disabled (user.max_user_namespaces=0)"),
-        (r.userns, f"unshare(CLONE_NEWUSER) fails for uid {r.uid}: {r.error}"),
+        (not refused, refused),
+        (
+            r.userns or bool(refused),
+            f"unshare(CLONE_NEWUSER) fails for uid {r.uid} (seccomp or "
+            f"a container's policy?): {r.error}",
+        ),
         (r.mount_in_userns, "cannot mount inside a user namespace"),
         (r.overlay_in_userns, "overlayfs in a user namespace needs Linux >= 5.11 (use vfs)"),
         (r.newuidmap, "newuidmap/newgidmap are not installed (package uidmap)"),

@@ -15,6 +15,7 @@ namespace and vanish with its last process. What a caller must clean up is the c
 
 from __future__ import annotations
 
+import os
 import secrets
 import signal
 
@@ -80,7 +81,7 @@ class Runtime:
     """Starts containers through one warm fork-server helper; thread-safe."""
 
     def __init__(self, forkserver: ForkServer | None = None, cgroup_parent: str = "ipydock"):
-        self.forkserver = forkserver or ForkServer()
+        self.forkserver = forkserver or _default_forkserver()
         self.cgroup_parent = cgroup_parent
 
     def run(
@@ -89,7 +90,11 @@ class Runtime:
         """Start ``spec``; raises InvalidSpec before, StartFailed after the cgroup is made."""
         validate(spec)
         id = id or secrets.token_hex(32)
-        cgroup = cgroups.create(f"{self.cgroup_parent}/{id}", cgroup_resources(spec))
+        name = f"{self.cgroup_parent}/{id}"
+        # Rootless: the user owns no cgroup (a delegated v2 subtree is not used yet): an empty
+        # one, no directories (read as v1: no memory dir, never OOM-killed).
+        cgroup = (cgroups.Cgroup(name, "v1", ()) if spec.rootless
+                  else cgroups.create(name, cgroup_resources(spec)))  # fmt: skip
         try:
             plan = build_plan(spec, cgroup.procs_files())
             process = self.forkserver.spawn(plan, stdio, paused)
@@ -108,3 +113,14 @@ class Runtime:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _default_forkserver() -> ForkServer:
+    """Root: namespaces here; a user: its own user namespace, or PRoot where none can be made."""
+    if os.geteuid() == 0:
+        return ForkServer()
+    from ipydock.engine.runtime.rootless import runtime_mode
+
+    if runtime_mode()[0] == "proot":
+        return ForkServer(proot=True)
+    return ForkServer(user_namespace=True)

@@ -40,6 +40,7 @@ import stat
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ipydock.engine.runtime.paths import ensure_target, secure_join
 from ipydock.engine.runtime.plan import (
@@ -57,6 +58,9 @@ from ipydock.engine.runtime.plan import (
     MountStep,
     Plan,
 )
+
+if TYPE_CHECKING:
+    from ipydock.engine.runtime.idranges import Ranges
 
 __all__ = [
     "Child",
@@ -182,19 +186,62 @@ _LAST_CAP = _last_cap()
 
 def enter_user_namespace() -> None:
     """Rootless: move this (single-threaded) process into a new user namespace where uid and
-    gid 0 are the caller's own ids, the one mapping an unprivileged process may write itself.
-    It then holds every capability over the namespaces it creates next, so :func:`spawn` works
-    as for root; files it makes on the host still belong to the caller. Call once, before the
-    first spawn (a supervisor or the fork-server helper; never a kernel)."""
+    gid 0 are the caller's own ids and, when the user has subordinate ranges, 1..65536 its
+    range (written by newuidmap/newgidmap, see :mod:`ipydock.engine.runtime.idranges`); else 0
+    alone, the one mapping an unprivileged process may write itself. It then holds every
+    capability over the namespaces it creates next, so :func:`spawn` works as for root; files
+    it makes on the host still belong to the caller. Call once, before the first spawn (a
+    supervisor or the fork-server helper; never a kernel)."""
+    from ipydock.engine.runtime import idranges
+
     uid, gid = os.geteuid(), os.getegid()
     # A process that changed its ids (su, setpriv) is not dumpable: its /proc files belong to
     # root and it could not write its own maps. It is the user's own process: make it so.
     prctl(PR_SET_DUMPABLE, 1)
+    ranges = idranges.find(uid, gid)
+    if ranges.usable:
+        _unshare_with_ranges(ranges)
+        return
     unshare(CLONE_NEWUSER)
     for name, text in (("uid_map", f"0 {uid} 1\n"), ("setgroups", "deny"),
                        ("gid_map", f"0 {gid} 1\n")):  # fmt: skip
         with open(f"/proc/self/{name}", "w") as f:
             f.write(text)
+
+
+def _unshare_with_ranges(ranges: Ranges) -> None:
+    """unshare(CLONE_NEWUSER), and have a child still outside write the maps with the setuid
+    helpers (a process inside cannot: its setuid exec gains nothing there)."""
+    from ipydock.engine.runtime import idranges
+
+    me = os.getpid()
+    go_r, go_w = os.pipe()
+    err_r, err_w = os.pipe()
+    helper = os.fork()
+    if helper == 0:
+        code = 1
+        try:
+            os.close(go_w)
+            os.close(err_r)
+            if os.read(go_r, 1) == b"u":
+                idranges.write_maps(me, ranges)
+                code = 0
+        except BaseException as exc:  # noqa: BLE001 - reported through the pipe
+            os.write(err_w, str(exc).encode())
+        finally:
+            os._exit(code)
+    os.close(go_r)
+    os.close(err_w)
+    try:
+        unshare(CLONE_NEWUSER)
+        os.write(go_w, b"u")
+    finally:
+        os.close(go_w)
+        with os.fdopen(err_r, "rb") as f:
+            why = f.read().decode(errors="replace")
+        _, raw = os.waitpid(helper, 0)
+    if raw != 0:
+        raise OSError(errno_mod.EPERM, why or "newuidmap/newgidmap failed")
 
 
 # --- parent side -----------------------------------------------------------------------------
@@ -219,9 +266,14 @@ def spawn(plan: Plan, stdio: tuple[int, int, int], paused: bool = False) -> Chil
             _child_main(plan, stdio, report_w, go_r)
     finally:
         # Give the pid namespace back for the next fork. An unprivileged spawner (rootless)
-        # may not join a namespace its user namespace does not own: it is single-use.
-        if plan.new_pid and not plan.rootless:
-            setns(_own_pidns_fd(), CLONE_NEWPID)
+        # may join only one its user namespace owns: the rootless fork server's (it runs in
+        # a pid namespace of its own); a supervisor's runner cannot: it is single-use.
+        if plan.new_pid:
+            try:
+                setns(_own_pidns_fd(), CLONE_NEWPID)
+            except OSError:
+                if not plan.rootless:
+                    raise
     os.close(report_w)
     if go_r >= 0:
         os.close(go_r)
@@ -427,8 +479,11 @@ def _set_credentials(plan: Plan) -> None:
     for cap in range(_LAST_CAP + 1):
         if not plan.cap_bounding >> cap & 1:
             prctl(PR_CAPBSET_DROP, cap)
-    if not plan.rootless:  # a user namespace of one mapped id denies setgroups
+    try:
         os.setgroups(list(plan.groups))
+    except PermissionError:
+        if not plan.rootless:  # a user namespace of one mapped id denies setgroups
+            raise
     os.setresgid(plan.gid, plan.gid, plan.gid)
     prctl(PR_SET_KEEPCAPS, 1)
     os.setresuid(plan.uid, plan.uid, plan.uid)

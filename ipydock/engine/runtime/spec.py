@@ -274,6 +274,9 @@ class Spec:
     #: Spawned from a user namespace where only uid/gid 0 are mapped (to the unprivileged
     #: caller, see ``spawn.enter_user_namespace``): devices are bound, not made.
     rootless: bool = False
+    #: Rootless: how many ids from 0 that namespace maps (1, or 65537 with subordinate ranges,
+    #: see ``idranges``); the user and groups must be below it.
+    rootless_ids: int = 1
 
 
 def cgroup_resources(spec: Spec) -> Resources:
@@ -311,12 +314,8 @@ def validate(spec: Spec) -> None:
             raise InvalidSpec("env", f"{item!r} is not KEY=VALUE")
     if any(i < 0 for i in (spec.user.uid, spec.user.gid, *spec.user.additional_gids)):
         raise InvalidSpec("user", "uid and gids must be >= 0")
-    if spec.rootless and (spec.user.uid, spec.user.gid) != (0, 0):  # extra groups: not set
-        raise InvalidSpec(
-            "user",
-            f"rootless mode maps only uid 0 and gid 0, not {spec.user.uid}:{spec.user.gid} "
-            "(run as root, or use --user 0:0)",
-        )
+    if spec.rootless:
+        _validate_rootless_user(spec)
     if len(spec.hostname) > 64:
         raise InvalidSpec("hostname", "longer than 64 characters")
     for mount in spec.mounts:
@@ -329,6 +328,26 @@ def validate(spec: Spec) -> None:
     _validate_network(spec)
     _validate_resources(spec.resources)
     resolve(spec.cap_add, spec.cap_drop, spec.privileged)
+
+
+def _validate_rootless_user(spec: Spec) -> None:
+    user = spec.user
+    if spec.rootless_ids <= 1:  # extra groups are not set: setgroups is denied there
+        if (user.uid, user.gid) != (0, 0):
+            raise InvalidSpec(
+                "user",
+                f"rootless mode maps only uid 0 and gid 0, not {user.uid}:{user.gid} (give the "
+                "user a subordinate id range: usermod --add-subuids 100000-165535 "
+                "--add-subgids 100000-165535 USER; or run as root, or use --user 0:0)",
+            )
+        return
+    high = max(user.uid, user.gid, *user.additional_gids)
+    if high >= spec.rootless_ids:
+        raise InvalidSpec(
+            "user",
+            f"rootless mode maps ids 0-{spec.rootless_ids - 1}, not {high} (run as root, or "
+            "use a smaller id)",
+        )
 
 
 def _absolute(name: str, path: str | None) -> None:

@@ -147,14 +147,25 @@ def remove_tree(path: str) -> None:
             with contextlib.suppress(OSError):
                 os.chmod(os.path.dirname(p), 0o700)
             if func in (os.open, os.scandir, os.listdir):  # a directory we could not read
-                with contextlib.suppress(OSError):
+                try:
                     os.chmod(p, 0o700)
+                except PermissionError:  # another owner's (rootless id ranges): not here
+                    raise exc[1] from None
+                except OSError:
+                    pass
                 shutil.rmtree(p, onerror=onerror)
             else:
                 with contextlib.suppress(FileNotFoundError):
                     func(p)
 
-        shutil.rmtree(path, onerror=onerror)
+        try:
+            shutil.rmtree(path, onerror=onerror)
+        except PermissionError:
+            from ipydock.engine.store import userns
+
+            if not userns.delegates():
+                raise
+            userns.remove_tree(path)  # rootless with id ranges: a directory of the range's
     else:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)

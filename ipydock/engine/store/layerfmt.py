@@ -26,12 +26,17 @@ __all__ = [
     "is_opaque",
     "is_overlay_whiteout",
     "kept_xattrs",
+    "opaque_xattr",
 ]
 
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_META_PREFIX = ".wh..wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
+#: Rootless overlay (mounted with ``userxattr`` in the user's namespace) keeps its metadata in
+#: ``user.overlay.*``: an opaque dir is marked there, and no such xattr belongs to a layer.
+USER_OVERLAY_PREFIX = "user.overlay."
+USER_OPAQUE_XATTR = USER_OVERLAY_PREFIX + "opaque"
 XATTR_PAX = "SCHILY.xattr."
 CHUNK = 1 << 20
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
@@ -69,26 +74,52 @@ def is_overlay_whiteout(st: os.stat_result) -> bool:
 
 
 def kept_xattrs(path: str) -> dict[str, bytes]:
-    """The xattrs a layer records for ``path``: ``security.capability`` and ``user.*``."""
+    """The xattrs a layer records for ``path``: ``security.capability`` and ``user.*`` but
+    overlayfs's own ``user.overlay.*`` (rootless)."""
     try:
         names = os.listxattr(path, follow_symlinks=False)
     except OSError as e:
         if e.errno in (errno.ENOTSUP, errno.EPERM):
             return {}
         raise
-    wanted = sorted(n for n in names if n == "security.capability" or n.startswith("user."))
+    wanted = sorted(n for n in names if n == "security.capability" or _user_data(n))
     return {n: os.getxattr(path, n, follow_symlinks=False) for n in wanted}
 
 
+def _user_data(name: str) -> bool:
+    return name.startswith("user.") and not name.startswith(USER_OVERLAY_PREFIX)
+
+
 def is_opaque(path: str) -> bool:
-    try:
-        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
-    except OSError:
-        return False
+    """An overlay opaque dir: ``trusted.overlay.opaque``, or rootless ``user.overlay.opaque``."""
+    names = (OPAQUE_XATTR,) if os.geteuid() == 0 else (OPAQUE_XATTR, USER_OPAQUE_XATTR)
+    for name in names:
+        try:
+            if os.getxattr(path, name, follow_symlinks=False) == b"y":
+                return True
+        except OSError:
+            pass
+    return False
+
+
+def opaque_xattr() -> str:
+    """The xattr that marks an opaque dir in this process's snapshots (rootless: ``user.``)."""
+    return OPAQUE_XATTR if os.geteuid() == 0 else USER_OPAQUE_XATTR
 
 
 def diff_size(path: str) -> int:
     """DiffSize of snapshot directory ``path`` (see the module docstring), for ``history``."""
+    try:
+        return _diff_size(path)
+    except PermissionError:
+        from ipydock.engine.store import userns
+
+        if not userns.delegates():
+            raise
+        return int(userns.call("ipydock.engine.store.layerfmt:diff_size", path))  # id ranges
+
+
+def _diff_size(path: str) -> int:
     sizes = SizeCounter()
     stack = [path]
     while stack:

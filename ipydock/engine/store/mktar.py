@@ -16,6 +16,7 @@ import stat
 import tarfile
 from typing import BinaryIO, Literal
 
+from ipydock.engine.store import idmap
 from ipydock.engine.store.layerfmt import (
     CHUNK,
     OPAQUE_MARKER,
@@ -70,6 +71,7 @@ class LayerWriter:
             copybufsize=CHUNK,
         )
         self._clamp = mtime_clamp
+        self._ids = idmap.current()
         self._first_path: dict[tuple[int, int], str] = {}
         self._sizes = SizeCounter()
         self.entries = 0
@@ -151,7 +153,8 @@ class LayerWriter:
     def _info(self, rel: str, path: str, st: os.stat_result) -> tarfile.TarInfo:
         info = tarfile.TarInfo(rel)  # tarfile adds the trailing '/' of directories
         info.mode = stat.S_IMODE(st.st_mode)
-        info.uid, info.gid, info.uname, info.gname = st.st_uid, st.st_gid, "", ""
+        info.uid, info.gid = self._ids.inside(st.st_uid, st.st_gid)  # rootless: user -> 0
+        info.uname, info.gname = "", ""
         mtime = st.st_mtime_ns // 1_000_000_000
         info.mtime = mtime if self._clamp is None else min(mtime, self._clamp)
         mode = st.st_mode
@@ -200,6 +203,10 @@ def write_tar(
     """
     if whiteouts not in ("overlay", "none"):
         raise ValueError(f"whiteouts must be 'overlay' or 'none', not {whiteouts!r}")
+    from ipydock.engine.store import userns
+
+    if userns.delegates():  # rootless with id ranges: files of the range's owners
+        return userns.write_tar(src, out, whiteouts=whiteouts, mtime_clamp=mtime_clamp)
     overlay = whiteouts == "overlay"
     writer = LayerWriter(out, mtime_clamp=mtime_clamp)
     if overlay and is_opaque(src):

@@ -19,6 +19,7 @@ overlay, filesystems without d_type or trusted xattrs).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -27,6 +28,8 @@ import subprocess
 import tempfile
 from typing import BinaryIO, NamedTuple, Protocol
 
+from ipydock.engine.store.fsutil import remove_tree
+from ipydock.engine.store.layerfmt import USER_OPAQUE_XATTR
 from ipydock.engine.store.layertar import (
     OPAQUE_XATTR,
     WHITEOUT_PREFIX,
@@ -86,7 +89,7 @@ class OverlayDriver:
         self, dest: str, parent: str | None, stream: BinaryIO, *, source: str
     ) -> ApplyResult:
         _make_root(dest)
-        return apply_tar(stream, dest, source=source, whiteouts="overlay", rootless=self.rootless)
+        return apply_tar(stream, dest, source=source, whiteouts="overlay")
 
     def export(
         self, dest: str, parent: str | None, out: BinaryIO, *, mtime_clamp: int | None = None
@@ -116,7 +119,7 @@ class VfsDriver:
             _make_root(dest)
         else:
             copy_tree(parent, dest)
-        return apply_tar(stream, dest, source=source, whiteouts="delete", rootless=self.rootless)
+        return apply_tar(stream, dest, source=source, whiteouts="delete")
 
     def export(
         self, dest: str, parent: str | None, out: BinaryIO, *, mtime_clamp: int | None = None
@@ -126,6 +129,10 @@ class VfsDriver:
         ``.wh.`` whiteout per removed entry (a removed directory's children get none)."""
         if parent is None:
             return write_tar(dest, out, whiteouts="none", mtime_clamp=mtime_clamp)
+        from ipydock.engine.store import userns
+
+        if userns.delegates():  # rootless with id ranges: files of the range's owners
+            return userns.vfs_export(dest, parent, out, mtime_clamp)
         changes: list[_Change] = []
         _diff_dir("", dest, parent, changes)
         writer = LayerWriter(out, mtime_clamp=mtime_clamp)
@@ -178,6 +185,11 @@ def copy_tree(src: str, dest: str) -> None:
     copy_file_range and, with ``--reflink=auto``, shares blocks copy-on-write on btrfs/xfs,
     without the interpreter's per-file cost; a vfs snapshot is a whole root filesystem.
     """
+    from ipydock.engine.store import userns
+
+    if userns.delegates():  # the range's owners are kept only inside the user's namespace
+        userns.copy_tree(src, dest)
+        return
     argv = ["cp", "-a", "--reflink=auto", "--no-target-directory", "--", src, dest]
     proc = subprocess.run(argv, capture_output=True, env={**os.environ, "LC_ALL": "C"})
     if proc.returncode == 0:
@@ -284,12 +296,15 @@ def _same_content(a: str, b: str) -> bool:
 
 def overlay_supported(probe_dir: str) -> bool:
     """True when an overlay mount with a whiteout and an opaque dir really works on the
-    filesystem of ``probe_dir``; False when not root, on overlay-on-overlay, and so on.
+    filesystem of ``probe_dir``; False on overlay-on-overlay, filesystems without d_type, and
+    for a user whose kernel refuses overlayfs in a user namespace (Linux < 5.11).
 
+    Not root, the mount is tried as rootless containers make it: in a user namespace of the
+    user's own, with ``userxattr`` (opaque dirs marked ``user.overlay.opaque``).
     Runs once per store (the driver is recorded at first use); uses unshare(1) and mount(8) so
     this module needs no raw syscalls. Everything it makes is removed.
     """
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
+    if shutil.which("unshare") is None:
         return False
     try:
         os.makedirs(probe_dir, exist_ok=True)
@@ -297,28 +312,32 @@ def overlay_supported(probe_dir: str) -> bool:
     except OSError:
         return False
     try:
-        return _probe(tmp)
+        return _probe(tmp, rootless=os.geteuid() != 0)
     except (OSError, subprocess.SubprocessError):
         return False
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            remove_tree(tmp)  # the rootless probe's work/work is mode 000
 
 
-def _probe(tmp: str) -> bool:
+def _probe(tmp: str, rootless: bool) -> bool:
     for name in ("lower1", "lower1/dir", "lower2", "lower2/dir", "upper", "work", "merged"):
         os.mkdir(os.path.join(tmp, name))
     for name in ("lower1/kept", "lower1/gone", "lower1/dir/old", "lower2/dir/new"):
         with open(os.path.join(tmp, name), "wb"):
             pass
     os.mknod(os.path.join(tmp, "lower2/gone"), stat.S_IFCHR, 0)
-    os.setxattr(os.path.join(tmp, "lower2/dir"), OPAQUE_XATTR, b"y")
+    os.setxattr(os.path.join(tmp, "lower2/dir"), USER_OPAQUE_XATTR if rootless else OPAQUE_XATTR,
+                b"y")  # fmt: skip
     # The mount lives only in a throwaway mount namespace (unshare --mount): if this process
     # is killed mid-probe, the kernel drops it with the namespace and no mount leaks onto the
     # host. Relative paths (run in tmp): no escaping of ',' or ':' in probe_dir needed.
     script = (
-        "mount -t overlay overlay -o lowerdir=lower2:lower1,upperdir=upper,workdir=work merged"
-        " && test -e merged/kept && ! test -e merged/gone && ! test -L merged/gone"
+        "mount -t overlay overlay -o lowerdir=lower2:lower1,upperdir=upper,workdir=work"
+        + (",userxattr" if rootless else "")
+        + " merged && test -e merged/kept && ! test -e merged/gone && ! test -L merged/gone"
         ' && test "$(ls -A merged/dir)" = new'
     )
-    probe = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
+    user = ["--user", "--map-root-user"] if rootless else []
+    probe = ["unshare", *user, "--mount", "--propagation", "private", "sh", "-c", script]
     return subprocess.run(probe, cwd=tmp, capture_output=True, timeout=30).returncode == 0

@@ -26,17 +26,20 @@ from ipydock.engine.store.layerfmt import (
     CHUNK,
     NO_SPACE,
     OPAQUE_MARKER,
-    OPAQUE_XATTR,
+    USER_OVERLAY_PREFIX,
     WHITEOUT_META_PREFIX,
     WHITEOUT_PREFIX,
     XATTR_PAX,
     ApplyResult,
     SizeCounter,
+    opaque_xattr,
 )
 from ipydock.errors import ArchiveError, NoSpace, UnsafeArchiveEntry
 
 __all__ = ["apply_tar"]
 
+#: overlayfs's metadata, root's and rootless: never taken from an archive.
+_NOT_FROM_ARCHIVES = (XATTR_PAX + "trusted.", XATTR_PAX + USER_OVERLAY_PREFIX)
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 # not in typeshed, but public in tarfile since 3.2
@@ -136,6 +139,7 @@ class _Applier:
         self.made: list[str] = []  # non-directories this layer wrote, for the size
         self.real_dirs: set[str] = {""}  # verified: real directories, no symlink on the way
         self.dir_mtimes: dict[str, float] = {}
+        self.skipped_devices: list[str] = []  # rootless: device nodes not made
 
     def path(self, rel: str) -> str:
         return f"{self.target}/{rel}" if rel else self.target
@@ -148,6 +152,8 @@ class _Applier:
             self.entry(member, tar, reader)
         reader.drain()
         self.finish()
+        if self.skipped_devices:
+            _warn_skipped(self.source, self.skipped_devices)
         sizes = SizeCounter()
         for rel in self.made:
             with contextlib.suppress(FileNotFoundError, NotADirectoryError):  # removed again
@@ -294,8 +300,10 @@ class _Applier:
     def node(self, m: tarfile.TarInfo, rel: str) -> None:
         if m.isfifo():
             kind, dev = stat.S_IFIFO, 0
-        elif self.rootless:
-            raise UnsafeArchiveEntry(self.source, m.name, "is a device node (not in rootless mode)")
+        elif self.rootless:  # no mknod in a user namespace: skipped, as moby does there
+            self.skipped_devices.append(rel)
+            self.made.pop()  # ``entry`` counted it last
+            return
         else:
             kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK
             dev = os.makedev(m.devmajor, m.devminor)
@@ -307,6 +315,9 @@ class _Applier:
         os.utime(path, ns=(_ns(m.mtime), _ns(m.mtime)), follow_symlinks=False)
 
     def hardlink(self, m: tarfile.TarInfo, rel: str) -> None:
+        if self.skipped_devices and _linked(m.linkname) in self.skipped_devices:
+            self.skipped_devices.append(rel)  # a link to a device node left out
+            return
         link = self.link_target(m)
         if link == rel:
             return  # a link to itself: nothing to do
@@ -356,7 +367,7 @@ class _Applier:
             self.mark_ours(rel_dir)
             self.empty_older(rel_dir)
         else:
-            os.setxattr(self.path(rel_dir), OPAQUE_XATTR, b"y", follow_symlinks=False)
+            os.setxattr(self.path(rel_dir), opaque_xattr(), b"y", follow_symlinks=False)
 
     def empty_older(self, rel_dir: str) -> None:
         """Remove from ``rel_dir`` what was there before this layer; what it wrote stays."""
@@ -384,7 +395,7 @@ class _Applier:
         (EPERM) and some filesystems any (ENOTSUP): those are skipped, as Docker does."""
         lenient = {errno.ENOTSUP} | ({errno.EPERM} if symlink or self.rootless else set())
         for key, value in m.pax_headers.items():
-            if not key.startswith(XATTR_PAX) or key.startswith(XATTR_PAX + "trusted."):
+            if not key.startswith(XATTR_PAX) or key.startswith(_NOT_FROM_ARCHIVES):
                 continue
             raw = value.encode("utf-8", "surrogateescape")
             try:
@@ -402,6 +413,29 @@ class _Applier:
                 os.utime(self.path(rel), ns=(_ns(mtime), _ns(mtime)), follow_symlinks=False)
 
 
+def _linked(linkname: str) -> str:
+    """A hardlink's target as ``_clean`` spells names (``""`` if it is not clean)."""
+    try:
+        return _clean(linkname, "")
+    except UnsafeArchiveEntry:
+        return ""
+
+
+def _warn_skipped(source: str, paths: list[str]) -> None:
+    """One warning per archive naming the device nodes a rootless extraction left out."""
+    import warnings
+
+    from ipydock.errors import IPyDockWarning
+
+    shown = ", ".join("/" + p for p in paths[:8]) + (f" and {len(paths) - 8} more"
+                                                   if len(paths) > 8 else "")  # fmt: skip
+    text = (
+        f"rootless mode: {len(paths)} device node(s) of {source} not extracted ({shown}); "
+        "a container gets its /dev from the engine"
+    )
+    warnings.warn(IPyDockWarning(text), stacklevel=4)
+
+
 def _ns(mtime: float) -> int:
     return mtime * 1_000_000_000 if isinstance(mtime, int) else round(mtime * 1_000_000_000)
 
@@ -412,7 +446,7 @@ def apply_tar(
     *,
     source: str,
     whiteouts: Literal["overlay", "delete"],
-    rootless: bool = False,
+    rootless: bool | None = None,
 ) -> ApplyResult:
     """Unpack the uncompressed layer tar ``stream`` into the existing directory ``target``.
 
@@ -420,7 +454,10 @@ def apply_tar(
     forward, to its end (so a digesting wrapper sees every byte). ``whiteouts="overlay"`` keeps
     deletions as overlayfs wants them (0/0 char devices, opaque xattr); ``"delete"`` carries them
     out on a full copy of the parent (vfs). Ownership, modes (setuid, sticky), mtimes, xattrs,
-    hardlinks, symlinks, fifos and devices (not when ``rootless``) are kept.
+    hardlinks, symlinks, fifos and devices are kept. ``rootless`` (default: not running as root)
+    keeps what an unprivileged user can: owners it may not set stay its own, device nodes are
+    left out with one :class:`~ipydock.errors.IPyDockWarning` naming them (moby skips them in
+    a user namespace too; a container's ``/dev`` is made by the engine).
 
     Raises UnsafeArchiveEntry for an entry that would land or link outside ``target``,
     ArchiveError for a corrupt or truncated stream (one cut exactly between entries reads as a
@@ -428,6 +465,12 @@ def apply_tar(
     fills. Nothing outside ``target`` is touched; on error the caller removes ``target``.
     An empty stream is an empty layer, as for Docker.
     """
+    if rootless is None:
+        rootless = os.geteuid() != 0
+        from ipydock.engine.store import userns
+
+        if rootless and not target.startswith("/proc/") and userns.delegates():
+            return userns.apply_tar(stream, target, source=source, whiteouts=whiteouts)
     applier = _Applier(target, source, whiteouts, rootless)
     reader = _ForwardReader(stream)
     try:
