@@ -319,3 +319,20 @@ def test_cli_push_all_tags(ipd, busybox_tgz, repo: str) -> None:
     assert ipd("push", "--all-tags", "-q", repo).stdout == f"{repo}:one\n{repo}:two\n"
     bad = ipd("push", "-a", f"{repo}:one", check=False)
     assert bad.returncode == 1 and "can't be used with --all-tags" in bad.stderr
+
+
+def test_an_image_pulled_by_digest_is_listed_and_not_dangling(
+    backend: BundledBackend, busybox: str, repo: str, other: BundledBackend
+) -> None:
+    backend.tag("busybox", f"{repo}:d")
+    digest = backend.push(f"{repo}:d").digest
+    other.pull(f"{repo}@{digest}")
+    [row] = other.images()
+    assert (row.repository, row.tag, row.digest, row.id) == (repo, "<none>", digest, busybox)
+    assert other.images(filters=["dangling=true"]) == []
+    assert other.prune_images().deleted == []  # named by its digest: prune keeps it
+    events = other.remove_image(f"{repo}@{digest}")
+    assert [(e.action, e.target) for e in events][:2] == [
+        ("untagged", f"{repo}@{digest}"), ("deleted", busybox),
+    ]  # fmt: skip
+    assert other.images() == []
