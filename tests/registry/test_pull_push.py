@@ -156,6 +156,7 @@ def test_zstd_and_gzip_layers_in_an_oci_manifest(
     config = json.dumps({
         "architecture": _arch(), "os": "linux", "config": {"Cmd": ["sh"]},
         "rootfs": {"type": "layers", "diff_ids": [_sha(base), _sha(top)]},
+        "history": [{"created_by": "a"}, {"created_by": "b"}, {"created_by": "c"}],
     }).encode()  # fmt: skip
     manifest = {
         "schemaVersion": 2,
@@ -179,6 +180,8 @@ def test_zstd_and_gzip_layers_in_an_oci_manifest(
     detail = other.inspect_image(result.id)
     assert detail.rootfs["diff_ids"] == [_sha(base), _sha(top)]
     assert [f.path for f in other.image_layers(result.id)[1].files] == ["etc/motd"]
+    # three history steps for two layers (as some tools write it): shown, not a crash
+    assert [r.created_by for r in other.history(result.id)] == ["c", "b", "a"]
 
 
 def test_a_tampered_blob_is_refused_and_nothing_is_kept(

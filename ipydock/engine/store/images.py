@@ -162,7 +162,8 @@ def history(store: Store, name: str) -> list[HistoryRow]:
     steps = []
     for h in config.get("history") or []:
         empty = bool(h.get("empty_layer"))
-        size = 0 if empty else next(layers).size
+        layer = None if empty else next(layers, None)  # images from elsewhere may miscount
+        size = layer.size if layer else 0
         steps.append((h, empty, size))
     steps.reverse()
     rows: list[HistoryRow] = []
