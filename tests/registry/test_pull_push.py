@@ -339,3 +339,24 @@ def test_an_image_pulled_by_digest_is_listed_and_not_dangling(
         ("untagged", f"{repo}@{digest}"), ("deleted", busybox),
     ]  # fmt: skip
     assert other.images() == []
+
+
+def test_a_pulled_image_runs(
+    backend: BundledBackend, busybox: str, repo: str, other: BundledBackend
+) -> None:
+    from ipydock.models.containers import RunOptions
+    from tests.conftest import require
+
+    require(os.geteuid() == 0, "runs a container as root")
+    backend.tag("busybox", f"{repo}:run")
+    backend.push(f"{repo}:run")
+    other.pull(f"{repo}:run")
+    lines: list[str] = []
+    opts = RunOptions(f"{repo}:run", ("sh", "-c", "echo pulled and running"), auto_remove=True)
+    try:
+        result = other.run(opts, output=lambda _stream, text: lines.append(text))
+    finally:
+        other.close()  # type: ignore[attr-defined]
+    assert result.exit_code == 0
+    assert "".join(lines) == "pulled and running\n"
+    assert not os.listdir(os.path.join(other.store.root, "containers"))  # type: ignore[attr-defined]
