@@ -156,6 +156,7 @@ def test_zstd_and_gzip_layers_in_an_oci_manifest(
     config = json.dumps({
         "architecture": _arch(), "os": "linux", "config": {"Cmd": ["sh"]},
         "rootfs": {"type": "layers", "diff_ids": [_sha(base), _sha(top)]},
+        "history": [{"created_by": "a"}, {"created_by": "b"}, {"created_by": "c"}],
     }).encode()  # fmt: skip
     manifest = {
         "schemaVersion": 2,
@@ -179,6 +180,8 @@ def test_zstd_and_gzip_layers_in_an_oci_manifest(
     detail = other.inspect_image(result.id)
     assert detail.rootfs["diff_ids"] == [_sha(base), _sha(top)]
     assert [f.path for f in other.image_layers(result.id)[1].files] == ["etc/motd"]
+    # three history steps for two layers (as some tools write it): shown, not a crash
+    assert [r.created_by for r in other.history(result.id)] == ["c", "b", "a"]
 
 
 def test_a_tampered_blob_is_refused_and_nothing_is_kept(
@@ -319,3 +322,41 @@ def test_cli_push_all_tags(ipd, busybox_tgz, repo: str) -> None:
     assert ipd("push", "--all-tags", "-q", repo).stdout == f"{repo}:one\n{repo}:two\n"
     bad = ipd("push", "-a", f"{repo}:one", check=False)
     assert bad.returncode == 1 and "can't be used with --all-tags" in bad.stderr
+
+
+def test_an_image_pulled_by_digest_is_listed_and_not_dangling(
+    backend: BundledBackend, busybox: str, repo: str, other: BundledBackend
+) -> None:
+    backend.tag("busybox", f"{repo}:d")
+    digest = backend.push(f"{repo}:d").digest
+    other.pull(f"{repo}@{digest}")
+    [row] = other.images()
+    assert (row.repository, row.tag, row.digest, row.id) == (repo, "<none>", digest, busybox)
+    assert other.images(filters=["dangling=true"]) == []
+    assert other.prune_images().deleted == []  # named by its digest: prune keeps it
+    events = other.remove_image(f"{repo}@{digest}")
+    assert [(e.action, e.target) for e in events][:2] == [
+        ("untagged", f"{repo}@{digest}"), ("deleted", busybox),
+    ]  # fmt: skip
+    assert other.images() == []
+
+
+def test_a_pulled_image_runs(
+    backend: BundledBackend, busybox: str, repo: str, other: BundledBackend
+) -> None:
+    from ipydock.models.containers import RunOptions
+    from tests.conftest import require
+
+    require(os.geteuid() == 0, "runs a container as root")
+    backend.tag("busybox", f"{repo}:run")
+    backend.push(f"{repo}:run")
+    other.pull(f"{repo}:run")
+    lines: list[str] = []
+    opts = RunOptions(f"{repo}:run", ("sh", "-c", "echo pulled and running"), auto_remove=True)
+    try:
+        result = other.run(opts, output=lambda _stream, text: lines.append(text))
+    finally:
+        other.close()  # type: ignore[attr-defined]
+    assert result.exit_code == 0
+    assert "".join(lines) == "pulled and running\n"
+    assert not os.listdir(os.path.join(other.store.root, "containers"))  # type: ignore[attr-defined]

@@ -57,6 +57,10 @@ def list_images(store: Store, *, all: bool = False, filters: Iterable[str] = ())
             tags = [t for t in tags if any(_ref_match(p, t) for p in flt["reference"])]
             if not tags:
                 continue
+        if not tags and rec.repo_digests:  # pulled by digest: named, so not dangling
+            if not dangling:
+                rows += _digest_rows(rec)
+            continue
         if not tags:
             if rec.tags or not (all or rec.id not in with_children) or dangling is False:
                 continue
@@ -69,6 +73,16 @@ def list_images(store: Store, *, all: bool = False, filters: Iterable[str] = ())
             digest = _repo_digest(rec, full)
             rows.append(ImageInfo(repository, tag, rec.id, rec.created, rec.size, digest))
     rows.sort(key=lambda r: r.created.timestamp() if r.created else 0, reverse=True)
+    return rows
+
+
+def _digest_rows(rec: ImageRecord) -> list[ImageInfo]:
+    """``REPO <none>`` rows (with their digest) of an image known only by digests."""
+    rows = []
+    for rd in sorted(rec.repo_digests):
+        repo, _, digest = rd.partition("@")
+        shown = reference.parse(repo).familiar_repository
+        rows.append(ImageInfo(shown, "<none>", rec.id, rec.created, rec.size, digest))
     return rows
 
 
@@ -148,7 +162,8 @@ def history(store: Store, name: str) -> list[HistoryRow]:
     steps = []
     for h in config.get("history") or []:
         empty = bool(h.get("empty_layer"))
-        size = 0 if empty else next(layers).size
+        layer = None if empty else next(layers, None)  # images from elsewhere may miscount
+        size = layer.size if layer else 0
         steps.append((h, empty, size))
     steps.reverse()
     rows: list[HistoryRow] = []
@@ -298,13 +313,13 @@ def _delete_chain(
     _check_conflicts(store, index, rec, soft=not force)
     doomed = []
     while True:
-        for t in sorted(rec.tags):
+        for t in [*sorted(rec.tags), *rec.repo_digests]:
             events.append(RemoveEvent("untagged", reference.parse(t).familiar))
         index.remove_image(rec.id)
         events.append(RemoveEvent("deleted", rec.id))
         doomed.append(rec)
         parent = index.images.get(rec.parent) if rec.parent else None
-        if parent is None or parent.tags or index.children(parent.id):
+        if parent is None or parent.tags or parent.repo_digests or index.children(parent.id):
             return doomed
         if store.container_use(parent.id):
             return doomed
@@ -348,7 +363,7 @@ def prune(store: Store, *, all: bool = False, filters: Iterable[str] = ()) -> Pr
         doomed: list[ImageRecord] = []
         heads = [r for r in index.images.values() if r.id not in with_children]
         for rec in heads:
-            if rec.tags and not all:
+            if (rec.tags or rec.repo_digests) and not all:
                 continue
             if "label" in flt and not _labels_match(store.config(rec), flt["label"]):
                 continue
