@@ -371,7 +371,12 @@ class BundledBackend:
     def volume_files(self, name: str, path: str = "/") -> list[FileEntry]:
         return self._volumes().files(name, path)
 
-    # -- networks (ipydock.engine.network: only the built-in host and none yet) ----------------
+    # -- networks (ipydock.engine.network: built-in host and none, bridges) -------------------
+
+    def _bridges(self) -> Any:
+        from ipydock.engine.network.bridge import Networks
+
+        return Networks(self.store.root)
 
     def networks(self, *, filters: Sequence[str] = ()) -> list[NetworkInfo]:
         from ipydock.engine.network import builtin
@@ -382,35 +387,65 @@ class BundledBackend:
         created = None
         with contextlib.suppress(OSError):
             created = datetime.fromtimestamp(os.stat(layout).st_mtime, timezone.utc)
-        return builtin.networks(users, created, filters)
+        bridges = [builtin.bridge_info(n, self._bridges().endpoints(n))
+                   for n in self._bridges().all()]  # fmt: skip
+        return builtin.networks(users, created, filters, bridges)
 
     def inspect_network(self, name: str) -> NetworkInfo:
         from ipydock.engine.network import builtin
 
         return builtin.find(self.networks(), name)
 
-    def create_network(self, name: str, **_: Any) -> NetworkInfo:
+    def create_network(
+        self, name: str, *, driver: str = "bridge", subnet: str | None = None,
+        gateway: str | None = None, internal: bool = False,
+        labels: dict[str, str] | None = None, ip_range: str | None = None,
+    ) -> NetworkInfo:  # fmt: skip
         from ipydock.engine.network import builtin
 
-        raise builtin.refuse("network create")
+        if name in builtin.BUILTIN:
+            raise builtin.refuse("network create", name)
+        self._can_run("network create")
+        net = self._bridges().create(
+            name, driver=driver, subnet=subnet, gateway=gateway, ip_range=ip_range,
+            internal=internal, labels=labels,
+        )  # fmt: skip
+        return builtin.bridge_info(net, {})
 
     def remove_network(self, name: str) -> None:
         from ipydock.engine.network import builtin
 
-        raise builtin.refuse(f"network rm {name}", self.inspect_network(name).name)
+        found = self.inspect_network(name)
+        if found.name in builtin.BUILTIN:
+            raise builtin.refuse(f"network rm {name}", found.name)
+        self._bridges().remove(found.id)
 
-    def connect_network(self, network: str, container: str, **_: Any) -> None:
+    def _running(self, container: str) -> tuple[str, dict[str, Any], int]:
+        records = _lifecycle().records_of(self.store)
+        rec = records.find(container)
+        state = _lifecycle().refresh(records, rec)
+        return rec.id, rec.config, state.pid if state.is_active else 0
+
+    def connect_network(
+        self, network: str, container: str, *, aliases: Sequence[str] = (), ip: str = ""
+    ) -> None:
         from ipydock.engine.network import builtin
 
-        raise builtin.refuse("network connect")
+        if self.inspect_network(network).name in builtin.BUILTIN:
+            raise builtin.refuse("network connect", network)
+        cid, config, pid = self._running(container)
+        self._bridges().connect(network, cid, config, pid, aliases=tuple(aliases), ip=ip)
 
-    def disconnect_network(self, network: str, container: str, **_: Any) -> None:
+    def disconnect_network(self, network: str, container: str, *, force: bool = False) -> None:
         from ipydock.engine.network import builtin
 
-        raise builtin.refuse("network disconnect")
+        if self.inspect_network(network).name in builtin.BUILTIN:
+            raise builtin.refuse("network disconnect", network)
+        cid, config, pid = self._running(container)
+        self._bridges().disconnect(network, cid, config, pid)
 
     def prune_networks(self) -> list[str]:
-        return []  # the built-in networks are never pruned
+        return list(self._bridges().prune())
 
 
 def _no_ports(opts: RunOptions) -> None:

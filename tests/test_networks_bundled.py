@@ -31,15 +31,19 @@ def test_builtin_networks_as_docker_shows_them(backend) -> None:
 @pytest.mark.parametrize(
     "call",
     [
-        lambda b: b.create_network("net1"),
+        lambda b: b.create_network("host"),
         lambda b: b.connect_network("host", "c1"),
-        lambda b: b.disconnect_network("host", "c1"),
-        lambda b: b.run(RunOptions("busybox", ("true",), publish=("80",))),
+        lambda b: b.disconnect_network("none", "c1"),
     ],
 )
-def test_what_needs_a_bridge_says_what_to_use(backend, call) -> None:
-    with pytest.raises(NotSupported) as err:
+def test_builtin_networks_are_predefined(backend, call) -> None:
+    with pytest.raises(NotSupported, match="pre-defined network"):
         call(backend)
+
+
+def test_published_ports_say_what_to_use(backend) -> None:
+    with pytest.raises(NotSupported) as err:
+        backend.run(RunOptions("busybox", ("true",), publish=("80",)))
     message = str(err.value)
     assert "--network host" in message and "%ipydock engine docker" in message
 

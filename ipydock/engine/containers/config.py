@@ -156,10 +156,8 @@ def container_config(
     argv = entrypoint + cmd
     if not argv:
         raise UsageError("No command specified (the image has no CMD/ENTRYPOINT; give one)")
-    if opts.network not in ("none", "host"):
-        raise UsageError(
-            f"network {opts.network!r} is not available yet: use --network none or host"
-        )
+    if opts.network.startswith("container:"):
+        raise UsageError(f"--network {opts.network}: not supported by the bundled engine")
     hostname = opts.hostname or container_id[:12]
     return {
         "Id": container_id,
@@ -181,6 +179,7 @@ def container_config(
             "StopTimeout": opts.stop_timeout,
             "OpenStdin": opts.interactive,
             "Labels": {**(img.get("Labels") or {}), **opts.labels},
+            "ExposedPorts": img.get("ExposedPorts") or None,
         },
         "HostConfig": {
             "Binds": list(opts.volumes),
@@ -195,6 +194,12 @@ def container_config(
             "ReadonlyRootfs": opts.read_only,
             "RestartPolicy": parse_restart(opts.restart),
             "AutoRemove": opts.auto_remove,
+            "Links": list(opts.links),
+        },
+        "NetworkingConfig": {
+            "EndpointsConfig": {
+                opts.network: {"Aliases": list(opts.network_aliases), "IPv4Address": opts.ip or ""}
+            }
         },
         "Mounts": [],
     }

@@ -87,7 +87,7 @@ def build_spec(
         cap_add=tuple(host.get("CapAdd") or ()),
         cap_drop=tuple(host.get("CapDrop") or ()),
         privileged=host.get("Privileged", False),
-        network=Network(mode=host.get("NetworkMode") or "none"),
+        network=_network(host.get("NetworkMode") or "none"),
         resources=Resources(
             memory=memory,
             pids_limit=host.get("PidsLimit"),
@@ -95,6 +95,11 @@ def build_spec(
         ),
         rootless=rootless,
     )
+
+
+def _network(mode: str) -> Network:
+    """host, or a netns of its own: bridge networks are wired into it before exec."""
+    return Network(mode="host") if mode == "host" else Network(mode="none")
 
 
 def _mount(m: dict[str, Any]) -> Mount:

@@ -36,7 +36,7 @@ import sys
 import time
 from typing import Any
 
-from ipydock.engine.containers import specconv
+from ipydock.engine.containers import network, specconv
 from ipydock.engine.containers.logs import LineSplitter, LogWriter, now_rfc3339
 from ipydock.engine.containers.records import Record, Records, process_start, unname_record
 from ipydock.engine.containers.state import State, Status, transition
@@ -167,9 +167,12 @@ class Supervisor:
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         stdin = 0 if self.rec.config["Config"].get("OpenStdin") else -1
+        wired = network.wants_wiring(self.rec.config, self.rootless)
         try:
+            if wired:
+                spec = network.with_link_env(self.records.dir, self.rec.config, spec)
             plan = build_plan(spec, cgroup.procs_files() if cgroup is not None else ())
-            child = spawn(plan, (stdin, out_w, err_w))
+            child = spawn(plan, (stdin, out_w, err_w), paused=wired)
         except Exception as exc:  # noqa: BLE001
             for fd in (out_r, out_w, err_r, err_w):
                 os.close(fd)
@@ -179,6 +182,8 @@ class Supervisor:
         os.close(out_w)
         os.close(err_w)
         report = read_report(child.report_fd)
+        if wired and report == {"ready": True}:  # pid 1 waits before exec: wire its netns
+            report = network.wire(self.records.dir, self.rec.id, self.rec.config, child)
         os.close(child.report_fd)
         if report is not None:
             os.waitpid(child.pid, 0)
@@ -188,7 +193,11 @@ class Supervisor:
             self.failed(report)
             return None
         self.started(child.pid, cgroup)
-        raw = self._follow(child.pid, child.pidfd, out_r, err_r)
+        try:
+            raw = self._follow(child.pid, child.pidfd, out_r, err_r)
+        finally:
+            if wired:
+                network.unwire(self.records.dir, self.rec.id)
         base = ExitStatus.from_wait_status(raw)
         return ExitStatus(base.exit_code, base.signal, cgroup is not None and cgroup.oom_killed())
 

@@ -1,0 +1,71 @@
+"""The supervisor's side of bridge networking: wire pid 1's netns between spawn and exec.
+
+::
+
+    spawn(paused) --ready--> wire(): Networks.attach (veth, address, route, /etc/hosts)
+                  --"g"----> exec                        (a failure: pid 1 is told to give up)
+    pid 1 exits   --------> unwire(): the endpoints are forgotten, peers' /etc/hosts rewritten
+                             (the veth went with the netns)
+
+Rootless containers get no bridge: with the default network they run with loopback only (as
+``--network none``); a named network is refused with what to use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+from ipydock.engine.network.bridge import Networks, is_bridged
+from ipydock.engine.runtime.spec import Spec
+
+__all__ = ["unwire", "wants_wiring", "wire", "with_link_env"]
+
+
+def _root(containers_dir: str) -> str:
+    return os.path.dirname(containers_dir.rstrip("/"))
+
+
+def wants_wiring(config: dict[str, Any], rootless: bool) -> bool:
+    mode = config["HostConfig"].get("NetworkMode") or "none"
+    if not is_bridged(mode):
+        return False
+    if rootless:
+        if mode in ("default", "bridge"):
+            return False
+        from ipydock.errors import NotSupported
+
+        raise NotSupported(f"run --network {mode}", "bundled", "bridge networks need root; "
+                           "rootless containers run with --network none or host")  # fmt: skip
+    return True
+
+
+def with_link_env(containers_dir: str, config: dict[str, Any], spec: Spec) -> Spec:
+    """``--link`` variables added to the environment (before the image's own)."""
+    extra = Networks(_root(containers_dir)).link_env(config)
+    return dataclasses.replace(spec, env=(*extra, *spec.env)) if extra else spec
+
+
+def wire(
+    containers_dir: str, cid: str, config: dict[str, Any], child: Any
+) -> dict[str, Any] | None:
+    """Attach the paused pid 1 and let it exec; the next report (None: it exec'd), or the
+    failure as a report (pid 1 is cancelled: it exits 137 without running anything)."""
+    from ipydock.engine.runtime.spawn import read_report
+    from ipydock.errors import IPyDockError
+
+    try:
+        Networks(_root(containers_dir)).attach(cid, config, child.pid)
+    except (IPyDockError, OSError) as exc:
+        os.close(child.go_fd)  # pid 1 reads EOF: "start was cancelled"
+        read_report(child.report_fd)
+        return {"step": "network", "errno": getattr(exc, "errno", 0) or 0,
+                "detail": str(exc), "exit_code": 125}  # fmt: skip
+    os.write(child.go_fd, b"g")
+    os.close(child.go_fd)
+    return read_report(child.report_fd)
+
+
+def unwire(containers_dir: str, cid: str) -> None:
+    Networks(_root(containers_dir)).release(cid)
