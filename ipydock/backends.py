@@ -189,6 +189,7 @@ class BundledBackend:
 
     def create_container(self, opts: RunOptions) -> str:
         _no_ports(opts)
+        self._bridges().check_run(opts.network, opts.ip, opts.network_aliases)
         return _lifecycle().create(self.store, opts).id
 
     def _helper(self) -> Any:
@@ -230,6 +231,7 @@ class BundledBackend:
         """create + start; attached (not ``detach``): stream output, wait, honour ``--rm``."""
         _no_ports(opts)
         self._can_run("container run")
+        self._bridges().check_run(opts.network, opts.ip, opts.network_aliases)
         cid = _lifecycle().create(self.store, opts).id
         try:
             attached = _lifecycle().start(self.store, cid, attach=not detach, stdin=stdin,

@@ -58,7 +58,8 @@ def wire(
     try:
         Networks(_root(containers_dir)).attach(cid, config, child.pid)
     except (IPyDockError, OSError) as exc:
-        os.close(child.go_fd)  # pid 1 reads EOF: "start was cancelled"
+        os.write(child.go_fd, b"x")  # not "g": pid 1 gives up ("start was cancelled")
+        os.close(child.go_fd)
         read_report(child.report_fd)
         return {"step": "network", "errno": getattr(exc, "errno", 0) or 0,
                 "detail": str(exc), "exit_code": 125}  # fmt: skip

@@ -82,9 +82,15 @@ def _now() -> str:
 
 
 def _alive(pid: int, start: int) -> bool:
-    from ipydock.engine.containers.records import process_start
-
-    return bool(pid) and process_start(pid) == start
+    """pid 1 of an endpoint still runs: same start time (not a recycled pid), not a zombie
+    (its netns is gone already)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    fields = data[data.rindex(b")") + 2 :].split()
+    return bool(pid) and fields[0] not in (b"Z", b"X") and int(fields[19]) == start
 
 
 def _read_json(path: str, empty: dict[str, Any]) -> dict[str, Any]:
@@ -292,6 +298,25 @@ class Networks:
                 removed.append(str(net["Name"]))
         return sorted(removed)
 
+    def check_run(self, mode: str, ip: str | None, aliases: tuple[str, ...]) -> None:
+        """``run``/``create`` flags checked before anything is made, as docker's daemon does."""
+        user_defined = is_bridged(mode) and mode not in ("default", DEFAULT)
+        if ip and not user_defined:
+            raise InvalidNetworkConfig("--ip", "user specified IP address is supported on "
+                                       "user defined networks only")  # fmt: skip
+        if aliases and not user_defined:
+            raise InvalidNetworkConfig("--network-alias", "network-scoped alias is supported "
+                                       "only for containers in user defined networks")  # fmt: skip
+        if not user_defined:
+            return
+        net = self.find(mode)
+        if ip:
+            pool = ipam.Pool(IPv4Network(net["Subnet"]), IPv4Address(net["Gateway"]),
+                             IPv4Network(net["IPRange"]))  # fmt: skip
+            ipam.allocate(pool, (), ip, name=net["Name"]) if ip != net["Gateway"] else None
+            if ip == net["Gateway"]:
+                raise AddressUnavailable(net["Name"], f"Address already in use: {ip}")
+
     # -- membership ----------------------------------------------------------------------------
 
     def members(self, cid: str, config: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -377,7 +402,10 @@ class Networks:
         return (f"{prefix}v{tag}" if prefix else f"veth{tag}")[:11]
 
     def release(self, cid: str, pid: int = 0) -> None:
-        """Forget the endpoints of ``cid`` (its netns is gone or going); peers' hosts files."""
+        """Forget the endpoints of ``cid`` and delete their veths now (the kernel would, but
+        later: a netns is torn down asynchronously); rewrite the peers' hosts files."""
+        from ipydock.engine.network import netlink
+
         for net in self.all():
             state = BridgeState(net["Bridge"])
             with state.lock:
@@ -385,7 +413,8 @@ class Networks:
                 key = f"{cid}:{net['Id']}"
                 if key not in data.get("Endpoints", {}):
                     continue
-                del data["Endpoints"][key]
+                ep = data["Endpoints"].pop(key)
+                netlink.delete_link(ep["Veth"])
                 state.write(data)
             self._rewrite_peers(net)
 
