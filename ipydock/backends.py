@@ -451,10 +451,15 @@ class BundledBackend:
 
 
 def _no_ports(opts: RunOptions) -> None:
+    """``-p`` needs a bridge network (docker drops it on host, we say so); values checked."""
     if opts.publish:
-        from ipydock.engine.network import builtin
+        from ipydock.engine.network import ports
+        from ipydock.errors import InvalidNetworkConfig
 
-        raise builtin.refuse("run -p")
+        ports.parse(opts.publish)
+        if opts.network in ("host", "none"):
+            raise InvalidNetworkConfig("-p", f"published ports need a bridge network, not "
+                                       f"--network {opts.network}")  # fmt: skip
 
 
 def _usage(kind: str, items: dict[str, tuple[bool, int]]) -> DiskUsage:

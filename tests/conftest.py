@@ -91,6 +91,7 @@ def private_default_bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     named for this run, its state in a temp dir), removed at the end if nothing uses it."""
     os.environ["IPYDOCK_DEFAULT_BRIDGE"] = f"ipdn-t{os.getpid() % 100000}"
     os.environ["IPYDOCK_NET_RUN"] = str(tmp_path_factory.mktemp("netrun"))
+    os.environ["IPYDOCK_LINK_PREFIX"] = f"ipdns{os.getpid() % 1000:03d}"  # bridges, veths
     yield
     if os.geteuid() == 0:
         from ipydock.engine.network.bridge import drop_default_bridge

@@ -10,7 +10,7 @@ import os
 import pytest
 
 from ipydock import cli
-from ipydock.errors import NetworkNotFound, NotSupported
+from ipydock.errors import InvalidNetworkConfig, NetworkNotFound, NotSupported
 from ipydock.models import RunOptions, to_record
 
 
@@ -41,11 +41,9 @@ def test_builtin_networks_are_predefined(backend, call) -> None:
         call(backend)
 
 
-def test_published_ports_say_what_to_use(backend) -> None:
-    with pytest.raises(NotSupported) as err:
-        backend.run(RunOptions("busybox", ("true",), publish=("80",)))
-    message = str(err.value)
-    assert "--network host" in message and "%ipydock engine docker" in message
+def test_published_ports_need_a_bridge(backend) -> None:
+    with pytest.raises(InvalidNetworkConfig, match="need a bridge network"):
+        backend.run(RunOptions("busybox", ("true",), network="host", publish=("80",)))
 
 
 def test_builtin_networks_cannot_be_removed(backend) -> None:

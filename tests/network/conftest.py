@@ -14,11 +14,11 @@ from ipydock.engine.network import bridge, netlink
 from ipydock.models import RunOptions
 from tests.conftest import require
 
-PREFIX = "ipdn"
+PREFIX = f"ipdn{os.getpid() % 1000:03d}"  # one per session: two runs may overlap
 
 
 def mine() -> set[str]:
-    """This suite's links, but the session's default bridge (it lives until the end)."""
+    """This session's links (bridges ``PREFIX-ID``, veths ``PREFIXvHASH``)."""
     return {n for n in netlink.link_names() if n.startswith(PREFIX)} - {bridge.default_bridge()}
 
 

@@ -21,6 +21,7 @@ from ipydock.errors import (
     StartFailed,
 )
 from ipydock.models import RunOptions
+from tests.network.conftest import PREFIX
 
 pytestmark = pytest.mark.root
 
@@ -136,7 +137,7 @@ def test_bad_input_is_one_error_and_nothing_half_made(net_backend) -> None:
     links = netlink.link_names()
     b.create_network("ipdn-x", subnet="10.213.8.0/24")
     made = netlink.link_names() - links
-    assert len(made) == 1 and made.pop().startswith("ipdn-")
+    assert len(made) == 1 and made.pop().startswith(PREFIX + "-")
     with pytest.raises(NetworkExists):
         b.create_network("ipdn-x")
     with pytest.raises(AddressUnavailable, match="overlaps"):
@@ -166,7 +167,7 @@ def test_a_killed_supervisor_frees_its_address(net_backend) -> None:
     b.create_network("ipdn-k", subnet="10.213.9.0/24")
     cid = serve(b, "victim", network="ipdn-k")
     state = b.inspect_container(cid)
-    veths = {n for n in netlink.link_names() if n.startswith("ipdnv")}
+    veths = {n for n in netlink.link_names() if n.startswith(PREFIX + "v")}
     assert len(veths) == 1
     supervisor, pid1 = _pids(b, cid)
     fds = [os.pidfd_open(supervisor), os.pidfd_open(pid1)]

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ipydock.engine.network import ports
 from ipydock.engine.volumes import valid_name
 from ipydock.errors import InvalidMountSpec, UsageError
 from ipydock.models.containers import RunOptions
@@ -195,6 +196,7 @@ def container_config(
             "RestartPolicy": parse_restart(opts.restart),
             "AutoRemove": opts.auto_remove,
             "Links": list(opts.links),
+            "PortBindings": ports.to_host_config(ports.parse(opts.publish)),
         },
         "NetworkingConfig": {
             "EndpointsConfig": {

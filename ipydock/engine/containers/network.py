@@ -13,8 +13,11 @@ Rootless containers get no bridge: with the default network they run with loopba
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import os
+import signal
 from typing import Any
 
 from ipydock.engine.network.bridge import Networks, is_bridged
@@ -55,9 +58,12 @@ def wire(
     from ipydock.engine.runtime.spawn import read_report
     from ipydock.errors import IPyDockError
 
+    nets = Networks(_root(containers_dir))
     try:
-        Networks(_root(containers_dir)).attach(cid, config, child.pid)
+        endpoints = nets.attach(cid, config, child.pid)
+        _publish(containers_dir, cid, config, endpoints)
     except (IPyDockError, OSError) as exc:
+        nets.release(cid)
         os.write(child.go_fd, b"x")  # not "g": pid 1 gives up ("start was cancelled")
         os.close(child.go_fd)
         read_report(child.report_fd)
@@ -68,5 +74,39 @@ def wire(
     return read_report(child.report_fd)
 
 
+_PROXY: dict[str, int] = {}  # container id -> its port proxy (a supervisor has one container)
+
+
+def _publish(
+    containers_dir: str, cid: str, config: dict[str, Any], endpoints: list[dict[str, Any]]
+) -> None:
+    """Bind the published ports and fork their proxy; ``ports.json`` says what was bound."""
+    from ipydock.engine.network import ports
+
+    wanted = ports.from_host_config(config["HostConfig"].get("PortBindings"))
+    path = os.path.join(containers_dir, cid, "ports.json")
+    if not wanted or not endpoints:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return
+    socks, bound = ports.bind(wanted)
+    try:
+        _PROXY[cid] = ports.start_proxy(socks, bound, endpoints[0]["IPv4"])
+    finally:
+        for sock in socks:
+            sock.close()
+    with open(path + ".tmp", "w") as f:
+        json.dump([dataclasses.asdict(b) for b in bound], f)
+    os.replace(path + ".tmp", path)
+
+
 def unwire(containers_dir: str, cid: str) -> None:
+    pid = _PROXY.pop(cid, 0)
+    if pid:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(containers_dir, cid, "ports.json"))
     Networks(_root(containers_dir)).release(cid)

@@ -399,7 +399,7 @@ class Networks:
     def _veth_name(cid: str, nid: str) -> str:
         tag = hashlib.sha256(f"{cid}:{nid}".encode()).hexdigest()
         prefix = _link_prefix()
-        return (f"{prefix}v{tag}" if prefix else f"veth{tag}")[:11]
+        return f"{prefix}v{tag}"[:15] if prefix else f"veth{tag}"[:11]
 
     def release(self, cid: str, pid: int = 0) -> None:
         """Forget the endpoints of ``cid`` and delete their veths now (the kernel would, but
