@@ -20,14 +20,16 @@ from ipydock.models import NetworkInfo
     arg("-d", "--driver", default="bridge", help="driver (default bridge)"),
     arg("--subnet", help="subnet in CIDR form, e.g. 172.28.0.0/16"),
     arg("--gateway", help="gateway address of the subnet"),
+    arg("--ip-range", help="allocate container addresses from this sub-range"),
     arg("--internal", action="store_true", help="no access to the outside"),
     arg("-l", "--label", action="append", default=[], metavar="K=V", help="set metadata"),
     arg("name", metavar="NETWORK"),
 )
 def network_create(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     labels = dict(item.partition("=")[::2] for item in a.label)
+    extra = {"ip_range": a.ip_range} if a.ip_range else {}  # the bundled engine's
     net = backend.create_network(a.name, driver=a.driver, subnet=a.subnet, gateway=a.gateway,
-                                 internal=a.internal, labels=labels)  # fmt: skip
+                                 internal=a.internal, labels=labels, **extra)  # fmt: skip
     out.write(net.id + "\n")
     return 0
 
@@ -80,9 +82,11 @@ def network_inspect(backend: Backend, a: argparse.Namespace, out: IO[str]) -> in
 
 @command("network", "connect", "Connect a container to a network")
 @_args(arg("--alias", action="append", default=[], help="another name of the container there"),
+       arg("--ip", help="its IPv4 address there"),
        arg("network", metavar="NETWORK"), arg("container", metavar="CONTAINER"))  # fmt: skip
 def network_connect(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    backend.connect_network(a.network, a.container, aliases=a.alias)
+    extra = {"ip": a.ip} if a.ip else {}  # the bundled engine's
+    backend.connect_network(a.network, a.container, aliases=a.alias, **extra)
     return 0
 
 

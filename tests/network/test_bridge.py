@@ -205,3 +205,34 @@ def wait_gone(link: str, timeout: float = 30) -> None:
             assert time.monotonic() < deadline, f"{link} is still there"
             if select.select([ip], [], [], max(0.0, deadline - time.monotonic()))[0]:
                 ip.get()
+
+
+def test_embedded_dns_at_127_0_0_11(net_backend, run, exec_in) -> None:
+    """Only names of the network are asked: any other would be forwarded off this machine."""
+    b = net_backend
+    b.create_network("ipdn-dns", subnet="10.213.11.0/24")
+    web = serve(b, "web", network="ipdn-dns", network_aliases=("www",))
+    code, out = run("sh", "-c", f"cat /etc/resolv.conf && nslookup web && nslookup www && "
+                    f"nslookup {web[:12]}", network="ipdn-dns")  # fmt: skip
+    assert code == 0, out
+    assert "nameserver 127.0.0.11" in out and out.count("10.213.11.2") == 3
+    late = serve(b, "late", network="ipdn-dns")
+    code, out = exec_in(web, "nslookup", "late")
+    assert code == 0 and "10.213.11.3" in out, out
+    b.remove_container(late, force=True)
+    code, out = exec_in(web, "nslookup", "late")
+    assert "10.213.11.3" not in out
+    resolvers = _helpers(b, web)
+    assert len(resolvers) == 1
+    fds = [os.pidfd_open(pid) for pid in resolvers]
+    b.remove_container(web, force=True)
+    for fd in fds:  # the resolver went with its container
+        assert select.select([fd], [], [], 30)[0]
+        os.close(fd)
+
+
+def _helpers(b: BundledBackend, cid: str) -> list[int]:
+    """The supervisor's children but pid 1: its resolver (and port proxy)."""
+    supervisor, pid1 = _pids(b, cid)
+    with open(f"/proc/{supervisor}/task/{supervisor}/children") as f:
+        return [int(p) for p in f.read().split() if int(p) != pid1]

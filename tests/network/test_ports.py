@@ -3,6 +3,7 @@ proxy that lives exactly as long as the container."""
 
 from __future__ import annotations
 
+import json
 import socket
 import urllib.request
 
@@ -77,3 +78,25 @@ def test_published_port_answers_on_loopback_and_goes_with_the_container(net_back
 def test_ports_need_a_bridge(net_backend) -> None:
     with pytest.raises(InvalidNetworkConfig, match="bridge network"):
         net_backend.run(RunOptions("busybox", ("true",), network="none", publish=("80",)))
+
+
+@pytest.mark.root
+def test_the_cli(net_backend, ipd) -> None:
+    """network create / ls / inspect / rm and run --network -p through the real CLI."""
+    port = free_port()
+    nid = ipd("network", "create", "--subnet", "10.213.10.0/24", "--ip-range",
+              "10.213.10.128/25", "ipdn-cli").stdout.strip()  # fmt: skip
+    assert len(nid) == 64
+    assert "ipdn-cli" in ipd("network", "ls").stdout
+    cid = ipd("run", "-d", "--name", "cweb", "--network", "ipdn-cli", "--network-alias", "w",
+              "-p", f"127.0.0.1:{port}:8081", "busybox", *SERVE).stdout.strip()  # fmt: skip
+    listening(net_backend, cid)
+    assert get(port) == cid[:12]
+    (detail,) = json.loads(ipd("network", "inspect", "ipdn-cli").stdout)
+    (member,) = detail["containers"]
+    assert member["name"] == "cweb" and member["ipv4_address"] == "10.213.10.128/24"
+    assert member["aliases"] == ["w"]
+    rm = ipd("network", "rm", "ipdn-cli", check=False)
+    assert rm.returncode == 1 and "active endpoints" in rm.stderr
+    ipd("rm", "-f", "cweb")
+    assert ipd("network", "rm", "ipdn-cli").stdout.strip() == "ipdn-cli"

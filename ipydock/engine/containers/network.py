@@ -62,8 +62,9 @@ def wire(
     try:
         endpoints = nets.attach(cid, config, child.pid)
         _publish(containers_dir, cid, config, endpoints)
+        _resolver(containers_dir, nets, cid, child.pid, endpoints)
     except (IPyDockError, OSError) as exc:
-        nets.release(cid)
+        unwire(containers_dir, cid)
         os.write(child.go_fd, b"x")  # not "g": pid 1 gives up ("start was cancelled")
         os.close(child.go_fd)
         read_report(child.report_fd)
@@ -74,7 +75,30 @@ def wire(
     return read_report(child.report_fd)
 
 
-_PROXY: dict[str, int] = {}  # container id -> its port proxy (a supervisor has one container)
+_HELPERS: dict[str, list[int]] = {}  # container id -> port proxy, resolver (one container each)
+
+
+def _resolver(
+    containers_dir: str, nets: Networks, cid: str, pid: int, endpoints: list[dict[str, Any]]
+) -> None:
+    """On a user-defined network: docker's embedded DNS at 127.0.0.11 in the container."""
+    from ipydock.engine.network import dns
+
+    default = nets.default()
+    if all(default is not None and ep["Network"] == default["Id"] for ep in endpoints):
+        return
+    sock = dns.bind_in(pid)
+    try:
+        _HELPERS.setdefault(cid, []).append(dns.start_resolver(sock, dns.lookup_for(nets, cid)))
+    finally:
+        sock.close()
+    path = os.path.join(containers_dir, cid, "resolv.conf")
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)  # bind-mounted: rewritten in place
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"nameserver {dns.ADDRESS}\noptions ndots:0\n".encode(), 0)
+    finally:
+        os.close(fd)
 
 
 def _publish(
@@ -91,7 +115,7 @@ def _publish(
         return
     socks, bound = ports.bind(wanted)
     try:
-        _PROXY[cid] = ports.start_proxy(socks, bound, endpoints[0]["IPv4"])
+        _HELPERS.setdefault(cid, []).append(ports.start_proxy(socks, bound, endpoints[0]["IPv4"]))
     finally:
         for sock in socks:
             sock.close()
@@ -101,8 +125,7 @@ def _publish(
 
 
 def unwire(containers_dir: str, cid: str) -> None:
-    pid = _PROXY.pop(cid, 0)
-    if pid:
+    for pid in _HELPERS.pop(cid, []):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
