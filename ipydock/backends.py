@@ -183,7 +183,12 @@ class BundledBackend:
     def check(self, *, repair: bool = False) -> CheckReport:
         from ipydock.engine.store import check
 
-        return check.check(self.store, repair=repair)
+        report = check.check(self.store, repair=repair)
+        if os.geteuid() == 0:  # networks: bridges and addresses (root only)
+            problems, repaired = self._bridges().check(repair=repair)
+            report.problems.extend(problems)
+            report.repaired.extend(repaired)
+        return report
 
     # -- containers (ipydock.engine.containers) -------------------------------------------------
 

@@ -179,6 +179,17 @@ def test_a_killed_supervisor_frees_its_address(net_backend) -> None:
     # its netns and veth go with pid 1 (the kernel tears a netns down asynchronously)
     assert b.inspect_network("ipdn-k").containers == []
     wait_gone(veths.pop())
+    # readers skip the dead endpoint; check --repair also frees it on disk
+    assert "network ipdn-k: 10.213.9.2 is held by victim, which is not running" in (
+        b.check().problems)  # fmt: skip
+    assert "freed 10.213.9.2 on network ipdn-k" in b.check(repair=True).repaired
+    assert not [p for p in b.check().problems if "ipdn-k" in p]
+    # a bridge that went away (a reboot, someone's `ip link del`) is made again
+    device = b.inspect_network("ipdn-k").options["com.docker.network.bridge.name"]
+    netlink.delete_link(device)
+    assert f"network ipdn-k: bridge {device} is missing" in b.check().problems
+    assert f"made bridge {device} of network ipdn-k" in b.check(repair=True).repaired
+    assert device in netlink.link_names()
     again = serve(b, "again", network="ipdn-k")
     assert b.inspect_network("ipdn-k").containers[0].ipv4_address == "10.213.9.2/24"
     b.remove_container(again, force=True)

@@ -254,18 +254,22 @@ class Networks:
                                  name=name)  # fmt: skip
                 nid = secrets.token_hex(32)
                 device = (f"{_link_prefix()}-{nid}" if _link_prefix() else f"br-{nid}")[:15]
-                netlink.ensure_bridge(device, pool.gateway, pool.subnet.prefixlen)
-            net = {"Id": nid, "Name": name, "Driver": "bridge", "Bridge": device,
-                   "Internal": internal, "Labels": dict(labels or {}),
-                   "Options": {"com.docker.network.bridge.name": device},
-                   "Subnet": str(pool.subnet), "Gateway": str(pool.gateway),
-                   "IPRange": str(pool.ip_range), "Created": _now()}  # fmt: skip
-            data["Networks"][nid] = net
-            try:
+                net = {"Id": nid, "Name": name, "Driver": "bridge", "Bridge": device,
+                       "Internal": internal, "Labels": dict(labels or {}),
+                       "Options": {"com.docker.network.bridge.name": device},
+                       "Subnet": str(pool.subnet), "Gateway": str(pool.gateway),
+                       "IPRange": str(pool.ip_range), "Created": _now()}  # fmt: skip
+                # the record first: a crash before the bridge leaves a network whose bridge
+                # is made at its first use (or by check --repair), never a bridge nobody knows
+                data["Networks"][nid] = net
                 self._save(data)
-            except BaseException:
-                netlink.delete_link(device)
-                raise
+                try:
+                    netlink.ensure_bridge(device, pool.gateway, pool.subnet.prefixlen)
+                except BaseException:
+                    netlink.delete_link(device)
+                    del data["Networks"][nid]
+                    self._save(data)
+                    raise
             return net
 
     def remove(self, ref: str) -> str:
@@ -316,6 +320,40 @@ class Networks:
             ipam.allocate(pool, (), ip, name=net["Name"]) if ip != net["Gateway"] else None
             if ip == net["Gateway"]:
                 raise AddressUnavailable(net["Name"], f"Address already in use: {ip}")
+
+    def check(self, *, repair: bool = False) -> tuple[list[str], list[str]]:
+        """(problems, repaired): missing bridges (made again), addresses still held by
+        containers whose pid 1 is gone (freed; readers skip them anyway)."""
+        from ipydock.engine.network import netlink
+
+        problems: list[str] = []
+        repaired: list[str] = []
+        host = netlink.link_names()
+        for net in self.all():
+            if net["Bridge"] not in host:
+                problems.append(f"network {net['Name']}: bridge {net['Bridge']} is missing")
+                if repair:
+                    netlink.ensure_bridge(net["Bridge"], IPv4Address(net["Gateway"]),
+                                          IPv4Network(net["Subnet"]).prefixlen)  # fmt: skip
+                    repaired.append(f"made bridge {net['Bridge']} of network {net['Name']}")
+            state = BridgeState(net["Bridge"])
+            if not os.path.exists(state.path):
+                continue
+            with state.lock if repair else contextlib.nullcontext():
+                raw = _read_json(state.path, {"Endpoints": {}})
+                live = state.read()
+                stale = {k: e for k, e in raw.get("Endpoints", {}).items()
+                         if k not in live["Endpoints"] and e["Network"] == net["Id"]}  # fmt: skip
+                for ep in stale.values():
+                    problems.append(f"network {net['Name']}: {ep['IPv4']} is held by "
+                                    f"{ep['Name']}, which is not running")  # fmt: skip
+                if repair and stale:
+                    for key, ep in stale.items():
+                        raw["Endpoints"].pop(key)
+                        netlink.delete_link(ep["Veth"])
+                        repaired.append(f"freed {ep['IPv4']} on network {net['Name']}")
+                    state.write(raw)
+        return problems, repaired
 
     # -- membership ----------------------------------------------------------------------------
 

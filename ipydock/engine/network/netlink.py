@@ -124,15 +124,15 @@ def add_endpoint(
         if not master:
             raise NetlinkFailure(f"connect to {bridge}", errno.ENODEV, f"bridge {bridge} is gone "
                                  "(run `ipydock system check --repair`)")  # fmt: skip
-        ip.link("add", ifname=veth, kind="veth", peer={"ifname": peer}, mtu=mtu)
+        fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+        try:  # the peer is made in the container's netns: a crash leaves no pair on the host
+            ip.link("add", ifname=veth, kind="veth", mtu=mtu,
+                    peer={"ifname": peer, "net_ns_fd": fd})  # fmt: skip
+        finally:
+            os.close(fd)
         try:
             host_end = ip.link_lookup(ifname=veth)[0]
             ip.link("set", index=host_end, master=master[0])
-            fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                ip.link("set", index=ip.link_lookup(ifname=peer)[0], net_ns_fd=fd)
-            finally:
-                os.close(fd)
             ip.link("set", index=host_end, state="up")
         except BaseException:
             with contextlib.suppress(Exception):
