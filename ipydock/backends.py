@@ -413,6 +413,10 @@ class BundledBackend:
         if name in builtin.BUILTIN:
             raise builtin.refuse("network create", name)
         self._can_run("network create")
+        if os.geteuid() != 0:
+            from ipydock.engine.network.bridge import rootless_refusal
+
+            raise rootless_refusal("network create")
         net = self._bridges().create(
             name, driver=driver, subnet=subnet, gateway=gateway, ip_range=ip_range,
             internal=internal, labels=labels,
@@ -440,6 +444,10 @@ class BundledBackend:
 
         if self.inspect_network(network).name in builtin.BUILTIN:
             raise builtin.refuse("network connect", network)
+        if os.geteuid() != 0:
+            from ipydock.engine.network.bridge import rootless_refusal
+
+            raise rootless_refusal("network connect")
         cid, config, pid = self._running(container)
         self._bridges().connect(network, cid, config, pid, aliases=tuple(aliases), ip=ip)
 

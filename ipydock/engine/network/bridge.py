@@ -167,7 +167,10 @@ class Networks:
         return os.path.isdir(os.path.join(self.root, "containers", cid))
 
     def default(self, *, create: bool = False) -> dict[str, Any] | None:
-        """The default ``bridge`` network: the host's default bridge, made on first use."""
+        """The default ``bridge`` network: the host's default bridge, made on first use (root's:
+        an unprivileged user has none)."""
+        if os.geteuid() != 0:
+            return None
         device = default_bridge()
         state = BridgeState(device)
         with state.lock if create else contextlib.nullcontext():
@@ -207,7 +210,8 @@ class Networks:
     def find(self, ref: str) -> dict[str, Any]:
         if ref == DEFAULT:
             found = self.default(create=True)
-            assert found is not None
+            if found is None:
+                raise rootless_refusal("the default bridge network")
             return found
         nets = self.all()
         for net in nets:
@@ -313,6 +317,8 @@ class Networks:
                                        "only for containers in user defined networks")  # fmt: skip
         if not user_defined:
             return
+        if os.geteuid() != 0:
+            raise rootless_refusal(f"run --network {mode}")
         net = self.find(mode)
         if ip:
             pool = ipam.Pool(IPv4Network(net["Subnet"]), IPv4Address(net["Gateway"]),
@@ -625,6 +631,12 @@ def _write_in_place(path: str, text: str) -> None:
         os.pwrite(fd, text.encode(), 0)
     finally:
         os.close(fd)
+
+
+def rootless_refusal(operation: str) -> NotSupported:
+    hint = ("bridge networks need root; rootless containers run with --network none (the "
+            "default there: loopback only) or host")  # fmt: skip
+    return NotSupported(operation, "bundled", hint)
 
 
 def drop_default_bridge() -> bool:
