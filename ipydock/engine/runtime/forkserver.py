@@ -196,6 +196,7 @@ def _fork_spare() -> socket.socket:
                 os.dup2(theirs.fileno(), 3)
                 os.closerange(4, 1 << 16)  # our control socket, pidfds, other spares
                 work = socket.socket(fileno=3)
+                supervisor.warm_up()  # while it waits, off any caller's clock
                 message, fds = protocol.recv(work)
                 work.close()  # fd 3 is the notify pipe's in run_detached
                 if message is not None and fds:
