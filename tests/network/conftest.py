@@ -37,9 +37,21 @@ def net_backend(backend: BundledBackend, busybox: str, monkeypatch) -> Iterator[
         backend.prune_networks()
         backend.close()
     assert mine() == before
+    assert not [r for r in iptables_rules() if PREFIX in r]
     for net in bridge.Networks(backend.store.root).all():
         assert bridge.Networks(backend.store.root).endpoints(net) == {}
     assert backend.networks(filters=["type=custom"]) == []
+
+
+def iptables_rules() -> list[str]:
+    """The host's filter rules (iptables -S), or [] without iptables."""
+    import shutil
+    import subprocess
+
+    if shutil.which("iptables") is None:
+        return []
+    proc = subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True, check=True)
+    return proc.stdout.splitlines()
 
 
 Run = Callable[..., tuple[int, str]]

@@ -247,3 +247,31 @@ def _helpers(b: BundledBackend, cid: str) -> list[int]:
     supervisor, pid1 = _pids(b, cid)
     with open(f"/proc/{supervisor}/task/{supervisor}/children") as f:
         return [int(p) for p in f.read().split() if int(p) != pid1]
+
+
+def test_isolation_rules_of_our_own(net_backend) -> None:
+    """Each bridge: accept among members, drop what is routed in or out (so isolation holds
+    on a host that forwards, and members talk beside a dockerd's FORWARD policy of DROP)."""
+    import shutil
+
+    from ipydock.engine.network import firewall
+    from tests.conftest import require
+    from tests.network.conftest import iptables_rules
+
+    require(shutil.which("iptables") is not None, "iptables is not installed")
+    b = net_backend
+    net = b.create_network("ipdn-fw", subnet="10.213.12.0/24")
+    device = net.options["com.docker.network.bridge.name"]
+    rules = iptables_rules()
+    assert f"-A FORWARD -j {firewall.CHAIN}" in rules
+    assert [r for r in rules if device in r] == [
+        f"-A {firewall.CHAIN} -i {device} -o {device} -j ACCEPT",
+        f"-A {firewall.CHAIN} -i {device} ! -o {device} -j DROP",
+        f"-A {firewall.CHAIN} ! -i {device} -o {device} -j DROP",
+    ]
+    firewall.remove(device)  # someone flushed them: check says so, --repair puts them back
+    assert f"network ipdn-fw: isolation rules of {device} are missing" in b.check().problems
+    b.check(repair=True)
+    assert len([r for r in iptables_rules() if device in r]) == 3
+    b.remove_network("ipdn-fw")
+    assert [r for r in iptables_rules() if device in r] == []

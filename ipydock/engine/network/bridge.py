@@ -34,7 +34,7 @@ from datetime import datetime, timezone
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
-from ipydock.engine.network import ipam
+from ipydock.engine.network import firewall, ipam
 from ipydock.engine.store.lock import StoreLock
 from ipydock.errors import (
     AddressUnavailable,
@@ -181,6 +181,7 @@ class Networks:
                 with self._host_lock():
                     pool = ipam.plan(taken=netlink.host_networks(), name=DEFAULT)
                     netlink.ensure_bridge(device, pool.gateway, pool.subnet.prefixlen)
+                    firewall.add(device)
                 data.update(Subnet=str(pool.subnet), Gateway=str(pool.gateway),
                             IPRange=str(pool.ip_range), Created=_now())  # fmt: skip
                 state.write(data)
@@ -269,7 +270,9 @@ class Networks:
                 self._save(data)
                 try:
                     netlink.ensure_bridge(device, pool.gateway, pool.subnet.prefixlen)
+                    firewall.add(device)
                 except BaseException:
+                    firewall.remove(device)
                     netlink.delete_link(device)
                     del data["Networks"][nid]
                     self._save(data)
@@ -289,6 +292,8 @@ class Networks:
                 active = self.endpoints(net)
                 if active:
                     raise NetworkInUse(net["Name"], sorted(active))
+                with self._host_lock():
+                    firewall.remove(net["Bridge"])
                 netlink.delete_link(net["Bridge"])
                 state.forget()
             del data["Networks"][net["Id"]]
@@ -342,6 +347,13 @@ class Networks:
                     netlink.ensure_bridge(net["Bridge"], IPv4Address(net["Gateway"]),
                                           IPv4Network(net["Subnet"]).prefixlen)  # fmt: skip
                     repaired.append(f"made bridge {net['Bridge']} of network {net['Name']}")
+            if not firewall.has(net["Bridge"]):
+                problems.append(f"network {net['Name']}: isolation rules of {net['Bridge']} "
+                                "are missing")  # fmt: skip
+                if repair:
+                    with self._host_lock():
+                        firewall.add(net["Bridge"])
+                    repaired.append(f"put back the isolation rules of network {net['Name']}")
             state = BridgeState(net["Bridge"])
             if not os.path.exists(state.path):
                 continue
@@ -646,10 +658,12 @@ def drop_default_bridge() -> bool:
 
     state = BridgeState(default_bridge())
     if not os.path.exists(state.path):
+        firewall.remove(state.device)
         return netlink.delete_link(state.device)
     with state.lock:
         if state.read()["Endpoints"]:
             return False
+        firewall.remove(state.device)
         netlink.delete_link(state.device)
         state.forget()
     return True
