@@ -465,7 +465,7 @@ class BundledBackend:
 
 def _no_ports(opts: RunOptions) -> None:
     """``-p`` needs a bridge network (docker drops it on host, we say so); values checked."""
-    if opts.publish:
+    if opts.publish or opts.publish_all:
         from ipydock.engine.network import ports
         from ipydock.errors import InvalidNetworkConfig
 

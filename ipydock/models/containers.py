@@ -163,6 +163,7 @@ class RunOptions:
     ip: str | None = None  # --ip
     links: tuple[str, ...] = ()  # --link NAME[:ALIAS]
     publish: tuple[str, ...] = ()  # -p [IP:][HOST:]CONTAINER[/PROTO]
+    publish_all: bool = False  # -P: every EXPOSEd port on a free host port
     privileged: bool = False
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()

@@ -100,3 +100,17 @@ def test_the_cli(net_backend, ipd) -> None:
     assert rm.returncode == 1 and "active endpoints" in rm.stderr
     ipd("rm", "-f", "cweb")
     assert ipd("network", "rm", "ipdn-cli").stdout.strip() == "ipdn-cli"
+
+
+@pytest.mark.root
+def test_publish_all_picks_free_ports_for_exposed_ones(net_backend, busybox_tgz) -> None:
+    b = net_backend
+    b.import_image(busybox_tgz, "busybox-web", changes=['CMD ["sh"]', "EXPOSE 8081 9000"])
+    cid = b.run(RunOptions("busybox-web", SERVE, publish=("127.0.0.1::9000",), publish_all=True),
+                detach=True).id  # fmt: skip
+    listening(b, cid)
+    (row,) = b.containers()
+    by_port = {p.container_port: p for p in row.ports}
+    assert sorted(by_port) == [8081, 9000] and by_port[9000].host_ip == "127.0.0.1"
+    assert all(p.host_port > 0 for p in row.ports)
+    assert get(by_port[8081].host_port) == cid[:12]

@@ -142,6 +142,16 @@ def _merge_env(image_env: list[str], extra: list[str]) -> list[str]:
     return [f"{k}={v}" for k, v in merged.items()]
 
 
+def _bindings(opts: RunOptions, img: dict[str, Any]) -> list[ports.Binding]:
+    """``-p`` values, and with ``-P`` every exposed port not published by ``-p``."""
+    given = ports.parse(opts.publish)
+    if opts.publish_all:
+        done = {b.key() for b in given}
+        given += [b for b in ports.parse(sorted(img.get("ExposedPorts") or {}))
+                  if b.key() not in done]  # fmt: skip
+    return given
+
+
 def container_config(
     container_id: str, name: str, image_id: str, image_ref: str, image_config: dict[str, Any],
     opts: RunOptions, created: str,
@@ -196,7 +206,7 @@ def container_config(
             "RestartPolicy": parse_restart(opts.restart),
             "AutoRemove": opts.auto_remove,
             "Links": list(opts.links),
-            "PortBindings": ports.to_host_config(ports.parse(opts.publish)),
+            "PortBindings": ports.to_host_config(_bindings(opts, img)),
         },
         "NetworkingConfig": {
             "EndpointsConfig": {
