@@ -203,12 +203,18 @@ class BundledBackend:
     def check(self, *, repair: bool = False) -> CheckReport:
         from ipydock.engine.store import check
 
-        return check.check(self.store, repair=repair)
+        report = check.check(self.store, repair=repair)
+        if os.geteuid() == 0:  # networks: bridges and addresses (root only)
+            problems, repaired = self._bridges().check(repair=repair)
+            report.problems.extend(problems)
+            report.repaired.extend(repaired)
+        return report
 
     # -- containers (ipydock.engine.containers) -------------------------------------------------
 
     def create_container(self, opts: RunOptions) -> str:
         _no_ports(opts)
+        self._bridges().check_run(opts.network, opts.ip, opts.network_aliases)
         return _lifecycle().create(self.store, opts).id
 
     def _helper(self) -> Any:
@@ -250,6 +256,7 @@ class BundledBackend:
         """create + start; attached (not ``detach``): stream output, wait, honour ``--rm``."""
         _no_ports(opts)
         self._can_run("container run")
+        self._bridges().check_run(opts.network, opts.ip, opts.network_aliases)
         cid = _lifecycle().create(self.store, opts).id
         try:
             attached = _lifecycle().start(self.store, cid, attach=not detach, stdin=stdin,
@@ -381,7 +388,12 @@ class BundledBackend:
     def volume_files(self, name: str, path: str = "/") -> list[FileEntry]:
         return self._volumes().files(name, path)
 
-    # -- networks (ipydock.engine.network: only the built-in host and none yet) ----------------
+    # -- networks (ipydock.engine.network: built-in host and none, bridges) -------------------
+
+    def _bridges(self) -> Any:
+        from ipydock.engine.network.bridge import Networks
+
+        return Networks(self.store.root)
 
     def networks(self, *, filters: Sequence[str] = ()) -> list[NetworkInfo]:
         from ipydock.engine.network import builtin
@@ -392,42 +404,85 @@ class BundledBackend:
         created = None
         with contextlib.suppress(OSError):
             created = datetime.fromtimestamp(os.stat(layout).st_mtime, timezone.utc)
-        return builtin.networks(users, created, filters)
+        bridges = [builtin.bridge_info(n, self._bridges().endpoints(n))
+                   for n in self._bridges().all()]  # fmt: skip
+        return builtin.networks(users, created, filters, bridges)
 
     def inspect_network(self, name: str) -> NetworkInfo:
         from ipydock.engine.network import builtin
 
         return builtin.find(self.networks(), name)
 
-    def create_network(self, name: str, **_: Any) -> NetworkInfo:
+    def create_network(
+        self, name: str, *, driver: str = "bridge", subnet: str | None = None,
+        gateway: str | None = None, internal: bool = False,
+        labels: dict[str, str] | None = None, ip_range: str | None = None,
+    ) -> NetworkInfo:  # fmt: skip
         from ipydock.engine.network import builtin
 
-        raise builtin.refuse("network create")
+        if name in builtin.BUILTIN:
+            raise builtin.refuse("network create", name)
+        self._can_run("network create")
+        if os.geteuid() != 0:
+            from ipydock.engine.network.bridge import rootless_refusal
+
+            raise rootless_refusal("network create")
+        net = self._bridges().create(
+            name, driver=driver, subnet=subnet, gateway=gateway, ip_range=ip_range,
+            internal=internal, labels=labels,
+        )  # fmt: skip
+        return builtin.bridge_info(net, {})
 
     def remove_network(self, name: str) -> None:
         from ipydock.engine.network import builtin
 
-        raise builtin.refuse(f"network rm {name}", self.inspect_network(name).name)
+        found = self.inspect_network(name)
+        if found.name in builtin.BUILTIN:
+            raise builtin.refuse(f"network rm {name}", found.name)
+        self._bridges().remove(found.id)
 
-    def connect_network(self, network: str, container: str, **_: Any) -> None:
+    def _running(self, container: str) -> tuple[str, dict[str, Any], int]:
+        records = _lifecycle().records_of(self.store)
+        rec = records.find(container)
+        state = _lifecycle().refresh(records, rec)
+        return rec.id, rec.config, state.pid if state.is_active else 0
+
+    def connect_network(
+        self, network: str, container: str, *, aliases: Sequence[str] = (), ip: str = ""
+    ) -> None:
         from ipydock.engine.network import builtin
 
-        raise builtin.refuse("network connect")
+        if self.inspect_network(network).name in builtin.BUILTIN:
+            raise builtin.refuse("network connect", network)
+        if os.geteuid() != 0:
+            from ipydock.engine.network.bridge import rootless_refusal
 
-    def disconnect_network(self, network: str, container: str, **_: Any) -> None:
+            raise rootless_refusal("network connect")
+        cid, config, pid = self._running(container)
+        self._bridges().connect(network, cid, config, pid, aliases=tuple(aliases), ip=ip)
+
+    def disconnect_network(self, network: str, container: str, *, force: bool = False) -> None:
         from ipydock.engine.network import builtin
 
-        raise builtin.refuse("network disconnect")
+        if self.inspect_network(network).name in builtin.BUILTIN:
+            raise builtin.refuse("network disconnect", network)
+        cid, config, pid = self._running(container)
+        self._bridges().disconnect(network, cid, config, pid)
 
     def prune_networks(self) -> list[str]:
-        return []  # the built-in networks are never pruned
+        return list(self._bridges().prune())
 
 
 def _no_ports(opts: RunOptions) -> None:
-    if opts.publish:
-        from ipydock.engine.network import builtin
+    """``-p`` needs a bridge network (docker drops it on host, we say so); values checked."""
+    if opts.publish or opts.publish_all:
+        from ipydock.engine.network import ports
+        from ipydock.errors import InvalidNetworkConfig
 
-        raise builtin.refuse("run -p")
+        ports.parse(opts.publish)
+        if opts.network in ("host", "none"):
+            raise InvalidNetworkConfig("-p", f"published ports need a bridge network, not "
+                                       f"--network {opts.network}")  # fmt: skip
 
 
 def _lifecycle() -> ModuleType:

@@ -25,6 +25,9 @@ the boundary where they enter, and chained with ``raise ... from``.
      |    +-- ContainerRunning(container_id)     rm without -f, commit/cp of a gone layer, ...
      |    +-- ContainerNotRunning(container_id)  exec/top/pause on a stopped container
      |    +-- VolumeInUse(name, container_ids)
+     |    +-- NetworkInUse(name, container_ids)    rm of a network with endpoints
+     |    +-- NetworkExists(name)                  create with a name in use
+     |    +-- AddressUnavailable(network, why)     overlapping subnet, --ip taken, pool empty
      |    +-- ProcessNotPaused(pid)   start() on a process that is not waiting to start
      +-- StoreError                   the store itself
      |    +-- DigestMismatch(expected, actual)
@@ -41,6 +44,8 @@ the boundary where they enter, and chained with ``raise ... from``.
      |    +-- CgroupError(path, why)  a cgroup could not be made, written or removed
      +-- PartialFailure(done, failed)   a many-names command (stop a b) failed for some names
      +-- InvalidMountSpec(spec, why)  a -v/--mount value that cannot be used
+     +-- InvalidNetworkConfig(field, why)   a bad --subnet/--gateway/--ip/-p/--driver value
+     +-- NetlinkFailure(operation, errno)   the kernel refused a network change
      +-- NotSupported(operation, engine, hint)   this engine cannot do that (yet)
      +-- EngineUnavailable(host, why)  the Docker engine does not answer
      +-- EngineError(status, message)  the Docker engine refused, for a reason not above
@@ -65,6 +70,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "AddressUnavailable",
     "ArchiveError",
     "BlobNotFound",
     "BuildContextError",
@@ -89,12 +95,16 @@ __all__ = [
     "ImageMultiplyReferenced",
     "ImageNotFound",
     "InvalidMountSpec",
+    "InvalidNetworkConfig",
     "InvalidReference",
     "InvalidSpec",
     "InvalidStateTransition",
     "LayerNotFound",
     "ManifestUnknown",
     "NameInUse",
+    "NetlinkFailure",
+    "NetworkExists",
+    "NetworkInUse",
     "NetworkNotFound",
     "NoSpace",
     "NotFound",
@@ -271,6 +281,45 @@ class VolumeInUse(Conflict):
         super().__init__(
             f"remove {name}: volume is in use - [{ids}] (remove those containers first, or use -f)"
         )
+
+
+class NetworkInUse(Conflict):
+    def __init__(self, name: str, container_ids: Sequence[str]) -> None:
+        self.name = name
+        self.container_ids = list(container_ids)
+        super().__init__(
+            f"error while removing network: network {name} has active endpoints "
+            f"({', '.join(c[:12] for c in self.container_ids)}; disconnect or remove them first)"
+        )
+
+
+class NetworkExists(Conflict):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"network with name {name} already exists (choose another name)")
+
+
+class AddressUnavailable(Conflict):
+    def __init__(self, network: str, why: str) -> None:
+        self.network = network
+        self.why = why
+        super().__init__(f"network {network}: {why}")
+
+
+class InvalidNetworkConfig(IPyDockError):
+    def __init__(self, field: str, why: str) -> None:
+        self.field = field
+        self.why = why
+        super().__init__(f"invalid {field}: {why}")
+
+
+class NetlinkFailure(IPyDockError):
+    """The kernel refused a network change (pyroute2's ``NetlinkError``, with its errno)."""
+
+    def __init__(self, operation: str, errno: int, detail: str = "") -> None:
+        self.operation = operation
+        self.errno = errno
+        super().__init__(f"{operation}: {detail or f'netlink error {errno}'}")
 
 
 class InvalidMountSpec(IPyDockError):

@@ -89,6 +89,20 @@ def busybox(backend: BundledBackend, busybox_tgz: str) -> str:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def private_default_bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Containers run on the default bridge, as in docker: the suite's is its own (a bridge
+    named for this run, its state in a temp dir), removed at the end if nothing uses it."""
+    os.environ["IPYDOCK_DEFAULT_BRIDGE"] = f"ipdn-t{os.getpid() % 100000}"
+    os.environ["IPYDOCK_NET_RUN"] = str(tmp_path_factory.mktemp("netrun"))
+    os.environ["IPYDOCK_LINK_PREFIX"] = f"ipdns{os.getpid() % 1000:03d}"  # bridges, veths
+    yield
+    if os.geteuid() == 0:
+        from ipydock.engine.network.bridge import drop_default_bridge
+
+        drop_default_bridge()
+
+
+@pytest.fixture(scope="session", autouse=True)
 def command_server_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The suite's CLI calls go through a command server of its own (``ipydock.launcher``),
     in a private runtime dir; it is stopped at the end (its commands finish first)."""

@@ -24,8 +24,9 @@ from ipydock.models import ActionResult, NetworkInfo
 
 def _create_call(backend: Backend, a: argparse.Namespace) -> NetworkInfo:
     labels = dict(item.partition("=")[::2] for item in a.label)
+    extra = {"ip_range": a.ip_range} if a.ip_range else {}  # the bundled engine's
     return backend.create_network(a.name, driver=a.driver, subnet=a.subnet, gateway=a.gateway,
-                                  internal=a.internal, labels=labels)  # fmt: skip
+                                  internal=a.internal, labels=labels, **extra)  # fmt: skip
 
 
 @command("network", "create", "Create a network", call=_create_call)
@@ -33,6 +34,7 @@ def _create_call(backend: Backend, a: argparse.Namespace) -> NetworkInfo:
     arg("-d", "--driver", default="bridge", help="driver (default bridge)"),
     arg("--subnet", help="subnet in CIDR form, e.g. 172.28.0.0/16"),
     arg("--gateway", help="gateway address of the subnet"),
+    arg("--ip-range", help="allocate container addresses from this sub-range"),
     arg("--internal", action="store_true", help="no access to the outside"),
     arg("-l", "--label", action="append", default=[], metavar="K=V", help="set metadata"),
     arg("name", metavar="NETWORK"),
@@ -95,9 +97,11 @@ def network_inspect(backend: Backend, a: argparse.Namespace, out: IO[str]) -> in
     call=lambda b, a: b.connect_network(a.network, a.container, aliases=a.alias),
 )
 @_args(arg("--alias", action="append", default=[], help="another name of the container there"),
+       arg("--ip", help="its IPv4 address there"),
        arg("network", metavar="NETWORK"), arg("container", metavar="CONTAINER"))  # fmt: skip
 def network_connect(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    backend.connect_network(a.network, a.container, aliases=a.alias)
+    extra = {"ip": a.ip} if a.ip else {}  # the bundled engine's
+    backend.connect_network(a.network, a.container, aliases=a.alias, **extra)
     return 0
 
 

@@ -33,6 +33,7 @@ def create_args(api: Any, opts: RunOptions) -> dict[str, Any]:
         read_only=opts.read_only,
         restart_policy=restart,
         port_bindings=port_bindings or None,
+        publish_all_ports=opts.publish_all,
     )
     return {
         "image": opts.image,

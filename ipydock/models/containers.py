@@ -193,8 +193,12 @@ class RunOptions:
     memory: str | int | None = None
     pids_limit: int | None = None
     cpus: float | None = None
-    network: str = "none"
-    publish: tuple[str, ...] = ()  # -p [IP:][HOST:]CONTAINER[/PROTO]; the docker engine only
+    network: str = "default"  # docker's: the default bridge
+    network_aliases: tuple[str, ...] = ()  # --network-alias
+    ip: str | None = None  # --ip
+    links: tuple[str, ...] = ()  # --link NAME[:ALIAS]
+    publish: tuple[str, ...] = ()  # -p [IP:][HOST:]CONTAINER[/PROTO]
+    publish_all: bool = False  # -P: every EXPOSEd port on a free host port
     privileged: bool = False
     devices: tuple[str, ...] = ()  # --device HOST[:CONTAINER[:PERMS]]
     cap_add: tuple[str, ...] = ()

@@ -20,6 +20,7 @@ from ipydock.commands.runflags import (
     parse_device,
     parse_restart,
 )
+from ipydock.engine.network import ports
 from ipydock.errors import UsageError
 from ipydock.models.containers import RunOptions
 
@@ -32,6 +33,16 @@ def _merge_env(image_env: list[str], extra: list[str]) -> list[str]:
         key, _, value = item.partition("=")
         merged[key] = value
     return [f"{k}={v}" for k, v in merged.items()]
+
+
+def _bindings(opts: RunOptions, img: dict[str, Any]) -> list[ports.Binding]:
+    """``-p`` values, and with ``-P`` every exposed port not published by ``-p``."""
+    given = ports.parse(opts.publish)
+    if opts.publish_all:
+        done = {b.key() for b in given}
+        given += [b for b in ports.parse(sorted(img.get("ExposedPorts") or {}))
+                  if b.key() not in done]  # fmt: skip
+    return given
 
 
 def container_config(
@@ -49,10 +60,8 @@ def container_config(
     argv = entrypoint + cmd
     if not argv:
         raise UsageError("No command specified (the image has no CMD/ENTRYPOINT; give one)")
-    if opts.network not in ("none", "host"):
-        raise UsageError(
-            f"network {opts.network!r} is not available yet: use --network none or host"
-        )
+    if opts.network.startswith("container:"):
+        raise UsageError(f"--network {opts.network}: not supported by the bundled engine")
     hostname = opts.hostname or container_id[:12]
     return {
         "Id": container_id,
@@ -74,6 +83,7 @@ def container_config(
             "StopTimeout": opts.stop_timeout,
             "OpenStdin": opts.interactive,
             "Labels": {**(img.get("Labels") or {}), **opts.labels},
+            "ExposedPorts": img.get("ExposedPorts") or None,
         },
         "HostConfig": {
             "Binds": list(opts.volumes),
@@ -89,6 +99,13 @@ def container_config(
             "ReadonlyRootfs": opts.read_only,
             "RestartPolicy": parse_restart(opts.restart),
             "AutoRemove": opts.auto_remove,
+            "Links": list(opts.links),
+            "PortBindings": ports.to_host_config(_bindings(opts, img)),
+        },
+        "NetworkingConfig": {
+            "EndpointsConfig": {
+                opts.network: {"Aliases": list(opts.network_aliases), "IPv4Address": opts.ip or ""}
+            }
         },
         "Mounts": [],
     }

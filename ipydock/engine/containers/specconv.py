@@ -90,7 +90,7 @@ def build_spec(
         cap_drop=tuple(host.get("CapDrop") or ()),
         privileged=host.get("Privileged", False),
         devices=tuple(_device(d) for d in host.get("Devices") or ()),
-        network=Network(mode=host.get("NetworkMode") or "none"),
+        network=_network(host.get("NetworkMode") or "none"),
         resources=Resources(
             memory=memory,
             pids_limit=host.get("PidsLimit"),
@@ -120,6 +120,11 @@ def _rootless_ids() -> int:
     from ipydock.engine.runtime.idranges import mapped_ids
 
     return mapped_ids()
+
+
+def _network(mode: str) -> Network:
+    """host, or a netns of its own: bridge networks are wired into it before exec."""
+    return Network(mode="host") if mode == "host" else Network(mode="none")
 
 
 def _mount(m: dict[str, Any]) -> Mount:

@@ -36,7 +36,7 @@ import sys
 import time
 from typing import Any
 
-from ipydock.engine.containers import specconv
+from ipydock.engine.containers import network, specconv
 from ipydock.engine.containers.logs import LineSplitter, LogWriter, now_rfc3339
 from ipydock.engine.containers.records import Record, Records, process_start, unname_record
 from ipydock.engine.containers.state import State, Status, transition
@@ -180,14 +180,17 @@ class Supervisor:
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         stdin = 0 if self.rec.config["Config"].get("OpenStdin") else -1
+        wired = network.wants_wiring(self.rec.config, self.rootless)
         try:
+            if wired:
+                spec = network.with_link_env(self.records.dir, self.rec.config, spec)
             plan = build_plan(spec, cgroup.procs_files() if cgroup is not None else ())
             if self.proot:
                 from ipydock.engine.runtime import proot
 
                 child = proot.spawn(plan, (stdin, out_w, err_w))
             else:
-                child = spawn(plan, (stdin, out_w, err_w))
+                child = spawn(plan, (stdin, out_w, err_w), paused=wired)
         except Exception as exc:  # noqa: BLE001
             for fd in (out_r, out_w, err_r, err_w):
                 os.close(fd)
@@ -197,6 +200,8 @@ class Supervisor:
         os.close(out_w)
         os.close(err_w)
         report = read_report(child.report_fd)
+        if wired and report == {"ready": True}:  # pid 1 waits before exec: wire its netns
+            report = network.wire(self.records.dir, self.rec.id, self.rec.config, child)
         os.close(child.report_fd)
         if report is not None:
             os.waitpid(child.pid, 0)
@@ -207,7 +212,11 @@ class Supervisor:
             return None
         self.started(child.pid, cgroup)
         self.proot_group = child.pid if self.proot else 0
-        raw = self._follow(child.pid, child.pidfd, out_r, err_r)
+        try:
+            raw = self._follow(child.pid, child.pidfd, out_r, err_r)
+        finally:
+            if wired:
+                network.unwire(self.records.dir, self.rec.id)
         base = ExitStatus.from_wait_status(raw)
         return ExitStatus(base.exit_code, base.signal, cgroup is not None and cgroup.oom_killed())
 
@@ -453,6 +462,13 @@ def _wants_restart(policy: dict[str, Any], exit_code: int, restarts: int) -> boo
 
 def _count_restart(state: State) -> None:
     state.restart_count += 1
+
+
+def warm_up() -> None:
+    """Imports a spare supervisor makes while it waits for its container: netlink (pyroute2,
+    ~100 ms) for a container on a bridge network."""
+    with contextlib.suppress(ImportError):
+        import pyroute2  # noqa: F401
 
 
 def run_detached(root: str, container_id: str, notify_fd: int, stdin_fd: int = -1) -> None:

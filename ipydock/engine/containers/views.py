@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import stat
 from collections.abc import Iterator, Sequence
@@ -24,7 +25,7 @@ from ipydock.engine.containers.state import State, Status
 from ipydock.engine.store.layerfmt import is_overlay_whiteout
 from ipydock.engine.store.layerview import LayerView
 from ipydock.errors import ContainerNotRunning, UsageError
-from ipydock.models import ContainerDetail, ContainerInfo
+from ipydock.models import ContainerDetail, ContainerInfo, PortBinding
 from ipydock.units import human_duration
 
 if TYPE_CHECKING:
@@ -68,7 +69,17 @@ def info(rec: Record, state: State) -> ContainerInfo:
         exit_code=state.exit_code,
         pid=state.pid,
         labels=cfg["Config"].get("Labels") or {},
+        ports=_published(rec) if state.is_active else [],
     )
+
+
+def _published(rec: Record) -> list[PortBinding]:
+    """The ports its proxy bound (``ports.json``, written at start)."""
+    try:
+        with open(rec.path("ports.json")) as f:
+            return [PortBinding(**b) for b in json.load(f)]
+    except (OSError, ValueError, TypeError):
+        return []
 
 
 def list_containers(

@@ -1,9 +1,16 @@
-"""Container networking of the bundled engine.
+"""Container networking of the bundled engine (root; rootless containers get loopback only).
 
-Today only the two built-in modes exist, the ones ``run --network host|none`` gives; bridges,
-IPAM, DNS and published ports come with a later issue::
+::
 
-    running containers (NetworkMode) ──> builtin.networks() ──> NetworkInfo "host" (driver host)
-                                                           └──> NetworkInfo "none" (driver null)
-    create / connect / disconnect     ──> NotSupported (what to use instead)
+    builtin.py   host and none (pre-defined), network ls/inspect rows for every network
+    ipam.py      subnets from docker's pools (never over a host route), addresses (pure)
+    bridge.py    the default bridge and user-defined ones: records, endpoints, /etc/hosts,
+                 --link, connect/disconnect, check --repair
+    netlink.py   bridges, veth pairs, addresses, routes through pyroute2 (no `ip`)
+    firewall.py  iptables chain IPYDOCK-ISOLATION: each bridge isolated from the others
+    dns.py       the embedded resolver at 127.0.0.11 of user-defined networks (dnslib)
+    ports.py     -p/-P: parsing, and the proxy that serves published ports
+
+A container's endpoints are wired by its supervisor between spawn and exec
+(``engine/containers/network.py``) into the netns of its pid 1, and live exactly as long.
 """

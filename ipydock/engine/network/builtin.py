@@ -1,4 +1,4 @@
-"""The built-in networks ``host`` and ``none``, as ``network ls`` / ``inspect`` show them.
+"""``network ls`` / ``inspect`` rows: the built-in ``host`` and ``none``, and bridge networks.
 
 They are not stored anywhere: a container's ``HostConfig.NetworkMode`` says which one it uses, so
 the list is computed from the running containers, like Docker's endpoints (a stopped container has
@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from ipydock.errors import NetworkNotFound, NotSupported, UsageError
 from ipydock.models import NetworkEndpoint, NetworkInfo
 
-__all__ = ["BUILTIN", "find", "networks", "refuse"]
+__all__ = ["BUILTIN", "bridge_info", "find", "networks", "refuse"]
 
 BUILTIN = {"host": "host", "none": "null"}  # name -> driver, as docker shows them
 _FILTERS = ("driver", "id", "name", "label", "scope", "type")
@@ -24,17 +25,32 @@ def _id(name: str) -> str:
     return hashlib.sha256(f"ipydock network {name}".encode()).hexdigest()
 
 
+def bridge_info(net: dict[str, Any], endpoints: dict[str, Any]) -> NetworkInfo:
+    """A bridge network's record and live endpoints as docker's inspect shows them."""
+    members = [
+        NetworkEndpoint(cid, e["Name"], f"{e['IPv4']}/{e['PrefixLen']}", e["MAC"],
+                        list(e.get("Aliases") or []))
+        for cid, e in sorted(endpoints.items(), key=lambda kv: kv[1]["Name"])
+    ]  # fmt: skip
+    created = datetime.fromisoformat(net["Created"].replace("Z", "+00:00"))
+    return NetworkInfo(net["Id"], net["Name"], "bridge", "local", created, [net["Subnet"]],
+                       [net["Gateway"]], bool(net.get("Internal")), dict(net.get("Labels") or {}),
+                       members, dict(net.get("Options") or {}))  # fmt: skip
+
+
 def networks(
     users: Sequence[tuple[str, str, str]],
     created: datetime | None = None,
     filters: Sequence[str] = (),
+    bridges: Sequence[NetworkInfo] = (),
 ) -> list[NetworkInfo]:
-    """``host`` and ``none`` with the running containers that use them; ``users`` are
-    (container id, name, network mode) of the running containers."""
-    rows = []
+    """``host`` and ``none`` with the running containers that use them, and the ``bridges``;
+    ``users`` are (container id, name, network mode) of the running containers."""
+    rows = list(bridges)
     for name, driver in BUILTIN.items():
         members = [NetworkEndpoint(cid, cname) for cid, cname, mode in users if mode == name]
         rows.append(NetworkInfo(_id(name), name, driver, "local", created, containers=members))
+    rows.sort(key=lambda r: r.name)
     wanted = _parse(filters)
     return [r for r in rows if all(any(_match(r, k, v) for v in vs) for k, vs in wanted.items())]
 
@@ -48,15 +64,17 @@ def find(rows: Sequence[NetworkInfo], ref: str) -> NetworkInfo:
 
 
 def refuse(operation: str, name: str = "") -> NotSupported:
-    """The error for what needs a bridge network; ``host``/``none`` are pre-defined."""
-    if name in BUILTIN and operation.startswith("network rm"):
-        return NotSupported(operation, "bundled", f"{name} is a pre-defined network and "
-                            "cannot be removed")  # fmt: skip
+    """The error for what ``host``/``none`` cannot do (they are pre-defined), and for ``-p``
+    (not in the bundled engine yet)."""
+    if name in BUILTIN:
+        return NotSupported(operation, "bundled", f"{name} is a pre-defined network: it cannot "
+                            "be created, removed, connected or disconnected")  # fmt: skip
     return NotSupported(
         operation,
         "bundled",
-        "the bundled engine has no bridge networks yet: run containers with `--network host` "
-        "or `--network none`, or switch to Docker with `%ipydock engine docker`",
+        "published ports are not in the bundled engine yet: reach the container at its "
+        "address (`ipydock network inspect bridge`), use `--network host`, or switch to "
+        "Docker with `%ipydock engine docker`",
     )
 
 
@@ -72,7 +90,7 @@ def _parse(filters: Sequence[str]) -> dict[str, list[str]]:
 
 def _match(row: NetworkInfo, key: str, value: str) -> bool:
     if key == "type":
-        return value == "builtin"
+        return (value == "builtin") == (row.name in (*BUILTIN, "bridge"))
     if key == "label":
         k, eq, v = value.partition("=")
         return k in row.labels and (not eq or row.labels[k] == v)

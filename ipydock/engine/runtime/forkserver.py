@@ -194,14 +194,18 @@ def _fork_spare(target: str) -> socket.socket:
     before it needs it. ``target``'s module is imported here first, so every spare starts
     warm; the runtime itself imports nothing above it. When that socket closes unused, the
     spare reads EOF and exits."""
-    module, _, name = target.partition(":")
-    run = getattr(importlib.import_module(module), name)
+    module_name, _, name = target.partition(":")
+    module = importlib.import_module(module_name)
+    run = getattr(module, name)
+    warm_up = getattr(module, "warm_up", None)  # more imports, made while the spare waits
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 
     def wait_for_work() -> None:
         os.dup2(theirs.fileno(), 3)
         os.closerange(4, 1 << 16)  # our control socket, pidfds, other spares
         work = socket.socket(fileno=3)
+        if warm_up is not None:
+            warm_up()  # while it waits, off any caller's clock
         message, fds = protocol.recv(work)
         work.close()  # fd 3 is the notify pipe's in run_detached
         if message is not None:

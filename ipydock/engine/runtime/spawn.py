@@ -184,6 +184,20 @@ def _last_cap() -> int:
 _LAST_CAP = _last_cap()
 
 
+def loopback_up() -> None:
+    """``lo`` up in this thread's network namespace (a new one has it down), as docker: then
+    127.0.0.1 answers inside ``--network none`` too. SIOCGIFFLAGS/SIOCSIFFLAGS on ``struct
+    ifreq`` (16-byte name, short flags): no netlink library in the forked child."""
+    import fcntl
+    import socket
+    import struct
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        req = struct.pack("16sh", b"lo", 0)
+        flags = struct.unpack_from("16sh", fcntl.ioctl(sock, 0x8913, req + bytes(22)))[1]
+        fcntl.ioctl(sock, 0x8914, struct.pack("16sh", b"lo", flags | 1) + bytes(22))  # IFF_UP
+
+
 def enter_user_namespace() -> None:
     """Rootless: move this (single-threaded) process into a new user namespace where uid and
     gid 0 are the caller's own ids and, when the user has subordinate ranges, 1..65536 its
@@ -348,6 +362,9 @@ def _build(plan: Plan) -> tuple[str, list[int]]:
             setns(fd, CLONE_NEWNET)
             os.close(fd)
         unshare(plan.clone_flags)
+    if plan.clone_flags & CLONE_NEWNET:
+        with _step("loopback"):
+            loopback_up()
     with _step("cgroup"):
         cgroup_fds = [os.open(p, os.O_WRONLY | os.O_CLOEXEC) for p in plan.cgroup_procs]
     with _step("rootfs"):

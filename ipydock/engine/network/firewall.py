@@ -1,0 +1,81 @@
+"""Forwarding rules of ipydock's own, so bridges are isolated whatever the host's policy is.
+
+::
+
+    filter FORWARD --(first rule)--> IPYDOCK-ISOLATION
+        -i BR -o BR   ACCEPT   members reach each other, also with br_netfilter and a FORWARD
+                               policy of DROP (what a dockerd in this netns sets)
+        -i BR ! -o BR DROP     nothing routed from this bridge to another one (or beyond)
+        -o BR ! -i BR DROP     nothing routed into it from elsewhere
+
+Rules go in with ``network create`` (and the default bridge's first use) and out with
+``network rm``; ``system check --repair`` puts missing ones back. They are iptables rules
+(``iptables -w``: the nf_tables or legacy backend, whichever the host's iptables uses, as
+dockerd's), in a chain of ipydock's own, beside dockerd's chains without touching them. Where
+iptables is not installed nothing is added: bridges are still isolated while the host does
+not forward (``net.ipv4.ip_forward=0``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+__all__ = ["CHAIN", "add", "available", "has", "remove"]
+
+CHAIN = "IPYDOCK-ISOLATION"
+
+
+def available() -> bool:
+    return shutil.which("iptables") is not None
+
+
+def _run(*args: str) -> bool:
+    proc = subprocess.run(["iptables", "-w", *args], capture_output=True, text=True)
+    return proc.returncode == 0
+
+
+def _rules(bridge: str) -> list[list[str]]:
+    return [
+        ["-i", bridge, "-o", bridge, "-j", "ACCEPT"],
+        ["-i", bridge, "!", "-o", bridge, "-j", "DROP"],
+        ["-o", bridge, "!", "-i", bridge, "-j", "DROP"],
+    ]
+
+
+def _ensure_chain() -> None:
+    if not _run("-S", CHAIN):
+        _run("-N", CHAIN)
+    if not _run("-C", "FORWARD", "-j", CHAIN):
+        _run("-I", "FORWARD", "1", "-j", CHAIN)
+
+
+def has(bridge: str) -> bool:
+    """Every rule of ``bridge`` is in place (True without iptables: nothing to have)."""
+    if not available():
+        return True
+    return all(_run("-C", CHAIN, *rule) for rule in _rules(bridge))
+
+
+def add(bridge: str) -> None:
+    """The rules of ``bridge`` (idempotent); the accept first, so members keep talking."""
+    if not available():
+        return
+    _ensure_chain()
+    for position, rule in enumerate(_rules(bridge), 1):
+        if not _run("-C", CHAIN, *rule):
+            _run("-I", CHAIN, str(position), *rule)
+
+
+def remove(bridge: str) -> None:
+    """Take the rules of ``bridge`` out; the chain and its jump go when it is empty."""
+    if not available():
+        return
+    for rule in _rules(bridge):
+        while _run("-D", CHAIN, *rule):
+            pass
+    listing = subprocess.run(["iptables", "-w", "-S", CHAIN], capture_output=True, text=True)
+    if listing.returncode == 0 and listing.stdout.strip() == f"-N {CHAIN}":
+        while _run("-D", "FORWARD", "-j", CHAIN):
+            pass
+        _run("-X", CHAIN)

@@ -1,0 +1,116 @@
+"""Published ports: ``-p`` parsed as docker does, and served on the host's 127.0.0.1 by a
+proxy that lives exactly as long as the container."""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.request
+
+import pytest
+
+from ipydock.engine.network import ports
+from ipydock.errors import InvalidNetworkConfig, NotSupported, StartFailed
+from ipydock.models import PortBinding, RunOptions
+from tests.network.test_bridge import SERVE, listening
+
+
+def test_parse_like_docker() -> None:
+    assert ports.parse(["80", "8080:80", "127.0.0.1:8081:81/tcp", "127.0.0.1::82"]) == [
+        ports.Binding(80),
+        ports.Binding(80, host_port=8080),
+        ports.Binding(81, host_ip="127.0.0.1", host_port=8081),
+        ports.Binding(82, host_ip="127.0.0.1"),
+    ]
+    bindings = ports.parse(["8080:80", "127.0.0.1::80"])
+    assert ports.from_host_config(ports.to_host_config(bindings)) == sorted(
+        bindings, key=lambda b: b.host_port, reverse=True)  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", ["0", "70000", "x:80", "1.2.3:80:80", "80/foo", "8080:"])
+def test_bad_values(bad: str) -> None:
+    with pytest.raises(InvalidNetworkConfig, match="-p"):
+        ports.parse([bad])
+
+
+def test_udp_says_what_to_use() -> None:
+    with pytest.raises(NotSupported, match="--network host"):
+        ports.parse(["53:53/udp"])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def get(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/srv.txt", timeout=10) as r:
+        return str(r.read().decode().strip())
+
+
+@pytest.mark.root
+def test_published_port_answers_on_loopback_and_goes_with_the_container(net_backend) -> None:
+    b = net_backend
+    port = free_port()
+    publish = (f"127.0.0.1:{port}:8081", "8081")
+    cid = b.run(RunOptions("busybox", SERVE, name="pub", publish=publish), detach=True).id
+    listening(b, cid)
+    assert get(port) == cid[:12]
+    (row,) = b.containers()
+    fixed, chosen = row.ports
+    assert fixed == PortBinding(8081, "tcp", "127.0.0.1", port)
+    assert chosen.container_port == 8081 and chosen.host_port not in (0, port)
+    assert get(chosen.host_port) == cid[:12]  # 0.0.0.0 includes 127.0.0.1
+    # a second container may not take the same host port: one error, nothing left
+    with pytest.raises(StartFailed, match="already allocated"):
+        b.run(RunOptions("busybox", ("true",), publish=(f"127.0.0.1:{port}:80",),
+                         auto_remove=True))  # fmt: skip
+    assert [c.id for c in b.containers(all=True)] == [cid]
+    b.remove_container(cid, force=True)
+    for free in (port, chosen.host_port):  # the proxy is gone: the ports can be bound again
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", free))
+
+
+@pytest.mark.root
+def test_ports_need_a_bridge(net_backend) -> None:
+    with pytest.raises(InvalidNetworkConfig, match="bridge network"):
+        net_backend.run(RunOptions("busybox", ("true",), network="none", publish=("80",)))
+
+
+@pytest.mark.root
+def test_the_cli(net_backend, ipd) -> None:
+    """network create / ls / inspect / rm and run --network -p through the real CLI."""
+    port = free_port()
+    nid = ipd("network", "create", "--subnet", "10.213.10.0/24", "--ip-range",
+              "10.213.10.128/25", "ipdn-cli").stdout.strip()  # fmt: skip
+    assert len(nid) == 64
+    assert "ipdn-cli" in ipd("network", "ls").stdout
+    cid = ipd("run", "-d", "--name", "cweb", "--network", "ipdn-cli", "--network-alias", "w",
+              "-p", f"127.0.0.1:{port}:8081", "busybox", *SERVE).stdout.strip()  # fmt: skip
+    listening(net_backend, cid)
+    assert get(port) == cid[:12]
+    (detail,) = json.loads(ipd("network", "inspect", "ipdn-cli").stdout)
+    (member,) = detail["containers"]
+    assert member["name"] == "cweb" and member["ipv4_address"] == "10.213.10.128/24"
+    assert member["aliases"] == ["w"]
+    rm = ipd("network", "rm", "ipdn-cli", check=False)
+    assert rm.returncode == 1 and "active endpoints" in rm.stderr
+    ipd("rm", "-f", "cweb")
+    assert ipd("network", "rm", "ipdn-cli").stdout.strip() == "ipdn-cli"
+
+
+@pytest.mark.root
+def test_publish_all_picks_free_ports_for_exposed_ones(net_backend, busybox_tgz) -> None:
+    b = net_backend
+    b.import_image(busybox_tgz, "busybox-web", changes=['CMD ["sh"]', "EXPOSE 8081 9000"])
+    cid = b.run(RunOptions("busybox-web", SERVE, publish=("127.0.0.1::9000",), publish_all=True),
+                detach=True).id  # fmt: skip
+    listening(b, cid)
+    (row,) = b.containers()
+    by_port = {p.container_port: p for p in row.ports}
+    assert sorted(by_port) == [8081, 9000] and by_port[9000].host_ip == "127.0.0.1"
+    assert all(p.host_port > 0 for p in row.ports)
+    assert get(by_port[8081].host_port) == cid[:12]
