@@ -93,3 +93,45 @@ def test_an_unprivileged_user_builds_with_run_steps(nobody_dir: str, driver: str
     assert {"greeting", "d/f", ".wh.hi", "map"} <= names
     assert found["store_owner"] == NOBODY
     assert found["driver"] == driver
+
+
+def test_an_unprivileged_user_loads_an_image_with_device_nodes(
+    nobody_dir: str, busybox_tgz: str, tmp_path: Any
+) -> None:
+    """docker save of an image whose layer holds device nodes (made by root), loaded rootless."""
+    from ipydock.backends import BundledBackend
+    from ipydock.engine.store import Store
+
+    with_dev = tmp_path / "with-dev.tar"
+    with tarfile.open(busybox_tgz) as src, tarfile.open(with_dev, "w") as dst:
+        for member in src.getmembers():
+            dst.addfile(member, src.extractfile(member) if member.isreg() else None)
+        node = tarfile.TarInfo("dev/null")
+        node.type, node.devmajor, node.devminor, node.mode = tarfile.CHRTYPE, 1, 3, 0o666
+        dst.addfile(node)
+    root_backend = BundledBackend(Store(str(tmp_path / "root-store")), warm=False)
+    root_backend.import_image(str(with_dev), "devs", changes=['CMD ["sh"]'])
+    archive = os.path.join(nobody_dir, "devs.tar")
+    root_backend.save(["devs"], archive)
+    os.chown(archive, NOBODY, NOBODY)
+
+    def work() -> dict[str, Any]:
+        import warnings
+
+        from ipydock.models.containers import RunOptions
+
+        backend = BundledBackend(Store(os.path.join(nobody_dir, "store")), warm=False)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            loaded = backend.load(archive)
+        out: list[str] = []
+        opts = RunOptions("devs", ("sh", "-c", "echo x > /dev/null && echo ok"), auto_remove=True)
+        code = backend.run(opts, output=lambda _s, text: out.append(text)).exit_code
+        return {"loaded": len(loaded), "warnings": [str(w.message) for w in caught],
+                "run": [code, "".join(out)]}  # fmt: skip
+
+    found = as_user(NOBODY, work)
+    assert found["loaded"] == 1
+    (warning,) = found["warnings"]
+    assert "1 device node(s)" in warning and "/dev/null" in warning
+    assert found["run"] == [0, "ok\n"]  # the engine's /dev/null
