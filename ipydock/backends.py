@@ -149,9 +149,9 @@ class BundledBackend:
         return login(server, username, password)
 
     def logout(self, server: str | None) -> str:
-        from ipydock.engine.registry.login import logout
+        from ipydock.commands.credentials import forget
 
-        return logout(server)
+        return forget(server)
 
     def info(self) -> dict[str, Any]:
         import platform

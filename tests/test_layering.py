@@ -69,3 +69,18 @@ def test_the_engine_imports_no_front_door_and_the_runtime_nothing_above_it() -> 
     )
     above = ("ipydock.engine.containers", "ipydock.engine.builder", "ipydock.backends")
     assert not {m for m in runtime if m.startswith(above)}
+
+
+def test_the_docker_backend_imports_no_engine() -> None:
+    loaded = imported_after("ipydock.docker.backend", "ipydock.docker.distribution")
+    assert not {m for m in loaded if m.startswith("ipydock.engine")}
+
+
+def test_the_request_layer_imports_only_errors_and_models() -> None:
+    loaded = imported_after(
+        "ipydock.commands.runflags", "ipydock.commands.dockerignore", "ipydock.commands.credentials"
+    )
+    mine = {m for m in loaded if m.startswith("ipydock.") and m != "ipydock.commands"}
+    assert mine <= {"ipydock.errors", "ipydock.models"} | {
+        m for m in mine if m.startswith(("ipydock.commands.", "ipydock.models."))
+    }

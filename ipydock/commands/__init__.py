@@ -4,7 +4,8 @@
 
     cli/ magics/ dock   -->  commands.runflags     -v, --mount, --restart, -m, --device
     (and next: server/,      commands.dockerignore  .dockerignore, the context walk and tar
-     the Docker API)                 |
+     the Docker API)         commands.credentials   ~/.docker/config.json, login/logout keys
+                                     |
                                      v
                     engine/ (bundled)      docker/ (Docker Engine API)
 

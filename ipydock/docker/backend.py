@@ -124,27 +124,26 @@ class DockerBackend:
 
     def login(self, server: str | None, username: str, password: str) -> str:
         """The engine checks the credentials; they are kept in config.json as docker's client
-        keeps them (the one place outside the engine package that uses its ``auth`` module: a
-        leaf of plain file handling, shared so both engines read the same credentials)."""
-        from ipydock.engine.registry import auth
-        from ipydock.engine.registry.login import server_domain
+        keeps them (:mod:`ipydock.commands.credentials`, shared with the bundled engine)."""
+        from ipydock.commands import credentials
 
-        domain = server_domain(server)
+        domain = credentials.server_domain(server)
         try:
             with self._errors():
-                self.api.login(username, password, registry=auth.server_key(domain), reauth=True)
+                self.api.login(username, password, registry=credentials.server_key(domain),
+                               reauth=True)  # fmt: skip
         except EngineError as exc:
             # dockerd 20.10 answers a refused login with 500 and the registry's status in text
             if exc.status in (401, 403) or "401 Unauthorized" in exc.message:
                 raise RegistryAuthFailed(domain, "wrong username or password", 401) from exc
             raise
-        auth.store(domain, auth.Credentials(username, password))
+        credentials.store(domain, credentials.Credentials(username, password))
         return "Login Succeeded"
 
     def logout(self, server: str | None) -> str:
-        from ipydock.engine.registry.login import logout
+        from ipydock.commands.credentials import forget
 
-        return logout(server)
+        return forget(server)
 
     def tag(self, source: str, target: str) -> str:
         repo, tag = convert.split_name(target)

@@ -10,8 +10,9 @@ import os
 import pytest
 
 from ipydock.backends import BundledBackend
-from ipydock.engine.registry import auth
-from ipydock.engine.registry.login import server_domain
+from ipydock.commands import credentials as auth
+from ipydock.commands.credentials import server_domain
+from ipydock.engine.registry import auth as challenge
 from ipydock.engine.registry.transport import is_insecure
 from ipydock.errors import RegistryAuthFailed
 from ipydock.testing import LocalRegistry
@@ -103,7 +104,7 @@ def test_plain_http_only_for_loopback(monkeypatch) -> None:
 
 
 def test_challenge_parsing() -> None:
-    c = auth.parse_challenge(
+    c = challenge.parse_challenge(
         'Bearer realm="https://auth.example/token",service="registry.example",'
         'scope="repository:a/b:pull,push"'
     )
@@ -113,7 +114,7 @@ def test_challenge_parsing() -> None:
         "service": "registry.example",
         "scope": "repository:a/b:pull,push",
     }
-    basic = auth.parse_challenge('Basic realm="ipdr"')
+    basic = challenge.parse_challenge('Basic realm="ipdr"')
     assert basic is not None and (basic.scheme, basic.params) == ("basic", {"realm": "ipdr"})
 
 

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from ipydock.commands.credentials import Credentials, lookup
 from ipydock.engine.registry import auth
 from ipydock.engine.registry.transport import (
     is_insecure,
@@ -59,7 +60,7 @@ class Registry:
     def __init__(
         self,
         domain: str,
-        credentials: auth.Credentials | None = None,
+        credentials: Credentials | None = None,
         *,
         use_stored_credentials: bool = True,
     ) -> None:
@@ -69,7 +70,7 @@ class Registry:
         self.host = "registry-1.docker.io" if domain == "docker.io" else domain
         self.credentials = credentials
         if credentials is None and use_stored_credentials:
-            self.credentials = auth.lookup(domain)
+            self.credentials = lookup(domain)
         self.client = httpx.Client(
             timeout=httpx.Timeout(30.0, read=120.0),
             follow_redirects=True,

@@ -1,5 +1,5 @@
-"""``login [SERVER]`` / ``logout [SERVER]``: check credentials against a registry, keep them
-where docker keeps them (see :mod:`auth`).
+"""``login [SERVER]``: check credentials against a registry, keep them where docker keeps them
+(:mod:`ipydock.commands.credentials`, which also does ``logout``).
 
 ::
 
@@ -10,25 +10,11 @@ where docker keeps them (see :mod:`auth`).
 
 from __future__ import annotations
 
-from ipydock.engine.registry import auth
+from ipydock.commands.credentials import Credentials, server_domain, store
 from ipydock.engine.registry.client import Registry
-from ipydock.engine.registry.reference import DEFAULT_DOMAIN
 from ipydock.errors import RegistryAuthFailed, UsageError
 
-__all__ = ["login", "logout", "server_domain"]
-
-
-def server_domain(server: str | None) -> str:
-    """``None``/``docker.io``/``https://index.docker.io/v1/`` -> ``docker.io``; ``HOST[:PORT]``
-    with any scheme and path removed otherwise, as docker reads the argument."""
-    if not server:
-        return DEFAULT_DOMAIN
-    host = server.split("://", 1)[-1].split("/", 1)[0]
-    if not host:
-        raise UsageError(f"invalid registry server {server!r}: use HOST[:PORT]")
-    if host in ("index.docker.io", "registry-1.docker.io", "docker.io"):
-        return DEFAULT_DOMAIN
-    return host
+__all__ = ["login"]
 
 
 def login(server: str | None, username: str, password: str) -> str:
@@ -36,7 +22,7 @@ def login(server: str | None, username: str, password: str) -> str:
     if not username or not password:
         raise UsageError("login needs a username and a password (-u USER, --password-stdin)")
     domain = server_domain(server)
-    creds = auth.Credentials(username, password)
+    creds = Credentials(username, password)
     with Registry(domain, creds, use_stored_credentials=False) as reg:
         reg.ping()
         if reg.challenge is not None:
@@ -44,13 +30,5 @@ def login(server: str | None, username: str, password: str) -> str:
             if resp.status_code == 401:
                 raise RegistryAuthFailed(domain, "wrong username or password")
             reg.check(resp, "login")
-    auth.store(domain, creds)
+    store(domain, creds)
     return "Login Succeeded"
-
-
-def logout(server: str | None) -> str:
-    domain = server_domain(server)
-    key = auth.server_key(domain)
-    if not auth.erase(domain):
-        return f"Not logged in to {key}"
-    return f"Removing login credentials for {key}"
