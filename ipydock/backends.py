@@ -196,7 +196,10 @@ class BundledBackend:
         )
         ctx = builder.open_context(context, self.store.tmp_dir, dockerfile=dockerfile, stdin=stdin)
         try:
-            return builder.build(self.store, ctx, options, progress)
+            # RUN steps fork from this backend's warm helper (root: the same kind of helper;
+            # an ordinary user's builds need one in a user namespace of their own)
+            warm = self._helper() if os.geteuid() == 0 else None
+            return builder.build(self.store, ctx, options, progress, warm)
         finally:
             ctx.close()
 

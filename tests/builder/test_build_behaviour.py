@@ -146,3 +146,26 @@ def test_intermediate_images_and_dangling_rebuild(builder, store, tmp_path) -> N
         "/bin/sh -c #(nop)  ENV A=1",
     ]
     assert all(r.id != "<missing>" for r in rows)
+
+
+def test_run_steps_fork_from_the_backends_warm_helper(builder, tmp_path, monkeypatch) -> None:
+    """A kernel's backend has a warm fork-server helper; a build's RUN steps use it instead of
+    starting one of their own (a Python start per build)."""
+    from ipydock.engine.runtime import process
+
+    helper = builder._helper()
+    started: list[object] = []
+    monkeypatch.setattr(process.ForkServer, "_start_locked",
+                        _counting(process.ForkServer._start_locked, started))  # fmt: skip
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN echo one > /one\nRUN echo two\n")
+    builder.build(str(tmp_path), no_cache=True)
+    assert started and all(s is helper for s in started)  # only the backend's helper ran them
+    assert helper._proc is not None and helper._proc.poll() is None  # and it is still warm
+
+
+def _counting(method, calls: list):  # noqa: ANN001, ANN202
+    def wrapper(self, *args, **kwargs):  # noqa: ANN001, ANN202
+        calls.append(self)
+        return method(self, *args, **kwargs)
+
+    return wrapper

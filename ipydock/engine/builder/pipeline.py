@@ -63,13 +63,16 @@ def build(
     context: BuildContext,
     options: BuildOptions,
     progress: Progress | None = None,
+    forkserver: Any = None,
 ) -> BuildResult:
+    """``forkserver``: the caller's warm helper for the RUN steps (a kernel's backend has one);
+    without it the build starts its own at the first RUN that misses the cache."""
     emit = progress or (lambda event: None)
     df = parse_dockerfile(context.dockerfile)
     target = df.stage(options.target)
     warning = large_context_warning(context.size)
     emit(BuildEvent("context", size=context.size, text=warning))
-    builder = _Builder(store, context, options, df, emit)
+    builder = _Builder(store, context, options, df, emit, forkserver)
     try:
         state = builder.run(target)
     finally:
@@ -92,6 +95,7 @@ class _Builder:
         options: BuildOptions,
         df: Dockerfile,
         emit: Callable[[BuildEvent], None],
+        forkserver: Any = None,
     ) -> None:
         self.store, self.context, self.options, self.df, self.emit = (
             store,
@@ -106,6 +110,7 @@ class _Builder:
         self.total = 0
         self.consumed: set[str] = set()
         self.runtime: Any = None
+        self.forkserver = forkserver  # the caller's: used, never closed here
         epoch = os.environ.get("SOURCE_DATE_EPOCH")
         if epoch and epoch.isdigit():
             self.clock = Clock(int(epoch))
@@ -114,7 +119,7 @@ class _Builder:
         self.meta = self._meta_args()
 
     def close(self) -> None:
-        if self.runtime is not None:
+        if self.runtime is not None and self.forkserver is None:
             self.runtime.close()
 
     def _meta_args(self) -> dict[str, str | None]:
@@ -274,7 +279,7 @@ class _Builder:
                 from ipydock.engine.runtime import Runtime
 
                 runstep.ensure_can_run(instr)
-                self.runtime = Runtime(cgroup_parent=runstep.BUILD_CGROUP_PARENT)
+                self.runtime = Runtime(self.forkserver, cgroup_parent=runstep.BUILD_CGROUP_PARENT)
             ctx = runstep.RunContext(
                 self.runtime,
                 self._lower(state),
