@@ -275,3 +275,13 @@ def test_isolation_rules_of_our_own(net_backend) -> None:
     assert len([r for r in iptables_rules() if device in r]) == 3
     b.remove_network("ipdn-fw")
     assert [r for r in iptables_rules() if device in r] == []
+
+
+def test_netlink_works_inside_a_running_event_loop() -> None:
+    """A Jupyter kernel runs an asyncio loop; pyroute2's sync API needs one of its own."""
+    import asyncio
+
+    async def in_loop() -> set[str]:
+        return netlink.link_names()
+
+    assert "lo" in asyncio.run(in_loop())
