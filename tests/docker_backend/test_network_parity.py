@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 
 import pytest
 
 from ipydock.display.frames import frame
+from ipydock.engine.network import netlink
 from ipydock.models import NetworkInfo, RunOptions
 from tests.conftest import require
 from tests.docker_backend.conftest import BUSYBOX
+from tests.network.conftest import NET
 
 pytestmark = [pytest.mark.docker, pytest.mark.root]
 
 
 def scenario(engine) -> NetworkInfo:
-    engine.create_network("lab2", subnet="10.79.0.0/24", labels={"course": "nets"})
+    engine.create_network("lab2", subnet=f"{NET}.79.0/24", labels={"course": "nets"})
     engine.run(RunOptions(BUSYBOX, ("sleep", "60"), name="node-a", network="lab2",
                           network_aliases=("a",)), detach=True)  # fmt: skip
     engine.run(RunOptions(BUSYBOX, ("sleep", "60"), name="node-b", network="lab2"), detach=True)
@@ -41,8 +44,9 @@ def test_same_rows_on_both_engines(engine, bundled, monkeypatch) -> None:
     monkeypatch.setenv("IPYDOCK_LINK_PREFIX", "ipdnp")
     docker_net, bundled_net = scenario(engine), scenario(bundled)
     assert comparable(bundled_net) == comparable(docker_net)
-    assert comparable(docker_net)["containers"][0] == (
-        "node-a", "10.79.0.2/24", "02:42:0a:4f:00:02", ["a"])  # fmt: skip
+    first = f"{NET}.79.2"
+    mac = netlink.mac_for(ipaddress.IPv4Address(first))
+    assert comparable(docker_net)["containers"][0] == ("node-a", f"{first}/24", mac, ["a"])
     assert list(frame([bundled_net], NetworkInfo).columns) == list(
         frame([docker_net], NetworkInfo).columns
     )
