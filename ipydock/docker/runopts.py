@@ -34,7 +34,14 @@ def create_args(api: Any, opts: RunOptions) -> dict[str, Any]:
         restart_policy=restart,
         port_bindings=port_bindings or None,
         publish_all_ports=opts.publish_all,
+        links={item.partition(":")[0]: item.partition(":")[2] or item for item in opts.links}
+        or None,
     )
+    networking = None
+    if opts.network_aliases or opts.ip:  # --network-alias, --ip: the endpoint's config
+        endpoint = api.create_endpoint_config(aliases=list(opts.network_aliases) or None,
+                                              ipv4_address=opts.ip)  # fmt: skip
+        networking = api.create_networking_config({opts.network: endpoint})
     return {
         "image": opts.image,
         "command": list(opts.command) or None,
@@ -51,6 +58,7 @@ def create_args(api: Any, opts: RunOptions) -> dict[str, Any]:
         "stop_timeout": opts.stop_timeout,
         "stdin_open": opts.interactive,
         "host_config": host_config,
+        "networking_config": networking,
     }
 
 

@@ -15,6 +15,7 @@ from ipydock.models import RunOptions
 from tests.conftest import require
 
 PREFIX = f"ipdn{os.getpid() % 1000:03d}"  # one per session: two runs may overlap
+NET = f"10.{150 + os.getpid() % 100}"  # the first two octets of the tests' fixed subnets
 
 
 def mine() -> set[str]:

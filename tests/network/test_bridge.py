@@ -21,7 +21,7 @@ from ipydock.errors import (
     StartFailed,
 )
 from ipydock.models import RunOptions
-from tests.network.conftest import PREFIX
+from tests.network.conftest import NET, PREFIX
 
 pytestmark = pytest.mark.root
 
@@ -113,16 +113,16 @@ def test_two_networks_are_isolated(net_backend, run) -> None:
 def test_connect_and_disconnect_live(net_backend, exec_in) -> None:
     b = net_backend
     b.create_network("ipdn-front")
-    back = b.create_network("ipdn-back", subnet="10.213.7.0/24")
+    back = b.create_network("ipdn-back", subnet=f"{NET}.7.0/24")
     db = serve(b, "db", network="ipdn-back")
     app = b.run(RunOptions("busybox", ("sleep", "600"), name="app", network="ipdn-front"),
                 detach=True).id  # fmt: skip
     assert exec_in(app, "wget", "-qO-", "-T", "2", "http://db:8081/srv.txt")[0] != 0
-    b.connect_network("ipdn-back", "app", aliases=("api",), ip="10.213.7.77")
+    b.connect_network("ipdn-back", "app", aliases=("api",), ip=f"{NET}.7.77")
     code, out = exec_in(app, "ip", "-o", "-4", "addr", "show", "eth1")
-    assert "10.213.7.77/24" in out
+    assert f"{NET}.7.77/24" in out
     assert exec_in(app, "wget", "-qO-", "http://db:8081/srv.txt") == (0, db[:12] + "\n")
-    assert "10.213.7.77\tapp api" in exec_in(db, "cat", "/etc/hosts")[1]
+    assert f"{NET}.7.77\tapp api" in exec_in(db, "cat", "/etc/hosts")[1]
     with pytest.raises(AddressUnavailable, match="already exists"):
         b.connect_network("ipdn-back", "app")
     assert {e.name for e in b.inspect_network(back.id).containers} == {"db", "app"}
@@ -135,13 +135,13 @@ def test_connect_and_disconnect_live(net_backend, exec_in) -> None:
 def test_bad_input_is_one_error_and_nothing_half_made(net_backend) -> None:
     b = net_backend
     links = netlink.link_names()
-    b.create_network("ipdn-x", subnet="10.213.8.0/24")
+    b.create_network("ipdn-x", subnet=f"{NET}.8.0/24")
     made = netlink.link_names() - links
     assert len(made) == 1 and made.pop().startswith(PREFIX + "-")
     with pytest.raises(NetworkExists):
         b.create_network("ipdn-x")
     with pytest.raises(AddressUnavailable, match="overlaps"):
-        b.create_network("ipdn-y", subnet="10.213.8.128/25")
+        b.create_network("ipdn-y", subnet=f"{NET}.8.128/25")
     with pytest.raises(NetworkNotFound):
         b.run(RunOptions("busybox", ("true",), network="ipdn-nope", auto_remove=True))
     with pytest.raises(InvalidNetworkConfig, match="--ip"):
@@ -150,10 +150,10 @@ def test_bad_input_is_one_error_and_nothing_half_made(net_backend) -> None:
     with pytest.raises(InvalidNetworkConfig, match="user defined networks only"):
         b.run(RunOptions("busybox", ("true",), ip="10.9.9.9", auto_remove=True))
     assert b.containers(all=True) == []
-    cid = serve(b, "holder", network="ipdn-x", ip="10.213.8.50")
-    assert b.inspect_network("ipdn-x").containers[0].ipv4_address == "10.213.8.50/24"
+    cid = serve(b, "holder", network="ipdn-x", ip=f"{NET}.8.50")
+    assert b.inspect_network("ipdn-x").containers[0].ipv4_address == f"{NET}.8.50/24"
     with pytest.raises(StartFailed, match="already in use"):  # found at start, as docker
-        b.run(RunOptions("busybox", ("true",), network="ipdn-x", ip="10.213.8.50",
+        b.run(RunOptions("busybox", ("true",), network="ipdn-x", ip=f"{NET}.8.50",
                          auto_remove=True))  # fmt: skip
     with pytest.raises(NetworkInUse, match="active endpoints"):
         b.remove_network("ipdn-x")
@@ -164,7 +164,7 @@ def test_bad_input_is_one_error_and_nothing_half_made(net_backend) -> None:
 
 def test_a_killed_supervisor_frees_its_address(net_backend) -> None:
     b = net_backend
-    b.create_network("ipdn-k", subnet="10.213.9.0/24")
+    b.create_network("ipdn-k", subnet=f"{NET}.9.0/24")
     cid = serve(b, "victim", network="ipdn-k")
     state = b.inspect_container(cid)
     veths = {n for n in netlink.link_names() if n.startswith(PREFIX + "v")}
@@ -180,9 +180,9 @@ def test_a_killed_supervisor_frees_its_address(net_backend) -> None:
     assert b.inspect_network("ipdn-k").containers == []
     wait_gone(veths.pop())
     # readers skip the dead endpoint; check --repair also frees it on disk
-    assert "network ipdn-k: 10.213.9.2 is held by victim, which is not running" in (
+    assert f"network ipdn-k: {NET}.9.2 is held by victim, which is not running" in (
         b.check().problems)  # fmt: skip
-    assert "freed 10.213.9.2 on network ipdn-k" in b.check(repair=True).repaired
+    assert f"freed {NET}.9.2 on network ipdn-k" in b.check(repair=True).repaired
     assert not [p for p in b.check().problems if "ipdn-k" in p]
     # a bridge that went away (a reboot, someone's `ip link del`) is made again
     device = b.inspect_network("ipdn-k").options["com.docker.network.bridge.name"]
@@ -191,7 +191,7 @@ def test_a_killed_supervisor_frees_its_address(net_backend) -> None:
     assert f"made bridge {device} of network ipdn-k" in b.check(repair=True).repaired
     assert device in netlink.link_names()
     again = serve(b, "again", network="ipdn-k")
-    assert b.inspect_network("ipdn-k").containers[0].ipv4_address == "10.213.9.2/24"
+    assert b.inspect_network("ipdn-k").containers[0].ipv4_address == f"{NET}.9.2/24"
     b.remove_container(again, force=True)
     b.remove_container(cid, force=True)
     b.remove_network("ipdn-k")  # no endpoint holds it
@@ -221,18 +221,18 @@ def wait_gone(link: str, timeout: float = 30) -> None:
 def test_embedded_dns_at_127_0_0_11(net_backend, run, exec_in) -> None:
     """Only names of the network are asked: any other would be forwarded off this machine."""
     b = net_backend
-    b.create_network("ipdn-dns", subnet="10.213.11.0/24")
+    b.create_network("ipdn-dns", subnet=f"{NET}.11.0/24")
     web = serve(b, "web", network="ipdn-dns", network_aliases=("www",))
     code, out = run("sh", "-c", f"cat /etc/resolv.conf && nslookup web && nslookup www && "
                     f"nslookup {web[:12]}", network="ipdn-dns")  # fmt: skip
     assert code == 0, out
-    assert "nameserver 127.0.0.11" in out and out.count("10.213.11.2") == 3
+    assert "nameserver 127.0.0.11" in out and out.count(f"{NET}.11.2") == 3
     late = serve(b, "late", network="ipdn-dns")
     code, out = exec_in(web, "nslookup", "late")
-    assert code == 0 and "10.213.11.3" in out, out
+    assert code == 0 and f"{NET}.11.3" in out, out
     b.remove_container(late, force=True)
     code, out = exec_in(web, "nslookup", "late")
-    assert "10.213.11.3" not in out
+    assert f"{NET}.11.3" not in out
     resolvers = _helpers(b, web)
     assert len(resolvers) == 1
     fds = [os.pidfd_open(pid) for pid in resolvers]
@@ -260,7 +260,7 @@ def test_isolation_rules_of_our_own(net_backend) -> None:
 
     require(shutil.which("iptables") is not None, "iptables is not installed")
     b = net_backend
-    net = b.create_network("ipdn-fw", subnet="10.213.12.0/24")
+    net = b.create_network("ipdn-fw", subnet=f"{NET}.12.0/24")
     device = net.options["com.docker.network.bridge.name"]
     rules = iptables_rules()
     assert f"-A FORWARD -j {firewall.CHAIN}" in rules
@@ -275,3 +275,13 @@ def test_isolation_rules_of_our_own(net_backend) -> None:
     assert len([r for r in iptables_rules() if device in r]) == 3
     b.remove_network("ipdn-fw")
     assert [r for r in iptables_rules() if device in r] == []
+
+
+def test_netlink_works_inside_a_running_event_loop() -> None:
+    """A Jupyter kernel runs an asyncio loop; pyroute2's sync API needs one of its own."""
+    import asyncio
+
+    async def in_loop() -> set[str]:
+        return netlink.link_names()
+
+    assert "lo" in asyncio.run(in_loop())

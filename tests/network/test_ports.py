@@ -12,6 +12,7 @@ import pytest
 from ipydock.engine.network import ports
 from ipydock.errors import InvalidNetworkConfig, NotSupported, StartFailed
 from ipydock.models import PortBinding, RunOptions
+from tests.network.conftest import NET
 from tests.network.test_bridge import SERVE, listening
 
 
@@ -84,8 +85,8 @@ def test_ports_need_a_bridge(net_backend) -> None:
 def test_the_cli(net_backend, ipd) -> None:
     """network create / ls / inspect / rm and run --network -p through the real CLI."""
     port = free_port()
-    nid = ipd("network", "create", "--subnet", "10.213.10.0/24", "--ip-range",
-              "10.213.10.128/25", "ipdn-cli").stdout.strip()  # fmt: skip
+    nid = ipd("network", "create", "--subnet", f"{NET}.10.0/24", "--ip-range",
+              f"{NET}.10.128/25", "ipdn-cli").stdout.strip()  # fmt: skip
     assert len(nid) == 64
     assert "ipdn-cli" in ipd("network", "ls").stdout
     cid = ipd("run", "-d", "--name", "cweb", "--network", "ipdn-cli", "--network-alias", "w",
@@ -94,7 +95,7 @@ def test_the_cli(net_backend, ipd) -> None:
     assert get(port) == cid[:12]
     (detail,) = json.loads(ipd("network", "inspect", "ipdn-cli").stdout)
     (member,) = detail["containers"]
-    assert member["name"] == "cweb" and member["ipv4_address"] == "10.213.10.128/24"
+    assert member["name"] == "cweb" and member["ipv4_address"] == f"{NET}.10.128/24"
     assert member["aliases"] == ["w"]
     rm = ipd("network", "rm", "ipdn-cli", check=False)
     assert rm.returncode == 1 and "active endpoints" in rm.stderr

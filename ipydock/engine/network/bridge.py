@@ -263,7 +263,9 @@ class Networks:
                        "Internal": internal, "Labels": dict(labels or {}),
                        "Options": {"com.docker.network.bridge.name": device},
                        "Subnet": str(pool.subnet), "Gateway": str(pool.gateway),
-                       "IPRange": str(pool.ip_range), "Created": _now()}  # fmt: skip
+                       "IPRange": str(pool.ip_range), "Created": _now(),
+                       # docker's inspect shows a gateway it chose only with its subnet
+                       "ShowGateway": bool(gateway or not subnet)}  # fmt: skip
                 # the record first: a crash before the bridge leaves a network whose bridge
                 # is made at its first use (or by check --repair), never a bridge nobody knows
                 data["Networks"][nid] = net

@@ -33,8 +33,9 @@ def bridge_info(net: dict[str, Any], endpoints: dict[str, Any]) -> NetworkInfo:
         for cid, e in sorted(endpoints.items(), key=lambda kv: kv[1]["Name"])
     ]  # fmt: skip
     created = datetime.fromisoformat(net["Created"].replace("Z", "+00:00"))
+    gateways = [net["Gateway"]] if net.get("ShowGateway", True) else []
     return NetworkInfo(net["Id"], net["Name"], "bridge", "local", created, [net["Subnet"]],
-                       [net["Gateway"]], bool(net.get("Internal")), dict(net.get("Labels") or {}),
+                       gateways, bool(net.get("Internal")), dict(net.get("Labels") or {}),
                        members, dict(net.get("Options") or {}))  # fmt: skip
 
 

@@ -44,17 +44,22 @@ def _rules(bridge: str) -> list[list[str]]:
 
 
 def _ensure_chain() -> None:
-    if not _run("-S", CHAIN):
-        _run("-N", CHAIN)
+    _run("-N", CHAIN)  # fails, harmlessly, when it is there
     if not _run("-C", "FORWARD", "-j", CHAIN):
         _run("-I", "FORWARD", "1", "-j", CHAIN)
+
+
+def _listing() -> list[str]:
+    proc = subprocess.run(["iptables", "-w", "-S", CHAIN], capture_output=True, text=True)
+    return proc.stdout.splitlines() if proc.returncode == 0 else []
 
 
 def has(bridge: str) -> bool:
     """Every rule of ``bridge`` is in place (True without iptables: nothing to have)."""
     if not available():
         return True
-    return all(_run("-C", CHAIN, *rule) for rule in _rules(bridge))
+    found = sum(f" {bridge} " in line + " " for line in _listing())
+    return found == len(_rules(bridge)) and _run("-C", "FORWARD", "-j", CHAIN)
 
 
 def add(bridge: str) -> None:
@@ -62,20 +67,21 @@ def add(bridge: str) -> None:
     if not available():
         return
     _ensure_chain()
+    if any(f" {bridge} " in line + " " for line in _listing()):
+        remove(bridge, keep_chain=True)  # a partial set: start again
     for position, rule in enumerate(_rules(bridge), 1):
-        if not _run("-C", CHAIN, *rule):
-            _run("-I", CHAIN, str(position), *rule)
+        _run("-I", CHAIN, str(position), *rule)
 
 
-def remove(bridge: str) -> None:
+def remove(bridge: str, *, keep_chain: bool = False) -> None:
     """Take the rules of ``bridge`` out; the chain and its jump go when it is empty."""
     if not available():
         return
     for rule in _rules(bridge):
-        while _run("-D", CHAIN, *rule):
-            pass
-    listing = subprocess.run(["iptables", "-w", "-S", CHAIN], capture_output=True, text=True)
-    if listing.returncode == 0 and listing.stdout.strip() == f"-N {CHAIN}":
+        _run("-D", CHAIN, *rule)
+    if keep_chain:
+        return
+    if _listing() == [f"-N {CHAIN}"]:
         while _run("-D", "FORWARD", "-j", CHAIN):
             pass
         _run("-X", CHAIN)

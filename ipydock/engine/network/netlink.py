@@ -15,12 +15,15 @@ Every pyroute2 ``NetlinkError`` is turned into :class:`~ipydock.errors.NetlinkFa
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
+import functools
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from ipaddress import IPv4Address, IPv4Network
-from typing import Any
+from typing import Any, TypeVar
 
 from ipydock.errors import NetlinkFailure
 
@@ -33,6 +36,38 @@ __all__ = [
     "mac_for",
     "remove_endpoint",
 ]
+
+
+_T = TypeVar("_T")
+
+
+def _off_loop(fn: Callable[..., _T]) -> Callable[..., _T]:
+    """pyroute2's synchronous API drives an asyncio loop of its own, which cannot run in a
+    thread whose loop is running (a Jupyter kernel's): there, the call runs in a short-lived
+    thread of its own. Elsewhere (the supervisor, single-threaded) it runs in place."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> _T:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return fn(*args, **kwargs)
+        box: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                box["value"] = fn(*args, **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+                box["error"] = exc
+
+        thread = threading.Thread(target=work, name=f"netlink-{fn.__name__}")
+        thread.start()
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box["value"]  # type: ignore[no-any-return]
+
+    return call
 
 
 def _iproute(netns: str | None = None) -> Any:
@@ -56,12 +91,14 @@ def mac_for(address: IPv4Address) -> str:
     return "02:42:" + ":".join(f"{b:02x}" for b in address.packed)
 
 
+@_off_loop
 def link_names() -> set[str]:
     """The names of the host's links (tests compare them before and after)."""
     with _iproute() as ip:
         return {str(link.get("ifname")) for link in ip.get_links()}
 
 
+@_off_loop
 def host_networks() -> list[IPv4Network]:
     """Every IPv4 network the host routes or has an address in (not the default route): a new
     network's subnet must overlap none of them (docker0 and other engines' bridges included)."""
@@ -78,6 +115,7 @@ def host_networks() -> list[IPv4Network]:
     return found
 
 
+@_off_loop
 def ensure_bridge(name: str, gateway: IPv4Address, prefixlen: int, mtu: int = 1500) -> None:
     """The bridge with the gateway address, up; made if missing (idempotent)."""
     with _iproute() as ip, _netlink(f"create bridge {name}"):
@@ -96,6 +134,7 @@ def ensure_bridge(name: str, gateway: IPv4Address, prefixlen: int, mtu: int = 15
         ip.link("set", index=index, state="up")
 
 
+@_off_loop
 def delete_link(name: str) -> bool:
     """Delete a link of the host by name; False if there was none."""
     with _iproute() as ip, _netlink(f"delete {name}"):
@@ -110,6 +149,7 @@ def delete_link(name: str) -> bool:
         return True
 
 
+@_off_loop
 def add_endpoint(
     pid: int, bridge: str, veth: str, ifname: str, address: IPv4Address, prefixlen: int,
     gateway: IPv4Address | None, mtu: int = 1500,
@@ -149,6 +189,7 @@ def add_endpoint(
     return mac
 
 
+@_off_loop
 def remove_endpoint(pid: int, ifname: str) -> None:
     """Delete ``ifname`` in the netns of ``pid`` (its veth peer on the host goes with it)."""
     netns = f"/proc/{pid}/ns/net"
