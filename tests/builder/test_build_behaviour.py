@@ -161,6 +161,13 @@ def test_run_steps_fork_from_the_backends_warm_helper(builder, tmp_path, monkeyp
     builder.build(str(tmp_path), no_cache=True)
     assert started and all(s is helper for s in started)  # only the backend's helper ran them
     assert helper._proc is not None and helper._proc.poll() is None  # and it is still warm
+    # a supervisor forked from that helper after it spawned RUN steps starts containers too
+    from ipydock.models import RunOptions
+
+    out = builder.run(RunOptions("busybox", ("echo", "after"), network="none"),
+                      output=lambda s, t: None)  # fmt: skip
+    assert out.exit_code == 0
+    builder.remove_container(out.id)
 
 
 def _counting(method, calls: list):  # noqa: ANN001, ANN202

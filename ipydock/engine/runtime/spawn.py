@@ -89,7 +89,9 @@ PR_CAP_AMBIENT_RAISE = 2
 _CAP_VERSION_3 = 0x20080522
 _SIGKILL = 9
 _PRESERVED = MS_NOSUID | MS_NODEV | MS_NOEXEC
-_own_pidns: int | None = None
+#: (pid, fd) of this process's own pid namespace, opened once per process: a fork (a spare
+#: supervisor) inherits the number but may close the fd, so the pid says whose it is.
+_own_pidns: tuple[int, int] | None = None
 
 
 class StepError(Exception):
@@ -307,9 +309,10 @@ def read_report(fd: int) -> dict[str, object] | None:
 
 def _own_pidns_fd() -> int:
     global _own_pidns
-    if _own_pidns is None:
-        _own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-    return _own_pidns
+    pid = os.getpid()
+    if _own_pidns is None or _own_pidns[0] != pid:
+        _own_pidns = (pid, os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC))
+    return _own_pidns[1]
 
 
 # --- child side: runs once, then execs or _exits ---------------------------------------------
