@@ -51,12 +51,14 @@ def _ipydock_cgroups() -> set[str]:
 @pytest.fixture(scope="session", autouse=True)
 def no_cgroups_left_behind() -> Iterator[None]:
     """The engine creates parent cgroups (ipydock, ipydock-build, test parents) on first use;
-    a test run removes the empty ones it created, deepest first. Leaks of containers' own
-    cgroups are caught per test by the leak fixtures of tests/containers, builder and runtime;
-    a parent still in use here belongs to another test run on the same machine."""
+    a test run removes the empty parents it created. Containers' own cgroups are the leak
+    fixtures' business (tests/containers, builder, runtime): never swept here, so that this
+    run cannot take the cgroup of a container another test run on this machine just made."""
     before = _ipydock_cgroups()
     yield
-    for path in sorted(_ipydock_cgroups() - before, key=len, reverse=True):
+    made = _ipydock_cgroups() - before
+    parents = {p for p in made if os.path.dirname(os.path.dirname(p)) == CGROUP_ROOT}
+    for path in sorted(parents):
         with contextlib.suppress(OSError):
             os.rmdir(path)
 
