@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 
 import nbformat
@@ -85,3 +86,18 @@ def test_build_run_volumes_notebook_runs_in_a_kernel(root, tmp_path) -> None:
     (files,) = outputs(nb, "%container rm first")[-1:]
     assert "runs.txt" in files.data["text/html"] and "<details" in files.data["text/html"]
     assert "1\n2\n" in files.data["text/html"]  # the preview of /runs.txt
+
+
+@pytest.mark.usefixtures("busybox_tgz", "no_containers_left")
+def test_networks_notebook_runs_in_a_kernel(root, tmp_path) -> None:
+    """Bridges, names and a published port from a kernel (netlink under its asyncio loop)."""
+    require(os.geteuid() == 0, "bridge networks need root")
+    nb = execute(os.path.join(NOTEBOOKS, "networks.ipynb"), root, str(tmp_path))
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert errors == []
+    shown = outputs(nb, "%network create lab")
+    fetched = "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in shown)
+    # the container on `lab` fetched www's /etc/hostname (web's short ID) through the alias
+    assert re.fullmatch(r"[0-9a-f]{12}\n", fetched), fetched
+    (graph,) = outputs(nb, "%network ls --graph")
+    assert "<svg" in graph.data["image/svg+xml"] and "lab" in graph.data["image/svg+xml"]

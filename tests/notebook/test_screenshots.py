@@ -34,7 +34,7 @@ CHROMIUM_ARGS = [
 ]
 
 pytestmark = pytest.mark.slow
-NOTEBOOKS = ("layers-and-whiteouts.ipynb", "build-run-and-volumes.ipynb")
+NOTEBOOKS = ("layers-and-whiteouts.ipynb", "build-run-and-volumes.ipynb", "networks.ipynb")
 # output area (a CSS selector for Playwright) -> PNG name
 SHOTS_OF = {
     "layers-and-whiteouts.ipynb": {
@@ -49,6 +49,8 @@ SHOTS_OF = {
         ".jp-OutputArea-output:has(table.ipydock-containers)": "container-ls.png",
         ".jp-OutputArea-output:has(button:has-text('Remove'))": "container-list.png",
         ".jp-OutputArea-output:has(.ipydock-volume)": "volume-files.png",
+    },
+    "networks.ipynb": {
         ".jp-OutputArea-output.jp-RenderedSVG": "network-graph.png",
     },
 }
