@@ -465,8 +465,9 @@ def _count_restart(state: State) -> None:
 
 
 def warm_up() -> None:
-    """Imports a spare supervisor makes while it waits for its container: netlink (pyroute2,
-    ~100 ms) for a container on a bridge network."""
+    """Imports a supervisor needs beyond this module: netlink (pyroute2, ~100 ms) for a
+    container on a bridge network. The fork-server helper calls it once before it forks spare
+    supervisors, so none of them pays it on a container's clock."""
     with contextlib.suppress(ImportError):
         import pyroute2  # noqa: F401
 

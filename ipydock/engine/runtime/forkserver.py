@@ -191,21 +191,21 @@ def _fork_spare(target: str) -> socket.socket:
     e.g. the container layer's supervisor); returns the socket on which it waits for its
     arguments and fds. A fork of a Python process costs 1-2 ms here and a detached one needs
     two (:func:`~ipydock.engine.runtime.detach.detach`): the caller holds the next spare
-    before it needs it. ``target``'s module is imported here first, so every spare starts
-    warm; the runtime itself imports nothing above it. When that socket closes unused, the
-    spare reads EOF and exits."""
+    before it needs it. ``target``'s module (and what its ``warm_up()`` imports) is imported
+    here, in the helper, once: every spare is forked warm, and the runtime itself imports
+    nothing above it. When that socket closes unused, the spare reads EOF and exits."""
     module_name, _, name = target.partition(":")
     module = importlib.import_module(module_name)
     run = getattr(module, name)
-    warm_up = getattr(module, "warm_up", None)  # more imports, made while the spare waits
+    warm_up = getattr(module, "warm_up", None)
+    if warm_up is not None:  # its imports, made here once: every spare forked after has them
+        warm_up()
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 
     def wait_for_work() -> None:
         os.dup2(theirs.fileno(), 3)
         os.closerange(4, 1 << 16)  # our control socket, pidfds, other spares
         work = socket.socket(fileno=3)
-        if warm_up is not None:
-            warm_up()  # while it waits, off any caller's clock
         message, fds = protocol.recv(work)
         work.close()  # fd 3 is the notify pipe's in run_detached
         if message is not None:
