@@ -56,3 +56,15 @@ def test_the_docker_backend_sends_what_the_parser_read() -> None:
     args = create_args(api, RunOptions("busybox", volumes=("/data", "cache:/cache:ro")))
     assert args["volumes"] == ["/data"]
     assert args["host_config"]["Binds"] == ["cache:/cache:ro"]
+
+
+def test_publish_flags_are_read_once_for_both_engines() -> None:
+    from ipydock.commands.runflags import Binding, parse_publish
+    from ipydock.errors import InvalidNetworkConfig
+
+    assert parse_publish(["127.0.0.1::80", "53:53/udp"]) == [
+        Binding(80, "tcp", "127.0.0.1", 0),
+        Binding(53, "udp", "", 53),
+    ]
+    with pytest.raises(InvalidNetworkConfig, match="container port"):
+        parse_publish(["8080:http"])

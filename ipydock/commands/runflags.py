@@ -6,6 +6,7 @@
     -m 64m / --memory-swap 1g             --> parse_bytes()   --> bytes
     --restart on-failure:3                --> parse_restart() --> {"Name", "MaximumRetryCount"}
     --device /dev/x[:/dev/y[:rwm]]        --> parse_device()  --> {"PathOnHost", …}
+    -p [IP:][HOST:]PORT[/tcp|udp]          --> parse_publish() --> [Binding]
 
 Pure functions (a ``--device`` path is stat'ed, nothing else touches the system); errors are
 :class:`~ipydock.errors.InvalidMountSpec` or :class:`~ipydock.errors.UsageError` with docker's
@@ -15,19 +16,22 @@ reads it.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import stat
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ipydock.errors import InvalidMountSpec, UsageError
+from ipydock.errors import InvalidMountSpec, InvalidNetworkConfig, UsageError
 
 __all__ = [
+    "Binding",
     "MountSpec",
     "parse_bytes",
     "parse_device",
     "parse_mounts",
+    "parse_publish",
     "parse_restart",
     "valid_volume_name",
 ]
@@ -171,3 +175,44 @@ def parse_device(text: str) -> dict[str, str]:
         raise UsageError(f"--device {host}: not a device node (give a path under /dev)")
     return {"PathOnHost": host, "PathInContainer": os.path.normpath(inside),
             "CgroupPermissions": perms}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One published port; ``host_port`` 0 means a free one, chosen when bound."""
+
+    container_port: int
+    protocol: str = "tcp"
+    host_ip: str = ""
+    host_port: int = 0
+
+    def key(self) -> str:
+        return f"{self.container_port}/{self.protocol}"
+
+
+def _port(text: str, flag: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise InvalidNetworkConfig("-p", f"invalid {flag} port {text!r} in {flag!r}")
+    return int(text)
+
+
+def parse_publish(items: tuple[str, ...] | list[str]) -> list[Binding]:
+    """``-p`` values as docker reads them: ``80``, ``8080:80``, ``127.0.0.1:8080:80``,
+    ``127.0.0.1::80``, each with an optional ``/tcp``, ``/udp`` or ``/sctp``."""
+    out = []
+    for item in items:
+        spec, _, proto = item.partition("/")
+        proto = proto or "tcp"
+        if proto not in ("tcp", "udp", "sctp"):
+            raise InvalidNetworkConfig("-p", f"invalid proto {proto!r} in {item!r}")
+        parts = spec.rsplit(":", 2)
+        container = _port(parts[-1], "container")
+        host = parts[-2] if len(parts) >= 2 else ""
+        ip = parts[0] if len(parts) == 3 else ""
+        if ip:
+            try:
+                ipaddress.IPv4Address(ip)
+            except ValueError as exc:
+                raise InvalidNetworkConfig("-p", f"invalid IP address {ip!r} in {item!r}") from exc
+        out.append(Binding(container, proto, ip, _port(host, "host") if host else 0))
+    return out

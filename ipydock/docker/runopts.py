@@ -7,8 +7,7 @@ from typing import Any
 
 from docker.types import Mount
 
-from ipydock.commands.runflags import parse_mounts, parse_restart
-from ipydock.errors import UsageError
+from ipydock.commands.runflags import parse_mounts, parse_publish, parse_restart
 from ipydock.models import RunOptions
 
 __all__ = ["create_args"]
@@ -87,21 +86,11 @@ def _mounts(opts: RunOptions) -> tuple[list[str], list[str], list[Mount]]:
 
 
 def _publish(specs: tuple[str, ...]) -> tuple[dict[str, Any], list[Any]]:
-    """``-p [IP:][HOST:]CONTAINER[/PROTO]`` as port bindings and exposed ports."""
+    """``-p`` (read by the request layer) as the SDK's port bindings and exposed ports."""
     bindings: dict[str, Any] = {}
     exposed: list[Any] = []
-    for spec in specs:
-        body, _, proto = spec.partition("/")
-        proto = proto or "tcp"
-        parts = body.rsplit(":", 2)
-        try:
-            container = int(parts[-1])
-            host = int(parts[-2]) if len(parts) >= 2 and parts[-2] else None
-        except ValueError:
-            raise UsageError(f"invalid -p {spec!r}: use [IP:][HOST:]CONTAINER[/tcp|udp]") from None
-        ip = parts[0] if len(parts) == 3 else None
-        key = f"{container}/{proto}"
-        target = (ip, host) if ip else host
-        bindings.setdefault(key, []).append(target)
-        exposed.append((container, proto) if proto != "tcp" else container)
+    for b in parse_publish(specs):
+        host = b.host_port or None
+        bindings.setdefault(b.key(), []).append((b.host_ip, host) if b.host_ip else host)
+        exposed.append((b.container_port, b.protocol) if b.protocol != "tcp" else b.container_port)
     return bindings, exposed

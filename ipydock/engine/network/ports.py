@@ -1,5 +1,5 @@
-"""Published ports: ``-p [IP:][HOST:]CONTAINER[/tcp]`` parsed (pure), and the proxy that
-serves them.
+"""Published ports: the ``-p`` values the request layer read (:func:`ipydock.commands.runflags.
+parse_publish`), and the proxy that serves them.
 
 ::
 
@@ -17,60 +17,26 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import ipaddress
 import os
 import selectors
 import signal
 import socket
-from dataclasses import dataclass
 from typing import Any
 
+from ipydock.commands.runflags import Binding, parse_publish
 from ipydock.errors import InvalidNetworkConfig, NotSupported
 
 __all__ = ["Binding", "bind", "parse", "serve", "start_proxy"]
 
 
-@dataclass(frozen=True)
-class Binding:
-    """One published port; ``host_port`` 0 means a free one, chosen when bound."""
-
-    container_port: int
-    protocol: str = "tcp"
-    host_ip: str = ""
-    host_port: int = 0
-
-    def key(self) -> str:
-        return f"{self.container_port}/{self.protocol}"
-
-
-def _port(text: str, flag: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise InvalidNetworkConfig("-p", f"invalid {flag} port {text!r} in {flag!r}")
-    return int(text)
-
-
 def parse(items: tuple[str, ...] | list[str]) -> list[Binding]:
-    """``-p`` values as docker reads them: ``80``, ``8080:80``, ``127.0.0.1:8080:80``,
-    ``127.0.0.1::80``, each with an optional ``/tcp``."""
-    out = []
-    for item in items:
-        spec, _, proto = item.partition("/")
-        proto = proto or "tcp"
-        if proto == "udp" or proto == "sctp":
-            raise NotSupported(f"-p {item}", "bundled", "published ports are TCP in the bundled "
-                               "engine; use --network host for UDP servers")  # fmt: skip
-        if proto != "tcp":
-            raise InvalidNetworkConfig("-p", f"invalid proto {proto!r} in {item!r}")
-        parts = spec.rsplit(":", 2)
-        container = _port(parts[-1], "container")
-        host = parts[-2] if len(parts) >= 2 else ""
-        ip = parts[0] if len(parts) == 3 else ""
-        if ip:
-            try:
-                ipaddress.IPv4Address(ip)
-            except ValueError as exc:
-                raise InvalidNetworkConfig("-p", f"invalid IP address {ip!r} in {item!r}") from exc
-        out.append(Binding(container, proto, ip, _port(host, "host") if host else 0))
+    """``-p`` values (read by the request layer) that this engine can publish: TCP ones."""
+    out = parse_publish(items)
+    for b in out:
+        if b.protocol != "tcp":
+            raise NotSupported(f"-p {b.container_port}/{b.protocol}", "bundled",
+                               "published ports are TCP in the bundled engine; use "
+                               "--network host for UDP servers")  # fmt: skip
     return out
 
 
