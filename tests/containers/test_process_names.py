@@ -27,3 +27,24 @@ def test_a_detached_containers_supervisor_is_named_by_its_id(engine) -> None:
     cid = engine.run(RunOptions("busybox", ("sleep", "60")), detach=True).id
     assert f"ipydock-supervisor {cid[:12]}" in cmdlines()
     assert "ipydock-forkserver" in cmdlines()  # the backend's warm helper
+
+
+def test_a_threaded_caller_without_a_helper_starts_a_named_supervisor(backend, busybox) -> None:
+    """A threaded process must not fork: it starts ``python -m …supervisor``, which detaches
+    the same way the helper's spares do."""
+    import threading
+
+    from ipydock.backends import BundledBackend
+
+    cold = BundledBackend(backend.store, warm=False)
+    release = threading.Event()
+    waiter = threading.Thread(target=release.wait)
+    waiter.start()
+    try:
+        cid = cold.run(RunOptions("busybox", ("sleep", "60"), network="none"), detach=True).id
+    finally:
+        release.set()
+        waiter.join()
+    assert cold.inspect_container(cid).state["Status"] == "running"
+    assert f"ipydock-supervisor {cid[:12]}" in cmdlines()
+    cold.remove_container(cid, force=True)

@@ -27,7 +27,6 @@ SIGKILL, and the next reader of the state finds a dead supervisor and settles th
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import selectors
@@ -41,6 +40,7 @@ from ipydock.engine.containers.logs import LineSplitter, LogWriter, now_rfc3339
 from ipydock.engine.containers.records import Record, Records, process_start, unname_record
 from ipydock.engine.containers.state import State, Status, transition
 from ipydock.engine.runtime import cgroups
+from ipydock.engine.runtime.detach import detach
 from ipydock.engine.runtime.plan import build_plan
 from ipydock.engine.runtime.process import ExitStatus
 from ipydock.engine.runtime.proctitle import set_title
@@ -503,14 +503,14 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     root, container_id, notify = argv
-    if os.fork() != 0:  # daemonize: the starter reaps this parent at once, init adopts us
-        os._exit(0)
-    try:
-        return Supervisor(root, container_id, int(notify)).run()
-    except OSError as exc:
-        if exc.errno == errno.ENOENT:  # removed before we got going
-            return 1
-        raise
+
+    def supervise() -> None:
+        set_title(f"ipydock-supervisor {container_id[:12]}")
+        with contextlib.suppress(FileNotFoundError):  # removed before we got going
+            Supervisor(root, container_id, int(notify)).run()
+
+    detach(supervise)  # the starter reaps us at once; the supervisor is nobody's child
+    return 0
 
 
 if __name__ == "__main__":
