@@ -75,7 +75,13 @@ class IPyDockServer(Configurable):
         return self._backend
 
     def describe(self) -> dict[str, Any]:
-        where = getattr(getattr(self._backend, "store", None), "root", None) or self.host
+        """The engine in use and where: the store's root, or the Docker engine's URL."""
+        try:
+            backend = self.backend
+        except errors.IPyDockError:  # docker configured but not answering: say what was asked
+            return {"engine": self.engine, "where": self.host}
+        store = getattr(backend, "store", None)
+        where = store.root if store is not None else getattr(backend, "host", self.host)
         return {"engine": self.engine, "where": where or ""}
 
     def switch(self, engine: str, host: str = "") -> None:

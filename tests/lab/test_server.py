@@ -156,3 +156,25 @@ def test_container_start_stop_logs_remove_from_the_panel(
         assert server.call("POST", f"containers/{cid}/stop")[0] == 404
     finally:
         events.close()
+
+
+@pytest.mark.docker
+def test_the_docker_engine_switched_to_and_followed_through_its_events(
+    server: Server, dockerd
+) -> None:  # noqa: ANN001,E501
+    events = server.events()
+    try:
+        assert events.next(10) == "hello"
+        status, data = server.call("PUT", "engine", {"engine": "docker", "host": dockerd.host})
+        assert status == 200 and data == {"engine": "docker", "where": dockerd.host}, data
+        assert events.next(10) == "engine"
+        dockerd.run("volume", "create", "ipdl-docker-vol")
+        done = time.monotonic()
+        assert events.next(5) == "changed"
+        assert time.monotonic() - done < 1.0
+        assert "ipdl-docker-vol" in {v["name"] for v in server.get("volumes")}
+    finally:
+        events.close()
+        dockerd.run("volume", "rm", "ipdl-docker-vol", check=False)
+        assert server.call("PUT", "engine", {"engine": "bundled"})[0] == 200
+    assert server.get("engine")["engine"] == "bundled"
