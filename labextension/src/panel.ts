@@ -61,6 +61,10 @@ export class ContainersPanel extends Widget {
   private loading = false;
   private again = false;
   private last: Snapshot | null = null;
+  private dfOpen = false;
+  private dfLoading = false;
+  private dfAgain = false;
+  private dfList: HTMLElement | null = null;
 
   constructor(private readonly app: JupyterFrontEnd) {
     super();
@@ -134,11 +138,56 @@ export class ContainersPanel extends Widget {
     const networks = s.networks.map(n => el('li', `${n.name} (${n.driver})`, 'jp-ipydock-network'));
     const picture = button('Picture', () => void this.openGraph(), 'draw the networks');
     root.appendChild(this.section('Networks', s.networks.length, networks, [picture]));
-    const df = diskSummary(s.df).map(line => el('li', line));
-    const prune = button('Prune dangling', () => void pruneDangling(), 'image prune');
-    root.appendChild(this.section('Disk usage', null, df, [prune]));
+    root.appendChild(this.diskSection());
     root.appendChild(el('div', '', 'jp-ipydock-status'));
     this.node.replaceChildren(root);
+  }
+
+  /** Disk usage, folded: `system df` walks the whole store, so it is asked for only while
+   * the section is open (and again after each change while it stays open). */
+  private diskSection(): HTMLElement {
+    const details = el('details', '', 'jp-ipydock-section jp-ipydock-disk');
+    details.open = this.dfOpen;
+    const summary = el('summary', 'Disk usage');
+    summary.appendChild(button('Prune dangling', () => void pruneDangling(), 'image prune'));
+    details.appendChild(summary);
+    const list = el('ul', '', 'jp-ipydock-df');
+    details.appendChild(list);
+    this.dfList = list;
+    details.addEventListener('toggle', () => {
+      this.dfOpen = details.open;
+      if (details.open) {
+        void this.loadDf();
+      }
+    });
+    if (this.dfOpen) {
+      void this.loadDf();
+    }
+    return details;
+  }
+
+  private async loadDf(): Promise<void> {
+    if (this.dfLoading) {
+      this.dfAgain = true;
+      return;
+    }
+    this.dfLoading = true;
+    try {
+      do {
+        this.dfAgain = false;
+        if (this.dfList && !this.dfList.childElementCount) {
+          this.dfList.appendChild(el('li', 'counting…'));
+        }
+        try {
+          const rows = diskSummary(await api.diskUsage()).map(line => el('li', line));
+          this.dfList?.replaceChildren(...rows);
+        } catch (error) {
+          this.dfList?.replaceChildren(el('li', String((error as Error).message ?? error)));
+        }
+      } while (this.dfAgain);
+    } finally {
+      this.dfLoading = false;
+    }
   }
 
   private engineLine(s: Snapshot): HTMLElement {
