@@ -16,7 +16,7 @@ POST     prune/images  {"all": false}                  ``image prune -f``
 GET      containers?all=1                              ``container ls -a``
 DELETE   containers/ID?force=1                         ``container rm -f ID``
 POST     containers/ID/(start|stop|restart)?t=S        ``container stop -t S ID``
-GET      containers/ID/logs?tail=N                     ``container logs -n N ID``
+GET      containers/ID/logs?tail=N&follow=1            ``container logs -n N [-f] ID``
 GET      volumes ; volumes/NAME/files?path=P           ``volume ls`` ; ``volume files NAME P``
 GET      networks ; networks/graph  ({"svg": ...})   ``network ls`` ; ``network ls --graph``
 GET      system/df                                     ``system df``
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -204,13 +205,68 @@ class ContainerActionHandler(Base):
 
 
 class LogsHandler(Base):
+    """The log lines as JSON; with ``follow=1`` server-sent ``line`` events as they come, until
+    the container stops (``end``) or the client goes."""
+
     @tornado.web.authenticated
     async def get(self, ref: str) -> None:
         tail = self.get_argument("tail", "")
         if tail and not tail.isdigit():
             self.fail(UsageError(f"invalid tail {tail!r}: a number"))
             return
-        await self.answer(lambda b: list(b.logs(ref, tail=int(tail) if tail else None)))
+        n = int(tail) if tail else None
+        if not _flag(self.get_argument("follow", "")):
+            await self.answer(lambda b: list(b.logs(ref, tail=n)))
+            return
+        try:  # the container must exist: a 404 before the stream starts
+            await self.session.run(lambda b: b.inspect_container(ref))
+        except IPyDockError as exc:
+            self.fail(exc)
+            return
+        self.set_header("Content-Type", "text/event-stream")
+        self.set_header("Cache-Control", "no-cache")
+        await self.flush()
+        await self._follow(lambda: self.session.backend.logs(ref, follow=True, tail=n))
+
+    async def _follow(self, lines: Callable[[], Any]) -> None:
+        """A thread of its own reads the blocking iterator (a follow can last for hours: it
+        must not hold a worker of the pool); lines reach the loop through a queue."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        gone = threading.Event()
+
+        def pump() -> None:
+            try:
+                for entry in lines():
+                    if gone.is_set():
+                        return
+                    loop.call_soon_threadsafe(queue.put_nowait, to_record(entry))
+            except IPyDockError as exc:
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        threading.Thread(target=pump, name="ipydock-logs", daemon=True).start()
+        try:
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), KEEPALIVE)
+                except asyncio.TimeoutError:
+                    self.write(": keep-alive\n\n")
+                else:
+                    if item is None:
+                        self.write("event: end\ndata: {}\n\n")
+                        self.finish()
+                        return
+                    if isinstance(item, IPyDockError):
+                        message = {"message": str(item), "error": type(item).__name__}
+                        self.write(f"event: error\ndata: {json.dumps(message)}\n\n")
+                    else:
+                        self.write(f"event: line\ndata: {json.dumps(item)}\n\n")
+                await self.flush()
+        except StreamClosedError:
+            pass
+        finally:
+            gone.set()
 
 
 class VolumesHandler(Base):

@@ -313,10 +313,36 @@ export class ContainersPanel extends Widget {
     });
   }
 
+  /** The logs in a main-area tab that follows them until the container stops. */
   private openLogs(c: ContainerInfo): Promise<void> {
+    const pre = el('pre', '', 'jp-ipydock-logs');
+    const controller = new AbortController();
     return this.openTab(`ipydock-logs-${c.id.slice(0, 12)}`, `Logs: ${c.name}`, async () => {
-      const lines = await api.containerLogs(c.id);
-      return [el('pre', lines.map(l => l.text).join(''), 'jp-ipydock-logs')];
+      void api
+        .followLogs(
+          c.id,
+          (name, data) => {
+            if (name === 'line') {
+              pre.appendChild(document.createTextNode((data as { text: string }).text));
+            } else if (name === 'end') {
+              pre.appendChild(el('div', '(the container stopped)', 'jp-ipydock-end'));
+            } else if (name === 'error') {
+              report(new Error((data as { message: string }).message));
+            }
+          },
+          controller.signal
+        )
+        .catch(error => {
+          if (!controller.signal.aborted) {
+            report(error);
+          }
+        });
+      return [pre];
+    }).then(() => {
+      const widget = Array.from(this.app.shell.widgets('main')).find(
+        w => w.id === `ipydock-logs-${c.id.slice(0, 12)}`
+      );
+      widget?.disposed.connect(() => controller.abort());
     });
   }
 

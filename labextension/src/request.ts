@@ -85,17 +85,25 @@ export const networkGraph = () => requestAPI<{ svg: string }>('networks/graph');
 export const diskUsage = () => requestAPI<DiskUsage[]>('system/df');
 
 /**
- * Follow the server-sent events until `signal` aborts: `onEvent('hello' | 'changed' | 'engine')`.
- * Resolves when the stream ends (the server went away); the caller reconnects.
+ * Read the server-sent events of `path` until `signal` aborts or the server ends the stream:
+ * `onEvent(name, data)` for each (data decoded from JSON).
  */
-export async function followEvents(
-  onEvent: (name: string) => void,
+export async function followStream(
+  path: string,
+  onEvent: (name: string, data: unknown) => void,
   signal: AbortSignal
 ): Promise<void> {
   const settings = ServerConnection.makeSettings();
-  const response = await ServerConnection.makeRequest(url('events'), { signal }, settings);
+  const response = await ServerConnection.makeRequest(url(path), { signal }, settings);
   if (!response.ok || !response.body) {
-    throw new ApiError(`event stream: HTTP ${response.status}`, response.status, '');
+    const text = await response.text();
+    let message = `HTTP ${response.status}`;
+    try {
+      message = JSON.parse(text).message ?? message;
+    } catch {
+      // not JSON: keep the status
+    }
+    throw new ApiError(message, response.status, '');
   }
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
@@ -108,12 +116,28 @@ export async function followEvents(
     buffer += decoder.decode(value, { stream: true });
     let end: number;
     while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const block = buffer.slice(0, end);
+      const block = buffer.slice(0, end).split('\n');
       buffer = buffer.slice(end + 2);
-      const line = block.split('\n').find(l => l.startsWith('event: '));
-      if (line) {
-        onEvent(line.slice('event: '.length));
+      const name = block.find(l => l.startsWith('event: '))?.slice('event: '.length);
+      const data = block.find(l => l.startsWith('data: '))?.slice('data: '.length);
+      if (name) {
+        onEvent(name, data ? JSON.parse(data) : null);
       }
     }
   }
+}
+
+/** The store's events: `onEvent('hello' | 'changed' | 'engine')`. */
+export function followEvents(onEvent: (name: string) => void, signal: AbortSignal): Promise<void> {
+  return followStream('events', name => onEvent(name), signal);
+}
+
+/** `container logs -f`: `line` events ({stream, text, time}), then `end` when it stops. */
+export function followLogs(
+  id: string,
+  onEvent: (name: string, data: unknown) => void,
+  signal: AbortSignal,
+  tail = 1000
+): Promise<void> {
+  return followStream(`containers/${enc(id)}/logs?follow=1&tail=${tail}`, onEvent, signal);
 }

@@ -61,17 +61,18 @@ class Server:
         assert status == 200, (path, status, data)
         return data
 
-    def events(self) -> Events:
-        return Events(self)
+    def events(self, path: str = "events") -> Events:
+        return Events(self, path)
 
 
 class Events:
     """An open ``GET events`` stream; :meth:`next` returns the next event's name."""
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Server, path: str = "events") -> None:
         host, port = server.url.removeprefix("http://").split(":")
         self.conn = http.client.HTTPConnection(host, int(port), timeout=30)
-        self.conn.request("GET", "/ipydock/api/events",
+        self.data: Any = None  # the data of the last event, decoded
+        self.conn.request("GET", f"/ipydock/api/{path}",
                           headers={"Authorization": f"token {server.token}"})  # fmt: skip
         self.response = self.conn.getresponse()
         assert self.response.status == 200
@@ -90,6 +91,8 @@ class Events:
                 raise TimeoutError(f"no event within {timeout}s") from exc
             if line.startswith("event: "):
                 name = line[len("event: ") :].strip()
+            elif line.startswith("data: "):
+                self.data = json.loads(line[len("data: ") :])
             elif line == "\n" and name:
                 return name
 

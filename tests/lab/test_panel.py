@@ -129,3 +129,22 @@ def test_removing_a_container_from_the_panel_removes_it(page, lab: Server) -> No
     out = subprocess.run([ipydock, "ps", "-a", "--format", "json"], capture_output=True,
                          text=True, env=env, check=True).stdout  # fmt: skip
     assert "ipdl-rm-me" not in out
+
+
+def test_logs_follow_in_a_tab_and_stop_from_the_panel(page, lab: Server) -> None:  # noqa: ANN001
+    require(os.geteuid() == 0, "containers need root")
+    backend = BundledBackend(Store(lab.root), warm=False)
+    script = "echo hello-ipdl; trap 'echo bye-ipdl; exit 0' TERM; while :; do sleep 0.1; done"
+    opts = RunOptions(image="ipdl-busybox", name="ipdl-logs", command=("sh", "-c", script))
+    backend.run(opts, detach=True)
+    open_panel(page, lab)
+    row = page.locator(".jp-ipydock-container.jp-ipydock-running[data-name='ipdl-logs']")
+    row.locator(".jp-ipydock-name").click(timeout=30_000)
+    logs = page.locator(".jp-ipydock-logs")
+    logs.locator("text=hello-ipdl").wait_for(timeout=30_000)
+    row.get_by_role("button", name="Stop").click()
+    # the line written on SIGTERM arrives, then the end of the stream
+    logs.locator(".jp-ipydock-end").wait_for(timeout=30_000)
+    assert "bye-ipdl" in logs.inner_text()
+    page.locator(".jp-ipydock-container.jp-ipydock-exited[data-name='ipdl-logs']").wait_for()
+    assert backend.inspect_container("ipdl-logs").state["Status"] == "exited"

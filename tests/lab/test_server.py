@@ -73,6 +73,8 @@ def test_errors_are_a_status_and_one_line(server: Server, busybox: str) -> None:
     assert status == 400 and data["error"] == "InvalidReference", data
     status, data = server.call("DELETE", "containers/ipdl-gone")
     assert status == 404 and data["error"] == "ContainerNotFound"
+    status, data = server.call("GET", "containers/ipdl-gone/logs?follow=1")
+    assert status == 404 and data["error"] == "ContainerNotFound"
     status, data = server.call("PUT", "engine", {"engine": "podman"})
     assert status == 400 and "bundled" in data["message"]
 
@@ -144,10 +146,16 @@ def test_container_start_stop_logs_remove_from_the_panel(
             assert time.monotonic() < deadline
             time.sleep(0.05)
         assert server.get("containers/ipdl-box/logs")[0]["text"] == "up\n"
+        follow = server.events("containers/ipdl-box/logs?follow=1")
         status, data = server.call("DELETE", "containers/ipdl-box")
         assert status == 409 and data["error"] == "ContainerRunning", data
-        status, data = server.call("POST", "containers/ipdl-box/stop?t=1")
-        assert status == 200 and data == {"stop": "ipdl-box"}
+        try:  # logs -f: the lines, then the end when the container stops
+            assert (follow.next(10), follow.data["text"]) == ("line", "up\n")
+            status, data = server.call("POST", "containers/ipdl-box/stop?t=1")
+            assert status == 200 and data == {"stop": "ipdl-box"}
+            assert follow.next(10) == "end"
+        finally:
+            follow.close()
         assert server.get("containers?all=1")[0]["status"] == "exited"
         status, _ = server.call("DELETE", "containers/ipdl-box")
         assert status == 200
