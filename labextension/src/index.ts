@@ -27,7 +27,7 @@ import {
   isDockerfileCell
 } from './dockerfile';
 import { imageNames } from './model';
-import { ContainersPanel, pruneDangling } from './panel';
+import { ContainersPanel, pruneDangling, report } from './panel';
 import * as api from './request';
 
 const PLUGIN_ID = 'ipydock:plugin';
@@ -36,18 +36,20 @@ export namespace CommandIDs {
   export const open = 'ipydock:open-panel';
   export const prune = 'ipydock:prune-dangling';
   export const refresh = 'ipydock:refresh';
+  export const build = 'ipydock:build-cell';
 }
 
 const panelPlugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description: 'The Containers sidebar: images, containers, volumes, networks, disk usage.',
   autoStart: true,
-  optional: [ILayoutRestorer, ICommandPalette, ISettingRegistry],
+  optional: [ILayoutRestorer, ICommandPalette, ISettingRegistry, INotebookTracker],
   activate: (
     app: JupyterFrontEnd,
     restorer: ILayoutRestorer | null,
     palette: ICommandPalette | null,
-    settings: ISettingRegistry | null
+    settings: ISettingRegistry | null,
+    notebooks: INotebookTracker | null
   ) => {
     const panel = new ContainersPanel(app);
     app.shell.add(panel, 'left', { rank: 600 });
@@ -66,7 +68,17 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
       label: 'Refresh the Containers panel',
       execute: () => panel.refresh()
     });
-    for (const command of [CommandIDs.open, CommandIDs.prune, CommandIDs.refresh]) {
+    const dockerfileCell = () => {
+      const cell = notebooks?.activeCell;
+      return cell && isDockerfileCell(cell.model.sharedModel.getSource()) ? cell : null;
+    };
+    app.commands.addCommand(CommandIDs.build, {
+      label: 'Build the Dockerfile in the current cell',
+      isEnabled: () => dockerfileCell() !== null,
+      execute: () => app.commands.execute('notebook:run-cell')
+    });
+    const commands = [CommandIDs.open, CommandIDs.prune, CommandIDs.refresh, CommandIDs.build];
+    for (const command of commands) {
       palette?.addItem({ command, category: 'ipydock' });
     }
     if (settings) {
@@ -76,6 +88,13 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
         };
         apply();
         s.changed.connect(apply);
+        const engine = s.get('engine').composite as string;
+        if (engine) {
+          void api
+            .getEngine()
+            .then(now => (now.engine === engine ? now : api.setEngine(engine)))
+            .catch(report);
+        }
       });
     }
   }
