@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -148,3 +149,29 @@ def test_logs_follow_in_a_tab_and_stop_from_the_panel(page, lab: Server) -> None
     assert "bye-ipdl" in logs.inner_text()
     page.locator(".jp-ipydock-container.jp-ipydock-exited[data-name='ipdl-logs']").wait_for()
     assert backend.inspect_container("ipdl-logs").state["Status"] == "exited"
+
+
+def test_a_dockerfile_file_completes_keywords_and_image_names(page, lab: Server) -> None:  # noqa: ANN001,E501
+    from playwright.sync_api import expect
+
+    with open(os.path.join(lab.work, "Dockerfile"), "w") as f:
+        f.write("# a file\n")
+    open_panel(page, lab, "Dockerfile")
+    editor = page.locator(".jp-FileEditor .cm-content")  # JupyterLab's own Dockerfile mode
+    editor.wait_for(timeout=30_000)
+    editor.click()
+    page.keyboard.press("Control+End")
+    page.keyboard.type("FRO")
+    page.keyboard.press("Tab")
+    first = page.locator(".jp-Completer-item").first
+    first.wait_for(timeout=30_000)
+    assert first.locator(".jp-Completer-match").inner_text() == "FROM"
+    page.keyboard.press("Enter")
+    page.keyboard.type(" ipdl-bu")
+    page.keyboard.press("Tab")  # the local images' names after FROM
+    names = page.locator(".jp-Completer-item .jp-Completer-match")
+    expect(names.first).to_have_text("ipdl-busybox", timeout=30_000)
+    assert "ipdl-busybox:latest" in names.all_inner_texts()
+    page.keyboard.press("Enter")
+    line = page.locator(".jp-FileEditor .cm-line").nth(1)
+    expect(line).to_have_text(re.compile(r"^FROM ipdl-busybox"), timeout=30_000)

@@ -123,6 +123,13 @@ def test_a_change_from_another_process_is_pushed_within_a_second(
         subprocess.run([ipydock, "rmi", "ipdl-live:1"], env=env, check=True,
                        stdout=subprocess.DEVNULL)  # fmt: skip
         assert events.next(5) == "changed"
+        subprocess.run([ipydock, "volume", "create", "ipdl-live-vol"], env=env, check=True,
+                       stdout=subprocess.DEVNULL)  # fmt: skip
+        assert events.next(5) == "changed"
+        assert "ipdl-live-vol" in {v["name"] for v in server.get("volumes")}
+        subprocess.run([ipydock, "volume", "rm", "ipdl-live-vol"], env=env, check=True,
+                       stdout=subprocess.DEVNULL)  # fmt: skip
+        assert events.next(5) == "changed"
     finally:
         events.close()
 
