@@ -175,3 +175,20 @@ def test_a_dockerfile_file_completes_keywords_and_image_names(page, lab: Server)
     page.keyboard.press("Enter")
     line = page.locator(".jp-FileEditor .cm-line").nth(1)
     expect(line).to_have_text(re.compile(r"^FROM ipdl-busybox"), timeout=30_000)
+
+
+def test_network_picture_and_volume_files_open_in_the_main_area(page, lab: Server) -> None:  # noqa: ANN001,E501
+    backend = BundledBackend(Store(lab.root), warm=False)
+    volume = backend.create_volume("ipdl-files")
+    try:
+        with open(os.path.join(volume.mountpoint, "notes.txt"), "w") as f:
+            f.write("hello\n")
+        open_panel(page, lab)
+        page.locator(".jp-ipydock-volume:has-text('ipdl-files')").click(timeout=30_000)
+        page.locator(".jp-ipydock-view td:text-is('/notes.txt')").wait_for(timeout=30_000)
+        page.locator(".jp-ipydock-networks").get_by_role("button", name="Picture").click()
+        graph = page.locator(".jp-ipydock-graph svg")
+        graph.wait_for(timeout=30_000)
+        assert "host" in graph.inner_html()
+    finally:
+        backend.remove_volume("ipdl-files")
