@@ -3,14 +3,16 @@
 ::
 
     browser (labextension/src/request.ts)
-        |  GET/POST/DELETE /ipydock/api/...        GET /ipydock/api/events (server-sent events)
-        v                                            ^
-    handlers.py  -- a few lines each: words in, ----  |
-        |           one Backend call, to_record out   |
-        v                                            |
+        |  GET/POST/DELETE /ipydock/api/...     GET events, containers/ID/logs?follow=1 (SSE)
+        v                                         ^
+    handlers.py  routes, a few lines each:     streams.py  the two streams; the Hub shares one
+        |        words in, one Backend call,       |       watcher among the open event streams
+        |        to_record out (base.py: the       |
+        |        one error -> HTTP mapping)        |
+        v                                          |
     session.py   the Backend (bundled on IPYDOCK_ROOT, or docker), a thread pool for its calls,
-        |        errors -> HTTP status + {"message": ...} in one function
-        v
+        |        errors -> HTTP status in one table
+        v                                          |
     watch.py     inotify on the store (index.json, containers/, volumes/) or docker's /events
                  -> "changed" to every open event stream, within ~0.1 s
 
