@@ -3,7 +3,8 @@
 For the bundled engine, inotify watches the few places every change goes through (writers
 replace files by atomic rename, so a rename or a create/delete is the event):
 
-    ROOT/                   index.json (images and tags), containers/, volumes/ appear
+    ROOT/                   index.json (images and tags), networks.json (user-defined
+                            networks), containers/, volumes/ appear
     ROOT/containers/        a container made (renamed in from tmp/) or removed (renamed out)
     ROOT/containers/<id>/   state.json replaced (started, stopped, exited)
     ROOT/volumes/           a volume made or removed
@@ -43,7 +44,13 @@ IN_NONBLOCK = os.O_NONBLOCK
 IN_CLOEXEC = os.O_CLOEXEC
 MASK = IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_DELETE_SELF
 HEADER = struct.Struct("iIII")  # wd, mask, cookie, len (struct inotify_event)
-ROOT_NAMES = {"index.json", "containers", "volumes", "networks"}
+ROOT_NAMES = {
+    "index.json",
+    "containers",
+    "volumes",
+    "networks",
+    "networks.json",
+}  # networks.json: bridges
 
 _libc: Any = None
 
