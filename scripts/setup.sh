@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(busybox-static)
+# Node (>= 18) and npm build the JupyterLab extension (labextension/) during `pip install`.
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(docker.io skopeo umoci crun iproute2 chromium docker-registry apache2-utils
             golang-github-opencontainers-image-spec-dev)
