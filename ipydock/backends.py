@@ -217,7 +217,7 @@ class BundledBackend:
 
     def create_container(self, opts: RunOptions) -> str:
         _no_ports(opts)
-        self._bridges().check_run(opts.network, opts.ip, opts.network_aliases)
+        _check_network(self, opts)
         return _lifecycle().create(self.store, opts).id
 
     def _helper(self) -> Any:
@@ -259,7 +259,7 @@ class BundledBackend:
         """create + start; attached (not ``detach``): stream output, wait, honour ``--rm``."""
         _no_ports(opts)
         self._can_run("container run")
-        self._bridges().check_run(opts.network, opts.ip, opts.network_aliases)
+        _check_network(self, opts)
         cid = _lifecycle().create(self.store, opts).id
         try:
             attached = _lifecycle().start(self.store, cid, attach=not detach, stdin=stdin,
@@ -486,6 +486,14 @@ def _no_ports(opts: RunOptions) -> None:
         if opts.network in ("host", "none"):
             raise InvalidNetworkConfig("-p", f"published ports need a bridge network, not "
                                        f"--network {opts.network}")  # fmt: skip
+
+
+def _check_network(backend: BundledBackend, opts: RunOptions) -> None:
+    """Bridge flags checked before anything is made; host and none need no bridge code (its
+    imports are a CLI start's cost)."""
+    if opts.network in ("none", "host") and not opts.ip and not opts.network_aliases:
+        return
+    backend._bridges().check_run(opts.network, opts.ip, opts.network_aliases)
 
 
 def _lifecycle() -> ModuleType:
