@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 from typing import Any
@@ -74,7 +75,9 @@ def test_run_and_build_run_through_proot_without_user_namespaces(
         out["built"] = run("app", "cat /greeting /built /uid")
         return out
 
+    left_before = set(glob.glob("/tmp/prooted-*"))
     found = as_user(NOBODY, work, userns_refused=True)
+    assert set(glob.glob("/tmp/prooted-*")) - left_before == set()  # killed PRoots' loaders too
     assert found["mode"] == "proot", found["reason"]
     assert "max_user_namespaces" in found["reason"] and "PRoot" in found["reason"]
     assert found["run"] == [0, ["0", "hi"]]  # root as PRoot fakes it

@@ -64,10 +64,13 @@ def exec_in(
     if os.path.exists(rec.path(PROOT_MARKER)):  # another PRoot process on the container's root
         from ipydock.engine.runtime import proot
 
-        done = subprocess.run(proot.command(plan, proot.available()), stdin=stdin,
-                              stdout=stdout, stderr=stderr, cwd=plan.root, check=False,
-                              env=dict(item.split("=", 1) for item in plan.env))  # fmt: skip
-        return done.returncode
+        with subprocess.Popen(proot.command(plan, proot.available()), stdin=stdin,
+                              stdout=stdout, stderr=stderr, cwd=plan.root,
+                              env=proot.environment(plan)) as running:  # fmt: skip
+            try:
+                return running.wait()
+            finally:
+                proot.forget(running.pid)
     if threading.active_count() == 1:
         return _exec_forked(state.pid, plan, (stdin, stdout, stderr))
     env_vars = python_env()

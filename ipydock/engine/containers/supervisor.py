@@ -217,6 +217,10 @@ class Supervisor:
         finally:
             if wired:
                 network.unwire(self.records.dir, self.rec.id)
+            if self.proot_group:
+                from ipydock.engine.runtime import proot
+
+                proot.forget(child.pid)
         base = ExitStatus.from_wait_status(raw)
         return ExitStatus(base.exit_code, base.signal, cgroup is not None and cgroup.oom_killed())
 

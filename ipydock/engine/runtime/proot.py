@@ -17,13 +17,14 @@ a report line on failure, EOF once exec'd) so the callers only choose which one 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 
 from ipydock.engine.runtime.plan import MS_BIND, Plan
 from ipydock.engine.runtime.spawn import Child, StepError
 
-__all__ = ["available", "command", "spawn"]
+__all__ = ["available", "command", "environment", "forget", "spawn"]
 
 #: What PRoot binds from the host: the engine cannot make these without namespaces.
 HOST_PATHS = ("/dev", "/proc", "/sys")
@@ -81,8 +82,25 @@ def _child(plan: Plan, proot: str, stdio: tuple[int, int, int]) -> None:
         raise StepError("proot", 2, "proot is not installed (Debian package proot)", 125)
     os.chdir(plan.root)
     _lookup_inside(plan)
-    env = dict(item.split("=", 1) for item in plan.env)
-    os.execve(proot, command(plan, proot), env)
+    os.execve(proot, command(plan, proot), environment(plan))
+
+
+def environment(plan: Plan) -> dict[str, str]:
+    """The command's environment for PRoot."""
+    return dict(item.split("=", 1) for item in plan.env)
+
+
+def forget(pid: int) -> None:
+    """Remove what the PRoot process ``pid`` left in the temp dir: it unpacks its loader there
+    (``prooted-PID-XXXXXX``) and deletes it at its exit, which a killed PRoot (stop, kill) never
+    reaches. Only this user's files are touched."""
+    import glob
+    import tempfile
+
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), f"prooted-{pid}-*")):
+        with contextlib.suppress(OSError):
+            if os.lstat(path).st_uid == os.getuid():
+                os.unlink(path)
 
 
 def _lookup_inside(plan: Plan) -> None:
