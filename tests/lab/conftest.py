@@ -122,27 +122,43 @@ def start_server(
             env=env, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
         )  # fmt: skip
     server = Server(f"http://127.0.0.1:{port}", token, root, work)
-    deadline = time.monotonic() + 60
-    while True:  # until the server answers (the event), not a fixed wait
-        if proc.poll() is not None:
-            with open(log) as f:
-                raise AssertionError("the server exited: " + f.read()[-3000:])
-        try:
-            urllib.request.urlopen(f"{server.url}/api/status?token={token}", timeout=2)
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "the server did not answer in 60s"
-            time.sleep(0.2)
+    wait_until_answering(proc, server.url, token, log)
     return proc, server
 
 
-def stop_server(proc: subprocess.Popen[bytes], server: Server) -> None:
+def wait_until_answering(
+    proc: subprocess.Popen[bytes], url: str, token: str, log: str | None = None
+) -> None:
+    """Until the Jupyter server at ``url`` answers (the event), not a fixed wait; fails with
+    the tail of ``log`` if it exits first."""
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            tail = ""
+            if log:
+                with open(log) as f:
+                    tail = f.read()[-3000:]
+            raise AssertionError("the server exited: " + tail)
+        try:
+            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
+            return
+        except OSError:
+            assert time.monotonic() < deadline, "the server did not answer in 60s"
+            time.sleep(0.2)
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 30 s; reaped either way."""
     proc.terminate()
     try:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def stop_server(proc: subprocess.Popen[bytes], server: Server) -> None:
+    stop_process(proc)
     shutil.rmtree(server.work, ignore_errors=True)
 
 

@@ -11,13 +11,12 @@ import subprocess
 import sysconfig
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
 
 from tests.conftest import require
-from tests.lab.conftest import PREFIX, Server, free_port
+from tests.lab.conftest import PREFIX, Server, free_port, stop_process, wait_until_answering
 from tests.rootless.conftest import NOBODY, _user_python
 
 pytestmark = pytest.mark.root
@@ -51,33 +50,22 @@ def user_server(busybox_tgz: str) -> Iterator[tuple[Server, dict[str, str], str]
                     os.path.join(base, "busybox.tar.gz"), "ipdl-busybox"],
                    env=env, check=True, capture_output=True, **as_nobody)  # fmt: skip
     port, token = free_port(), secrets.token_hex(16)
-    proc = subprocess.Popen(
-        [python, "-m", "jupyter_server", "--no-browser", "--ServerApp.ip=127.0.0.1",
-         f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={base}",
-         "--ServerApp.jpserver_extensions=ipydock.server=True"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-        **as_nobody,
-    )  # fmt: skip
+    log = os.path.join(base, "server.log")
+    with open(log, "wb") as err:
+        proc = subprocess.Popen(
+            [python, "-m", "jupyter_server", "--no-browser", "--ServerApp.ip=127.0.0.1",
+             f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={base}",
+             "--ServerApp.jpserver_extensions=ipydock.server=True"],
+            env=env, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
+            **as_nobody,
+        )  # fmt: skip
     server = Server(f"http://127.0.0.1:{port}", token, env["IPYDOCK_ROOT"], base)
     try:
-        deadline = time.monotonic() + 60
-        while True:  # until it answers (the event), not a fixed wait
-            assert proc.poll() is None, proc.stderr.read().decode()[-3000:]  # type: ignore[union-attr]
-            try:
-                urllib.request.urlopen(f"{server.url}/api/status?token={token}", timeout=2)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the server did not answer in 60s"
-                time.sleep(0.2)
+        wait_until_answering(proc, server.url, token, log)
         yield server, env, python
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         subprocess.run([python, "-m", "ipydock", "system", "server", "stop"], env=env,
                        capture_output=True, **as_nobody)  # fmt: skip
         shutil.rmtree(base, ignore_errors=True)

@@ -12,13 +12,12 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
 
 from tests.conftest import require
+from tests.lab.conftest import stop_process, wait_until_answering
 
 HERE = os.path.dirname(__file__)
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -81,23 +80,10 @@ def lab(root: str, busybox_tgz: str) -> Iterator[tuple[str, str]]:
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:  # until the server answers (the event), not a fixed wait
-            assert proc.poll() is None, "jupyterlab exited"
-            try:
-                urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "jupyterlab did not answer in 60s"
-                time.sleep(0.2)
+        wait_until_answering(proc, url, token)
         yield url, token
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         shutil.rmtree(work, ignore_errors=True)
 
 
