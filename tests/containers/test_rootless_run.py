@@ -7,16 +7,12 @@ here, with the leak checks. Nothing runs as root in the child.
 
 from __future__ import annotations
 
-import importlib
-import json
 import os
-import pkgutil
 import pwd
 import shutil
 import tempfile
-import traceback
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,48 +21,7 @@ from ipydock.errors import CommandNotFound
 from ipydock.models.containers import RunOptions
 from tests.conftest import require
 from tests.containers.conftest import settled_processes_using
-
-NOBODY = 65534
-
-
-def _import_everything() -> None:
-    """This machine's Python lives where only root may read: what the child needs must be
-    imported before it drops privileges (the engine's lazy imports included)."""
-    import ipydock.engine
-
-    for info in pkgutil.walk_packages(ipydock.engine.__path__, "ipydock.engine."):
-        if not info.name.endswith("__main__"):
-            importlib.import_module(info.name)
-    importlib.import_module("ipydock.backends")
-
-
-def as_user(uid: int, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run ``work`` in a forked child that has become ``uid`` (and its group) for good."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            os.close(r)
-            _import_everything()
-            gid = pwd.getpwuid(uid).pw_gid
-            os.setgroups([])
-            os.setresgid(gid, gid, gid)
-            os.setresuid(uid, uid, uid)
-            result = work()
-            os.write(w, json.dumps(result).encode())
-            code = 0
-        except BaseException:  # noqa: BLE001 - reported through the pipe
-            os.write(w, json.dumps({"error": traceback.format_exc()}).encode())
-        finally:
-            os._exit(code)
-    os.close(w)
-    with os.fdopen(r, "rb") as f:
-        data = f.read()
-    os.waitpid(pid, 0)
-    result = json.loads(data)
-    assert "error" not in result, result["error"]
-    return result
+from tests.rootless.conftest import NOBODY, as_user
 
 
 @pytest.fixture
