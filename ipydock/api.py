@@ -39,7 +39,7 @@ if TYPE_CHECKING:
         VolumeInfo,
     )
 
-__all__ = ["Backend"]
+__all__ = ["Backend", "swarm_of"]
 
 
 class Backend(Protocol):
@@ -188,3 +188,16 @@ class Backend(Protocol):
         no_cache: bool = False, reproducible: bool = False,
         progress: Callable[[BuildEvent], None] | None = None, stdin: BinaryIO | None = None,
     ) -> BuildResult: ...  # fmt: skip
+
+
+def swarm_of(backend: Backend) -> Any:
+    """The swarm behind ``backend`` (a Docker engine's, :class:`ipydock.docker.swarm.Swarm`);
+    the bundled engine has none, and this says in one line what to switch to."""
+    swarm = getattr(backend, "swarm", None)
+    if swarm is None:
+        from ipydock.errors import SwarmUnavailable
+
+        raise SwarmUnavailable(
+            f"the {backend.name} engine", "services, nodes and stacks run on a Docker Swarm"
+        )
+    return swarm

@@ -49,18 +49,31 @@ __all__ = ["BundledBackend", "connect"]
 
 def connect(
     kind: str = "bundled", *, root: str | None = None, driver: str | None = None,
-    warm: bool = True, host: str | None = None,
+    warm: bool = True, host: str | None = None, context: str | None = None,
+    tls: dict[str, Any] | None = None,
 ) -> Backend:  # fmt: skip
-    """The bundled engine on ``root``, or the Docker engine at ``host`` (default
-    ``$DOCKER_HOST``, else the local socket; raises ``EngineUnavailable`` when it does not
-    answer). ``root``/``driver``/``warm`` concern the bundled engine, ``host`` only Docker."""
+    """The bundled engine on ``root``; the Docker engine at ``host`` or of docker context
+    ``context`` (default ``$DOCKER_HOST``, ``$DOCKER_CONTEXT``, the config's current context,
+    else the local socket; ``tls``: ``tlsverify``/``tlscacert``/``tlscert``/``tlskey`` as
+    docker's flags); or Podman's Docker-compatible service (started for the user when it
+    does not answer). Raises ``EngineUnavailable`` when the engine does not answer.
+    ``root``/``driver``/``warm`` concern the bundled engine only."""
     if kind == "bundled":
         return BundledBackend(Store(root, driver), warm=warm)
-    if kind == "docker":
+    if kind not in ("docker", "podman"):
+        raise UsageError(f"unknown engine {kind!r}: use 'bundled', 'docker' or 'podman'")
+    try:
         from ipydock.docker import DockerBackend
+        from ipydock.docker.endpoint import resolve
+    except ModuleNotFoundError as exc:
+        raise NotSupported(f"engine {kind}", "bundled", "the Docker engine API client is not "
+                           "installed: pip install 'ipydock[docker]' (the `docker` package), "
+                           "then switch again") from exc  # fmt: skip
+    if kind == "podman":
+        from ipydock.docker.podman import service_socket
 
-        return DockerBackend(host)
-    raise UsageError(f"unknown engine {kind!r}: use 'bundled' or 'docker'")
+        return DockerBackend(host or service_socket(), engine="podman")
+    return DockerBackend(resolve(host, context, **(tls or {})))
 
 
 class BundledBackend:

@@ -16,6 +16,7 @@ the boundary where they enter, and chained with ``raise ... from``.
      |    +-- ContainerNotFound(ref)
      |    +-- VolumeNotFound(name)
      |    +-- NetworkNotFound(name)
+     |    +-- ServiceNotFound(name)        a swarm service
      +-- Conflict                     the request clashes with the state of the store
      |    +-- ImageInUse(image_id, container_ids, running)
      |    +-- ImageHasChildren(image_id, children)
@@ -48,6 +49,7 @@ the boundary where they enter, and chained with ``raise ... from``.
      +-- NetlinkFailure(operation, errno)   the kernel refused a network change
      +-- NotSupported(operation, engine, hint)   this engine cannot do that (yet)
      +-- EngineUnavailable(host, why)  the Docker engine does not answer
+     +-- SwarmUnavailable(host, why)   a swarm command on an engine that is no swarm manager
      +-- EngineError(status, message)  the Docker engine refused, for a reason not above
      +-- RegistryError(registry, why)  a registry refused or failed (pull, push, login)
      |    +-- RegistryUnreachable(registry, why)    no connection, TLS failure, timeout
@@ -115,10 +117,12 @@ __all__ = [
     "RegistryError",
     "RegistryUnreachable",
     "RuntimeFailure",
+    "ServiceNotFound",
     "StartFailed",
     "StoreCorrupt",
     "StoreError",
     "StoreLocked",
+    "SwarmUnavailable",
     "UnknownCapability",
     "UnsafeArchiveEntry",
     "UsageError",
@@ -184,6 +188,12 @@ class NetworkNotFound(NotFound):
     def __init__(self, name: str) -> None:
         self.name = name
         super().__init__(f"No such network: {name} (see `ipydock network ls`)")
+
+
+class ServiceNotFound(NotFound):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"No such service: {name} (see `ipydock service ls`)")
 
 
 class Conflict(IPyDockError):
@@ -348,6 +358,19 @@ class EngineUnavailable(IPyDockError):
         super().__init__(
             f"cannot reach the Docker engine at {host}: {why} (start dockerd, or point "
             "DOCKER_HOST / `%ipydock engine docker --host URL` at a running one)"
+        )
+
+
+class SwarmUnavailable(IPyDockError):
+    """A swarm command (service, node, stack) on an engine that is not a swarm manager, or on
+    the bundled engine, which has no swarm."""
+
+    def __init__(self, host: str, why: str) -> None:
+        self.host = host
+        self.why = why
+        super().__init__(
+            f"no swarm at {host}: {why} (run `ipydock swarm init` on a Docker engine, or switch "
+            "to a swarm manager with `%ipydock engine docker --host URL`)"
         )
 
 

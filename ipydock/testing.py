@@ -202,10 +202,22 @@ class Dockerd:
     live and die there, and it cannot touch the host's (a ``--bridge=none`` dockerd in the
     host's namespace deletes the host's ``docker0``). Stopped with SIGTERM and its mounts undone
     on exit. ``own_network=False`` starts it in the host's namespace, for who needs that.
+
+    ``netns=NAME`` starts it in the named network namespace ``/run/netns/NAME`` instead (a swarm
+    node the test wired), ``hostname`` in a UTS namespace of its own with that name (swarm
+    nodes are told apart by hostname), and ``flags`` replaces the bridge/iptables flags: in a
+    namespace of its own a dockerd may keep its default bridge and rules (a swarm needs them).
     """
 
-    def __init__(self, base: str | None = None, *, own_network: bool = True) -> None:
+    _FLAGS = ("--iptables=false", "--ip-masq=false", "--bridge=none")
+
+    def __init__(self, base: str | None = None, *, own_network: bool = True,
+                 netns: str | None = None, hostname: str | None = None,
+                 flags: Sequence[str] | None = None) -> None:  # fmt: skip
         self.own_network = own_network
+        self.netns = netns
+        self.hostname = hostname
+        self.flags = tuple(self._FLAGS if flags is None else flags)
         self.base = base or tempfile.mkdtemp(prefix="ipydock-dockerd-")
         self.socket = os.path.join(self.base, "docker.sock")
         self.host = f"unix://{self.socket}"
@@ -218,6 +230,11 @@ class Dockerd:
         dockerd = shutil.which("dockerd") or "/usr/sbin/dockerd"
         log = open(os.path.join(self.base, "dockerd.log"), "wb")  # noqa: SIM115
         wrapper = ["unshare", "--net", "--"] if self.own_network else []
+        if self.netns:
+            wrapper = ["nsenter", f"--net=/run/netns/{self.netns}", "--"]
+        if self.hostname:  # sh sets it inside the new UTS namespace, then becomes dockerd
+            wrapper = ["unshare", "--uts", "--", "sh", "-c", f'hostname {self.hostname} && '
+                       'exec "$@"', "sh", *wrapper]  # fmt: skip
         self.proc = subprocess.Popen(
             [
                 *wrapper,
@@ -230,9 +247,7 @@ class Dockerd:
                 self.host,
                 "--pidfile",
                 os.path.join(self.base, "dockerd.pid"),
-                "--iptables=false",
-                "--ip-masq=false",
-                "--bridge=none",
+                *self.flags,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

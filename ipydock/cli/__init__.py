@@ -38,6 +38,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "network": ("networks",),
     "system": ("system", "distribution"),
     "build": ("build",),
+    **{word: ("swarm",) for word in ("swarm", "node", "service", "stack")},
     "info": ("system",),
     **{
         word: ("images",) for word in ("images", "rmi", "history", "tag", "save", "load", "import")
@@ -45,7 +46,8 @@ MODULES: dict[str, tuple[str, ...]] = {
     **{word: ("containers",) for word in _CONTAINER_WORDS},
     **{word: ("distribution",) for word in ("pull", "push", "login", "logout")},
 }
-ALL_MODULES = ("images", "build", "containers", "volumes", "networks", "system", "distribution")
+ALL_MODULES = ("images", "build", "containers", "volumes", "networks", "system", "distribution",
+               "swarm")  # fmt: skip
 
 
 def load_commands(word: str | None = None) -> None:
@@ -54,13 +56,18 @@ def load_commands(word: str | None = None) -> None:
         importlib.import_module(f"ipydock.cli.{name}")
 
 
+# global options that take a value (docker's -H/--context/--tls* among them)
+_VALUED = ("--root", "--driver", "--engine", "-H", "--host", "-c", "--context", "--tlscacert",
+           "--tlscert", "--tlskey")  # fmt: skip
+
+
 def _command_words(argv: Sequence[str]) -> tuple[str | None, str | None]:
     """The first two words that are not global options (``--root DIR``, ``--driver D``,
     ``--debug``): ``("image", "ls")``, ``("images", None)``."""
     words: list[str | None] = []
     args = iter(argv)
     for a in args:
-        if a in ("--root", "--driver"):
+        if a in _VALUED:
             next(args, None)
         elif not a.startswith("-"):
             words.append(a)
@@ -98,6 +105,17 @@ def build_parser(argv: Sequence[str] | None = None) -> Parser:
     parser.add_argument("--root", help="store root (default: $IPYDOCK_ROOT or /var/lib/ipydock)")
     parser.add_argument("--driver", choices=["overlay", "vfs"], help="snapshot driver")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    parser.add_argument("--engine", choices=["bundled", "docker", "podman"],
+                        help="the engine (default: $IPYDOCK_ENGINE, else docker when -H or "
+                        "--context is given, else bundled)")  # fmt: skip
+    parser.add_argument("-H", "--host", help="a Docker engine to connect to (unix://, tcp://, "
+                        "ssh://)")  # fmt: skip
+    parser.add_argument("-c", "--context", help="a docker context by name")
+    parser.add_argument("--tlsverify", action="store_true", default=None,
+                        help="use TLS and verify the engine")  # fmt: skip
+    parser.add_argument("--tlscacert", help="trust certs signed only by this CA")
+    parser.add_argument("--tlscert", help="path to the TLS client certificate")
+    parser.add_argument("--tlskey", help="path to the TLS client key")
     top = parser.add_subparsers(dest="group", metavar="COMMAND", parser_class=Parser)
     top.required = True
     groups: dict[str, argparse._SubParsersAction] = {}
@@ -126,10 +144,21 @@ def _add(sub: argparse._SubParsersAction, name: str, cmd: Command, **kw: object)
 def run(argv: Sequence[str], out: IO[str] | None = None) -> int:
     """Parse and run one command; errors raise (the caller decides how they look)."""
     args = build_parser(argv).parse_args(list(argv))
+    return int(args.run(_backend(args), args, out or sys.stdout))
+
+
+def _backend(args: argparse.Namespace) -> object:
+    """The bundled engine, or with ``--engine``/``-H``/``--context`` (or $IPYDOCK_ENGINE) a
+    Docker or Podman engine, as docker's own global options choose one."""
     from ipydock import backends
 
-    backend = backends.connect("bundled", root=args.root, driver=args.driver, warm=False)
-    return int(args.run(backend, args, out or sys.stdout))
+    kind = args.engine or os.environ.get("IPYDOCK_ENGINE") or (
+        "docker" if args.host or args.context else "bundled")  # fmt: skip
+    if kind == "bundled":
+        return backends.connect("bundled", root=args.root, driver=args.driver, warm=False)
+    tls = {k: getattr(args, k) for k in ("tlsverify", "tlscacert", "tlscert", "tlskey")
+           if getattr(args, k) is not None}  # fmt: skip
+    return backends.connect(kind, host=args.host, context=args.context, tls=tls)
 
 
 def _show_warning(

@@ -24,7 +24,9 @@ from ipydock.models import ActionResult, NetworkInfo
 
 def _create_call(backend: Backend, a: argparse.Namespace) -> NetworkInfo:
     labels = dict(item.partition("=")[::2] for item in a.label)
-    extra = {"ip_range": a.ip_range} if a.ip_range else {}  # the bundled engine's
+    extra: dict[str, object] = {"ip_range": a.ip_range} if a.ip_range else {}  # bundled's
+    if a.attachable:  # swarm-scoped networks (overlay), the Docker engine's
+        extra["attachable"] = True
     return backend.create_network(a.name, driver=a.driver, subnet=a.subnet, gateway=a.gateway,
                                   internal=a.internal, labels=labels, **extra)  # fmt: skip
 
@@ -36,6 +38,11 @@ def _create_call(backend: Backend, a: argparse.Namespace) -> NetworkInfo:
     arg("--gateway", help="gateway address of the subnet"),
     arg("--ip-range", help="allocate container addresses from this sub-range"),
     arg("--internal", action="store_true", help="no access to the outside"),
+    arg(
+        "--attachable",
+        action="store_true",
+        help="let standalone containers join a swarm (overlay) network",
+    ),
     arg("-l", "--label", action="append", default=[], metavar="K=V", help="set metadata"),
     arg("name", metavar="NETWORK"),
 )

@@ -27,6 +27,7 @@ from ipydock.commands.dockerignore import large_context_warning
 from ipydock.docker import build as building
 from ipydock.docker import convert
 from ipydock.docker.client import connect, errors
+from ipydock.docker.endpoint import Endpoint
 from ipydock.docker.runopts import create_args
 from ipydock.errors import (
     EngineError,
@@ -72,11 +73,20 @@ class DockerBackend:
 
     name = "docker"
 
-    def __init__(self, host: str | None = None, *, timeout: int = 60) -> None:
+    def __init__(self, host: str | Endpoint | None = None, *, timeout: int = 60,
+                 engine: str = "docker") -> None:  # fmt: skip
         self.api, self.host = connect(host, timeout)
+        self.name = engine
 
     def close(self) -> None:
         self.api.close()
+
+    @property
+    def swarm(self) -> Any:
+        """The engine's swarm (:class:`ipydock.docker.swarm.Swarm`): nodes, services, stacks."""
+        from ipydock.docker.swarm import Swarm
+
+        return Swarm(self.api, self.host)
 
     def _errors(self, kind: str = "", name: str = "") -> Any:
         return errors(self.host, kind, name)
@@ -627,7 +637,7 @@ class DockerBackend:
     def create_network(
         self, name: str, *, driver: str = "bridge", subnet: str | None = None,
         gateway: str | None = None, internal: bool = False,
-        labels: dict[str, str] | None = None,
+        labels: dict[str, str] | None = None, attachable: bool = False,
     ) -> NetworkInfo:  # fmt: skip
         if gateway and not subnet:
             raise UsageError("--gateway needs --subnet")
@@ -636,7 +646,8 @@ class DockerBackend:
         )
         with self._errors("network", name):
             out = self.api.create_network(name, driver=driver, ipam=ipam, internal=internal,
-                                          labels=labels or None, check_duplicate=True)  # fmt: skip
+                                          labels=labels or None, check_duplicate=True,
+                                          attachable=attachable or None)  # fmt: skip
             return self._network(out["Id"])
 
     def remove_network(self, name: str) -> None:

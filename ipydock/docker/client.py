@@ -2,18 +2,19 @@
 
 ::
 
-    connect(host) ──> docker.APIClient (version negotiated: the daemon answers, or
-                      EngineUnavailable says where nothing answered and what to do)
+    connect(endpoint) ──> docker.APIClient (version negotiated: the daemon answers, or
+                          EngineUnavailable says where nothing answered and what to do);
+                          the endpoint (host, TLS, context) comes from docker/endpoint.py
     with errors(host, "image", name): api call
         404 ──> ImageNotFound / ContainerNotFound / VolumeNotFound / NetworkNotFound
         409, 403 ──> NameInUse, ContainerRunning, ContainerNotRunning, VolumeInUse,
                      ImageInUse, ImageHasChildren, ImageMultiplyReferenced, Conflict
-        400 ──> UsageError     other ──> EngineError     no answer ──> EngineUnavailable
+        400 ──> UsageError     503 "…swarm…" ──> SwarmUnavailable
+        other ──> EngineError  no answer ──> EngineUnavailable
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,8 +22,10 @@ from typing import Any
 
 import docker
 import docker.errors
+import docker.tls
 import requests
 
+from ipydock.docker.endpoint import DEFAULT_HOST, Endpoint, resolve
 from ipydock.errors import (
     Conflict,
     ContainerNotFound,
@@ -38,6 +41,8 @@ from ipydock.errors import (
     NameInUse,
     NetworkNotFound,
     NotFound,
+    ServiceNotFound,
+    SwarmUnavailable,
     UsageError,
     VolumeInUse,
     VolumeNotFound,
@@ -45,15 +50,23 @@ from ipydock.errors import (
 
 __all__ = ["DEFAULT_HOST", "connect", "errors", "translate"]
 
-DEFAULT_HOST = "unix:///var/run/docker.sock"
 
-
-def connect(host: str | None = None, timeout: int = 60) -> tuple[Any, str]:
-    """``(APIClient, host)`` for ``host`` (default ``$DOCKER_HOST``, else the local socket),
+def connect(endpoint: Endpoint | str | None = None, timeout: int = 60) -> tuple[Any, str]:
+    """``(APIClient, host)`` for ``endpoint`` (a URL, or :func:`resolve`'s answer for none),
     after the daemon answered a version request."""
-    host = host or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
+    if not isinstance(endpoint, Endpoint):
+        endpoint = resolve(endpoint)
+    host = endpoint.host
+    tls: Any = False
+    if endpoint.tls is not None:
+        t = endpoint.tls
+        tls = docker.tls.TLSConfig(
+            client_cert=(t.cert, t.key) if t.cert else None, ca_cert=t.ca or None,
+            verify=t.ca if (t.verify and t.ca) else t.verify,
+        )  # fmt: skip
     try:
-        api = docker.APIClient(base_url=host, version="auto", timeout=timeout)
+        api = docker.APIClient(base_url=host, version="auto", timeout=timeout, tls=tls,
+                               use_ssh_client=host.startswith("ssh://"))  # fmt: skip
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
         raise EngineUnavailable(host, _reason(exc)) from exc
     return api, host
@@ -77,12 +90,14 @@ _NOT_FOUND = (
     (re.compile(r"network (\S+) not found", re.I), NetworkNotFound),
     (re.compile(r"(?:get|remove) (\S+): no such volume", re.I), VolumeNotFound),
     (re.compile(r"no such volume:? (\S+)", re.I), VolumeNotFound),
+    (re.compile(r"service (\S+) not found", re.I), ServiceNotFound),
 )
 _BY_KIND: dict[str, type[NotFound]] = {
     "image": ImageNotFound,
     "container": ContainerNotFound,
     "volume": VolumeNotFound,
     "network": NetworkNotFound,
+    "service": ServiceNotFound,
 }
 
 
@@ -104,6 +119,8 @@ def translate(exc: Exception, host: str, kind: str = "", name: str = "") -> IPyD
         return _conflict(message)
     if status == 400:
         return UsageError(message)
+    if status == 503 and "swarm" in message.lower():  # not a manager, not in a swarm
+        return SwarmUnavailable(host, message.split(". ")[0])
     return EngineError(status, message)
 
 

@@ -7,7 +7,6 @@ Settings are traitlets on :class:`IPyDock` (``%config IPyDock.engine = "bundled"
 
 from __future__ import annotations
 
-import inspect
 import io
 import os
 import shlex
@@ -18,7 +17,7 @@ from typing import Any
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.display import display
-from traitlets import CaselessStrEnum, Unicode, observe
+from traitlets import CaselessStrEnum, Dict, Unicode, observe
 from traitlets.config import Configurable
 
 from ipydock import backends, dock
@@ -41,12 +40,17 @@ class IPyDock(Magics, Configurable):
     """``%image``, ``%container``, ``%network``, ``%volume``, ``%ipydock`` and ``%%dockerfile``."""
 
     engine = CaselessStrEnum(
-        ["bundled", "docker"], default_value="bundled", help="the engine the magics drive"
+        ["bundled", "docker", "podman"],
+        default_value="bundled",
+        help="the engine the magics drive",
     ).tag(config=True)
     root = Unicode("", help="the bundled engine's store root (default: $IPYDOCK_ROOT)").tag(
         config=True
     )
     host = Unicode("", help="the Docker Engine API URL for engine 'docker'").tag(config=True)
+    context = Unicode("", help="a docker context by name, for engine 'docker'").tag(config=True)
+    tls = Dict(help="docker's TLS flags for engine 'docker': tlsverify, tlscacert, tlscert, "
+               "tlskey").tag(config=True)  # fmt: skip
     driver = Unicode("", help="snapshot driver of a new bundled store: overlay or vfs").tag(
         config=True
     )
@@ -62,7 +66,7 @@ class IPyDock(Magics, Configurable):
         Magics.__init__(self, shell=shell)
         shell.configurables.append(self)  # `%config IPyDock` lists and sets these
 
-    @observe("engine", "root", "host", "driver")
+    @observe("engine", "root", "host", "driver", "context", "tls")
     def _forget_backend(self, change: Any) -> None:
         self.close()
 
@@ -77,8 +81,9 @@ class IPyDock(Magics, Configurable):
         """Connected on first use, again after a setting changed."""
         if self._backend is None:
             kwargs: dict[str, Any] = {"root": self.root or None, "driver": self.driver or None}
-            if self.host and "host" in inspect.signature(backends.connect).parameters:
-                kwargs["host"] = self.host
+            if self.engine != "bundled":
+                kwargs.update(host=self.host or None, context=self.context or None,
+                              tls=dict(self.tls) or None)  # fmt: skip
             self._backend = backends.connect(self.engine, **kwargs)
         return self._backend
 
@@ -150,9 +155,26 @@ class IPyDock(Magics, Configurable):
         return self._group("volume", line)
 
     @line_magic
+    def service(self, line: str) -> Any:
+        return self._group("service", line)
+
+    @line_magic
+    def node(self, line: str) -> Any:
+        return self._group("node", line)
+
+    @line_magic
+    def stack(self, line: str) -> Any:
+        return self._group("stack", line)
+
+    @line_magic
+    def swarm(self, line: str) -> Any:
+        return self._group("swarm", line)
+
+    @line_magic
     def ipydock(self, line: str) -> Any:
         """``%ipydock info``, any ``ipydock …`` command line, or
-        ``%ipydock engine bundled|docker [--host URL] [--root PATH]`` to switch engines."""
+        ``%ipydock engine bundled|docker|podman [--host URL] [--context NAME] [--tlsverify]
+        [--tlscacert F] [--tlscert F] [--tlskey F] [--root PATH]`` to switch engines."""
         words = shlex.split(line)
         if words[:1] == ["engine"]:
             return self._switch(words[1:])
@@ -160,19 +182,25 @@ class IPyDock(Magics, Configurable):
 
     def _switch(self, words: list[str]) -> Any:
         parser = Parser(prog="%ipydock engine", add_help=False)
-        parser.add_argument("kind", choices=["bundled", "docker"])
-        parser.add_argument("--host", default="")
+        parser.add_argument("kind", choices=["bundled", "docker", "podman"])
+        parser.add_argument("-H", "--host", default="")
+        parser.add_argument("-c", "--context", default="")
+        parser.add_argument("--tlsverify", action="store_true", default=None)
+        for flag in ("--tlscacert", "--tlscert", "--tlskey"):
+            parser.add_argument(flag)
         parser.add_argument("--root", default=None)
-        before = (self.engine, self.host, self.root)
+        before = (self.engine, self.host, self.context, dict(self.tls), self.root)
         with cell_errors():
             a = parser.parse_args(words)
-            self.engine, self.host = a.kind, a.host
+            tls = {k: getattr(a, k) for k in ("tlsverify", "tlscacert", "tlscert", "tlskey")
+                   if getattr(a, k) is not None}  # fmt: skip
+            self.engine, self.host, self.context, self.tls = a.kind, a.host, a.context, tls
             if a.root is not None:
                 self.root = a.root
             try:
                 return present(self.backend.info())
             except BaseException:
-                self.engine, self.host, self.root = before
+                self.engine, self.host, self.context, self.tls, self.root = before
                 raise
 
     # -- builds ----------------------------------------------------------------------------------

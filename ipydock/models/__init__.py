@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     )
     from ipydock.models.networks import NetworkEndpoint, NetworkInfo, PortBinding
     from ipydock.models.registry import PullResult, PushResult, TransferEvent
+    from ipydock.models.swarm import NodeInfo, ServiceInfo, StackInfo, TaskInfo
 
 __all__ = [
     "ActionResult",
@@ -72,6 +73,7 @@ __all__ = [
     "LogEntry",
     "NetworkEndpoint",
     "NetworkInfo",
+    "NodeInfo",
     "PortBinding",
     "ProcessTable",
     "PruneResult",
@@ -81,6 +83,9 @@ __all__ = [
     "RunOptions",
     "RunOutput",
     "RunResult",
+    "ServiceInfo",
+    "StackInfo",
+    "TaskInfo",
     "TransferEvent",
     "VolumeInfo",
     "WaitResult",
@@ -119,6 +124,10 @@ _MODULES = {
     "TransferEvent": "registry",
     "PullResult": "registry",
     "PushResult": "registry",
+    "NodeInfo": "swarm",
+    "ServiceInfo": "swarm",
+    "StackInfo": "swarm",
+    "TaskInfo": "swarm",
 }
 
 

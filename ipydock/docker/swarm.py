@@ -1,0 +1,377 @@
+"""A Docker Swarm through the engine's API: nodes, services, their tasks and logs, stacks.
+
+::
+
+    DockerBackend.swarm ──> Swarm(api, host)
+        init / join / leave / join_token      the engine's membership
+        nodes()                               NodeInfo rows
+        create_service / update / scale / rm  docker's service words, a spec built here
+        services() / tasks(service)           ServiceInfo / TaskInfo rows (node names, states,
+                                              errors, addresses on the service's networks)
+        service_logs(service)                 LogEntry lines, docker's "web.1.ID@node" prefix
+        deploy_stack / stacks / remove_stack  a compose file as services and networks
+
+Everything here is the public ``docker.APIClient`` API. An image is pinned by digest when its
+registry answers (``docker service create`` does the same, so every node runs the same image);
+otherwise the tag stays and :attr:`Swarm.warnings` says why, as docker's warning does.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from docker.types import ContainerSpec as DockerContainerSpec
+from docker.types import EndpointSpec, RestartPolicy, ServiceMode, TaskTemplate
+
+from ipydock.docker import convert
+from ipydock.docker.client import errors
+from ipydock.errors import UsageError
+from ipydock.models import LogEntry, NodeInfo, ServiceInfo, StackInfo, TaskInfo
+
+__all__ = ["STACK_LABEL", "Swarm"]
+
+STACK_LABEL = "com.docker.stack.namespace"  # docker's own label: `docker stack ls` sees ours
+
+
+class Swarm:
+    """The swarm of the engine at ``host``; every method is one or a few API calls."""
+
+    def __init__(self, api: Any, host: str) -> None:
+        self.api = api
+        self.host = host
+        self.warnings: list[str] = []
+
+    # -- membership ------------------------------------------------------------------------------
+
+    def init(self, advertise_addr: str | None = None, listen_addr: str = "0.0.0.0:2377") -> str:
+        """``swarm init``: this engine becomes a manager of a new swarm; its node ID."""
+        with errors(self.host):
+            return str(self.api.init_swarm(advertise_addr=advertise_addr, listen_addr=listen_addr))
+
+    def join(self, remote: str, token: str, advertise_addr: str | None = None,
+             listen_addr: str = "0.0.0.0:2377") -> None:  # fmt: skip
+        with errors(self.host):
+            self.api.join_swarm([remote], token, listen_addr=listen_addr,
+                                advertise_addr=advertise_addr)  # fmt: skip
+
+    def leave(self, force: bool = False) -> None:
+        with errors(self.host):
+            self.api.leave_swarm(force=force)
+
+    def join_token(self, role: str = "worker") -> str:
+        if role not in ("worker", "manager"):
+            raise UsageError(f"swarm join-token: unknown role {role!r}: use worker or manager")
+        with errors(self.host):
+            tokens = self.api.inspect_swarm()["JoinTokens"]
+        return str(tokens["Worker" if role == "worker" else "Manager"])
+
+    def manager_addr(self) -> str:
+        """The address a new node joins (``host:2377``): the leader's, as ``join-token``
+        prints it."""
+        with errors(self.host):
+            info = self.api.info()
+        managers = info.get("Swarm", {}).get("RemoteManagers") or []
+        return str(managers[0]["Addr"]) if managers else ""
+
+    # -- nodes -----------------------------------------------------------------------------------
+
+    def nodes(self) -> list[NodeInfo]:
+        with errors(self.host):
+            raw = self.api.nodes()
+            me = self.api.info().get("Swarm", {}).get("NodeID", "")
+        return sorted((_node(n, me) for n in raw), key=lambda n: n.hostname)
+
+    def _hostnames(self) -> dict[str, str]:
+        with errors(self.host):
+            return {n["ID"]: n["Description"]["Hostname"] for n in self.api.nodes()}
+
+    # -- services --------------------------------------------------------------------------------
+
+    def create_service(
+        self, image: str, command: Sequence[str] = (), *, name: str | None = None,
+        replicas: int | None = None, mode: str = "replicated", networks: Sequence[str] = (),
+        publish: Sequence[str] = (), env: Sequence[str] = (), labels: dict[str, str] | None = None,
+        constraints: Sequence[str] = (), endpoint_mode: str | None = None,
+        hostname: str | None = None, container_labels: dict[str, str] | None = None,
+    ) -> str:  # fmt: skip
+        """``service create``; the new service's ID."""
+        if mode not in ("replicated", "global"):
+            raise UsageError(f"service create: --mode {mode}: use replicated or global")
+        if mode == "global" and replicas is not None:
+            raise UsageError("service create: --replicas can only be used with replicated mode")
+        spec = DockerContainerSpec(self._pinned(image), command=list(command) or None,
+                                   env=list(env) or None, hostname=hostname,
+                                   labels=container_labels)  # fmt: skip
+        template = TaskTemplate(spec, restart_policy=RestartPolicy(condition="any"),
+                                placement=list(constraints) or None)  # fmt: skip
+        with errors(self.host, "network"):
+            return str(self.api.create_service(
+                template, name=name, labels=labels or None,
+                mode=ServiceMode(mode, replicas if mode == "replicated" else None),
+                networks=list(networks) or None,
+                endpoint_spec=_endpoint(publish, endpoint_mode),
+            )["ID"])  # fmt: skip
+
+    def _pinned(self, image: str) -> str:
+        """``image@sha256:…`` from its registry, so every node runs the same bytes; the image
+        itself (with a warning) when no registry knows it, as docker does."""
+        if "@" in image:
+            return image
+        try:
+            digest = self.api.inspect_distribution(image)["Descriptor"]["digest"]
+        except Exception as exc:  # any failure means "not on a registry": docker goes on too
+            self.warnings.append(
+                f"image {image} could not be accessed on a registry to record its digest "
+                f"({_why(exc)}); each node uses its own {image}: push it to a registry the "
+                f"nodes reach to run the same image everywhere")  # fmt: skip
+            return image
+        return f"{image}@{digest}"
+
+    def services(self, filters: Sequence[str] = ()) -> list[ServiceInfo]:
+        with errors(self.host):
+            raw = self.api.services(filters=convert.filters(filters) or None, status=True)
+            names = self._network_names()
+        return sorted((_service(s, names) for s in raw), key=lambda s: s.name)
+
+    def inspect_service(self, service: str) -> ServiceInfo:
+        raw = self._raw_service(service)
+        with errors(self.host):
+            status = self.api.services(filters={"id": raw["ID"]}, status=True)
+            names = self._network_names()
+        return _service(status[0] if status else raw, names)
+
+    def _raw_service(self, service: str) -> dict[str, Any]:
+        with errors(self.host, "service", service):
+            return dict(self.api.inspect_service(service))
+
+    def _network_names(self) -> dict[str, str]:
+        return {n["Id"]: n["Name"] for n in self.api.networks()}
+
+    def tasks(self, service: str, *, all: bool = True) -> list[TaskInfo]:
+        """``service ps``: the service's tasks, newest first per slot (with ``all=False`` only
+        the ones meant to run)."""
+        raw = self._raw_service(service)
+        flt: dict[str, Any] = {"service": raw["ID"]}
+        if not all:
+            flt["desired-state"] = "running"
+        with errors(self.host):
+            tasks = self.api.tasks(filters=flt)
+        hosts = self._hostnames()
+        name = raw["Spec"]["Name"]
+        rows = [_task(t, name, hosts) for t in tasks]
+        return sorted(rows, key=lambda t: (t.slot, t.node, -(t.since.timestamp() if t.since
+                                                              else 0)))  # fmt: skip
+
+    def scale(self, service: str, replicas: int) -> None:
+        raw = self._raw_service(service)
+        if "Replicated" not in raw["Spec"].get("Mode", {}):
+            raise UsageError(f"service scale: {service} is not a replicated service")
+        self._update(raw, mode=ServiceMode("replicated", replicas))
+
+    def update_service(self, service: str, *, image: str | None = None,
+                       replicas: int | None = None, force: bool = False) -> None:  # fmt: skip
+        raw = self._raw_service(service)
+        template = dict(raw["Spec"]["TaskTemplate"])
+        if image:
+            template["ContainerSpec"] = {**template["ContainerSpec"], "Image": self._pinned(image)}
+        if force:
+            template["ForceUpdate"] = int(template.get("ForceUpdate") or 0) + 1
+        mode = ServiceMode("replicated", replicas) if replicas is not None else None
+        self._update(raw, task_template=template, mode=mode)
+
+    def _update(self, raw: dict[str, Any], **changes: Any) -> None:
+        spec = raw["Spec"]
+        kw: dict[str, Any] = {
+            "task_template": spec.get("TaskTemplate"),
+            "name": spec.get("Name"),
+            "labels": spec.get("Labels"),
+            "mode": spec.get("Mode"),
+            "networks": spec.get("TaskTemplate", {}).get("Networks") or spec.get("Networks"),
+            "endpoint_spec": spec.get("EndpointSpec"),
+            "update_config": spec.get("UpdateConfig"),
+        }
+        kw.update({k: v for k, v in changes.items() if v is not None})
+        with errors(self.host):
+            self.api.update_service(raw["ID"], raw["Version"]["Index"], **kw)
+
+    def remove_service(self, service: str) -> None:
+        raw = self._raw_service(service)
+        with errors(self.host):
+            self.api.remove_service(raw["ID"])
+
+    def service_logs(self, service: str, *, follow: bool = False, tail: int | None = None
+                     ) -> Iterator[LogEntry]:  # fmt: skip
+        """The service's lines from every task, each with docker's ``web.1.TASKID@node``
+        prefix. The SDK's public call merges stdout and stderr into one stream, so each stream
+        is asked for on its own (two readers when following) to keep them apart."""
+        raw = self._raw_service(service)
+        tty = bool(raw["Spec"]["TaskTemplate"]["ContainerSpec"].get("TTY"))
+        prefixes = {t.id: f"{t.name}.{t.id[:12]}@{t.node}" for t in self.tasks(service)}
+        streams = ("stdout",) if tty else ("stdout", "stderr")
+        readers = [self._log_lines(raw["ID"], s, follow, tail, tty, prefixes) for s in streams]
+        if not follow:
+            lines = [e for r in readers for e in r]
+            yield from sorted(lines, key=lambda e: e.time)  # stable: each stream in order
+            return
+        yield from _merged(readers)
+
+    def _log_lines(self, sid: str, stream: str, follow: bool, tail: int | None, tty: bool,
+                   prefixes: dict[str, str]) -> Iterator[LogEntry]:  # fmt: skip
+        with errors(self.host):
+            chunks = self.api.service_logs(
+                sid, details=True, follow=follow, stdout=stream == "stdout",
+                stderr=stream == "stderr", timestamps=True,
+                tail="all" if tail is None else tail, is_tty=tty,
+            )  # fmt: skip
+            pending = ""
+            for chunk in chunks:
+                pending += chunk.decode("utf-8", "replace")
+                *lines, pending = pending.split("\n")
+                for line in lines:
+                    yield _log_line(stream, line, prefixes)
+            if pending:
+                yield _log_line(stream, pending, prefixes)
+
+    # -- stacks ----------------------------------------------------------------------------------
+
+    def stacks(self) -> list[StackInfo]:
+        counts: dict[str, int] = {}
+        with errors(self.host):
+            for s in self.api.services(filters={"label": STACK_LABEL}):
+                name = s["Spec"].get("Labels", {}).get(STACK_LABEL, "")
+                counts[name] = counts.get(name, 0) + 1
+        return [StackInfo(n, c) for n, c in sorted(counts.items())]
+
+    def deploy_stack(self, name: str, compose: dict[str, Any]) -> list[str]:
+        from ipydock.docker.stack import deploy
+
+        return deploy(self, name, compose)
+
+    def remove_stack(self, name: str) -> list[str]:
+        """``stack rm``: the stack's services, then its networks; what was removed."""
+        removed: list[str] = []
+        flt = {"label": f"{STACK_LABEL}={name}"}
+        with errors(self.host):
+            for s in self.api.services(filters=flt):
+                self.api.remove_service(s["ID"])
+                removed.append(f"service {s['Spec']['Name']}")
+            for n in self.api.networks(filters=flt):
+                self.api.remove_network(n["Id"])
+                removed.append(f"network {n['Name']}")
+        if not removed:
+            raise UsageError(f"stack rm: nothing found in stack: {name} (see `stack ls`)")
+        return removed
+
+
+def _endpoint(publish: Sequence[str], endpoint_mode: str | None) -> EndpointSpec | None:
+    """``-p [PUBLISHED:]TARGET[/PROTO]`` (docker's short form) as an endpoint spec."""
+    if not publish and not endpoint_mode:
+        return None
+    ports: dict[int, Any] = {}
+    for item in publish:
+        spec, _, proto = item.partition("/")
+        published, _, target = spec.rpartition(":")
+        try:
+            tport, pport = int(target), int(published) if published else None
+        except ValueError:
+            raise UsageError(f"service create: -p {item}: use [PUBLISHED:]TARGET[/tcp|udp]"
+                             ) from None  # fmt: skip
+        if pport is None:
+            raise UsageError(f"service create: -p {item}: a swarm publishes on a chosen port: "
+                             f"use PUBLISHED:{tport}")  # fmt: skip
+        ports[pport] = (tport, proto or "tcp")
+    return EndpointSpec(mode=endpoint_mode, ports=ports or None)
+
+
+def _node(n: dict[str, Any], me: str) -> NodeInfo:
+    manager = n.get("ManagerStatus") or {}
+    role = "Leader" if manager.get("Leader") else str(manager.get("Reachability", "")).title()
+    return NodeInfo(
+        id=n["ID"], hostname=n["Description"]["Hostname"],
+        status=n["Status"]["State"].title(), availability=n["Spec"]["Availability"].title(),
+        manager_status=role, engine_version=n["Description"]["Engine"]["EngineVersion"],
+        addr=n["Status"].get("Addr", ""), self=n["ID"] == me,
+    )  # fmt: skip
+
+
+def _service(s: dict[str, Any], network_names: dict[str, str]) -> ServiceInfo:
+    spec = s["Spec"]
+    mode = "global" if "Global" in spec.get("Mode", {}) else "replicated"
+    status = s.get("ServiceStatus") or {}
+    running, desired = int(status.get("RunningTasks", 0)), int(status.get("DesiredTasks", 0))
+    if mode == "replicated" and "ServiceStatus" not in s:
+        desired = int(spec["Mode"]["Replicated"].get("Replicas", 0))
+    image = spec["TaskTemplate"]["ContainerSpec"]["Image"].split("@", 1)[0]
+    ports = [f"*:{p['PublishedPort']}->{p['TargetPort']}/{p.get('Protocol', 'tcp')}"
+             for p in (s.get("Endpoint") or {}).get("Ports") or []]  # fmt: skip
+    nets = spec.get("TaskTemplate", {}).get("Networks") or spec.get("Networks") or []
+    return ServiceInfo(
+        id=s["ID"], name=spec["Name"], mode=mode, replicas=f"{running}/{desired}",
+        running=running, desired=desired, image=image, ports=ports,
+        networks=[network_names.get(n["Target"], n["Target"]) for n in nets],
+        created=convert.time(s.get("CreatedAt")), updated=convert.time(s.get("UpdatedAt")),
+        labels=dict(spec.get("Labels") or {}),
+    )  # fmt: skip
+
+
+def _task(t: dict[str, Any], service: str, hosts: dict[str, str]) -> TaskInfo:
+    status = t.get("Status") or {}
+    slot = int(t.get("Slot") or 0)
+    node = hosts.get(t.get("NodeID", ""), t.get("NodeID", ""))
+    addresses = [a for att in t.get("NetworksAttachments") or [] for a in att.get("Addresses")
+                 or []]  # fmt: skip
+    return TaskInfo(
+        id=t["ID"], name=f"{service}.{slot}" if slot else f"{service}.{t.get('NodeID', '')}",
+        service=service, slot=slot,
+        image=t["Spec"]["ContainerSpec"]["Image"].split("@", 1)[0], node=node,
+        desired_state=str(t.get("DesiredState", "")).title(),
+        current_state=str(status.get("State", "")).title(),
+        since=convert.time(status.get("Timestamp")), error=str(status.get("Err", "")),
+        addresses=addresses,
+        container_id=str((status.get("ContainerStatus") or {}).get("ContainerID", "")),
+    )  # fmt: skip
+
+
+def _log_line(stream: str, line: str, prefixes: dict[str, str]) -> LogEntry:
+    """``TIME com.docker.swarm.node.id=…,…task.id=ID TEXT`` (``timestamps`` and ``details``)
+    as a LogEntry whose text starts with docker's ``web.1.ID@node    | ``."""
+    when, _, rest = line.partition(" ")
+    details, _, text = rest.partition(" ")
+    task = dict(kv.partition("=")[::2] for kv in details.split(",")).get(
+        "com.docker.swarm.task.id", "")  # fmt: skip
+    prefix = prefixes.get(task, task[:12])
+    return LogEntry(stream, f"{prefix}    | {text}\n", when)
+
+
+def _merged(readers: list[Iterator[LogEntry]]) -> Iterator[LogEntry]:
+    """Lines from several followed streams as they come (one thread per stream)."""
+    q: queue.Queue[LogEntry | BaseException | None] = queue.Queue()
+
+    def pump(reader: Iterator[LogEntry]) -> None:
+        try:
+            for entry in reader:
+                q.put(entry)
+        except BaseException as exc:  # handed to the consumer
+            q.put(exc)
+        finally:
+            q.put(None)
+
+    for r in readers:
+        threading.Thread(target=pump, args=(r,), daemon=True).start()
+    left = len(readers)
+    while left:
+        item = q.get()
+        if item is None:
+            left -= 1
+        elif isinstance(item, BaseException):
+            raise item
+        else:
+            yield item
+
+
+def _why(exc: BaseException) -> str:
+    text = str(getattr(exc, "explanation", "") or exc).strip()
+    return text.splitlines()[0][:160] if text else type(exc).__name__

@@ -1,0 +1,116 @@
+"""Services on a real two-node swarm, through the same commands, magics and DataFrames."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+from ipydock.docker import DockerBackend
+from ipydock.errors import ServiceNotFound, SwarmUnavailable
+from tests.swarm.conftest import Cluster, wait_for
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+def _running(b: DockerBackend, name: str, count: int) -> bool:
+    tasks = [t for t in b.swarm.tasks(name) if t.desired_state == "Running"]
+    return len(tasks) == count and all(t.current_state == "Running" for t in tasks)
+
+
+def test_nodes(manager: DockerBackend) -> None:
+    rows = manager.swarm.nodes()
+    assert sorted(n.hostname for n in rows) == ["node-a", "node-b"]
+    leader = next(n for n in rows if n.hostname == "node-a")
+    assert leader.manager_status == "Leader" and leader.self
+    assert all(n.status == "Ready" for n in rows)
+
+
+def test_replicas_span_nodes_and_resolve_each_other(manager: DockerBackend,
+                                                     cluster: Cluster) -> None:  # fmt: skip
+    manager.create_network("ov", driver="overlay", attachable=True)
+    manager.swarm.create_service(cluster.image, ["httpd", "-f", "-p", "80", "-h", "/"],
+                                 name="web", replicas=3, networks=["ov"],
+                                 endpoint_mode="dnsrr")  # fmt: skip
+    assert manager.swarm.warnings == []  # the registry knows it: pinned by digest
+    wait_for(lambda: _running(manager, "web", 3), "3 running tasks of web")
+    tasks = [t for t in manager.swarm.tasks("web") if t.desired_state == "Running"]
+    assert {t.node for t in tasks} == {"node-a", "node-b"}
+    assert all(t.addresses for t in tasks)
+    (row,) = [s for s in manager.swarm.services() if s.name == "web"]
+    assert (row.replicas, row.networks, row.image) == ("3/3", ["ov"], cluster.image)
+    # a container on the worker resolves every task by the service's name, over the overlay
+    out = cluster.worker.run("run", "--rm", "--network", "ov", cluster.image, "nslookup",
+                             "tasks.web").stdout.decode()  # fmt: skip
+    task_ips = {t.addresses[0].split("/")[0] for t in tasks}
+    assert task_ips <= set(out.split()), out
+    # and reaches one of them by the service's name (DNS round robin: virtual IPs and the
+    # routing mesh need the kernel's IPVS, which this machine's kernel does not have)
+    out = cluster.worker.run("run", "--rm", "--network", "ov", cluster.image, "sh", "-c",
+                             r"printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 web 80")  # fmt: skip
+    assert out.stdout.startswith(b"HTTP/1."), out
+
+
+def test_scale_and_update_show_in_the_rows(manager: DockerBackend, cluster: Cluster) -> None:
+    manager.swarm.create_service(cluster.image, ["sleep", "3600"], name="sl", replicas=1)
+    wait_for(lambda: _running(manager, "sl", 1), "1 running task")
+    manager.swarm.scale("sl", 4)
+    wait_for(lambda: _running(manager, "sl", 4), "4 running tasks after scale")
+    assert [s.replicas for s in manager.swarm.services() if s.name == "sl"] == ["4/4"]
+    cluster.manager.run("tag", cluster.image, cluster.image.replace(":1", ":2"))
+    cluster.manager.run("push", cluster.image.replace(":1", ":2"))
+    manager.swarm.update_service("sl", image=cluster.image.replace(":1", ":2"))
+    wait_for(lambda: {t.image for t in manager.swarm.tasks("sl") if t.desired_state ==
+                      "Running" and t.current_state == "Running"} == {cluster.image.replace(
+                      ":1", ":2")}, "every task on the new image")  # fmt: skip
+    shutdown = [t for t in manager.swarm.tasks("sl") if t.desired_state == "Shutdown"]
+    assert {t.image for t in shutdown} == {cluster.image}  # the history stays, as docker's
+
+
+def test_logs_carry_the_task_prefix(manager: DockerBackend, cluster: Cluster) -> None:
+    manager.swarm.create_service(cluster.image, ["sh", "-c", "echo out; echo err >&2; "
+                                 "sleep 3600"], name="talk", replicas=2)  # fmt: skip
+    wait_for(lambda: _running(manager, "talk", 2), "2 running tasks")
+    wait_for(lambda: len(list(manager.swarm.service_logs("talk"))) >= 4, "4 log lines")
+    entries = list(manager.swarm.service_logs("talk"))
+    assert {(e.stream, e.text.split("| ", 1)[1]) for e in entries} == {
+        ("stdout", "out\n"), ("stderr", "err\n")}  # fmt: skip
+    assert all(e.text.startswith("talk.") and "@node-" in e.text for e in entries)
+
+
+def test_refusals_are_one_line(manager: DockerBackend, cluster: Cluster,
+                               dockerd: object) -> None:  # fmt: skip
+    with pytest.raises(ServiceNotFound, match="No such service: nope"):
+        manager.swarm.tasks("nope")
+    plain = DockerBackend(dockerd.host)  # type: ignore[attr-defined]
+    with pytest.raises(SwarmUnavailable, match="not a swarm manager"):
+        plain.swarm.services()
+    worker = DockerBackend(cluster.worker.host)
+    with pytest.raises(SwarmUnavailable, match="not a swarm manager"):
+        worker.swarm.services()
+
+
+def test_cli_and_magic(cluster: Cluster, manager: DockerBackend, tmp_path: object,
+                       ip: InteractiveShell) -> None:  # fmt: skip
+    env = {**os.environ, "IPYDOCK_RUNTIME_DIR": str(tmp_path)}
+    cli = [sys.executable, "-m", "ipydock", "-H", cluster.manager.host]
+    out = subprocess.run([*cli, "service", "create", "--name", "one", "--replicas", "2",
+                          cluster.image, "sleep", "3600"], env=env, capture_output=True,
+                         text=True, check=True)  # fmt: skip
+    sid = out.stdout.strip()
+    wait_for(lambda: _running(manager, "one", 2), "2 running tasks")
+    table = subprocess.run([*cli, "service", "ls"], env=env, capture_output=True, text=True,
+                           check=True).stdout  # fmt: skip
+    assert sid[:12] in table and "2/2" in table
+    ip.run_line_magic("ipydock", f"engine docker --host {cluster.manager.host}")
+    try:
+        df = ip.run_line_magic("service", "ps one")
+        assert list(df.columns[:4]) == ["id", "name", "service", "slot"]
+        assert sorted(df.loc[df.desired_state == "Running", "name"]) == ["one.1", "one.2"]
+        nodes = ip.run_line_magic("node", "ls")
+        assert sorted(nodes.hostname) == ["node-a", "node-b"]
+    finally:
+        ip.run_line_magic("ipydock", "engine bundled")
