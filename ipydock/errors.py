@@ -352,13 +352,12 @@ class NotSupported(IPyDockError):
 class EngineUnavailable(IPyDockError):
     """The Docker engine at ``host`` cannot be reached (not running, wrong URL, no access)."""
 
-    def __init__(self, host: str, why: str) -> None:
+    def __init__(self, host: str, why: str, hint: str = "") -> None:
         self.host = host
-        self.why = why
-        super().__init__(
-            f"cannot reach the Docker engine at {host}: {why} (start dockerd, or point "
-            "DOCKER_HOST / `%ipydock engine docker --host URL` at a running one)"
-        )
+        self.why = " ".join(why.split())  # one line
+        hint = hint or ("start dockerd, or point DOCKER_HOST / `%ipydock engine docker --host "
+                        "URL` at a running one")  # fmt: skip
+        super().__init__(f"cannot reach the Docker engine at {host}: {self.why} ({hint})")
 
 
 class SwarmUnavailable(IPyDockError):

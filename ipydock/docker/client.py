@@ -65,11 +65,35 @@ def connect(endpoint: Endpoint | str | None = None, timeout: int = 60) -> tuple[
             verify=t.ca if (t.verify and t.ca) else t.verify,
         )  # fmt: skip
     try:
-        api = docker.APIClient(base_url=host, version="auto", timeout=timeout, tls=tls,
-                               use_ssh_client=host.startswith("ssh://"))  # fmt: skip
+        api = _client(host, tls, timeout)
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
-        raise EngineUnavailable(host, _reason(exc)) from exc
+        why = _reason(exc)
+        hint = "check --tlscacert/--tlscert/--tlskey or DOCKER_CERT_PATH" if why.startswith(
+            "TLS:") else ""  # fmt: skip
+        raise EngineUnavailable(host, why, hint) from exc
     return api, host
+
+
+def _client(host: str, tls: Any, timeout: int) -> Any:
+    """An APIClient at the API version both sides speak (docker's negotiation, from the
+    server's ``/version``). With TLS, ``requests`` must not trust the environment: it would
+    put ``$REQUESTS_CA_BUNDLE`` before the CA the engine's certificate is checked against."""
+    from docker.constants import DEFAULT_DOCKER_API_VERSION, MINIMUM_DOCKER_API_VERSION
+    from docker.utils import version_lt
+
+    kw: dict[str, Any] = {"base_url": host, "timeout": timeout, "tls": tls,
+                          "use_ssh_client": host.startswith("ssh://")}  # fmt: skip
+    probe = docker.APIClient(version=MINIMUM_DOCKER_API_VERSION, **kw)  # asks nothing yet
+    probe.trust_env = not tls
+    try:
+        server = str(probe.version(api_version=False)["ApiVersion"])
+    finally:
+        probe.close()
+    version = server if version_lt(server, DEFAULT_DOCKER_API_VERSION) else \
+        DEFAULT_DOCKER_API_VERSION  # fmt: skip
+    api = docker.APIClient(version=version, **kw)
+    api.trust_env = not tls
+    return api
 
 
 @contextmanager
@@ -164,6 +188,9 @@ def _reason(exc: BaseException) -> str:
     """A one-line why: the innermost cause (``No such file or directory``, ``Connection
     refused``) rather than urllib3's nested wrapper text."""
     text = str(exc)
+    m = re.search(r"certificate verify failed: [^'\"(]+", text)
+    if m:  # the engine's certificate is not signed by the CA given (--tlscacert)
+        return f"TLS: {m.group(0).strip()}"
     m = re.search(r"(\[Errno \d+\] [^'\")]+)", text)
     if m:
         return m.group(1).strip()
