@@ -2,6 +2,7 @@
 
 * :func:`busybox_rootfs` / :func:`busybox_tarball`: a tiny root filesystem from Debian's
   ``busybox-static`` (``FROM scratch`` + ``ADD`` material: the only image source offline).
+* :class:`PodmanService`: Podman's Docker-compatible service, the same interface as Dockerd;
 * :class:`Dockerd`: a real ``dockerd`` with its own data root and socket, for side-by-side and
   interop tests, stopped and cleaned away afterwards.
 * :class:`CommandServer`: the warm server behind the ``ipydock`` command, started in a runtime
@@ -38,6 +39,7 @@ __all__ = [
     "CommandServer",
     "Dockerd",
     "LocalRegistry",
+    "PodmanService",
     "REGISTRY_BINARY",
     "add_step",
     "busybox_rootfs",
@@ -226,8 +228,14 @@ class Dockerd:
     def env(self, **extra: str) -> dict[str, str]:
         return {**os.environ, "DOCKER_HOST": self.host, "DOCKER_BUILDKIT": "0", **extra}
 
-    def start(self, timeout: float = 60) -> Dockerd:
+    def command(self) -> list[str]:
+        """The daemon's argv, without the namespace wrapper."""
         dockerd = shutil.which("dockerd") or "/usr/sbin/dockerd"
+        return [dockerd, "--data-root", os.path.join(self.base, "data"), "--exec-root",
+                os.path.join(self.base, "exec"), "-H", self.host, "--pidfile",
+                os.path.join(self.base, "dockerd.pid"), *self.flags]  # fmt: skip
+
+    def start(self, timeout: float = 60) -> Dockerd:
         log = open(os.path.join(self.base, "dockerd.log"), "wb")  # noqa: SIM115
         wrapper = ["unshare", "--net", "--"] if self.own_network else []
         if self.netns:
@@ -236,22 +244,11 @@ class Dockerd:
             wrapper = ["unshare", "--uts", "--", "sh", "-c", f'hostname {self.hostname} && '
                        'exec "$@"', "sh", *wrapper]  # fmt: skip
         self.proc = subprocess.Popen(
-            [
-                *wrapper,
-                dockerd,
-                "--data-root",
-                os.path.join(self.base, "data"),
-                "--exec-root",
-                os.path.join(self.base, "exec"),
-                "-H",
-                self.host,
-                "--pidfile",
-                os.path.join(self.base, "dockerd.pid"),
-                *self.flags,
-            ],
+            [*wrapper, *self.command()],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env=self.daemon_env(),
         )
         log.close()
         deadline = time.monotonic() + timeout
@@ -264,6 +261,9 @@ class Dockerd:
                 self.stop()
                 raise RuntimeError(f"dockerd did not answer in {timeout}s: {self.log_tail()}")
             time.sleep(0.05)
+
+    def daemon_env(self) -> dict[str, str]:
+        return dict(os.environ)
 
     def log_tail(self) -> str:
         with contextlib.suppress(OSError), open(os.path.join(self.base, "dockerd.log")) as f:
@@ -302,6 +302,55 @@ class Dockerd:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class PodmanService(Dockerd):
+    """Podman's Docker-compatible API (``podman system service``) with a store, run dir and
+    network config of its own under one temp dir, in a network namespace of its own: the same
+    interface as :class:`Dockerd` (``host``, ``run`` through the docker CLI), so a test written
+    for dockerd runs on Podman too."""
+
+    def command(self) -> list[str]:
+        podman = shutil.which("podman") or "/usr/bin/podman"
+        return [podman, "system", "service", "--time", "0", self.host]
+
+    def daemon_env(self) -> dict[str, str]:
+        b = self.base
+        storage, conf = os.path.join(b, "storage.conf"), os.path.join(b, "containers.conf")
+        with open(storage, "w") as f:
+            f.write(f'[storage]\ndriver = "overlay"\ngraphroot = "{b}/graph"\n'
+                    f'runroot = "{b}/run"\n')  # fmt: skip
+        with open(conf, "w") as f:  # runc: crun refuses this machine's hybrid cgroups;
+            # no default ulimits: podman's ask for more than this machine's hard limits
+            f.write('[containers]\ndefault_ulimits = []\n'
+                    f'[engine]\nruntime = "runc"\ntmp_dir = "{b}/tmp"\n'
+                    f'volume_path = "{b}/volumes"\n'
+                    'cgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
+                    f'events_logfile_path = "{b}/events.log"\n'
+                    f'[network]\nnetwork_config_dir = "{b}/networks"\n')  # fmt: skip
+        return {**os.environ, "CONTAINERS_STORAGE_CONF": storage, "CONTAINERS_CONF": conf}
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:  # containers first: their
+            ids = self.run("ps", "-aq", check=False).stdout.split()  # conmons outlive the API
+            if ids:
+                self.run("rm", "-f", *[i.decode() for i in ids], check=False)
+        for pid in _pids_mentioning(self.base):
+            if self.proc is None or pid != self.proc.pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        super().stop()
+
+
+def _pids_mentioning(text: str) -> list[int]:
+    """Processes whose command line names ``text`` (a podman's conmon and its container)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry}/cmdline", "rb") as f:
+                if text.encode() in f.read():
+                    out.append(int(entry))
+    return out
 
 
 class CommandServer:
