@@ -13,6 +13,7 @@ if [[ "${1:-}" == "--test" ]]; then
   packages+=(docker.io skopeo umoci crun iproute2 chromium docker-registry apache2-utils
             golang-github-opencontainers-image-spec-dev)
   packages+=(mmdebstrap uidmap proot)  # the rootless suite: a Debian root, id ranges, PRoot
+  packages+=(podman openssl)  # beyond one machine: Podman's service, a TLS engine's certificates
 fi
 missing=()
 for p in "${packages[@]}"; do

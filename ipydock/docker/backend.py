@@ -77,6 +77,7 @@ class DockerBackend:
                  engine: str = "docker") -> None:  # fmt: skip
         self.api, self.host = connect(host, timeout)
         self.name = engine
+        self._swarm: Any = None
 
     def close(self) -> None:
         self.api.close()
@@ -86,7 +87,9 @@ class DockerBackend:
         """The engine's swarm (:class:`ipydock.docker.swarm.Swarm`): nodes, services, stacks."""
         from ipydock.docker.swarm import Swarm
 
-        return Swarm(self.api, self.host)
+        if self._swarm is None:  # one, so its warnings reach who asks after a call
+            self._swarm = Swarm(self.api, self.host)
+        return self._swarm
 
     def _errors(self, kind: str = "", name: str = "") -> Any:
         return errors(self.host, kind, name)

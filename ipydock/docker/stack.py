@@ -3,7 +3,7 @@
 ::
 
     compose.yml ──load()──> {"services": …, "networks": …}
-        networks:  NAME_default (always, as docker) and each declared one ──> NAME_net,
+        networks:  NAME_default and each declared one a service uses ──> NAME_net,
                    driver overlay, attachable, labelled com.docker.stack.namespace=NAME
         services:  NAME_svc ──> Swarm.create_service (image, command, environment, ports,
                    deploy.replicas / deploy.mode, hostname), or an update when it exists
@@ -66,7 +66,8 @@ def deploy(swarm: Swarm, name: str, compose: dict[str, Any]) -> list[str]:
     label = {"com.docker.stack.namespace": name}
     existing = {n["Name"] for n in swarm.api.networks()}
     declared = dict(compose.get("networks") or {})
-    for net in ["default", *declared]:
+    used = {n for svc in compose["services"].values() for n in _networks(svc or {})}
+    for net in [n for n in ("default", *declared) if n in used]:  # docker makes only these
         full = f"{name}_{net}"
         if full in existing:
             continue
@@ -86,7 +87,7 @@ def deploy(swarm: Swarm, name: str, compose: dict[str, Any]) -> list[str]:
             mode=(svc.get("deploy") or {}).get("mode", "replicated"),
             networks=[f"{name}_{n}" for n in _networks(svc)], publish=_ports(svc),
             env=_environment(svc), labels=label, hostname=svc.get("hostname"),
-            container_labels=label,
+            container_labels=label, endpoint_mode=(svc.get("deploy") or {}).get("endpoint_mode"),
         )  # fmt: skip
         done.append(f"Creating service {full}")
     return done

@@ -154,3 +154,18 @@ def test_a_context_docker_made(tls_engine: TLSEngine, tmp_path: Path,
         resolve(context="nowhere")
     with pytest.raises(UsageError, match="either specify --host or --context"):
         resolve(host=tls_engine.url, context="faraway")
+
+
+def test_without_the_docker_package_the_switch_says_what_to_install() -> None:
+    """A user without the `docker` extra gets one line, not ModuleNotFoundError."""
+    code = (
+        "import sys; sys.modules['docker'] = None\n"  # as if it were not installed
+        "from IPython.testing.globalipapp import start_ipython\n"
+        "ip = start_ipython(); ip.run_line_magic('load_ext', 'ipydock')\n"
+        "r = ip.run_cell('%ipydock engine docker')\n"
+        "print('ERROR', type(r.error_in_exec).__name__, r.error_in_exec)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert "ModuleNotFoundError" not in out.stdout + out.stderr
+    assert "pip install 'ipydock[docker]'" in out.stdout + out.stderr, out

@@ -114,3 +114,34 @@ def test_cli_and_magic(cluster: Cluster, manager: DockerBackend, tmp_path: objec
         assert sorted(nodes.hostname) == ["node-a", "node-b"]
     finally:
         ip.run_line_magic("ipydock", "engine bundled")
+
+
+def test_stack_deploy_and_rm(manager: DockerBackend, cluster: Cluster, tmp_path) -> None:
+    compose = tmp_path / "compose.yml"
+    compose.write_text(f"""
+version: "3.8"
+services:
+  server:
+    image: {cluster.image}
+    command: httpd -f -p 80 -h /
+    deploy: {{replicas: 2, endpoint_mode: dnsrr}}
+    networks: [back]
+  client:
+    image: {cluster.image}
+    command: ["sh", "-c", "sleep 3600"]
+    build: .
+    networks: [back]
+networks:
+  back: {{}}
+""")
+    from ipydock.docker.stack import load
+
+    done = manager.swarm.deploy_stack("demo", load(str(compose)))
+    assert "Creating network demo_back" in done and "Creating service demo_server" in done
+    assert manager.swarm.warnings == ["Ignoring unsupported options: build"]
+    assert [(s.name, s.services) for s in manager.swarm.stacks()] == [("demo", 2)]
+    wait_for(lambda: _running(manager, "demo_server", 2) and _running(manager, "demo_client", 1),
+             "the stack's tasks")  # fmt: skip
+    removed = manager.swarm.remove_stack("demo")
+    assert {"service demo_server", "service demo_client", "network demo_back"} <= set(removed)
+    assert manager.swarm.stacks() == []
