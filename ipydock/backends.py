@@ -6,6 +6,7 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
+from functools import partial
 from types import ModuleType
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
@@ -100,9 +101,13 @@ class BundledBackend:
         return images.inspect(self.store, image)
 
     def image_layers(self, image: str) -> list[LayerFiles]:
-        from ipydock.engine.store import explore
+        from ipydock.layerwalk import Layer, walk
 
-        return explore.layer_files(self.store, image)
+        rec = self.store.resolve(image)
+        blobs = self.store.blobs
+        layers = [Layer(x.diff_id, x.size, partial(blobs.open, x.diff_id))
+                  for x in self.store.layer_chain(rec)]  # fmt: skip
+        return walk(layers, self.store.config(rec).get("history") or [])
 
     def tag(self, source: str, target: str) -> str:
         return images.tag(self.store, source, target)

@@ -9,7 +9,7 @@ ENGINE_MODULES = [
     "ipydock.engine.store.archive",
     "ipydock.engine.store.images",
     "ipydock.engine.store.check",
-    "ipydock.engine.store.explore",
+    "ipydock.layerwalk",
     "ipydock.engine.runtime",
     "ipydock.engine.registry.pull",
     "ipydock.engine.registry.push",

@@ -110,11 +110,19 @@ class DockerBackend:
             return convert.image_detail(self.api.inspect_image(image), self.history(image))
 
     def image_layers(self, image: str) -> list[LayerFiles]:
-        """Not yet: the layers are only reachable through ``docker save`` of the whole image;
-        reading them needs the explorer's layer walk outside ``ipydock.engine`` first."""
-        self.inspect_image(image)
-        hint = "save it (`%image save -o app.tar app`), load it into the bundled engine, explore"
-        raise NotSupported("image files", self.name, hint)
+        """The layer explorer's rows from the image's own layer tars: ``docker save`` of the
+        image (spooled to a temp file: its manifest comes last), walked as the bundled
+        engine walks its blobs."""
+        import tempfile
+
+        from ipydock.docker.archive import layers_of
+
+        with self._errors("image", image):
+            stream = self.api.get_image(image)
+            with tempfile.TemporaryFile() as spool:
+                _copy(stream, spool)
+                spool.seek(0)
+                return layers_of(spool)
 
     # -- registries: the engine pulls and pushes; credentials are docker's config.json -------
 
@@ -178,6 +186,9 @@ class DockerBackend:
         return PruneResult(events, int(out.get("SpaceReclaimed") or 0))
 
     def save(self, images: Sequence[str], out: str | BinaryIO) -> None:
+        # The SDK's public get_image() saves one name; docker's ``save a b`` is one archive of
+        # several (``/images/get?names=a&names=b``, shared layers once), which only its
+        # request helpers can ask for.
         with self._errors("image", ", ".join(images)):
             res = self.api._get(self.api._url("/images/get"), params={"names": list(images)},
                                 stream=True)  # fmt: skip
@@ -222,6 +233,8 @@ class DockerBackend:
             params["fromSrc"], data = source, None
         else:
             data = _read(source)
+        # The SDK's public import_image*() have no ``message`` (docker import -m): the request
+        # is made with its helpers, as its own import_image_from_data makes it.
         with self._errors("image"):
             res = self.api._post(self.api._url("/images/create"), params=params, data=data,
                                  headers={"Content-Type": "application/tar"})  # fmt: skip
@@ -476,6 +489,8 @@ class DockerBackend:
             tty = bool(self.api.inspect_container(container)["Config"].get("Tty"))
             params = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": int(follow),
                       "tail": "all" if tail is None else tail}  # fmt: skip
+            # The SDK's public logs() merges stdout and stderr into one stream; the entries
+            # keep which stream each line came from, so the frames are read here.
             res = self.api._get(self.api._url("/containers/{0}/logs", container), params=params,
                                 stream=True)  # fmt: skip
             self.api._raise_for_status(res)

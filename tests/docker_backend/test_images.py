@@ -148,3 +148,24 @@ def test_dockerignore_is_read_the_same_by_both_engines(engine, bundled, tmp_path
         b.remove_image("me/ignored:1")
     assert seen["docker"] == seen["bundled"]
     assert "/ctx/main.txt" in seen["docker"] and "/ctx/debug.log" not in seen["docker"]
+
+
+def test_the_layer_explorer_gives_the_bundled_engines_rows(engine, bundled, tmp_path) -> None:
+    """`image files` on docker reads the image's own layer tars (docker save) and walks them as
+    the bundled engine walks its blobs: the same entries, changes and wasted bytes."""
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {BUSYBOX}\nRUN mkdir /d && echo one > /d/a && echo two > /d/b\n"
+        "RUN rm /d/a && echo changed > /d/b\n"
+    )
+    rows = {}
+    for b in (engine, bundled):
+        image = b.build(str(tmp_path), tags=["explore:1"]).image_id
+        rows[b.name] = [[(f.path, f.change, f.type, f.size, f.wasted) for f in layer.files
+                         if f.path.startswith("d")] for layer in b.image_layers(image)]  # fmt: skip
+    try:
+        assert rows["docker"][-2:] == rows["bundled"][-2:]
+        assert rows["docker"][-1] == [("d", "C", "dir", 0, 0), ("d/a", "D", "file", 0, 0),
+                                      ("d/b", "C", "file", 8, 0)]  # fmt: skip
+        assert ("d/a", "A", "file", 4, 4) in rows["docker"][-2]  # deleted later: wasted
+    finally:
+        engine.remove_image("explore:1")

@@ -111,8 +111,8 @@ def test_engine_setting_through_config_and_the_engine_word(ip, root) -> None:
     assert "nonexistent" in out  # it says which engine did not answer
     info = ip.run_line_magic("ipydock", "engine bundled")
     assert info["engine"] == "bundled" and info["root"] == root
-    result, out = shown(ip, "%ipydock engine podman")
-    assert "invalid choice: 'podman'" in out and "Traceback" not in out
+    result, out = shown(ip, "%ipydock engine nothing")
+    assert "invalid choice: 'nothing'" in out and "Traceback" not in out
     assert ip.find_line_magic("ipydock").__self__.engine == "bundled"  # the bad switch undone
 
 

@@ -29,9 +29,9 @@ __all__ = [
     "opaque_xattr",
 ]
 
-WHITEOUT_PREFIX = ".wh."
+from ipydock.layerwalk import OPAQUE_MARKER, WHITEOUT_PREFIX  # noqa: E402  (one definition)
+
 WHITEOUT_META_PREFIX = ".wh..wh."
-OPAQUE_MARKER = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
 #: Rootless overlay (mounted with ``userxattr`` in the user's namespace) keeps its metadata in
 #: ``user.overlay.*``: an opaque dir is marked there, and no such xattr belongs to a layer.

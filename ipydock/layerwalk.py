@@ -15,8 +15,8 @@ unpacking them, and a merged view of the filesystem so far is kept::
 filesystem: a file overwritten or deleted by a later layer. Sizes follow Docker's DiffSize:
 regular files by length, symlinks by the length of their target, the rest 0.
 
-Reading uses the layer blobs (``blobs/sha256/<diff_id>``, kept uncompressed), so the answer is the
-same for every snapshot driver. Nothing here writes to the store, so no lock is taken.
+Pure: the caller hands over each layer's uncompressed tar stream (the bundled engine from its
+blobs, the docker backend from ``docker save``), so both engines give the same rows.
 """
 
 from __future__ import annotations
@@ -24,16 +24,30 @@ from __future__ import annotations
 import posixpath
 import stat
 import tarfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from ipydock.engine.store.layertar import OPAQUE_MARKER, WHITEOUT_PREFIX
-from ipydock.engine.store.store import Store
 from ipydock.errors import ArchiveError
-from ipydock.models import LayerFile, LayerFiles
 
-__all__ = ["layer_files"]
+if TYPE_CHECKING:  # loaded on use: the store imports the names below at every start
+    from ipydock.models import LayerFile, LayerFiles
 
+__all__ = ["OPAQUE_MARKER", "WHITEOUT_PREFIX", "Layer", "walk"]
+
+WHITEOUT_PREFIX = ".wh."  # the OCI image spec's whiteout names
+OPAQUE_MARKER = ".wh..wh..opq"
 _META_PREFIX = ".wh..wh."
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer to walk: its diff ID, size, and a way to open its uncompressed tar (a
+    readable binary stream that is its own context manager)."""
+
+    diff_id: str
+    size: int
+    open: Callable[[], Any]
 
 _TYPES: dict[bytes, tuple[str, int]] = {
     tarfile.REGTYPE: ("file", stat.S_IFREG),
@@ -61,6 +75,8 @@ class _Entry:
     wasted: int = 0
 
     def frozen(self) -> LayerFile:
+        from ipydock.models import LayerFile
+
         return LayerFile(
             self.path, self.change, self.type, self.size, self.mode, self.wasted, self.link_target
         )
@@ -75,20 +91,14 @@ class _Tar:
     opaque: list[str] = field(default_factory=list)
 
 
-def layer_files(store: Store, name: str) -> list[LayerFiles]:
-    """Every layer of image ``name``, bottom first, with its entries and wasted bytes."""
-    rec = store.resolve(name)
-    config = store.config(rec)
-    layers = store.layer_chain(rec)
-    steps = [
-        str(h.get("created_by", ""))
-        for h in config.get("history") or []
-        if not h.get("empty_layer")
-    ]
+def walk(layers: Sequence[Layer], history: Sequence[dict[str, object]]) -> list[LayerFiles]:
+    """Every layer, bottom first, with its entries and wasted bytes; ``history`` is the image
+    config's (the steps that made no layer are skipped to name each layer's step)."""
+    from ipydock.models import LayerFiles
+
+    steps = [str(h.get("created_by", "")) for h in history if not h.get("empty_layer")]
     merged: dict[str, _Entry] = {}  # path -> the entry that shows there now
-    per_layer: list[list[_Entry]] = []
-    for layer in layers:
-        per_layer.append(_apply(merged, _read(store, layer.diff_id)))
+    per_layer = [_apply(merged, _read(layer)) for layer in layers]
     out = []
     for i, (layer, entries) in enumerate(zip(layers, per_layer, strict=True)):
         entries.sort(key=lambda e: e.path)
@@ -143,14 +153,14 @@ def _hide(merged: dict[str, _Entry], path: str, *, keep_top: bool = False) -> li
     return gone
 
 
-def _read(store: Store, diff_id: str) -> _Tar:
+def _read(layer: Layer) -> _Tar:
     out = _Tar()
     try:
-        with store.blobs.open(diff_id) as stream, tarfile.open(fileobj=stream, mode="r|") as tf:  # type: ignore[call-overload]
+        with layer.open() as stream, tarfile.open(fileobj=stream, mode="r|") as tf:  # type: ignore[call-overload]
             for member in tf:
                 _sort(member, out)
     except tarfile.TarError as exc:
-        raise ArchiveError(f"layer {diff_id}", str(exc)) from exc
+        raise ArchiveError(f"layer {layer.diff_id}", str(exc)) from exc
     return out
 
 
