@@ -49,6 +49,7 @@ class Layer:
     size: int
     open: Callable[[], Any]
 
+
 _TYPES: dict[bytes, tuple[str, int]] = {
     tarfile.REGTYPE: ("file", stat.S_IFREG),
     tarfile.AREGTYPE: ("file", stat.S_IFREG),
