@@ -19,7 +19,8 @@ from ipydock.cli.registry import (
 from ipydock.cli.registry import arguments as _args
 from ipydock.display.network import NetworkGraph, network_graph  # no pandas: cheap
 from ipydock.display.text import table
-from ipydock.models import ActionResult, NetworkInfo
+from ipydock.errors import SwarmUnavailable
+from ipydock.models import ActionResult, NetworkInfo, TaskInfo
 
 
 def _create_call(backend: Backend, a: argparse.Namespace) -> NetworkInfo:
@@ -56,7 +57,18 @@ def _ls_call(backend: Backend, a: argparse.Namespace) -> list[NetworkInfo] | Net
     rows = backend.networks(filters=a.filter)
     if not a.graph:
         return rows
-    return network_graph(rows, backend.containers())
+    return network_graph(rows, backend.containers(), _swarm_tasks(backend))
+
+
+def _swarm_tasks(backend: Backend) -> list[TaskInfo]:
+    """The tasks of every service when the engine is a swarm manager (none otherwise)."""
+    swarm = getattr(backend, "swarm", None)
+    if swarm is None:
+        return []
+    try:
+        return [t for s in swarm.services() for t in swarm.tasks(s.id)]
+    except SwarmUnavailable:
+        return []
 
 
 @command("network", "ls", "List networks", aliases=["list"], call=_ls_call)

@@ -11,6 +11,9 @@ their published ports, as SVG (a notebook draws it) or text (a terminal prints i
                            │
       ═════════════════════●══════════  host  host
 
+On a swarm, the running tasks of its services join the picture, each box naming the node it
+runs on (``web.1`` / ``@ node-b``), so an overlay network is drawn across the nodes.
+
 :func:`network_graph` is a pure function of the rows the backend returned (no engine calls, no
 disk); the drawing is plain string building, so the same input gives the same SVG.
 """
@@ -22,7 +25,7 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
-from ipydock.models import ContainerInfo, NetworkInfo, PortBinding
+from ipydock.models import ContainerInfo, NetworkInfo, PortBinding, TaskInfo
 
 __all__ = ["NetworkGraph", "network_graph"]
 
@@ -39,13 +42,16 @@ class _Node:
     name: str
     ports: list[PortBinding] = field(default_factory=list)
     edges: list[tuple[int, str]] = field(default_factory=list)  # (network index, address)
+    host: str = ""  # the swarm node a task runs on
 
 
 def network_graph(
-    networks: Sequence[NetworkInfo], containers: Sequence[ContainerInfo] = ()
-) -> NetworkGraph:
-    """The picture of ``networks`` (with their attached containers) and ``containers`` (rows
-    of ``container ls``: their published ports, and those on no network)."""
+    networks: Sequence[NetworkInfo], containers: Sequence[ContainerInfo] = (),
+    tasks: Sequence[TaskInfo] = (),
+) -> NetworkGraph:  # fmt: skip
+    """The picture of ``networks`` (with their attached containers), ``containers`` (rows
+    of ``container ls``: their published ports, and those on no network) and a swarm's running
+    ``tasks`` (rows of ``service ps``: on whichever node they run)."""
     nodes: dict[str, _Node] = {}
     for c in containers:
         nodes[c.id] = _Node(c.id, c.name, list(c.ports))
@@ -53,6 +59,13 @@ def network_graph(
         for e in net.containers:
             node = nodes.setdefault(e.container_id, _Node(e.container_id, e.name))
             node.edges.append((i, e.ipv4_address.split("/")[0] or net.name))
+    index = {net.name: i for i, net in enumerate(networks)}
+    running = [t for t in tasks if t.desired_state == "Running" and t.current_state == "Running"]
+    for t in sorted(running, key=lambda t: (t.node, t.name)):
+        nodes.pop(t.container_id, None)  # a task's local container: drawn as the task
+        pairs = zip(t.addresses, t.networks, strict=False)
+        edges = [(index[n], a.split("/")[0]) for a, n in pairs if n in index]
+        nodes[t.id] = _Node(t.id, t.name, edges=edges, host=t.node)
     return NetworkGraph(list(networks), list(nodes.values()))
 
 
@@ -80,7 +93,8 @@ class NetworkGraph:
             members = [(n, addr) for n in self.nodes for j, addr in n.edges if j == i]
             for node, addr in members:
                 ports = ", ".join(str(p) for p in node.ports)
-                lines.append(f"  {node.name:<20} {addr:<18} {ports}".rstrip())
+                where = f"@ {node.host}" if node.host else ""
+                lines.append(f"  {node.name:<20} {addr:<18} {where} {ports}".rstrip())
             if not members:
                 lines.append("  (no containers)")
         loose = [n for n in self.nodes if not n.edges]
@@ -137,7 +151,7 @@ class NetworkGraph:
             f'stroke="#333"/><text class="name" x="{cx}" y="{y + 17}" text-anchor="middle" '
             f'font-weight="bold">{escape(_short(node.name, 20))}</text>'
             f'<text x="{cx}" y="{y + 32}" text-anchor="middle" fill="#666" font-size="10">'
-            f"{escape(node.id[:12])}</text>"
+            f"{escape('@ ' + node.host if node.host else node.id[:12])}</text>"
         )
         for j, port in enumerate(node.ports):
             py = y - 4 - (len(node.ports) - 1 - j) * _PORT_H

@@ -249,7 +249,8 @@ def volume(v: dict[str, Any]) -> VolumeInfo:
 
 def network(n: dict[str, Any], aliases: dict[str, list[str]] | None = None) -> NetworkInfo:
     """``GET /networks/{id}``; ``aliases`` per container ID come from the containers' own
-    inspect (the network's answer does not carry them)."""
+    inspect (the network's answer does not carry them). A swarm network's load-balancer
+    endpoint (``lb-NAME``, shown as ``NAME-endpoint``) is the engine's, not a container."""
     ipam = (n.get("IPAM") or {}).get("Config") or []
     members = [
         NetworkEndpoint(
@@ -263,6 +264,7 @@ def network(n: dict[str, Any], aliases: dict[str, list[str]] | None = None) -> N
         for cid, e in sorted(
             (n.get("Containers") or {}).items(), key=lambda kv: kv[1].get("Name", "")
         )
+        if not cid.startswith("lb-")
     ]
     return NetworkInfo(
         id=n["Id"],

@@ -321,8 +321,9 @@ def _task(t: dict[str, Any], service: str, hosts: dict[str, str]) -> TaskInfo:
     status = t.get("Status") or {}
     slot = int(t.get("Slot") or 0)
     node = hosts.get(t.get("NodeID", ""), t.get("NodeID", ""))
-    addresses = [a for att in t.get("NetworksAttachments") or [] for a in att.get("Addresses")
-                 or []]  # fmt: skip
+    attached = [(a, att.get("Network", {}).get("Spec", {}).get("Name", ""))
+                for att in t.get("NetworksAttachments") or []
+                for a in att.get("Addresses") or []]  # fmt: skip
     return TaskInfo(
         id=t["ID"], name=f"{service}.{slot}" if slot else f"{service}.{t.get('NodeID', '')}",
         service=service, slot=slot,
@@ -330,7 +331,7 @@ def _task(t: dict[str, Any], service: str, hosts: dict[str, str]) -> TaskInfo:
         desired_state=str(t.get("DesiredState", "")).title(),
         current_state=str(status.get("State", "")).title(),
         since=convert.time(status.get("Timestamp")), error=str(status.get("Err", "")),
-        addresses=addresses,
+        addresses=[a for a, _ in attached], networks=[n for _, n in attached],
         container_id=str((status.get("ContainerStatus") or {}).get("ContainerID", "")),
     )  # fmt: skip
 

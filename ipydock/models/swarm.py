@@ -52,7 +52,8 @@ class ServiceInfo:
 class TaskInfo:
     """One task of a service (``service ps``): ``name`` is docker's ``web.2``; ``node`` the
     node's hostname; ``current_state`` as docker says it (``Running``), ``since`` when it got
-    there; ``addresses`` the task's addresses on its networks (``10.0.1.3/24``)."""
+    there; ``addresses`` the task's addresses on its networks (``10.0.1.3/24``), ``networks``
+    those networks' names, in the same order."""
 
     id: str
     name: str
@@ -66,6 +67,7 @@ class TaskInfo:
     error: str = ""
     addresses: list[str] = field(default_factory=list)
     container_id: str = ""
+    networks: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,16 @@ def test_replicas_span_nodes_and_resolve_each_other(manager: DockerBackend,
     out = cluster.worker.run("run", "--rm", "--network", "ov", cluster.image, "sh", "-c",
                              r"printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 web 80")  # fmt: skip
     assert out.stdout.startswith(b"HTTP/1."), out
+    # the picture draws the overlay across both nodes, one box per task
+    from ipydock.cli.networks import _swarm_tasks
+    from ipydock.display.network import network_graph
+
+    graph = network_graph(manager.networks(), manager.containers(), _swarm_tasks(manager))
+    section = graph.text().split("ov (overlay")[1].split("\n\n")[0]
+    assert sorted(line.split()[0] for line in section.splitlines()[1:4]) == [
+        "web.1", "web.2", "web.3"]  # fmt: skip
+    assert "@ node-a" in section and "@ node-b" in section
+    assert graph.svg.count('data-network="ov"') == 3
 
 
 def test_scale_and_update_show_in_the_rows(manager: DockerBackend, cluster: Cluster) -> None:
