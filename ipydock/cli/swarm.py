@@ -112,15 +112,29 @@ def node_ls(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
 # -- service --------------------------------------------------------------------------------------
 
 
+def _converge(swarm: Any, service: str, a: argparse.Namespace) -> None:
+    """Unless ``-d``: wait for the tasks, with progress (the notebook's widget, or lines)."""
+    if a.detach:
+        return
+    progress = getattr(a, "progress", None)
+    if progress is None and not a.quiet:
+        from ipydock.cli.distribution import text_progress
+
+        progress = text_progress(sys.stdout)
+    swarm.converge(service, progress)
+
+
 def _create_call(backend: Backend, a: argparse.Namespace) -> str:
     labels = dict(item.partition("=")[::2] for item in a.label)
     swarm = _swarm(backend)
     try:
-        return str(swarm.create_service(
+        sid = str(swarm.create_service(
             a.image, a.command, name=a.name, replicas=a.replicas, mode=a.mode,
             networks=a.network, publish=a.publish, env=a.env, labels=labels,
             constraints=a.constraint, endpoint_mode=a.endpoint_mode, hostname=a.hostname,
         ))  # fmt: skip
+        _converge(swarm, sid, a)
+        return sid
     finally:
         _warn(swarm)
 
@@ -140,8 +154,9 @@ def _create_call(backend: Backend, a: argparse.Namespace) -> str:
         "(node.role==worker, node.hostname==NAME, …)"),
     arg("--endpoint-mode", choices=["vip", "dnsrr"], help="vip (default) or dnsrr"),
     arg("--hostname", help="container hostname (templates such as {{.Task.Slot}} work)"),
-    arg("-d", "--detach", action="store_true", help="return at once (ipydock always does)"),
-    arg("-q", "--quiet", action="store_true", help="only print the service ID"),
+    arg("-d", "--detach", action="store_true", help="return at once, without waiting for the "
+        "tasks to run"),
+    arg("-q", "--quiet", action="store_true", help="suppress progress output"),
     arg("image", metavar="IMAGE"),
     arg("command", nargs=argparse.REMAINDER, metavar="COMMAND"),
 )  # fmt: skip
@@ -239,11 +254,16 @@ def _scale_call(backend: Backend, a: argparse.Namespace) -> list[str]:
             raise UsageError(f"service scale: {item!r}: use SERVICE=REPLICAS, e.g. web=3")
         swarm.scale(name, int(count))
         done.append(f"{name} scaled to {count}")
+    for item in a.pairs:
+        _converge(swarm, item.partition("=")[0], a)
+    _warn(swarm)
     return done
 
 
 @command("service", "scale", "Scale one or more replicated services", call=_scale_call)
-@_args(arg("-d", "--detach", action="store_true", help="return at once (ipydock always does)"),
+@_args(arg("-d", "--detach", action="store_true", help="return at once, without waiting for "
+           "the tasks"),
+       arg("-q", "--quiet", action="store_true", help="suppress progress output"),
        arg("pairs", nargs="+", metavar="SERVICE=REPLICAS"))  # fmt: skip
 def service_scale(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     out.write("".join(f"{line}\n" for line in _scale_call(backend, a)))
@@ -254,6 +274,7 @@ def _update_call(backend: Backend, a: argparse.Namespace) -> str:
     swarm = _swarm(backend)
     try:
         swarm.update_service(a.service, image=a.image, replicas=a.replicas, force=a.force)
+        _converge(swarm, a.service, a)
     finally:
         _warn(swarm)
     return str(a.service)
@@ -263,7 +284,9 @@ def _update_call(backend: Backend, a: argparse.Namespace) -> str:
 @_args(arg("--image", help="service image tag"),
        arg("--replicas", type=int, help="number of tasks"),
        arg("--force", action="store_true", help="restart the tasks even without a change"),
-       arg("-d", "--detach", action="store_true", help="return at once (ipydock always does)"),
+       arg("-d", "--detach", action="store_true", help="return at once, without waiting for "
+           "the tasks"),
+       arg("-q", "--quiet", action="store_true", help="suppress progress output"),
        arg("service", metavar="SERVICE"))  # fmt: skip
 def service_update(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     out.write(_update_call(backend, a) + "\n")

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from docker.types import ContainerSpec as DockerContainerSpec
@@ -29,7 +30,7 @@ from docker.types import EndpointSpec, RestartPolicy, ServiceMode, TaskTemplate
 from ipydock.docker import convert
 from ipydock.docker.client import errors
 from ipydock.errors import UsageError
-from ipydock.models import LogEntry, NodeInfo, ServiceInfo, StackInfo, TaskInfo
+from ipydock.models import LogEntry, NodeInfo, ServiceInfo, StackInfo, TaskInfo, TransferEvent
 
 __all__ = ["STACK_LABEL", "Swarm"]
 
@@ -234,6 +235,39 @@ class Swarm:
                     yield _log_line(stream, line, prefixes)
             if pending:
                 yield _log_line(stream, pending, prefixes)
+
+    def converge(self, service: str, progress: Callable[[TransferEvent], None] | None = None,
+                 timeout: float = 300) -> bool:  # fmt: skip
+        """Wait until the service's tasks run (docker's ``service create`` without ``-d``):
+        one event per task slot as its state changes (``preparing`` is the node pulling the
+        image), an overall line, and ``verify: Service converged``. False (and a warning) when
+        it has not converged after ``timeout`` seconds: the swarm keeps trying."""
+        emit = progress or (lambda event: None)
+        shown: dict[str, str] = {}
+        deadline = time.monotonic() + timeout
+        while True:
+            info = self.inspect_service(service)
+            tasks = [t for t in self.tasks(service) if t.desired_state == "Running"]
+            for t in tasks:
+                key = f"{t.slot or t.node}/{info.desired}"
+                state = t.current_state.lower() + (f": {t.error}" if t.error else "")
+                if shown.get(key) != state:
+                    shown[key] = state
+                    emit(TransferEvent(key, state))
+            running = sum(
+                t.current_state == "Running" and t.image == info.image for t in tasks
+            )  # an update is done when the new image runs
+            if info.desired and running >= info.desired:
+                emit(TransferEvent("", "", text=f"overall progress: {running} out of "
+                                   f"{info.desired} tasks"))  # fmt: skip
+                emit(TransferEvent("", "", text="verify: Service converged"))
+                return True
+            if time.monotonic() > deadline:
+                self.warnings.append(f"service {service} has not converged after "
+                                     f"{timeout:.0f} s ({running} of {info.desired} tasks "
+                                     "running): see `service ps`")  # fmt: skip
+                return False
+            time.sleep(0.25)  # the swarm's own pace: docker's CLI polls the same way
 
     # -- stacks ----------------------------------------------------------------------------------
 

@@ -100,7 +100,7 @@ class IPyDock(Magics, Configurable):
             args = dispatch.parse(words)
             if args is None:
                 return None
-            if (args.spec.group, args.spec.name) in (("image", "pull"), ("image", "push")):
+            if (args.spec.group, args.spec.name) in _WITH_PROGRESS:
                 args.progress = self._transfer_progress(args)
             if args.spec.name == "login":  # the password is asked for, never typed in a cell
                 import getpass
@@ -128,7 +128,9 @@ class IPyDock(Magics, Configurable):
         if self.rich:
             from ipydock.display.transfer import TransferProgress
 
-            widget = TransferProgress(f"{args.spec.name} {args.name}")
+            what = getattr(args, "name", None) or getattr(args, "service", None) or " ".join(
+                getattr(args, "pairs", []))  # fmt: skip
+            widget = TransferProgress(f"{args.spec.name} {what}")
             display(widget)
             return widget.handle
         from ipydock.cli.distribution import text_progress
@@ -221,6 +223,11 @@ class IPyDock(Magics, Configurable):
             history = present(self.backend.history(result.image_id), row_type=HistoryRow)
             history.attrs.update(image_id=result.image_id, tags=list(result.tags))
             return history
+
+
+# commands whose progress a widget shows (docker's progress lines on a terminal)
+_WITH_PROGRESS = {("image", "pull"), ("image", "push"), ("service", "create"),
+                  ("service", "update"), ("service", "scale")}  # fmt: skip
 
 
 def _needs_backend(result: Any, spec: Any) -> bool:

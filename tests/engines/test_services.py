@@ -110,8 +110,10 @@ def test_cli_and_magic(cluster: Cluster, manager: DockerBackend, tmp_path: objec
     out = subprocess.run([*cli, "service", "create", "--name", "one", "--replicas", "2",
                           cluster.image, "sleep", "3600"], env=env, capture_output=True,
                          text=True, check=True)  # fmt: skip
-    sid = out.stdout.strip()
-    wait_for(lambda: _running(manager, "one", 2), "2 running tasks")
+    *progress, sid = out.stdout.strip().splitlines()  # it waited for the tasks, as docker
+    assert progress[-2:] == ["overall progress: 2 out of 2 tasks", "verify: Service converged"]
+    assert {"1/2: running", "2/2: running"} <= set(progress)
+    assert _running(manager, "one", 2)
     table = subprocess.run([*cli, "service", "ls"], env=env, capture_output=True, text=True,
                            check=True).stdout  # fmt: skip
     assert sid[:12] in table and "2/2" in table
