@@ -544,10 +544,15 @@ class DockerBackend:
         stdout: Any = None, stderr: Any = None,
     ) -> int:  # fmt: skip
         """Run ``command`` in ``container``; its output goes to ``stdout``/``stderr`` (files,
-        text or binary; None: this process's). ``stdin`` other than None/DEVNULL is not
-        forwarded."""
+        text or binary; None: this process's). No input reaches it (``stdin`` None means none
+        here); an input stream is refused with what to use: the SDK gives an exec's input only
+        as the raw socket of its private transport."""
+        import subprocess
         import sys
 
+        if stdin is not None and stdin != subprocess.DEVNULL:
+            raise NotSupported("exec -i", self.name, "`docker exec -i` in a terminal, or "
+                               f"{_BUNDLED}")  # fmt: skip
         with self._errors("container", container):
             ex = self.api.exec_create(container, list(command), environment=list(env) or None,
                                       workdir=workdir, user=user or "")  # fmt: skip
