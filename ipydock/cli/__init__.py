@@ -36,7 +36,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "container": ("containers",),
     "volume": ("volumes",),
     "network": ("networks",),
-    "system": ("system", "distribution"),
+    "system": ("system", "distribution", "service"),
     "build": ("build",),
     "info": ("system",),
     **{
@@ -45,7 +45,8 @@ MODULES: dict[str, tuple[str, ...]] = {
     **{word: ("containers",) for word in _CONTAINER_WORDS},
     **{word: ("distribution",) for word in ("pull", "push", "login", "logout")},
 }
-ALL_MODULES = ("images", "build", "containers", "volumes", "networks", "system", "distribution")
+ALL_MODULES = ("images", "build", "containers", "volumes", "networks", "system", "distribution",
+               "service")  # fmt: skip
 
 
 def load_commands(word: str | None = None) -> None:
