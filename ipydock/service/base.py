@@ -82,11 +82,27 @@ def docker_message(exc: BaseException) -> str:
         return f"Container {exc.container_id} is not running"
     if isinstance(exc, errors.InvalidReference):
         return "invalid reference format"
+    if isinstance(exc, errors.BuildStepFailed):  # the classic builder's line
+        return f"The command '{_run_command(exc.instruction)}' returned a non-zero code: " + str(
+            exc.exit_code
+        )
     if isinstance(exc, errors.NetworkExists):
         return f"network with name {exc.name} already exists"
     if isinstance(exc, IPyDockError):
         return str(exc)
     return f"internal error: {type(exc).__name__}: {exc}"
+
+
+def _run_command(instruction: str) -> str:
+    """``RUN exit 7`` as the classic builder names it: ``/bin/sh -c exit 7`` (exec form: the
+    words joined)."""
+    body = instruction.split(None, 1)[1] if " " in instruction.strip() else ""
+    if body.lstrip().startswith("["):
+        try:
+            return " ".join(json.loads(body))
+        except ValueError:
+            pass
+    return f"/bin/sh -c {body}"
 
 
 def frame(stream: int, data: bytes) -> bytes:

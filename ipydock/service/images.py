@@ -211,7 +211,7 @@ async def create(h: Handler) -> None:
             raise UsageError("import from a URL is not supported by the service yet; send the "
                              "tarball in the body (docker import FILE)")  # fmt: skip
         path = _spool_to_file(h)
-        name = f"{repo}:{tag_ or 'latest'}" if repo else None
+        name = (f"{repo}:{tag_}" if tag_ else repo) or None  # the CLI sends repo=NAME:TAG
 
         def do_import(progress: Any) -> Any:
             try:

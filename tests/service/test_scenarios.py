@@ -1,0 +1,221 @@
+"""The notes' docker commands, run by Debian's docker client against the service and against a
+real dockerd (the ``engine`` fixture): the same outputs, IDs and times aside."""
+
+from __future__ import annotations
+
+import os
+import re
+import tarfile
+
+import pytest
+
+from tests.service.conftest import Engine
+
+pytestmark = pytest.mark.root
+
+NONE = ("--network", "none")  # the side-by-side dockerd has no default bridge
+HEX = re.compile(r"\b[0-9a-f]{12}\b|\b[0-9a-f]{64}\b")
+
+
+def ids_out(text: str) -> str:
+    return HEX.sub("<id>", text)
+
+
+def test_version_and_info(engine: Engine) -> None:
+    assert engine.docker("version", "--format", "{{.Server.APIVersion}}").stdout == "1.41\n"
+    images = int(engine.docker("info", "--format", "{{.Images}}").stdout)
+    assert images >= 1
+    assert engine.docker("info", "--format", "{{.OSType}}").stdout == "linux\n"
+
+
+def test_imported_image_is_listed(engine: Engine) -> None:
+    rows = engine.docker("images", "--format", "{{.Repository}}:{{.Tag}} {{.Size}}").stdout
+    assert "busybox:latest " in rows
+    history = engine.docker("history", "--format", "{{.Comment}}", "busybox").stdout
+    assert history == "Imported from -\n"
+
+
+def test_run_rm_echo_and_exit_codes(engine: Engine) -> None:
+    done = engine.docker("run", "--rm", *NONE, "busybox", "echo", "hello")
+    assert (done.stdout, done.stderr) == ("hello\n", "")
+    failed = engine.docker("run", "--rm", *NONE, "busybox", "sh", "-c",
+                           "echo out; echo err >&2; exit 3", check=False)  # fmt: skip
+    assert (failed.returncode, failed.stdout, failed.stderr) == (3, "out\n", "err\n")
+    piped = engine.docker("run", "--rm", "-i", *NONE, "busybox", "sh", "-c", "cat; echo end",
+                          input="line one\nline two\n")  # fmt: skip
+    assert piped.stdout == "line one\nline two\nend\n"
+    missing = engine.docker("run", "--rm", *NONE, "busybox", "nosuch", check=False)
+    assert missing.returncode == 127
+    assert "executable file not found" in missing.stderr
+
+
+def test_detached_ps_logs_exec_stop_rm(engine: Engine) -> None:
+    name = "svc-bg"
+    engine.docker("run", "-d", "--name", name, *NONE, "busybox", "sh", "-c",
+                  "echo first; echo second >&2; exec sleep 300")  # fmt: skip
+    ps = engine.docker("ps", "--filter", f"name={name}", "--format", "{{.Names}} {{.Command}}")
+    assert ps.stdout.startswith(f"{name} ")
+    logs = engine.docker("logs", name)
+    assert (logs.stdout, logs.stderr) == ("first\n", "second\n")
+    tail = engine.docker("logs", "--tail", "1", name)
+    assert tail.stdout + tail.stderr == "second\n"
+    stamped = engine.docker("logs", "-t", name).stdout
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z first\n", stamped)
+    fed = engine.docker("exec", "-i", name, "sh", "-c", "cat; echo done >&2; exit 4",
+                        input="to exec\n", check=False)  # fmt: skip
+    assert (fed.returncode, fed.stdout, fed.stderr) == (4, "to exec\n", "done\n")
+    assert engine.docker("exec", name, "cat", "/proc/1/cmdline").stdout == "sleep\x00300\x00"
+    top = engine.docker("top", name).stdout
+    assert "sleep 300" in top
+    engine.docker("stop", "-t", "1", name)
+    state = engine.docker("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", name)
+    assert state.stdout == "exited 137\n"  # pid 1 ignores SIGTERM: killed after -t
+    assert engine.docker("rm", name).stdout == f"{name}\n"
+    gone = engine.docker("inspect", name, check=False)
+    assert gone.returncode == 1 and gone.stderr == f"Error: No such object: {name}\n"
+
+
+def test_logs_follow_ends_with_the_container(engine: Engine) -> None:
+    cid = engine.docker("run", "-d", *NONE, "busybox", "sh", "-c",
+                        "for i in 1 2 3; do echo $i; sleep 0.2; done").stdout.strip()  # fmt: skip
+    followed = engine.docker("logs", "-f", cid)
+    assert followed.stdout == "1\n2\n3\n"
+    assert engine.docker("wait", cid).stdout == "0\n"
+    engine.docker("rm", cid)
+
+
+def test_build_from_a_directory_and_from_stdin(engine: Engine, tmp_path) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(
+        "FROM busybox\nRUN echo built > /built.txt\nCOPY data.txt /data.txt\n"
+        'CMD ["cat", "/built.txt", "/data.txt"]\n'
+    )
+    (ctx / "data.txt").write_text("from the context\n")
+    (ctx / ".dockerignore").write_text("secret\n")
+    (ctx / "secret").write_text("no")
+    out = engine.docker("build", "-t", f"svc-app-{engine.name}", str(ctx)).stdout
+    steps = [line for line in out.splitlines() if line.startswith("Step ")]
+    assert steps == ["Step 1/4 : FROM busybox", "Step 2/4 : RUN echo built > /built.txt",
+                     "Step 3/4 : COPY data.txt /data.txt",
+                     'Step 4/4 : CMD ["cat", "/built.txt", "/data.txt"]']  # fmt: skip
+    assert f"Successfully tagged svc-app-{engine.name}:latest" in out
+    ran = engine.docker("run", "--rm", *NONE, f"svc-app-{engine.name}").stdout
+    assert ran == "built\nfrom the context\n"
+    history = engine.docker("history", "--format", "{{.CreatedBy}}|{{.Size}}",
+                            f"svc-app-{engine.name}").stdout.splitlines()  # fmt: skip
+    assert len(history) == 4 and history[2].endswith("echo built > /built.txt|6B")
+    again = engine.docker("build", "-t", f"svc-app-{engine.name}", str(ctx)).stdout
+    assert again.count(" ---> Using cache") == 3
+    stdin = engine.docker("build", "-q", "-t", f"svc-env-{engine.name}", "-",
+                          input="FROM busybox\nENV GREETING=hi\n").stdout  # fmt: skip
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}\n", stdin)
+    env = engine.docker("run", "--rm", *NONE, f"svc-env-{engine.name}", "sh", "-c",
+                        "echo $GREETING").stdout  # fmt: skip
+    assert env == "hi\n"
+    bad = engine.docker("build", "-", input="FROM busybox\nRUN exit 7\n", check=False)
+    assert bad.returncode != 0
+    assert "The command '/bin/sh -c exit 7' returned a non-zero code: 7" in bad.stderr
+    for image in (f"svc-app-{engine.name}", f"svc-env-{engine.name}"):
+        engine.docker("rmi", image)
+
+
+def test_cp_both_ways_diff_and_commit(engine: Engine, tmp_path) -> None:
+    name = "svc-files"
+    engine.docker("run", "-d", "--name", name, *NONE, "busybox", "sleep", "300")
+    (tmp_path / "in.txt").write_text("into the container\n")
+    engine.docker("cp", str(tmp_path / "in.txt"), f"{name}:/tmp/")
+    assert engine.docker("exec", name, "cat", "/tmp/in.txt").stdout == "into the container\n"
+    engine.docker("exec", name, "sh", "-c", "mkdir /out && echo a > /out/a && rm /etc/passwd")
+    engine.docker("cp", f"{name}:/out", str(tmp_path / "out"))
+    assert (tmp_path / "out" / "a").read_text() == "a\n"
+    engine.docker("cp", f"{name}:/out/a", str(tmp_path / "single"))
+    assert (tmp_path / "single").read_text() == "a\n"
+    diff = engine.docker("diff", name).stdout.splitlines()
+    assert diff == ["C /etc", "D /etc/passwd", "A /out", "A /out/a", "C /tmp", "A /tmp/in.txt"]
+    missing = engine.docker("cp", f"{name}:/nosuch", str(tmp_path / "x"), check=False)
+    assert (missing.returncode, missing.stderr) == (1, f"Error: No such container:path: {name}:/nosuch\n")
+    image = engine.docker("commit", "-m", "snap", name, f"svc-snap-{engine.name}:1").stdout
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}\n", image)
+    listed = engine.docker("run", "--rm", *NONE, f"svc-snap-{engine.name}:1", "ls", "/out").stdout
+    assert listed == "a\n"
+    engine.docker("rm", "-f", name)
+    engine.docker("rmi", f"svc-snap-{engine.name}:1")
+
+
+def test_volumes(engine: Engine) -> None:
+    vol = f"svc-vol-{engine.name}"
+    assert engine.docker("volume", "create", vol).stdout == f"{vol}\n"
+    engine.docker("run", "--rm", *NONE, "-v", f"{vol}:/data", "busybox", "sh", "-c",
+                  "echo kept > /data/f")  # fmt: skip
+    read = engine.docker("run", "--rm", *NONE, "-v", f"{vol}:/data:ro", "busybox", "cat",
+                         "/data/f")  # fmt: skip
+    assert read.stdout == "kept\n"
+    names = engine.docker("volume", "ls", "--format", "{{.Driver}} {{.Name}}").stdout
+    assert f"local {vol}\n" in names
+    inspect = engine.docker("volume", "inspect", "--format", "{{.Name}} {{.Scope}}", vol).stdout
+    assert inspect == f"{vol} local\n"
+    assert engine.docker("volume", "rm", vol).stdout == f"{vol}\n"
+    gone = engine.docker("volume", "inspect", vol, check=False)
+    assert gone.returncode == 1
+
+
+def test_networks_list_and_create(engine: Engine) -> None:
+    builtin = engine.docker("network", "ls", "--format", "{{.Name}} {{.Driver}}").stdout
+    assert "host host\n" in builtin and "none null\n" in builtin
+    net = f"svcnet{engine.name[:3]}"
+    engine.docker("network", "create", net)
+    assert engine.docker("network", "inspect", "--format", "{{.Driver}}", net).stdout == "bridge\n"
+    engine.docker("run", "-d", "--name", "svc-srv", "--network", net, "busybox", "httpd", "-f",
+                  "-p", "80", "-h", "/etc")  # fmt: skip
+    try:
+        got = engine.docker("run", "--rm", "--network", net, "busybox", "sh", "-c",
+                            "until wget -q -O- http://svc-srv/hostname; do sleep 0.1; done")  # fmt: skip
+        assert len(got.stdout.strip()) == 12
+    finally:
+        engine.docker("rm", "-f", "svc-srv")
+    assert engine.docker("network", "rm", net).stdout == f"{net}\n"
+
+
+def test_rmi_and_save_load(engine: Engine, tmp_path) -> None:
+    engine.docker("tag", "busybox", "svc-copy:1")
+    engine.docker("tag", "busybox", "svc-copy:2")
+    removed = engine.docker("rmi", "svc-copy:1").stdout
+    assert removed == "Untagged: svc-copy:1\n"
+    archive = tmp_path / "saved.tar"
+    engine.docker("save", "-o", str(archive), "svc-copy:2")
+    with tarfile.open(archive) as tar:
+        assert "manifest.json" in tar.getnames()
+    engine.docker("rmi", "svc-copy:2")
+    loaded = engine.docker("load", "-i", str(archive)).stdout
+    assert loaded == "Loaded image: svc-copy:2\n"
+    saved = engine.docker("save", "svc-copy:2", input=b"").stdout
+    assert len(saved) > 1000
+    engine.docker("rmi", "svc-copy:2")
+    busy = engine.docker("rmi", "nosuch:1", check=False)
+    assert (busy.returncode, busy.stderr) == (
+        1, "Error: No such image: nosuch:1\n")  # fmt: skip
+
+
+def test_errors_read_as_dockerd_words_them(engine: Engine) -> None:
+    start = engine.docker("start", "nosuch", check=False)
+    assert start.stderr == ("Error response from daemon: No such container: nosuch\n"
+                            "Error: failed to start containers: nosuch\n")  # fmt: skip
+    engine.docker("create", "--name", "svc-twice", *NONE, "busybox")
+    twice = engine.docker("create", "--name", "svc-twice", *NONE, "busybox", check=False)
+    assert twice.returncode == 1
+    assert 'The container name "/svc-twice" is already in use' in twice.stderr
+    engine.docker("rm", "svc-twice")
+    stopped = engine.docker("kill", "nosuch", check=False)
+    assert "No such container: nosuch" in stopped.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_image_list_filters(engine: Engine) -> None:
+    engine.docker("tag", "busybox", "svc-filter:1")
+    rows = engine.docker("images", "--filter", "reference=svc-filter", "--format",
+                         "{{.Repository}}:{{.Tag}}").stdout  # fmt: skip
+    assert rows == "svc-filter:1\n"
+    dangling = engine.docker("images", "-q", "--filter", "dangling=true").stdout
+    assert ids_out(dangling).replace("<id>\n", "") == ""
+    engine.docker("rmi", "svc-filter:1")
