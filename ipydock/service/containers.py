@@ -210,12 +210,15 @@ async def attach(h: Handler, name: str) -> None:
     want = {s for s in ("stdout", "stderr") if h.flag(s)}
     use_stdin = h.flag("stdin") and bool(detail.config.get("OpenStdin"))
     running = bool(detail.state.get("Running"))
+    logs = h.flag("logs")
     conn = await hijack(h)
     h.service.busy(+1)
     try:
         if running:
-            await _follow_running(h, conn, detail.id, want)
+            await _follow(h, conn, detail.id, want, follow=True, tail=None if logs else 0)
             return
+        if logs:  # what an earlier run printed, then this one's (``docker start -a``)
+            await _follow(h, conn, detail.id, want, follow=False, tail=None)
         r, w = os.pipe2(os.O_CLOEXEC) if use_stdin else (None, None)
         point = AttachPoint(r, asyncio.get_running_loop().create_future())
         h.service.attach_points[detail.id] = point
@@ -237,8 +240,10 @@ async def attach(h: Handler, name: str) -> None:
         await conn.close()
 
 
-async def _follow_running(h: Handler, conn: Any, cid: str, want: set[str]) -> None:
-    entries = await h.call(lambda: h.backend.logs(cid, follow=True, tail=0))
+async def _follow(h: Handler, conn: Any, cid: str, want: set[str], *, follow: bool,
+                  tail: int | None) -> None:  # fmt: skip
+    """The container's log onto the hijacked connection (``follow``: until it stops)."""
+    entries = await h.call(lambda: h.backend.logs(cid, follow=follow, tail=tail))
     queue: asyncio.Queue[Any] = asyncio.Queue()
     loop = asyncio.get_running_loop()
 
@@ -249,12 +254,13 @@ async def _follow_running(h: Handler, conn: Any, cid: str, want: set[str]) -> No
         finally:
             loop.call_soon_threadsafe(queue.put_nowait, None)
 
-    threading.Thread(target=pump, daemon=True).start()
-    drain = asyncio.ensure_future(conn.pump_stdin(None))
+    threading.Thread(target=pump, daemon=True, name="ipydock-attach-log").start()
+    drain = asyncio.ensure_future(conn.pump_stdin(None)) if follow else None
     while (e := await queue.get()) is not None:
         if e.stream in want and not await conn.send(_STREAMS.get(e.stream, 1), e.text.encode()):
             break
-    drain.cancel()
+    if drain is not None:
+        drain.cancel()
 
 
 async def resize(h: Handler, name: str) -> None:

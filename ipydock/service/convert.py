@@ -212,10 +212,18 @@ def container_inspect(d: ContainerDetail, networks: list[NetworkInfo]) -> dict[s
                 attached[net.name] = {
                     "NetworkID": net.id, "EndpointID": "", "Gateway": (net.gateways or [""])[0],
                     "IPAddress": ip, "IPPrefixLen": int(prefix or 0),
-                    "MacAddress": ep.mac_address, "Aliases": ep.aliases or None,
+                    "MacAddress": ep.mac_address, "Aliases": [*ep.aliases, d.id[:12]],
                 }  # fmt: skip
+    mode = d.host_config.get("NetworkMode") or "default"
+    if not attached and mode not in ("host", "none") and not mode.startswith("container:"):
+        attached[_network_mode(mode)] = {  # made, not started: the network it will join
+            "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
+            "IPPrefixLen": 0, "MacAddress": "", "Aliases": [d.id[:12]],
+        }  # fmt: skip
     first = next(iter(attached.values()), {})
-    host_config = {**d.host_config, "Mounts": None}
+    host_config = {"LogConfig": {"Type": "json-file", "Config": {}}, "ShmSize": 67108864,
+                   "ConsoleSize": [0, 0], "Isolation": "", "Runtime": "ipydock",
+                   **d.host_config, "Mounts": None}  # fmt: skip
     return {
         "Id": d.id,
         "Created": rfc3339(d.created),
