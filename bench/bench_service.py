@@ -69,8 +69,9 @@ def main() -> int:
             for env in envs.values():
                 subprocess.run([DOCKER, "load", "-i", archive], env=env, check=True,
                                capture_output=True)  # fmt: skip
-                count = subprocess.run([DOCKER, "images", "-q"], env=env, check=True,
-                                       capture_output=True, text=True).stdout.count("\n")  # fmt: skip
+                listed = subprocess.run([DOCKER, "images", "-q"], env=env, check=True,
+                                        capture_output=True, text=True).stdout  # fmt: skip
+                count = listed.count("\n")
                 assert count >= a.images, count
             for _ in range(a.rounds):
                 for name, env in envs.items():

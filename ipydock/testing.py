@@ -498,8 +498,8 @@ class ServiceProcess:
         import threading
 
         self._log: list[bytes] = []  # drained as it comes: a full pipe would stop the service
-        self._drain = threading.Thread(target=lambda: self._log.extend(self.proc.stderr),  # type: ignore[union-attr]
-                                       daemon=True)  # fmt: skip
+        stderr = self.proc.stderr
+        self._drain = threading.Thread(target=lambda: self._log.extend(stderr), daemon=True)
         self._drain.start()
         return self
 

@@ -22,6 +22,7 @@ connection; already installed with jupyter_server).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -77,9 +78,9 @@ def serve(backend: Any, uri: str | None = None, *, idle: float = 5.0,
 async def _serve(backend: Any, uri: str, idle: float, ready: Any) -> None:
     from tornado.httpserver import HTTPServer
 
+    from ipydock.service.events import Events
     from ipydock.service.routes import App
     from ipydock.service.state import Service
-    from ipydock.service.system import Events
 
     sockets, path = _listen(uri)
     done = asyncio.Event()
@@ -102,10 +103,8 @@ async def _serve(backend: Any, uri: str, idle: float, ready: Any) -> None:
         server.stop()
         service.events.close()
         if path is not None:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
-            except FileNotFoundError:
-                pass
         close = getattr(backend, "close", None)
         if close is not None:
             close()

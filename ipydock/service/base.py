@@ -126,8 +126,8 @@ class Handler(web.RequestHandler):
 
     def prepare(self) -> None:
         self.service.busy(+1)
-        self.request.connection.set_max_body_size(_MAX_BODY)  # type: ignore[attr-defined]
-        self._body = tempfile.SpooledTemporaryFile(_SPOOL, dir=self.service.tmp_dir)
+        self.request.connection.set_max_body_size(_MAX_BODY)  # type: ignore[union-attr]
+        self._body = tempfile.SpooledTemporaryFile(_SPOOL, dir=self.service.tmp_dir)  # noqa: SIM115 - closed in _release
 
     def data_received(self, chunk: bytes) -> None:
         assert self._body is not None
@@ -195,7 +195,7 @@ class Handler(web.RequestHandler):
             raise UsageError(f"invalid value for {name}: {value!r} (a number)") from exc
 
     def filters(self) -> dict[str, list[str]]:
-        """docker's ``filters`` parameter: ``{"key": ["v"]}`` or the old ``{"key": {"v": true}}``."""
+        """docker's ``filters``: ``{"key": ["v"]}``, or the old ``{"key": {"v": true}}``."""
         text = self.query("filters")
         if not text:
             return {}
@@ -238,7 +238,7 @@ class Handler(web.RequestHandler):
         self.finish(json.dumps({"message": message}) + "\n")
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if isinstance(value, IPyDockError) or isinstance(value, web.HTTPError):
+        if isinstance(value, (IPyDockError, web.HTTPError)):
             return
         log.error("internal error in %s %s", self.request.method, self.request.uri,
                   exc_info=(typ, value, tb))  # fmt: skip

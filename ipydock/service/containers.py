@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ipydock.errors import ContainerNotFound, UsageError
 from ipydock.service import convert
 from ipydock.service.base import frame
+from ipydock.service.events import container_attrs
 from ipydock.service.hijack import hijack
 from ipydock.service.state import AttachPoint
 
@@ -35,6 +36,9 @@ _PS_FILTERS = ("id", "name", "status", "label", "ancestor", "exited")
 async def create(h: Handler) -> None:
     opts = convert.run_options(h.json_body(), h.query("name"))
     cid = await h.call(h.backend.create_container, opts)
+    if h.service.events.active:
+        detail = await h.call(h.backend.inspect_container, cid)
+        h.service.events.note(cid, "created", container_attrs(detail))
     h.send_json({"Id": cid, "Warnings": []}, 201)
 
 
@@ -77,6 +81,9 @@ async def start(h: Handler, name: str) -> None:
         return
     exit_code = h.service.exit_of(cid)
     loop = asyncio.get_running_loop()
+    events, attrs = h.service.events, container_attrs(detail)
+    events.note(cid, "running", attrs)
+    auto_remove = bool(detail.host_config.get("AutoRemove"))
     output: asyncio.Queue[tuple[str, str] | None] | None = None
     if point is not None:
         output = asyncio.Queue()
@@ -92,7 +99,15 @@ async def start(h: Handler, name: str) -> None:
             code = 137
         if output is not None:
             loop.call_soon_threadsafe(output.put_nowait, None)
-        loop.call_soon_threadsafe(lambda: exit_code.done() or exit_code.set_result(code))
+
+        def settle() -> None:
+            events.note(cid, "exited", attrs, code)
+            if auto_remove:
+                events.note(cid, "removed")
+            if not exit_code.done():
+                exit_code.set_result(code)
+
+        loop.call_soon_threadsafe(settle)
 
     threading.Thread(target=follow, daemon=True, name=f"ipydock-run-{cid[:12]}").start()
     h.no_content()
@@ -121,7 +136,9 @@ async def restart(h: Handler, name: str) -> None:
 
 
 async def remove(h: Handler, name: str) -> None:
-    await h.call(h.backend.remove_container, name, force=h.flag("force"), volumes=h.flag("v"))
+    cid = await h.call(h.backend.remove_container, name, force=h.flag("force"),
+                       volumes=h.flag("v"))  # fmt: skip
+    h.service.events.note(cid, "removed")
     h.no_content()
 
 

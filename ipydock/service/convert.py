@@ -220,7 +220,7 @@ def container_inspect(d: ContainerDetail, networks: list[NetworkInfo]) -> dict[s
             "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
             "IPPrefixLen": 0, "MacAddress": "", "Aliases": [d.id[:12]],
         }  # fmt: skip
-    first = next(iter(attached.values()), {})
+    first: dict[str, Any] = next(iter(attached.values()), {})
     host_config = {"LogConfig": {"Type": "json-file", "Config": {}}, "ShmSize": 67108864,
                    "ConsoleSize": [0, 0], "Isolation": "", "Runtime": "ipydock",
                    **d.host_config, "Mounts": None}  # fmt: skip
@@ -246,12 +246,23 @@ def container_inspect(d: ContainerDetail, networks: list[NetworkInfo]) -> dict[s
         "HostConfig": host_config,
         "GraphDriver": {"Name": "overlay2", "Data": None},
         "Mounts": [_inspect_mount(m) for m in d.mounts],
-        "Config": {"Tty": False, "AttachStdin": False, "AttachStdout": False,
-                   "AttachStderr": False, "StdinOnce": False, **d.config},  # fmt: skip
+        "Config": {
+            "Tty": False,
+            "AttachStdin": False,
+            "AttachStdout": False,
+            "AttachStderr": False,
+            "StdinOnce": False,
+            **d.config,
+        },  # fmt: skip
         "NetworkSettings": {
-            "Bridge": "", "SandboxID": "", "HairpinMode": False, "Ports": {},
-            "IPAddress": first.get("IPAddress", ""), "Gateway": first.get("Gateway", ""),
-            "IPPrefixLen": first.get("IPPrefixLen", 0), "MacAddress": first.get("MacAddress", ""),
+            "Bridge": "",
+            "SandboxID": "",
+            "HairpinMode": False,
+            "Ports": {},
+            "IPAddress": first.get("IPAddress", ""),
+            "Gateway": first.get("Gateway", ""),
+            "IPPrefixLen": first.get("IPPrefixLen", 0),
+            "MacAddress": first.get("MacAddress", ""),
             "Networks": attached,
         },  # fmt: skip
     }
@@ -325,13 +336,16 @@ def history(rows: list[HistoryRow]) -> list[dict[str, Any]]:
 
 
 def volume(v: VolumeInfo) -> dict[str, Any]:
-    return {"CreatedAt": rfc3339(v.created), "Driver": v.driver, "Labels": v.labels or None,
-            "Mountpoint": v.mountpoint, "Name": v.name, "Options": None, "Scope": "local"}  # fmt: skip
+    return {
+        "CreatedAt": rfc3339(v.created), "Driver": v.driver, "Labels": v.labels or None,
+        "Mountpoint": v.mountpoint, "Name": v.name, "Options": None, "Scope": "local",
+    }  # fmt: skip
 
 
 def network(n: NetworkInfo) -> dict[str, Any]:
+    gateways = [*n.gateways, *[""] * len(n.subnets)]
     config = [{"Subnet": s, **({"Gateway": g} if g else {})}
-              for s, g in zip(n.subnets, [*n.gateways, *[""] * len(n.subnets)], strict=False)]  # fmt: skip
+              for s, g in zip(n.subnets, gateways, strict=False)]  # fmt: skip
     containers = {ep.container_id: {"Name": ep.name, "EndpointID": "", "MacAddress":
                   ep.mac_address, "IPv4Address": ep.ipv4_address, "IPv6Address": ep.ipv6_address}
                   for ep in n.containers}  # fmt: skip

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 class ExecNotFound(NotFound):
-    def __init__(self, name: str) -> None:
+    def __init__(self, exec_id: str) -> None:
         self.exec_id = exec_id
         super().__init__(f"No such exec instance: {exec_id}")
 
@@ -72,8 +72,9 @@ async def inspect(h: Handler, name: str) -> None:
 
 
 def _run(h: Handler, inst: ExecInstance, stdin: Any, stdout: Any, stderr: Any) -> int:
-    return int(h.backend.exec(inst.container, inst.command, env=inst.env, workdir=inst.workdir,
-                              user=inst.user, stdin=stdin, stdout=stdout, stderr=stderr))  # fmt: skip
+    code = h.backend.exec(inst.container, inst.command, env=inst.env, workdir=inst.workdir,
+                          user=inst.user, stdin=stdin, stdout=stdout, stderr=stderr)  # fmt: skip
+    return int(code)
 
 
 async def start(h: Handler, name: str) -> None:

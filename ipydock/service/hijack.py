@@ -72,7 +72,8 @@ class Hijacked:
                     try:
                         await loop.run_in_executor(None, _write_all, fd, data)
                     except OSError:  # the process closed its stdin: nothing more to give
-                        fd, data = _close(fd), b""
+                        _close(fd)
+                        fd, data = None, b""
                 try:
                     data = await self.reader.read(65536)
                 except (ConnectionError, OSError):

@@ -285,8 +285,15 @@ async def load(h: Handler) -> None:
     h.set_header("Content-Type", "application/json")
     for image in loaded:
         for old_name, old_id in image.replaced:
-            h.write(json.dumps({"stream": f"The image {old_name} already exists, renaming the "
-                                          f"old one with ID {old_id} to empty string\n"}) + "\n")
+            h.write(
+                json.dumps(
+                    {
+                        "stream": f"The image {old_name} already exists, renaming the "
+                        f"old one with ID {old_id} to empty string\n"
+                    }
+                )
+                + "\n"
+            )
         names = image.tags or [image.id]
         for n in names:
             word = "Loaded image" if image.tags else "Loaded image ID"

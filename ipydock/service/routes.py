@@ -117,7 +117,6 @@ class _Refuse(Handler):
     get = head = post = put = delete = patch = options = _refuse
 
 
-
 def _version_error(version: str) -> str | None:
     def key(v: str) -> tuple[int, ...]:
         return tuple(int(p) for p in v.split("."))

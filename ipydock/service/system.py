@@ -18,7 +18,7 @@ from ipydock.service import convert
 if TYPE_CHECKING:
     from ipydock.service.base import Handler
 
-__all__ = ["API_VERSION", "MIN_API_VERSION", "Events"]
+__all__ = ["API_VERSION", "MIN_API_VERSION"]
 
 API_VERSION = "1.41"
 MIN_API_VERSION = "1.12"
@@ -49,8 +49,13 @@ def _version() -> dict[str, Any]:
                "Experimental": False}  # fmt: skip
     return {
         "Platform": {"Name": f"ipydock {ours} (bundled engine)"},
-        "Components": [{"Name": "Engine", "Version": ENGINE_VERSION, "Details": {
-            k: str(v) for k, v in details.items()}}],  # fmt: skip
+        "Components": [
+            {
+                "Name": "Engine",
+                "Version": ENGINE_VERSION,
+                "Details": {k: str(v) for k, v in details.items()},
+            }
+        ],  # fmt: skip
         "Version": ENGINE_VERSION,
         **details,
     }
@@ -157,129 +162,6 @@ async def disk_usage(h: Handler) -> None:
     })  # fmt: skip
 
 
-# -- events ------------------------------------------------------------------------------------
-
-
-class Events:
-    """docker's event stream from the store's changes: each change (inotify, as the lab's
-    panel sees them) is compared with what the store held before, and the difference is told
-    as docker's events (container create/start/die/destroy, image tag/untag/delete, volume and
-    network create/destroy). Past events are not kept: ``since`` starts from now."""
-
-    def __init__(self, backend: Any) -> None:
-        self.backend = backend
-        self.listeners: set[asyncio.Queue[dict[str, Any]]] = set()
-        self.watch: Any = None
-        self.snapshot: dict[str, dict[str, Any]] | None = None
-        self._busy = False
-        self._again = False
-
-    def _take(self) -> dict[str, dict[str, Any]]:
-        b = self.backend
-        images: dict[str, set[str]] = {}
-        for r in b.images(all=True):
-            images.setdefault(r.id, set())
-            if r.tag != "<none>":
-                images[r.id].add(f"{r.repository}:{r.tag}")
-        return {
-            "container": {c.id: c for c in b.containers(all=True)},
-            "image": images,
-            "volume": {v.name: v for v in b.volumes()},
-            "network": {n.id: n for n in b.networks()},
-        }
-
-    async def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
-        if self.watch is None:
-            from ipydock.server.watch import StoreWatch
-
-            self.snapshot = await asyncio.get_running_loop().run_in_executor(None, self._take)
-            self.watch = StoreWatch(self.backend.store.root, self._changed)
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.listeners.add(queue)
-        return queue
-
-    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
-        self.listeners.discard(queue)
-
-    def _changed(self) -> None:
-        if self._busy:
-            self._again = True
-            return
-        self._busy = True
-        asyncio.ensure_future(self._compare())
-
-    async def _compare(self) -> None:
-        try:
-            while True:
-                self._again = False
-                new = await asyncio.get_running_loop().run_in_executor(None, self._take)
-                old, self.snapshot = self.snapshot or new, new
-                for event in _differences(old, new):
-                    for q in self.listeners:
-                        q.put_nowait(event)
-                if not self._again:
-                    return
-        finally:
-            self._busy = False
-
-    def close(self) -> None:
-        if self.watch is not None:
-            self.watch.close()
-            self.watch = None
-
-
-def _event(kind: str, action: str, actor: str, attrs: dict[str, str]) -> dict[str, Any]:
-    now = time.time_ns()
-    event: dict[str, Any] = {"Type": kind, "Action": action,
-                             "Actor": {"ID": actor, "Attributes": attrs}, "scope": "local",
-                             "time": now // 1_000_000_000, "timeNano": now}  # fmt: skip
-    if kind == "container":
-        event.update(status=action, id=actor, **{"from": attrs.get("image", "")})
-    return event
-
-
-def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
-    out = []
-    for cid, c in new["container"].items():
-        attrs = {"image": c.image, "name": c.name, **c.labels}
-        before = old["container"].get(cid)
-        if before is None:
-            out.append(_event("container", "create", cid, attrs))
-        was = before.status if before is not None else None
-        if c.status == "running" and was != "running":
-            out.append(_event("container", "start", cid, attrs))
-        if c.status == "exited" and was != "exited":
-            if was in (None, "created"):  # it ran and ended between two looks
-                out.append(_event("container", "start", cid, attrs))
-            out.append(_event("container", "die", cid, {**attrs, "exitCode": str(c.exit_code)}))
-    for cid, c in old["container"].items():
-        if cid not in new["container"]:
-            attrs = {"image": c.image, "name": c.name, **c.labels}
-            if c.status == "running":
-                out.append(_event("container", "die", cid, {**attrs, "exitCode": "0"}))
-            out.append(_event("container", "destroy", cid, attrs))
-    for iid, tags in new["image"].items():
-        for tag in sorted(tags - old["image"].get(iid, set())):
-            out.append(_event("image", "tag", iid, {"name": tag}))
-    for iid, tags in old["image"].items():
-        for tag in sorted(tags - new["image"].get(iid, set())):
-            out.append(_event("image", "untag", iid, {"name": tag}))
-        if iid not in new["image"]:
-            out.append(_event("image", "delete", iid, {"name": iid}))
-    for kind in ("volume", "network"):
-        for key in new[kind].keys() - old[kind].keys():
-            out.append(_event(kind, "create", key, _attrs(kind, new[kind][key])))
-        for key in old[kind].keys() - new[kind].keys():
-            out.append(_event(kind, "destroy", key, _attrs(kind, old[kind][key])))
-    return out
-
-
-def _attrs(kind: str, item: Any) -> dict[str, str]:
-    if kind == "volume":
-        return {"driver": item.driver}
-    return {"name": item.name, "type": item.driver}
-
-
 def _wanted(event: dict[str, Any], filters: dict[str, list[str]]) -> bool:
     actor = event["Actor"]
     checks = {
@@ -309,7 +191,7 @@ async def events(h: Handler) -> None:
         raise UsageError(f"invalid filter '{sorted(unknown)[0]}'")
     until = h.query("until")
     deadline = float(until) if until else None
-    hub: Events = h.service.events
+    hub = h.service.events
     queue = await hub.subscribe()
     h.set_header("Content-Type", "application/json")
     h.set_status(200)

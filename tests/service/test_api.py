@@ -28,8 +28,11 @@ class UnixHTTP(http.client.HTTPConnection):
         self.sock.connect(self.path)
 
 
+Answer = tuple[int, dict[str, str], bytes]
+
+
 def request(engine: Engine, method: str, path: str, body: bytes | None = None,
-            headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
+            headers: dict[str, str] | None = None) -> Answer:  # fmt: skip
     conn = UnixHTTP(engine.host.removeprefix("unix://"))
     try:
         conn.request(method, path, body=body, headers=headers or {})

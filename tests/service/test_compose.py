@@ -19,7 +19,9 @@ version: "3"
 services:
   server:
     image: busybox
-    command: sh -c "mkdir -p /srv && echo hello-from-server > /srv/index.html && exec httpd -f -p 80 -h /srv"
+    command: >-
+      sh -c "mkdir -p /srv && echo hello-from-server > /srv/index.html
+      && exec httpd -f -p 80 -h /srv"
   client:
     image: busybox
     depends_on: [server]

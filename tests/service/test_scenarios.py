@@ -134,7 +134,10 @@ def test_cp_both_ways_diff_and_commit(engine: Engine, tmp_path) -> None:
     diff = engine.docker("diff", name).stdout.splitlines()
     assert diff == ["C /etc", "D /etc/passwd", "A /out", "A /out/a", "C /tmp", "A /tmp/in.txt"]
     missing = engine.docker("cp", f"{name}:/nosuch", str(tmp_path / "x"), check=False)
-    assert (missing.returncode, missing.stderr) == (1, f"Error: No such container:path: {name}:/nosuch\n")
+    assert (missing.returncode, missing.stderr) == (
+        1,
+        f"Error: No such container:path: {name}:/nosuch\n",
+    )
     image = engine.docker("commit", "-m", "snap", name, f"svc-snap-{engine.name}:1").stdout
     assert re.fullmatch(r"sha256:[0-9a-f]{64}\n", image)
     listed = engine.docker("run", "--rm", *NONE, f"svc-snap-{engine.name}:1", "ls", "/out").stdout
@@ -169,8 +172,8 @@ def test_networks_list_and_create(engine: Engine) -> None:
     engine.docker("run", "-d", "--name", "svc-srv", "--network", net, "busybox", "httpd", "-f",
                   "-p", "80", "-h", "/etc")  # fmt: skip
     try:
-        got = engine.docker("run", "--rm", "--network", net, "busybox", "sh", "-c",
-                            "until wget -q -O- http://svc-srv/hostname; do sleep 0.1; done")  # fmt: skip
+        script = "until wget -q -O- http://svc-srv/hostname; do sleep 0.1; done"
+        got = engine.docker("run", "--rm", "--network", net, "busybox", "sh", "-c", script)
         assert len(got.stdout.strip()) == 12
     finally:
         engine.docker("rm", "-f", "svc-srv")
