@@ -145,8 +145,8 @@ async def remove(h: Handler, name: str) -> None:
 async def rename(h: Handler, name: str) -> None:
     from ipydock.errors import NotSupported
 
-    raise NotSupported("rename", "bundled engine", "not available yet; create the container "
-                       "again with --name")  # fmt: skip
+    raise NotSupported("rename", "bundled", "the API service cannot rename yet; create the "
+                       "container again with --name")  # fmt: skip
 
 
 async def wait(h: Handler, name: str) -> None:

@@ -72,9 +72,9 @@ def filter_list(filters: dict[str, list[str]], allowed: tuple[str, ...]) -> list
 def no_tty(what: str) -> NotSupported:
     """The answer to ``Tty: true`` until the service has pseudo-terminals."""
     return NotSupported(
-        f"{what} with a terminal (-t)", "bundled engine's API service",
-        "a terminal is not available through the service yet; leave out -t "
-        "(docker run -i / exec -i work), or use `ipydock run -it`",
+        f"{what} with a terminal (-t)", "bundled",
+        "a terminal is not available through the API service yet; leave out -t "
+        "(docker run -i and docker exec -i work)",
     )  # fmt: skip
 
 

@@ -74,7 +74,7 @@ def test_bad_input_gets_a_docker_error_and_the_service_goes_on(service: Engine) 
     assert (code, json.loads(body)) == (404, {"message": "No such image: nosuch:1"})
     code, _, body = request(service, "POST", "/v1.41/containers/create",
                             json.dumps({"Image": "busybox", "Tty": True}).encode())  # fmt: skip
-    assert code == 501 and "terminal is not available through the service yet" in json.loads(
+    assert code == 501 and "terminal is not available through the API service yet" in json.loads(
         body)["message"]  # fmt: skip
     code, _, body = request(service, "GET", "/v1.41/images/json?filters=%7Bbad")
     assert code == 400
@@ -147,3 +147,51 @@ def test_events_are_streamed(service: Engine) -> None:
         assert seen == ["create", "start", "die", "destroy"]
     finally:
         conn.close()
+
+
+def test_published_port_and_terminal_refusal(service: Engine) -> None:
+    """``-p`` on the default bridge (the side-by-side dockerd has no bridge of its own: this
+    one runs on the service only); ``-t`` is refused with a line that says what works."""
+    import urllib.request
+
+    from ipydock.testing import free_port
+
+    port = free_port()
+    service.docker("run", "-d", "--name", "svc-web", "-p", f"127.0.0.1:{port}:80", "busybox",
+                   "sh", "-c", "echo served > /index.html && exec httpd -f -p 80 -h /")  # fmt: skip
+    try:
+        ps = service.docker("ps", "--filter", "name=svc-web", "--format", "{{.Ports}}").stdout
+        assert ps == f"127.0.0.1:{port}->80/tcp\n"
+        body = b""
+        while not body:  # httpd listens a moment after the container started
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read()
+            except (ConnectionError, OSError):
+                continue
+        assert body == b"served\n"
+    finally:
+        service.docker("rm", "-f", "svc-web")
+    tty = service.docker("run", "-t", "--rm", "busybox", "true", check=False)
+    assert tty.returncode == 125
+    assert tty.stderr.startswith("docker: Error response from daemon: create with a terminal "
+                                 "(-t): not possible with the bundled engine; a terminal is not "
+                                 "available through the API service yet")  # fmt: skip
+
+
+def test_the_service_leaves_when_idle(busybox_tgz: str, tmp_path) -> None:
+    """``--time 1``: gone one second after the last request (a request keeps it)."""
+    sock = tmp_path / "idle.sock"
+    env = {**os.environ, "IPYDOCK_SERVER": "0"}
+    proc = subprocess.Popen([sys.executable, "-m", "ipydock", "--root", str(tmp_path / "store"),
+                             "system", "service", "--time", "1", f"unix://{sock}"],
+                            stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    try:
+        assert proc.stderr is not None and "serving" in proc.stderr.readline()
+        engine = Engine("ipydock", f"unix://{sock}")
+        assert engine.docker("version", "--format", "{{.Server.APIVersion}}").stdout == "1.41\n"
+        assert proc.wait(timeout=60) == 0
+        assert not sock.exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
