@@ -233,11 +233,7 @@ async def create(h: Handler) -> None:
         def do_pull(progress: Any) -> Any:
             return h.backend.pull(ref, platform=h.query("platform") or None, progress=progress)
 
-        await _progress_stream(h, do_pull, _transfer, results)
-        if results and not isinstance(results[-1], BaseException):
-            r = results[-1]
-            h.write(json.dumps({"status": f"Digest: {r.digest}"}) + "\n")
-            h.write(json.dumps({"status": f"Status: {r.status}"}) + "\n")
+        await _progress_stream(h, do_pull, _transfer, results)  # with Digest: and Status:
     else:
         raise UsageError("images/create needs fromSrc or fromImage")
     h.finish()
@@ -252,10 +248,9 @@ async def push(h: Handler, name: str) -> None:
     def do_push(progress: Any) -> Any:
         return h.backend.push(ref, progress=progress)
 
-    await _progress_stream(h, do_push, _transfer, results)
+    await _progress_stream(h, do_push, _transfer, results)  # with "TAG: digest: …"
     if results and not isinstance(results[-1], BaseException):
         r = results[-1]
-        h.write(json.dumps({"status": f"{r.tag}: digest: {r.digest} size: {r.size}"}) + "\n")
         h.write(json.dumps({"progressDetail": {}, "aux": {"Tag": r.tag, "Digest": r.digest,
                                                           "Size": r.size}}) + "\n")  # fmt: skip
     h.finish()

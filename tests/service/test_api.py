@@ -195,3 +195,28 @@ def test_the_service_leaves_when_idle(busybox_tgz: str, tmp_path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_push_and_pull_through_a_local_registry(service: Engine) -> None:
+    from ipydock.testing import REGISTRY_BINARY, LocalRegistry
+
+    if not os.path.exists(REGISTRY_BINARY):
+        pytest.skip("docker-registry is not installed")
+    registry = LocalRegistry().start()
+    ref = f"localhost:{registry.port}/svc-demo:1"
+    try:
+        service.docker("tag", "busybox", ref)
+        pushed = service.docker("push", ref).stdout
+        assert f"The push refers to repository [localhost:{registry.port}/svc-demo]" in pushed
+        assert pushed.count("1: digest: sha256:") == 1
+        service.docker("rmi", ref)
+        pulled = service.docker("pull", ref).stdout
+        assert pulled.endswith(f"Status: Downloaded newer image for {ref}\n{ref}\n")
+        assert pulled.count("Digest: sha256:") == 1
+        ran = service.docker("run", "--rm", "--network", "none", ref, "echo", "pulled")
+        assert ran.stdout == "pulled\n"
+        missing = service.docker("pull", f"localhost:{registry.port}/nosuch:1", check=False)
+        assert missing.returncode == 1 and "not found" in missing.stderr
+    finally:
+        service.docker("rmi", ref, check=False)
+        registry.stop()

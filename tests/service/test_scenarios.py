@@ -222,3 +222,34 @@ def test_image_list_filters(engine: Engine) -> None:
     dangling = engine.docker("images", "-q", "--filter", "dangling=true").stdout
     assert ids_out(dangling).replace("<id>\n", "") == ""
     engine.docker("rmi", "svc-filter:1")
+
+
+def test_create_with_host_config(engine: Engine) -> None:
+    """docker run's flags travel as HostConfig and come back in inspect as dockerd shows them."""
+    name = "svc-limits"
+    engine.docker("run", "-d", "--name", name, *NONE, "--memory", "64m", "--pids-limit", "50",
+                  "--cpus", "0.5", "--cap-add", "NET_ADMIN", "--cap-drop", "CHOWN",
+                  "--restart", "on-failure:3", "-v", f"svc-hc-{engine.name}:/data",
+                  "--mount", "type=tmpfs,target=/scratch", "-e", "A=1", "-w", "/data",
+                  "--label", "role=test", "busybox", "sleep", "300")  # fmt: skip
+    try:
+        restart = (
+            "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}"
+        )
+        fmt = ("{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.NanoCpus}} "
+               f"{{{{.HostConfig.CapAdd}}}} {{{{.HostConfig.CapDrop}}}} {restart} "
+               "{{.HostConfig.NetworkMode}} {{.Config.WorkingDir}} "
+               '{{index .Config.Labels "role"}}')  # fmt: skip
+        shown = engine.docker("inspect", "--format", fmt, name).stdout
+        assert shown == "67108864 50 500000000 [NET_ADMIN] [CHOWN] on-failure:3 none /data test\n"
+        inside = engine.docker("exec", name, "sh", "-c",
+                               "echo $A; mount | grep -c ' /scratch type tmpfs'; "
+                               "grep /data /proc/mounts").stdout  # fmt: skip
+        assert inside.startswith("1\n1\n"), inside
+        mounts = engine.docker(
+            "inspect", "--format", "{{range .Mounts}}{{.Type}}:{{.Destination}} {{end}}", name
+        ).stdout
+        assert "volume:/data" in mounts
+    finally:
+        engine.docker("rm", "-f", name)
+        engine.docker("volume", "rm", f"svc-hc-{engine.name}")
