@@ -253,3 +253,20 @@ def test_create_with_host_config(engine: Engine) -> None:
     finally:
         engine.docker("rm", "-f", name)
         engine.docker("volume", "rm", f"svc-hc-{engine.name}")
+
+
+def test_build_args_target_and_no_cache(engine: Engine, tmp_path) -> None:
+    (tmp_path / "Dockerfile").write_text(
+        "FROM busybox AS base\nARG WHO=nobody\nRUN echo hello $WHO > /greeting\n"
+        "FROM base AS final\nRUN echo final > /final\n"
+    )
+    image = f"svc-args-{engine.name}"
+    out = engine.docker("build", "--build-arg", "WHO=class", "--target", "base", "-t", image,
+                        str(tmp_path)).stdout  # fmt: skip
+    assert "Step 3/3 : RUN echo hello $WHO > /greeting" in out and "final" not in out
+    ran = engine.docker("run", "--rm", *NONE, image, "cat", "/greeting").stdout
+    assert ran == "hello class\n"
+    again = engine.docker("build", "--no-cache", "--build-arg", "WHO=class", "--target",
+                          "base", "-t", image, str(tmp_path)).stdout  # fmt: skip
+    assert "Using cache" not in again
+    engine.docker("rmi", image)
