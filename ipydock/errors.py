@@ -16,6 +16,7 @@ the boundary where they enter, and chained with ``raise ... from``.
      |    +-- ContainerNotFound(ref)
      |    +-- VolumeNotFound(name)
      |    +-- NetworkNotFound(name)
+     |    +-- ExecNotFound(exec_id)       an exec instance of the API service
      +-- Conflict                     the request clashes with the state of the store
      |    +-- ImageInUse(image_id, container_ids, running)
      |    +-- ImageHasChildren(image_id, children)
@@ -88,6 +89,7 @@ __all__ = [
     "DockerfileError",
     "EngineError",
     "EngineUnavailable",
+    "ExecNotFound",
     "HelperDied",
     "IPyDockError",
     "ImageHasChildren",
@@ -184,6 +186,14 @@ class NetworkNotFound(NotFound):
     def __init__(self, name: str) -> None:
         self.name = name
         super().__init__(f"No such network: {name} (see `ipydock network ls`)")
+
+
+class ExecNotFound(NotFound):
+    """An exec instance the API service does not know (made by another run of it, or never)."""
+
+    def __init__(self, exec_id: str) -> None:
+        self.exec_id = exec_id
+        super().__init__(f"No such exec instance: {exec_id}")
 
 
 class Conflict(IPyDockError):

@@ -15,19 +15,13 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-from ipydock.errors import ContainerNotRunning, NotFound
+from ipydock.errors import ContainerNotRunning, ExecNotFound
 from ipydock.service import convert
 from ipydock.service.hijack import hijack
 
 if TYPE_CHECKING:
     from ipydock.service.base import Handler
     from ipydock.service.state import ExecInstance
-
-
-class ExecNotFound(NotFound):
-    def __init__(self, exec_id: str) -> None:
-        self.exec_id = exec_id
-        super().__init__(f"No such exec instance: {exec_id}")
 
 
 async def create(h: Handler, name: str) -> None:

@@ -93,6 +93,9 @@ class Service:
         return fut
 
     def new_exec(self, **kw: Any) -> ExecInstance:
+        done = [i for i, e in self.execs.items() if e.exit_code is not None]
+        for old in done[: max(0, len(done) - 100)]:  # dockerd forgets them too, later
+            del self.execs[old]
         inst = ExecInstance(id=secrets.token_hex(32), **kw)
         self.execs[inst.id] = inst
         return inst

@@ -78,6 +78,10 @@ def test_bad_input_gets_a_docker_error_and_the_service_goes_on(service: Engine) 
         body)["message"]  # fmt: skip
     code, _, body = request(service, "GET", "/v1.41/images/json?filters=%7Bbad")
     assert code == 400
+    code, _, body = request(service, "GET", "/v1.41/exec/nosuch/json")
+    assert (code, json.loads(body)) == (404, {"message": "No such exec instance: nosuch"})
+    code, _, body = request(service, "DELETE", "/v1.41/_ping")
+    assert code == 405 and "message" in json.loads(body)
     # a body that ends early: an import of half a tarball makes nothing
     before = service.docker("images", "-qa").stdout
     sock = raw(service, b"POST /v1.41/images/create?fromSrc=-&repo=half HTTP/1.1\r\n"
