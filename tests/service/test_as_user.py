@@ -80,3 +80,29 @@ def test_a_user_serves_the_api_on_their_socket(user_dir: str) -> None:
     assert found["ready"] == "ready" and found["mode"] == 0o600
     assert (found["code"], found["out"], found["err"]) == (0, "hello from 0\n", "")
     assert found["exit"] == 0 and not found["left"]
+
+
+def test_a_user_the_socket_mode_excludes_is_refused(tmp_path, busybox_tgz: str) -> None:
+    """root's socket is 0660 root:root: another user cannot connect (the kernel says no, and
+    docker's client prints the line it prints for dockerd's socket)."""
+    require(os.geteuid() == 0, "the test switches to an unprivileged user")
+    from ipydock.testing import ServiceProcess
+
+    base = tempfile.mkdtemp(prefix="ipdu-service-root-")
+    os.chmod(base, 0o755)  # reachable: the socket's own mode is what refuses
+    svc = ServiceProcess(str(tmp_path / "store"), base)
+    svc.start()
+    try:
+        mode = stat.S_IMODE(os.stat(svc.socket).st_mode)
+
+        def work() -> dict[str, Any]:
+            env = {**os.environ, "DOCKER_HOST": svc.host}
+            done = subprocess.run(["/usr/bin/docker", "version", "--format", "{{.Server}}"],
+                                  env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+            return {"code": done.returncode, "err": done.stderr}
+
+        found = as_user(NOBODY, work)
+    finally:
+        assert "Traceback" not in svc.stop()
+    assert mode == 0o660
+    assert found["code"] == 1 and "permission denied" in found["err"]
