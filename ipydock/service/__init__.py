@@ -76,6 +76,8 @@ def serve(backend: Any, uri: str | None = None, *, idle: float = 5.0,
 
 
 async def _serve(backend: Any, uri: str, idle: float, ready: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
     from tornado.httpserver import HTTPServer
 
     from ipydock.service.events import Events
@@ -92,6 +94,9 @@ async def _serve(backend: Any, uri: str, idle: float, ready: Any) -> None:
                         body_timeout=3600)  # fmt: skip
     server.add_sockets(sockets)
     loop = asyncio.get_running_loop()
+    # engine calls block (a wait, an exec, a stop): threads enough that a few long ones never
+    # keep the short ones waiting (the default pool has cpu_count + 4)
+    loop.set_default_executor(ThreadPoolExecutor(256, thread_name_prefix="ipydock-service"))
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, done.set)
     service.arm()

@@ -224,3 +224,21 @@ def test_push_and_pull_through_a_local_registry(service: Engine) -> None:
     finally:
         service.docker("rmi", ref, check=False)
         registry.stop()
+
+
+def test_long_calls_do_not_hold_up_the_others(service: Engine) -> None:
+    """Many execs that never end (each a blocked engine call) and still an answer to ``ps``."""
+    service.docker("run", "-d", "--name", "svc-busy", "--network", "none", "busybox", "sleep",
+                   "1000")  # fmt: skip
+    execs = [subprocess.Popen(["/usr/bin/docker", "exec", "svc-busy", "sleep", "1000"],
+                              env=service.env(), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL) for _ in range(10)]  # fmt: skip
+    try:
+        # each exec is running once its process shows in the container (no waiting by time)
+        while service.docker("top", "svc-busy").stdout.count("sleep 1000") < 11:
+            pass
+        assert "svc-busy" in service.docker("ps").stdout
+    finally:
+        service.docker("rm", "-f", "svc-busy")
+        for p in execs:
+            assert p.wait(timeout=60) != 0  # ended with the container
