@@ -97,8 +97,11 @@ async def _serve(backend: Any, uri: str, idle: float, ready: Any) -> None:
     # engine calls block (a wait, an exec, a stop): threads enough that a few long ones never
     # keep the short ones waiting (the default pool has cpu_count + 4)
     loop.set_default_executor(ThreadPoolExecutor(256, thread_name_prefix="ipydock-service"))
+    # Python-level handlers, not loop.add_signal_handler: that one listens on a wakeup fd which
+    # children forked by the engine (pyroute2's netns helper) share, so a signal sent to such a
+    # child would stop the service
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, done.set)
+        signal.signal(sig, lambda _n, _f: loop.call_soon_threadsafe(done.set))
     service.arm()
     if ready is not None:
         ready(uri)

@@ -175,6 +175,14 @@ def test_networks_list_and_create(engine: Engine) -> None:
         script = "until wget -q -O- http://svc-srv/hostname; do sleep 0.1; done"
         got = engine.docker("run", "--rm", "--network", net, "busybox", "sh", "-c", script)
         assert len(got.stdout.strip()) == 12
+        other = f"{net}b"
+        engine.docker("network", "create", other)
+        nets = "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}"
+        engine.docker("network", "connect", other, "svc-srv")
+        assert engine.docker("inspect", "--format", nets, "svc-srv").stdout == f"{net} {other} \n"
+        engine.docker("network", "disconnect", other, "svc-srv")
+        assert engine.docker("inspect", "--format", nets, "svc-srv").stdout == f"{net} \n"
+        engine.docker("network", "rm", other)
     finally:
         engine.docker("rm", "-f", "svc-srv")
     assert engine.docker("network", "rm", net).stdout == f"{net}\n"
