@@ -64,7 +64,21 @@ def service(tmp_path_factory: pytest.TempPathFactory, busybox_tgz: str) -> Itera
         assert left == [], f"containers left behind: {left}"
     finally:
         log = svc.stop()
+        _clean(root)  # also when a failed test left something, or the service died
         assert "Traceback" not in log, log
+
+
+def _clean(root: str) -> None:
+    """Remove the containers and user-defined networks of the store, through the engine."""
+    from ipydock.backends import BundledBackend
+    from ipydock.engine.store import Store
+
+    backend = BundledBackend(Store(root), warm=False)
+    for c in backend.containers(all=True):
+        backend.remove_container(c.id, force=True, volumes=True)
+    for n in backend.networks():
+        if n.name not in ("bridge", "host", "none"):
+            backend.remove_network(n.id)
 
 
 @pytest.fixture(scope="module")
