@@ -59,6 +59,9 @@ def test_detached_ps_logs_exec_stop_rm(engine: Engine) -> None:
     assert (logs.stdout, logs.stderr) == ("first\nsecond\n", "")
     tail = engine.docker("logs", "--tail", "1", name)
     assert (tail.stdout, tail.stderr) == ("second\n", "")
+    assert engine.docker("logs", "--since", "2000-01-01T00:00:00Z", name).stdout == logs.stdout
+    assert engine.docker("logs", "--since", "2999-01-01T00:00:00Z", name).stdout == ""
+    assert engine.docker("logs", "--until", "2000-01-01T00:00:00Z", name).stdout == ""
     stamped = engine.docker("logs", "-t", name).stdout
     assert re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z (first|second)\n){2}", stamped)
     fed = engine.docker("exec", "-i", name, "sh", "-c", "cat; echo done >&2; exit 4",
