@@ -350,6 +350,12 @@ class BundledBackend:
 
         changes.copy_from(self.store, container, path, out)
 
+    def export_container(self, container: str, out: BinaryIO) -> None:
+        """``docker export``: the container's filesystem as a tar (the API service's)."""
+        from ipydock.engine.containers import changes
+
+        changes.export(self.store, container, out)
+
     def copy_to(self, container: str, dest: str, tar: BinaryIO) -> None:
         from ipydock.engine.containers import changes
 

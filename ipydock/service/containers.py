@@ -387,7 +387,7 @@ async def export(h: Handler, name: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=h.service.tmp_dir, prefix="export-")
     try:
         with os.fdopen(fd, "wb") as out:
-            await h.call(h.backend.copy_from, name, "/", out)
+            await h.call(h.backend.export_container, name, out)
         h.set_header("Content-Type", "application/x-tar")
         with open(tmp, "rb") as f:
             while chunk := f.read(1 << 20):

@@ -3,13 +3,15 @@ real dockerd (the ``engine`` fixture): the same outputs, IDs and times aside."""
 
 from __future__ import annotations
 
+import io
 import os
 import re
+import subprocess
 import tarfile
 
 import pytest
 
-from tests.service.conftest import Engine
+from tests.service.conftest import DOCKER, Engine
 
 pytestmark = pytest.mark.root
 
@@ -141,6 +143,11 @@ def test_cp_both_ways_diff_and_commit(engine: Engine, tmp_path) -> None:
         1,
         f"Error: No such container:path: {name}:/nosuch\n",
     )
+    exported = subprocess.run([DOCKER, "export", name], env=engine.env(), capture_output=True,
+                              check=True).stdout  # fmt: skip
+    with tarfile.open(fileobj=io.BytesIO(exported)) as tar:
+        names = {n.removeprefix("./").rstrip("/") for n in tar.getnames()}
+    assert {"bin/busybox", "out/a", "tmp/in.txt"} <= names and "etc/passwd" not in names
     image = engine.docker("commit", "-m", "snap", name, f"svc-snap-{engine.name}:1").stdout
     assert re.fullmatch(r"sha256:[0-9a-f]{64}\n", image)
     listed = engine.docker("run", "--rm", *NONE, f"svc-snap-{engine.name}:1", "ls", "/out").stdout
