@@ -294,6 +294,17 @@ class BundledBackend:
                 output(stream, text)
         return models.RunResult(cid, attached.wait(_lifecycle().records_of(self.store)))
 
+    def start_attached(self, container: str, *, stdin: int | None = None) -> _Following | None:
+        """Start ``container`` and follow it, as the API service's attach needs: its output
+        from this start on and its exit code (also of a ``--rm`` container, gone by then);
+        ``stdin``: a descriptor the container reads. None: it was running already."""
+        self._can_run("container start")
+        attached = _lifecycle().start(self.store, container, attach=True, stdin=stdin,
+                                      forkserver=self._helper())  # fmt: skip
+        if attached is None:
+            return None
+        return _Following(attached, _lifecycle().records_of(self.store))
+
     def stop_container(self, container: str, timeout: float | None = None) -> str:
         return _lifecycle().stop(self.store, container, timeout)
 
@@ -356,6 +367,12 @@ class BundledBackend:
         from ipydock.engine.containers import changes
 
         changes.copy_from(self.store, container, path, out)
+
+    def export_container(self, container: str, out: BinaryIO) -> None:
+        """``docker export``: the container's filesystem as a tar (the API service's)."""
+        from ipydock.engine.containers import changes
+
+        changes.export(self.store, container, out)
 
     def copy_to(self, container: str, dest: str, tar: BinaryIO) -> None:
         from ipydock.engine.containers import changes
@@ -492,6 +509,26 @@ class BundledBackend:
 
     def prune_networks(self) -> list[str]:
         return list(self._bridges().prune())
+
+
+class _Following:
+    """A started container seen by its starter: ``output()`` yields (stream, text, time) until
+    it exits, ``wait()`` gives its exit code, ``close()`` lets go of it without waiting."""
+
+    def __init__(self, attached: Any, records: Any) -> None:
+        self._attached = attached
+        self._records = records
+        self.id: str = attached.record.id
+        self.pid: int = attached.pid
+
+    def output(self) -> Iterator[tuple[str, str, str]]:
+        return self._attached.output()  # type: ignore[no-any-return]
+
+    def wait(self) -> int:
+        return int(self._attached.wait(self._records))
+
+    def close(self) -> None:
+        self._attached.close()
 
 
 def _no_ports(opts: RunOptions) -> None:

@@ -17,6 +17,7 @@ the boundary where they enter, and chained with ``raise ... from``.
      |    +-- VolumeNotFound(name)
      |    +-- NetworkNotFound(name)
      |    +-- ServiceNotFound(name)        a swarm service
+     |    +-- ExecNotFound(exec_id)       an exec instance of the API service
      +-- Conflict                     the request clashes with the state of the store
      |    +-- ImageInUse(image_id, container_ids, running)
      |    +-- ImageHasChildren(image_id, children)
@@ -90,6 +91,7 @@ __all__ = [
     "DockerfileError",
     "EngineError",
     "EngineUnavailable",
+    "ExecNotFound",
     "HelperDied",
     "IPyDockError",
     "ImageHasChildren",
@@ -194,6 +196,14 @@ class ServiceNotFound(NotFound):
     def __init__(self, name: str) -> None:
         self.name = name
         super().__init__(f"No such service: {name} (see `ipydock service ls`)")
+
+
+class ExecNotFound(NotFound):
+    """An exec instance the API service does not know (made by another run of it, or never)."""
+
+    def __init__(self, exec_id: str) -> None:
+        self.exec_id = exec_id
+        super().__init__(f"No such exec instance: {exec_id}")
 
 
 class Conflict(IPyDockError):

@@ -41,6 +41,7 @@ __all__ = [
     "LocalRegistry",
     "PodmanService",
     "REGISTRY_BINARY",
+    "ServiceProcess",
     "add_step",
     "busybox_rootfs",
     "busybox_tarball",
@@ -525,3 +526,76 @@ class LocalRegistry:
     def stop(self) -> None:
         self._kill()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class ServiceProcess:
+    """``ipydock system service`` on a private socket, for the docker CLI and SDK, as
+    :class:`Dockerd` is a private dockerd: ``run("ps")`` runs Debian's docker client against
+    it. Started when it says it listens (its first stderr line), stopped with SIGTERM."""
+
+    def __init__(self, root: str, base: str | None = None, *, user_env: dict[str, str] | None
+                 = None) -> None:  # fmt: skip
+        self.root = root
+        self.base = base or tempfile.mkdtemp(prefix="ipydock-service-")
+        self.socket = os.path.join(self.base, "docker.sock")
+        self.host = f"unix://{self.socket}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._env = user_env
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {**os.environ, "DOCKER_HOST": self.host, "DOCKER_BUILDKIT": "0", **extra}
+
+    def start(self) -> ServiceProcess:
+        import sys
+
+        env = {**(self._env or os.environ), "IPYDOCK_SERVER": "0"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ipydock", "--root", self.root, "system", "service",
+             "--time", "0", self.host],
+            stderr=subprocess.PIPE, env=env, start_new_session=True,
+        )  # fmt: skip
+        assert self.proc.stderr is not None
+        first = self.proc.stderr.readline().decode()
+        if "serving" not in first:
+            self.stop()
+            raise RuntimeError(f"the service did not start: {first}")
+        import threading
+
+        self._log: list[bytes] = []  # drained as it comes: a full pipe would stop the service
+        stderr = self.proc.stderr
+        self._drain = threading.Thread(target=lambda: self._log.extend(stderr), daemon=True)
+        self._drain.start()
+        return self
+
+    def run(
+        self, *args: str, check: bool = True, input: bytes | None = None, **kw: object
+    ) -> subprocess.CompletedProcess[bytes]:
+        docker = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
+        return subprocess.run(
+            [docker, *args], env=self.env(), capture_output=True, check=check, input=input,
+            timeout=300, **kw,
+        )  # type: ignore[call-overload]  # fmt: skip
+
+    def stop(self) -> str:
+        """Stop it; what it wrote on stderr (tracebacks of internal errors, if any)."""
+        log = ""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+            if hasattr(self, "_drain"):
+                self._drain.join()
+                log = b"".join(self._log).decode(errors="replace")
+        self.proc = None
+        shutil.rmtree(self.base, ignore_errors=True)
+        return log
+
+    def __enter__(self) -> ServiceProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -11,6 +11,7 @@ command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(docker.io skopeo umoci crun iproute2 chromium docker-registry apache2-utils
+            docker-compose  # the API service: compose up/down through it (tests/service)
             golang-github-opencontainers-image-spec-dev)
   packages+=(mmdebstrap uidmap proot)  # the rootless suite: a Debian root, id ranges, PRoot
   packages+=(podman openssl)  # beyond one machine: Podman's service, a TLS engine's certificates

@@ -36,7 +36,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "container": ("containers",),
     "volume": ("volumes",),
     "network": ("networks",),
-    "system": ("system", "distribution"),
+    "system": ("system", "distribution", "service"),
     "build": ("build",),
     **{word: ("swarm",) for word in ("swarm", "node", "service", "stack")},
     "info": ("system",),
@@ -47,7 +47,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     **{word: ("distribution",) for word in ("pull", "push", "login", "logout")},
 }
 ALL_MODULES = ("images", "build", "containers", "volumes", "networks", "system", "distribution",
-               "swarm")  # fmt: skip
+               "service", "swarm")  # fmt: skip
 
 
 def load_commands(word: str | None = None) -> None:

@@ -33,7 +33,7 @@ from ipydock.errors import UsageError
 if TYPE_CHECKING:
     from ipydock.engine.store import Store
 
-__all__ = ["commit", "copy_from", "copy_to"]
+__all__ = ["commit", "copy_from", "copy_to", "export"]
 
 _KEEP = ("Hostname", "User", "Env", "Cmd", "Entrypoint", "WorkingDir", "Volumes", "StopSignal",
          "Labels")  # fmt: skip
@@ -115,6 +115,15 @@ def copy_from(store: Store, ref: str, path: str, out: BinaryIO) -> None:
         if not view.exists(path):
             raise UsageError(f"Could not find the file {path} in container {rec.name}")
         _add_view(tar, view, path.strip("/"), name)
+
+
+def export(store: Store, ref: str, out: BinaryIO) -> None:
+    """``docker export``: the container's filesystem (its image's layers and its writable
+    layer, without the mounts of a running one) as a tar to ``out``."""
+    view = _root_view(records_of(store).find(ref))
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for name in view.listdir(""):
+            _add_view(tar, view, name, name)
 
 
 def _root_view(rec: Any) -> LayerView:
