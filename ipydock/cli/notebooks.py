@@ -66,8 +66,18 @@ def dockerfile_lint(backend: Backend, a: argparse.Namespace, out: IO[str]) -> in
     return 1 if found else 0
 
 
+def _this_notebook() -> str:
+    """In a kernel Jupyter Server started: the notebook it runs (``JPY_SESSION_NAME``, a path
+    that may be relative to the server's root, while the kernel runs in the notebook's folder)."""
+    session = os.environ.get("JPY_SESSION_NAME", "")
+    if not session or os.path.exists(session):
+        return session
+    here = os.path.basename(session)
+    return here if os.path.exists(here) else session
+
+
 def _export_call(backend: Backend, a: argparse.Namespace) -> Exported:
-    notebook = a.notebook or os.environ.get("JPY_SESSION_NAME", "")
+    notebook = a.notebook or _this_notebook()
     if not notebook:
         raise UsageError("notebook export: name the notebook (NB.ipynb)")
     return export(notebook, a.output)

@@ -91,6 +91,19 @@ def test_the_cli_and_the_magic(tmp_path, ip) -> None:
     assert "binder/postBuild" in repr(done)
 
 
+def test_the_magic_exports_the_notebook_it_runs_in(tmp_path, ip, monkeypatch) -> None:
+    """Jupyter Server names the kernel's notebook (JPY_SESSION_NAME), relative to its root."""
+    path = _notebook(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("JPY_SESSION_NAME", "course/lesson.ipynb")
+    done = ip.run_line_magic("ipydock", "notebook export -o here")
+    assert done.directory == str(tmp_path / "here") and len(done.images) == 3
+    monkeypatch.delenv("JPY_SESSION_NAME")
+    with pytest.raises(Exception, match="name the notebook"):
+        ip.run_line_magic("ipydock", "notebook export")
+    assert os.path.exists(path)
+
+
 @pytest.mark.docker
 @pytest.mark.root
 def test_docker_build_of_an_export_gives_the_same_history(
