@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ipydock.engine.builder.parser import Node, parse
+from ipydock.errors import DockerfileError
 
 __all__ = ["RULES", "Advice", "Rule", "lint"]
 
@@ -98,6 +99,9 @@ RULES: list[Rule] = [
     ),
 ]
 _BY_CODE = {r.code: r for r in RULES}
+_INSTRUCTIONS = frozenset(["ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM",
+    "HEALTHCHECK", "LABEL", "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME",
+    "WORKDIR"])  # fmt: skip
 _SECRET = re.compile(
     r"(^|_)(PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIALS?|(API|PRIVATE|ACCESS|SECRET)_?KEY)($|_)", re.I
 )
@@ -112,6 +116,8 @@ def lint(text: str) -> list[Advice]:
     stages: set[str] = set()
     found: list[Advice] = []
     for node in nodes:
+        if node.cmd not in _INSTRUCTIONS:  # as the builder refuses it
+            raise DockerfileError(node.line, node.original, f"unknown instruction: {node.cmd}")
         ignored = _ignored(lines, node)
         for code, message in _check(node, stages):
             if code not in ignored:
