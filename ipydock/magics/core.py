@@ -66,8 +66,10 @@ class IPyDock(Magics, Configurable):
 
     def __init__(self, shell: InteractiveShell) -> None:
         self._backend: Backend | None = None  # before the config: setting it observes
+        self._accounts: list[Any] = []  # teaching mode: shown under the cell's result
         Configurable.__init__(self, config=shell.config)
         Magics.__init__(self, shell=shell)
+        shell.events.register("post_run_cell", self.show_accounts)
         shell.configurables.append(self)  # `%config IPyDock` lists and sets these
 
     @observe("engine", "root", "host", "driver")
@@ -194,6 +196,13 @@ class IPyDock(Magics, Configurable):
 
     def _teach(self, explanation: Any) -> None:
         if explanation is not None:
+            self._accounts.append(explanation)
+
+    def show_accounts(self, result: Any = None) -> None:
+        """After the cell (IPython's ``post_run_cell``): teaching mode's accounts, under the
+        result the cell showed."""
+        accounts, self._accounts = self._accounts, []
+        for explanation in accounts:
             display(explanation)
 
     # -- builds ----------------------------------------------------------------------------------

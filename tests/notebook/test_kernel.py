@@ -55,10 +55,10 @@ def test_layers_notebook_runs_in_a_kernel_with_widgets(root, tmp_path) -> None:
     nb = execute(os.path.join(NOTEBOOKS, "layers-and-whiteouts.ipynb"), root, str(tmp_path))
     for cell in nb.cells:
         assert all(o.output_type != "error" for o in cell.get("outputs", [])), cell.source
-    *account, history = outputs(nb, "h = %image history app")  # teaching mode: account first
-    assert "hides /data/big with a whiteout" in account[0].data["text/plain"]
+    history, account = outputs(nb, "h = %image history app")  # teaching mode: account under it
+    assert "hides /data/big with a whiteout" in account.data["text/plain"]
     assert "ipydock-history" in history.data["text/html"]
-    explorer = outputs(nb, "explorer = %image files app")[-1]
+    explorer = outputs(nb, "explorer = %image files app")[0]
     view = explorer.data["application/vnd.jupyter.widget-view+json"]
     state = nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"]
     assert view["model_id"] in state
