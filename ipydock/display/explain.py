@@ -17,6 +17,7 @@ Pure functions of the models: no backend, no disk. The magic fetches the extra m
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -54,7 +55,10 @@ class Explanation:
         p.text(self.text())
 
     def _repr_html_(self) -> str:
-        items = "".join(f"<li>{html.escape(line)}</li>" for line in self.lines)
+        items = "".join(
+            "<li>" + re.sub(r"`([^`]*)`", r"<code>\1</code>", html.escape(line)) + "</li>"
+            for line in self.lines
+        )
         return (
             "<div class='ipydock-explain' style='border-left:4px solid #4a90d9;"
             "padding:.2em .8em;margin:.4em 0;background:#f3f8fd'>"

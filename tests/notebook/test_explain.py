@@ -87,7 +87,7 @@ def test_build_account_and_its_display() -> None:
     assert isinstance(e, Explanation)
     assert "the image ID dddddddddddd is the sha256 of the image's config" in e.text()
     assert e.text().count("ℹ ") == len(e.lines) == 8
-    assert "<li>layer 2 (`RUN rm /data/big`) hides /data/big" in e._repr_html_()
+    assert "<li>layer 2 (<code>RUN rm /data/big</code>) hides /data/big" in e._repr_html_()
 
 
 def test_run_account_names_namespaces_network_and_mounts() -> None:

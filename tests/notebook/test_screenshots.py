@@ -40,6 +40,8 @@ SHOTS_OF = {
     "layers-and-whiteouts.ipynb": {
         ".jp-OutputArea-output:has(table.ipydock-history)": "image-history.png",
         ".jp-OutputArea-output:has(.widget-select)": "layer-explorer.png",
+        ".jp-OutputArea-output:has(.ipydock-explain)": "teaching-mode.png",
+        ".jp-OutputArea-output:has(.ipydock-capabilities)": "capabilities.png",
     },
     "dangling-images.ipynb": {
         ".jp-OutputArea-output:has(.ipydock-images)": "dangling-images.png",
