@@ -12,6 +12,7 @@
     dock.volume_files("data")         # VolumeFilesFrame (tree + previews in a notebook)
     dock.networks()                   # DataFrame            = %network ls
     dock.network_graph()              # the SVG picture      = %network ls --graph
+    dock.capabilities()               # what this machine can show (from %ipydock info)
 
 Every function takes ``backend=`` (any :class:`ipydock.api.Backend`); without it they use one
 bundled engine on ``$IPYDOCK_ROOT``, connected on first use (:func:`default_backend`).
@@ -49,6 +50,7 @@ from ipydock.models import (
 __all__ = [
     "Container",
     "build",
+    "capabilities",
     "container_list",
     "with_buttons",
     "containers",
@@ -82,6 +84,16 @@ def default_backend() -> Backend:
 
 def _b(backend: Backend | None) -> Backend:
     return backend if backend is not None else default_backend()
+
+
+def capabilities(
+    info: dict[str, Any] | None = None, *, backend: Backend | None = None
+) -> pd.DataFrame:
+    """What this machine can show, one row per feature (``feature``, ``here``, ``why``): from
+    the dict ``%ipydock info`` returned, or the backend's own ``info()``."""
+    from ipydock.display.capabilities import capabilities as table
+
+    return table(info if info is not None else _b(backend).info())
 
 
 # -- images -------------------------------------------------------------------------------------

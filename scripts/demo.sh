@@ -1,34 +1,29 @@
 #!/usr/bin/env bash
-# The main job: set up, build the busybox test image (FROM scratch + ADD of busybox-static's root
-# filesystem), build a small image on it, show their histories and run a container.
+# The main job: set up, then open JupyterLab on the teaching notebooks (example-notebooks/).
+# With --no-browser, or where there is no display, execute the first teaching notebook headless
+# instead and write its HTML beside it (example-notebooks/containers-vs-vms.html).
+# Usage: scripts/demo.sh [--no-browser]     (SETUP=0 skips scripts/setup.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
-export IPYDOCK_ROOT=${IPYDOCK_ROOT:-/var/lib/ipydock}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-.venv/bin/python -c 'import sys; from ipydock.testing import busybox_tarball; busybox_tarball(sys.argv[1])' "$work/rootfs.tar.gz"
-cat > "$work/Dockerfile" <<'DOCKERFILE'
-FROM scratch
-ADD rootfs.tar.gz /
-CMD ["sh"]
-DOCKERFILE
-mkdir "$work/app"
-cat > "$work/app/Dockerfile" <<'DOCKERFILE'
-FROM busybox
-RUN echo "hello from a build step" > /hello && dd if=/dev/zero of=/big bs=1k count=64
-RUN rm /big
-ENV GREETING=hi
-CMD ["cat", "/hello"]
-DOCKERFILE
-ipd() { .venv/bin/ipydock "$@"; }
-set -x
-ipd build -t busybox "$work"
-ipd image history busybox
-ipd build -t demo "$work/app"
-ipd image history demo
-ipd image ls
-ipd run --rm demo
-ipd system df
-ipd system server        # the warm process the commands above ran in (see README)
-ipd system server stop   # it would leave by itself after 10 idle minutes
+browser=1
+for arg in "$@"; do
+  case $arg in
+    --no-browser) browser=0 ;;
+    *) echo "usage: scripts/demo.sh [--no-browser]" >&2; exit 2 ;;
+  esac
+done
+[[ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]] || browser=0
+[[ "${SETUP:-1}" == 0 ]] || scripts/setup.sh
+# JupyterLab (and nbconvert, which it brings) for the notebooks
+.venv/bin/python -c 'import jupyterlab, nbconvert' 2>/dev/null || .venv/bin/pip install -q -e ".[lab]"
+first=containers-vs-vms.ipynb
+root_flag=()
+[[ $EUID -ne 0 ]] || root_flag=(--allow-root)
+if ((browser)); then
+  cd example-notebooks
+  exec ../.venv/bin/jupyter lab "${root_flag[@]}" "$first"
+fi
+echo "no browser: executing example-notebooks/$first headless" >&2
+.venv/bin/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=600 \
+  "example-notebooks/$first"
+echo "open example-notebooks/${first%.ipynb}.html, or run scripts/demo.sh on a machine with a display" >&2

@@ -45,9 +45,10 @@ MODULES: dict[str, tuple[str, ...]] = {
     },  # fmt: skip
     **{word: ("containers",) for word in _CONTAINER_WORDS},
     **{word: ("distribution",) for word in ("pull", "push", "login", "logout")},
+    **{word: ("notebooks",) for word in ("lint", "dockerfile", "notebook")},
 }
 ALL_MODULES = ("images", "build", "containers", "volumes", "networks", "system", "distribution",
-               "service", "swarm")  # fmt: skip
+               "service", "swarm", "notebooks")  # fmt: skip
 
 
 def load_commands(word: str | None = None) -> None:

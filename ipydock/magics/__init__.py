@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from IPython.core.interactiveshell import InteractiveShell
 
 from ipydock.magics.core import IPyDock
@@ -28,6 +30,8 @@ def unload_ipython_extension(shell: InteractiveShell) -> None:
         shell.configurables.remove(magics)
     if magics is not None:
         magics.close()
+        with contextlib.suppress(ValueError):
+            shell.events.unregister("post_run_cell", magics.show_accounts)
     for kind in ("line", "cell"):
         table = shell.magics_manager.magics[kind]
         for name in [n for n, fn in table.items() if getattr(fn, "__self__", None) is magics]:

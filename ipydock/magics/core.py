@@ -14,22 +14,26 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from IPython.core.error import UsageError as IPythonUsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.display import display
-from traitlets import CaselessStrEnum, Dict, Unicode, observe
+from traitlets import Bool, CaselessStrEnum, Dict, Unicode, observe
 from traitlets.config import Configurable
 
 from ipydock import backends, dock
 from ipydock.api import Backend
-from ipydock.cli.build import BUILD_FLAGS, build_call
+from ipydock.cli.build import build_call
+from ipydock.cli.cell import dockerfile_parser
 from ipydock.cli.registry import Parser
 from ipydock.display.containers import LogText, stream_logs
 from ipydock.display.progress import BuildProgress, TextBuildProgress
 from ipydock.display.results import present
 from ipydock.errors import UsageError
+from ipydock.lint import Advice, lint
 from ipydock.magics import dispatch
 from ipydock.magics.errors import cell_errors
+from ipydock.magics.explain import account, build_account
 from ipydock.models import BuildEvent, BuildResult, HistoryRow, RunResult
 
 __all__ = ["IPyDock"]
@@ -59,11 +63,17 @@ class IPyDock(Magics, Configurable):
         default_value="auto",
         help="draw widgets (auto: when the shell runs in a kernel; off: text, as in a terminal)",
     ).tag(config=True)
+    explain = Bool(
+        False, help="teaching mode: each result comes with what it did to layers, namespaces, "
+        "mounts or networks (`%ipydock explain on|off`)"
+    ).tag(config=True)  # fmt: skip
 
     def __init__(self, shell: InteractiveShell) -> None:
         self._backend: Backend | None = None  # before the config: setting it observes
+        self._accounts: list[Any] = []  # teaching mode: shown under the cell's result
         Configurable.__init__(self, config=shell.config)
         Magics.__init__(self, shell=shell)
+        shell.events.register("post_run_cell", self.show_accounts)
         shell.configurables.append(self)  # `%config IPyDock` lists and sets these
 
     @observe("engine", "root", "host", "driver", "context", "tls")
@@ -108,6 +118,8 @@ class IPyDock(Magics, Configurable):
                 args.ask = getpass.getpass
             result = dispatch.run(self.backend, args)
             spec = args.spec
+            if self.explain:
+                self._teach(account(self.backend, args, result))
             if _needs_backend(result, spec):
                 return _with_backend(self.backend, args, result)
             shown = present(
@@ -180,6 +192,8 @@ class IPyDock(Magics, Configurable):
         words = shlex.split(line)
         if words[:1] == ["engine"]:
             return self._switch(words[1:])
+        if words[:1] == ["explain"]:
+            return self._explain(words[1:])
         return self._command(words or ["info"])
 
     def _switch(self, words: list[str]) -> Any:
@@ -205,6 +219,22 @@ class IPyDock(Magics, Configurable):
                 self.engine, self.host, self.context, self.tls, self.root = before
                 raise
 
+    def _explain(self, words: list[str]) -> None:
+        if words not in (["on"], ["off"]):
+            raise IPythonUsageError("%ipydock explain on|off")
+        self.explain = words == ["on"]
+
+    def _teach(self, explanation: Any) -> None:
+        if explanation is not None:
+            self._accounts.append(explanation)
+
+    def show_accounts(self, result: Any = None) -> None:
+        """After the cell (IPython's ``post_run_cell``): teaching mode's accounts, under the
+        result the cell showed."""
+        accounts, self._accounts = self._accounts, []
+        for explanation in accounts:
+            display(explanation)
+
     # -- builds ----------------------------------------------------------------------------------
 
     @cell_magic
@@ -212,7 +242,9 @@ class IPyDock(Magics, Configurable):
         """Build the cell (a Dockerfile) with live progress; return the new image's history as
         a DataFrame (``h.attrs["image_id"]``, ``h.attrs["tags"]``)."""
         with cell_errors(cell_offset=1):
-            args = _dockerfile_parser().parse_args(shlex.split(line))
+            args = dockerfile_parser().parse_args(shlex.split(line))
+            if args.lint:
+                return present(lint(cell), row_type=Advice)
             progress: Any = _QuietProgress()
             if not args.quiet and self.rich:
                 progress = BuildProgress(" ".join(args.tag))
@@ -222,6 +254,8 @@ class IPyDock(Magics, Configurable):
             result = _build(self.backend, cell, args, progress.handle)
             history = present(self.backend.history(result.image_id), row_type=HistoryRow)
             history.attrs.update(image_id=result.image_id, tags=list(result.tags))
+            if self.explain:
+                self._teach(build_account(self.backend, result))
             return history
 
 
@@ -248,19 +282,6 @@ def _with_backend(backend: Backend, args: Any, result: Any) -> Any:
     return dock.files_frame(backend, args.name, result)
 
 
-def _dockerfile_parser() -> Parser:
-    """``build``'s own flags; the cell is the Dockerfile, the context a word or ``--context``."""
-    parser = Parser(prog="%%dockerfile", description="Build the cell, a Dockerfile.")
-    for flags, kw in BUILD_FLAGS:
-        parser.add_argument(*flags, **kw)
-    parser.add_argument("--context", dest="context_flag", metavar="PATH",
-                        help="build context (as the CONTEXT word)")  # fmt: skip
-    parser.add_argument("context", nargs="?", metavar="CONTEXT", default=None,
-                        help="a directory (default: the notebook's, .dockerignore honoured), "
-                        "a tarball or an http(s) URL of one")  # fmt: skip
-    return parser
-
-
 def _build(backend: Backend, cell: str, args: Any, on_event: Any) -> BuildResult:
     """The one call into the builder: the cell is the Dockerfile (handed over as ``-``)."""
     context = args.context or args.context_flag or "."
@@ -283,4 +304,4 @@ class _QuietProgress:
 
 for _group_name in ("image", "container", "network", "volume"):
     getattr(IPyDock, _group_name).__doc__ = dispatch.group_help(_group_name)
-IPyDock.dockerfile.__doc__ = f"{IPyDock.dockerfile.__doc__}\n\n{_dockerfile_parser().format_help()}"
+IPyDock.dockerfile.__doc__ = f"{IPyDock.dockerfile.__doc__}\n\n{dockerfile_parser().format_help()}"

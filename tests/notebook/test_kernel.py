@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator
@@ -15,13 +16,32 @@ from tests.conftest import require
 NOTEBOOKS = os.path.join(os.path.dirname(__file__), "..", "..", "example-notebooks")
 
 
-def execute(path: str, root: str, cwd: str) -> nbformat.NotebookNode:
+def execute(path: str, root: str, cwd: str, **env: str) -> nbformat.NotebookNode:
+    """Run the notebook in a kernel whose working directory is ``cwd``; a server a failed
+    notebook left running there (its last cell stops it) is stopped too."""
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
-        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": cwd}}
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": cwd}}
     )
-    client.execute(env={**os.environ, "IPYDOCK_ROOT": root})
+    try:
+        client.execute(env={**os.environ, "IPYDOCK_ROOT": root, **env})
+    finally:
+        stop_processes_in(cwd)
     return nb
+
+
+def stop_processes_in(cwd: str) -> None:
+    """Kill the processes whose working directory is ``cwd`` (a notebook's own servers)."""
+    import signal
+
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            here = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        if here == os.path.realpath(cwd) and int(pid) != os.getpid():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
 
 
 def outputs(nb: nbformat.NotebookNode, source_start: str) -> list[dict]:
@@ -31,24 +51,28 @@ def outputs(nb: nbformat.NotebookNode, source_start: str) -> list[dict]:
 
 @pytest.mark.usefixtures("busybox_tgz")  # skips where busybox-static is missing
 def test_layers_notebook_runs_in_a_kernel_with_widgets(root, tmp_path) -> None:
+    require(os.geteuid() == 0, "RUN steps: root here (tests/rootless runs it as a user)")
     nb = execute(os.path.join(NOTEBOOKS, "layers-and-whiteouts.ipynb"), root, str(tmp_path))
     for cell in nb.cells:
         assert all(o.output_type != "error" for o in cell.get("outputs", [])), cell.source
-    (history,) = outputs(nb, "h = %image history app")
+    history, account = outputs(nb, "h = %image history app")  # teaching mode: account under it
+    assert "hides /data/big with a whiteout" in account.data["text/plain"]
     assert "ipydock-history" in history.data["text/html"]
-    (explorer,) = outputs(nb, "explorer = %image files app")
+    explorer = outputs(nb, "explorer = %image files app")[0]
     view = explorer.data["application/vnd.jupyter.widget-view+json"]
     state = nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"]
     assert view["model_id"] in state
     html_values = [m["state"].get("value", "") for m in state.values()]
     assert any("65.5kB wasted" in v and "efficiency" in v for v in html_values)  # the header
     assert any("<s>big</s>" in v for v in html_values)  # the top layer's tree: /data/big deleted
-    (wasted,) = outputs(nb, "explorer.files[")
-    assert "data/big" in wasted.data["text/plain"]
-    (dangling,) = outputs(nb, "add_step(")
-    assert "%image prune -f" in dangling.data["text/html"]
-    (pruned,) = outputs(nb, "%image prune -f")
-    assert "Total reclaimed space" in pruned.data["text/html"]
+    (wasted,) = outputs(nb, "explorer.files[explorer.files.wasted")
+    assert re.search(r"data/big\s+A\s+file\s+65536", wasted.data["text/plain"])
+    (whiteout,) = outputs(nb, "explorer.files[explorer.files.change")
+    assert re.search(r"data/big\s+D", whiteout.data["text/plain"])
+    # teaching mode: the build's account names the layer and the whiteout
+    account = "".join(o.data.get("text/plain", "") for o in outputs(nb, "%%dockerfile -t app"))
+    assert "added a 65.5kB layer on top of" in account
+    assert "hides /data/big with a whiteout, it is not deleted: its 65.5kB still ship" in account
 
 
 @pytest.fixture

@@ -33,12 +33,17 @@ CHROMIUM_ARGS = [
 ]
 
 pytestmark = pytest.mark.slow
-NOTEBOOKS = ("layers-and-whiteouts.ipynb", "build-run-and-volumes.ipynb", "networks.ipynb")
+NOTEBOOKS = ("layers-and-whiteouts.ipynb", "dangling-images.ipynb", "build-run-and-volumes.ipynb",
+             "networks.ipynb")  # fmt: skip
 # output area (a CSS selector for Playwright) -> PNG name
 SHOTS_OF = {
     "layers-and-whiteouts.ipynb": {
         ".jp-OutputArea-output:has(table.ipydock-history)": "image-history.png",
         ".jp-OutputArea-output:has(.widget-select)": "layer-explorer.png",
+        ".jp-OutputArea-output:has(.ipydock-explain)": "teaching-mode.png",
+        ".jp-OutputArea-output:has(.ipydock-capabilities)": "capabilities.png",
+    },
+    "dangling-images.ipynb": {
         ".jp-OutputArea-output:has(.ipydock-images)": "dangling-images.png",
     },
     "build-run-and-volumes.ipynb": {
