@@ -181,3 +181,13 @@ def dockerd() -> Iterator[Dockerd]:
     """The session's dockerd, for side-by-side builds and interop."""
     with private_dockerd() as d:
         yield d
+
+
+@pytest.fixture(scope="session")
+def cluster(busybox_tgz: str) -> Iterator[object]:
+    """A real two-node Docker Swarm in namespaces of its own (tests/engines/swarm.py), for the
+    swarm tests and the cluster notebook; one per session."""
+    from tests.engines.swarm import two_node_swarm
+
+    with two_node_swarm(busybox_tgz) as c:
+        yield c

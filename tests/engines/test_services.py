@@ -11,7 +11,7 @@ from IPython.core.interactiveshell import InteractiveShell
 
 from ipydock.docker import DockerBackend
 from ipydock.errors import ServiceNotFound, SwarmUnavailable
-from tests.engines.conftest import Cluster, wait_for
+from tests.engines.swarm import Cluster, wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -192,11 +192,22 @@ def test_data_science_environment(root, tmp_path, debian_tarball) -> None:
 
 
 @pytest.mark.slow
-def test_dask_cluster_on_a_user_defined_network(root, tmp_path, debian_tarball) -> None:
-    nb = execute("dask-cluster", root, work(tmp_path), IPYDOCK_DEBIAN_TARBALL=debian_tarball)
+@pytest.mark.docker
+def test_dask_cluster_on_a_user_defined_network_then_a_swarm(root, tmp_path, debian_tarball,
+                                                            cluster) -> None:  # fmt: skip
+    """The bundled engine's cluster, then the same on a real two-node swarm (tests/engines):
+    services placed on both nodes, the job's tasks run on both."""
+    registry = cluster.image.split("/")[0]
+    swarm = {"IPYDOCK_SWARM_HOST": cluster.manager.host, "IPYDOCK_SWARM_REGISTRY": registry}
+    nb = execute("dask-cluster", root, work(tmp_path), IPYDOCK_DEBIAN_TARBALL=debian_tarball,
+                 **swarm)  # fmt: skip
     assert problems(nb) == []
     answer = text(nb, "import json")
     assert "(506, ['worker1', 'worker2', 'worker3'])" in answer, answer  # sum of squares 0..11
     graph = text(nb, "%network ls --graph")
     assert all(name in graph for name in ("dask", "scheduler", "worker1", "worker3"))
+    placed = text(nb, "if swarm:\n    tasks_now")
+    assert "node-a" in placed and "node-b" in placed, placed
+    swarm_job = text(nb, "import base64")
+    assert "sum of squares: 506" in swarm_job, swarm_job
     assert os.listdir(tmp_path / "work") == []
