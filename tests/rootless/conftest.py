@@ -78,9 +78,12 @@ def as_user(
     preload: tuple[str, ...] = (),
     *,
     userns_refused: bool = False,
+    as_root_first: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Run ``work`` in a forked child that has become ``uid`` (and its group) for good;
-    ``preload`` names more modules to import first. ``userns_refused``: the child first moves
+    ``preload`` names more modules to import first; ``as_root_first`` runs in the child before
+    it drops privileges (e.g. mounts in a mount namespace of its own, which end with it and
+    with what the user starts from it). ``userns_refused``: the child first moves
     into a user namespace of its own (ids 0-65535 mapped as they are) whose
     ``user.max_user_namespaces`` is 0, so the user can create none, as on hosts that disable
     them; the host's setting is not touched."""
@@ -97,6 +100,8 @@ def as_user(
             _import_everything()
             for name in preload:
                 importlib.import_module(name)
+            if as_root_first is not None:
+                as_root_first()
             if userns_refused:
                 _refuse_user_namespaces()
             gid = pwd.getpwuid(uid).pw_gid

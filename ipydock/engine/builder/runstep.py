@@ -9,6 +9,7 @@ progress callback while it runs; the last lines go into :class:`BuildStepFailed`
 
     overlay:  lower = parent's snapshots  upper = staging/ (becomes the layer's snapshot as is:
               0/0 whiteouts, opaque xattrs; the mount is redirect_dir/metacopy-free)
+    fuse-overlayfs: the same, mounted by the program (its whiteouts may be .wh. files)
     vfs:      root = copy of the parent's full root --export diff--> tar --> staging/
 
 The overlay mount lives in the container's mount namespace and goes away with it; the cgroup
@@ -28,6 +29,7 @@ from ipydock.engine.builder.instructions import Run
 from ipydock.engine.builder.rootview import RootView, lookup_user
 from ipydock.engine.builder.state import PROXY_ARGS, StageState
 from ipydock.engine.store.fsutil import remove_tree
+from ipydock.engine.store.snapshots import LAYERED
 from ipydock.errors import BuildStepFailed, DockerfileError
 
 if TYPE_CHECKING:  # the runtime is imported when a RUN runs, not when its cache key is made
@@ -110,8 +112,8 @@ def run_command(
     scratch = os.path.join(ctx.tmp_dir, "run-" + secrets.token_hex(6))
     os.mkdir(scratch, 0o700)
     try:
-        if ctx.driver == "overlay":
-            rootfs = _overlay_root(ctx.lower, staging, scratch)
+        if ctx.driver in LAYERED:
+            rootfs = _overlay_root(ctx.lower, staging, scratch, fuse=ctx.driver != "overlay")
         else:
             rootfs = _vfs_root(ctx.lower, scratch)
         hostname = secrets.token_hex(6)
@@ -128,13 +130,17 @@ def run_command(
             rootless_ids=mapped_ids() if rootless else 1,
         )
         _execute(spec, instr, ctx)
-        if ctx.driver != "overlay":
+        if ctx.driver == "fuse-overlayfs":
+            from ipydock.engine.store.snapshots import tidy_fuse_upper
+
+            tidy_fuse_upper(staging, ctx.lower)
+        if ctx.driver not in LAYERED:
             _vfs_diff(ctx.lower, rootfs.path or "", staging, ctx.tmp_dir)
     finally:
         remove_tree(scratch)
 
 
-def _overlay_root(lower: list[str], upper: str, scratch: str) -> Rootfs:
+def _overlay_root(lower: list[str], upper: str, scratch: str, *, fuse: bool = False) -> Rootfs:
     from ipydock.engine.runtime import Rootfs
 
     work, merged = os.path.join(scratch, "work"), os.path.join(scratch, "merged")
@@ -144,7 +150,7 @@ def _overlay_root(lower: list[str], upper: str, scratch: str) -> Rootfs:
         empty = os.path.join(scratch, "empty")
         os.mkdir(empty)
         lower = [empty]
-    return Rootfs.overlay(lower, upper, work, merged)
+    return Rootfs.overlay(lower, upper, work, merged, fuse=fuse)
 
 
 def _vfs_root(lower: list[str], scratch: str) -> Rootfs:

@@ -151,7 +151,7 @@ def create(store: Store, opts: RunOptions) -> Record:
         ]
         init = os.path.join(records.dir, cid, "init")
         config["GraphDriver"] = {
-            "Name": "overlay",
+            "Name": "fuse-overlayfs" if store.layers.driver.name == "fuse-overlayfs" else "overlay",
             "Data": {"LowerDirs": [*lower, init], "UpperDir": os.path.join(records.dir, cid,
                      "upper"), "WorkDir": os.path.join(records.dir, cid, "work")},
         }  # fmt: skip

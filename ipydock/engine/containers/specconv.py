@@ -77,7 +77,13 @@ def build_spec(
     user, home = resolve_user(cfg.get("User") or "", LayerView([*lower, dirs["upper"]]))
     memory = host.get("Memory") or None
     return Spec(
-        rootfs=Rootfs.overlay(lower, dirs["upper"], dirs["work"], dirs["merged"]),
+        rootfs=Rootfs.overlay(
+            lower,
+            dirs["upper"],
+            dirs["work"],
+            dirs["merged"],
+            fuse=config.get("GraphDriver", {}).get("Name") == "fuse-overlayfs",
+        ),
         args=(config["Path"], *config["Args"]),
         env=default_env(tuple(cfg["Env"]), cfg["Hostname"], home),
         cwd=cfg.get("WorkingDir") or "/",

@@ -22,7 +22,7 @@ from ipydock.engine.containers.lifecycle import _supervisor_fd, records_of, refr
 from ipydock.engine.containers.logs import read_entries
 from ipydock.engine.containers.records import Record
 from ipydock.engine.containers.state import State, Status
-from ipydock.engine.store.layerfmt import is_overlay_whiteout
+from ipydock.engine.store.layerfmt import marker
 from ipydock.engine.store.layerview import LayerView
 from ipydock.errors import ContainerNotRunning, UsageError
 from ipydock.models import ContainerDetail, ContainerInfo, PortBinding
@@ -262,8 +262,10 @@ def _diff_dir(upper: str, rel: str, lower: LayerView, out: list[tuple[str, str]]
     for name in sorted(os.listdir(base)):
         child = f"{rel}/{name}" if rel else name
         st = os.lstat(os.path.join(base, name))
-        if is_overlay_whiteout(st):
-            out.append(("D", "/" + child))
+        mark = marker(name, st)
+        if mark is not None:  # a whiteout (overlayfs's or fuse-overlayfs's), or an opaque mark
+            if mark[0] == "whiteout":
+                out.append(("D", "/" + (f"{rel}/{mark[1]}" if rel else mark[1])))
             continue
         existed = lower.exists(child)
         out.append(("C" if existed else "A", "/" + child))

@@ -87,12 +87,20 @@ class Rootfs:
     work: str | None = None
     merged: str | None = None
     path: str | None = None
+    #: Mounted by the ``fuse-overlayfs`` program (the store's driver) instead of the kernel.
+    fuse: bool = False
 
     @classmethod
     def overlay(
-        cls, lower: tuple[str, ...] | list[str], upper: str | None, work: str | None, merged: str
+        cls,
+        lower: tuple[str, ...] | list[str],
+        upper: str | None,
+        work: str | None,
+        merged: str,
+        *,
+        fuse: bool = False,
     ) -> Rootfs:
-        return cls(lower=tuple(lower), upper=upper, work=work, merged=merged)
+        return cls(lower=tuple(lower), upper=upper, work=work, merged=merged, fuse=fuse)
 
     @classmethod
     def directory(cls, path: str) -> Rootfs:
