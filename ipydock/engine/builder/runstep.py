@@ -95,7 +95,7 @@ def run_command(
 ) -> None:
     """Run ``argv`` for ``instr``; its changes end up in ``staging`` (overlay layout)."""
     from ipydock.engine.runtime import Network, Spec, User, default_env
-    from ipydock.engine.runtime.idranges import mapped_ids
+    from ipydock.engine.runtime.idranges import mapped_ids, why_single
 
     rootless = os.geteuid() != 0
 
@@ -128,6 +128,7 @@ def run_command(
             network=Network("none") if instr.network == "none" else Network("host"),
             rootless=rootless,  # spawned in the user's namespace, without a cgroup
             rootless_ids=mapped_ids() if rootless else 1,
+            rootless_why=why_single() if rootless and (uid, gid) != (0, 0) else "",
         )
         _execute(spec, instr, ctx)
         if ctx.driver == "fuse-overlayfs":

@@ -104,6 +104,7 @@ def build_spec(
         ),
         rootless=rootless,
         rootless_ids=_rootless_ids() if rootless else 1,
+        rootless_why=_why_single() if rootless and (user.uid, user.gid) != (0, 0) else "",
     )
 
 
@@ -126,6 +127,12 @@ def _rootless_ids() -> int:
     from ipydock.engine.runtime.idranges import mapped_ids
 
     return mapped_ids()
+
+
+def _why_single() -> str:
+    from ipydock.engine.runtime.idranges import why_single
+
+    return why_single()
 
 
 def _network(mode: str) -> Network:
