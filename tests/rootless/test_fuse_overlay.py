@@ -35,7 +35,7 @@ RUN head -c 4096 /dev/zero > /data/blob && rm /bin/true
 """
 
 
-def _store_on_overlayfs(base: str, uid: int, on_overlayfs: bool) -> None:
+def _store_on_overlayfs(base: str, uid: int, on_overlayfs: bool, fuse: bool = True) -> None:
     """In the calling (root) child: a mount namespace of its own with ``base/ovl/merged`` on
     overlayfs (else a plain dir), owned by ``uid``, and an everyone-may-use ``/dev/fuse``."""
     from ipydock.engine.runtime.plan import CLONE_NEWNS, MS_BIND, MS_PRIVATE, MS_REC
@@ -54,9 +54,10 @@ def _store_on_overlayfs(base: str, uid: int, on_overlayfs: bool) -> None:
     else:
         os.mkdir(merged)
     os.chown(merged, uid, uid)
+    mode = 0o666 if fuse else 0o600  # 0600: root's only, as on this machine
     mount("tmpfs", dev, "tmpfs", 0, "mode=755")
-    os.mknod(os.path.join(dev, "fuse"), stat.S_IFCHR | 0o666, os.makedev(10, 229))
-    os.chmod(os.path.join(dev, "fuse"), 0o666)
+    os.mknod(os.path.join(dev, "fuse"), stat.S_IFCHR | mode, os.makedev(10, 229))
+    os.chmod(os.path.join(dev, "fuse"), mode)
     mount(os.path.join(dev, "fuse"), "/dev/fuse", None, MS_BIND)
 
 
@@ -139,3 +140,61 @@ def test_fuse_overlayfs_serves_builds_and_runs(
     assert code == 0 and words == ["blob", "k", "old", "n", "4096", "gone"]  # whiteouts, opaque
     assert found["diff"] == [["C", "/data"], ["C", "/data/k"], ["D", "/data/blob"]]
     assert found["committed"] == [0, ["more", "k", "old"]]
+
+
+def test_vfs_where_neither_overlay_works_runs_on_a_copy_and_says_why(nobody_dir: str) -> None:
+    """The store on overlayfs and /dev/fuse root's only (0600): vfs, with the reason; RUN
+    steps and containers run on copies; diff says why it cannot."""
+    for name in ("ovl", "fusedev", "context"):
+        os.mkdir(os.path.join(nobody_dir, name))
+    context = os.path.join(nobody_dir, "context")
+    with open(os.path.join(context, "Dockerfile"), "w") as f:
+        f.write(STEPS)
+    for path in (context, os.path.join(context, "Dockerfile")):
+        os.chown(path, NOBODY, NOBODY)
+    store = os.path.join(nobody_dir, "ovl", "merged", "store")
+
+    def work() -> dict[str, Any]:
+        import io
+        import tarfile
+
+        from ipydock.backends import BundledBackend
+        from ipydock.engine.store import Store
+        from ipydock.errors import NotSupported
+        from ipydock.models.containers import RunOptions
+
+        backend = BundledBackend(Store(store), warm=False)
+        backend.import_image(os.path.join(nobody_dir, "busybox.tar.gz"), "busybox",
+                             changes=['CMD ["sh"]'])  # fmt: skip
+        info = backend.info()
+        out: dict[str, Any] = {"driver": [info["storage_driver"], info["storage_driver_reason"]]}
+        backend.build(context, tags=["steps"])
+        lines: list[str] = []
+        script = "ls /data; ls /data/old; test -e /bin/true || echo gone; echo more > /data/k"
+        opts = RunOptions("steps", ("sh", "-c", script), name="ipdu-vfs")
+        code = backend.run(opts, output=lambda _s, text: lines.append(text)).exit_code
+        out["run"] = [code, "".join(lines).split()]
+        try:
+            backend.diff("ipdu-vfs")
+            out["diff"] = ""
+        except NotSupported as exc:
+            out["diff"] = str(exc)
+        buf = io.BytesIO()
+        backend.copy_from("ipdu-vfs", "/data/k", buf)
+        buf.seek(0)
+        with tarfile.open(fileobj=buf) as tar:
+            member = tar.extractfile("k")
+            out["cp"] = member.read().decode() if member else ""
+        backend.remove_container("ipdu-vfs")
+        return out
+
+    def place_store() -> None:
+        _store_on_overlayfs(nobody_dir, NOBODY, on_overlayfs=True, fuse=False)
+
+    found = as_user(NOBODY, work, as_root_first=place_store)
+    assert settled_processes_using(nobody_dir) == []
+    driver, why = found["driver"]
+    assert driver == "vfs" and "refuses overlayfs" in why and "/dev/fuse" in why, why
+    assert found["run"] == [0, ["blob", "k", "old", "n", "gone"]]
+    assert "changes are not tracked" in found["diff"]
+    assert found["cp"] == "more\n"  # cp reads the copy the container ran on

@@ -86,6 +86,10 @@ def run_notebook(nb: Any, uid: int, base: str, timeout: int = 180) -> dict[str, 
     def execute() -> dict[str, Any]:
         from nbclient import NotebookClient
 
+        # jupyter_client looks for kernel specs in IPython's dir too: with a home the user
+        # cannot write (nobody's /nonexistent) IPython makes an empty /tmp/tmpXXXXXXXX for it
+        # and never removes it
+        os.environ["HOME"] = base
         env = {**os.environ, "IPYDOCK_ROOT": os.path.join(base, "store"),
                "JUPYTER_RUNTIME_DIR": os.path.join(base, "runtime"), "HOME": base}  # fmt: skip
         client = NotebookClient(

@@ -176,7 +176,9 @@ def _vfs_diff(lower: list[str], root: str, staging: str, tmp_dir: str) -> None:
     with tempfile.TemporaryFile(dir=tmp_dir) as tar:
         VfsDriver().export(root, lower[-1] if lower else None, tar)  # type: ignore[arg-type]
         tar.seek(0)
-        apply_tar(tar, staging, source="RUN", whiteouts="overlay")  # type: ignore[arg-type]
+        # .wh. files, not 0/0 devices: no mknod (refused on some filesystems, overlayfs in a
+        # user namespace); write_tar reads both
+        apply_tar(tar, staging, source="RUN", whiteouts="files")  # type: ignore[arg-type]
 
 
 def _etc_files(view: RootView, network: str) -> EtcFiles:

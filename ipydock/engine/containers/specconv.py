@@ -76,14 +76,14 @@ def build_spec(
     cfg, host = config["Config"], config["HostConfig"]
     user, home = resolve_user(cfg.get("User") or "", LayerView([*lower, dirs["upper"]]))
     memory = host.get("Memory") or None
+    driver = config.get("GraphDriver", {}).get("Name")
+    if driver == "vfs":  # rootless on vfs: the supervisor made ``merged`` a copy of the root
+        rootfs = Rootfs.directory(dirs["merged"])
+    else:
+        rootfs = Rootfs.overlay(lower, dirs["upper"], dirs["work"], dirs["merged"],
+                                fuse=driver == "fuse-overlayfs")  # fmt: skip
     return Spec(
-        rootfs=Rootfs.overlay(
-            lower,
-            dirs["upper"],
-            dirs["work"],
-            dirs["merged"],
-            fuse=config.get("GraphDriver", {}).get("Name") == "fuse-overlayfs",
-        ),
+        rootfs=rootfs,
         args=(config["Path"], *config["Args"]),
         env=default_env(tuple(cfg["Env"]), cfg["Hostname"], home),
         cwd=cfg.get("WorkingDir") or "/",

@@ -209,7 +209,7 @@ def write_tar(
         raise ValueError(f"whiteouts must be 'overlay' or 'none', not {whiteouts!r}")
     from ipydock.engine.store import userns
 
-    if userns.delegates():  # rootless with id ranges: files of the range's owners
+    if userns.delegates() and not _all_readable(src):  # files of the range's owners
         return userns.write_tar(src, out, whiteouts=whiteouts, mtime_clamp=mtime_clamp)
     overlay = whiteouts == "overlay"
     writer = LayerWriter(out, mtime_clamp=mtime_clamp)
@@ -217,3 +217,23 @@ def write_tar(
         writer.opaque("")
     writer.add_tree("", src, overlay=overlay)
     return writer.close()
+
+
+def _all_readable(src: str) -> bool:
+    """Rootless with id ranges: can this process read every directory and file content below
+    ``src`` itself? Then the tar is written here (owners mapped by ``idmap``) and no worker is
+    started in the user's namespace (a Python start, ~0.3 s a layer); most layers qualify,
+    one with a ``0700`` dir of ``_apt`` does not."""
+    stack = [src]
+    while stack:
+        path = stack.pop()
+        if not os.access(path, os.R_OK | os.X_OK):
+            return False
+        with os.scandir(path) as it:
+            for e in it:
+                st = e.stat(follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode):
+                    stack.append(e.path)
+                elif stat.S_ISREG(st.st_mode) and st.st_size and not os.access(e.path, os.R_OK):
+                    return False
+    return True
