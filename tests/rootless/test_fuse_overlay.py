@@ -198,3 +198,47 @@ def test_vfs_where_neither_overlay_works_runs_on_a_copy_and_says_why(nobody_dir:
     assert found["run"] == [0, ["blob", "k", "old", "n", "gone"]]
     assert "changes are not tracked" in found["diff"]
     assert found["cp"] == "more\n"  # cp reads the copy the container ran on
+
+
+def test_fuse_overlayfs_serves_the_ranges_ids_too(
+    ranged_user: tuple[int, str], busybox_tgz: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With id ranges, uid 1000 inside builds and runs on a fuse-overlayfs root."""
+    monkeypatch.setenv("IPYDOCK_STORAGE_DRIVER", "fuse-overlayfs")
+    uid, home = ranged_user
+    base = os.path.join(home, "fuse-ranges")
+    os.mkdir(base)
+    for name in ("ovl", "fusedev", "context"):
+        os.mkdir(os.path.join(base, name))
+    with open(os.path.join(base, "context", "Dockerfile"), "w") as f:
+        f.write("FROM busybox\nRUN mkdir /home/u && chown 1000:1000 /home/u\nUSER 1000\n"
+                "RUN echo hi > /home/u/f && id -u > /home/u/id\n")  # fmt: skip
+    shutil.copy(busybox_tgz, os.path.join(base, "busybox.tar.gz"))
+    for dirpath, _dirs, files in os.walk(base):
+        for path in [dirpath, *(os.path.join(dirpath, n) for n in files)]:
+            os.chown(path, uid, uid)
+
+    def work() -> dict[str, Any]:
+        from ipydock.backends import BundledBackend
+        from ipydock.engine.store import Store
+        from ipydock.models.containers import RunOptions
+
+        backend = BundledBackend(Store(os.path.join(base, "ovl", "merged", "store")), warm=False)
+        backend.import_image(os.path.join(base, "busybox.tar.gz"), "busybox",
+                             changes=['CMD ["sh"]'])  # fmt: skip
+        backend.build(os.path.join(base, "context"), tags=["u"])
+        lines: list[str] = []
+        script = "cat /home/u/f /home/u/id; stat -c %u /home/u/f; echo again >> /home/u/f"
+        opts = RunOptions("u", ("sh", "-c", script), auto_remove=True)
+        code = backend.run(opts, output=lambda _s, text: lines.append(text)).exit_code
+        backend.remove_image("u")
+        backend.remove_image("busybox")
+        return {"driver": backend.info()["storage_driver"], "run": [code, "".join(lines).split()]}
+
+    def place_store() -> None:
+        _store_on_overlayfs(base, uid, on_overlayfs=False)
+
+    found = as_user(uid, work, as_root_first=place_store)
+    assert settled_processes_using(base) == []
+    assert found["driver"] == "fuse-overlayfs"
+    assert found["run"] == [0, ["hi", "1000", "1000"]]
