@@ -249,12 +249,45 @@ def ranged_user() -> Iterator[tuple[int, str]]:
         os.chown(home, uid, uid)
         yield uid, home
     finally:
-        subprocess.run(["userdel", name], check=False, capture_output=True)
+        uid = pwd.getpwnam(name).pw_uid
+        left = _settled_processes_of(uid)  # userdel refuses while the user runs anything
+        deleted = subprocess.run(["userdel", name], check=False, capture_output=True, text=True)
         for line in _subid_lines(name):  # an older userdel leaves the ranges
             path, _, entry = line.partition(":")
             _drop_line(path, entry)
         assert _subid_lines(name) == []
         shutil.rmtree(home, ignore_errors=True)
+        assert left == [] and deleted.returncode == 0, (left, deleted.stderr)
+
+
+def _settled_processes_of(uid: int, timeout: float = 30) -> list[str]:
+    """The live processes of ``uid`` once they had ``timeout`` seconds to exit (a ``--rm``
+    container's supervisor finishes after its starter), as ``pid: name (parent ppid)``."""
+    import select
+
+    def running() -> list[int]:
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError):
+                    if os.stat(f"/proc/{entry}").st_uid == uid:
+                        found.append(int(entry))
+        return found
+
+    for pid in running():
+        with contextlib.suppress(OSError):
+            fd = os.pidfd_open(pid)
+            try:
+                select.select([fd], [], [], timeout)
+            finally:
+                os.close(fd)
+    out = []
+    for pid in running():
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as f:
+            status = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+            if not status.get("State", "").startswith("Z"):  # a zombie is gone, unreaped
+                out.append(f"{pid}: {status.get('Name', '')} (parent {status.get('PPid')})")
+    return out
 
 
 def _drop_line(path: str, entry: str) -> None:
