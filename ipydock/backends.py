@@ -179,6 +179,7 @@ class BundledBackend:
             "engine": self.name,
             "root": self.store.root,
             "storage_driver": self.store.layers.driver.name,
+            "storage_driver_reason": self.store.driver_reason(),
             **_runtime_mode(),
             "images": len(index.images),
             "tags": len(index.tags),

@@ -104,7 +104,8 @@ def build_parser(argv: Sequence[str] | None = None) -> Parser:
     grouped, shorts = _chosen(word, sub)
     parser = Parser(prog="ipydock", description="Docker-like images from Python and notebooks")
     parser.add_argument("--root", help="store root (default: $IPYDOCK_ROOT or /var/lib/ipydock)")
-    parser.add_argument("--driver", choices=["overlay", "vfs"], help="snapshot driver")
+    drivers = ["overlay", "fuse-overlayfs", "vfs"]
+    parser.add_argument("--driver", choices=drivers, help="snapshot driver")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     parser.add_argument("--engine", choices=["bundled", "docker", "podman"],
                         help="the engine (default: $IPYDOCK_ENGINE, else docker when -H or "

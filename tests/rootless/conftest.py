@@ -78,9 +78,12 @@ def as_user(
     preload: tuple[str, ...] = (),
     *,
     userns_refused: bool = False,
+    as_root_first: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Run ``work`` in a forked child that has become ``uid`` (and its group) for good;
-    ``preload`` names more modules to import first. ``userns_refused``: the child first moves
+    ``preload`` names more modules to import first; ``as_root_first`` runs in the child before
+    it drops privileges (e.g. mounts in a mount namespace of its own, which end with it and
+    with what the user starts from it). ``userns_refused``: the child first moves
     into a user namespace of its own (ids 0-65535 mapped as they are) whose
     ``user.max_user_namespaces`` is 0, so the user can create none, as on hosts that disable
     them; the host's setting is not touched."""
@@ -97,6 +100,8 @@ def as_user(
             _import_everything()
             for name in preload:
                 importlib.import_module(name)
+            if as_root_first is not None:
+                as_root_first()
             if userns_refused:
                 _refuse_user_namespaces()
             gid = pwd.getpwuid(uid).pw_gid
@@ -244,12 +249,45 @@ def ranged_user() -> Iterator[tuple[int, str]]:
         os.chown(home, uid, uid)
         yield uid, home
     finally:
-        subprocess.run(["userdel", name], check=False, capture_output=True)
+        uid = pwd.getpwnam(name).pw_uid
+        left = _settled_processes_of(uid)  # userdel refuses while the user runs anything
+        deleted = subprocess.run(["userdel", name], check=False, capture_output=True, text=True)
         for line in _subid_lines(name):  # an older userdel leaves the ranges
             path, _, entry = line.partition(":")
             _drop_line(path, entry)
         assert _subid_lines(name) == []
         shutil.rmtree(home, ignore_errors=True)
+        assert left == [] and deleted.returncode == 0, (left, deleted.stderr)
+
+
+def _settled_processes_of(uid: int, timeout: float = 30) -> list[str]:
+    """The live processes of ``uid`` once they had ``timeout`` seconds to exit (a ``--rm``
+    container's supervisor finishes after its starter), as ``pid: name (parent ppid)``."""
+    import select
+
+    def running() -> list[int]:
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError):
+                    if os.stat(f"/proc/{entry}").st_uid == uid:
+                        found.append(int(entry))
+        return found
+
+    for pid in running():
+        with contextlib.suppress(OSError):
+            fd = os.pidfd_open(pid)
+            try:
+                select.select([fd], [], [], timeout)
+            finally:
+                os.close(fd)
+    out = []
+    for pid in running():
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as f:
+            status = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+            if not status.get("State", "").startswith("Z"):  # a zombie is gone, unreaped
+                out.append(f"{pid}: {status.get('Name', '')} (parent {status.get('PPid')})")
+    return out
 
 
 def _drop_line(path: str, entry: str) -> None:

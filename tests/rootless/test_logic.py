@@ -88,3 +88,29 @@ def test_mode_proot_where_namespaces_fail_and_proot_is_there() -> None:
     assert mode == "proot" and "PRoot" in why and "max_user_namespaces=0" in why
     mode, why = choose_mode(1000, False, report)
     assert mode == "none" and "install proot" in why
+
+
+def test_a_fuse_overlayfs_root_is_mounted_by_the_program_for_every_id() -> None:
+    rootfs = Rootfs.overlay(["/l/base", "/l/top"], "/c/upper", "/c/work", "/c/merged", fuse=True)
+    step = build_plan(Spec(rootfs=rootfs, args=("sh",), rootless=True)).root_mount
+    assert step.fstype == "fuse-overlayfs" and step.target == "/c/merged"
+    assert step.data == ("lowerdir=/l/top:/l/base,upperdir=/c/upper,workdir=/c/work,"
+                         "allow_other")  # fmt: skip
+
+
+def test_whiteouts_and_opaque_marks_of_both_overlay_implementations() -> None:
+    import os
+    import stat
+
+    from ipydock.engine.store.layerfmt import marker
+
+    def st(mode: int) -> os.stat_result:
+        return os.stat_result((mode, 0, 0, 1, 0, 0, 0, 0, 0, 0), {"st_rdev": 0})
+
+    chardev, regular = st(stat.S_IFCHR), st(stat.S_IFREG | 0o644)
+    assert marker("gone", chardev) == ("whiteout", "gone")  # overlayfs: a 0/0 device
+    assert marker(".wh.gone", regular) == ("whiteout", "gone")  # fuse-overlayfs: a file
+    assert marker(".wh..wh..opq", regular) == ("opaque", "")
+    assert marker(".wh..opq", chardev) == ("opaque", "")  # fuse-overlayfs, where mknod works
+    assert marker("file", regular) is None
+    assert marker(".wh.dir", st(stat.S_IFDIR | 0o755)) is None

@@ -20,11 +20,14 @@ import pytest
 
 from ipydock.engine.store.layertar import OPAQUE_XATTR, ApplyResult
 from ipydock.engine.store.snapshots import (
+    FuseOverlayDriver,
     OverlayDriver,
     SnapshotDriver,
     VfsDriver,
+    choose_driver,
     copy_tree,
     default_driver,
+    fuse_overlay_problem,
     get_driver,
     overlay_supported,
 )
@@ -214,7 +217,8 @@ def chain(driver: SnapshotDriver, tmp_path: Path) -> tuple[Path, Path]:
 def test_get_driver_knows_overlay_and_vfs() -> None:
     assert isinstance(get_driver("overlay"), OverlayDriver)
     assert isinstance(get_driver("vfs"), VfsDriver)
-    with pytest.raises(ValueError, match="overlay, vfs"):
+    assert isinstance(get_driver("fuse-overlayfs"), FuseOverlayDriver)
+    with pytest.raises(ValueError, match="fuse-overlayfs, overlay, vfs"):
         get_driver("aufs")
 
 
@@ -230,7 +234,12 @@ def test_overlay_probe_fails_on_an_overlay(tmp_path: Path) -> None:
     with overlay_view([str(tmp_path / "empty")], tmp_path / "outer") as merged:
         probe = merged / "probe"
         assert not overlay_supported(str(probe))
-        assert default_driver(str(probe)).name == "vfs"
+        name, why = choose_driver(str(probe))
+        if fuse_overlay_problem(str(probe)):  # no fuse-overlayfs here: vfs, and why
+            assert name == "vfs" and "refuses overlayfs" in why and "full copy" in why
+        else:  # the program mounts where the kernel will not
+            assert name == "fuse-overlayfs" and "refuses overlayfs" in why
+        assert default_driver(str(probe)).name == name
         assert os.listdir(probe) == []
 
 
@@ -388,3 +397,24 @@ def test_vfs_export_finds_every_kind_of_change(tmp_path: Path) -> None:
     for path, m in meta(new).items():  # all but the inode, mtimes in whole seconds as in a tar
         seconds = (*m[:3], m[3] // 10**9, *m[4:-1])
         assert (*got[path][:3], got[path][3] // 10**9, *got[path][4:-1]) == seconds, path
+
+
+def test_fuse_overlayfs_snapshots_keep_wh_files_and_export_as_overlay_does(tmp_path: Path) -> None:
+    """The fuse driver writes whiteouts and opaque dirs as the tar has them (fuse-overlayfs
+    reads them; no mknod), and gives back the same layer bytes as the overlay driver."""
+    tars = {}
+    for name in ("overlay", "fuse-overlayfs"):
+        drv = get_driver(name)
+        s1, s2 = tmp_path / name / "s1", tmp_path / name / "s2"
+        s1.parent.mkdir()
+        create(drv, s1, None, BASE)
+        create(drv, s2, s1, LAYER)
+        tars[name] = export(drv, s2, s1)
+        kinds = {p.name: p.lstat().st_mode for p in s2.rglob("*")}
+        whiteouts = [n for n, mode in kinds.items() if stat.S_ISCHR(mode)]
+        files = [n for n, mode in kinds.items() if n.startswith(".wh.") and stat.S_ISREG(mode)]
+        if name == "fuse-overlayfs":
+            assert files and not whiteouts
+        else:
+            assert whiteouts and not files
+    assert tars["fuse-overlayfs"] == tars["overlay"]

@@ -88,7 +88,7 @@ def apply_step(
 
 def _make_layer(store: Store, state: StageState, tmp: str, diff_id: str, size: int) -> LayerRecord:
     parent = state.layers[-1].chain_id if state.layers else ""
-    if store.layers.driver.name == "overlay":
+    if store.layers.driver.name in ("overlay", "fuse-overlayfs"):  # snapshots.LAYERED
         return store.layers.adopt(tmp, parent, diff_id, size)
     return store.layers.create(parent, diff_id, store.blobs.opener(diff_id), "build step")
 

@@ -9,6 +9,7 @@ progress callback while it runs; the last lines go into :class:`BuildStepFailed`
 
     overlay:  lower = parent's snapshots  upper = staging/ (becomes the layer's snapshot as is:
               0/0 whiteouts, opaque xattrs; the mount is redirect_dir/metacopy-free)
+    fuse-overlayfs: the same, mounted by the program (its whiteouts may be .wh. files)
     vfs:      root = copy of the parent's full root --export diff--> tar --> staging/
 
 The overlay mount lives in the container's mount namespace and goes away with it; the cgroup
@@ -28,6 +29,7 @@ from ipydock.engine.builder.instructions import Run
 from ipydock.engine.builder.rootview import RootView, lookup_user
 from ipydock.engine.builder.state import PROXY_ARGS, StageState
 from ipydock.engine.store.fsutil import remove_tree
+from ipydock.engine.store.snapshots import LAYERED
 from ipydock.errors import BuildStepFailed, DockerfileError
 
 if TYPE_CHECKING:  # the runtime is imported when a RUN runs, not when its cache key is made
@@ -93,7 +95,7 @@ def run_command(
 ) -> None:
     """Run ``argv`` for ``instr``; its changes end up in ``staging`` (overlay layout)."""
     from ipydock.engine.runtime import Network, Spec, User, default_env
-    from ipydock.engine.runtime.idranges import mapped_ids
+    from ipydock.engine.runtime.idranges import mapped_ids, why_single
 
     rootless = os.geteuid() != 0
 
@@ -110,8 +112,8 @@ def run_command(
     scratch = os.path.join(ctx.tmp_dir, "run-" + secrets.token_hex(6))
     os.mkdir(scratch, 0o700)
     try:
-        if ctx.driver == "overlay":
-            rootfs = _overlay_root(ctx.lower, staging, scratch)
+        if ctx.driver in LAYERED:
+            rootfs = _overlay_root(ctx.lower, staging, scratch, fuse=ctx.driver != "overlay")
         else:
             rootfs = _vfs_root(ctx.lower, scratch)
         hostname = secrets.token_hex(6)
@@ -126,15 +128,20 @@ def run_command(
             network=Network("none") if instr.network == "none" else Network("host"),
             rootless=rootless,  # spawned in the user's namespace, without a cgroup
             rootless_ids=mapped_ids() if rootless else 1,
+            rootless_why=why_single() if rootless and (uid, gid) != (0, 0) else "",
         )
         _execute(spec, instr, ctx)
-        if ctx.driver != "overlay":
+        if ctx.driver == "fuse-overlayfs":
+            from ipydock.engine.store.snapshots import tidy_fuse_upper
+
+            tidy_fuse_upper(staging, ctx.lower)
+        if ctx.driver not in LAYERED:
             _vfs_diff(ctx.lower, rootfs.path or "", staging, ctx.tmp_dir)
     finally:
         remove_tree(scratch)
 
 
-def _overlay_root(lower: list[str], upper: str, scratch: str) -> Rootfs:
+def _overlay_root(lower: list[str], upper: str, scratch: str, *, fuse: bool = False) -> Rootfs:
     from ipydock.engine.runtime import Rootfs
 
     work, merged = os.path.join(scratch, "work"), os.path.join(scratch, "merged")
@@ -144,7 +151,7 @@ def _overlay_root(lower: list[str], upper: str, scratch: str) -> Rootfs:
         empty = os.path.join(scratch, "empty")
         os.mkdir(empty)
         lower = [empty]
-    return Rootfs.overlay(lower, upper, work, merged)
+    return Rootfs.overlay(lower, upper, work, merged, fuse=fuse)
 
 
 def _vfs_root(lower: list[str], scratch: str) -> Rootfs:
@@ -169,7 +176,9 @@ def _vfs_diff(lower: list[str], root: str, staging: str, tmp_dir: str) -> None:
     with tempfile.TemporaryFile(dir=tmp_dir) as tar:
         VfsDriver().export(root, lower[-1] if lower else None, tar)  # type: ignore[arg-type]
         tar.seek(0)
-        apply_tar(tar, staging, source="RUN", whiteouts="overlay")  # type: ignore[arg-type]
+        # .wh. files, not 0/0 devices: no mknod (refused on some filesystems, overlayfs in a
+        # user namespace); write_tar reads both
+        apply_tar(tar, staging, source="RUN", whiteouts="files")  # type: ignore[arg-type]
 
 
 def _etc_files(view: RootView, network: str) -> EtcFiles:

@@ -45,6 +45,9 @@ def commit(
 ) -> str:  # fmt: skip
     """A new image: the container's image plus its writable layer; returns the image ID."""
     rec = records_of(store).find(ref)
+    from ipydock.engine.containers.views import tracked
+
+    tracked(rec, "container commit")
     tags = [reference.parse(target).with_default_tag().full] if target else []
     with store.lock:
         image = store.index().images.get(rec.config["Image"])
@@ -127,7 +130,12 @@ def export(store: Store, ref: str, out: BinaryIO) -> None:
 
 
 def _root_view(rec: Any) -> LayerView:
-    """A stopped container's root: the image's layers and its writable layer on top."""
+    """A stopped container's root: the image's layers and its writable layer on top, or the
+    copy it ran on (PRoot mode, an ordinary user's vfs store) once it was made."""
+    merged = rec.path("merged")
+    copied = rec.config["GraphDriver"]["Name"] == "vfs" or os.path.exists(rec.path("proot"))
+    if copied and os.path.isdir(merged) and os.listdir(merged):
+        return LayerView([merged])
     return LayerView([*rec.config["GraphDriver"]["Data"]["LowerDirs"], rec.path("upper")])
 
 

@@ -151,12 +151,21 @@ def create(store: Store, opts: RunOptions) -> Record:
         ]
         init = os.path.join(records.dir, cid, "init")
         config["GraphDriver"] = {
-            "Name": "overlay",
+            "Name": _graph_driver(store.layers.driver.name),
             "Data": {"LowerDirs": [*lower, init], "UpperDir": os.path.join(records.dir, cid,
                      "upper"), "WorkDir": os.path.join(records.dir, cid, "work")},
         }  # fmt: skip
         return records.create(cid, config, _etc_files(config), _init_paths(config),
                               durable=not opts.auto_remove)  # fmt: skip
+
+
+def _graph_driver(driver: str) -> str:
+    """The name a container records for its root: overlay (the kernel's, also on a root vfs
+    store: its one lower dir), fuse-overlayfs, or vfs for an ordinary user's vfs store (the
+    kernel would not mount overlayfs there: the root is a copy, see supervisor.py)."""
+    if driver == "vfs" and os.geteuid() != 0:
+        return "vfs"
+    return "fuse-overlayfs" if driver == "fuse-overlayfs" else "overlay"
 
 
 def _free_name(records: Records) -> str:

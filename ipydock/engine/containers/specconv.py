@@ -76,8 +76,14 @@ def build_spec(
     cfg, host = config["Config"], config["HostConfig"]
     user, home = resolve_user(cfg.get("User") or "", LayerView([*lower, dirs["upper"]]))
     memory = host.get("Memory") or None
+    driver = config.get("GraphDriver", {}).get("Name")
+    if driver == "vfs":  # rootless on vfs: the supervisor made ``merged`` a copy of the root
+        rootfs = Rootfs.directory(dirs["merged"])
+    else:
+        rootfs = Rootfs.overlay(lower, dirs["upper"], dirs["work"], dirs["merged"],
+                                fuse=driver == "fuse-overlayfs")  # fmt: skip
     return Spec(
-        rootfs=Rootfs.overlay(lower, dirs["upper"], dirs["work"], dirs["merged"]),
+        rootfs=rootfs,
         args=(config["Path"], *config["Args"]),
         env=default_env(tuple(cfg["Env"]), cfg["Hostname"], home),
         cwd=cfg.get("WorkingDir") or "/",
@@ -98,6 +104,7 @@ def build_spec(
         ),
         rootless=rootless,
         rootless_ids=_rootless_ids() if rootless else 1,
+        rootless_why=_why_single() if rootless and (user.uid, user.gid) != (0, 0) else "",
     )
 
 
@@ -120,6 +127,12 @@ def _rootless_ids() -> int:
     from ipydock.engine.runtime.idranges import mapped_ids
 
     return mapped_ids()
+
+
+def _why_single() -> str:
+    from ipydock.engine.runtime.idranges import why_single
+
+    return why_single()
 
 
 def _network(mode: str) -> Network:

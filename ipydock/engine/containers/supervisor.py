@@ -163,6 +163,8 @@ class Supervisor:
                 _copy_root(lower, rootfs_dirs(self.rec)["merged"])
                 with open(self.rec.path(PROOT_MARKER), "w"):
                     pass  # exec goes through PRoot too
+            elif self.rec.config["GraphDriver"]["Name"] == "vfs":  # rootless, no overlayfs
+                _copy_root(lower, rootfs_dirs(self.rec)["merged"])
             spec = specconv.build_spec(self.rec.config, lower, rootfs_dirs(self.rec),
                                        rootless=self.rootless)  # fmt: skip
             name = f"{cgroup_parent()}/{self.rec.id}"
@@ -427,8 +429,9 @@ def _proot_mode() -> bool:
 
 
 def _copy_root(lower: list[str], merged: str) -> None:
-    """PRoot mode: the container's root is a copy of its layers (vfs: the image's top
-    snapshot and the init layer), made once; its changes stay there (no diff or commit)."""
+    """PRoot mode, and an ordinary user's vfs store (the kernel refuses overlayfs there): the
+    container's root is a copy of its layers (the image's top snapshot and the init layer),
+    made once; its changes stay there (no diff or commit: views.tracked says so)."""
     import subprocess
 
     if os.listdir(merged):

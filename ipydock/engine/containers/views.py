@@ -22,7 +22,7 @@ from ipydock.engine.containers.lifecycle import _supervisor_fd, records_of, refr
 from ipydock.engine.containers.logs import read_entries
 from ipydock.engine.containers.records import Record
 from ipydock.engine.containers.state import State, Status
-from ipydock.engine.store.layerfmt import is_overlay_whiteout
+from ipydock.engine.store.layerfmt import marker
 from ipydock.engine.store.layerview import LayerView
 from ipydock.errors import ContainerNotRunning, UsageError
 from ipydock.models import ContainerDetail, ContainerInfo, PortBinding
@@ -237,6 +237,7 @@ def _ps_row(pid: int) -> list[str] | None:
 def diff(store: Store, ref: str) -> list[tuple[str, str]]:
     """The writable layer's changes: ``A`` added, ``C`` changed, ``D`` deleted, sorted by path."""
     rec = records_of(store).find(ref)
+    tracked(rec, "container diff")
     lower_dirs = rec.config["GraphDriver"]["Data"]["LowerDirs"]
     try:
         return upper_changes(rec.path("upper"), lower_dirs)
@@ -248,6 +249,19 @@ def diff(store: Store, ref: str) -> list[tuple[str, str]]:
         found = userns.call("ipydock.engine.containers.views:upper_changes", rec.path("upper"),
                             lower_dirs)  # fmt: skip
         return [(kind, path) for kind, path in found]
+
+
+def tracked(rec: Record, operation: str) -> None:
+    """Refuse ``diff``/``commit`` of a container whose root is a plain copy (PRoot mode, an
+    ordinary user's vfs store): its changes are not kept apart from the image's files."""
+    copied = rec.config["GraphDriver"]["Name"] == "vfs" or os.path.exists(rec.path("proot"))
+    if copied:
+        from ipydock.errors import NotSupported
+
+        raise NotSupported(operation, "bundled", "this container's root is a copy of its image "
+                           "(PRoot mode, or the vfs driver without overlayfs), so its changes "
+                           "are not tracked; install fuse-overlayfs for a new store, or use "
+                           "cp or a volume to get files out")  # fmt: skip
 
 
 def upper_changes(upper: str, lower_dirs: list[str]) -> list[tuple[str, str]]:
@@ -262,8 +276,10 @@ def _diff_dir(upper: str, rel: str, lower: LayerView, out: list[tuple[str, str]]
     for name in sorted(os.listdir(base)):
         child = f"{rel}/{name}" if rel else name
         st = os.lstat(os.path.join(base, name))
-        if is_overlay_whiteout(st):
-            out.append(("D", "/" + child))
+        mark = marker(name, st)
+        if mark is not None:  # a whiteout (overlayfs's or fuse-overlayfs's), or an opaque mark
+            if mark[0] == "whiteout":
+                out.append(("D", "/" + (f"{rel}/{mark[1]}" if rel else mark[1])))
             continue
         existed = lower.exists(child)
         out.append(("C" if existed else "A", "/" + child))

@@ -24,7 +24,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-__all__ = ["INSIDE_IDS", "Ranges", "find", "mapped_ids", "write_maps"]
+__all__ = ["INSIDE_IDS", "Ranges", "find", "mapped_ids", "why_single", "write_maps"]
 
 #: Ids 1..INSIDE_IDS map to the range (Podman's default: 65536, enough for nobody = 65534).
 INSIDE_IDS = 65536
@@ -113,6 +113,27 @@ def mapped_ids() -> int:
     if rows and rows != [(0, 0, 4294967295)]:  # inside a user namespace
         return max(inside + count for inside, _outside, count in rows)
     return find().mapped_ids
+
+
+def why_single() -> str:
+    """Why a rootless container gets uid 0 alone (:attr:`Ranges.reason`: no range, a short
+    one, no newuidmap, user namespaces refused), for the error of an operation that needs
+    other ids. Inside the user's namespace already (a supervisor), for the user its map
+    shows as 0; ``""`` when that map has more than one id."""
+    rows = {name: _map_rows(f"/proc/self/{name}") for name in ("uid_map", "gid_map")}
+    if rows["uid_map"] in ([], [(0, 0, 4294967295)]):
+        return find().reason
+    if len(rows["uid_map"]) == 1 and len(rows["gid_map"]) == 1:
+        return find(rows["uid_map"][0][1], rows["gid_map"][0][1]).reason
+    return ""
+
+
+def _map_rows(path: str) -> list[tuple[int, ...]]:
+    try:
+        with open(path) as f:
+            return [tuple(int(n) for n in line.split()) for line in f if line.strip()]
+    except (OSError, ValueError):
+        return []
 
 
 def _listed(path: str, name: str, uid: int) -> tuple[int, int] | None:

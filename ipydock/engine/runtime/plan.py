@@ -49,6 +49,8 @@ _NS_FLAGS = {
     "cgroup": CLONE_NEWCGROUP,
 }
 _SECURE = MS_NOSUID | MS_NODEV | MS_NOEXEC
+#: The root mount's type when the ``fuse-overlayfs`` program mounts it (spawn runs it).
+FUSE_OVERLAYFS = "fuse-overlayfs"
 #: The kernel copies at most one page of mount data.
 _MAX_MOUNT_DATA = 4000
 
@@ -211,6 +213,14 @@ def _root_mount(rootfs: Rootfs, rootless: bool = False) -> tuple[str, MountStep]
         step = MountStep(rootfs.merged, "", rootfs.lower[0], MS_BIND | MS_REC, readonly=True)
         return rootfs.merged, step
     data = "lowerdir=" + ":".join(reversed(rootfs.lower))  # overlayfs wants top-first
+    if rootfs.fuse:  # the program's options; allow_other: the container's other ids too
+        if rootfs.upper is not None:
+            data += f",upperdir={rootfs.upper},workdir={rootfs.work}"
+        if len(data) > _MAX_MOUNT_DATA:
+            why = f"{len(rootfs.lower)} layers exceed the mount data page"
+            raise InvalidSpec("rootfs.lower", why)
+        return rootfs.merged, MountStep(rootfs.merged, FUSE_OVERLAYFS, FUSE_OVERLAYFS, 0,
+                                        data + ",allow_other")  # fmt: skip
     if rootless:  # its metadata in user.overlay.* (trusted.* is root's): opaque dirs, origin
         data += ",userxattr"
     if rootfs.upper is not None:

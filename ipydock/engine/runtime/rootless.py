@@ -24,7 +24,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 
-__all__ = ["RootlessReport", "choose_mode", "probe", "refusal", "runtime_mode"]
+__all__ = ["RootlessReport", "choose_mode", "probe", "refusal", "runtime_mode", "seccomp_refusal"]
 
 #: The modes :func:`runtime_mode` reports.
 MODES = ("root", "rootless", "proot", "none")
@@ -115,16 +115,16 @@ def _has_cap(bit: int) -> bool:
     return False
 
 
-def refusal() -> str:
+def refusal(proc_sys: str = "/proc/sys") -> str:
     """Why the kernel refuses user namespaces to unprivileged users here, with the fix (as
-    root), or ``""``; from the sysctls that do so (no probe)."""
+    root), or ``""``; from the sysctls that do so (no probe). ``proc_sys``: for tests."""
     checks = (
-        ("/proc/sys/user/max_user_namespaces", 0, "user namespaces are disabled "
+        (f"{proc_sys}/user/max_user_namespaces", 0, "user namespaces are disabled "
          "(user.max_user_namespaces=0; as root: sysctl -w user.max_user_namespaces=15000)"),
-        ("/proc/sys/kernel/unprivileged_userns_clone", 0, "unprivileged user namespaces are "
+        (f"{proc_sys}/kernel/unprivileged_userns_clone", 0, "unprivileged user namespaces are "
          "disabled (kernel.unprivileged_userns_clone=0; as root: sysctl -w "
          "kernel.unprivileged_userns_clone=1)"),
-        ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", 1, "AppArmor restricts "
+        (f"{proc_sys}/kernel/apparmor_restrict_unprivileged_userns", 1, "AppArmor restricts "
          "unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1; as "
          "root: set it to 0, or give the Python interpreter an AppArmor profile with userns)"),
     )  # fmt: skip
@@ -134,17 +134,40 @@ def refusal() -> str:
     return ""
 
 
+def seccomp_refusal(status: str = "/proc/self/status") -> str:
+    """When this process runs under a seccomp filter (``Seccomp: 2``), the words that name it
+    as the likely cause of a refused ``unshare(CLONE_NEWUSER)``, with the fix; else ``""``."""
+    try:
+        with open(status) as f:
+            mode = next((line.split()[1] for line in f if line.startswith("Seccomp:")), "0")
+    except OSError:
+        return ""
+    if mode != "2":
+        return ""
+    return ("a seccomp filter blocks user namespaces (this process runs under one, Seccomp: 2 "
+            "in /proc/self/status; Docker's and Kubernetes' default profiles do): start the "
+            "notebook's container with --security-opt seccomp=unconfined or a profile that "
+            "allows unshare and clone with CLONE_NEWUSER, or use PRoot mode (install "
+            "proot)")  # fmt: skip
+
+
 def _missing(r: RootlessReport) -> tuple[str, ...]:
     refused = refusal()
+    blocked = "" if r.userns or refused else seccomp_refusal()
     needs = [
         (not refused, refused),
         (
             r.userns or bool(refused),
-            f"unshare(CLONE_NEWUSER) fails for uid {r.uid} (seccomp or "
-            f"a container's policy?): {r.error}",
+            blocked
+            or f"unshare(CLONE_NEWUSER) fails for uid {r.uid} (not a sysctl, no "
+            f"seccomp filter here: a container's or a security module's policy?): {r.error}",
         ),
-        (r.mount_in_userns, "cannot mount inside a user namespace"),
-        (r.overlay_in_userns, "overlayfs in a user namespace needs Linux >= 5.11 (use vfs)"),
+        (r.mount_in_userns or not r.userns, "cannot mount inside a user namespace"),
+        (
+            r.overlay_in_userns or not r.mount_in_userns,
+            "the kernel refuses overlayfs in a user "
+            "namespace (Linux < 5.11?): stores use fuse-overlayfs, or vfs without it",
+        ),
         (r.newuidmap, "newuidmap/newgidmap are not installed (package uidmap)"),
         (r.subuid_ranges, "no /etc/subuid and /etc/subgid range for the user"),
         (r.cgroup_delegated, "no delegated cgroup v2 subtree: limits would be ignored"),

@@ -47,6 +47,7 @@ from ipydock.engine.runtime.plan import (
     CLONE_NEWNET,
     CLONE_NEWPID,
     CLONE_NEWUSER,
+    FUSE_OVERLAYFS,
     MS_BIND,
     MS_NODEV,
     MS_NOEXEC,
@@ -372,7 +373,10 @@ def _build(plan: Plan) -> tuple[str, list[int]]:
         cgroup_fds = [os.open(p, os.O_WRONLY | os.O_CLOEXEC) for p in plan.cgroup_procs]
     with _step("rootfs"):
         mount(None, "/", None, MS_REC | MS_PRIVATE)
-        _mount_step(plan.root, plan.root_mount, plan.root_mount.target)
+        if plan.root_mount.fstype == FUSE_OVERLAYFS:
+            _mount_fuse_overlay(plan.root_mount)
+        else:
+            _mount_step(plan.root, plan.root_mount, plan.root_mount.target)
     for step in plan.mounts:
         with _step(f"mount {step.target}"):
             _mount_in_root(plan.root, step)
@@ -392,6 +396,26 @@ def _build(plan: Plan) -> tuple[str, list[int]]:
     with _step("chdir"):
         os.chdir(plan.cwd)
     return _lookup(plan.args[0], plan.env), cgroup_fds
+
+
+def _mount_fuse_overlay(step: MountStep) -> None:
+    """Run ``fuse-overlayfs`` on the root: it mounts, then stays as the mount's daemon, a
+    process of the container's pid namespace (``ps`` inside shows it), so it ends with the
+    container and the mount with its namespace; nothing is left on the host."""
+    import shutil
+    import subprocess
+
+    program = shutil.which(FUSE_OVERLAYFS)
+    if program is None:
+        raise OSError(errno_mod.ENOENT, "fuse-overlayfs is not installed (Debian package "
+                      "fuse-overlayfs)")  # fmt: skip
+    argv = [program, "-o", step.data, step.target]
+    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, check=False)  # fmt: skip
+    if proc.returncode != 0:
+        lines = proc.stderr.decode(errors="replace").strip().splitlines()
+        why = lines[-1] if lines else f"exit code {proc.returncode}"
+        raise OSError(errno_mod.EIO, f"fuse-overlayfs failed: {why}")
 
 
 def _mount_step(root: str, step: MountStep, target: str) -> None:

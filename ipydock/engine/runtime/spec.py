@@ -87,12 +87,20 @@ class Rootfs:
     work: str | None = None
     merged: str | None = None
     path: str | None = None
+    #: Mounted by the ``fuse-overlayfs`` program (the store's driver) instead of the kernel.
+    fuse: bool = False
 
     @classmethod
     def overlay(
-        cls, lower: tuple[str, ...] | list[str], upper: str | None, work: str | None, merged: str
+        cls,
+        lower: tuple[str, ...] | list[str],
+        upper: str | None,
+        work: str | None,
+        merged: str,
+        *,
+        fuse: bool = False,
     ) -> Rootfs:
-        return cls(lower=tuple(lower), upper=upper, work=work, merged=merged)
+        return cls(lower=tuple(lower), upper=upper, work=work, merged=merged, fuse=fuse)
 
     @classmethod
     def directory(cls, path: str) -> Rootfs:
@@ -277,6 +285,8 @@ class Spec:
     #: Rootless: how many ids from 0 that namespace maps (1, or 65537 with subordinate ranges,
     #: see ``idranges``); the user and groups must be below it.
     rootless_ids: int = 1
+    #: Rootless with one id: why (``idranges.why_single``), for the error that needs more.
+    rootless_why: str = ""
 
 
 def cgroup_resources(spec: Spec) -> Resources:
@@ -334,11 +344,14 @@ def _validate_rootless_user(spec: Spec) -> None:
     user = spec.user
     if spec.rootless_ids <= 1:  # extra groups are not set: setgroups is denied there
         if (user.uid, user.gid) != (0, 0):
+            why = spec.rootless_why or (
+                "give the user a subordinate id range: usermod --add-subuids 100000-165535 "
+                "--add-subgids 100000-165535 USER"
+            )
             raise InvalidSpec(
                 "user",
-                f"rootless mode maps only uid 0 and gid 0, not {user.uid}:{user.gid} (give the "
-                "user a subordinate id range: usermod --add-subuids 100000-165535 "
-                "--add-subgids 100000-165535 USER; or run as root, or use --user 0:0)",
+                f"rootless mode maps only uid 0 and gid 0, not {user.uid}:{user.gid} ({why}; "
+                "or run as root, or use --user 0:0)",
             )
         return
     high = max(user.uid, user.gid, *user.additional_gids)

@@ -25,6 +25,7 @@ __all__ = [
     "diff_size",
     "is_opaque",
     "is_overlay_whiteout",
+    "marker",
     "kept_xattrs",
     "opaque_xattr",
 ]
@@ -37,6 +38,11 @@ OPAQUE_XATTR = "trusted.overlay.opaque"
 #: ``user.overlay.*``: an opaque dir is marked there, and no such xattr belongs to a layer.
 USER_OVERLAY_PREFIX = "user.overlay."
 USER_OPAQUE_XATTR = USER_OVERLAY_PREFIX + "opaque"
+#: fuse-overlayfs's own metadata (it marks opaque dirs here too): never part of a layer.
+FUSE_OVERLAY_PREFIX = "user.fuseoverlayfs."
+#: fuse-overlayfs marks an opaque dir with this 0/0 device (where mknod works) beside the
+#: ``.wh..wh..opq`` file it always writes.
+FUSE_OPAQUE_DEVICE = ".wh..opq"
 XATTR_PAX = "SCHILY.xattr."
 CHUNK = 1 << 20
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
@@ -73,6 +79,22 @@ def is_overlay_whiteout(st: os.stat_result) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 
+def marker(name: str, st: os.stat_result) -> tuple[str, str] | None:
+    """What a snapshot or upper-dir entry marks, if anything: ``("whiteout", NAME)`` or
+    ``("opaque", "")`` for its directory.
+
+    overlayfs writes a whiteout as a 0/0 char device named NAME; fuse-overlayfs (and the
+    fuse-overlayfs driver's snapshots, made where mknod may be refused) also as an empty file
+    ``.wh.NAME``, and an opaque dir as a ``.wh..wh..opq`` file (plus a 0/0 ``.wh..opq``)."""
+    if is_overlay_whiteout(st):
+        return ("opaque", "") if name == FUSE_OPAQUE_DEVICE else ("whiteout", name)
+    if name.startswith(WHITEOUT_PREFIX) and stat.S_ISREG(st.st_mode):
+        if name == OPAQUE_MARKER:
+            return ("opaque", "")
+        return ("whiteout", name[len(WHITEOUT_PREFIX) :])
+    return None
+
+
 def kept_xattrs(path: str) -> dict[str, bytes]:
     """The xattrs a layer records for ``path``: ``security.capability`` and ``user.*`` but
     overlayfs's own ``user.overlay.*`` (rootless)."""
@@ -87,11 +109,14 @@ def kept_xattrs(path: str) -> dict[str, bytes]:
 
 
 def _user_data(name: str) -> bool:
-    return name.startswith("user.") and not name.startswith(USER_OVERLAY_PREFIX)
+    return name.startswith("user.") and not name.startswith(
+        (USER_OVERLAY_PREFIX, FUSE_OVERLAY_PREFIX)
+    )
 
 
 def is_opaque(path: str) -> bool:
-    """An overlay opaque dir: ``trusted.overlay.opaque``, or rootless ``user.overlay.opaque``."""
+    """An overlay opaque dir: ``trusted.overlay.opaque``, or rootless ``user.overlay.opaque``,
+    or fuse-overlayfs's ``.wh..wh..opq`` file in it."""
     names = (OPAQUE_XATTR,) if os.geteuid() == 0 else (OPAQUE_XATTR, USER_OPAQUE_XATTR)
     for name in names:
         try:
@@ -99,7 +124,10 @@ def is_opaque(path: str) -> bool:
                 return True
         except OSError:
             pass
-    return False
+    try:
+        return stat.S_ISREG(os.lstat(os.path.join(path, OPAQUE_MARKER)).st_mode)
+    except OSError:
+        return False
 
 
 def opaque_xattr() -> str:

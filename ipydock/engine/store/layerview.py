@@ -3,8 +3,8 @@
 When: a kernel is multi-threaded and cannot unshare a mount namespace, yet the builder (what
 exists at a COPY destination, ``/etc/passwd`` for ``USER``) and the container engine (seeding a
 volume from the image, ``cp`` out of a stopped container, ``diff``) must see an image's files.
-Works on overlay snapshot dirs (whiteouts as 0/0 char devices, opaque dirs) and on one full vfs
-root alike::
+Works on overlay snapshot dirs (whiteouts as 0/0 char devices or fuse-overlayfs's ``.wh.`` files,
+opaque dirs) and on one full vfs root alike::
 
     top     etc/passwd   tmp/(opaque)   gone (whiteout)
     middle  etc/group    tmp/old        gone
@@ -20,7 +20,7 @@ import os
 import posixpath
 import stat
 
-from ipydock.engine.store.layerfmt import is_opaque, is_overlay_whiteout
+from ipydock.engine.store.layerfmt import WHITEOUT_PREFIX, is_opaque, is_overlay_whiteout, marker
 
 __all__ = ["LayerView"]
 
@@ -46,11 +46,17 @@ class LayerView:
             try:
                 st = os.lstat(path)
             except OSError:
-                if _hidden(layer, parts):
+                if _hidden(layer, parts) or self._whited_out(layer, parts):
                     return None
                 continue
             return None if is_overlay_whiteout(st) else path
         return None
+
+    def _whited_out(self, layer: str, parts: list[str]) -> bool:
+        """fuse-overlayfs's form: a ``.wh.NAME`` file beside where ``parts`` would be."""
+        if not parts:
+            return False
+        return os.path.isfile(os.path.join(layer, *parts[:-1], WHITEOUT_PREFIX + parts[-1]))
 
     def exists(self, rel: str) -> bool:
         return self.find(rel) is not None
@@ -106,10 +112,11 @@ class LayerView:
                 for entry in it:
                     if entry.name in found or entry.name in hidden:
                         continue
-                    if is_overlay_whiteout(entry.stat(follow_symlinks=False)):
-                        hidden.add(entry.name)
-                    else:
+                    mark = marker(entry.name, entry.stat(follow_symlinks=False))
+                    if mark is None:
                         found[entry.name] = entry.path
+                    elif mark[0] == "whiteout":
+                        hidden.add(mark[1])
             if is_opaque(path):
                 break
         return found
@@ -153,7 +160,8 @@ def _hidden(layer: str, parts: list[str]) -> bool:
         try:
             st = os.lstat(path)
         except OSError:
-            return False
+            prefix, name = os.path.split(path)
+            return os.path.isfile(os.path.join(prefix, WHITEOUT_PREFIX + name))  # fuse's form
         if is_overlay_whiteout(st) or not stat.S_ISDIR(st.st_mode) or is_opaque(path):
             return True
     return False

@@ -4,7 +4,8 @@
 
     dir walk (sorted per directory, bytewise) --> PAX headers: numeric owners, whole-second
     mtimes (clamped for SOURCE_DATE_EPOCH), kept xattrs, hardlinks by inode
-    --> overlay whiteouts (0/0 char device, opaque xattr) back to .wh. entries
+    --> overlay whiteouts (0/0 char device, opaque xattr; fuse-overlayfs's .wh. files too)
+        back to .wh. entries
 
 The same directory always gives the same bytes.
 """
@@ -25,8 +26,8 @@ from ipydock.engine.store.layerfmt import (
     ApplyResult,
     SizeCounter,
     is_opaque,
-    is_overlay_whiteout,
     kept_xattrs,
+    marker,
 )
 
 __all__ = ["LayerWriter", "write_tar"]
@@ -117,10 +118,11 @@ class LayerWriter:
             if item is None:
                 stack.pop()
                 continue
-            name, st = item
+            name, st, mark = item
             child_rel, child_path = f"{rel_dir}/{name}" if rel_dir else name, f"{dir_path}/{name}"
-            if overlay and is_overlay_whiteout(st):
-                self.whiteout(rel_dir, name)
+            if mark is not None:  # an opaque mark is written with its directory
+                if mark[0] == "whiteout":
+                    self.whiteout(rel_dir, mark[1])
                 continue
             self.add(child_rel, child_path, st)
             if stat.S_ISDIR(st.st_mode):
@@ -174,16 +176,18 @@ class LayerWriter:
         return info
 
 
-def _children(path: str, overlay: bool) -> list[tuple[str, os.stat_result]]:
-    """Directory ``path``'s entries with their lstat, sorted by the name they get in the tar."""
+def _children(path: str, overlay: bool) -> list[tuple[str, os.stat_result, tuple[str, str] | None]]:
+    """Directory ``path``'s entries with their lstat and, with ``overlay``, what they mark
+    (see ``layerfmt.marker``), sorted by the name they get in the tar."""
     items = []
     with os.scandir(path) as it:
         for e in it:
             st = e.stat(follow_symlinks=False)
-            tar_name = WHITEOUT_PREFIX + e.name if overlay and is_overlay_whiteout(st) else e.name
-            items.append((os.fsencode(tar_name), e.name, st))
+            mark = marker(e.name, st) if overlay else None
+            tar_name = WHITEOUT_PREFIX + mark[1] if mark and mark[0] == "whiteout" else e.name
+            items.append((os.fsencode(tar_name), e.name, st, mark))
     items.sort(key=lambda item: item[0])
-    return [(name, st) for _, name, st in items]
+    return [(name, st, mark) for _, name, st, mark in items]
 
 
 def write_tar(
@@ -205,7 +209,7 @@ def write_tar(
         raise ValueError(f"whiteouts must be 'overlay' or 'none', not {whiteouts!r}")
     from ipydock.engine.store import userns
 
-    if userns.delegates():  # rootless with id ranges: files of the range's owners
+    if userns.delegates() and not _all_readable(src):  # files of the range's owners
         return userns.write_tar(src, out, whiteouts=whiteouts, mtime_clamp=mtime_clamp)
     overlay = whiteouts == "overlay"
     writer = LayerWriter(out, mtime_clamp=mtime_clamp)
@@ -213,3 +217,23 @@ def write_tar(
         writer.opaque("")
     writer.add_tree("", src, overlay=overlay)
     return writer.close()
+
+
+def _all_readable(src: str) -> bool:
+    """Rootless with id ranges: can this process read every directory and file content below
+    ``src`` itself? Then the tar is written here (owners mapped by ``idmap``) and no worker is
+    started in the user's namespace (a Python start, ~0.3 s a layer); most layers qualify,
+    one with a ``0700`` dir of ``_apt`` does not."""
+    stack = [src]
+    while stack:
+        path = stack.pop()
+        if not os.access(path, os.R_OK | os.X_OK):
+            return False
+        with os.scandir(path) as it:
+            for e in it:
+                st = e.stat(follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode):
+                    stack.append(e.path)
+                elif stat.S_ISREG(st.st_mode) and st.st_size and not os.access(e.path, os.R_OK):
+                    return False
+    return True

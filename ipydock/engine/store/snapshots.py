@@ -9,12 +9,16 @@
 
     overlay   dest = this layer only               [base, l2, l3]   all, bottom first
               (.wh. -> 0/0 char dev, opaque xattr)
+    fuse-     dest = this layer only               [base, l2, l3]   all, mounted by the
+    overlayfs (.wh. files kept as the tar has them)                 fuse-overlayfs program
     vfs       dest = cp -a parent + diff applied   [l3]             the top: a full root
               (.wh. -> deleted); export compares dest with parent, entry by entry
 
-A store uses one driver for all its snapshots (they differ on disk). ``default_driver`` picks
-overlay where a real overlay mount works under the store, vfs elsewhere (no root, overlay on
-overlay, filesystems without d_type or trusted xattrs).
+A store uses one driver for all its snapshots (they differ on disk). ``choose_driver`` picks
+overlay where a real overlay mount works under the store (for an ordinary user: in a user
+namespace of its own), fuse-overlayfs where the kernel refuses that but the program mounts
+(Linux < 5.11, a store on overlayfs as in a container's root, filesystems overlayfs cannot
+use), vfs where neither works; it says why, for ``info``.
 """
 
 from __future__ import annotations
@@ -42,10 +46,14 @@ from ipydock.engine.store.layertar import (
 from ipydock.errors import NoSpace
 
 __all__ = [
+    "LAYERED",
+    "FuseOverlayDriver",
     "OverlayDriver",
     "SnapshotDriver",
     "VfsDriver",
+    "choose_driver",
     "default_driver",
+    "fuse_overlay_problem",
     "get_driver",
     "overlay_supported",
 ]
@@ -100,6 +108,26 @@ class OverlayDriver:
         return list(chain)
 
 
+class FuseOverlayDriver(OverlayDriver):
+    """Snapshots as overlay's (each layer its own files), stacked by ``fuse-overlayfs`` in the
+    container's namespaces where the kernel will not mount overlayfs for the user. Whiteouts
+    and opaque dirs are kept as the tar has them (empty ``.wh.`` files, which fuse-overlayfs
+    reads): no mknod, so any filesystem that holds files will do, overlayfs included."""
+
+    name = "fuse-overlayfs"
+
+    def create(
+        self, dest: str, parent: str | None, stream: BinaryIO, *, source: str
+    ) -> ApplyResult:
+        _make_root(dest)
+        return apply_tar(stream, dest, source=source, whiteouts="files")  # type: ignore[arg-type]
+
+
+#: Drivers whose snapshots hold one layer each, stacked at mount time (a RUN's or a
+#: container's upper dir becomes a snapshot as it is).
+LAYERED = ("overlay", "fuse-overlayfs")
+
+
 class VfsDriver:
     """Each snapshot is a full root: a real copy of its parent with the diff applied.
 
@@ -146,12 +174,14 @@ class VfsDriver:
 
 _DRIVERS: dict[str, type[OverlayDriver] | type[VfsDriver]] = {
     "overlay": OverlayDriver,
+    "fuse-overlayfs": FuseOverlayDriver,
     "vfs": VfsDriver,
 }
 
 
 def get_driver(name: str, *, rootless: bool = False) -> SnapshotDriver:
-    """The driver called ``name`` ("overlay" or "vfs"); ValueError names the choices."""
+    """The driver called ``name`` ("overlay", "fuse-overlayfs" or "vfs"); ValueError names the
+    choices."""
     try:
         return _DRIVERS[name](rootless=rootless)
     except KeyError:
@@ -160,9 +190,22 @@ def get_driver(name: str, *, rootless: bool = False) -> SnapshotDriver:
 
 
 def default_driver(probe_dir: str, *, rootless: bool = False) -> SnapshotDriver:
-    """overlay when ``overlay_supported(probe_dir)``, else vfs; ``probe_dir`` is in the store."""
-    name = "overlay" if overlay_supported(probe_dir) else "vfs"
-    return get_driver(name, rootless=rootless)
+    """The driver :func:`choose_driver` picks; ``probe_dir`` is in the store."""
+    return get_driver(choose_driver(probe_dir)[0], rootless=rootless)
+
+
+def choose_driver(probe_dir: str) -> tuple[str, str]:
+    """(driver, why) for a new store whose temp dir is ``probe_dir``: overlay where the
+    kernel mounts it there (root; an ordinary user: in a user namespace of its own),
+    fuse-overlayfs where it does not and the program does, vfs where neither works."""
+    who = "root" if os.geteuid() == 0 else "in the user's own user namespace"
+    if overlay_supported(probe_dir):
+        return "overlay", f"the kernel mounts overlayfs on this filesystem ({who})"
+    refused = f"the kernel refuses overlayfs on this filesystem ({who})"
+    problem = fuse_overlay_problem(probe_dir)
+    if not problem:
+        return "fuse-overlayfs", f"{refused}; fuse-overlayfs mounts it"
+    return "vfs", f"{refused}, and {problem}: every layer is a full copy"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -341,3 +384,82 @@ def _probe(tmp: str, rootless: bool) -> bool:
     user = ["--user", "--map-root-user"] if rootless else []
     probe = ["unshare", *user, "--mount", "--propagation", "private", "sh", "-c", script]
     return subprocess.run(probe, cwd=tmp, capture_output=True, timeout=30).returncode == 0
+
+
+def fuse_overlay_problem(probe_dir: str) -> str:
+    """Why fuse-overlayfs cannot serve a store whose temp dir is ``probe_dir``, or ``""``.
+
+    A real mount, made as the containers make it (not root: in a user namespace of the
+    user's own, which owns the mount), with a ``.wh.`` whiteout and an opaque marker in a
+    lower layer; the daemon exits with the throwaway mount namespace."""
+    program = shutil.which("fuse-overlayfs")
+    if program is None:
+        return "fuse-overlayfs is not installed (Debian package fuse-overlayfs)"
+    if not os.access("/dev/fuse", os.R_OK | os.W_OK):
+        return ("/dev/fuse is missing or not readable and writable by this user (as root: "
+                "chmod 0666 /dev/fuse, as Debian's udev rules leave it)")  # fmt: skip
+    if shutil.which("unshare") is None:
+        return "unshare (util-linux) is not installed"
+    try:
+        os.makedirs(probe_dir, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix="fuse-probe-", dir=probe_dir)
+    except OSError as exc:
+        return f"cannot make a probe dir: {exc.strerror}"
+    try:
+        for name in ("lower1", "lower1/dir", "lower2", "lower2/dir", "upper", "work", "merged"):
+            os.mkdir(os.path.join(tmp, name))
+        for name in ("lower1/kept", "lower1/gone", "lower1/dir/old", "lower2/dir/new",
+                     "lower2/.wh.gone", "lower2/dir/.wh..wh..opq"):  # fmt: skip
+            with open(os.path.join(tmp, name), "wb"):
+                pass
+        # the daemon keeps the namespace alive: it ends when the mount goes, whatever the tests
+        script = (
+            f"{program} -o lowerdir=lower2:lower1,upperdir=upper,workdir=work merged"
+            " && { test -e merged/kept && ! test -e merged/gone"
+            ' && test "$(ls -A merged/dir)" = new && echo x > merged/new && rm merged/kept'
+            " && ! test -e merged/kept; r=$?; umount merged; exit $r; }"
+        )
+        user = ["--user", "--map-root-user"] if os.geteuid() != 0 else []
+        probe = ["unshare", *user, "--mount", "--propagation", "private", "sh", "-c", script]
+        proc = subprocess.run(probe, cwd=tmp, capture_output=True, text=True, timeout=30)
+        if proc.returncode == 0:
+            return ""
+        why = proc.stderr.strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
+        return f"fuse-overlayfs cannot mount here ({why[0]})"
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"fuse-overlayfs cannot mount here ({exc})"
+    finally:
+        with contextlib.suppress(OSError):
+            remove_tree(tmp)
+
+
+def tidy_fuse_upper(upper: str, lower: list[str]) -> None:
+    """Drop the opaque marks fuse-overlayfs gives every directory it creates where no lower
+    layer has that directory (nothing to hide there): the layer then holds what the kernel's
+    overlay would have written, and a build gives the same layer in either driver."""
+    from ipydock.engine.store import userns
+
+    if userns.delegates():  # dirs of the range's owners (apt's partial/)
+        userns.call("ipydock.engine.store.snapshots:tidy_fuse_upper", upper, lower)
+        return
+    from ipydock.engine.store.layerfmt import FUSE_OPAQUE_DEVICE, OPAQUE_MARKER
+    from ipydock.engine.store.layerview import LayerView
+
+    view = LayerView(lower)
+    stack: list[tuple[str, bool]] = [("", False)]  # (rel, known to be new)
+    while stack:
+        rel, new = stack.pop()
+        path = os.path.join(upper, rel) if rel else upper
+        if rel and not new:
+            below = view.lstat(rel)
+            new = below is None or not stat.S_ISDIR(below.st_mode)
+        if new:
+            for name in (OPAQUE_MARKER, FUSE_OPAQUE_DEVICE):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(path, name))
+            with contextlib.suppress(OSError):
+                os.removexattr(path, "user.fuseoverlayfs.opaque", follow_symlinks=False)
+        with os.scandir(path) as it:
+            for e in it:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append((f"{rel}/{e.name}" if rel else e.name, new))

@@ -8,6 +8,7 @@
       tmp/                                          temp files and dirs; garbage after a crash
       lock                                          flock: one writer at a time
       driver                                        the snapshot driver chosen at first use
+      driver.why                                    and why (for ``info``)
 
 Every layer blob is stored uncompressed, so its digest is its diff ID. The config is kept byte
 for byte as it arrived: the image ID is the sha256 of those bytes.
@@ -82,7 +83,7 @@ class Store:
 
     def _pick_driver(self, wanted: str | None) -> SnapshotDriver:
         """The driver is fixed at first use (recorded in ROOT/driver): snapshots differ."""
-        from ipydock.engine.store.snapshots import default_driver, get_driver
+        from ipydock.engine.store.snapshots import get_driver
 
         path = os.path.join(self.root, "driver")
         try:
@@ -90,6 +91,7 @@ class Store:
                 recorded = f.read().strip()
         except FileNotFoundError:
             recorded = ""
+        explicit = bool(wanted)
         wanted = wanted or os.environ.get("IPYDOCK_STORAGE_DRIVER") or recorded
         if recorded and wanted != recorded:
             raise StoreError(
@@ -99,11 +101,28 @@ class Store:
         # Not root: layers are extracted with the user's own ids (a container's user namespace
         # maps them to 0) and without device nodes.
         rootless = os.geteuid() != 0
-        driver = (get_driver(wanted, rootless=rootless) if wanted
-                  else default_driver(self.tmp_dir, rootless=rootless))  # fmt: skip
-        if not recorded:
-            atomic_write_bytes(path, driver.name.encode(), self.tmp_dir)
+        if recorded:
+            return get_driver(recorded, rootless=rootless)
+        if wanted:
+            setting = "IPYDOCK_STORAGE_DRIVER" if not explicit else "the driver option"
+            why = f"chosen by {setting} when the store was made"
+            driver = get_driver(wanted, rootless=rootless)
+        else:
+            from ipydock.engine.store.snapshots import choose_driver
+
+            name, why = choose_driver(self.tmp_dir)
+            driver = get_driver(name, rootless=rootless)
+        atomic_write_bytes(path + ".why", why.encode(), self.tmp_dir)
+        atomic_write_bytes(path, driver.name.encode(), self.tmp_dir)
         return driver
+
+    def driver_reason(self) -> str:
+        """Why the store has its snapshot driver (recorded when it was chosen)."""
+        try:
+            with open(os.path.join(self.root, "driver.why")) as f:
+                return f.read().strip()
+        except FileNotFoundError:
+            return "recorded when the store was made"
 
     # -- reading -----------------------------------------------------------------------------
 

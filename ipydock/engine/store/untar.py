@@ -126,13 +126,18 @@ class _Applier:
     """State of one ``apply_tar`` run; one method per kind of entry."""
 
     def __init__(
-        self, target: str, source: str, whiteouts: Literal["overlay", "delete"], rootless: bool
+        self,
+        target: str,
+        source: str,
+        whiteouts: Literal["overlay", "delete", "files"],
+        rootless: bool,
     ) -> None:
-        if whiteouts not in ("overlay", "delete"):
-            raise ValueError(f"whiteouts must be 'overlay' or 'delete', not {whiteouts!r}")
+        if whiteouts not in ("overlay", "delete", "files"):
+            raise ValueError(f"whiteouts must be 'overlay', 'delete' or 'files', not {whiteouts!r}")
         self.target = os.path.abspath(target)
         self.source = source
         self.delete = whiteouts == "delete"
+        self.files = whiteouts == "files"
         self.rootless = rootless
         self.entries = 0
         self.ours: set[str] = {""}  # delete mode: paths this layer wrote, and their parents
@@ -359,11 +364,19 @@ class _Applier:
             raise UnsafeArchiveEntry(self.source, entry, f"is a whiteout of {name!r}")
         rel = f"{rel_dir}/{name}" if rel_dir else name
         self.clear(rel)
-        if not self.delete:
+        if self.files:  # fuse-overlayfs reads .wh. files; no mknod needed, whatever the fs
+            self._marker_file(f"{rel_dir}/{base}" if rel_dir else base)
+        elif not self.delete:
             os.mknod(self.path(rel), stat.S_IFCHR, 0)
 
+    def _marker_file(self, rel: str) -> None:
+        os.close(os.open(self.path(rel), os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         0o000))  # fmt: skip
+
     def opaque(self, rel_dir: str) -> None:
-        if self.delete:
+        if self.files:
+            self._marker_file(f"{rel_dir}/{OPAQUE_MARKER}" if rel_dir else OPAQUE_MARKER)
+        elif self.delete:
             self.mark_ours(rel_dir)
             self.empty_older(rel_dir)
         else:
@@ -445,7 +458,7 @@ def apply_tar(
     target: str,
     *,
     source: str,
-    whiteouts: Literal["overlay", "delete"],
+    whiteouts: Literal["overlay", "delete", "files"],
     rootless: bool | None = None,
 ) -> ApplyResult:
     """Unpack the uncompressed layer tar ``stream`` into the existing directory ``target``.
@@ -453,11 +466,13 @@ def apply_tar(
     Used for every layer that enters the store (pull, load, build step). The stream is read once,
     forward, to its end (so a digesting wrapper sees every byte). ``whiteouts="overlay"`` keeps
     deletions as overlayfs wants them (0/0 char devices, opaque xattr); ``"delete"`` carries them
-    out on a full copy of the parent (vfs). Ownership, modes (setuid, sticky), mtimes, xattrs,
-    hardlinks, symlinks, fifos and devices are kept. ``rootless`` (default: not running as root)
-    keeps what an unprivileged user can: owners it may not set stay its own, device nodes are
-    left out with one :class:`~ipydock.errors.IPyDockWarning` naming them (moby skips them in
-    a user namespace too; a container's ``/dev`` is made by the engine).
+    out on a full copy of the parent (vfs); ``"files"`` keeps them as the tar has them, empty
+    ``.wh.`` files (the fuse-overlayfs driver: no mknod, whatever the filesystem). Ownership,
+    modes (setuid, sticky), mtimes, xattrs, hardlinks, symlinks, fifos and devices are kept.
+    ``rootless`` (default: not running as root) keeps what an unprivileged user can: owners it
+    may not set stay its own, device nodes are left out with one
+    :class:`~ipydock.errors.IPyDockWarning` naming them (moby skips them in a user namespace
+    too; a container's ``/dev`` is made by the engine).
 
     Raises UnsafeArchiveEntry for an entry that would land or link outside ``target``,
     ArchiveError for a corrupt or truncated stream (one cut exactly between entries reads as a
