@@ -11,6 +11,7 @@ The magics take exactly the CLI's words because they use its parser and its comm
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import typing
 from typing import Any
 
@@ -53,7 +54,8 @@ def row_type(spec: Command) -> type | None:
     for option in typing.get_args(hint) if _is_union(hint) else (hint,):
         if typing.get_origin(option) is list:
             (arg,) = typing.get_args(option)
-            return arg if isinstance(arg, type) else None
+            is_row = isinstance(arg, type) and dataclasses.is_dataclass(arg)
+            return arg if is_row else None  # list[str]: no columns
     return None
 
 
