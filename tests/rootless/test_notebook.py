@@ -42,7 +42,16 @@ def _rootless_bridges(uid: int, base: str) -> str:
 
 #: Notebooks that need what an ordinary user may not have: a probe that says why (skip
 #: reason), or "" when the user has it after all.
-NEEDS: dict[str, Callable[[int, str], str]] = {"networks.ipynb": _rootless_bridges}
+def _debian_root(uid: int, base: str) -> str:
+    return ("it makes a Debian root with pandas by mmdebstrap (minutes): the root suite runs "
+            "it; test_debian.py builds with apt-get as this user")  # fmt: skip
+
+
+NEEDS: dict[str, Callable[[int, str], str]] = {
+    "networks.ipynb": _rootless_bridges,
+    "dask-cluster.ipynb": _rootless_bridges,  # a user-defined network of four containers
+    "data-science.ipynb": _debian_root,
+}
 
 
 def _texts(found: dict[str, Any], start: str) -> list[str]:
