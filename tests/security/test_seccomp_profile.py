@@ -173,3 +173,22 @@ def test_ulimit_and_userns_as_docker() -> None:
     assert check_userns("host") == "host" and check_userns(None) == ""
     with pytest.raises(UsageError, match="--userns: invalid USER mode"):
         check_userns("keep-id")
+
+
+def test_the_docker_backend_sends_the_flags_as_docker_does(tmp_path) -> None:  # noqa: ANN001
+    from docker.api.client import APIClient
+
+    from ipydock.docker.runopts import create_args
+    from ipydock.models import RunOptions
+
+    profile = tmp_path / "p.json"
+    profile.write_text('{"defaultAction": "SCMP_ACT_ERRNO"}')
+    api = APIClient(base_url="unix:///nonexistent.sock", version="1.41")  # never connects
+    security = ("no-new-privileges", f"seccomp={profile}")
+    opts = RunOptions("busybox", security_opt=security, group_add=("5",),
+                      ulimits=("nofile=10:20",), init=True, userns="host")  # fmt: skip
+    host = create_args(api, opts)["host_config"]
+    compact = 'seccomp={"defaultAction":"SCMP_ACT_ERRNO"}'
+    assert host["SecurityOpt"] == ["no-new-privileges", compact]
+    assert host["GroupAdd"] == ["5"] and host["Init"] is True and host["UsernsMode"] == "host"
+    assert host["Ulimits"] == [{"Name": "nofile", "Soft": 10, "Hard": 20}]

@@ -34,7 +34,6 @@ import functools
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -345,6 +344,8 @@ def _read_cache(digest: str) -> tuple[bytes, int] | None:
 
 def _write_cache(digest: str, compiled: tuple[bytes, int]) -> None:
     """Best effort (a read-only home just compiles again next time); atomic by rename."""
+    import tempfile
+
     directory = _cache_dir()
     tmp = ""
     try:
@@ -362,6 +363,8 @@ def _write_cache(digest: str, compiled: tuple[bytes, int]) -> None:
 
 
 def _compile(profile: Profile, caps: frozenset[str]) -> bytes:
+    import tempfile
+
     import pyseccomp
 
     if profile.disabled:
