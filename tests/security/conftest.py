@@ -22,6 +22,7 @@ import pytest
 
 from tests.conftest import require
 from tests.containers.conftest import engine  # noqa: F401 - the bundled engine, leak-checked
+from tests.rootless.conftest import nobody_dir  # noqa: F401 - a store nobody owns, leak-checked
 from tests.security.tally import TALLY
 
 HERE = os.path.dirname(os.path.abspath(__file__))

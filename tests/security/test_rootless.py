@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 from ipydock.models.containers import RunOptions
-from tests.rootless.conftest import NOBODY, as_user, nobody_dir  # noqa: F401 - a fixture
+from tests.rootless.conftest import NOBODY, as_user
 
 STATUS = "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status"
 
 
-def test_rootless_containers_are_filtered_as_root_ones(nobody_dir: str, escape_helper: str) -> None:  # noqa: F811
+def test_rootless_containers_are_filtered_as_root_ones(nobody_dir: str, escape_helper: str) -> None:
     def work() -> dict[str, Any]:
         from ipydock.backends import BundledBackend
         from ipydock.engine.store import Store
