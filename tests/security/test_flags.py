@@ -6,6 +6,7 @@ file replaces it, ``no-new-privileges:false`` keeps it; ``--init`` reaps and for
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 
@@ -14,7 +15,7 @@ import pytest
 from ipydock.engine.containers import RunOptions
 from ipydock.errors import BuildStepFailed, InvalidSeccompProfile
 from ipydock.testing import Dockerd, busybox_tarball
-from tests.conftest import private_dockerd
+from tests.conftest import private_dockerd, require
 
 pytestmark = pytest.mark.root
 
@@ -150,3 +151,16 @@ def test_the_same_as_docker(engine, docker_busybox: Dockerd) -> None:
     bad = docker_busybox.run("run", "--rm", "--ulimit", "nofile=3:2", "busybox", "true",
                              check=False)  # fmt: skip
     assert b"ulimit soft limit must be less than or equal to hard limit: 3 > 2" in bad.stderr
+
+
+def test_podmans_profile_is_read_as_docker_reads_it(engine, escape_helper: str) -> None:
+    """containers-common's seccomp.json (Podman's profile, docker's format, the one skopeo's
+    package brings) as a profile file: it allows keyctl and unshare, which docker's refuses;
+    the capabilities still refuse the mount."""
+    path = "/usr/share/containers/seccomp.json"
+    require(os.path.exists(path), "containers-common (skopeo's dependency) is not installed")
+    script = f"{STATUS}; /h/escape keyctl; /h/escape clone-newuser; /h/escape mount"
+    _, out = run(engine, script, volumes=(f"{escape_helper}:/h:ro",),
+                 security_opt=(f"seccomp={path}",))  # fmt: skip
+    assert status(out)["Seccomp"] == "2"
+    assert "keyctl: ok" in out and "clone-newuser: ok" in out and "mount: EPERM" in out
