@@ -117,6 +117,13 @@ def test_compiled_once_then_cached_in_memory_and_on_disk(tmp_path, monkeypatch) 
     assert seccomp.compile_profile(text, ["CAP_CHOWN"]) == (bpf, flags)  # read back, same key
     assert seccomp.compile_profile(text, ["SYS_ADMIN"])[0] == bpf  # no cap rules: same program
     assert len(os.listdir(tmp_path / "ipydock" / "seccomp")) == 2
+    # a cached file that does not check out is not loaded: compiled again, rewritten
+    path = tmp_path / "ipydock" / "seccomp" / cached[0]
+    data = path.read_bytes()
+    path.write_bytes(data[:-8] + bytes(8))
+    seccomp._compiled.clear()
+    assert seccomp.compile_profile(text, ["CHOWN"]) == (bpf, flags)
+    assert path.read_bytes() == data
 
 
 def test_the_plan_carries_the_filter_unless_privileged_or_unconfined(tmp_path) -> None:  # noqa: ANN001

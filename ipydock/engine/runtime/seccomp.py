@@ -321,7 +321,7 @@ def compile_profile(text: str, caps: Iterable[str], source: str = "profile") -> 
 
 
 #: Bumped when the way a profile is compiled changes (cached programs are then ignored).
-_CACHE_FORMAT = "ipydock-seccomp-2"
+_CACHE_FORMAT = "ipydock-seccomp-3"
 _compiled: dict[str, tuple[bytes, int]] = {}
 
 
@@ -331,15 +331,17 @@ def _cache_dir() -> str:
 
 
 def _read_cache(digest: str) -> tuple[bytes, int] | None:
-    """A cached program: its flags as 8 bytes (little endian), then the BPF."""
+    """A cached program: its flags (8 bytes, little endian), the sha256 of the BPF, the BPF;
+    a file that does not check out is compiled again (and rewritten)."""
     try:
         with open(os.path.join(_cache_dir(), digest + ".bpf"), "rb") as f:
             data = f.read()
     except OSError:
         return None
-    if len(data) < 8 or len(data) % 8:
+    bpf = data[40:]
+    if len(data) < 40 or len(bpf) % 8 or hashlib.sha256(bpf).digest() != data[8:40]:
         return None
-    return data[8:], int.from_bytes(data[:8], "little")
+    return bpf, int.from_bytes(data[:8], "little")
 
 
 def _write_cache(digest: str, compiled: tuple[bytes, int]) -> None:
@@ -352,7 +354,8 @@ def _write_cache(digest: str, compiled: tuple[bytes, int]) -> None:
         os.makedirs(directory, 0o700, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
         with os.fdopen(fd, "wb") as f:
-            f.write(compiled[1].to_bytes(8, "little") + compiled[0])
+            bpf = compiled[0]
+            f.write(compiled[1].to_bytes(8, "little") + hashlib.sha256(bpf).digest() + bpf)
             f.flush()
             os.fsync(f.fileno())
         os.rename(tmp, os.path.join(directory, digest + ".bpf"))
