@@ -26,7 +26,8 @@ __all__ = ["check_userns", "parse_security_opts", "parse_ulimit", "security_sett
 
 def parse_security_opts(items: tuple[str, ...] | list[str]) -> list[str]:
     """``--security-opt`` values as docker's client sends them: ``seccomp=FILE`` becomes
-    ``seccomp=`` + the file's JSON (compacted; a relative path is read from here), the rest
+    ``seccomp=`` + the file's JSON (compacted; a relative path is read from here; a value that
+    is JSON already, as the Docker API carries it, is kept), the rest
     as given (``no-new-privileges[:true|false]``, ``seccomp=unconfined``, ``apparmor=…``,
     ``label=…``); the engine reads them (:func:`security_settings`)."""
     import json
@@ -41,8 +42,11 @@ def parse_security_opts(items: tuple[str, ...] | list[str]) -> list[str]:
             key, _, value = opt.partition(":")
         if key == "seccomp" and value != "unconfined":
             try:
-                with open(os.path.expanduser(value), "rb") as f:
-                    data = json.loads(f.read())
+                if value.lstrip().startswith("{"):  # already the JSON (docker's API form)
+                    data = json.loads(value)
+                else:
+                    with open(os.path.expanduser(value), "rb") as f:
+                        data = json.loads(f.read())
             except OSError as exc:
                 raise UsageError(f"opening seccomp profile ({value}) failed: {exc.strerror}"
                                  ) from exc  # fmt: skip

@@ -151,6 +151,7 @@ def test_security_opt_as_the_docker_cli_and_daemon_read_it(tmp_path) -> None:  #
     assert opts == ["no-new-privileges", 'seccomp={"defaultAction":"SCMP_ACT_ALLOW"}',
                     "apparmor=unconfined"]  # fmt: skip
     assert security_settings(opts) == (True, '{"defaultAction":"SCMP_ACT_ALLOW"}')
+    assert parse_security_opts(opts) == opts  # the API's form (JSON inline) is kept as it is
     assert security_settings(["no-new-privileges:false", "seccomp=unconfined"]) == (
         False, "unconfined")  # fmt: skip
     assert security_settings(["no-new-privileges=true", "label=disable"]) == (True, "")
