@@ -157,16 +157,18 @@ class BundledBackend:
         import platform
 
         index = self.store.index()
+        runtime = _runtime_mode()
         return {
             "engine": self.name,
             "root": self.store.root,
             "storage_driver": self.store.layers.driver.name,
-            **_runtime_mode(),
+            **runtime,
             "images": len(index.images),
             "tags": len(index.tags),
             "kernel": platform.release(),
             "architecture": platform.machine(),
             "cgroup_version": 2 if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else 1,
+            "security_options": _security_options(runtime["mode"]),
         }
 
     def disk_usage(self) -> list[DiskUsage]:
@@ -516,3 +518,11 @@ def _runtime_mode() -> dict[str, str]:
 
         found["id_mapping"] = find().describe()
     return found
+
+
+def _security_options(mode: str) -> str:
+    """What every container gets unless its flags lift it, as ``docker info`` lists it."""
+    if mode in ("proot", "none"):  # PRoot traces the command: no namespaces, no filter
+        return "none"
+    rootless = ", rootless" if mode == "rootless" else ""
+    return "seccomp profile=default, no-new-privileges" + rootless

@@ -236,6 +236,9 @@ class DockerBackend:
             "architecture": i.get("Architecture", ""),
             "cgroup_version": int(i.get("CgroupVersion") or 1),
             "root": i.get("DockerRootDir", ""),
+            "security_options": ", ".join(  # name=seccomp,profile=default -> seccomp profile=…
+                o.replace("name=", "").replace(",", " ") for o in i.get("SecurityOptions") or ()
+            ),
         }
 
     def disk_usage(self) -> list[DiskUsage]:

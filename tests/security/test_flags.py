@@ -164,3 +164,7 @@ def test_podmans_profile_is_read_as_docker_reads_it(engine, escape_helper: str) 
                  security_opt=(f"seccomp={path}",))  # fmt: skip
     assert status(out)["Seccomp"] == "2"
     assert "keyctl: ok" in out and "clone-newuser: ok" in out and "mount: EPERM" in out
+
+
+def test_info_lists_the_security_options(backend) -> None:  # noqa: ANN001
+    assert backend.info()["security_options"] == "seccomp profile=default, no-new-privileges"
