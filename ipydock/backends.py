@@ -186,15 +186,19 @@ class BundledBackend:
         reproducible: bool = False,
         progress: Callable[[BuildEvent], None] | None = None,
         stdin: BinaryIO | None = None,
+        ulimits: Sequence[str] = (),
     ) -> BuildResult:
+        from ipydock.commands.security import parse_ulimit
         from ipydock.engine import builder
 
+        limits = [parse_ulimit(u) for u in ulimits]  # --ulimit: every RUN step's limits
         options = builder.BuildOptions(
             tags=tuple(tags),
             build_args=dict(build_args or {}),
             target=target,
             no_cache=no_cache,
             reproducible=reproducible,
+            ulimits=tuple((u["Name"], u["Soft"], u["Hard"]) for u in limits),
         )
         ctx = builder.open_context(context, self.store.tmp_dir, dockerfile=dockerfile, stdin=stdin)
         try:

@@ -168,3 +168,16 @@ def test_podmans_profile_is_read_as_docker_reads_it(engine, escape_helper: str) 
 
 def test_info_lists_the_security_options(backend) -> None:  # noqa: ANN001
     assert backend.info()["security_options"] == "seccomp profile=default, no-new-privileges"
+
+
+def test_build_steps_take_ulimit_as_docker_build_does(engine, tmp_path, ipd) -> None:  # noqa: ANN001
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM busybox\nRUN ulimit -n > /l; ulimit -Hn >> /l\n")
+    result = engine.build(str(context), tags=["limited"], ulimits=("nofile=77:88",))
+    seen: list[str] = []
+    engine.run(RunOptions("limited", ("cat", "/l"), auto_remove=True),
+               output=lambda _s, t: seen.append(t))  # fmt: skip
+    assert result.image_id and "".join(seen).split() == ["77", "88"]
+    bad = ipd("build", "--ulimit", "nofile=9:8", str(context), check=False)
+    assert bad.returncode == 1 and "less than or equal to hard limit: 9 > 8" in bad.stderr

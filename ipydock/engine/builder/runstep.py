@@ -50,6 +50,8 @@ class RunContext:
     driver: str
     tmp_dir: str
     on_output: Callable[[str], None]
+    #: ``build --ulimit``: (name, soft, hard)
+    ulimits: tuple[tuple[str, int, int], ...] = ()
 
 
 def ensure_can_run(instr: Run) -> None:
@@ -94,6 +96,7 @@ def run_command(
     """Run ``argv`` for ``instr``; its changes end up in ``staging`` (overlay layout)."""
     from ipydock.engine.runtime import Network, Spec, User, default_env
     from ipydock.engine.runtime.idranges import mapped_ids
+    from ipydock.engine.runtime.spec import Ulimit
 
     rootless = os.geteuid() != 0
 
@@ -126,6 +129,7 @@ def run_command(
             network=Network("none") if instr.network == "none" else Network("host"),
             rootless=rootless,  # spawned in the user's namespace, without a cgroup
             rootless_ids=mapped_ids() if rootless else 1,
+            ulimits=tuple(Ulimit(*u) for u in ctx.ulimits),
         )
         _execute(spec, instr, ctx)
         if ctx.driver != "overlay":
