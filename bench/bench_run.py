@@ -16,6 +16,9 @@ crun 1.8 refuses hybrid cgroup hosts (v1 controllers plus an empty ``/sys/fs/cgr
 so its timings are taken by a worker in a private mount namespace with that mount removed; this
 changes nothing crun measures. Rows "no cgroup" compare the namespace/mount/exec path alone
 (crun ``--cgroup-manager=disabled``), the "cgroup" rows include creating and removing one.
+ipydock's rows load Docker's seccomp profile, as docker's do; ``crun spec``'s config has none,
+so one crun row gets that profile (``linux.seccomp``, the rules moby hands runc) and the
+ipydock spawn rows are compared with it; "no seccomp" rows against plain crun.
 """
 
 from __future__ import annotations
@@ -50,8 +53,29 @@ def make_rootfs(path: Path) -> Path:
     return path
 
 
-def make_bundle(bundle: Path, rootfs: Path) -> Path:
-    """An OCI bundle for crun: ``crun spec``'s default config, running ``true``."""
+def docker_seccomp() -> dict[str, Any]:
+    """Docker's default profile as ``linux.seccomp`` of an OCI config (what moby hands runc
+    for a default container): the rules of ipydock's copy that apply to Docker's caps."""
+    from ipydock.engine.runtime import seccomp
+    from ipydock.engine.runtime.caps import DOCKER_DEFAULT_CAPS
+
+    profile = seccomp.parse(seccomp.default_profile_text())
+    arches = next([a, *subs] for a, subs in profile.arch_map if a == "SCMP_ARCH_X86_64")
+    rules = seccomp.rules_for(profile, DOCKER_DEFAULT_CAPS)
+    syscalls = [
+        {"names": list(r.names), "action": r.action,
+         **({"errnoRet": r.errno} if r.errno is not None else {}),
+         "args": [{"index": a.index, "value": a.value, "valueTwo": a.value_two, "op": a.op}
+                  for a in r.args]}
+        for r in rules
+    ]  # fmt: skip
+    return {"defaultAction": profile.default_action, "defaultErrnoRet": profile.default_errno,
+            "architectures": arches, "syscalls": syscalls}  # fmt: skip
+
+
+def make_bundle(bundle: Path, rootfs: Path, seccomp: dict[str, Any] | None = None) -> Path:
+    """An OCI bundle for crun: ``crun spec``'s default config, running ``true`` (with
+    ``seccomp`` as its ``linux.seccomp``: ``crun spec`` has none)."""
     bundle.mkdir()
     shutil.copytree(rootfs, bundle / "rootfs", symlinks=True)
     subprocess.run(["crun", "spec"], cwd=bundle, check=True)
@@ -61,6 +85,8 @@ def make_bundle(bundle: Path, rootfs: Path) -> Path:
     config["linux"]["namespaces"] = [
         n for n in config["linux"]["namespaces"] if n["type"] != "cgroup"
     ]
+    if seccomp is not None:
+        config["linux"]["seccomp"] = seccomp
     (bundle / "config.json").write_text(json.dumps(config))
     return bundle
 
@@ -109,6 +135,11 @@ def runtime_rows(rows: Rows, runtime: Runtime, work: Path) -> None:
     def spawn_dir(_i: int) -> None:
         server.spawn(build_plan(base)).wait()
 
+    unconfined = Spec(rootfs=base.rootfs, args=base.args, env=base.env, seccomp="unconfined")
+
+    def spawn_dir_unconfined(_i: int) -> None:
+        server.spawn(build_plan(unconfined)).wait()
+
     def spawn_overlay(i: int) -> None:
         rootfs = fresh_layer(work, 100000 + i)
         server.spawn(build_plan(Spec(rootfs, ("true",), ("PATH=/bin",)))).wait()
@@ -121,6 +152,7 @@ def runtime_rows(rows: Rows, runtime: Runtime, work: Path) -> None:
         shutil.rmtree(work / f"{200000 + i}")
 
     rows.add("ipydock spawn, dir root, no cgroup", spawn_dir)
+    rows.add("ipydock spawn, dir root, no cgroup, no seccomp", spawn_dir_unconfined)
     rows.add("ipydock spawn, new overlay layer, no cgroup", spawn_overlay)
     rows.add("ipydock Runtime.run, new overlay layer + cgroup", run_full)
 
@@ -129,7 +161,7 @@ class CrunWorker:
     """crun timed by a worker whose mount namespace hides the hybrid v2 mount (crun 1.8
     refuses hybrid hosts; this changes nothing crun measures); it runs k of each on request."""
 
-    NAMES = ("crun run, no cgroup", "crun run, cgroup")
+    NAMES = ("crun run, no cgroup", "crun run, cgroup", "crun run, no cgroup, docker's seccomp")
 
     def __init__(self, work: Path) -> None:
         script = (
@@ -154,10 +186,11 @@ class CrunWorker:
 
 
 def crun_worker(work: Path) -> None:
-    bundle = str(make_bundle(work / "bundle", work / "lower"))
+    plain = str(make_bundle(work / "bundle", work / "lower"))
+    filtered = str(make_bundle(work / "bundle-seccomp", work / "lower", docker_seccomp()))
     count = 0
 
-    def crun(*flags: str) -> list[float]:
+    def crun(*flags: str, bundle: str = plain) -> list[float]:
         nonlocal count
         count += 1
         name = f"ipydock-bench-{os.getpid()}-{count}"
@@ -166,13 +199,18 @@ def crun_worker(work: Path) -> None:
         return [time.perf_counter() - start]
 
     crun("--cgroup-manager=disabled"), crun()  # warm up
+    crun("--cgroup-manager=disabled", bundle=filtered)
     for line in sys.stdin:
         k = int(line)
-        out = {"crun run, no cgroup": [], "crun run, cgroup": []}
+        out: dict[str, list[float]] = {name: [] for name in CrunWorker.NAMES}
         for _ in range(k):
             out["crun run, no cgroup"] += crun("--cgroup-manager=disabled")
         for _ in range(k):
             out["crun run, cgroup"] += crun()
+        for _ in range(k):
+            out["crun run, no cgroup, docker's seccomp"] += crun(
+                "--cgroup-manager=disabled", bundle=filtered
+            )
         print(json.dumps(out), flush=True)
 
 
@@ -289,7 +327,15 @@ def print_table(ours: dict[str, float], theirs: dict[str, float], n: int) -> Non
     print(f"median of {n} runs of `true`, network none, on {os.uname().release}")
     print(f"{'what':<52}{'ms':>8}{'vs crun':>10}")
     for name, ms in {**theirs, **ours}.items():
-        ref = theirs.get("crun run, cgroup" if "+ cgroup" in name else "crun run, no cgroup")
+        # with seccomp against crun with docker's seccomp (crun spec's default has none)
+        same = (
+            "crun run, no cgroup"
+            if "no seccomp" in name
+            else "crun run, no cgroup, docker's seccomp"
+        )
+        ref = theirs.get("crun run, cgroup" if "+ cgroup" in name else same) or theirs.get(
+            "crun run, no cgroup"
+        )
         ratio = f"{ms / ref:.2f}x" if ref and not name.startswith("crun") else ""
         print(f"{name:<52}{ms:>8.2f}{ratio:>10}")
 

@@ -187,6 +187,7 @@ class Backend(Protocol):
         build_args: dict[str, str | None] | None = None, target: str = "",
         no_cache: bool = False, reproducible: bool = False,
         progress: Callable[[BuildEvent], None] | None = None, stdin: BinaryIO | None = None,
+        ulimits: Sequence[str] = (),
     ) -> BuildResult: ...  # fmt: skip
 
 

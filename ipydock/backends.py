@@ -175,17 +175,19 @@ class BundledBackend:
         import platform
 
         index = self.store.index()
+        runtime = _runtime_mode()
         return {
             "engine": self.name,
             "root": self.store.root,
             "storage_driver": self.store.layers.driver.name,
             "storage_driver_reason": self.store.driver_reason(),
-            **_runtime_mode(),
+            **runtime,
             "images": len(index.images),
             "tags": len(index.tags),
             "kernel": platform.release(),
             "architecture": platform.machine(),
             "cgroup_version": 2 if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else 1,
+            "security_options": _security_options(runtime["mode"]),
         }
 
     def disk_usage(self) -> list[DiskUsage]:
@@ -203,15 +205,19 @@ class BundledBackend:
         reproducible: bool = False,
         progress: Callable[[BuildEvent], None] | None = None,
         stdin: BinaryIO | None = None,
+        ulimits: Sequence[str] = (),
     ) -> BuildResult:
+        from ipydock.commands.security import parse_ulimit
         from ipydock.engine import builder
 
+        limits = [parse_ulimit(u) for u in ulimits]  # --ulimit: every RUN step's limits
         options = builder.BuildOptions(
             tags=tuple(tags),
             build_args=dict(build_args or {}),
             target=target,
             no_cache=no_cache,
             reproducible=reproducible,
+            ulimits=tuple((u["Name"], u["Soft"], u["Hard"]) for u in limits),
         )
         ctx = builder.open_context(context, self.store.tmp_dir, dockerfile=dockerfile, stdin=stdin)
         try:
@@ -572,3 +578,11 @@ def _runtime_mode() -> dict[str, str]:
 
         found["id_mapping"] = find().describe()
     return found
+
+
+def _security_options(mode: str) -> str:
+    """What every container gets unless its flags lift it, as ``docker info`` lists it."""
+    if mode in ("proot", "none"):  # PRoot traces the command: no namespaces, no filter
+        return "none"
+    rootless = ", rootless" if mode == "rootless" else ""
+    return "seccomp profile=default, no-new-privileges" + rootless

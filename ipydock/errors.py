@@ -38,6 +38,7 @@ the boundary where they enter, and chained with ``raise ... from``.
      |    +-- StoreCorrupt(problems)
      +-- InvalidSpec(field, why)      a container Spec that cannot be run, found before any fork
      |    +-- UnknownCapability(name)
+     |    +-- InvalidSeccompProfile(source, why)   a --security-opt seccomp=FILE profile
      +-- RuntimeFailure               the container runtime could not do what was asked
      |    +-- StartFailed(step, errno, detail, exit_code)   the container died during setup
      |    |    +-- CommandNotFound(command)       Docker's "executable file not found", 127
@@ -101,6 +102,7 @@ __all__ = [
     "InvalidMountSpec",
     "InvalidNetworkConfig",
     "InvalidReference",
+    "InvalidSeccompProfile",
     "InvalidSpec",
     "InvalidStateTransition",
     "LayerNotFound",
@@ -549,6 +551,15 @@ class UnknownCapability(InvalidSpec):
     def __init__(self, name: str) -> None:
         self.name = name
         super().__init__("capabilities", f"unknown capability {name!r} (e.g. NET_ADMIN, SYS_TIME)")
+
+
+class InvalidSeccompProfile(InvalidSpec):
+    """A seccomp profile (docker's JSON format) that cannot be used; ``source`` names it."""
+
+    def __init__(self, source: str, why: str) -> None:
+        self.source = source
+        self.field, self.why = "seccomp", why
+        IPyDockError.__init__(self, f"seccomp profile {source}: {why}")
 
 
 class RuntimeFailure(IPyDockError):

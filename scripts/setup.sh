@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 packages=(busybox-static)
 packages+=(uidmap fuse-overlayfs)  # ordinary users: id ranges; layers where the kernel refuses
+packages+=(libseccomp2 tini)  # seccomp profiles (through pyseccomp); tini-static for --init
 # Node (>= 18) and npm build the JupyterLab extension (labextension/) during `pip install`.
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
@@ -16,6 +17,7 @@ if [[ "${1:-}" == "--test" ]]; then
             golang-github-opencontainers-image-spec-dev)
   packages+=(mmdebstrap uidmap proot)  # the rootless suite: a Debian root, id ranges, PRoot
   packages+=(podman openssl)  # beyond one machine: Podman's service, a TLS engine's certificates
+  packages+=(gcc libc6-dev)  # the escape suite's static helper (tests/security)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -41,6 +41,13 @@ BUILD_FLAGS = (
     arg("--no-cache", action="store_true", help="do not use the cache"),
     arg("-q", "--quiet", action="store_true", help="print only the image ID"),
     arg(
+        "--ulimit",
+        action="append",
+        default=[],
+        metavar="NAME=SOFT[:HARD]",
+        help="resource limits of the RUN steps (e.g. nofile=1024:2048)",
+    ),  # fmt: skip
+    arg(
         "--reproducible",
         action="store_true",
         help="fixed times (SOURCE_DATE_EPOCH, else 0): the same inputs give the same image ID",
@@ -63,6 +70,7 @@ def build_call(
         reproducible=a.reproducible,
         progress=progress,
         stdin=stdin,
+        **({"ulimits": tuple(a.ulimit)} if getattr(a, "ulimit", None) else {}),
     )
 
 

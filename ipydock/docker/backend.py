@@ -262,6 +262,9 @@ class DockerBackend:
             "architecture": i.get("Architecture", ""),
             "cgroup_version": int(i.get("CgroupVersion") or 1),
             "root": i.get("DockerRootDir", ""),
+            "security_options": ", ".join(  # name=seccomp,profile=default -> seccomp profile=…
+                o.replace("name=", "").replace(",", " ") for o in i.get("SecurityOptions") or ()
+            ),
         }
 
     def disk_usage(self) -> list[DiskUsage]:
@@ -310,8 +313,12 @@ class DockerBackend:
         build_args: dict[str, str | None] | None = None, target: str = "",
         no_cache: bool = False, reproducible: bool = False,
         progress: Callable[[BuildEvent], None] | None = None, stdin: BinaryIO | None = None,
+        ulimits: Sequence[str] = (),
     ) -> BuildResult:  # fmt: skip
         """The classic builder (``DOCKER_BUILDKIT=0``); events as the bundled builder's."""
+        if ulimits:
+            raise NotSupported("build --ulimit", self.name, "the docker SDK's build does not "
+                               f"send ulimits; use the docker CLI, or {_BUNDLED}")  # fmt: skip
         if reproducible:
             raise NotSupported("build --reproducible", self.name, "the classic builder stamps "
                                f"each step with the time it ran; {_BUNDLED}")  # fmt: skip

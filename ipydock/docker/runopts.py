@@ -29,6 +29,7 @@ def create_args(api: Any, opts: RunOptions) -> dict[str, Any]:
         devices=list(opts.devices) or None,
         cap_add=list(opts.cap_add) or None,
         cap_drop=list(opts.cap_drop) or None,
+        **_security(opts),
         read_only=opts.read_only,
         restart_policy=restart,
         port_bindings=port_bindings or None,
@@ -58,6 +59,24 @@ def create_args(api: Any, opts: RunOptions) -> dict[str, Any]:
         "stdin_open": opts.interactive,
         "host_config": host_config,
         "networking_config": networking,
+    }
+
+
+def _security(opts: RunOptions) -> dict[str, Any]:
+    """``--security-opt`` (a profile file read here, as the docker CLI does), ``--group-add``,
+    ``--ulimit``, ``--init``, ``--userns``, as ``create_host_config`` takes them."""
+    from docker.types import Ulimit
+
+    from ipydock.commands.security import check_userns, parse_security_opts, parse_ulimit
+
+    ulimits = [parse_ulimit(u) for u in opts.ulimits]
+    return {
+        "security_opt": parse_security_opts(opts.security_opt) or None,
+        "group_add": list(opts.group_add) or None,
+        "ulimits": [Ulimit(name=u["Name"], soft=u["Soft"], hard=u["Hard"]) for u in ulimits]
+        or None,
+        "init": opts.init or None,
+        "userns_mode": check_userns(opts.userns) or None,
     }
 
 

@@ -203,6 +203,11 @@ class RunOptions:
     devices: tuple[str, ...] = ()  # --device HOST[:CONTAINER[:PERMS]]
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
+    security_opt: tuple[str, ...] = ()  # --security-opt no-new-privileges, seccomp=FILE, …
+    group_add: tuple[str, ...] = ()  # --group-add NAME|GID
+    ulimits: tuple[str, ...] = ()  # --ulimit NAME=SOFT[:HARD]
+    init: bool = False  # --init: a tiny init (tini) as pid 1
+    userns: str | None = None  # --userns host
     read_only: bool = False
     restart: str = "no"
     auto_remove: bool = False

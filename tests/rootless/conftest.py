@@ -70,6 +70,7 @@ def _import_everything() -> None:
         if not info.name.endswith("__main__"):
             importlib.import_module(info.name)
     importlib.import_module("ipydock.backends")
+    importlib.import_module("pyseccomp")  # the seccomp compiler imports it when first needed
 
 
 def as_user(

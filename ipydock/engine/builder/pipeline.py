@@ -288,6 +288,7 @@ class _Builder:
                 lambda text: self.emit(
                     BuildEvent("output", self.step, self.total, line=instr.line, text=text)
                 ),
+                ulimits=self.options.ulimits,
             )
             runstep.run_command(state, instr, argv, ctx, staging)
             return True

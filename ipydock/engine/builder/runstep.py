@@ -52,6 +52,8 @@ class RunContext:
     driver: str
     tmp_dir: str
     on_output: Callable[[str], None]
+    #: ``build --ulimit``: (name, soft, hard)
+    ulimits: tuple[tuple[str, int, int], ...] = ()
 
 
 def ensure_can_run(instr: Run) -> None:
@@ -96,6 +98,7 @@ def run_command(
     """Run ``argv`` for ``instr``; its changes end up in ``staging`` (overlay layout)."""
     from ipydock.engine.runtime import Network, Spec, User, default_env
     from ipydock.engine.runtime.idranges import mapped_ids, why_single
+    from ipydock.engine.runtime.spec import Ulimit
 
     rootless = os.geteuid() != 0
 
@@ -129,6 +132,7 @@ def run_command(
             rootless=rootless,  # spawned in the user's namespace, without a cgroup
             rootless_ids=mapped_ids() if rootless else 1,
             rootless_why=why_single() if rootless and (uid, gid) != (0, 0) else "",
+            ulimits=tuple(Ulimit(*u) for u in ctx.ulimits),
         )
         _execute(spec, instr, ctx)
         if ctx.driver == "fuse-overlayfs":

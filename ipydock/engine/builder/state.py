@@ -63,6 +63,8 @@ class BuildOptions:
     target: str = ""
     no_cache: bool = False
     reproducible: bool = False
+    #: ``--ulimit``: (name, soft, hard) for every RUN step, as docker's build sets them
+    ulimits: tuple[tuple[str, int, int], ...] = ()
 
 
 @dataclass

@@ -45,6 +45,34 @@ def _bindings(opts: RunOptions, img: dict[str, Any]) -> list[ports.Binding]:
     return given
 
 
+def _security(opts: RunOptions) -> dict[str, Any]:
+    """``SecurityOpt`` (a profile file read and checked now: a bad one fails the create),
+    ``GroupAdd``, ``Ulimits``, ``Init``, ``UsernsMode``, as docker's HostConfig has them."""
+    from ipydock.commands.security import (
+        check_userns,
+        parse_security_opts,
+        parse_ulimit,
+        security_settings,
+    )
+    from ipydock.engine.runtime import seccomp
+
+    security = parse_security_opts(opts.security_opt)
+    _nnp, profile = security_settings(security)
+    if profile not in ("", "unconfined"):
+        seccomp.parse(profile, "(--security-opt seccomp)")
+    if opts.init:
+        from ipydock.engine.containers.specconv import init_binary
+
+        init_binary()  # none on the host: say so now, not at start
+    return {
+        "SecurityOpt": security or None,
+        "GroupAdd": list(opts.group_add) or None,
+        "Ulimits": [parse_ulimit(u) for u in opts.ulimits] or None,
+        "Init": opts.init or None,
+        "UsernsMode": check_userns(opts.userns),
+    }
+
+
 def container_config(
     container_id: str, name: str, image_id: str, image_ref: str, image_config: dict[str, Any],
     opts: RunOptions, created: str,
@@ -96,6 +124,7 @@ def container_config(
             "Devices": [parse_device(d) for d in opts.devices],
             "CapAdd": list(opts.cap_add),
             "CapDrop": list(opts.cap_drop),
+            **_security(opts),
             "ReadonlyRootfs": opts.read_only,
             "RestartPolicy": parse_restart(opts.restart),
             "AutoRemove": opts.auto_remove,

@@ -55,6 +55,7 @@ def exec_in(
     if workdir:
         cfg["WorkingDir"] = workdir
     config["Path"], config["Args"] = command[0], command[1:]
+    config["HostConfig"]["Init"] = None  # the init is pid 1's; an exec runs the command itself
     lower = rec.config["GraphDriver"]["Data"]["LowerDirs"]
     spec = specconv.build_spec(config, lower, rootfs_dirs(rec), rootless=os.geteuid() != 0)
     merged_env = list(spec.env) + list(env)

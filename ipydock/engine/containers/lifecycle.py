@@ -220,6 +220,8 @@ def _init_paths(config: dict[str, Any]) -> list[tuple[str, str]]:
     for m in config["Mounts"]:
         kind = "dir" if m["Type"] != "bind" or os.path.isdir(m["Source"]) else "file"
         paths.append((m["Destination"].lstrip("/"), kind))
+    if config["HostConfig"].get("Init"):  # --init: where the init is bound
+        paths.append(("sbin/docker-init", "file"))
     return paths
 
 

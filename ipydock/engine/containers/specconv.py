@@ -14,12 +14,14 @@ does: ``name``, ``uid``, ``name:group``, ``uid:gid``; a name that is not in the 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import stat
 from typing import Any, Literal
 
+from ipydock.commands.security import security_settings
 from ipydock.engine.runtime import EtcFiles, Mount, Network, Resources, Rootfs, Spec, User
-from ipydock.engine.runtime.spec import DeviceNode, default_env
+from ipydock.engine.runtime.spec import DeviceNode, Ulimit, default_env
 from ipydock.engine.store.layerview import LayerView
 from ipydock.errors import UsageError
 
@@ -74,7 +76,10 @@ def build_spec(
     """``lower``: bottom first; ``dirs``: upper, work, merged, hostname, hosts, resolv_conf.
     ``rootless``: spawned from a user namespace (no cgroup limits: the caller warns)."""
     cfg, host = config["Config"], config["HostConfig"]
-    user, home = resolve_user(cfg.get("User") or "", LayerView([*lower, dirs["upper"]]))
+    view = LayerView([*lower, dirs["upper"]])
+    user, home = resolve_user(cfg.get("User") or "", view)
+    if host.get("GroupAdd"):
+        user = _add_groups(user, host["GroupAdd"], view)
     memory = host.get("Memory") or None
     driver = config.get("GraphDriver", {}).get("Name")
     if driver == "vfs":  # rootless on vfs: the supervisor made ``merged`` a copy of the root
@@ -82,19 +87,24 @@ def build_spec(
     else:
         rootfs = Rootfs.overlay(lower, dirs["upper"], dirs["work"], dirs["merged"],
                                 fuse=driver == "fuse-overlayfs")  # fmt: skip
+    nnp, profile = security_settings(host.get("SecurityOpt") or ())
+    args, init_mounts = _with_init((config["Path"], *config["Args"]), host.get("Init"))
     return Spec(
         rootfs=rootfs,
-        args=(config["Path"], *config["Args"]),
+        args=args,
         env=default_env(tuple(cfg["Env"]), cfg["Hostname"], home),
         cwd=cfg.get("WorkingDir") or "/",
         user=user,
         hostname=cfg["Hostname"],
         etc=EtcFiles(dirs["hostname"], dirs["hosts"], dirs["resolv_conf"]),
-        mounts=tuple(_mount(m) for m in config.get("Mounts", [])),
+        mounts=(*init_mounts, *(_mount(m) for m in config.get("Mounts", []))),
         readonly_rootfs=host.get("ReadonlyRootfs", False),
         cap_add=tuple(host.get("CapAdd") or ()),
         cap_drop=tuple(host.get("CapDrop") or ()),
         privileged=host.get("Privileged", False),
+        no_new_privs=True if nnp is None else nnp,
+        seccomp=profile,
+        ulimits=tuple(Ulimit(u["Name"], u["Soft"], u["Hard"]) for u in host.get("Ulimits") or ()),
         devices=tuple(_device(d) for d in host.get("Devices") or ()),
         network=_network(host.get("NetworkMode") or "none"),
         resources=Resources(
@@ -106,6 +116,47 @@ def build_spec(
         rootless_ids=_rootless_ids() if rootless else 1,
         rootless_why=_why_single() if rootless and (user.uid, user.gid) != (0, 0) else "",
     )
+
+
+def _add_groups(user: User, groups: list[str], root: LayerView) -> User:
+    """``--group-add``: names looked up in the container's ``/etc/group``, or gids."""
+    table = _table(root.read_text("etc/group"))
+    extra = list(user.additional_gids)
+    for group in groups:
+        found = next((g for g in table if len(g) >= 3 and g[0] == group), None)
+        if found is None and not group.isdigit():
+            raise UsageError(f"Unable to find group {group}: no matching entries in group file "
+                             "(use a gid)")  # fmt: skip
+        gid = int(found[2]) if found else int(group)
+        if gid not in extra:
+            extra.append(gid)
+    return User(user.uid, user.gid, tuple(extra))
+
+
+#: Where ``--init`` puts its init in the container, as docker does.
+INIT_PATH = "/sbin/docker-init"
+
+
+def init_binary() -> str:
+    """The host's init for ``--init``: ``$IPYDOCK_INIT``, else tini's static build (docker's
+    own ``docker-init`` on Debian is a link to it): static, so it runs in any image, also
+    ``FROM scratch`` ones without a C library."""
+    for candidate in (os.environ.get("IPYDOCK_INIT"), "tini-static", "docker-init"):
+        path = candidate and shutil.which(candidate)
+        if path:
+            return os.path.realpath(path)
+    raise UsageError("--init needs tini's static build on the host (apt-get install tini), "
+                     "or IPYDOCK_INIT=/path/to/a/static/init")  # fmt: skip
+
+
+def _with_init(
+    args: tuple[str, ...], init: bool | None
+) -> tuple[tuple[str, ...], tuple[Mount, ...]]:
+    """``--init``: the init runs as pid 1 with the command as its child (docker's
+    ``/sbin/docker-init -- CMD``), bound read-only from the host."""
+    if not init:
+        return args, ()
+    return (INIT_PATH, "--", *args), (Mount(INIT_PATH, "bind", init_binary(), readonly=True),)
 
 
 def _device(d: dict[str, str]) -> DeviceNode:

@@ -477,6 +477,13 @@ def warm_up() -> None:
     supervisors, so none of them pays it on a container's clock."""
     with contextlib.suppress(ImportError):
         import pyroute2  # noqa: F401
+    # Docker's seccomp profile for the default capabilities, compiled (or read from the
+    # cache) once here: every spare forked after has it in memory.
+    with contextlib.suppress(Exception):
+        from ipydock.engine.runtime import seccomp
+        from ipydock.engine.runtime.caps import DOCKER_DEFAULT_CAPS
+
+        seccomp.compile_profile(seccomp.default_profile_text(), DOCKER_DEFAULT_CAPS)
 
 
 def run_detached(root: str, container_id: str, notify_fd: int, stdin_fd: int = -1) -> None:

@@ -7,7 +7,7 @@
     Spec --validate/build_plan--> Plan --(unix socket, SCM_RIGHTS stdio)--> spawn.spawn()
     Runtime.run()  cgroups.create()                                          |  fork
        |                                              container pid 1: namespaces, overlay,
-       v                                              pivot_root, masks, caps, exec
+       v                                              pivot_root, masks, caps, seccomp, exec
     Running: pid, wait() -> ExitStatus(exit_code, signal, oom_killed), kill(), cleanup()
 
 Ownership: the process that forks pid 1 is its parent and reaper. From a kernel that is the

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ipydock.engine.runtime.caps import CAPABILITIES, mask, resolve
-from ipydock.engine.runtime.spec import DeviceNode, Mount, Rootfs, Spec, validate
+from ipydock.engine.runtime.spec import ULIMITS, DeviceNode, Mount, Rootfs, Spec, validate
 from ipydock.errors import InvalidSpec
 
 __all__ = ["Device", "MountStep", "Plan", "build_plan"]
@@ -134,6 +134,12 @@ class Plan:
     #: In a user namespace of one mapped id (``Spec.rootless``): the host's device nodes are
     #: bound (no mknod), setgroups is denied, ``exec`` joins the user namespace too.
     rootless: bool = False
+    #: The seccomp filter, BPF as base64 (``seccomp.to_plan``); empty: none. Loaded after
+    #: no_new_privs, or (without it) before the capabilities are dropped.
+    seccomp: str = ""
+    seccomp_flags: int = 0
+    #: (RLIMIT number, soft, hard) set before exec; -1 is unlimited.
+    rlimits: tuple[tuple[int, int, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -145,6 +151,7 @@ class Plan:
         data["mounts"] = tuple(MountStep(**m) for m in data["mounts"])
         data["devices"] = tuple(Device(**d) for d in data["devices"])
         data["symlinks"] = tuple(tuple(s) for s in data["symlinks"])
+        data["rlimits"] = tuple(tuple(r) for r in data.get("rlimits", ()))
         for key in ("masked_paths", "readonly_paths", "args", "env", "groups", "cgroup_procs"):
             data[key] = tuple(data[key])
         return cls(**data)
@@ -161,6 +168,7 @@ def build_plan(spec: Spec, cgroup_procs: tuple[str, ...] = ()) -> Plan:
     if spec.network.mode != "none":  # host: keep the host's; join: setns, not a new one
         flags &= ~CLONE_NEWNET
     unmasked = spec.privileged
+    bpf, bpf_flags = _seccomp(spec, caps)
     return Plan(
         root=root,
         root_mount=root_mount,
@@ -190,7 +198,24 @@ def build_plan(spec: Spec, cgroup_procs: tuple[str, ...] = ()) -> Plan:
         no_new_privs=spec.no_new_privs,
         die_with_parent=spec.die_with_parent,
         cgroup_procs=tuple(cgroup_procs),
+        seccomp=bpf,
+        seccomp_flags=bpf_flags,
+        rlimits=tuple((ULIMITS[u.name], u.soft, u.hard) for u in spec.ulimits),
     )
+
+
+def _seccomp(spec: Spec, caps: int) -> tuple[str, int]:
+    """The compiled filter for the container (base64) and its seccomp(2) flags; none when
+    privileged or ``unconfined``, as docker. Its rules depend on the bounding set."""
+    if spec.privileged or spec.seccomp == "unconfined":
+        return "", 0
+    from ipydock.engine.runtime import seccomp
+
+    text = spec.seccomp or seccomp.default_profile_text()
+    source = "(--security-opt seccomp)" if spec.seccomp else "(docker's default)"
+    names = [name for bit, name in enumerate(CAPABILITIES) if caps >> bit & 1]
+    bpf, flags = seccomp.compile_profile(text, names, source)
+    return seccomp.to_plan(bpf), flags
 
 
 def _device(node: DeviceNode) -> Device:

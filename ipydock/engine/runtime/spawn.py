@@ -17,8 +17,9 @@ pid 1 and must reap it.
                            |       pivot_root(".", "."), detach old root
                            |       mask paths, read-only paths, read-only root
                            |       chdir(cwd); look the command up in the image's PATH
-                           |       join cgroups; drop bounding caps; setgroups/setgid/setuid;
-                           |       capset; ambient; no_new_privs; pdeathsig
+                           |       join cgroups; rlimits; drop bounding caps; setgroups/
+                           |       setgid/setuid; capset; ambient; no_new_privs; seccomp
+                           |       filter (before the caps go when no_new_privs is off)
                            +------ [paused: write "ready", block on the go pipe]
       EOF = exec worked    <------ execve (report pipe is close-on-exec) or error line + _exit
 
@@ -36,12 +37,14 @@ import ctypes
 import errno as errno_mod
 import json
 import os
+import resource
 import stat
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ipydock.engine.runtime import seccomp
 from ipydock.engine.runtime.paths import ensure_target, secure_join
 from ipydock.engine.runtime.plan import (
     CLONE_NEWNET,
@@ -519,7 +522,15 @@ def _finish(plan: Plan, path: str, cgroup_fds: list[int], report_fd: int, go_fd:
 
 
 def _set_credentials(plan: Plan) -> None:
-    """Bounding set, groups, gid, uid (keeping caps across it), then the cap sets."""
+    """Resource limits, bounding set, groups, gid, uid (keeping caps across it), the cap
+    sets, no_new_privs, then the seccomp filter, as late as it can be (runc's order): after
+    no_new_privs, or, without it, while CAP_SYS_ADMIN is still held (loading needs one of the
+    two)."""
+    for number, soft, hard in plan.rlimits:
+        resource.setrlimit(number, (_rlim(soft), _rlim(hard)))
+    early_filter = plan.seccomp and not plan.no_new_privs
+    if early_filter:
+        _load_seccomp(plan)
     for cap in range(_LAST_CAP + 1):
         if not plan.cap_bounding >> cap & 1:
             prctl(PR_CAPBSET_DROP, cap)
@@ -543,5 +554,19 @@ def _set_credentials(plan: Plan) -> None:
             prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap)
     if plan.no_new_privs:
         prctl(PR_SET_NO_NEW_PRIVS, 1)
+    if plan.seccomp and not early_filter:
+        _load_seccomp(plan)
     if plan.die_with_parent:  # setuid cleared it
         prctl(PR_SET_PDEATHSIG, _SIGKILL)
+
+
+def _rlim(value: int) -> int:
+    return resource.RLIM_INFINITY if value < 0 else value
+
+
+def _load_seccomp(plan: Plan) -> None:
+    try:
+        seccomp.load(plan.seccomp, plan.seccomp_flags)
+    except OSError as exc:
+        raise StepError("seccomp", exc.errno or 0, f"loading the seccomp filter: {exc.strerror}"
+                        ) from exc  # fmt: skip

@@ -8,7 +8,8 @@ spawner executes. Open file descriptors are not data, so they travel beside the 
 
 Defaults are Docker's (20.10, classic): the namespaces of ``docker run``, its masked and
 read-only ``/proc`` and ``/sys`` paths, its capability set, its device cgroup rules (mknod
-allowed, open only of the default devices). One deliberate difference:
+allowed, open only of the default devices), its seccomp profile (``seccomp=""``, see
+:mod:`ipydock.engine.runtime.seccomp`). One deliberate difference:
 ``no_new_privs`` is on by default (Docker needs ``--security-opt no-new-privileges``), as the
 design's hardening section asks.
 """
@@ -36,6 +37,8 @@ __all__ = [
     "Rootfs",
     "Spec",
     "Stdio",
+    "ULIMITS",
+    "Ulimit",
     "User",
     "cgroup_resources",
     "default_env",
@@ -232,6 +235,23 @@ class Resources:
         return (self.memory, self.pids_limit, self.cpus) != (None, None, None)
 
 
+#: ``--ulimit`` names (docker's) -> RLIMIT_* numbers (the same on x86_64 and aarch64).
+ULIMITS: dict[str, int] = {
+    "cpu": 0, "fsize": 1, "data": 2, "stack": 3, "core": 4, "rss": 5, "nproc": 6, "nofile": 7,
+    "memlock": 8, "as": 9, "locks": 10, "sigpending": 11, "msgqueue": 12, "nice": 13,
+    "rtprio": 14, "rttime": 15,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Ulimit:
+    """One resource limit (``--ulimit nofile=1024:2048``); ``-1`` is unlimited."""
+
+    name: str
+    soft: int
+    hard: int
+
+
 @dataclass(frozen=True)
 class EtcFiles:
     """Host files bind-mounted on ``/etc/hostname``, ``/etc/hosts``, ``/etc/resolv.conf``."""
@@ -274,6 +294,11 @@ class Spec:
     masked_paths: tuple[str, ...] = DOCKER_MASKED_PATHS
     readonly_paths: tuple[str, ...] = DOCKER_READONLY_PATHS
     no_new_privs: bool = True
+    #: Docker's ``SeccompProfile``: ``""`` its default profile, ``"unconfined"`` none, else
+    #: the text of a docker-format JSON profile. Ignored when ``privileged``.
+    seccomp: str = ""
+    #: Resource limits set before exec (``--ulimit``); others are inherited from the spawner.
+    ulimits: tuple[Ulimit, ...] = ()
     namespaces: frozenset[str] = DEFAULT_NAMESPACES
     network: Network = field(default_factory=Network)
     resources: Resources = field(default_factory=Resources)
@@ -337,7 +362,19 @@ def validate(spec: Spec) -> None:
         raise InvalidSpec("namespaces", f"unknown {sorted(unknown)}")
     _validate_network(spec)
     _validate_resources(spec.resources)
+    for ulimit in spec.ulimits:
+        _validate_ulimit(ulimit)
     resolve(spec.cap_add, spec.cap_drop, spec.privileged)
+
+
+def _validate_ulimit(ulimit: Ulimit) -> None:
+    if ulimit.name not in ULIMITS:
+        raise InvalidSpec("ulimits", f"invalid ulimit type: {ulimit.name}")
+    if ulimit.soft < -1 or ulimit.hard < -1:
+        raise InvalidSpec("ulimits", f"{ulimit.name}: limits are -1 (unlimited) or more")
+    if ulimit.hard != -1 and (ulimit.soft == -1 or ulimit.soft > ulimit.hard):
+        raise InvalidSpec("ulimits", f"ulimit soft limit must be less than or equal to hard "
+                          f"limit: {ulimit.soft} > {ulimit.hard}")  # fmt: skip
 
 
 def _validate_rootless_user(spec: Spec) -> None:
