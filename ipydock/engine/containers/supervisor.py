@@ -31,6 +31,8 @@ import json
 import os
 import selectors
 import signal
+import socket
+import stat
 import sys
 import time
 from typing import Any
@@ -39,7 +41,9 @@ from ipydock.engine.containers import network, specconv
 from ipydock.engine.containers.logs import LineSplitter, LogWriter, now_rfc3339
 from ipydock.engine.containers.records import Record, Records, process_start, unname_record
 from ipydock.engine.containers.state import State, Status, transition
+from ipydock.engine.containers.ttyhub import TerminalHub, read_size
 from ipydock.engine.runtime import cgroups
+from ipydock.engine.runtime.console import recv_master
 from ipydock.engine.runtime.detach import detach
 from ipydock.engine.runtime.plan import build_plan
 from ipydock.engine.runtime.process import ExitStatus
@@ -96,6 +100,10 @@ class Supervisor:
         self.proot_group = 0  # PRoot's process group, while it runs
         self.pid = os.getpid()  # a rootless run's runner records us, not itself
         self.start_time = process_start(self.pid) or 0
+        # A terminal container: fd 0 is the starter's attach socket (if it attached), whose
+        # first message is the window size (ttyhub.py); the terminal replaces stdin.
+        self.tty = bool(self.rec.config["Config"].get("Tty"))
+        self.starter, self.console_size = _starter(self.tty)
 
     # -- state -------------------------------------------------------------------------------
 
@@ -147,6 +155,9 @@ class Supervisor:
             finally:
                 os._exit(code)
         os.close(w)
+        if self.starter is not None:  # the runner serves it: EOF must not wait for us
+            self.starter.close()
+            self.starter = None
         with os.fdopen(r, "rb") as f:
             data = f.read()
         os.waitpid(pid, 0)
@@ -158,13 +169,19 @@ class Supervisor:
 
     def _run_here(self) -> ExitStatus | None:
         lower = self.rec.config["GraphDriver"]["Data"]["LowerDirs"]
+        if self.proot and self.tty:
+            self.failed({"step": "terminal", "errno": 0, "exit_code": 125, "detail": (
+                "PRoot mode (no user namespaces here) cannot give a container a terminal: run "
+                "it without -t")})  # fmt: skip
+            return None
         try:
             if self.proot:
                 _copy_root(lower, rootfs_dirs(self.rec)["merged"])
                 with open(self.rec.path(PROOT_MARKER), "w"):
                     pass  # exec goes through PRoot too
             spec = specconv.build_spec(self.rec.config, lower, rootfs_dirs(self.rec),
-                                       rootless=self.rootless)  # fmt: skip
+                                       rootless=self.rootless,
+                                       console_size=self.console_size)  # fmt: skip
             name = f"{cgroup_parent()}/{self.rec.id}"
             cgroup = None if self.rootless else _cgroup_for(name, cgroup_resources(spec))
         except Exception as exc:  # noqa: BLE001 - reported as a failed start
@@ -203,6 +220,13 @@ class Supervisor:
         if wired and report == {"ready": True}:  # pid 1 waits before exec: wire its netns
             report = network.wire(self.records.dir, self.rec.id, self.rec.config, child)
         os.close(child.report_fd)
+        hub = None
+        if child.console is not None:
+            with child.console:
+                if report is None:
+                    hub = TerminalHub(recv_master(child.console), self.rec.dir,
+                                      LineSplitter("stdout", self.log), self.starter)  # fmt: skip
+                    self.starter = None  # the first run's; a restart's clients attach anew
         if report is not None:
             os.waitpid(child.pid, 0)
             os.close(child.pidfd)
@@ -213,8 +237,10 @@ class Supervisor:
         self.started(child.pid, cgroup)
         self.proot_group = child.pid if self.proot else 0
         try:
-            raw = self._follow(child.pid, child.pidfd, out_r, err_r)
+            raw = self._follow(child.pid, child.pidfd, out_r, err_r, hub)
         finally:
+            if hub is not None:
+                hub.close()
             if wired:
                 network.unwire(self.records.dir, self.rec.id)
             if self.proot_group:
@@ -256,14 +282,19 @@ class Supervisor:
         self.tell({"event": "failed", "error": error})
         return None
 
-    def _follow(self, pid: int, pidfd: int, out_r: int, err_r: int) -> int:
-        """Copy output to the log, obey ctl messages; returns the wait status of pid 1."""
+    def _follow(
+        self, pid: int, pidfd: int, out_r: int, err_r: int, hub: TerminalHub | None = None
+    ) -> int:
+        """Copy output to the log, obey ctl messages; returns the wait status of pid 1. A
+        terminal's output comes from ``hub`` (the pipes then only see EOF)."""
         sel = selectors.DefaultSelector()
         pipes = {out_r: LineSplitter("stdout", self.log), err_r: LineSplitter("stderr", self.log)}
         for fd in pipes:
             sel.register(fd, selectors.EVENT_READ)
         sel.register(pidfd, selectors.EVENT_READ)
         sel.register(self.ctl, selectors.EVENT_READ)
+        if hub is not None:
+            hub.register(sel)
         try:
             while True:
                 timeout = None
@@ -273,17 +304,23 @@ class Supervisor:
                 if not events and self.stop_deadline is not None:
                     self._signal(pidfd, signal.SIGKILL)
                     self.stop_deadline = None
-                for key, _ in events:
+                for key, mask in events:
                     if key.fd == pidfd:
                         sel.unregister(pidfd)
                         for fd in pipes:
                             with contextlib.suppress(KeyError):
                                 sel.unregister(fd)
                         self._drain(pipes)
+                        if hub is not None:
+                            hub.drain()
                         _, raw = os.waitpid(pid, 0)
                         return raw
                     if key.fd == self.ctl:
                         self._on_ctl(pidfd)
+                    elif hub is not None and key.fd in hub.fds():
+                        hub.handle(key.fd, mask)
+                    elif key.fd not in pipes:
+                        continue  # a hub client dropped earlier in this round
                     elif not self._pump(key.fd, pipes[key.fd]):
                         sel.unregister(key.fd)
         finally:
@@ -402,6 +439,22 @@ class Supervisor:
             os.close(self.notify_fd)
             self.notify_fd = -1
         remove_tree(doomed)
+
+
+def _starter(tty: bool) -> tuple[socket.socket | None, tuple[int, int]]:
+    """A terminal container's starter socket on fd 0 (see ``lifecycle.start``) and the window
+    size it sent first; fd 0 becomes /dev/null."""
+    if not tty or not stat.S_ISSOCK(os.fstat(0).st_mode):
+        return None, (0, 0)
+    sock = socket.socket(fileno=os.dup(0))
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    sock.setblocking(False)
+    size = (0, 0)
+    with contextlib.suppress(BlockingIOError):  # sent before we were started, or never
+        size = read_size(sock.recv(256)) or size
+    return sock, size
 
 
 def _proot_mode() -> bool:

@@ -132,6 +132,9 @@ class Plan:
     #: In a user namespace of one mapped id (``Spec.rootless``): the host's device nodes are
     #: bound (no mknod), setgroups is denied, ``exec`` joins the user namespace too.
     rootless: bool = False
+    #: A pseudo-terminal as stdio and controlling terminal (see ``runtime/console.py``).
+    terminal: bool = False
+    console_size: tuple[int, int] = (0, 0)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -143,7 +146,8 @@ class Plan:
         data["mounts"] = tuple(MountStep(**m) for m in data["mounts"])
         data["devices"] = tuple(Device(**d) for d in data["devices"])
         data["symlinks"] = tuple(tuple(s) for s in data["symlinks"])
-        for key in ("masked_paths", "readonly_paths", "args", "env", "groups", "cgroup_procs"):
+        for key in ("masked_paths", "readonly_paths", "args", "env", "groups", "cgroup_procs",
+                    "console_size"):  # fmt: skip
             data[key] = tuple(data[key])
         return cls(**data)
 
@@ -188,6 +192,8 @@ def build_plan(spec: Spec, cgroup_procs: tuple[str, ...] = ()) -> Plan:
         no_new_privs=spec.no_new_privs,
         die_with_parent=spec.die_with_parent,
         cgroup_procs=tuple(cgroup_procs),
+        terminal=spec.terminal,
+        console_size=spec.console_size,
     )
 
 

@@ -42,6 +42,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ipydock.engine.runtime import console
 from ipydock.engine.runtime.paths import ensure_target, secure_join
 from ipydock.engine.runtime.plan import (
     CLONE_NEWNET,
@@ -60,6 +61,8 @@ from ipydock.engine.runtime.plan import (
 )
 
 if TYPE_CHECKING:
+    import socket
+
     from ipydock.engine.runtime.idranges import Ranges
 
 __all__ = [
@@ -114,6 +117,9 @@ class Child:
     pidfd: int
     report_fd: int
     go_fd: int = -1
+    #: ``plan.terminal``: the parent's end of the console socket; the master arrives on it
+    #: before exec (:func:`ipydock.engine.runtime.console.recv_master`).
+    console: socket.socket | None = None
 
 
 # --- thin syscall wrappers -------------------------------------------------------------------
@@ -274,12 +280,13 @@ def spawn(plan: Plan, stdio: tuple[int, int, int], paused: bool = False) -> Chil
         raise RuntimeError("spawn() forks: call it from a single-threaded helper process")
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     go_r, go_w = os.pipe2(os.O_CLOEXEC) if paused else (-1, -1)
+    mine, theirs = console.socketpair() if plan.terminal else (None, None)
     if plan.new_pid:
         unshare(CLONE_NEWPID)
     try:
         pid = os.fork()
         if pid == 0:
-            _child_main(plan, stdio, report_w, go_r)
+            _child_main(plan, stdio, report_w, go_r, theirs.fileno() if theirs else -1)
     finally:
         # Give the pid namespace back for the next fork. An unprivileged spawner (rootless)
         # may join only one its user namespace owns: the rootless fork server's (it runs in
@@ -293,7 +300,9 @@ def spawn(plan: Plan, stdio: tuple[int, int, int], paused: bool = False) -> Chil
     os.close(report_w)
     if go_r >= 0:
         os.close(go_r)
-    return Child(pid, os.pidfd_open(pid), report_r, go_w)
+    if theirs is not None:
+        theirs.close()
+    return Child(pid, os.pidfd_open(pid), report_r, go_w, mine)
 
 
 def read_report(fd: int) -> dict[str, object] | None:
@@ -318,11 +327,13 @@ def _own_pidns_fd() -> int:
 # --- child side: runs once, then execs or _exits ---------------------------------------------
 
 
-def _child_main(plan: Plan, stdio: tuple[int, int, int], report_fd: int, go_fd: int) -> None:
+def _child_main(
+    plan: Plan, stdio: tuple[int, int, int], report_fd: int, go_fd: int, console_fd: int
+) -> None:
     code = 125
     try:
         _setup_stdio(stdio)
-        path, cgroup_fds = _build(plan)
+        path, cgroup_fds = _build(plan, console_fd)
         _finish(plan, path, cgroup_fds, report_fd, go_fd)
     except StepError as exc:
         code = exc.exit_code
@@ -355,7 +366,7 @@ def _setup_stdio(stdio: tuple[int, int, int]) -> None:
             os.close(fd)
 
 
-def _build(plan: Plan) -> tuple[str, list[int]]:
+def _build(plan: Plan, console_fd: int = -1) -> tuple[str, list[int]]:
     """Namespaces, mounts, pivot_root, masks; returns the command's path and cgroup fds."""
     if plan.die_with_parent:
         prctl(PR_SET_PDEATHSIG, _SIGKILL)
@@ -388,6 +399,9 @@ def _build(plan: Plan) -> tuple[str, list[int]]:
         pivot_root(".", ".")
         umount2(".", MNT_DETACH)
         os.chdir("/")
+    if console_fd >= 0:
+        with _step("terminal"):
+            console.setup_in_child(console_fd, plan.console_size, plan.uid, console=True)
     _harden_paths(plan)
     with _step("chdir"):
         os.chdir(plan.cwd)

@@ -277,6 +277,10 @@ class Spec:
     #: Rootless: how many ids from 0 that namespace maps (1, or 65537 with subordinate ranges,
     #: see ``idranges``); the user and groups must be below it.
     rootless_ids: int = 1
+    #: OCI's ``process.terminal``: the process gets a pseudo-terminal made in the container
+    #: (``runtime/console.py``) as its stdio and controlling terminal; (rows, cols) at start.
+    terminal: bool = False
+    console_size: tuple[int, int] = (0, 0)
 
 
 def cgroup_resources(spec: Spec) -> Resources:
