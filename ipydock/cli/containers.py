@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import IO
 
 from ipydock.api import Backend
+from ipydock.cli import tty
 from ipydock.cli.registry import (
     FORMAT,
     NO_TRUNC,
@@ -22,7 +24,7 @@ from ipydock.cli.registry import (
 )
 from ipydock.cli.registry import arguments as _args
 from ipydock.display.text import human_ago, human_size, table
-from ipydock.errors import StartFailed, UsageError
+from ipydock.errors import ContainerNotRunning, StartFailed, UsageError
 from ipydock.models import (
     ActionResult,
     ContainerDetail,
@@ -71,6 +73,7 @@ _RUN_FLAGS = (
     arg("--restart", default="no", help="no, on-failure[:N], always"),
     arg("--rm", action="store_true", help="remove the container when it exits"),
     arg("-i", "--interactive", action="store_true", help="keep STDIN open"),
+    arg("-t", "--tty", action="store_true", help="allocate a pseudo-terminal"),
     arg("-l", "--label", action="append", default=[], help="set metadata K=V"),
     arg("--stop-signal", help="signal to stop the container"),
     arg("--stop-timeout", type=int, help="seconds to wait before killing on stop"),
@@ -90,13 +93,28 @@ def _options(a: argparse.Namespace) -> RunOptions:
         publish_all=a.publish_all,
         privileged=a.privileged, devices=tuple(a.devices), cap_add=tuple(a.cap_add),
         cap_drop=tuple(a.cap_drop), read_only=a.read_only,
-        restart=a.restart, auto_remove=a.rm, interactive=a.interactive, labels=labels,
+        restart=a.restart, auto_remove=a.rm, interactive=a.interactive, tty=a.tty, labels=labels,
         stop_signal=a.stop_signal, stop_timeout=a.stop_timeout,
     )  # fmt: skip
 
 
+#: Where there is no terminal (a notebook's cell), ``-it`` says where to go instead.
+NO_TERMINAL = (
+    "a notebook has no terminal: run this command in a JupyterLab terminal (`ipydock …`), "
+    "or start the container with -d and use `%container exec`"
+)
+#: run/start/attach/exec's flags of docker's attached terminals
+DETACH_KEYS = arg("--detach-keys", metavar="KEYS",
+                  help="keys that detach from the container (default ctrl-p,ctrl-q)")  # fmt: skip
+SIG_PROXY = arg("--sig-proxy", type=lambda v: v.lower() not in ("false", "0", "no"),
+                default=True, nargs="?", const=True, metavar="true|false",
+                help="pass received signals to the process (without -t; default true)")  # fmt: skip
+
+
 def _run_call(backend: Backend, a: argparse.Namespace) -> RunResult | RunOutput:
     """Detached: the container's ID; attached: what it printed, with its exit code."""
+    if a.tty and not a.detach:
+        raise UsageError(NO_TERMINAL)
     chunks: list[tuple[str, str]] = []
     result = backend.run(_options(a), detach=a.detach, output=lambda s, t: chunks.append((s, t)))
     return result if a.detach else RunOutput(chunks, result)
@@ -105,16 +123,25 @@ def _run_call(backend: Backend, a: argparse.Namespace) -> RunResult | RunOutput:
 @command("container", "run", "Create and run a new container from an image", top=["run"],
          call=_run_call)  # fmt: skip
 @_args(arg("-d", "--detach", action="store_true", help="run in the background, print the ID"),
-       *_RUN_FLAGS)  # fmt: skip
+       DETACH_KEYS, SIG_PROXY, *_RUN_FLAGS)  # fmt: skip
 def container_run(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     def output(stream: str, text: str) -> None:
         target = sys.stderr if stream == "stderr" else out
         target.write(text)
         target.flush()
 
-    stdin = sys.stdin if a.interactive else None
+    if a.tty and a.interactive and not a.detach:
+        tty.require_terminal(0)
+    stdin = sys.stdin if a.interactive and not a.tty else None
     try:
-        result = backend.run(_options(a), detach=a.detach, stdin=stdin, output=output)
+        if a.tty and not a.detach:
+            out.flush()
+            session = backend.run_terminal(_options(a), console_size=tty.console_size(1, 0))
+            return _code(tty.interact(session, stdin=a.interactive, detach_keys=a.detach_keys))
+        with tty.SigProxy(backend.kill_container) if a.sig_proxy and not a.detach else (
+                contextlib.nullcontext()) as proxy:  # fmt: skip
+            result = backend.run(_options(a), detach=a.detach, stdin=stdin, output=output,
+                                 on_start=proxy.started if proxy else None)  # fmt: skip
     except StartFailed as exc:  # docker run exits with 125/126/127 and says why
         print(f"ipydock: Error: {exc}.", file=sys.stderr)
         return exc.exit_code
@@ -122,6 +149,11 @@ def container_run(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
         out.write(result.id + "\n")
         return 0
     return int(result.exit_code or 0)
+
+
+def _code(code: int | None) -> int:
+    """The exit code of an attached terminal; 0 when the user detached from it."""
+    return 0 if code is None else code
 
 
 def _create_call(backend: Backend, a: argparse.Namespace) -> str:
@@ -153,7 +185,66 @@ def many(
 
 CONTAINERS = arg("containers", nargs="+", metavar="CONTAINER")
 
-many("start", "Start one or more stopped containers", lambda b, a: b.start_container)
+
+def _start_call(backend: Backend, a: argparse.Namespace) -> list[ActionResult]:
+    if a.attach or a.interactive:
+        raise UsageError(NO_TERMINAL)
+    return each(a.containers, backend.start_container)
+
+
+@command("container", "start", "Start one or more stopped containers", top=["start"],
+         call=_start_call)  # fmt: skip
+@_args(arg("-a", "--attach", action="store_true", help="attach to the container's terminal"),
+       arg("-i", "--interactive", action="store_true", help="attach its STDIN"),
+       DETACH_KEYS, CONTAINERS)  # fmt: skip
+def container_start(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    if not (a.attach or a.interactive):
+        return print_each(each(a.containers, backend.start_container), out)
+    if len(a.containers) > 1:
+        raise UsageError("you cannot start and attach multiple containers at once")
+    detail = backend.inspect_container(a.containers[0])
+    if not detail.config.get("Tty"):
+        raise UsageError("start -a of a container without a terminal (-t) is not there yet: "
+                         "`ipydock start` it, then `ipydock attach` or `logs -f`")  # fmt: skip
+    if a.interactive:
+        tty.require_terminal(0)
+    out.flush()
+    session = backend.start_terminal(detail.id, console_size=tty.console_size(1, 0))
+    return _code(tty.interact(session, stdin=a.interactive, detach_keys=a.detach_keys))
+
+
+def _attach_call(backend: Backend, a: argparse.Namespace) -> None:
+    raise UsageError(NO_TERMINAL)
+
+
+@command("container", "attach", "Attach to a running container's terminal or output",
+         top=["attach"], call=_attach_call)  # fmt: skip
+@_args(DETACH_KEYS, arg("--no-stdin", action="store_true", help="do not attach STDIN"),
+       SIG_PROXY, arg("container"))  # fmt: skip
+def container_attach(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    """A terminal container: its terminal (the same one, after a detach); any other: its
+    output from now on, with signals passed on (sig-proxy); the exit code when it ends."""
+    detail = backend.inspect_container(a.container)
+    if not detail.state.get("Running"):
+        raise ContainerNotRunning(detail.id)
+    if detail.config.get("Tty"):
+        if not a.no_stdin:
+            tty.require_terminal(0)
+        out.flush()
+        session = backend.attach_terminal(detail.id)
+        rows, cols = tty.console_size(1, 0)
+        session.terminal.resize(rows, cols)
+        return _code(tty.interact(session, stdin=not a.no_stdin, detach_keys=a.detach_keys))
+    with tty.SigProxy(backend.kill_container) if a.sig_proxy else contextlib.nullcontext() as p:
+        if p:
+            p.started(detail.id)
+        for entry in backend.logs(detail.id, follow=True, tail=0):
+            target = sys.stderr if entry.stream == "stderr" else out
+            target.write(entry.text)
+            target.flush()
+        return backend.wait_container(detail.id)
+
+
 many(
     "stop",
     "Stop one or more running containers",
@@ -343,6 +434,8 @@ _EXEC_FLAGS = (
     arg("-e", "--env", action="append", default=[], metavar="K=V"),
     arg("-w", "--workdir"), arg("-u", "--user"),
     arg("-i", "--interactive", action="store_true", help="keep STDIN open"),
+    arg("-t", "--tty", action="store_true", help="allocate a pseudo-terminal"),
+    DETACH_KEYS,
     arg("container"), arg("command", nargs=argparse.REMAINDER),
 )  # fmt: skip
 
@@ -358,6 +451,8 @@ def _exec_call(backend: Backend, a: argparse.Namespace) -> RunOutput:
     this process's stdin or written to its stdout, so it works in a kernel as well."""
     import tempfile
 
+    if a.tty:
+        raise UsageError(NO_TERMINAL)
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         code = backend.exec(a.container, _exec_command(a), env=a.env, workdir=a.workdir,
                             user=a.user, stdin=subprocess.DEVNULL, stdout=stdout,
@@ -375,6 +470,13 @@ def _exec_call(backend: Backend, a: argparse.Namespace) -> RunOutput:
 def container_exec(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     command = _exec_command(a)
     out.flush()
+    if a.tty:
+        if a.interactive:
+            tty.require_terminal(0)
+        size = tty.console_size(1, 0)
+        session = backend.exec_terminal(a.container, command, env=a.env, workdir=a.workdir,
+                                        user=a.user, console_size=size)  # fmt: skip
+        return _code(tty.interact(session, stdin=a.interactive, detach_keys=a.detach_keys))
     return backend.exec(a.container, command, env=a.env, workdir=a.workdir, user=a.user,
                         stdin=None if a.interactive else subprocess.DEVNULL,
                         stdout=None if out is sys.stdout else out)  # fmt: skip

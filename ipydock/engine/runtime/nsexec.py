@@ -30,7 +30,13 @@ from ipydock.engine.runtime.plan import (
     CLONE_NEWUTS,
     Plan,
 )
-from ipydock.engine.runtime.spawn import StepError, _lookup, _set_credentials, setns
+from ipydock.engine.runtime.spawn import (
+    StepError,
+    _lookup,
+    _set_credentials,
+    default_signals,
+    setns,
+)
 
 __all__ = ["main"]
 
@@ -55,6 +61,7 @@ def _child(plan: Plan, cgroup_fds: list[int], console_fd: int) -> None:
                             f"config.json failed: {exc.strerror}", 126) from exc  # fmt: skip
         path = _lookup(plan.args[0], plan.env)
         _set_credentials(plan)
+        default_signals()
         os.execve(path, list(plan.args), dict(e.split("=", 1) for e in plan.env))
     except StepError as exc:
         code = exc.exit_code

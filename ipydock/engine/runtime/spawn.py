@@ -36,6 +36,7 @@ import ctypes
 import errno as errno_mod
 import json
 import os
+import signal
 import stat
 import threading
 from collections.abc import Iterator
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Child",
     "StepError",
+    "default_signals",
     "enter_user_namespace",
     "mount",
     "read_report",
@@ -495,6 +497,7 @@ def _finish(plan: Plan, path: str, cgroup_fds: list[int], report_fd: int, go_fd:
         if os.read(go_fd, 1) != b"g":
             raise StepError("start", 0, "start was cancelled", 137)
     _libc.syscall(_SYS_CLOSE_RANGE, 3, ctypes.c_uint(0xFFFFFFFF), _CLOSE_RANGE_CLOEXEC)
+    default_signals()
     env = dict(item.split("=", 1) for item in plan.env)
     try:
         os.execve(path, list(plan.args), env)
@@ -506,6 +509,19 @@ def _finish(plan: Plan, path: str, cgroup_fds: list[int], report_fd: int, go_fd:
             ) from exc
         code = 127 if exc.errno == errno_mod.ENOENT else 126
         raise StepError("exec", exc.errno or 0, f'exec: "{command}": {exc.strerror}', code) from exc
+
+
+def default_signals() -> None:
+    """Every signal back to its default action and unblocked, as a container's process starts
+    under docker: an ignored disposition would survive exec (Python ignores SIGPIPE, a
+    supervisor SIGINT), and a shell keeps what it found ignored for its children, so Ctrl-C
+    would not stop a command in ``run -it``."""
+    for signum in range(1, signal.NSIG):
+        if signum in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
 
 
 def _set_credentials(plan: Plan) -> None:

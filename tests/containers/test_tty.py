@@ -1,0 +1,291 @@
+"""Terminals as docker has them: ``run -it``, ``exec -it``, ``create -t`` + ``start -ai``,
+``attach``, detach keys, window size, Ctrl-C, sig-proxy, through the real CLI.
+
+The CLI runs on a pseudo-terminal this test opens (``os.openpty``), as the session leader's
+controlling terminal, as in a user's shell; the test types into the master and reads what the
+user would see, waiting with ``select`` and a deadline. The CLI goes through the suite's
+command server (``ipydock.launcher``), and once without it. Where docker's behaviour is
+visible (exit codes, "the input device is not a TTY", sig-proxy), a private dockerd is asked
+the same.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import termios
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from ipydock.engine.containers.terminal import DetachKeys, parse_detach_keys
+from ipydock.engine.runtime.console import get_size, set_size
+from ipydock.errors import UsageError
+
+PROMPT = b"/ # "
+DEADLINE = 60.0
+
+
+class Screen:
+    """A command on a pseudo-terminal of its own: type with :meth:`send`, wait for output with
+    :meth:`expect`; the slave stays open here to check the terminal's settings after."""
+
+    def __init__(self, argv: list[str], rows: int = 24, cols: int = 80, **env: str) -> None:
+        self.master, self.slave = os.openpty()
+        set_size(self.slave, rows, cols)
+        self.saved = termios.tcgetattr(self.slave)
+        self.seen = b""
+        slave = self.slave
+
+        def controlling_terminal() -> None:
+            os.setsid()
+            fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+
+        self.proc = subprocess.Popen(
+            argv, stdin=slave, stdout=slave, stderr=slave, close_fds=True,
+            preexec_fn=controlling_terminal, env={**os.environ, **env},
+        )  # fmt: skip
+
+    def send(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def expect(self, pattern: bytes, deadline: float = DEADLINE) -> bytes:
+        """Read until ``pattern`` (a regex) shows; what came up to its end is consumed."""
+        end = time.monotonic() + deadline
+        while True:
+            found = re.search(pattern, self.seen)
+            if found:
+                out, self.seen = self.seen[: found.end()], self.seen[found.end() :]
+                return out
+            left = end - time.monotonic()
+            ready = select.select([self.master], [], [], max(left, 0))[0] if left > 0 else []
+            if not ready:
+                raise AssertionError(f"no {pattern!r} within {deadline} s; got {self.seen!r}")
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:  # EIO: every process on the terminal is gone
+                chunk = b""
+            if not chunk:
+                raise AssertionError(f"the terminal closed before {pattern!r}: {self.seen!r}")
+            self.seen += chunk.replace(b"\x1b[6n", b"")  # busybox asks where the cursor is
+
+    def wait(self) -> int:
+        """The command's exit status (its output read to the end meanwhile)."""
+        end = time.monotonic() + DEADLINE
+        while self.proc.poll() is None and time.monotonic() < end:
+            if select.select([self.master], [], [], 0.5)[0]:  # reads; returns at its exit
+                try:
+                    self.seen += os.read(self.master, 65536)
+                except OSError:
+                    break
+        return self.proc.wait(timeout=DEADLINE)
+
+    def restored(self) -> bool:
+        return termios.tcgetattr(self.slave) == self.saved
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.master)
+        os.close(self.slave)
+
+
+@pytest.fixture
+def screens(engine, root: str) -> Iterator:
+    """Open CLI commands on terminals of their own; all closed after the test."""
+    opened: list[Screen] = []
+
+    def open_(*args: str, rows: int = 24, cols: int = 80, **env: str) -> Screen:
+        screen = Screen([sys.executable, "-m", "ipydock", "--root", root, *args], rows, cols,
+                        **env)  # fmt: skip
+        opened.append(screen)
+        return screen
+
+    yield open_
+    for screen in opened:
+        screen.close()
+
+
+def _cli(root: str, *args: str, **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ipydock", "--root", root, *args],
+                          capture_output=True, text=True, timeout=120, **kw)  # type: ignore[call-overload]  # fmt: skip
+
+
+def test_run_it_gives_a_shell_with_the_terminal_size_ctrl_c_and_exit_code(screens) -> None:
+    s = screens("run", "-it", "--rm", "--network", "none", "busybox", "sh", rows=30, cols=100)
+    s.expect(PROMPT)
+    s.send(b"echo $((6*7)) $TERM; tty; stty size\r")
+    s.expect(rb"42 xterm\r\n/dev/pts/0\r\n30 100\r\n")
+    set_size(s.master, 40, 120)  # the user resizes the window: SIGWINCH to the CLI
+    s.expect(PROMPT)
+    s.send(b"stty size\r")
+    s.expect(rb"40 120\r\n")
+    # Ctrl-C is a byte for the terminal: it interrupts the sleep, not the shell
+    s.send(b"(echo sleeping; exec sleep 1234)\r")
+    s.expect(rb"sleeping\r\n")
+    s.send(b"\x03")
+    s.expect(PROMPT)
+    s.send(b"echo rc=$?\r")
+    s.expect(rb"rc=130\r\n")
+    s.send(b"exit 3\r")
+    assert s.wait() == 3
+    assert s.restored()
+
+
+def test_detach_keys_leave_it_running_and_attach_finds_the_same_terminal(
+    screens, engine, root: str
+) -> None:
+    s = screens("run", "-it", "--name", "keep", "--network", "none", "busybox", "sh")
+    s.expect(PROMPT)
+    s.send(b"A=kept; echo set\r")
+    s.expect(rb"set\r\n")
+    s.send(b"\x10\x11")  # ctrl-p ctrl-q
+    assert s.wait() == 0
+    assert s.restored()
+    assert engine.inspect_container("keep").state["Running"]
+
+    a = screens("attach", "--detach-keys", "ctrl-x", "keep", rows=33, cols=77)
+    a.send(b"echo $A; stty size\r")
+    a.expect(rb"kept\r\n33 77\r\n")  # the same shell, at the size of the new terminal
+    a.send(b"\x18")
+    assert a.wait() == 0
+    assert engine.inspect_container("keep").state["Running"]
+
+    b = screens("attach", "keep")
+    b.send(b"exit 5\r")
+    assert b.wait() == 5
+    assert b.restored()
+    assert engine.wait_container("keep") == 5
+    # logs of a terminal container: what the terminal showed, as stdout
+    logs = _cli(root, "logs", "keep")
+    assert "kept\r\n" in logs.stdout and logs.stderr == ""
+
+
+def test_exec_it_and_create_t_start_ai(screens, engine) -> None:
+    engine.run(_opts(("sleep", "1000"), name="sleeper"), detach=True)
+    e = screens("exec", "-it", "sleeper", "sh", rows=21, cols=61)
+    e.expect(PROMPT)
+    e.send(b"echo $TERM; tty; stty size\r")
+    e.expect(rb"xterm\r\n/dev/pts/\d+\r\n21 61\r\n")
+    e.send(b"exit 4\r")
+    assert e.wait() == 4
+    assert e.restored()
+
+    created = screens("create", "-it", "--name", "later", "--network", "none", "busybox", "sh")
+    assert created.wait() == 0
+    st = screens("start", "-ai", "later", rows=25, cols=90)
+    st.expect(PROMPT)
+    st.send(b"stty size; exit 6\r")
+    st.expect(rb"25 90\r\n")
+    assert st.wait() == 6
+
+
+def test_without_the_command_server_too(screens) -> None:
+    s = screens("run", "-it", "--rm", "--network", "none", "busybox", "sh", IPYDOCK_SERVER="0")
+    s.expect(PROMPT)
+    set_size(s.master, 50, 140)
+    s.expect(PROMPT)
+    s.send(b"stty size; exit 2\r")
+    s.expect(rb"50 140\r\n")
+    assert s.wait() == 2
+    assert s.restored()
+
+
+def test_sig_proxy_passes_ctrl_c_to_a_container_without_a_terminal(engine, root: str) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ipydock", "--root", root, "run", "--rm", "--network", "none",
+         "busybox", "sh", "-c", _TRAP],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    out, code = _interrupt(proc)
+    assert (code, out) == (7, b"ready\ngot INT\n")
+
+
+_TRAP = "trap 'echo got INT; exit 7' INT; echo ready; sleep 1000 & wait"
+
+
+def _interrupt(proc: subprocess.Popen[bytes]) -> tuple[bytes, int]:
+    """Wait for ``ready`` on its stdout, SIGINT it (a user's Ctrl-C), read to the end."""
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line == b"ready\n", (line, proc.stderr.read() if proc.stderr else b"")
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=DEADLINE)
+    return line + rest, proc.returncode
+
+
+def test_dash_t_without_a_terminal_on_stdin_as_docker(
+    engine, root: str, busybox_tgz: str, dockerd
+) -> None:
+    ours = _cli(root, "run", "-it", "--rm", "busybox", "sh", stdin=subprocess.DEVNULL)
+    assert (ours.returncode, ours.stderr) == (1, "the input device is not a TTY\n")
+    # -t alone does not read stdin: it runs, and its output is the terminal's (CR LF)
+    plain = _cli(root, "run", "-t", "--rm", "--network", "none", "busybox", "echo", "hi",
+                 stdin=subprocess.DEVNULL)  # fmt: skip
+    assert (plain.returncode, plain.stdout) == (0, "hi\r\n")
+    d = dockerd
+    d.run("import", "--change", 'CMD ["sh"]', busybox_tgz, "busybox")
+    theirs = d.run("run", "-it", "--rm", "busybox", "sh", check=False,
+                   stdin=subprocess.DEVNULL)  # fmt: skip
+    assert (theirs.returncode, theirs.stderr.decode()) == (ours.returncode, ours.stderr)
+    tplain = d.run("run", "-t", "--rm", "--network", "none", "busybox", "echo", "hi",
+                   stdin=subprocess.DEVNULL)  # fmt: skip
+    assert tplain.stdout.decode() == plain.stdout
+    proc = subprocess.Popen(
+        ["docker", "run", "--rm", "--network", "none", "busybox", "sh", "-c", _TRAP],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        env=d.env(),
+    )  # fmt: skip
+    assert _interrupt(proc) == (b"ready\ngot INT\n", 7)
+
+
+def test_a_notebook_is_pointed_to_a_terminal(backend) -> None:
+    from ipydock.magics import dispatch
+
+    for words in (["container", "run", "-it", "busybox", "sh"],
+                  ["container", "exec", "-it", "c", "sh"], ["container", "start", "-ai", "c"],
+                  ["container", "attach", "c"]):  # fmt: skip
+        args = dispatch.parse(words)
+        with pytest.raises(UsageError, match="JupyterLab terminal"):
+            dispatch.run(backend, args)
+
+
+def test_detach_keys_are_read_as_docker_reads_them() -> None:
+    assert parse_detach_keys("ctrl-p,ctrl-q") == b"\x10\x11"
+    assert parse_detach_keys("ctrl-a,x,ctrl-@,ctrl-[") == b"\x01x\x00\x1b"
+    with pytest.raises(UsageError, match="detach keys"):
+        parse_detach_keys("ctrl-pp")
+    keys = DetachKeys()
+    assert keys.feed(b"ab\x10") == (b"ab", False)  # held back: maybe the start of it
+    assert keys.feed(b"c") == (b"\x10c", False)  # not: passed on as typed
+    assert keys.feed(b"\x10\x11rest") == (b"", True)
+    assert DetachKeys("").feed(b"\x10\x11") == (b"\x10\x11", False)
+
+
+def test_window_size_of_a_terminal() -> None:
+    master, slave = os.openpty()
+    try:
+        set_size(master, 12, 34)
+        assert get_size(slave) == (12, 34)
+    finally:
+        os.close(master)
+        os.close(slave)
+    r, w = os.pipe()
+    try:
+        assert get_size(r) == (0, 0)
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def _opts(command: tuple[str, ...], **kw: object):
+    from ipydock.models.containers import RunOptions
+
+    return RunOptions("busybox", command, network="none", **kw)  # type: ignore[arg-type]
