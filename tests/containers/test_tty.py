@@ -113,9 +113,10 @@ def screens(engine, root: str) -> Iterator:
         screen.close()
 
 
-def _cli(root: str, *args: str, **kw: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ipydock", "--root", root, *args],
-                          capture_output=True, text=True, timeout=120, **kw)  # type: ignore[call-overload]  # fmt: skip
+def _cli(root: str, *args: str, **kw: object) -> subprocess.CompletedProcess:
+    kw.setdefault("text", True)
+    argv = [sys.executable, "-m", "ipydock", "--root", root, *args]
+    return subprocess.run(argv, capture_output=True, timeout=120, **kw)  # type: ignore[call-overload]
 
 
 def test_run_it_gives_a_shell_with_the_terminal_size_ctrl_c_and_exit_code(screens) -> None:
@@ -164,8 +165,8 @@ def test_detach_keys_leave_it_running_and_attach_finds_the_same_terminal(
     assert b.restored()
     assert engine.wait_container("keep") == 5
     # logs of a terminal container: what the terminal showed, as stdout
-    logs = _cli(root, "logs", "keep")
-    assert "kept\r\n" in logs.stdout and logs.stderr == ""
+    logs = _cli(root, "logs", "keep")  # (text mode: CR LF read as LF)
+    assert "\nkept\n33 77\n" in logs.stdout and logs.stderr == ""
 
 
 def test_exec_it_and_create_t_start_ai(screens, engine) -> None:
@@ -228,8 +229,8 @@ def test_dash_t_without_a_terminal_on_stdin_as_docker(
     assert (ours.returncode, ours.stderr) == (1, "the input device is not a TTY\n")
     # -t alone does not read stdin: it runs, and its output is the terminal's (CR LF)
     plain = _cli(root, "run", "-t", "--rm", "--network", "none", "busybox", "echo", "hi",
-                 stdin=subprocess.DEVNULL)  # fmt: skip
-    assert (plain.returncode, plain.stdout) == (0, "hi\r\n")
+                 stdin=subprocess.DEVNULL, text=False)  # fmt: skip
+    assert (plain.returncode, plain.stdout) == (0, b"hi\r\n")
     d = dockerd
     d.run("import", "--change", 'CMD ["sh"]', busybox_tgz, "busybox")
     theirs = d.run("run", "-it", "--rm", "busybox", "sh", check=False,
@@ -237,7 +238,7 @@ def test_dash_t_without_a_terminal_on_stdin_as_docker(
     assert (theirs.returncode, theirs.stderr.decode()) == (ours.returncode, ours.stderr)
     tplain = d.run("run", "-t", "--rm", "--network", "none", "busybox", "echo", "hi",
                    stdin=subprocess.DEVNULL)  # fmt: skip
-    assert tplain.stdout.decode() == plain.stdout
+    assert tplain.stdout == plain.stdout
     proc = subprocess.Popen(
         ["docker", "run", "--rm", "--network", "none", "busybox", "sh", "-c", _TRAP],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
