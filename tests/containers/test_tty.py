@@ -15,18 +15,24 @@ import fcntl
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import termios
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from ipydock.engine.containers.terminal import DetachKeys, parse_detach_keys
 from ipydock.engine.runtime.console import get_size, set_size
 from ipydock.errors import UsageError
+from tests.conftest import require
+from tests.containers.conftest import settled_processes_using
+from tests.rootless.conftest import NOBODY, as_user
 
 PROMPT = b"/ # "
 DEADLINE = 60.0
@@ -290,3 +296,92 @@ def _opts(command: tuple[str, ...], **kw: object):
     from ipydock.models.containers import RunOptions
 
     return RunOptions("busybox", command, network="none", **kw)  # type: ignore[arg-type]
+
+
+def test_an_unprivileged_user_gets_terminals_too(user_root: str) -> None:
+    """Rootless: the same terminals, the engine's handle driven directly (the CLI above is
+    one caller of it): a shell in a user namespace of its own, its size, Ctrl-C, exit codes,
+    exec -t, detach and attach."""
+
+    def work() -> dict[str, Any]:
+        from ipydock.backends import BundledBackend
+        from ipydock.engine.store import Store
+
+        backend = BundledBackend(Store(os.path.join(user_root, "store")), warm=False)
+        backend.import_image(os.path.join(user_root, "busybox.tar.gz"), "busybox",
+                             changes=['CMD ["sh"]'])  # fmt: skip
+        out: dict[str, Any] = {"mode": backend.info()["mode"]}
+        tty = _opts(("sh",), tty=True, interactive=True, auto_remove=True)
+        s = backend.run_terminal(tty, console_size=(30, 90))
+        out["prompt"] = _until(s.terminal, PROMPT).decode()
+        s.terminal.write(b"id -u; tty; stty size\r")
+        out["who"] = _until(s.terminal, rb"\d+ \d+\r\n").decode()
+        s.terminal.resize(44, 111)
+        s.terminal.write(b"stty size; (echo sleeping; exec sleep 1234)\r")
+        out["resized"] = _until(s.terminal, rb"sleeping\r\n").decode()
+        s.terminal.write(b"\x03")
+        _until(s.terminal, PROMPT)
+        s.terminal.write(b"echo rc=$?; exit 3\r")
+        out["interrupted"] = _until(s.terminal, rb"rc=\d+").decode()
+        _until(s.terminal, None)
+        out["code"] = s.wait()
+
+        kept = backend.run_terminal(_opts(("sh",), tty=True, interactive=True, name="kept"))
+        _until(kept.terminal, PROMPT)
+        kept.terminal.write(b"A=again\r")
+        _until(kept.terminal, PROMPT)
+        kept.release()  # detach
+        e = backend.exec_terminal("kept", ["sh", "-c", "tty; exit 4"], console_size=(5, 6))
+        out["exec"] = (_until(e.terminal, rb"\r\n").decode(), e.wait())
+        back = backend.attach_terminal("kept")
+        back.terminal.write(b"echo $A; exit 5\r")
+        out["attached"] = _until(back.terminal, rb"again\r\n").decode()
+        _until(back.terminal, None)
+        out["attached_code"] = back.wait()
+        backend.remove_container("kept")
+        return out
+
+    found = as_user(NOBODY, work)
+    assert found["mode"] == "rootless"
+    assert PROMPT.decode() in found["prompt"]
+    assert "\n0\r\n/dev/pts/0\r\n30 90\r\n" in found["who"]  # root here = the user
+    assert "44 111\r\n" in found["resized"]
+    assert "rc=130" in found["interrupted"]
+    assert found["code"] == 3
+    assert found["exec"][0].startswith("/dev/pts/") and found["exec"][1] == 4
+    assert "\nagain\r\n" in found["attached"] and found["attached_code"] == 5
+
+
+def _until(terminal: Any, pattern: bytes | None, deadline: float = DEADLINE) -> bytes:
+    """Read a terminal handle until ``pattern`` shows (None: until its end)."""
+    seen = b""
+    end = time.monotonic() + deadline
+    while pattern is None or not re.search(pattern, seen):
+        left = end - time.monotonic()
+        if left <= 0 or not select.select([terminal], [], [], left)[0]:
+            raise AssertionError(f"no {pattern!r} within {deadline} s: {seen!r}")
+        chunk = terminal.read()
+        if not chunk:
+            if pattern is None:
+                return seen
+            raise AssertionError(f"the terminal ended before {pattern!r}: {seen!r}")
+        seen += chunk
+    return seen
+
+
+@pytest.fixture
+def user_root(busybox_tgz: str) -> Iterator[str]:
+    """A store directory and the busybox tarball, owned by nobody, where nobody can reach."""
+    require(os.geteuid() == 0, "the test switches to an unprivileged user")
+    base = tempfile.mkdtemp(prefix="ipydock-tty-rootless-")
+    os.chmod(base, 0o755)
+    shutil.copy(busybox_tgz, os.path.join(base, "busybox.tar.gz"))
+    for path in (base, os.path.join(base, "busybox.tar.gz")):
+        os.chown(path, NOBODY, NOBODY)
+    try:
+        yield base
+        store = os.path.join(base, "store")
+        assert settled_processes_using(store) == []
+        assert not os.listdir(os.path.join(store, "containers"))
+    finally:
+        shutil.rmtree(base)
