@@ -194,6 +194,57 @@ def test_exec_it_and_create_t_start_ai(screens, engine) -> None:
     assert st.wait() == 6
 
 
+def test_exec_it_detached_goes_on(screens, engine) -> None:
+    engine.run(_opts(("sleep", "1000"), name="host1"), detach=True)
+    e = screens("exec", "-it", "host1", "sh")
+    e.expect(PROMPT)
+    e.send(b"echo $$ > /pid; echo saved\r")
+    e.expect(rb"saved\r\n")
+    e.send(b"\x10\x11")
+    assert e.wait() == 0
+    assert e.restored()
+    alive = ["sh", "-c", "kill -0 $(cat /pid) && echo alive"]  # docker's daemon keeps it too
+    assert _run_out(engine, "host1", alive) == (0, "alive\n")
+
+
+def _run_out(engine, container: str, command: list[str]) -> tuple[int, str]:
+    import tempfile
+
+    with tempfile.TemporaryFile() as out:
+        code = engine.exec(container, command, stdin=subprocess.DEVNULL, stdout=out)
+        out.seek(0)
+        return code, out.read().decode()
+
+
+def test_the_engines_handle_from_a_threaded_process(engine) -> None:
+    """As the API service and a kernel call it: supervisors forked by the warm helper, execs
+    through a new nsexec process; an exec released goes on (a thread holds its terminal)."""
+    import threading
+
+    hold = threading.Event()
+    other = threading.Thread(target=hold.wait)
+    other.start()
+    try:
+        s = engine.run_terminal(_opts(("sh",), tty=True, interactive=True, name="threaded"),
+                                console_size=(10, 50))  # fmt: skip
+        _until(s.terminal, PROMPT)
+        s.terminal.write(b"stty size\r")
+        assert b"\r\n10 50\r\n" in _until(s.terminal, rb"\d+ \d+\r\n")
+        e = engine.exec_terminal("threaded", ["sh"], console_size=(11, 51))
+        _until(e.terminal, PROMPT)
+        e.terminal.write(b"stty size; echo $$ > /pid\r")
+        assert b"\r\n11 51\r\n" in _until(e.terminal, rb"\d+ \d+\r\n")
+        e.release()
+        alive = ["sh", "-c", "kill -0 $(cat /pid) && echo alive"]
+        assert _run_out(engine, "threaded", alive) == (0, "alive\n")
+        s.terminal.write(b"exit 9\r")
+        _until(s.terminal, None)
+        assert s.wait() == 9
+    finally:
+        hold.set()
+        other.join()
+
+
 def test_without_the_command_server_too(screens) -> None:
     s = screens("run", "-it", "--rm", "--network", "none", "busybox", "sh", IPYDOCK_SERVER="0")
     s.expect(PROMPT)

@@ -83,14 +83,14 @@ def run(pid: int, plan: Plan, console_fd: int = -1) -> int:
     this process is changed for good (a fresh helper, or a fork made for the purpose).
     ``console_fd``: the child's end of a console socket (``plan.terminal``); the command gets
     a terminal of the container and the master goes back over it."""
+    if console_fd >= 0:  # the child sends the master with it, past setns: import it now,
+        import socket  # noqa: F401 - while our own files are still in reach
+
     cgroup_fds = [os.open(p, os.O_WRONLY | os.O_CLOEXEC) for p in plan.cgroup_procs]
     pidfd = os.pidfd_open(pid)
     flags = _NAMESPACES if plan.clone_flags & CLONE_NEWNET else _NAMESPACES & ~CLONE_NEWNET
     setns(pidfd, flags | (CLONE_NEWUSER if plan.rootless else 0))  # the user's first
     os.close(pidfd)
-    if console_fd >= 0:
-        import socket  # noqa: F401 - for the child, which sends the master with it
-
     child = os.fork()
     if child == 0:
         _child(plan, cgroup_fds, console_fd)
