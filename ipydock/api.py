@@ -131,6 +131,12 @@ class Backend(Protocol):
         on_start: Callable[[str], None] | None = None,
     ) -> RunResult: ...  # fmt: skip
 
+    def start_attached(
+        self, container: str, *, stdin: Any = None,
+        output: Callable[[str, str], None] | None = None,
+        on_start: Callable[[str], None] | None = None,
+    ) -> int: ...  # fmt: skip
+
     # terminals (``-t``): the container's or exec's pseudo-terminal, see TerminalSession
     def run_terminal(
         self, opts: RunOptions, *, console_size: tuple[int, int] = (0, 0)

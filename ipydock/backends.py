@@ -288,6 +288,31 @@ class BundledBackend:
             raise
         return cid, attached
 
+    def start_attached(
+        self, container: str, *, stdin: Any = None, output: Output | None = None,
+        on_start: Callable[[str], None] | None = None,
+    ) -> int:  # fmt: skip
+        """``start -a`` of a container without a terminal: its output until it exits (if it
+        already runs: from now on, as ``attach``), its exit code."""
+        self._can_run("container start")
+        attached = _lifecycle().start(self.store, container, attach=True, stdin=stdin,
+                                      forkserver=self._helper())  # fmt: skip
+        cid = attached.record.id if attached is not None else self._id(container)
+        if on_start is not None:
+            on_start(cid)
+        if attached is None:
+            for entry in self.logs(cid, follow=True, tail=0):
+                if output is not None:
+                    output(entry.stream, entry.text)
+            return self.wait_container(cid)
+        for stream, text, _time in attached.output():
+            if output is not None:
+                output(stream, text)
+        return attached.wait(_lifecycle().records_of(self.store))
+
+    def _id(self, container: str) -> str:
+        return str(_lifecycle().records_of(self.store).find(container).id)
+
     # -- terminals (ipydock.engine.containers.terminal) ----------------------------------------
 
     def run_terminal(

@@ -186,10 +186,22 @@ def many(
 CONTAINERS = arg("containers", nargs="+", metavar="CONTAINER")
 
 
-def _start_call(backend: Backend, a: argparse.Namespace) -> list[ActionResult]:
-    if a.attach or a.interactive:
+def _start_call(backend: Backend, a: argparse.Namespace) -> list[ActionResult] | RunOutput:
+    """Started containers; with ``-a``: what it printed, with its exit code (as ``run``)."""
+    if not (a.attach or a.interactive):
+        return each(a.containers, backend.start_container)
+    detail = _one_to_attach(backend, a)
+    if detail.config.get("Tty"):
         raise UsageError(NO_TERMINAL)
-    return each(a.containers, backend.start_container)
+    chunks: list[tuple[str, str]] = []
+    code = backend.start_attached(detail.id, output=lambda s, t: chunks.append((s, t)))
+    return RunOutput(chunks, RunResult(detail.id, code))
+
+
+def _one_to_attach(backend: Backend, a: argparse.Namespace) -> ContainerDetail:
+    if len(a.containers) > 1:
+        raise UsageError("you cannot start and attach multiple containers at once")
+    return backend.inspect_container(a.containers[0])
 
 
 @command("container", "start", "Start one or more stopped containers", top=["start"],
@@ -200,17 +212,31 @@ def _start_call(backend: Backend, a: argparse.Namespace) -> list[ActionResult]:
 def container_start(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     if not (a.attach or a.interactive):
         return print_each(each(a.containers, backend.start_container), out)
-    if len(a.containers) > 1:
-        raise UsageError("you cannot start and attach multiple containers at once")
-    detail = backend.inspect_container(a.containers[0])
+    detail = _one_to_attach(backend, a)
     if not detail.config.get("Tty"):
-        raise UsageError("start -a of a container without a terminal (-t) is not there yet: "
-                         "`ipydock start` it, then `ipydock attach` or `logs -f`")  # fmt: skip
+        return _start_output(backend, a, detail.id, out)
     if a.interactive:
         tty.require_terminal(0)
     out.flush()
     session = backend.start_terminal(detail.id, console_size=tty.console_size(1, 0))
     return _code(tty.interact(session, stdin=a.interactive, detach_keys=a.detach_keys))
+
+
+def _start_output(backend: Backend, a: argparse.Namespace, cid: str, out: IO[str]) -> int:
+    """``start -a`` without a terminal: its output, signals passed on, its exit code."""
+
+    def output(stream: str, text: str) -> None:
+        target = sys.stderr if stream == "stderr" else out
+        target.write(text)
+        target.flush()
+
+    with tty.SigProxy(backend.kill_container) as proxy:
+        try:
+            return backend.start_attached(cid, stdin=sys.stdin if a.interactive else None,
+                                          output=output, on_start=proxy.started)  # fmt: skip
+        except StartFailed as exc:
+            print(f"ipydock: Error: {exc}.", file=sys.stderr)
+            return exc.exit_code
 
 
 def _attach_call(backend: Backend, a: argparse.Namespace) -> None:

@@ -340,6 +340,25 @@ class DockerBackend:
         with self._errors("image", opts.image):
             return str(self.api.create_container(**create_args(self.api, opts))["Id"])
 
+    def start_attached(
+        self, container: str, *, stdin: Any = None,
+        output: Callable[[str, str], None] | None = None,
+        on_start: Callable[[str], None] | None = None,
+    ) -> int:  # fmt: skip
+        """``start -a``: attach first, then start (no output missed); its exit code."""
+        with self._errors("container", container):
+            out = self.api.attach(container, stream=True, demux=True)
+            self.api.start(container)
+            if on_start is not None:
+                on_start(container)
+            decoders = {s: codecs.getincrementaldecoder("utf-8")("replace")
+                        for s in ("stdout", "stderr")}  # fmt: skip
+            for chunk in out:
+                for stream, data in zip(("stdout", "stderr"), chunk, strict=True):
+                    if data and output is not None:
+                        output(stream, decoders[stream].decode(data))
+            return int(self.api.wait(container).get("StatusCode", 0))
+
     # Terminals: the docker CLI does them against this engine (`docker run -it`).
     def run_terminal(self, opts: RunOptions, *, console_size: tuple[int, int] = (0, 0)) -> Any:
         raise _no_terminal("run -t")

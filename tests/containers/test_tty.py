@@ -279,17 +279,14 @@ def _interrupt(proc: subprocess.Popen[bytes]) -> tuple[bytes, int]:
     return line + rest, proc.returncode
 
 
-def test_dash_t_without_a_terminal_on_stdin_as_docker(
-    engine, root: str, busybox_tgz: str, dockerd
-) -> None:
+def test_dash_t_without_a_terminal_on_stdin_as_docker(engine, root: str, docker_busybox) -> None:
     ours = _cli(root, "run", "-it", "--rm", "busybox", "sh", stdin=subprocess.DEVNULL)
     assert (ours.returncode, ours.stderr) == (1, "the input device is not a TTY\n")
     # -t alone does not read stdin: it runs, and its output is the terminal's (CR LF)
     plain = _cli(root, "run", "-t", "--rm", "--network", "none", "busybox", "echo", "hi",
                  stdin=subprocess.DEVNULL, text=False)  # fmt: skip
     assert (plain.returncode, plain.stdout) == (0, b"hi\r\n")
-    d = dockerd
-    d.run("import", "--change", 'CMD ["sh"]', busybox_tgz, "busybox")
+    d = docker_busybox
     theirs = d.run("run", "-it", "--rm", "busybox", "sh", check=False,
                    stdin=subprocess.DEVNULL)  # fmt: skip
     assert (theirs.returncode, theirs.stderr.decode()) == (ours.returncode, ours.stderr)
@@ -304,12 +301,53 @@ def test_dash_t_without_a_terminal_on_stdin_as_docker(
     assert _interrupt(proc) == (b"ready\ngot INT\n", 7)
 
 
+@pytest.fixture
+def docker_busybox(dockerd, busybox_tgz: str):
+    """The session's dockerd with the same busybox image (``docker import``)."""
+    dockerd.run("import", "--change", 'CMD ["sh"]', busybox_tgz, "busybox")
+    return dockerd
+
+
+def test_start_a_without_a_terminal_as_docker(engine, root: str, docker_busybox) -> None:
+    """``start -a``: the output (stdout and stderr apart) and the exit code; ``-ai``: stdin."""
+    script = "echo out; echo err >&2; exit 2"
+
+    def both(*cli: list[str], stdin: str = "") -> list[tuple[int, str, str]]:
+        found = []
+        for argv in cli:
+            done = subprocess.run(argv, input=stdin, capture_output=True, text=True,
+                                  timeout=120, env=docker_busybox.env())  # fmt: skip
+            found.append((done.returncode, done.stdout, done.stderr))
+        return found
+
+    ours = [sys.executable, "-m", "ipydock", "--root", root]
+    for argv in (ours, ["docker"]):
+        subprocess.run(
+            [*argv, "create", "--name", "once", "--network", "none", "busybox", "sh", "-c", script],
+            check=True,
+            capture_output=True,
+            env=docker_busybox.env(),
+        )
+        subprocess.run(
+            [*argv, "create", "-i", "--name", "cat", "--network", "none", "busybox", "cat"],
+            check=True,
+            capture_output=True,
+            env=docker_busybox.env(),
+        )
+    mine, theirs = both([*ours, "start", "-a", "once"], ["docker", "start", "-a", "once"])
+    assert mine == theirs == (2, "out\n", "err\n")
+    mine, theirs = both(
+        [*ours, "start", "-ai", "cat"], ["docker", "start", "-ai", "cat"], stdin="hello\n"
+    )
+    assert mine == theirs == (0, "hello\n", "")
+    docker_busybox.run("rm", "once", "cat")
+
+
 def test_a_notebook_is_pointed_to_a_terminal(backend) -> None:
     from ipydock.magics import dispatch
 
-    for words in (["container", "run", "-it", "busybox", "sh"],
-                  ["container", "exec", "-it", "c", "sh"], ["container", "start", "-ai", "c"],
-                  ["container", "attach", "c"]):  # fmt: skip
+    for words in (["container", "run", "-it", "busybox", "sh"], ["container", "attach", "c"],
+                  ["container", "exec", "-it", "c", "sh"]):  # fmt: skip
         args = dispatch.parse(words)
         with pytest.raises(UsageError, match="JupyterLab terminal"):
             dispatch.run(backend, args)
