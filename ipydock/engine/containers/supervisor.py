@@ -169,11 +169,6 @@ class Supervisor:
 
     def _run_here(self) -> ExitStatus | None:
         lower = self.rec.config["GraphDriver"]["Data"]["LowerDirs"]
-        if self.proot and self.tty:
-            self.failed({"step": "terminal", "errno": 0, "exit_code": 125, "detail": (
-                "PRoot mode (no user namespaces here) cannot give a container a terminal: run "
-                "it without -t")})  # fmt: skip
-            return None
         try:
             if self.proot:
                 _copy_root(lower, rootfs_dirs(self.rec)["merged"])
@@ -221,12 +216,16 @@ class Supervisor:
             report = network.wire(self.records.dir, self.rec.id, self.rec.config, child)
         os.close(child.report_fd)
         hub = None
+        master = child.master
         if child.console is not None:
             with child.console:
-                if report is None:
-                    hub = TerminalHub(recv_master(child.console), self.rec.dir,
-                                      LineSplitter("stdout", self.log), self.starter)  # fmt: skip
-                    self.starter = None  # the first run's; a restart's clients attach anew
+                master = recv_master(child.console) if report is None else -1
+        if master >= 0 and report is not None:
+            os.close(master)
+        elif master >= 0:
+            hub = TerminalHub(master, self.rec.dir, LineSplitter("stdout", self.log),
+                              self.starter)  # fmt: skip
+            self.starter = None  # the first run's; a restart's clients attach anew
         if report is not None:
             os.waitpid(child.pid, 0)
             os.close(child.pidfd)

@@ -79,10 +79,15 @@ class Terminal:
             return b""
 
     def write(self, data: bytes) -> None:
-        """Type ``data`` (it goes through the terminal's line discipline: ^C is SIGINT)."""
+        """Type ``data`` (it goes through the terminal's line discipline: ^C is SIGINT).
+        Input to a terminal whose run has just ended is dropped (its end is read next)."""
         view = memoryview(data)
-        while view:
-            view = view[os.write(self.master, view) :]
+        try:
+            while view:
+                view = view[os.write(self.master, view) :]
+        except (BlockingIOError, OSError) as exc:
+            if not isinstance(exc, BlockingIOError) and exc.errno != errno.EIO:
+                raise
 
     def resize(self, rows: int, cols: int) -> None:
         if rows > 0 and cols > 0:

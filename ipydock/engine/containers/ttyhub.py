@@ -117,12 +117,16 @@ class TerminalHub:
                 self._flush(client)
 
     def drain(self) -> None:
-        """pid 1 is gone (and its namespace with it): read what the terminal still holds."""
+        """pid 1 is gone (and its namespace with it): read what the terminal still holds, up
+        to EIO (no slave left; the kernel flushes the pending output before saying so), or
+        EAGAIN (PRoot's tracees may outlive it, holding the slave: not waited for)."""
         if self.master_open and self.sel is not None:
             with contextlib.suppress(KeyError):
                 self.sel.unregister(self.master)
-        while self.master_open:
-            self._read_master()
+        os.set_blocking(self.master, False)
+        with contextlib.suppress(BlockingIOError):
+            while self.master_open:
+                self._read_master()
         self.splitter.flush()
 
     def close(self) -> None:

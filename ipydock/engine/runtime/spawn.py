@@ -122,6 +122,8 @@ class Child:
     #: ``plan.terminal``: the parent's end of the console socket; the master arrives on it
     #: before exec (:func:`ipydock.engine.runtime.console.recv_master`).
     console: socket.socket | None = None
+    #: PRoot mode (``runtime/proot.py``): the master of the host terminal it was given.
+    master: int = -1
 
 
 # --- thin syscall wrappers -------------------------------------------------------------------
