@@ -103,14 +103,25 @@ class Screen:
         os.close(self.slave)
 
 
+@pytest.fixture(scope="module")
+def served() -> Iterator[str]:
+    """A command server of this module's own, ready before the first command (the launcher
+    runs a command itself while the server it starts is not up yet): its runtime dir."""
+    from ipydock.testing import CommandServer
+
+    with CommandServer() as server:
+        yield server.dir
+
+
 @pytest.fixture
-def screens(engine, root: str) -> Iterator:
-    """Open CLI commands on terminals of their own; all closed after the test."""
+def screens(engine, root: str, served: str) -> Iterator:
+    """Open CLI commands on terminals of their own, through the command server; all closed
+    after the test."""
     opened: list[Screen] = []
 
     def open_(*args: str, rows: int = 24, cols: int = 80, **env: str) -> Screen:
-        screen = Screen([sys.executable, "-m", "ipydock", "--root", root, *args], rows, cols,
-                        **env)  # fmt: skip
+        argv = [sys.executable, "-m", "ipydock", "--root", root, *args]
+        screen = Screen(argv, rows, cols, **{"IPYDOCK_RUNTIME_DIR": served, **env})
         opened.append(screen)
         return screen
 
@@ -245,6 +256,30 @@ def test_the_engines_handle_from_a_threaded_process(engine) -> None:
         other.join()
 
 
+def test_a_killed_worker_leaves_the_terminal_as_it_was(screens, engine, root: str) -> None:
+    """The command server's worker runs the session; killed outright (no chance to restore
+    anything), the ``ipydock`` launcher on the terminal restores it; the container goes on."""
+    s = screens("run", "-it", "--name", "orphan", "--network", "none", "busybox", "sh")
+    s.expect(PROMPT)
+    assert not s.restored()  # raw while attached
+    title = f"ipydock --root {root} run -it --name orphan".encode()
+    (worker,) = [
+        int(p) for p in os.listdir("/proc") if p.isdigit() and _cmdline(p).startswith(title)
+    ]
+    os.kill(worker, signal.SIGKILL)
+    assert s.wait() == 137
+    assert s.restored()
+    assert engine.inspect_container("orphan").state["Running"]
+
+
+def _cmdline(pid: str) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ")
+    except OSError:
+        return b""
+
+
 def test_without_the_command_server_too(screens) -> None:
     s = screens("run", "-it", "--rm", "--network", "none", "busybox", "sh", IPYDOCK_SERVER="0")
     s.expect(PROMPT)
@@ -256,11 +291,17 @@ def test_without_the_command_server_too(screens) -> None:
     assert s.restored()
 
 
-def test_sig_proxy_passes_ctrl_c_to_a_container_without_a_terminal(engine, root: str) -> None:
+@pytest.mark.parametrize("server", ["served", "IPYDOCK_SERVER=0"])
+def test_sig_proxy_passes_ctrl_c_to_a_container_without_a_terminal(
+    engine, root: str, served: str, server: str
+) -> None:
+    env = {**os.environ, "IPYDOCK_RUNTIME_DIR": served}
+    if server != "served":
+        env["IPYDOCK_SERVER"] = "0"
     proc = subprocess.Popen(
         [sys.executable, "-m", "ipydock", "--root", root, "run", "--rm", "--network", "none",
          "busybox", "sh", "-c", _TRAP],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env,
     )  # fmt: skip
     out, code = _interrupt(proc)
     assert (code, out) == (7, b"ready\ngot INT\n")
