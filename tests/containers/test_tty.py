@@ -17,6 +17,7 @@ import re
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -167,7 +168,10 @@ def test_detach_keys_leave_it_running_and_attach_finds_the_same_terminal(
     s.send(b"\x10\x11")  # ctrl-p ctrl-q
     assert s.wait() == 0
     assert s.restored()
-    assert engine.inspect_container("keep").state["Running"]
+    detail = engine.inspect_container("keep")
+    assert detail.state["Running"]
+    sock = os.stat(os.path.join(root, "containers", detail.id, "attach.sock"))
+    assert stat.S_ISSOCK(sock.st_mode) and sock.st_mode & 0o077 == 0  # its owner only
 
     a = screens("attach", "--detach-keys", "ctrl-x", "keep", rows=33, cols=77)
     a.send(b"echo $A; stty size\r")

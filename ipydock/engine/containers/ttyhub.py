@@ -80,11 +80,13 @@ class TerminalHub:
         self.sel: selectors.BaseSelector | None = None
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         path, dir_fd = bind_path(container_dir)
+        old_umask = os.umask(0o077)  # the terminal is the container's: its owner's alone
         try:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(container_dir, ATTACH_SOCKET))  # a previous run's
             self.listener.bind(path)
         finally:
+            os.umask(old_umask)
             os.close(dir_fd)
         self.listener.listen(8)
         self.listener.setblocking(False)
