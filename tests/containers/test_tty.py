@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from ipydock.engine.containers.terminal import DetachKeys, parse_detach_keys
+from ipydock.engine.containers.terminal import DetachKeys, parse_detach_keys, resize_container
 from ipydock.engine.runtime.console import get_size, set_size
 from ipydock.errors import UsageError
 from tests.conftest import require
@@ -250,6 +250,10 @@ def test_the_engines_handle_from_a_threaded_process(engine) -> None:
         e.terminal.write(b"stty size; echo $$ > /pid\r")
         assert b"\r\n11 51\r\n" in _until(e.terminal, rb"\d+ \d+\r\n")
         e.release()
+        rec = engine.inspect_container("threaded")  # docker's POST /containers/ID/resize
+        resize_container(os.path.dirname(rec.log_path), rec.id, 12, 52)
+        s.terminal.write(b"stty size\r")
+        assert b"\r\n12 52\r\n" in _until(s.terminal, rb"\d+ \d+\r\n")
         alive = ["sh", "-c", "kill -0 $(cat /pid) && echo alive"]
         assert _run_out(engine, "threaded", alive) == (0, "alive\n")
         s.terminal.write(b"exit 9\r")

@@ -18,6 +18,18 @@ and ``/resize``: a :class:`Terminal` (read the output, write input, resize) insi
 Reading the output is the caller's business (``select`` on :meth:`Terminal.fileno`); a
 caller that stops reading is dropped by the hub once 1 MiB behind, and the container goes on.
 Closing a container's terminal is a detach: the container keeps its terminal and its run.
+
+For the Docker Engine API (``Tty: true``), each endpoint is one call here:
+
+- ``POST /containers/create`` with ``Tty``/``OpenStdin``: ``RunOptions(tty=..., interactive=...)``;
+- attach before start (what ``docker run -it`` does), then ``/start``: at the start, the
+  backend's ``start_terminal(id, console_size)`` (``lifecycle.start(attach=True)``: the
+  terminal is connected before pid 1 exists), spliced to the hijacked connection;
+- ``/containers/{id}/attach`` of a running one: ``attach_terminal(id)``; ``detachKeys``:
+  :class:`DetachKeys` on the input, then ``release()``; the exit code: ``wait()``;
+- ``/containers/{id}/resize?h=&w=``: :func:`resize_container` (or ``resize`` on a handle);
+- exec with ``Tty``: ``exec_terminal(...)`` at ``/exec/{id}/start``; ``/exec/{id}/resize``:
+  that session's ``terminal.resize``; its exit code: ``wait()``.
 """
 
 from __future__ import annotations
@@ -34,7 +46,15 @@ from ipydock.engine.containers.ttyhub import MARK, bind_path
 from ipydock.engine.runtime import console
 from ipydock.errors import ContainerNotRunning, UsageError
 
-__all__ = ["DEFAULT_DETACH_KEYS", "DetachKeys", "Terminal", "TerminalSession", "connect"]
+__all__ = [
+    "DEFAULT_DETACH_KEYS",
+    "DetachKeys",
+    "Terminal",
+    "TerminalSession",
+    "connect",
+    "parse_detach_keys",
+    "resize_container",
+]
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 _CHUNK = 65536
@@ -147,6 +167,16 @@ def connect(container_dir: str, container_id: str) -> Terminal:
         return Terminal.from_socket(sock)
     except OSError as exc:
         raise ContainerNotRunning(container_id) from exc
+
+
+def resize_container(container_dir: str, container_id: str, rows: int, cols: int) -> None:
+    """Set the window size of a running terminal container (docker's ``/resize``), whoever
+    is attached."""
+    term = connect(container_dir, container_id)
+    try:
+        term.resize(rows, cols)
+    finally:
+        term.close()
 
 
 def keep_draining(master: int) -> None:
