@@ -27,12 +27,12 @@ import termios
 import tty
 from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ipydock.api import TerminalSession
-from ipydock.engine.containers.terminal import DetachKeys
-from ipydock.engine.runtime.console import get_size
 from ipydock.errors import NotATerminal
+
+if TYPE_CHECKING:  # the engine's parts load when a terminal is used (every run imports us)
+    from ipydock.api import TerminalSession
 
 __all__ = ["SigProxy", "console_size", "interact", "require_terminal"]
 
@@ -49,6 +49,8 @@ def require_terminal(fd: int = 0) -> None:
 
 def console_size(*fds: int) -> tuple[int, int]:
     """(rows, cols) of the first of ``fds`` that is a terminal (docker: the output's)."""
+    from ipydock.engine.runtime.console import get_size
+
     for fd in fds:
         if os.isatty(fd):
             return get_size(fd)
@@ -65,6 +67,8 @@ def interact(
 ) -> int | None:  # fmt: skip
     """Copy between our terminal and ``session`` until it ends (its exit code) or the user
     types the detach keys (None; the container goes on)."""
+    from ipydock.engine.containers.terminal import DetachKeys
+
     keys = DetachKeys(detach_keys if detach_keys is not None else "ctrl-p,ctrl-q")
     term = session.terminal
     with _raw(in_fd if stdin else -1), _signals() as wake:
