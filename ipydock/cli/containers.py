@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from typing import IO
+from typing import IO, Any
 
 from ipydock.api import Backend
 from ipydock.cli import tty
@@ -138,17 +138,29 @@ def container_run(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
             out.flush()
             session = backend.run_terminal(_options(a), console_size=tty.console_size(1, 0))
             return _code(tty.interact(session, stdin=a.interactive, detach_keys=a.detach_keys))
-        with tty.SigProxy(backend.kill_container) if a.sig_proxy and not a.detach else (
-                contextlib.nullcontext()) as proxy:  # fmt: skip
+        with _signals_while_attached(backend, a) as proxy:
             result = backend.run(_options(a), detach=a.detach, stdin=stdin, output=output,
                                  on_start=proxy.started if proxy else None)  # fmt: skip
     except StartFailed as exc:  # docker run exits with 125/126/127 and says why
         print(f"ipydock: Error: {exc}.", file=sys.stderr)
         return exc.exit_code
+    except tty.ForceExit as exc:  # the container goes on, as with docker
+        print(f"\n{exc}", file=sys.stderr)
+        return 1
     if a.detach:
         out.write(result.id + "\n")
         return 0
     return int(result.exit_code or 0)
+
+
+def _signals_while_attached(backend: Backend, a: argparse.Namespace) -> Any:
+    """sig-proxy (its :meth:`~ipydock.cli.tty.SigProxy.started` takes the container), or with
+    ``--sig-proxy=false`` signals ignored (None); detached: nothing to do (None)."""
+    if getattr(a, "detach", False):
+        return contextlib.nullcontext()
+    if not a.sig_proxy:
+        return tty.no_sig_proxy()
+    return tty.SigProxy(backend.kill_container)
 
 
 def _code(code: int | None) -> int:
@@ -230,13 +242,16 @@ def _start_output(backend: Backend, a: argparse.Namespace, cid: str, out: IO[str
         target.write(text)
         target.flush()
 
-    with tty.SigProxy(backend.kill_container) as proxy:
-        try:
+    try:
+        with tty.SigProxy(backend.kill_container) as proxy:
             return backend.start_attached(cid, stdin=sys.stdin if a.interactive else None,
                                           output=output, on_start=proxy.started)  # fmt: skip
-        except StartFailed as exc:
-            print(f"ipydock: Error: {exc}.", file=sys.stderr)
-            return exc.exit_code
+    except StartFailed as exc:
+        print(f"ipydock: Error: {exc}.", file=sys.stderr)
+        return exc.exit_code
+    except tty.ForceExit as exc:
+        print(f"\n{exc}", file=sys.stderr)
+        return 1
 
 
 def _attach_call(backend: Backend, a: argparse.Namespace) -> None:
@@ -261,14 +276,18 @@ def container_attach(backend: Backend, a: argparse.Namespace, out: IO[str]) -> i
         rows, cols = tty.console_size(1, 0)
         session.terminal.resize(rows, cols)
         return _code(tty.interact(session, stdin=not a.no_stdin, detach_keys=a.detach_keys))
-    with tty.SigProxy(backend.kill_container) if a.sig_proxy else contextlib.nullcontext() as p:
-        if p:
-            p.started(detail.id)
-        for entry in backend.logs(detail.id, follow=True, tail=0):
-            target = sys.stderr if entry.stream == "stderr" else out
-            target.write(entry.text)
-            target.flush()
-        return backend.wait_container(detail.id)
+    try:
+        with _signals_while_attached(backend, a) as p:
+            if p:
+                p.started(detail.id)
+            for entry in backend.logs(detail.id, follow=True, tail=0):
+                target = sys.stderr if entry.stream == "stderr" else out
+                target.write(entry.text)
+                target.flush()
+            return backend.wait_container(detail.id)
+    except tty.ForceExit as exc:
+        print(f"\n{exc}", file=sys.stderr)
+        return 1
 
 
 many(

@@ -34,7 +34,14 @@ from ipydock.errors import NotATerminal
 if TYPE_CHECKING:  # the engine's parts load when a terminal is used (every run imports us)
     from ipydock.api import TerminalSession
 
-__all__ = ["SigProxy", "console_size", "interact", "require_terminal"]
+__all__ = [
+    "ForceExit",
+    "SigProxy",
+    "console_size",
+    "interact",
+    "no_sig_proxy",
+    "require_terminal",
+]
 
 #: What ``run`` without ``-t`` passes on to the container (docker: all but CHLD, PIPE, URG,
 #: WINCH); SIGKILL and SIGSTOP cannot be caught.
@@ -156,15 +163,37 @@ def _signals() -> Iterator[int]:
         os.close(w)
 
 
+@contextlib.contextmanager
+def no_sig_proxy() -> Iterator[None]:
+    """``--sig-proxy=false``: as docker's client, SIGINT and SIGTERM are ignored while
+    attached; it leaves when the container exits."""
+    saved = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+
+
+class ForceExit(Exception):
+    """A third SIGINT/SIGTERM while proxying: the CLI gives up waiting (docker's words)."""
+
+    def __str__(self) -> str:
+        return "got 3 SIGTERM/SIGINTs, forcefully exiting"
+
+
 class SigProxy:
     """docker's ``--sig-proxy``: while the attached container runs, the signals this
-    process receives go to it (``kill(id, SIG)``); those before it started go once it has."""
+    process receives go to it (``kill(id, SIG)``); those before it started go once it has.
+    As docker's client, the third SIGINT/SIGTERM (a container that ignores them) raises
+    :class:`ForceExit`: the CLI leaves, the container goes on."""
 
     def __init__(self, kill: Callable[[str, str], Any]) -> None:
         self.kill = kill
         self.container: str | None = None
         self.pending: list[str] = []
         self.saved: dict[int, Any] = {}
+        self.stops = 0
 
     def __enter__(self) -> SigProxy:
         for name in PROXIED:
@@ -183,6 +212,10 @@ class SigProxy:
 
     def _got(self, signum: int, _frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
+        if name in ("SIGINT", "SIGTERM"):
+            self.stops += 1
+            if self.stops >= 3:
+                raise ForceExit()
         if self.container is None:
             self.pending.append(name)
         else:

@@ -350,6 +350,58 @@ def test_dash_t_without_a_terminal_on_stdin_as_docker(engine, root: str, docker_
     assert _interrupt(proc) == (b"ready\ngot INT\n", 7)
 
 
+_IGNORE = "trap 'echo got' INT TERM; echo ready; while :; do sleep 1 & wait; done"
+
+
+def _three_interrupts(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Ctrl-C three times at a container that only says it got each one: the exit code and
+    the stderr of the client. (Each next one once the last arrived: signals do not queue.)"""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, env=env)  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    for i in range(3):
+        proc.send_signal(signal.SIGINT)
+        if i < 2:
+            assert proc.stdout.readline() == b"got\n"
+    _, err = proc.communicate(timeout=DEADLINE)
+    return proc.returncode, err.decode()
+
+
+def _ignored(argv: list[str], env: dict[str, str], kill: list[str]) -> tuple[int, str, str]:
+    """``--sig-proxy=false``: Ctrl-C and SIGTERM reach neither the client (it ignores them:
+    the kernel drops a signal that is ignored when it is sent) nor the container; ``kill``
+    ends the container, and with it the client: its exit code, later stdout, stderr."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, env=env)  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGTERM)
+    subprocess.run(kill, env=env, check=True, capture_output=True)
+    out, err = proc.communicate(timeout=DEADLINE)
+    return proc.returncode, out.decode(), err.decode()
+
+
+def test_ctrl_c_thrice_and_no_sig_proxy_as_docker(
+    engine, root: str, served: str, docker_busybox
+) -> None:
+    env = {**docker_busybox.env(), "IPYDOCK_RUNTIME_DIR": served}
+    ours = [sys.executable, "-m", "ipydock", "--root", root]
+    trap = "trap 'echo got' INT TERM; echo ready; sleep 1000 & wait"
+    found = {}
+    for who, cli in (("ours", ours), ("docker", ["docker"])):
+        run = [*cli, "run", "--network", "none"]
+        found[who] = (
+            _three_interrupts([*run, "--name", "thrice", "busybox", "sh", "-c", _IGNORE], env),
+            _ignored([*run, "--name", "quiet", "--sig-proxy=false", "busybox", "sh", "-c", trap],
+                     {**env, "IPYDOCK_SERVER": "0"}, [*cli, "kill", "quiet"]),
+        )  # fmt: skip
+        if who == "ours":  # the client left, the container goes on
+            assert engine.inspect_container("thrice").state["Running"]
+    assert found["ours"] == found["docker"]
+    assert found["ours"] == ((1, "\ngot 3 SIGTERM/SIGINTs, forcefully exiting\n"), (137, "", ""))
+    docker_busybox.run("rm", "-f", "thrice", "quiet")
+
+
 @pytest.fixture
 def docker_busybox(dockerd, busybox_tgz: str):
     """The session's dockerd with the same busybox image (``docker import``)."""
