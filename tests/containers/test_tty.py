@@ -36,6 +36,8 @@ from tests.containers.conftest import settled_processes_using
 from tests.rootless.conftest import NOBODY, as_user
 
 PROMPT = b"/ # "
+#: busybox's line editor draws its line again when the window size changes (SIGWINCH)
+REDRAWN = rb"\r/ # \x1b\[J"
 DEADLINE = 60.0
 
 
@@ -83,14 +85,21 @@ class Screen:
             self.seen += chunk.replace(b"\x1b[6n", b"")  # busybox asks where the cursor is
 
     def wait(self) -> int:
-        """The command's exit status (its output read to the end meanwhile)."""
+        """The command's exit status (its output read meanwhile, so that it never blocks)."""
         end = time.monotonic() + DEADLINE
-        while self.proc.poll() is None and time.monotonic() < end:
-            if select.select([self.master], [], [], 0.5)[0]:  # reads; returns at its exit
+        pidfd = os.pidfd_open(self.proc.pid)
+        try:
+            while True:
+                left = end - time.monotonic()
+                ready = select.select([self.master, pidfd], [], [], max(left, 0))[0]
+                if pidfd in ready or not ready:
+                    break
                 try:
                     self.seen += os.read(self.master, 65536)
-                except OSError:
+                except OSError:  # EIO: nothing holds the terminal any more
                     break
+        finally:
+            os.close(pidfd)
         return self.proc.wait(timeout=DEADLINE)
 
     def restored(self) -> bool:
@@ -142,8 +151,9 @@ def test_run_it_gives_a_shell_with_the_terminal_size_ctrl_c_and_exit_code(screen
     s.expect(PROMPT)
     s.send(b"echo $((6*7)) $TERM; tty; stty size\r")
     s.expect(rb"42 xterm\r\n/dev/pts/0\r\n30 100\r\n")
-    set_size(s.master, 40, 120)  # the user resizes the window: SIGWINCH to the CLI
     s.expect(PROMPT)
+    set_size(s.master, 40, 120)  # the user resizes the window: SIGWINCH to the CLI
+    s.expect(REDRAWN)  # ... which resized the container's terminal: the shell redraws
     s.send(b"stty size\r")
     s.expect(rb"40 120\r\n")
     # Ctrl-C is a byte for the terminal: it interrupts the sleep, not the shell
@@ -292,7 +302,7 @@ def test_without_the_command_server_too(screens) -> None:
     s = screens("run", "-it", "--rm", "--network", "none", "busybox", "sh", IPYDOCK_SERVER="0")
     s.expect(PROMPT)
     set_size(s.master, 50, 140)
-    s.expect(PROMPT)
+    s.expect(REDRAWN)
     s.send(b"stty size; exit 2\r")
     s.expect(rb"50 140\r\n")
     assert s.wait() == 2

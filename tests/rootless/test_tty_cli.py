@@ -11,7 +11,7 @@ import sysconfig
 from ipydock.cli import server
 from ipydock.engine.runtime.console import set_size
 from tests.conftest import require
-from tests.containers.test_tty import PROMPT, Screen
+from tests.containers.test_tty import PROMPT, REDRAWN, Screen
 from tests.rootless.conftest import NOBODY, _user_python
 
 
@@ -51,8 +51,9 @@ def test_run_it_as_an_ordinary_user_with_and_without_its_command_server(
                 s.expect(PROMPT)
                 s.send(b"id -u; stty size\r")
                 s.expect(rb"\r\n0\r\n29 81\r\n")  # root in its user namespace
-                set_size(s.master, 33, 99)
                 s.expect(PROMPT)
+                set_size(s.master, 33, 99)
+                s.expect(REDRAWN)
                 s.send(b"stty size; exit 3\r")
                 s.expect(rb"\r\n33 99\r\n")
                 assert s.wait() == 3
