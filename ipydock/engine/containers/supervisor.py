@@ -10,7 +10,10 @@ exits when the container is done::
     loop:  cgroup (if limited) + plan --spawn()--> pid 1 --stdout/stderr pipes--> <id>-json.log
            state.json <- running + supervisor pid and start time (one write)
            notify pipe <- {"event": "started", "pid"} | {"event": "failed", "error"}
+           -t: the terminal's master (runtime/console.py) -> TerminalHub (ttyhub.py): the
+               log, attach.sock and its clients (the starter's socket on our fd 0 first)
            select: pipes | pidfd (exit) | ctl fifo ("kill SIG", "stop SIG TIMEOUT") | timer
+                   | the hub's master, listener and clients
            exit: waitpid, OOM from the cgroup, remove cgroup, state -> exited | restarting
                  (--rm: no write, the record goes next)
            restart policy (no | on-failure[:N] | always), unless a stop/kill was asked for:

@@ -15,10 +15,12 @@ pid 1 and must reap it.
     pidfd_open(pid)                mount /proc /dev /dev/pts /sys(ro) /dev/mqueue /dev/shm, user
     read report pipe <-----+       mounts, /etc files; mknod devices; symlinks; sethostname
                            |       pivot_root(".", "."), detach old root
+    console socket <-------+------ [terminal: /dev/ptmx of its devpts, master sent back,
+                           |        setsid, TIOCSCTTY, slave on 0, 1, 2 (console.py)]
                            |       mask paths, read-only paths, read-only root
                            |       chdir(cwd); look the command up in the image's PATH
                            |       join cgroups; drop bounding caps; setgroups/setgid/setuid;
-                           |       capset; ambient; no_new_privs; pdeathsig
+                           |       capset; ambient; no_new_privs; pdeathsig; default signals
                            +------ [paused: write "ready", block on the go pipe]
       EOF = exec worked    <------ execve (report pipe is close-on-exec) or error line + _exit
 
