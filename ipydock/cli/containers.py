@@ -132,7 +132,9 @@ def container_run(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
 
     if a.tty and a.interactive and not a.detach:
         tty.require_terminal(0)
-    stdin = sys.stdin if a.interactive and not a.tty else None
+    # -di: the container's stdin stays open and empty (the supervisor's), never ours: a
+    # detached container must not read the terminal the user goes on typing in
+    stdin = sys.stdin if a.interactive and not a.tty and not a.detach else None
     try:
         if a.tty and not a.detach:
             out.flush()

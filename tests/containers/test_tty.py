@@ -454,6 +454,29 @@ def test_start_a_without_a_terminal_as_docker(engine, root: str, docker_busybox)
     docker_busybox.run("rm", "once", "cat")
 
 
+def test_dash_di_keeps_an_open_empty_stdin_as_docker(engine, root: str, docker_busybox) -> None:
+    """``run -di cat``: the container's stdin stays open (cat waits), and is not the CLI's (a
+    detached container must not read the user's terminal); ``run -i`` with an empty stdin and
+    a ``-i`` run from Python without input: cat sees the end at once."""
+    env = docker_busybox.env()
+    ours = [sys.executable, "-m", "ipydock", "--root", root]
+    for cli in (ours, ["docker"]):
+        detached = subprocess.run([*cli, "run", "-di", "--name", "catter", "--network", "none",
+                                   "busybox", "cat"], input=b"not for the container\n",
+                                  capture_output=True, env=env, timeout=120)  # fmt: skip
+        assert detached.returncode == 0, detached.stderr
+        attached = subprocess.run([*cli, "run", "-i", "--rm", "--network", "none", "busybox",
+                                   "cat"], stdin=subprocess.DEVNULL, capture_output=True,
+                                  env=env, timeout=120)  # fmt: skip
+        assert (attached.returncode, attached.stdout) == (0, b"")
+    assert engine.inspect_container("catter").state["Running"]
+    assert docker_busybox.run("inspect", "-f", "{{.State.Running}}", "catter").stdout == b"true\n"
+    engine.stop_container("catter", timeout=0)
+    assert _cli(root, "logs", "catter").stdout == ""  # it never read the CLI's input
+    assert engine.run(_opts(("cat",), interactive=True, auto_remove=True)).exit_code == 0
+    docker_busybox.run("rm", "-f", "catter")
+
+
 def test_a_notebook_is_pointed_to_a_terminal(backend) -> None:
     from ipydock.magics import dispatch
 

@@ -331,6 +331,10 @@ def start(
         stdin = theirs
     elif tty:
         stdin = None
+    null = None
+    if attach and stdin is None and not tty:  # attached, no input: its stdin ends at once;
+        null = open(os.devnull, "rb")  # noqa: SIM115 - closed below; a detached -i keeps an
+        stdin = null  # open, empty stdin (the supervisor's), as docker's
     log_fd = os.open(rec.log_path, os.O_RDONLY | os.O_CLOEXEC) if attach and not tty else -1
     if log_fd >= 0:
         os.lseek(log_fd, 0, os.SEEK_END)
@@ -344,7 +348,7 @@ def start(
             _launch(store.root, rec, w, stdin)
     finally:
         os.close(w)
-        if starter is not None:
+        if starter is not None or null is not None:
             stdin.close()
     notify = os.fdopen(r, "rb")
     line = notify.readline()
@@ -396,7 +400,7 @@ def _launch(root: str, rec: Record, notify_w: int, stdin: Any) -> None:
     with open(rec.path("supervisor.log"), "ab") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "ipydock.engine.containers.supervisor", root, rec.id,
-             str(notify_w)],
+             str(notify_w), *([] if stdin is not None else ["no-stdin"])],
             pass_fds=[notify_w], stdin=stdin if stdin is not None else subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=err, start_new_session=True, env=env,
         )  # fmt: skip

@@ -88,10 +88,13 @@ def rootfs_dirs(rec: Record) -> dict[str, str]:
 
 
 class Supervisor:
-    def __init__(self, root: str, container_id: str, notify_fd: int) -> None:
+    def __init__(
+        self, root: str, container_id: str, notify_fd: int, stdin_given: bool = True
+    ) -> None:
         self.records = Records(root, os.path.join(root, "tmp"))
         self.rec = self.records.load(container_id)
         self.notify_fd = notify_fd
+        self.stdin_given = stdin_given  # fd 0 is the starter's input (run -i), not /dev/null
         self.ctl = os.open(self.rec.path("ctl"), os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
         self.log = LogWriter(self.rec.log_path)
         self.stop_deadline: float | None = None
@@ -194,7 +197,7 @@ class Supervisor:
     def _spawn_and_follow(self, spec: Any, cgroup: cgroups.Cgroup | None) -> ExitStatus | None:
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        stdin = 0 if self.rec.config["Config"].get("OpenStdin") else -1
+        stdin, held = self._stdin()
         wired = network.wants_wiring(self.rec.config, self.rootless)
         try:
             if wired:
@@ -207,13 +210,37 @@ class Supervisor:
             else:
                 child = spawn(plan, (stdin, out_w, err_w), paused=wired)
         except Exception as exc:  # noqa: BLE001
-            for fd in (out_r, out_w, err_r, err_w):
+            for fd in (out_r, out_w, err_r, err_w, *((stdin, held) if held >= 0 else ())):
                 os.close(fd)
             errno = getattr(exc, "errno", 0) or 0
             self.failed({"step": "spawn", "errno": errno, "detail": str(exc), "exit_code": 125})
             return None
         os.close(out_w)
         os.close(err_w)
+        if held >= 0:
+            os.close(stdin)
+        try:
+            return self._follow_child(child, spec, cgroup, out_r, err_r, wired)
+        finally:
+            if held >= 0:
+                os.close(held)
+
+    def _stdin(self) -> tuple[int, int]:
+        """(the fd pid 1 gets as stdin, -1 or the write end we hold). ``-i`` with the
+        starter's stdin: ours (fd 0); ``-di`` (nobody's input): a pipe kept open and empty
+        for the run, as docker's open stdin (``cat`` waits, it does not see EOF); no ``-i``:
+        /dev/null."""
+        if not self.rec.config["Config"].get("OpenStdin"):
+            return -1, -1
+        if self.stdin_given:
+            return 0, -1
+        return os.pipe2(os.O_CLOEXEC)
+
+    def _follow_child(
+        self, child: Any, spec: Any, cgroup: cgroups.Cgroup | None, out_r: int, err_r: int,
+        wired: bool,
+    ) -> ExitStatus | None:  # fmt: skip
+        """The spawned pid 1 from its report to its exit."""
         report = read_report(child.report_fd)
         if wired and report == {"ready": True}:  # pid 1 waits before exec: wire its netns
             report = network.wire(self.records.dir, self.rec.id, self.rec.config, child)
@@ -548,7 +575,7 @@ def run_detached(root: str, container_id: str, notify_fd: int, stdin_fd: int = -
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         set_title(f"ipydock-supervisor {container_id[:12]}")
-        code = Supervisor(root, container_id, 3).run()
+        code = Supervisor(root, container_id, 3, stdin_given=stdin_fd >= 0).run()
     except BaseException:  # noqa: BLE001 - report, never return into the helper's loop
         import traceback
 
@@ -561,12 +588,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    root, container_id, notify = argv
+    root, container_id, notify, *flags = argv  # flags: "no-stdin" (fd 0 is /dev/null)
 
     def supervise() -> None:
         set_title(f"ipydock-supervisor {container_id[:12]}")
         with contextlib.suppress(FileNotFoundError):  # removed before we got going
-            Supervisor(root, container_id, int(notify)).run()
+            Supervisor(root, container_id, int(notify), "no-stdin" not in flags).run()
 
     detach(supervise)  # the starter reaps us at once; the supervisor is nobody's child
     return 0
