@@ -298,6 +298,23 @@ def _cmdline(pid: str) -> bytes:
         return b""
 
 
+def test_a_client_that_stops_reading_is_dropped_not_waited_for(engine) -> None:
+    """The hub never holds a container's output back for one client: one that reads nothing
+    is dropped once 1 MiB behind (it sees the end), the other one gets everything."""
+    flood = "read x; head -c 3000000 /dev/zero | tr '\\0' y; echo; echo END; sleep 1000"
+    fast = engine.run_terminal(_opts(("sh", "-c", flood), tty=True, interactive=True,
+                                     name="flood"))  # fmt: skip
+    slow = engine.attach_terminal("flood")
+    fast.terminal.write(b"go\r")
+    seen = _until(fast.terminal, rb"END\r\n")
+    assert seen.count(b"y") == 3_000_000  # all of it
+    dropped = _until(slow.terminal, None)  # ends: what its socket held, then EOF
+    assert len(dropped) < 2_000_000  # not all of it
+    assert engine.inspect_container("flood").state["Running"]
+    slow.release()
+    fast.release()
+
+
 def test_without_the_command_server_too(screens) -> None:
     s = screens("run", "-it", "--rm", "--network", "none", "busybox", "sh", IPYDOCK_SERVER="0")
     s.expect(PROMPT)
@@ -577,19 +594,21 @@ def test_an_unprivileged_user_gets_terminals_too(user_root: str) -> None:
 
 def _until(terminal: Any, pattern: bytes | None, deadline: float = DEADLINE) -> bytes:
     """Read a terminal handle until ``pattern`` shows (None: until its end)."""
-    seen = b""
+    seen = bytearray()
     end = time.monotonic() + deadline
-    while pattern is None or not re.search(pattern, seen):
+    start = 0  # where the pattern may still begin (a flood of output: no quadratic search)
+    while pattern is None or not re.compile(pattern).search(seen, max(0, start - 256)):
+        start = len(seen)
         left = end - time.monotonic()
         if left <= 0 or not select.select([terminal], [], [], left)[0]:
-            raise AssertionError(f"no {pattern!r} within {deadline} s: {seen!r}")
+            raise AssertionError(f"no {pattern!r} within {deadline} s: {bytes(seen[-2000:])!r}")
         chunk = terminal.read()
         if not chunk:
             if pattern is None:
-                return seen
-            raise AssertionError(f"the terminal ended before {pattern!r}: {seen!r}")
+                return bytes(seen)
+            raise AssertionError(f"the terminal ended before {pattern!r}: {bytes(seen)!r}")
         seen += chunk
-    return seen
+    return bytes(seen)
 
 
 @pytest.fixture
