@@ -6,7 +6,8 @@ controlling terminal, as in a user's shell), as a user would:
 
 - "prompt": ``run -it --rm busybox sh``, wait for ``/ # ``, type ``exit``, wait for the end;
 - "8 MiB": ``run -t --rm busybox sh -c 'head -c 8388608 /dev/zero | tr "\\0" x'``, read it all
-  from the terminal until the end (the container's pty, its supervisor, the CLI's copy).
+  from the terminal until the end (the container's pty, its supervisor, the CLI's copy);
+- "200k lines": ``yes | head -n 200000`` the same way (one log entry per line).
 
 Run as root: ``python bench/bench_tty.py [-n 20] [--rounds 4]``; rows are interleaved in rounds
 (as ``bench_run.py``) and each figure is the median of its runs; network none on both sides.
@@ -34,6 +35,7 @@ from ipydock.testing import Dockerd, busybox_tarball  # noqa: E402
 
 BIG = 8 * 1024 * 1024
 FLOOD = f"head -c {BIG} /dev/zero | tr '\\0' x"
+LINES = "yes | head -n 200000"
 
 
 def on_terminal(argv: list[str], env: dict[str, str], typed: bytes = b"",
@@ -100,6 +102,8 @@ def rows_for(rows: Rows, label: str, command: list[str], env: dict[str, str]) ->
     )
     rows.add(f"{label} 8 MiB",
              lambda: on_terminal([*run, "-t", "busybox", "sh", "-c", FLOOD], env))  # fmt: skip
+    rows.add(f"{label} 200k lines",
+             lambda: on_terminal([*run, "-t", "busybox", "sh", "-c", LINES], env))  # fmt: skip
 
 
 def main() -> None:
