@@ -36,8 +36,6 @@ from tests.containers.conftest import settled_processes_using
 from tests.rootless.conftest import NOBODY, as_user
 
 PROMPT = b"/ # "
-#: busybox's line editor draws its line again when the window size changes (SIGWINCH)
-REDRAWN = rb"\r/ # \x1b\[J"
 DEADLINE = 60.0
 
 
@@ -102,6 +100,19 @@ class Screen:
             os.close(pidfd)
         return self.proc.wait(timeout=DEADLINE)
 
+    def size_becomes(self, rows: int, cols: int) -> None:
+        """After the user resized the window: ask the shell (``stty size``) until it reports
+        the new size; the CLI passes it on asynchronously, and busybox redraws its line at
+        once only when the signal finds it waiting for a key."""
+        end = time.monotonic() + DEADLINE
+        while time.monotonic() < end:
+            self.send(b"stty size\r")
+            found = re.fullmatch(rb"(?s).*?(\d+) (\d+)\r\n", self.expect(rb"\d+ \d+\r\n"))
+            assert found is not None
+            if (int(found[1]), int(found[2])) == (rows, cols):
+                return
+        raise AssertionError(f"the size never became {rows} {cols}")
+
     def restored(self) -> bool:
         return termios.tcgetattr(self.slave) == self.saved
 
@@ -152,10 +163,8 @@ def test_run_it_gives_a_shell_with_the_terminal_size_ctrl_c_and_exit_code(screen
     s.send(b"echo $((6*7)) $TERM; tty; stty size\r")
     s.expect(rb"42 xterm\r\n/dev/pts/0\r\n30 100\r\n")
     s.expect(PROMPT)
-    set_size(s.master, 40, 120)  # the user resizes the window: SIGWINCH to the CLI
-    s.expect(REDRAWN)  # ... which resized the container's terminal: the shell redraws
-    s.send(b"stty size\r")
-    s.expect(rb"40 120\r\n")
+    set_size(s.master, 40, 120)  # the user resizes the window: SIGWINCH to the CLI ...
+    s.size_becomes(40, 120)  # ... which resizes the container's terminal
     # Ctrl-C is a byte for the terminal: it interrupts the sleep, not the shell
     s.send(b"(echo sleeping; exec sleep 1234)\r")
     s.expect(rb"sleeping\r\n")
@@ -319,9 +328,8 @@ def test_without_the_command_server_too(screens) -> None:
     s = screens("run", "-it", "--rm", "--network", "none", "busybox", "sh", IPYDOCK_SERVER="0")
     s.expect(PROMPT)
     set_size(s.master, 50, 140)
-    s.expect(REDRAWN)
-    s.send(b"stty size; exit 2\r")
-    s.expect(rb"50 140\r\n")
+    s.size_becomes(50, 140)
+    s.send(b"exit 2\r")
     assert s.wait() == 2
     assert s.restored()
 

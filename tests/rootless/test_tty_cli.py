@@ -11,7 +11,7 @@ import sysconfig
 from ipydock.cli import server
 from ipydock.engine.runtime.console import set_size
 from tests.conftest import require
-from tests.containers.test_tty import PROMPT, REDRAWN, Screen
+from tests.containers.test_tty import PROMPT, Screen
 from tests.rootless.conftest import NOBODY, _user_python
 
 
@@ -53,13 +53,15 @@ def test_run_it_as_an_ordinary_user_with_and_without_its_command_server(
                 s.expect(rb"\r\n0\r\n29 81\r\n")  # root in its user namespace
                 s.expect(PROMPT)
                 set_size(s.master, 33, 99)
-                s.expect(REDRAWN)
-                s.send(b"stty size; exit 3\r")
-                s.expect(rb"\r\n33 99\r\n")
+                s.size_becomes(33, 99)
+                s.send(b"exit 3\r")
                 assert s.wait() == 3
                 assert s.restored()
             finally:
                 s.close()
     finally:
+        left = subprocess.run([*ipydock(False), "ps", "-aq"], capture_output=True, text=True)
+        if left.stdout.split():  # a failed check leaves its (detached) container running
+            subprocess.run([*ipydock(False), "rm", "-f", *left.stdout.split()], check=False)
         server.stop(runtime)
         serving.wait()
