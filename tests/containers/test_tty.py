@@ -479,6 +479,27 @@ def test_start_a_without_a_terminal_as_docker(engine, root: str, docker_busybox)
     docker_busybox.run("rm", "once", "cat")
 
 
+def test_start_attached_on_both_engines(engine, docker_busybox) -> None:
+    """``Backend.start_attached`` (``start -a`` in a notebook too): output and exit code."""
+    from ipydock.docker import DockerBackend
+
+    docker = DockerBackend(docker_busybox.host)
+    script = ("sh", "-c", "echo out; echo err >&2; exit 2")
+    found = []
+    for backend in (engine, docker):
+        cid = backend.create_container(_opts(script, name="twice"))
+        streams = {"stdout": "", "stderr": ""}
+        started: list[str] = []
+
+        def output(stream: str, text: str, streams: dict[str, str] = streams) -> None:
+            streams[stream] += text
+
+        code = backend.start_attached(cid, output=output, on_start=started.append)
+        found.append((code, streams, started == [cid]))
+        backend.remove_container(cid)
+    assert found[0] == found[1] == (2, {"stdout": "out\n", "stderr": "err\n"}, True)
+
+
 def test_dash_di_keeps_an_open_empty_stdin_as_docker(engine, root: str, docker_busybox) -> None:
     """``run -di cat``: the container's stdin stays open (cat waits), and is not the CLI's (a
     detached container must not read the user's terminal); ``run -i`` with an empty stdin and
