@@ -332,9 +332,10 @@ def start(
     elif tty:
         stdin = None
     null = None
-    if attach and stdin is None and not tty:  # attached, no input: its stdin ends at once;
-        null = open(os.devnull, "rb")  # noqa: SIM115 - closed below; a detached -i keeps an
-        stdin = null  # open, empty stdin (the supervisor's), as docker's
+    if attach and stdin is None and not tty:
+        # attached without input: a -i container's stdin ends at once (detached, it gets an
+        # open, empty one from its supervisor, as docker's)
+        null = stdin = open(os.devnull, "rb")  # noqa: SIM115 - closed below
     log_fd = os.open(rec.log_path, os.O_RDONLY | os.O_CLOEXEC) if attach and not tty else -1
     if log_fd >= 0:
         os.lseek(log_fd, 0, os.SEEK_END)
