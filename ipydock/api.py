@@ -42,6 +42,34 @@ if TYPE_CHECKING:
 __all__ = ["Backend", "swarm_of"]
 
 
+class TerminalHandle(Protocol):
+    """A pseudo-terminal as a client sees it (the bundled engine's is
+    ``ipydock.engine.containers.terminal.Terminal``)."""
+
+    def fileno(self) -> int: ...
+
+    def read(self) -> bytes: ...  # b"" at the end
+
+    def write(self, data: bytes) -> None: ...
+
+    def resize(self, rows: int, cols: int) -> None: ...
+
+
+class TerminalSession(Protocol):
+    """A terminal and its process: ``wait()`` for the exit code after the output ended, or
+    ``release()`` to detach (the process goes on)."""
+
+    @property
+    def container_id(self) -> str: ...
+
+    @property
+    def terminal(self) -> TerminalHandle: ...
+
+    def wait(self) -> int: ...
+
+    def release(self) -> None: ...
+
+
 class Backend(Protocol):
     name: str
 
@@ -100,7 +128,31 @@ class Backend(Protocol):
     def run(
         self, opts: RunOptions, *, detach: bool = False, stdin: Any = None,
         output: Callable[[str, str], None] | None = None,
+        on_start: Callable[[str], None] | None = None,
     ) -> RunResult: ...  # fmt: skip
+
+    def start_attached(
+        self, container: str, *, stdin: Any = None,
+        output: Callable[[str, str], None] | None = None,
+        on_start: Callable[[str], None] | None = None,
+    ) -> int: ...  # fmt: skip
+
+    # terminals (``-t``): the container's or exec's pseudo-terminal, see TerminalSession
+    def run_terminal(
+        self, opts: RunOptions, *, console_size: tuple[int, int] = (0, 0)
+    ) -> TerminalSession: ...
+
+    def start_terminal(
+        self, container: str, *, console_size: tuple[int, int] = (0, 0)
+    ) -> TerminalSession: ...
+
+    def attach_terminal(self, container: str) -> TerminalSession: ...
+
+    def exec_terminal(
+        self, container: str, command: Sequence[str], *, env: Sequence[str] = (),
+        workdir: str | None = None, user: str | None = None,
+        console_size: tuple[int, int] = (0, 0),
+    ) -> TerminalSession: ...  # fmt: skip
 
     def stop_container(self, container: str, timeout: float | None = None) -> str: ...
 

@@ -13,9 +13,10 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO
 from ipydock import models
 from ipydock.api import Backend
 from ipydock.engine.store import Store, images
-from ipydock.errors import ContainerNotFound, NotSupported, UsageError
+from ipydock.errors import ContainerNotFound, ContainerNotRunning, NotSupported, UsageError
 
 if TYPE_CHECKING:
+    from ipydock.engine.containers.terminal import TerminalSession
     from ipydock.models import (
         BuildEvent,
         BuildResult,
@@ -279,29 +280,119 @@ class BundledBackend:
 
     def run(
         self, opts: RunOptions, *, detach: bool = False, stdin: IO[Any] | int | None = None,
-        output: Output | None = None,
+        output: Output | None = None, on_start: Callable[[str], None] | None = None,
     ) -> RunResult:  # fmt: skip
-        """create + start; attached (not ``detach``): stream output, wait, honour ``--rm``."""
-        _no_ports(opts)
-        self._can_run("container run")
-        _check_network(self, opts)
-        cid = _lifecycle().create(self.store, opts).id
-        try:
-            attached = _lifecycle().start(self.store, cid, attach=not detach, stdin=stdin,
-                                       forkserver=self._helper())  # fmt: skip
-        except Exception:
-            if opts.auto_remove:  # the supervisor removed it already, unless it never ran
-                with contextlib.suppress(ContainerNotFound):
-                    _lifecycle().remove(self.store, cid, force=True, volumes=True)
-            raise
+        """create + start; attached (not ``detach``): stream output, wait, honour ``--rm``.
+        ``on_start(id)`` once it runs (the CLI passes signals on from then)."""
+        cid, attached = self._create_and_start(opts, attach=not detach, stdin=stdin)
         if detach or attached is None:
             return models.RunResult(cid)
+        if on_start is not None:
+            on_start(cid)
         for stream, text, _time in attached.output():
             if output is not None:
                 output(stream, text)
         return models.RunResult(cid, attached.wait(_lifecycle().records_of(self.store)))
 
-    def start_attached(self, container: str, *, stdin: int | None = None) -> _Following | None:
+    def _create_and_start(
+        self, opts: RunOptions, *, attach: bool, stdin: Any = None,
+        console_size: tuple[int, int] = (0, 0),
+    ) -> tuple[str, Any]:  # fmt: skip
+        _no_ports(opts)
+        self._can_run("container run")
+        _check_network(self, opts)
+        cid = _lifecycle().create(self.store, opts).id
+        try:
+            attached = _lifecycle().start(self.store, cid, attach=attach, stdin=stdin,
+                                       forkserver=self._helper(),
+                                       console_size=console_size)  # fmt: skip
+        except Exception:
+            if opts.auto_remove:  # the supervisor removed it already, unless it never ran
+                with contextlib.suppress(ContainerNotFound):
+                    _lifecycle().remove(self.store, cid, force=True, volumes=True)
+            raise
+        return cid, attached
+
+    def start_attached(
+        self, container: str, *, stdin: Any = None, output: Output | None = None,
+        on_start: Callable[[str], None] | None = None,
+    ) -> int:  # fmt: skip
+        """``start -a`` of a container without a terminal: its output until it exits (if it
+        already runs: from now on, as ``attach``), its exit code."""
+        self._can_run("container start")
+        attached = _lifecycle().start(self.store, container, attach=True, stdin=stdin,
+                                      forkserver=self._helper())  # fmt: skip
+        cid = attached.record.id if attached is not None else self._id(container)
+        if on_start is not None:
+            on_start(cid)
+        if attached is None:
+            for entry in self.logs(cid, follow=True, tail=0):
+                if output is not None:
+                    output(entry.stream, entry.text)
+            return self.wait_container(cid)
+        for stream, text, _time in attached.output():
+            if output is not None:
+                output(stream, text)
+        return attached.wait(_lifecycle().records_of(self.store))
+
+    def _id(self, container: str) -> str:
+        return str(_lifecycle().records_of(self.store).find(container).id)
+
+    # -- terminals (ipydock.engine.containers.terminal) ----------------------------------------
+
+    def run_terminal(
+        self, opts: RunOptions, *, console_size: tuple[int, int] = (0, 0)
+    ) -> TerminalSession:
+        """``run -t`` attached: create, start with the terminal connected first."""
+        if not opts.tty:
+            raise UsageError("run_terminal needs a container with a terminal (-t)")
+        cid, attached = self._create_and_start(opts, attach=True, console_size=console_size)
+        return self._session(cid, attached)
+
+    def start_terminal(
+        self, container: str, *, console_size: tuple[int, int] = (0, 0)
+    ) -> TerminalSession:
+        """``start -a`` of a terminal container; attach if it already runs, as docker."""
+        self._can_run("container start")
+        attached = _lifecycle().start(self.store, container, attach=True,
+                                      forkserver=self._helper(),
+                                      console_size=console_size)  # fmt: skip
+        if attached is None:
+            session = self.attach_terminal(container)
+            session.terminal.resize(*console_size)
+            return session
+        return self._session(attached.record.id, attached)
+
+    def _session(self, cid: str, attached: Any) -> TerminalSession:
+        from ipydock.engine.containers.terminal import TerminalSession
+
+        records = _lifecycle().records_of(self.store)
+        return TerminalSession(cid, attached.terminal, lambda: attached.wait(records),
+                               attached.close)  # fmt: skip
+
+    def attach_terminal(self, container: str) -> TerminalSession:
+        """The running terminal container's terminal (``attach``); ``wait`` waits for it."""
+        from ipydock.engine.containers import terminal
+
+        rec = _lifecycle().records_of(self.store).find(container)
+        if not rec.config["Config"].get("Tty"):
+            raise UsageError(f"container {rec.name} has no terminal (it was not made with -t)")
+        if not _lifecycle().refresh(_lifecycle().records_of(self.store), rec).is_active:
+            raise ContainerNotRunning(rec.id)
+        term = terminal.connect(rec.dir, rec.id)
+        return terminal.TerminalSession(rec.id, term, lambda: _lifecycle().wait(self.store, rec.id))
+
+    def exec_terminal(
+        self, container: str, command: Sequence[str], *, env: Sequence[str] = (),
+        workdir: str | None = None, user: str | None = None,
+        console_size: tuple[int, int] = (0, 0),
+    ) -> TerminalSession:  # fmt: skip
+        from ipydock.engine.containers.execute import exec_terminal
+
+        return exec_terminal(self.store, container, list(command), env=tuple(env),
+                             workdir=workdir, user=user, console_size=console_size)  # fmt: skip
+
+    def start_following(self, container: str, *, stdin: int | None = None) -> _Following | None:
         """Start ``container`` and follow it, as the API service's attach needs: its output
         from this start on and its exit code (also of a ``--rm`` container, gone by then);
         ``stdin``: a descriptor the container reads. None: it was running already."""

@@ -8,6 +8,7 @@ the boundary where they enter, and chained with ``raise ... from``.
 
     IPyDockError                      every error ipydock raises on purpose
      +-- UsageError                   bad flags or arguments on the CLI / in a magic
+     |    +-- NotATerminal               -t, but stdin is not a terminal (docker's words)
      +-- InvalidReference(text)       not a valid image name, tag or digest
      +-- NotFound                     something named does not exist
      |    +-- ImageNotFound(ref)
@@ -113,6 +114,7 @@ __all__ = [
     "NetworkInUse",
     "NetworkNotFound",
     "NoSpace",
+    "NotATerminal",
     "NotFound",
     "NotSupported",
     "PartialFailure",
@@ -141,6 +143,14 @@ class IPyDockError(Exception):
 
 class UsageError(IPyDockError):
     """Bad flags or arguments; the message says which and how to write them."""
+
+
+class NotATerminal(UsageError):
+    """``-it`` with stdin from a pipe or a file: docker's own line, which the CLI prints as
+    it is."""
+
+    def __init__(self) -> None:
+        super().__init__("the input device is not a TTY")
 
 
 class InvalidReference(IPyDockError):

@@ -9,7 +9,9 @@ process's stdin/stdout/stderr, environment, working directory and umask, runs ex
 
     ipydock ARGS ──connect──> <runtime dir>/cmd-<key>.sock ──fork──> worker: cli.main(ARGS)
       │ fds 0,1,2 + argv, cwd, umask, environment (SCM_RIGHTS)        │
-      │ <── "pid N" ; signals (INT, TERM, HUP, QUIT) are passed to N   │
+      │ <── "pid N" ; signals (INT, TERM, HUP, QUIT, WINCH, USR1/2)    │
+      │     are passed to N (a terminal's raw mode is restored here if │
+      │     the worker was killed in it)                               │
       └ <── "exit CODE" ──────────────────────────────────────────────┘
 
 The server holds no state of its own (everything is on disk under the store root), so using
@@ -30,9 +32,15 @@ import os
 import struct
 import sys
 
+TYPE_CHECKING = False  # typing would cost an import
+if TYPE_CHECKING:
+    from typing import Any
+
 __all__ = ["main", "runtime_dir", "socket_path"]
 
-_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
+#: Passed on to the worker: the terminal signals us (its foreground process), not it; SIGWINCH
+#: resizes an attached container's terminal, the others are docker's sig-proxy (cli/tty.py).
+_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGWINCH", "SIGUSR1", "SIGUSR2")
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -91,6 +99,7 @@ def run_remote(argv: list[str]) -> int | None:
         return None
     pid = 0  # once the server has named its worker, the command runs there, never again here
     reply = b""
+    terminal = _terminal_state()
     try:
         fds = struct.pack("3i", 0, 1, 2)
         sock.sendmsg([encode_request(argv)], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
@@ -119,12 +128,38 @@ def run_remote(argv: list[str]) -> int | None:
     finally:
         sock.close()
     if reply.startswith(b"exit "):
-        return int(reply[5:])
+        code = int(reply[5:])
+        if code > 128:  # killed: maybe in raw mode (run -it)
+            _restore_terminal(terminal)
+        return code
+    _restore_terminal(terminal)
     # The server (or the connection) died under the worker: the command's effect is unknown,
     # so do not repeat it.
     os.write(2, b"Error: the ipydock command server went away; see `ipydock system server "
                 b"status`, or set IPYDOCK_SERVER=0\n")  # fmt: skip
     return 1
+
+
+def _terminal_state() -> list[Any] | None:
+    """Our terminal's settings (stdin a terminal only: termios costs an import)."""
+    if not os.isatty(0):
+        return None
+    import termios
+
+    try:
+        return termios.tcgetattr(0)
+    except termios.error:
+        return None
+
+
+def _restore_terminal(saved: list[Any] | None) -> None:
+    if saved is not None:
+        import termios
+
+        try:  # noqa: SIM105 - contextlib would cost an import
+            termios.tcsetattr(0, termios.TCSADRAIN, saved)
+        except termios.error:
+            pass
 
 
 def start_server() -> None:

@@ -23,14 +23,14 @@ from collections.abc import Sequence
 from typing import IO
 
 from ipydock.cli.registry import COMMANDS, Command, Parser
-from ipydock.errors import IPyDockError, IPyDockWarning
+from ipydock.errors import IPyDockError, IPyDockWarning, NotATerminal
 
 __all__ = ["MODULES", "build_parser", "load_commands", "main", "run"]
 
 # The command modules that define the commands of each word that may follow `ipydock` (groups
 # and docker's top-level short forms). tests/test_cli.py checks it against the registry.
-_CONTAINER_WORDS = ("commit", "cp", "create", "diff", "exec", "kill", "logs", "ps", "restart",
-                    "rm", "run", "start", "stop", "top", "wait")  # fmt: skip
+_CONTAINER_WORDS = ("attach", "commit", "cp", "create", "diff", "exec", "kill", "logs", "ps",
+                    "restart", "rm", "run", "start", "stop", "top", "wait")  # fmt: skip
 MODULES: dict[str, tuple[str, ...]] = {
     "image": ("images", "build", "distribution"),
     "container": ("containers",),
@@ -185,6 +185,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(argv)
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
+    except NotATerminal as exc:  # docker prints this one as it is
+        print(exc, file=sys.stderr)
+        return 1
     except IPyDockError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1

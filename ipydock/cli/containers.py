@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from typing import IO
+from typing import IO, Any
 
 from ipydock.api import Backend
+from ipydock.cli import tty
 from ipydock.cli.registry import (
     FORMAT,
     NO_TRUNC,
@@ -22,7 +24,7 @@ from ipydock.cli.registry import (
 )
 from ipydock.cli.registry import arguments as _args
 from ipydock.display.text import human_ago, human_size, table
-from ipydock.errors import StartFailed, UsageError
+from ipydock.errors import ContainerNotRunning, StartFailed, UsageError
 from ipydock.models import (
     ActionResult,
     ContainerDetail,
@@ -79,6 +81,7 @@ _RUN_FLAGS = (
     arg("--restart", default="no", help="no, on-failure[:N], always"),
     arg("--rm", action="store_true", help="remove the container when it exits"),
     arg("-i", "--interactive", action="store_true", help="keep STDIN open"),
+    arg("-t", "--tty", action="store_true", help="allocate a pseudo-terminal"),
     arg("-l", "--label", action="append", default=[], help="set metadata K=V"),
     arg("--stop-signal", help="signal to stop the container"),
     arg("--stop-timeout", type=int, help="seconds to wait before killing on stop"),
@@ -100,13 +103,28 @@ def _options(a: argparse.Namespace) -> RunOptions:
         cap_drop=tuple(a.cap_drop), read_only=a.read_only,
         security_opt=tuple(a.security_opt), group_add=tuple(a.group_add),
         ulimits=tuple(a.ulimit), init=a.init, userns=a.userns,
-        restart=a.restart, auto_remove=a.rm, interactive=a.interactive, labels=labels,
+        restart=a.restart, auto_remove=a.rm, interactive=a.interactive, tty=a.tty, labels=labels,
         stop_signal=a.stop_signal, stop_timeout=a.stop_timeout,
     )  # fmt: skip
 
 
+#: Where there is no terminal (a notebook's cell), ``-it`` says where to go instead.
+NO_TERMINAL = (
+    "a notebook has no terminal: run this command in a JupyterLab terminal (`ipydock …`), "
+    "or start the container with -d and use `%container exec`"
+)
+#: run/start/attach/exec's flags of docker's attached terminals
+DETACH_KEYS = arg("--detach-keys", metavar="KEYS",
+                  help="keys that detach from the container (default ctrl-p,ctrl-q)")  # fmt: skip
+SIG_PROXY = arg("--sig-proxy", type=lambda v: v.lower() not in ("false", "0", "no"),
+                default=True, nargs="?", const=True, metavar="true|false",
+                help="pass received signals to the process (without -t; default true)")  # fmt: skip
+
+
 def _run_call(backend: Backend, a: argparse.Namespace) -> RunResult | RunOutput:
     """Detached: the container's ID; attached: what it printed, with its exit code."""
+    if a.tty and not a.detach:
+        raise UsageError(NO_TERMINAL)
     chunks: list[tuple[str, str]] = []
     result = backend.run(_options(a), detach=a.detach, output=lambda s, t: chunks.append((s, t)))
     return result if a.detach else RunOutput(chunks, result)
@@ -115,23 +133,51 @@ def _run_call(backend: Backend, a: argparse.Namespace) -> RunResult | RunOutput:
 @command("container", "run", "Create and run a new container from an image", top=["run"],
          call=_run_call)  # fmt: skip
 @_args(arg("-d", "--detach", action="store_true", help="run in the background, print the ID"),
-       *_RUN_FLAGS)  # fmt: skip
+       DETACH_KEYS, SIG_PROXY, *_RUN_FLAGS)  # fmt: skip
 def container_run(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     def output(stream: str, text: str) -> None:
         target = sys.stderr if stream == "stderr" else out
         target.write(text)
         target.flush()
 
-    stdin = sys.stdin if a.interactive else None
+    if a.tty and a.interactive and not a.detach:
+        tty.require_terminal(0)
+    # -di: the container's stdin stays open and empty (the supervisor's), never ours: a
+    # detached container must not read the terminal the user goes on typing in
+    stdin = sys.stdin if a.interactive and not a.tty and not a.detach else None
     try:
-        result = backend.run(_options(a), detach=a.detach, stdin=stdin, output=output)
+        if a.tty and not a.detach:
+            out.flush()
+            session = backend.run_terminal(_options(a), console_size=tty.console_size(1, 0))
+            return _code(tty.interact(session, stdin=a.interactive, detach_keys=a.detach_keys))
+        with _signals_while_attached(backend, a) as proxy:
+            result = backend.run(_options(a), detach=a.detach, stdin=stdin, output=output,
+                                 on_start=proxy.started if proxy else None)  # fmt: skip
     except StartFailed as exc:  # docker run exits with 125/126/127 and says why
         print(f"ipydock: Error: {exc}.", file=sys.stderr)
         return exc.exit_code
+    except tty.ForceExit as exc:  # the container goes on, as with docker
+        print(f"\n{exc}", file=sys.stderr)
+        return 1
     if a.detach:
         out.write(result.id + "\n")
         return 0
     return int(result.exit_code or 0)
+
+
+def _signals_while_attached(backend: Backend, a: argparse.Namespace) -> Any:
+    """sig-proxy (its :meth:`~ipydock.cli.tty.SigProxy.started` takes the container), or with
+    ``--sig-proxy=false`` signals ignored (None); detached: nothing to do (None)."""
+    if getattr(a, "detach", False):
+        return contextlib.nullcontext()
+    if not a.sig_proxy:
+        return tty.no_sig_proxy()
+    return tty.SigProxy(backend.kill_container)
+
+
+def _code(code: int | None) -> int:
+    """The exit code of an attached terminal; 0 when the user detached from it."""
+    return 0 if code is None else code
 
 
 def _create_call(backend: Backend, a: argparse.Namespace) -> str:
@@ -163,7 +209,99 @@ def many(
 
 CONTAINERS = arg("containers", nargs="+", metavar="CONTAINER")
 
-many("start", "Start one or more stopped containers", lambda b, a: b.start_container)
+
+def _start_call(backend: Backend, a: argparse.Namespace) -> list[ActionResult] | RunOutput:
+    """Started containers; with ``-a``: what it printed, with its exit code (as ``run``)."""
+    if not (a.attach or a.interactive):
+        return each(a.containers, backend.start_container)
+    detail = _one_to_attach(backend, a)
+    if detail.config.get("Tty"):
+        raise UsageError(NO_TERMINAL)
+    chunks: list[tuple[str, str]] = []
+    code = backend.start_attached(detail.id, output=lambda s, t: chunks.append((s, t)))
+    return RunOutput(chunks, RunResult(detail.id, code))
+
+
+def _one_to_attach(backend: Backend, a: argparse.Namespace) -> ContainerDetail:
+    if len(a.containers) > 1:
+        raise UsageError("you cannot start and attach multiple containers at once")
+    return backend.inspect_container(a.containers[0])
+
+
+@command("container", "start", "Start one or more stopped containers", top=["start"],
+         call=_start_call)  # fmt: skip
+@_args(arg("-a", "--attach", action="store_true", help="attach to the container's terminal"),
+       arg("-i", "--interactive", action="store_true", help="attach its STDIN"),
+       DETACH_KEYS, CONTAINERS)  # fmt: skip
+def container_start(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    if not (a.attach or a.interactive):
+        return print_each(each(a.containers, backend.start_container), out)
+    detail = _one_to_attach(backend, a)
+    if not detail.config.get("Tty"):
+        return _start_output(backend, a, detail.id, out)
+    if a.interactive:
+        tty.require_terminal(0)
+    out.flush()
+    session = backend.start_terminal(detail.id, console_size=tty.console_size(1, 0))
+    return _code(tty.interact(session, stdin=a.interactive, detach_keys=a.detach_keys))
+
+
+def _start_output(backend: Backend, a: argparse.Namespace, cid: str, out: IO[str]) -> int:
+    """``start -a`` without a terminal: its output, signals passed on, its exit code."""
+
+    def output(stream: str, text: str) -> None:
+        target = sys.stderr if stream == "stderr" else out
+        target.write(text)
+        target.flush()
+
+    try:
+        with tty.SigProxy(backend.kill_container) as proxy:
+            return backend.start_attached(cid, stdin=sys.stdin if a.interactive else None,
+                                          output=output, on_start=proxy.started)  # fmt: skip
+    except StartFailed as exc:
+        print(f"ipydock: Error: {exc}.", file=sys.stderr)
+        return exc.exit_code
+    except tty.ForceExit as exc:
+        print(f"\n{exc}", file=sys.stderr)
+        return 1
+
+
+def _attach_call(backend: Backend, a: argparse.Namespace) -> None:
+    raise UsageError(NO_TERMINAL)
+
+
+@command("container", "attach", "Attach to a running container's terminal or output",
+         top=["attach"], call=_attach_call)  # fmt: skip
+@_args(DETACH_KEYS, arg("--no-stdin", action="store_true", help="do not attach STDIN"),
+       SIG_PROXY, arg("container"))  # fmt: skip
+def container_attach(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    """A terminal container: its terminal (the same one, after a detach); any other: its
+    output from now on, with signals passed on (sig-proxy); the exit code when it ends."""
+    detail = backend.inspect_container(a.container)
+    if not detail.state.get("Running"):
+        raise ContainerNotRunning(detail.id)
+    if detail.config.get("Tty"):
+        if not a.no_stdin:
+            tty.require_terminal(0)
+        out.flush()
+        session = backend.attach_terminal(detail.id)
+        rows, cols = tty.console_size(1, 0)
+        session.terminal.resize(rows, cols)
+        return _code(tty.interact(session, stdin=not a.no_stdin, detach_keys=a.detach_keys))
+    try:
+        with _signals_while_attached(backend, a) as p:
+            if p:
+                p.started(detail.id)
+            for entry in backend.logs(detail.id, follow=True, tail=0):
+                target = sys.stderr if entry.stream == "stderr" else out
+                target.write(entry.text)
+                target.flush()
+            return backend.wait_container(detail.id)
+    except tty.ForceExit as exc:
+        print(f"\n{exc}", file=sys.stderr)
+        return 1
+
+
 many(
     "stop",
     "Stop one or more running containers",
@@ -353,6 +491,8 @@ _EXEC_FLAGS = (
     arg("-e", "--env", action="append", default=[], metavar="K=V"),
     arg("-w", "--workdir"), arg("-u", "--user"),
     arg("-i", "--interactive", action="store_true", help="keep STDIN open"),
+    arg("-t", "--tty", action="store_true", help="allocate a pseudo-terminal"),
+    DETACH_KEYS,
     arg("container"), arg("command", nargs=argparse.REMAINDER),
 )  # fmt: skip
 
@@ -368,6 +508,8 @@ def _exec_call(backend: Backend, a: argparse.Namespace) -> RunOutput:
     this process's stdin or written to its stdout, so it works in a kernel as well."""
     import tempfile
 
+    if a.tty:
+        raise UsageError(NO_TERMINAL)
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         code = backend.exec(a.container, _exec_command(a), env=a.env, workdir=a.workdir,
                             user=a.user, stdin=subprocess.DEVNULL, stdout=stdout,
@@ -385,6 +527,13 @@ def _exec_call(backend: Backend, a: argparse.Namespace) -> RunOutput:
 def container_exec(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     command = _exec_command(a)
     out.flush()
+    if a.tty:
+        if a.interactive:
+            tty.require_terminal(0)
+        size = tty.console_size(1, 0)
+        session = backend.exec_terminal(a.container, command, env=a.env, workdir=a.workdir,
+                                        user=a.user, console_size=size)  # fmt: skip
+        return _code(tty.interact(session, stdin=a.interactive, detach_keys=a.detach_keys))
     return backend.exec(a.container, command, env=a.env, workdir=a.workdir, user=a.user,
                         stdin=None if a.interactive else subprocess.DEVNULL,
                         stdout=None if out is sys.stdout else out)  # fmt: skip

@@ -373,6 +373,42 @@ class DockerBackend:
         with self._errors("image", opts.image):
             return str(self.api.create_container(**create_args(self.api, opts))["Id"])
 
+    def start_attached(
+        self, container: str, *, stdin: Any = None,
+        output: Callable[[str, str], None] | None = None,
+        on_start: Callable[[str], None] | None = None,
+    ) -> int:  # fmt: skip
+        """``start -a``: attach first, then start (no output missed); its exit code."""
+        with self._errors("container", container):
+            out = self.api.attach(container, stream=True, demux=True)
+            self.api.start(container)
+            if on_start is not None:
+                on_start(container)
+            decoders = {s: codecs.getincrementaldecoder("utf-8")("replace")
+                        for s in ("stdout", "stderr")}  # fmt: skip
+            for chunk in out:
+                for stream, data in zip(("stdout", "stderr"), chunk, strict=True):
+                    if data and output is not None:
+                        output(stream, decoders[stream].decode(data))
+            return int(self.api.wait(container).get("StatusCode", 0))
+
+    # Terminals: the docker CLI does them against this engine (`docker run -it`).
+    def run_terminal(self, opts: RunOptions, *, console_size: tuple[int, int] = (0, 0)) -> Any:
+        raise _no_terminal("run -t")
+
+    def start_terminal(self, container: str, *, console_size: tuple[int, int] = (0, 0)) -> Any:
+        raise _no_terminal("start -a")
+
+    def attach_terminal(self, container: str) -> Any:
+        raise _no_terminal("attach")
+
+    def exec_terminal(
+        self, container: str, command: Sequence[str], *, env: Sequence[str] = (),
+        workdir: str | None = None, user: str | None = None,
+        console_size: tuple[int, int] = (0, 0),
+    ) -> Any:  # fmt: skip
+        raise _no_terminal("exec -t")
+
     def start_container(self, container: str) -> None:
         with self._errors("container", container):
             self.api.start(container)
@@ -380,6 +416,7 @@ class DockerBackend:
     def run(
         self, opts: RunOptions, *, detach: bool = False, stdin: Any = None,
         output: Callable[[str, str], None] | None = None,
+        on_start: Callable[[str], None] | None = None,
     ) -> RunResult:  # fmt: skip
         """create + start; attached: stream the output, wait, and (``--rm``) remove it after
         (from here, not by the daemon: its exit code must be read first)."""
@@ -402,6 +439,8 @@ class DockerBackend:
                     send()
                 if out is None:
                     return RunResult(cid)
+                if on_start is not None:
+                    on_start(cid)
                 decoders = {s: codecs.getincrementaldecoder("utf-8")("replace")
                             for s in ("stdout", "stderr")}  # fmt: skip
                 for chunk in out:
@@ -798,3 +837,8 @@ def _tar_entries(data: bytes, path: str) -> list[FileEntry]:
 
     walk(root.path if root else "/")
     return out
+
+
+def _no_terminal(operation: str) -> NotSupported:
+    hint = "not yet through ipydock: use the docker CLI (`docker run -it`) on the same engine"
+    return NotSupported(operation, "docker", hint)

@@ -57,6 +57,7 @@ def create_args(api: Any, opts: RunOptions) -> dict[str, Any]:
         "stop_signal": opts.stop_signal,
         "stop_timeout": opts.stop_timeout,
         "stdin_open": opts.interactive,
+        "tty": opts.tty,
         "host_config": host_config,
         "networking_config": networking,
     }

@@ -212,6 +212,7 @@ class RunOptions:
     restart: str = "no"
     auto_remove: bool = False
     interactive: bool = False
+    tty: bool = False  # -t: a pseudo-terminal (docker's Config.Tty)
     labels: dict[str, str] = field(default_factory=dict)
     stop_signal: str | None = None
     stop_timeout: int | None = None

@@ -66,7 +66,7 @@ async def start(h: Handler, name: str) -> None:
     point = h.service.attach_points.pop(cid, None)
     stdin = point.stdin if point else None
     try:
-        run = await h.call(h.backend.start_attached, cid, stdin=stdin)
+        run = await h.call(h.backend.start_following, cid, stdin=stdin)
     except BaseException as exc:
         if point is not None:
             point.started.set_exception(exc)

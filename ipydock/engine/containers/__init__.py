@@ -5,7 +5,9 @@
     backend --RunOptions--> lifecycle.create --> Records (ROOT/containers/<id>/)   created
             --start-------> supervisor process (own session) --spawn()--> pid 1   running
                                  |  stdout/stderr -> <id>-json.log, exit -> state.json
+                                 |  -t: the pty's master (ttyhub) <--attach.sock-- terminal.py
             --stop/kill---> ctl fifo ----------'                                   exited
+            --exec--------> execute (nsexec; -t: a pty of the container's own)
             --inspect/ls/logs/diff/top/commit/cp--> views, changes (read the records)
 
 Why a package beside ``runtime/`` and not inside it: ``runtime`` runs one isolated process from

@@ -110,6 +110,7 @@ def container_config(
             "StopSignal": opts.stop_signal or img.get("StopSignal") or "SIGTERM",
             "StopTimeout": opts.stop_timeout,
             "OpenStdin": opts.interactive,
+            "Tty": opts.tty,
             "Labels": {**(img.get("Labels") or {}), **opts.labels},
             "ExposedPorts": img.get("ExposedPorts") or None,
         },

@@ -59,6 +59,7 @@ from ipydock.errors import (
 from ipydock.models import ContainerPrune, DiskUsage
 
 if TYPE_CHECKING:
+    from ipydock.engine.containers.terminal import Terminal
     from ipydock.engine.runtime.process import ForkServer
     from ipydock.engine.store import Store
 
@@ -278,6 +279,8 @@ class Attached:
     notify: Any  # file object of the notify pipe
     log_fd: int = -1
     _exit: dict[str, Any] | None = None
+    #: A terminal container started attached: its terminal (``terminal.py``), not its log.
+    terminal: Terminal | None = None
 
     def _done(self) -> bool:
         if self._exit is None and select.select([self.notify], [], [], 0)[0]:
@@ -311,12 +314,14 @@ class Attached:
 
 def start(
     store: Store, ref: str, *, attach: bool = False, stdin: Any = None,
-    forkserver: ForkServer | None = None,
+    forkserver: ForkServer | None = None, console_size: tuple[int, int] = (0, 0),
 ) -> Attached | None:  # fmt: skip
     """Start a created or exited container under a new supervisor; None if already running.
 
     With a warm ``forkserver`` (a kernel's), the supervisor is forked from it (milliseconds);
-    otherwise (the CLI) it is a new ``python -m`` process.
+    otherwise (the CLI) it is a new ``python -m`` process. A terminal container started with
+    ``attach`` gets its terminal connected before pid 1 exists (``Attached.terminal``, of
+    ``console_size`` rows and columns): nothing it shows first is missed.
 
     Raises CommandNotFound (127) etc. when pid 1 fails to start; the record keeps the error.
     """
@@ -327,7 +332,22 @@ def start(
         return None
     if state.status == Status.DEAD:
         raise InvalidStateTransition(rec.id, state.status.value, Status.RUNNING.value)
-    log_fd = os.open(rec.log_path, os.O_RDONLY | os.O_CLOEXEC) if attach else -1
+    tty = bool(rec.config["Config"].get("Tty"))
+    starter = None
+    if tty and attach:  # the supervisor's fd 0 (ttyhub.py): first message, the size
+        import socket
+
+        starter, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        starter.send(b"size %d %d" % console_size)
+        stdin = theirs
+    elif tty:
+        stdin = None
+    null = None
+    if attach and stdin is None and not tty:
+        # attached without input: a -i container's stdin ends at once (detached, it gets an
+        # open, empty one from its supervisor, as docker's)
+        null = stdin = open(os.devnull, "rb")  # noqa: SIM115 - closed below
+    log_fd = os.open(rec.log_path, os.O_RDONLY | os.O_CLOEXEC) if attach and not tty else -1
     if log_fd >= 0:
         os.lseek(log_fd, 0, os.SEEK_END)
     r, w = os.pipe2(os.O_CLOEXEC)
@@ -340,6 +360,8 @@ def start(
             _launch(store.root, rec, w, stdin)
     finally:
         os.close(w)
+        if starter is not None or null is not None:
+            stdin.close()
     notify = os.fdopen(r, "rb")
     line = notify.readline()
     message: dict[str, Any] = (
@@ -358,8 +380,14 @@ def start(
         notify.close()
         if log_fd >= 0:
             os.close(log_fd)
+        if starter is not None:
+            starter.close()
         raise start_error(message["error"], rec.config["Path"])
     attached = Attached(rec, int(message["pid"]), notify, log_fd)
+    if starter is not None:
+        from ipydock.engine.containers.terminal import Terminal
+
+        attached.terminal = Terminal.from_socket(starter)
     if not attach:
         attached.close()
     return attached
@@ -384,7 +412,7 @@ def _launch(root: str, rec: Record, notify_w: int, stdin: Any) -> None:
     with open(rec.path("supervisor.log"), "ab") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "ipydock.engine.containers.supervisor", root, rec.id,
-             str(notify_w)],
+             str(notify_w), *([] if stdin is not None else ["no-stdin"])],
             pass_fds=[notify_w], stdin=stdin if stdin is not None else subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=err, start_new_session=True, env=env,
         )  # fmt: skip

@@ -22,6 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 
 __all__ = ["Inotify", "LineSplitter", "LogWriter", "now_rfc3339", "read_entries"]
 
@@ -44,14 +45,26 @@ def now_rfc3339() -> str:
 
 
 class LogWriter:
-    """Appends entries to the json log; one ``write`` per entry (O_APPEND keeps them whole)."""
+    """Appends entries to the json log; one ``write`` per batch of entries (O_APPEND keeps
+    them whole; a reader keeps a torn last line for later)."""
 
     def __init__(self, path: str) -> None:
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
 
     def write(self, stream: str, text: bytes) -> None:
-        entry = {"log": text.decode("utf-8", "replace"), "stream": stream, "time": now_rfc3339()}
-        os.write(self.fd, json.dumps(entry, ensure_ascii=False).encode() + b"\n")
+        self.write_many(stream, [text])
+
+    def write_many(self, stream: str, pieces: list[bytes]) -> None:
+        """The pieces read at one time (one read of a pipe or terminal): one time stamp."""
+        # what json.dumps({"log", "stream", "time"}, ensure_ascii=False) gives, byte for byte,
+        # with the text alone encoded (a dict each: 14 times slower, for many short lines)
+        tail = f', "stream": "{stream}", "time": "{now_rfc3339()}"}}\n'
+        data = "".join(
+            '{"log": ' + encode_basestring(p.decode("utf-8", "replace")) + tail for p in pieces
+        ).encode()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view) :]
 
     def close(self) -> None:
         os.close(self.fd)
@@ -66,14 +79,20 @@ class LineSplitter:
         self.buf = b""
 
     def feed(self, data: bytes) -> None:
-        self.buf += data
-        while True:
-            cut = self.buf.find(b"\n")
-            if cut < 0 and len(self.buf) < _MAX_LINE:
-                return
-            end = cut + 1 if 0 <= cut < _MAX_LINE else _MAX_LINE
-            self.writer.write(self.stream, self.buf[:end])
-            self.buf = self.buf[end:]
+        buf, pos, pieces = self.buf + data, 0, []
+        while True:  # by index: a chunk of many short lines is not copied once per line
+            cut = buf.find(b"\n", pos, pos + _MAX_LINE)
+            if cut >= 0:
+                end = cut + 1
+            elif len(buf) - pos >= _MAX_LINE:
+                end = pos + _MAX_LINE
+            else:
+                break
+            pieces.append(buf[pos:end])
+            pos = end
+        self.buf = buf[pos:]
+        if pieces:
+            self.writer.write_many(self.stream, pieces)
 
     def flush(self) -> None:
         if self.buf:

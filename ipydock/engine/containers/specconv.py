@@ -25,7 +25,7 @@ from ipydock.engine.runtime.spec import DeviceNode, Ulimit, default_env
 from ipydock.engine.store.layerview import LayerView
 from ipydock.errors import UsageError
 
-__all__ = ["build_spec", "parse_signal", "resolve_user"]
+__all__ = ["build_spec", "parse_signal", "resolve_user", "terminal_env"]
 
 
 def parse_signal(text: str | int) -> int:
@@ -71,11 +71,14 @@ def resolve_user(user: str, root: LayerView) -> tuple[User, str]:
 
 
 def build_spec(
-    config: dict[str, Any], lower: list[str], dirs: dict[str, str], *, rootless: bool = False
-) -> Spec:
+    config: dict[str, Any], lower: list[str], dirs: dict[str, str], *, rootless: bool = False,
+    console_size: tuple[int, int] = (0, 0),
+) -> Spec:  # fmt: skip
     """``lower``: bottom first; ``dirs``: upper, work, merged, hostname, hosts, resolv_conf.
-    ``rootless``: spawned from a user namespace (no cgroup limits: the caller warns)."""
+    ``rootless``: spawned from a user namespace (no cgroup limits: the caller warns).
+    ``Config.Tty``: a terminal of ``console_size`` (rows, cols) and ``TERM=xterm``."""
     cfg, host = config["Config"], config["HostConfig"]
+    tty = bool(cfg.get("Tty"))
     view = LayerView([*lower, dirs["upper"]])
     user, home = resolve_user(cfg.get("User") or "", view)
     if host.get("GroupAdd"):
@@ -92,7 +95,7 @@ def build_spec(
     return Spec(
         rootfs=rootfs,
         args=args,
-        env=default_env(tuple(cfg["Env"]), cfg["Hostname"], home),
+        env=terminal_env(default_env(tuple(cfg["Env"]), cfg["Hostname"], home), tty),
         cwd=cfg.get("WorkingDir") or "/",
         user=user,
         hostname=cfg["Hostname"],
@@ -115,6 +118,8 @@ def build_spec(
         rootless=rootless,
         rootless_ids=_rootless_ids() if rootless else 1,
         rootless_why=_why_single() if rootless and (user.uid, user.gid) != (0, 0) else "",
+        terminal=tty,
+        console_size=console_size,
     )
 
 
@@ -157,6 +162,14 @@ def _with_init(
     if not init:
         return args, ()
     return (INIT_PATH, "--", *args), (Mount(INIT_PATH, "bind", init_binary(), readonly=True),)
+
+
+def terminal_env(env: tuple[str, ...], tty: bool) -> tuple[str, ...]:
+    """With a terminal, ``TERM=xterm`` unless the container sets TERM, as docker's daemon
+    adds it (at start, so ``inspect`` does not show it)."""
+    if not tty or any(item.startswith("TERM=") for item in env):
+        return env
+    return ("TERM=xterm", *env)
 
 
 def _device(d: dict[str, str]) -> DeviceNode:

@@ -10,7 +10,10 @@ exits when the container is done::
     loop:  cgroup (if limited) + plan --spawn()--> pid 1 --stdout/stderr pipes--> <id>-json.log
            state.json <- running + supervisor pid and start time (one write)
            notify pipe <- {"event": "started", "pid"} | {"event": "failed", "error"}
+           -t: the terminal's master (runtime/console.py) -> TerminalHub (ttyhub.py): the
+               log, attach.sock and its clients (the starter's socket on our fd 0 first)
            select: pipes | pidfd (exit) | ctl fifo ("kill SIG", "stop SIG TIMEOUT") | timer
+                   | the hub's master, listener and clients
            exit: waitpid, OOM from the cgroup, remove cgroup, state -> exited | restarting
                  (--rm: no write, the record goes next)
            restart policy (no | on-failure[:N] | always), unless a stop/kill was asked for:
@@ -31,6 +34,8 @@ import json
 import os
 import selectors
 import signal
+import socket
+import stat
 import sys
 import time
 from typing import Any
@@ -39,7 +44,9 @@ from ipydock.engine.containers import network, specconv
 from ipydock.engine.containers.logs import LineSplitter, LogWriter, now_rfc3339
 from ipydock.engine.containers.records import Record, Records, process_start, unname_record
 from ipydock.engine.containers.state import State, Status, transition
+from ipydock.engine.containers.ttyhub import TerminalHub, read_size
 from ipydock.engine.runtime import cgroups
+from ipydock.engine.runtime.console import recv_master
 from ipydock.engine.runtime.detach import detach
 from ipydock.engine.runtime.plan import build_plan
 from ipydock.engine.runtime.process import ExitStatus
@@ -81,10 +88,13 @@ def rootfs_dirs(rec: Record) -> dict[str, str]:
 
 
 class Supervisor:
-    def __init__(self, root: str, container_id: str, notify_fd: int) -> None:
+    def __init__(
+        self, root: str, container_id: str, notify_fd: int, stdin_given: bool = True
+    ) -> None:
         self.records = Records(root, os.path.join(root, "tmp"))
         self.rec = self.records.load(container_id)
         self.notify_fd = notify_fd
+        self.stdin_given = stdin_given  # fd 0 is the starter's input (run -i), not /dev/null
         self.ctl = os.open(self.rec.path("ctl"), os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
         self.log = LogWriter(self.rec.log_path)
         self.stop_deadline: float | None = None
@@ -96,6 +106,10 @@ class Supervisor:
         self.proot_group = 0  # PRoot's process group, while it runs
         self.pid = os.getpid()  # a rootless run's runner records us, not itself
         self.start_time = process_start(self.pid) or 0
+        # A terminal container: fd 0 is the starter's attach socket (if it attached), whose
+        # first message is the window size (ttyhub.py); the terminal replaces stdin.
+        self.tty = bool(self.rec.config["Config"].get("Tty"))
+        self.starter, self.console_size = _starter(self.tty)
 
     # -- state -------------------------------------------------------------------------------
 
@@ -147,6 +161,9 @@ class Supervisor:
             finally:
                 os._exit(code)
         os.close(w)
+        if self.starter is not None:  # the runner serves it: EOF must not wait for us
+            self.starter.close()
+            self.starter = None
         with os.fdopen(r, "rb") as f:
             data = f.read()
         os.waitpid(pid, 0)
@@ -166,7 +183,8 @@ class Supervisor:
             elif self.rec.config["GraphDriver"]["Name"] == "vfs":  # rootless, no overlayfs
                 _copy_root(lower, rootfs_dirs(self.rec)["merged"])
             spec = specconv.build_spec(self.rec.config, lower, rootfs_dirs(self.rec),
-                                       rootless=self.rootless)  # fmt: skip
+                                       rootless=self.rootless,
+                                       console_size=self.console_size)  # fmt: skip
             name = f"{cgroup_parent()}/{self.rec.id}"
             cgroup = None if self.rootless else _cgroup_for(name, cgroup_resources(spec))
         except Exception as exc:  # noqa: BLE001 - reported as a failed start
@@ -181,7 +199,7 @@ class Supervisor:
     def _spawn_and_follow(self, spec: Any, cgroup: cgroups.Cgroup | None) -> ExitStatus | None:
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        stdin = 0 if self.rec.config["Config"].get("OpenStdin") else -1
+        stdin, held = self._stdin()
         wired = network.wants_wiring(self.rec.config, self.rootless)
         try:
             if wired:
@@ -194,17 +212,52 @@ class Supervisor:
             else:
                 child = spawn(plan, (stdin, out_w, err_w), paused=wired)
         except Exception as exc:  # noqa: BLE001
-            for fd in (out_r, out_w, err_r, err_w):
+            for fd in (out_r, out_w, err_r, err_w, *((stdin, held) if held >= 0 else ())):
                 os.close(fd)
             errno = getattr(exc, "errno", 0) or 0
             self.failed({"step": "spawn", "errno": errno, "detail": str(exc), "exit_code": 125})
             return None
         os.close(out_w)
         os.close(err_w)
+        if held >= 0:
+            os.close(stdin)
+        try:
+            return self._follow_child(child, spec, cgroup, out_r, err_r, wired)
+        finally:
+            if held >= 0:
+                os.close(held)
+
+    def _stdin(self) -> tuple[int, int]:
+        """(the fd pid 1 gets as stdin, -1 or the write end we hold). ``-i`` with the
+        starter's stdin: ours (fd 0); ``-di`` (nobody's input): a pipe kept open and empty
+        for the run, as docker's open stdin (``cat`` waits, it does not see EOF); no ``-i``:
+        /dev/null."""
+        if not self.rec.config["Config"].get("OpenStdin"):
+            return -1, -1
+        if self.stdin_given:
+            return 0, -1
+        return os.pipe2(os.O_CLOEXEC)
+
+    def _follow_child(
+        self, child: Any, spec: Any, cgroup: cgroups.Cgroup | None, out_r: int, err_r: int,
+        wired: bool,
+    ) -> ExitStatus | None:  # fmt: skip
+        """The spawned pid 1 from its report to its exit."""
         report = read_report(child.report_fd)
         if wired and report == {"ready": True}:  # pid 1 waits before exec: wire its netns
             report = network.wire(self.records.dir, self.rec.id, self.rec.config, child)
         os.close(child.report_fd)
+        hub = None
+        master = child.master
+        if child.console is not None:
+            with child.console:
+                master = recv_master(child.console) if report is None else -1
+        if master >= 0 and report is not None:
+            os.close(master)
+        elif master >= 0:
+            hub = TerminalHub(master, self.rec.dir, LineSplitter("stdout", self.log),
+                              self.starter)  # fmt: skip
+            self.starter = None  # the first run's; a restart's clients attach anew
         if report is not None:
             os.waitpid(child.pid, 0)
             os.close(child.pidfd)
@@ -215,8 +268,10 @@ class Supervisor:
         self.started(child.pid, cgroup)
         self.proot_group = child.pid if self.proot else 0
         try:
-            raw = self._follow(child.pid, child.pidfd, out_r, err_r)
+            raw = self._follow(child.pid, child.pidfd, out_r, err_r, hub)
         finally:
+            if hub is not None:
+                hub.close()
             if wired:
                 network.unwire(self.records.dir, self.rec.id)
             if self.proot_group:
@@ -258,14 +313,19 @@ class Supervisor:
         self.tell({"event": "failed", "error": error})
         return None
 
-    def _follow(self, pid: int, pidfd: int, out_r: int, err_r: int) -> int:
-        """Copy output to the log, obey ctl messages; returns the wait status of pid 1."""
+    def _follow(
+        self, pid: int, pidfd: int, out_r: int, err_r: int, hub: TerminalHub | None = None
+    ) -> int:
+        """Copy output to the log, obey ctl messages; returns the wait status of pid 1. A
+        terminal's output comes from ``hub`` (the pipes then only see EOF)."""
         sel = selectors.DefaultSelector()
         pipes = {out_r: LineSplitter("stdout", self.log), err_r: LineSplitter("stderr", self.log)}
         for fd in pipes:
             sel.register(fd, selectors.EVENT_READ)
         sel.register(pidfd, selectors.EVENT_READ)
         sel.register(self.ctl, selectors.EVENT_READ)
+        if hub is not None:
+            hub.register(sel)
         try:
             while True:
                 timeout = None
@@ -275,17 +335,23 @@ class Supervisor:
                 if not events and self.stop_deadline is not None:
                     self._signal(pidfd, signal.SIGKILL)
                     self.stop_deadline = None
-                for key, _ in events:
+                for key, mask in events:
                     if key.fd == pidfd:
                         sel.unregister(pidfd)
                         for fd in pipes:
                             with contextlib.suppress(KeyError):
                                 sel.unregister(fd)
                         self._drain(pipes)
+                        if hub is not None:
+                            hub.drain()
                         _, raw = os.waitpid(pid, 0)
                         return raw
                     if key.fd == self.ctl:
                         self._on_ctl(pidfd)
+                    elif hub is not None and key.fd in hub.fds():
+                        hub.handle(key.fd, mask)
+                    elif key.fd not in pipes:
+                        continue  # a hub client dropped earlier in this round
                     elif not self._pump(key.fd, pipes[key.fd]):
                         sel.unregister(key.fd)
         finally:
@@ -406,6 +472,22 @@ class Supervisor:
         remove_tree(doomed)
 
 
+def _starter(tty: bool) -> tuple[socket.socket | None, tuple[int, int]]:
+    """A terminal container's starter socket on fd 0 (see ``lifecycle.start``) and the window
+    size it sent first; fd 0 becomes /dev/null."""
+    if not tty or not stat.S_ISSOCK(os.fstat(0).st_mode):
+        return None, (0, 0)
+    sock = socket.socket(fileno=os.dup(0))
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    sock.setblocking(False)
+    size = (0, 0)
+    with contextlib.suppress(BlockingIOError):  # sent before we were started, or never
+        size = read_size(sock.recv(256)) or size
+    return sock, size
+
+
 def _proot_mode() -> bool:
     """PRoot is installed and this user cannot make a user namespace (a forked try, ~1 ms:
     no probe on the way of every rootless start)."""
@@ -503,7 +585,7 @@ def run_detached(root: str, container_id: str, notify_fd: int, stdin_fd: int = -
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         set_title(f"ipydock-supervisor {container_id[:12]}")
-        code = Supervisor(root, container_id, 3).run()
+        code = Supervisor(root, container_id, 3, stdin_given=stdin_fd >= 0).run()
     except BaseException:  # noqa: BLE001 - report, never return into the helper's loop
         import traceback
 
@@ -516,12 +598,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    root, container_id, notify = argv
+    root, container_id, notify, *flags = argv  # flags: "no-stdin" (fd 0 is /dev/null)
 
     def supervise() -> None:
         set_title(f"ipydock-supervisor {container_id[:12]}")
         with contextlib.suppress(FileNotFoundError):  # removed before we got going
-            Supervisor(root, container_id, int(notify)).run()
+            Supervisor(root, container_id, int(notify), "no-stdin" not in flags).run()
 
     detach(supervise)  # the starter reaps us at once; the supervisor is nobody's child
     return 0

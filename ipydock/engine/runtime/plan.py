@@ -140,6 +140,9 @@ class Plan:
     seccomp_flags: int = 0
     #: (RLIMIT number, soft, hard) set before exec; -1 is unlimited.
     rlimits: tuple[tuple[int, int, int], ...] = ()
+    #: A pseudo-terminal as stdio and controlling terminal (see ``runtime/console.py``).
+    terminal: bool = False
+    console_size: tuple[int, int] = (0, 0)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -152,7 +155,8 @@ class Plan:
         data["devices"] = tuple(Device(**d) for d in data["devices"])
         data["symlinks"] = tuple(tuple(s) for s in data["symlinks"])
         data["rlimits"] = tuple(tuple(r) for r in data.get("rlimits", ()))
-        for key in ("masked_paths", "readonly_paths", "args", "env", "groups", "cgroup_procs"):
+        for key in ("masked_paths", "readonly_paths", "args", "env", "groups", "cgroup_procs",
+                    "console_size"):  # fmt: skip
             data[key] = tuple(data[key])
         return cls(**data)
 
@@ -201,6 +205,8 @@ def build_plan(spec: Spec, cgroup_procs: tuple[str, ...] = ()) -> Plan:
         seccomp=bpf,
         seccomp_flags=bpf_flags,
         rlimits=tuple((ULIMITS[u.name], u.soft, u.hard) for u in spec.ulimits),
+        terminal=spec.terminal,
+        console_size=spec.console_size,
     )
 
 

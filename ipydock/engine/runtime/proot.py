@@ -21,6 +21,7 @@ import contextlib
 import os
 import shutil
 
+from ipydock.engine.runtime import console
 from ipydock.engine.runtime.plan import MS_BIND, Plan
 from ipydock.engine.runtime.spawn import Child, StepError
 
@@ -52,9 +53,19 @@ def command(plan: Plan, proot: str) -> list[str]:
 
 
 def spawn(plan: Plan, stdio: tuple[int, int, int]) -> Child:
-    """Fork and exec PRoot for ``plan``; see :func:`ipydock.engine.runtime.spawn.read_report`."""
+    """Fork and exec PRoot for ``plan``; see :func:`ipydock.engine.runtime.spawn.read_report`.
+    ``plan.terminal``: no devpts of its own here, so the terminal is one of the host's (PRoot
+    binds the host's /dev), the controlling terminal of PRoot's session; its master is
+    ``Child.master``."""
     proot = available()
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
+    master = -1
+    if plan.terminal:
+        master, slave = os.openpty()
+        os.set_inheritable(master, False)
+        if plan.console_size[0] > 0 and plan.console_size[1] > 0:
+            console.set_size(slave, *plan.console_size)
+        stdio = (slave, slave, slave)
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child execs or exits
         code = 125
@@ -69,15 +80,30 @@ def spawn(plan: Plan, stdio: tuple[int, int, int]) -> Child:
         finally:
             os._exit(code)
     os.close(report_w)
-    return Child(pid, os.pidfd_open(pid), report_r)
+    if master >= 0:
+        os.close(stdio[0])
+    return Child(pid, os.pidfd_open(pid), report_r, master=master)
 
 
 def _child(plan: Plan, proot: str, stdio: tuple[int, int, int]) -> None:
-    os.setpgid(0, 0)  # PRoot and its tracees: one group, signalled together (no EXITKILL)
+    # PRoot and its tracees: one group, signalled together (no EXITKILL); with a terminal, a
+    # session of their own (its group has the same id)
+    if plan.terminal:
+        os.setsid()
+    else:
+        os.setpgid(0, 0)
     high = [os.dup(fd) if fd >= 0 else os.open("/dev/null", os.O_RDWR) for fd in stdio]
     for target, fd in enumerate(high):
         os.dup2(fd, target)
         os.close(fd)
+    if plan.terminal:
+        import fcntl
+        import termios
+
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        from ipydock.engine.runtime.spawn import default_signals
+
+        default_signals()
     if not proot:
         raise StepError("proot", 2, "proot is not installed (Debian package proot)", 125)
     os.chdir(plan.root)

@@ -15,11 +15,14 @@ pid 1 and must reap it.
     pidfd_open(pid)                mount /proc /dev /dev/pts /sys(ro) /dev/mqueue /dev/shm, user
     read report pipe <-----+       mounts, /etc files; mknod devices; symlinks; sethostname
                            |       pivot_root(".", "."), detach old root
+    console socket <-------+------ [terminal: /dev/ptmx of its devpts, master sent back,
+                           |        setsid, TIOCSCTTY, slave on 0, 1, 2 (console.py)]
                            |       mask paths, read-only paths, read-only root
                            |       chdir(cwd); look the command up in the image's PATH
                            |       join cgroups; rlimits; drop bounding caps; setgroups/
                            |       setgid/setuid; capset; ambient; no_new_privs; seccomp
-                           |       filter (before the caps go when no_new_privs is off)
+                           |       filter (before the caps go when no_new_privs is off);
+                           |       pdeathsig; default signals
                            +------ [paused: write "ready", block on the go pipe]
       EOF = exec worked    <------ execve (report pipe is close-on-exec) or error line + _exit
 
@@ -38,13 +41,14 @@ import errno as errno_mod
 import json
 import os
 import resource
+import signal
 import stat
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ipydock.engine.runtime import seccomp
+from ipydock.engine.runtime import console, seccomp
 from ipydock.engine.runtime.paths import ensure_target, secure_join
 from ipydock.engine.runtime.plan import (
     CLONE_NEWNET,
@@ -64,11 +68,14 @@ from ipydock.engine.runtime.plan import (
 )
 
 if TYPE_CHECKING:
+    import socket
+
     from ipydock.engine.runtime.idranges import Ranges
 
 __all__ = [
     "Child",
     "StepError",
+    "default_signals",
     "enter_user_namespace",
     "mount",
     "read_report",
@@ -118,6 +125,11 @@ class Child:
     pidfd: int
     report_fd: int
     go_fd: int = -1
+    #: ``plan.terminal``: the parent's end of the console socket; the master arrives on it
+    #: before exec (:func:`ipydock.engine.runtime.console.recv_master`).
+    console: socket.socket | None = None
+    #: PRoot mode (``runtime/proot.py``): the master of the host terminal it was given.
+    master: int = -1
 
 
 # --- thin syscall wrappers -------------------------------------------------------------------
@@ -278,12 +290,13 @@ def spawn(plan: Plan, stdio: tuple[int, int, int], paused: bool = False) -> Chil
         raise RuntimeError("spawn() forks: call it from a single-threaded helper process")
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     go_r, go_w = os.pipe2(os.O_CLOEXEC) if paused else (-1, -1)
+    mine, theirs = console.socketpair() if plan.terminal else (None, None)
     if plan.new_pid:
         unshare(CLONE_NEWPID)
     try:
         pid = os.fork()
         if pid == 0:
-            _child_main(plan, stdio, report_w, go_r)
+            _child_main(plan, stdio, report_w, go_r, theirs.fileno() if theirs else -1)
     finally:
         # Give the pid namespace back for the next fork. An unprivileged spawner (rootless)
         # may join only one its user namespace owns: the rootless fork server's (it runs in
@@ -297,7 +310,9 @@ def spawn(plan: Plan, stdio: tuple[int, int, int], paused: bool = False) -> Chil
     os.close(report_w)
     if go_r >= 0:
         os.close(go_r)
-    return Child(pid, os.pidfd_open(pid), report_r, go_w)
+    if theirs is not None:
+        theirs.close()
+    return Child(pid, os.pidfd_open(pid), report_r, go_w, mine)
 
 
 def read_report(fd: int) -> dict[str, object] | None:
@@ -322,11 +337,13 @@ def _own_pidns_fd() -> int:
 # --- child side: runs once, then execs or _exits ---------------------------------------------
 
 
-def _child_main(plan: Plan, stdio: tuple[int, int, int], report_fd: int, go_fd: int) -> None:
+def _child_main(
+    plan: Plan, stdio: tuple[int, int, int], report_fd: int, go_fd: int, console_fd: int
+) -> None:
     code = 125
     try:
         _setup_stdio(stdio)
-        path, cgroup_fds = _build(plan)
+        path, cgroup_fds = _build(plan, console_fd)
         _finish(plan, path, cgroup_fds, report_fd, go_fd)
     except StepError as exc:
         code = exc.exit_code
@@ -359,7 +376,7 @@ def _setup_stdio(stdio: tuple[int, int, int]) -> None:
             os.close(fd)
 
 
-def _build(plan: Plan) -> tuple[str, list[int]]:
+def _build(plan: Plan, console_fd: int = -1) -> tuple[str, list[int]]:
     """Namespaces, mounts, pivot_root, masks; returns the command's path and cgroup fds."""
     if plan.die_with_parent:
         prctl(PR_SET_PDEATHSIG, _SIGKILL)
@@ -395,6 +412,9 @@ def _build(plan: Plan) -> tuple[str, list[int]]:
         pivot_root(".", ".")
         umount2(".", MNT_DETACH)
         os.chdir("/")
+    if console_fd >= 0:
+        with _step("terminal"):
+            console.setup_in_child(console_fd, plan.console_size, plan.uid, console=True)
     _harden_paths(plan)
     with _step("chdir"):
         os.chdir(plan.cwd)
@@ -508,6 +528,7 @@ def _finish(plan: Plan, path: str, cgroup_fds: list[int], report_fd: int, go_fd:
         if os.read(go_fd, 1) != b"g":
             raise StepError("start", 0, "start was cancelled", 137)
     _libc.syscall(_SYS_CLOSE_RANGE, 3, ctypes.c_uint(0xFFFFFFFF), _CLOSE_RANGE_CLOEXEC)
+    default_signals()
     env = dict(item.split("=", 1) for item in plan.env)
     try:
         os.execve(path, list(plan.args), env)
@@ -519,6 +540,19 @@ def _finish(plan: Plan, path: str, cgroup_fds: list[int], report_fd: int, go_fd:
             ) from exc
         code = 127 if exc.errno == errno_mod.ENOENT else 126
         raise StepError("exec", exc.errno or 0, f'exec: "{command}": {exc.strerror}', code) from exc
+
+
+def default_signals() -> None:
+    """Every signal back to its default action and unblocked, as a container's process starts
+    under docker: an ignored disposition would survive exec (Python ignores SIGPIPE, a
+    supervisor SIGINT), and a shell keeps what it found ignored for its children, so Ctrl-C
+    would not stop a command in ``run -it``."""
+    for signum in range(1, signal.NSIG):
+        if signum in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
 
 
 def _set_credentials(plan: Plan) -> None:

@@ -312,6 +312,10 @@ class Spec:
     rootless_ids: int = 1
     #: Rootless with one id: why (``idranges.why_single``), for the error that needs more.
     rootless_why: str = ""
+    #: OCI's ``process.terminal``: the process gets a pseudo-terminal made in the container
+    #: (``runtime/console.py``) as its stdio and controlling terminal; (rows, cols) at start.
+    terminal: bool = False
+    console_size: tuple[int, int] = (0, 0)
 
 
 def cgroup_resources(spec: Spec) -> Resources:
