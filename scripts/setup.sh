@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(busybox-static)
+packages+=(iptables)  # bridges: isolation, outbound NAT, published ports (DNAT)
 # Node (>= 18) and npm build the JupyterLab extension (labextension/) during `pip install`.
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
@@ -13,6 +14,7 @@ if [[ "${1:-}" == "--test" ]]; then
   packages+=(docker.io skopeo umoci crun iproute2 chromium docker-registry apache2-utils
             golang-github-opencontainers-image-spec-dev)
   packages+=(mmdebstrap uidmap proot)  # the rootless suite: a Debian root, id ranges, PRoot
+  packages+=(slirp4netns iperf3)  # rootless outbound networking; the network benchmark
 fi
 missing=()
 for p in "${packages[@]}"; do

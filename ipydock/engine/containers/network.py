@@ -61,8 +61,8 @@ def wire(
     nets = Networks(_root(containers_dir))
     try:
         endpoints = nets.attach(cid, config, child.pid)
-        _publish(containers_dir, cid, config, endpoints)
         _resolver(containers_dir, nets, cid, child.pid, endpoints)
+        _publish(containers_dir, cid, config, endpoints)
     except (IPyDockError, OSError) as exc:
         unwire(containers_dir, cid)
         os.write(child.go_fd, b"x")  # not "g": pid 1 gives up ("start was cancelled")
@@ -75,7 +75,7 @@ def wire(
     return read_report(child.report_fd)
 
 
-_HELPERS: dict[str, list[int]] = {}  # container id -> port proxy, resolver (one container each)
+_HELPERS: dict[str, list[int]] = {}  # container id -> its resolver's pid
 
 
 def _resolver(
@@ -104,8 +104,10 @@ def _resolver(
 def _publish(
     containers_dir: str, cid: str, config: dict[str, Any], endpoints: list[dict[str, Any]]
 ) -> None:
-    """Bind the published ports and fork their proxy; ``ports.json`` says what was bound."""
-    from ipydock.engine.network import ports
+    """Hold the published host ports and DNAT them to the container (the kernel forwards);
+    ``ports.json`` says what was bound."""
+    from ipydock.engine.network import bridge, firewall, ports
+    from ipydock.errors import NotSupported
 
     wanted = ports.from_host_config(config["HostConfig"].get("PortBindings"))
     path = os.path.join(containers_dir, cid, "ports.json")
@@ -113,18 +115,32 @@ def _publish(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         return
+    if not firewall.available():
+        raise NotSupported("-p", "bundled", "published ports are forwarded by iptables rules: "
+                           "install iptables (apt-get install iptables)")  # fmt: skip
     socks, bound = ports.bind(wanted)
-    try:
-        _HELPERS.setdefault(cid, []).append(ports.start_proxy(socks, bound, endpoints[0]["IPv4"]))
-    finally:
-        for sock in socks:
-            sock.close()
+    _HELD[cid] = socks
+    ep = endpoints[0]
+    rules = ports.rules((ep["Pid"], ep["Start"]), ep["IPv4"], bound)
+    if not firewall.add_ports(rules, bridge._alive):
+        raise NotSupported("-p", "bundled", "iptables refused the port forwarding rules "
+                           "(see `iptables -t nat -S IPYDOCK`)")  # fmt: skip
+    _RULES[cid] = rules
     with open(path + ".tmp", "w") as f:
         json.dump([dataclasses.asdict(b) for b in bound], f)
     os.replace(path + ".tmp", path)
 
 
+_HELD: dict[str, list[Any]] = {}  # container id -> the sockets that hold its host ports
+_RULES: dict[str, list[str]] = {}  # container id -> its DNAT rules
+
+
 def unwire(containers_dir: str, cid: str) -> None:
+    from ipydock.engine.network import firewall
+
+    firewall.remove_ports(_RULES.pop(cid, []))
+    for sock in _HELD.pop(cid, []):
+        sock.close()
     for pid in _HELPERS.pop(cid, []):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)

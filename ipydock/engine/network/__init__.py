@@ -7,9 +7,10 @@
     bridge.py    the default bridge and user-defined ones: records, endpoints, /etc/hosts,
                  --link, connect/disconnect, check --repair
     netlink.py   bridges, veth pairs, addresses, routes through pyroute2 (no `ip`)
-    firewall.py  iptables chain IPYDOCK-ISOLATION: each bridge isolated from the others
+    firewall.py  iptables chains of our own: isolation, outbound NAT (MASQUERADE), DNAT of
+                 published ports
     dns.py       the embedded resolver at 127.0.0.11 of user-defined networks (dnslib)
-    ports.py     -p/-P: parsing, and the proxy that serves published ports
+    ports.py     -p/-P: parsing, the host ports held, their DNAT rules (the kernel forwards)
 
 A container's endpoints are wired by its supervisor between spawn and exec
 (``engine/containers/network.py``) into the netns of its pid 1, and live exactly as long.

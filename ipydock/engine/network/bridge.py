@@ -181,7 +181,7 @@ class Networks:
                 with self._host_lock():
                     pool = ipam.plan(taken=netlink.host_networks(), name=DEFAULT)
                     netlink.ensure_bridge(device, pool.gateway, pool.subnet.prefixlen)
-                    firewall.add(device)
+                    firewall.add(device, str(pool.subnet))
                 data.update(Subnet=str(pool.subnet), Gateway=str(pool.gateway),
                             IPRange=str(pool.ip_range), Created=_now())  # fmt: skip
                 state.write(data)
@@ -272,7 +272,7 @@ class Networks:
                 self._save(data)
                 try:
                     netlink.ensure_bridge(device, pool.gateway, pool.subnet.prefixlen)
-                    firewall.add(device)
+                    firewall.add(device, str(pool.subnet), internal)
                 except BaseException:
                     firewall.remove(device)
                     netlink.delete_link(device)
@@ -335,8 +335,8 @@ class Networks:
                 raise AddressUnavailable(net["Name"], f"Address already in use: {ip}")
 
     def check(self, *, repair: bool = False) -> tuple[list[str], list[str]]:
-        """(problems, repaired): missing bridges (made again), addresses still held by
-        containers whose pid 1 is gone (freed; readers skip them anyway)."""
+        """(problems, repaired): missing bridges (made again) and rules (put back), addresses
+        held and ports forwarded for containers whose pid 1 is gone (freed, removed)."""
         from ipydock.engine.network import netlink
 
         problems: list[str] = []
@@ -349,12 +349,13 @@ class Networks:
                     netlink.ensure_bridge(net["Bridge"], IPv4Address(net["Gateway"]),
                                           IPv4Network(net["Subnet"]).prefixlen)  # fmt: skip
                     repaired.append(f"made bridge {net['Bridge']} of network {net['Name']}")
-            if not firewall.has(net["Bridge"]):
+            rules = (net["Bridge"], net["Subnet"], bool(net.get("Internal")))
+            if not firewall.has(*rules):
                 problems.append(f"network {net['Name']}: isolation rules of {net['Bridge']} "
                                 "are missing")  # fmt: skip
                 if repair:
                     with self._host_lock():
-                        firewall.add(net["Bridge"])
+                        firewall.add(*rules)
                     repaired.append(f"put back the isolation rules of network {net['Name']}")
             state = BridgeState(net["Bridge"])
             if not os.path.exists(state.path):
@@ -373,6 +374,13 @@ class Networks:
                         netlink.delete_link(ep["Veth"])
                         repaired.append(f"freed {ep['IPv4']} on network {net['Name']}")
                     state.write(raw)
+        for rule in firewall.stale_ports(_alive):
+            port = rule.split("--dport ", 1)[1].split()[0]
+            problems.append(f"published port {port} of a container that is not running is "
+                            "still forwarded")  # fmt: skip
+            if repair:
+                firewall.remove_ports([rule])
+                repaired.append(f"removed the forwarding of published port {port}")
         return problems, repaired
 
     # -- membership ----------------------------------------------------------------------------
