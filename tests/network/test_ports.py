@@ -112,6 +112,11 @@ def test_the_cli(net_backend, ipd) -> None:
               "-p", f"127.0.0.1:{port}:8081", "busybox", *SERVE).stdout.strip()  # fmt: skip
     listening(net_backend, cid)
     assert get(port) == cid[:12]
+    assert ipd("port", "cweb").stdout == f"8081/tcp -> 127.0.0.1:{port}\n"
+    assert ipd("container", "port", "cweb", "8081/tcp").stdout == f"127.0.0.1:{port}\n"
+    missing = ipd("port", "cweb", "81", check=False)
+    assert missing.returncode == 1 and "No public port '81/tcp' published for cweb" in (
+        missing.stderr)  # fmt: skip
     (detail,) = json.loads(ipd("network", "inspect", "ipdn-cli").stdout)
     (member,) = detail["containers"]
     assert member["name"] == "cweb" and member["ipv4_address"] == f"{NET}.10.128/24"
