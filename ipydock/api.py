@@ -187,4 +187,5 @@ class Backend(Protocol):
         build_args: dict[str, str | None] | None = None, target: str = "",
         no_cache: bool = False, reproducible: bool = False,
         progress: Callable[[BuildEvent], None] | None = None, stdin: BinaryIO | None = None,
+        network: str = "default",
     ) -> BuildResult: ...  # fmt: skip

@@ -184,8 +184,10 @@ class BundledBackend:
         reproducible: bool = False,
         progress: Callable[[BuildEvent], None] | None = None,
         stdin: BinaryIO | None = None,
+        network: str = "default",
     ) -> BuildResult:
         from ipydock.engine import builder
+        from ipydock.engine.builder.runstep import build_network
 
         options = builder.BuildOptions(
             tags=tuple(tags),
@@ -193,6 +195,7 @@ class BundledBackend:
             target=target,
             no_cache=no_cache,
             reproducible=reproducible,
+            network=build_network(network),
         )
         ctx = builder.open_context(context, self.store.tmp_dir, dockerfile=dockerfile, stdin=stdin)
         try:

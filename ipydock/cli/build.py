@@ -41,6 +41,12 @@ BUILD_FLAGS = (
     arg("--no-cache", action="store_true", help="do not use the cache"),
     arg("-q", "--quiet", action="store_true", help="print only the image ID"),
     arg(
+        "--network",
+        default="default",
+        metavar="MODE",
+        help="the network of RUN steps: default (the bridge, with NAT), host or none",
+    ),
+    arg(
         "--reproducible",
         action="store_true",
         help="fixed times (SOURCE_DATE_EPOCH, else 0): the same inputs give the same image ID",
@@ -63,6 +69,7 @@ def build_call(
         reproducible=a.reproducible,
         progress=progress,
         stdin=stdin,
+        network=getattr(a, "network", "default"),
     )
 
 

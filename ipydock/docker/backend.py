@@ -284,6 +284,7 @@ class DockerBackend:
         build_args: dict[str, str | None] | None = None, target: str = "",
         no_cache: bool = False, reproducible: bool = False,
         progress: Callable[[BuildEvent], None] | None = None, stdin: BinaryIO | None = None,
+        network: str = "default",
     ) -> BuildResult:  # fmt: skip
         """The classic builder (``DOCKER_BUILDKIT=0``); events as the bundled builder's."""
         if reproducible:
@@ -303,6 +304,7 @@ class DockerBackend:
                         path=ctx.remote, dockerfile=ctx.dockerfile, tag=tags[0] if tags else None,
                         buildargs=args or None, target=target or None, nocache=no_cache,
                         rm=True, decode=True, use_config_proxy=False,
+                        network_mode=None if network == "default" else network,
                     )  # fmt: skip
                     events.consume(stream)
                 except Exception as exc:

@@ -288,6 +288,8 @@ class _Builder:
                 lambda text: self.emit(
                     BuildEvent("output", self.step, self.total, line=instr.line, text=text)
                 ),
+                network=self.options.network,
+                store_root=self.store.root,
             )
             runstep.run_command(state, instr, argv, ctx, staging)
             return True

@@ -63,6 +63,7 @@ class BuildOptions:
     target: str = ""
     no_cache: bool = False
     reproducible: bool = False
+    network: str = "default"  # build --network: RUN steps' network unless RUN --network says
 
 
 @dataclass

@@ -458,6 +458,13 @@ class Networks:
             state.write(data)
             return ep
 
+    def attach_build(self, bid: str, pid: int, hostname: str) -> dict[str, Any]:
+        """A build's RUN container (pid 1 ``pid``, paused) on the default bridge, as docker's
+        classic builder runs RUN steps; :meth:`release` frees it."""
+        config = {"Name": f"/build-{bid[:12]}", "HostConfig": {"NetworkMode": "default"},
+                  "Config": {"Hostname": hostname}}  # fmt: skip
+        return self._attach_one(bid, config, pid, self._default_id(), {}, "eth0")
+
     def _default_id(self) -> str:
         return hashlib.sha256(f"ipydock bridge {default_bridge()}".encode()).hexdigest()
 
