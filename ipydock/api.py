@@ -168,7 +168,7 @@ class Backend(Protocol):
     def create_network(
         self, name: str, *, driver: str = "bridge", subnet: str | None = None,
         gateway: str | None = None, internal: bool = False,
-        labels: dict[str, str] | None = None,
+        labels: dict[str, str] | None = None, options: dict[str, str] | None = None,
     ) -> NetworkInfo: ...  # fmt: skip
 
     def remove_network(self, name: str) -> None: ...

@@ -423,6 +423,7 @@ class BundledBackend:
         self, name: str, *, driver: str = "bridge", subnet: str | None = None,
         gateway: str | None = None, internal: bool = False,
         labels: dict[str, str] | None = None, ip_range: str | None = None,
+        options: dict[str, str] | None = None,
     ) -> NetworkInfo:  # fmt: skip
         from ipydock.engine.network import builtin
 
@@ -435,7 +436,7 @@ class BundledBackend:
             raise rootless_refusal("network create")
         net = self._bridges().create(
             name, driver=driver, subnet=subnet, gateway=gateway, ip_range=ip_range,
-            internal=internal, labels=labels,
+            internal=internal, labels=labels, options=options,
         )  # fmt: skip
         return builtin.bridge_info(net, {})
 

@@ -25,8 +25,10 @@ from ipydock.models import ActionResult, NetworkInfo
 def _create_call(backend: Backend, a: argparse.Namespace) -> NetworkInfo:
     labels = dict(item.partition("=")[::2] for item in a.label)
     extra = {"ip_range": a.ip_range} if a.ip_range else {}  # the bundled engine's
+    options = dict(item.partition("=")[::2] for item in a.opt) or None
     return backend.create_network(a.name, driver=a.driver, subnet=a.subnet, gateway=a.gateway,
-                                  internal=a.internal, labels=labels, **extra)  # fmt: skip
+                                  internal=a.internal, labels=labels, options=options,
+                                  **extra)  # fmt: skip
 
 
 @command("network", "create", "Create a network", call=_create_call)
@@ -36,6 +38,14 @@ def _create_call(backend: Backend, a: argparse.Namespace) -> NetworkInfo:
     arg("--gateway", help="gateway address of the subnet"),
     arg("--ip-range", help="allocate container addresses from this sub-range"),
     arg("--internal", action="store_true", help="no access to the outside"),
+    arg(
+        "-o",
+        "--opt",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="driver options, e.g. parent=eth0 for macvlan",
+    ),
     arg("-l", "--label", action="append", default=[], metavar="K=V", help="set metadata"),
     arg("name", metavar="NETWORK"),
 )

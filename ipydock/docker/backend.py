@@ -629,7 +629,7 @@ class DockerBackend:
     def create_network(
         self, name: str, *, driver: str = "bridge", subnet: str | None = None,
         gateway: str | None = None, internal: bool = False,
-        labels: dict[str, str] | None = None,
+        labels: dict[str, str] | None = None, options: dict[str, str] | None = None,
     ) -> NetworkInfo:  # fmt: skip
         if gateway and not subnet:
             raise UsageError("--gateway needs --subnet")
@@ -638,7 +638,8 @@ class DockerBackend:
         )
         with self._errors("network", name):
             out = self.api.create_network(name, driver=driver, ipam=ipam, internal=internal,
-                                          labels=labels or None, check_duplicate=True)  # fmt: skip
+                                          labels=labels or None, options=options or None,
+                                          check_duplicate=True)  # fmt: skip
             return self._network(out["Id"])
 
     def remove_network(self, name: str) -> None:

@@ -3,6 +3,7 @@ after every test that no bridge, veth or endpoint of it is left."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import tempfile
@@ -159,28 +160,16 @@ class Outside:
 @pytest.fixture
 def outside(net_backend: BundledBackend) -> Iterator[Outside]:
     """The test's outside host (see :class:`Outside`), gone afterwards with its veth."""
+    with netns_holder() as pid:
+        yield from _outside(pid)
+
+
+def _outside(pid: int) -> Iterator[Outside]:
     from pyroute2 import IPRoute
 
-    r, w = os.pipe()
-    ready_r, ready_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the namespace's holder: lives until the pipe closes
-        try:
-            os.close(w)
-            from ipydock.engine.runtime.plan import CLONE_NEWNET
-            from ipydock.engine.runtime.spawn import unshare
-
-            unshare(CLONE_NEWNET)
-            os.write(ready_w, b"k")
-            os.read(r, 1)
-        finally:
-            os._exit(0)
-    os.close(r)
-    os.close(ready_w)
     base = f"{NET}.200"
     out = Outside(pid, f"{PREFIX}o", f"{base}.1", f"{base}.2")
     try:
-        assert os.read(ready_r, 1) == b"k", "the outside host's namespace was not made"
         fd = os.open(out.netns, os.O_RDONLY | os.O_CLOEXEC)
         try:
             with IPRoute() as ip:
@@ -202,6 +191,32 @@ def outside(net_backend: BundledBackend) -> Iterator[Outside]:
         for srv in out._servers:
             srv.close()
         netlink.delete_link(out.link)
+
+
+@contextlib.contextmanager
+def netns_holder() -> Iterator[int]:
+    """A process that holds a new network namespace for the block: its pid
+    (``/proc/PID/ns/net``); at the end it exits and is reaped (its namespace goes)."""
+    from ipydock.engine.runtime.plan import CLONE_NEWNET
+    from ipydock.engine.runtime.spawn import unshare
+
+    r, w = os.pipe()
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # lives until the pipe closes
+        try:
+            os.close(w)
+            unshare(CLONE_NEWNET)
+            os.write(ready_w, b"k")
+            os.read(r, 1)
+        finally:
+            os._exit(0)
+    os.close(r)
+    os.close(ready_w)
+    try:
+        assert os.read(ready_r, 1) == b"k", "the namespace was not made"
+        yield pid
+    finally:
         os.close(w)
         os.close(ready_r)
         os.waitpid(pid, 0)

@@ -233,14 +233,17 @@ class Networks:
     def create(
         self, name: str, *, driver: str = "bridge", subnet: str | None = None,
         gateway: str | None = None, ip_range: str | None = None, internal: bool = False,
-        labels: dict[str, str] | None = None,
+        labels: dict[str, str] | None = None, options: dict[str, str] | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         if driver == "overlay":
             hint = "overlay networks span hosts: use a Docker Swarm (`%ipydock engine docker`)"
             raise NotSupported("network create -d overlay", "bundled", hint)
-        if driver != "bridge":
+        if driver not in ("bridge", "macvlan"):
             raise InvalidNetworkConfig("--driver", f"{driver!r}: the bundled engine has the "
-                                       "bridge driver (host and none are pre-defined)")  # fmt: skip
+                                       "bridge and macvlan drivers (host and none are "
+                                       "pre-defined)")  # fmt: skip
+        opts = dict(options or {})
+        parent = _macvlan_parent(opts) if driver == "macvlan" else ""
         if not _NAME.fullmatch(name):
             raise InvalidNetworkConfig("name", f"{name!r}: use [a-zA-Z0-9][a-zA-Z0-9_.-]*")
         if name in (DEFAULT, "host", "none"):
@@ -252,9 +255,9 @@ class Networks:
             if any(n["Name"] == name for n in data["Networks"].values()):
                 raise NetworkExists(name)
             with self._host_lock():
-                taken = netlink.host_networks() + [
-                    IPv4Network(n["Subnet"]) for n in data["Networks"].values()
-                ]
+                # a macvlan network usually is the parent's own LAN: only other networks count
+                taken = [] if parent else netlink.host_networks()
+                taken += [IPv4Network(n["Subnet"]) for n in data["Networks"].values()]
                 pool = ipam.plan(subnet or "", gateway or "", ip_range or "", taken=taken,
                                  name=name)  # fmt: skip
                 nid = secrets.token_hex(32)
@@ -266,6 +269,12 @@ class Networks:
                        "IPRange": str(pool.ip_range), "Created": _now(),
                        # docker's inspect shows a gateway it chose only with its subnet
                        "ShowGateway": bool(gateway or not subnet)}  # fmt: skip
+                if parent:  # no bridge: the name only keys the endpoints' state file
+                    net.update(Driver="macvlan", Bridge=f"mv-{nid[:12]}",
+                               Options={"parent": parent, **opts})  # fmt: skip
+                    data["Networks"][nid] = net
+                    self._save(data)
+                    return net
                 # the record first: a crash before the bridge leaves a network whose bridge
                 # is made at its first use (or by check --repair), never a bridge nobody knows
                 data["Networks"][nid] = net
@@ -294,9 +303,10 @@ class Networks:
                 active = self.endpoints(net)
                 if active:
                     raise NetworkInUse(net["Name"], sorted(active))
-                with self._host_lock():
-                    firewall.remove(net["Bridge"])
-                netlink.delete_link(net["Bridge"])
+                if net["Driver"] == "bridge":
+                    with self._host_lock():
+                        firewall.remove(net["Bridge"])
+                    netlink.delete_link(net["Bridge"])
                 state.forget()
             del data["Networks"][net["Id"]]
             for nets in data["Connected"].values():
@@ -343,14 +353,18 @@ class Networks:
         repaired: list[str] = []
         host = netlink.link_names()
         for net in self.all():
-            if net["Bridge"] not in host:
+            if net["Driver"] == "macvlan":
+                if net["Options"]["parent"] not in host:
+                    problems.append(f"network {net['Name']}: its parent interface "
+                                    f"{net['Options']['parent']} is gone")  # fmt: skip
+            elif net["Bridge"] not in host:
                 problems.append(f"network {net['Name']}: bridge {net['Bridge']} is missing")
                 if repair:
                     netlink.ensure_bridge(net["Bridge"], IPv4Address(net["Gateway"]),
                                           IPv4Network(net["Subnet"]).prefixlen)  # fmt: skip
                     repaired.append(f"made bridge {net['Bridge']} of network {net['Name']}")
             rules = (net["Bridge"], net["Subnet"], bool(net.get("Internal")))
-            if not firewall.has(*rules):
+            if net["Driver"] == "bridge" and not firewall.has(*rules):
                 problems.append(f"network {net['Name']}: isolation rules of {net['Bridge']} "
                                 "are missing")  # fmt: skip
                 if repair:
@@ -371,7 +385,8 @@ class Networks:
                 if repair and stale:
                     for key, ep in stale.items():
                         raw["Endpoints"].pop(key)
-                        netlink.delete_link(ep["Veth"])
+                        if ep["Veth"]:
+                            netlink.delete_link(ep["Veth"])
                         repaired.append(f"freed {ep['IPv4']} on network {net['Name']}")
                     state.write(raw)
         for rule in firewall.stale_ports(_alive):
@@ -442,11 +457,16 @@ class Networks:
             used = {IPv4Address(e["IPv4"]) for e in eps.values()}
             addr = ipam.allocate(pool, used, want.get("IPv4Address") or "", name=net["Name"])
             veth = self._veth_name(cid, net["Id"])
-            if net["Name"] != DEFAULT:
-                netlink.ensure_bridge(net["Bridge"], pool.gateway, pool.subnet.prefixlen)
-            mac = netlink.add_endpoint(pid, net["Bridge"], veth, ifname, addr,
-                                       pool.subnet.prefixlen,
-                                       None if net["Internal"] else pool.gateway)  # fmt: skip
+            gw = None if net["Internal"] else pool.gateway
+            if net["Driver"] == "macvlan":
+                veth = ""  # nothing on the host: the link lives in the container's netns
+                mac = netlink.add_macvlan(pid, net["Options"]["parent"], ifname, addr,
+                                          pool.subnet.prefixlen, gw)  # fmt: skip
+            else:
+                if net["Name"] != DEFAULT:
+                    netlink.ensure_bridge(net["Bridge"], pool.gateway, pool.subnet.prefixlen)
+                mac = netlink.add_endpoint(pid, net["Bridge"], veth, ifname, addr,
+                                           pool.subnet.prefixlen, gw)  # fmt: skip
             name = config["Name"].lstrip("/")
             ep = {"Container": cid, "Name": name, "Network": net["Id"], "IPv4": str(addr),
                   "PrefixLen": pool.subnet.prefixlen, "MAC": mac, "IfName": ifname,
@@ -487,7 +507,8 @@ class Networks:
                 if key not in data.get("Endpoints", {}):
                     continue
                 ep = data["Endpoints"].pop(key)
-                netlink.delete_link(ep["Veth"])
+                if ep["Veth"]:
+                    netlink.delete_link(ep["Veth"])
                 state.write(data)
             self._rewrite_peers(net)
 
@@ -626,6 +647,20 @@ class Networks:
         self._rewrite_peers(net)
         if pid:
             self.write_hosts(cid, config)
+
+
+def _macvlan_parent(opts: dict[str, str]) -> str:
+    """``-o parent=IF`` of a macvlan network: an interface the host has."""
+    from ipydock.engine.network import netlink
+
+    parent = opts.pop("parent", "")
+    if not parent:
+        raise InvalidNetworkConfig("-o parent", "a macvlan network needs its parent "
+                                   "interface: -o parent=IF (see `ip link`)")  # fmt: skip
+    if parent not in netlink.link_names():
+        raise InvalidNetworkConfig("-o parent", f"-o parent={parent}: the host has no "
+                                   "interface of that name (see `ip link`)")  # fmt: skip
+    return parent
 
 
 def _next_index(nets: Networks, cid: str) -> int:

@@ -34,9 +34,10 @@ def bridge_info(net: dict[str, Any], endpoints: dict[str, Any]) -> NetworkInfo:
     ]  # fmt: skip
     created = datetime.fromisoformat(net["Created"].replace("Z", "+00:00"))
     gateways = [net["Gateway"]] if net.get("ShowGateway", True) else []
-    return NetworkInfo(net["Id"], net["Name"], "bridge", "local", created, [net["Subnet"]],
-                       gateways, bool(net.get("Internal")), dict(net.get("Labels") or {}),
-                       members, dict(net.get("Options") or {}))  # fmt: skip
+    return NetworkInfo(net["Id"], net["Name"], net.get("Driver", "bridge"), "local", created,
+                       [net["Subnet"]], gateways, bool(net.get("Internal")),
+                       dict(net.get("Labels") or {}), members,
+                       dict(net.get("Options") or {}))  # fmt: skip
 
 
 def networks(

@@ -29,6 +29,7 @@ from ipydock.errors import NetlinkFailure
 
 __all__ = [
     "add_endpoint",
+    "add_macvlan",
     "delete_link",
     "ensure_bridge",
     "host_networks",
@@ -185,6 +186,38 @@ def add_endpoint(
         ns.link("set", index=index, state="up")
         if gateway is not None:
             with contextlib.suppress(Exception):  # a second network: the first one's stays
+                ns.route("add", dst="0.0.0.0/0", gateway=str(gateway), oif=index)
+    return mac
+
+
+@_off_loop
+def add_macvlan(
+    pid: int, parent: str, ifname: str, address: IPv4Address, prefixlen: int,
+    gateway: IPv4Address | None,
+) -> str:  # fmt: skip
+    """A macvlan link (bridge mode) on the host's ``parent``, made right in the netns of
+    ``pid`` as ``ifname``, with its own MAC, ``address`` and the default route; its MAC."""
+    mac = mac_for(address)
+    netns = f"/proc/{pid}/ns/net"
+    temp = f"mv{pid}"[:15]
+    with _iproute() as ip, _netlink(f"connect {ifname} to {parent}"):
+        found = ip.link_lookup(ifname=parent)
+        if not found:
+            raise NetlinkFailure(f"connect to {parent}", errno.ENODEV, f"the parent interface "
+                                 f"{parent} is gone")  # fmt: skip
+        fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            ip.link("add", ifname=temp, kind="macvlan", link=found[0], macvlan_mode="bridge",
+                    net_ns_fd=fd)  # fmt: skip
+        finally:
+            os.close(fd)
+    with _iproute(netns) as ns, _netlink(f"configure {ifname} in container {pid}"):
+        index = ns.link_lookup(ifname=temp)[0]
+        ns.link("set", index=index, ifname=ifname, address=mac)
+        ns.addr("add", index=index, address=str(address), prefixlen=prefixlen)
+        ns.link("set", index=index, state="up")
+        if gateway is not None:
+            with contextlib.suppress(Exception):
                 ns.route("add", dst="0.0.0.0/0", gateway=str(gateway), oif=index)
     return mac
 
