@@ -130,11 +130,14 @@ class Supervisor:
         fork, and an unprivileged one cannot, so each run gets a fresh, single-use runner;
         it dies with us (parent-death signal) and pid 1 with it."""
         r, w = os.pipe2(os.O_CLOEXEC)
+        slirp = network.SlirpChannel() if network.wants_wiring(self.rec.config, True) else None
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
                 os.close(r)
+                if slirp is not None:  # slirp4netns is started out here (see network.py)
+                    slirp.as_runner()
                 prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
                 enter_user_namespace()
                 status = self._run_here()
@@ -147,9 +150,15 @@ class Supervisor:
             finally:
                 os._exit(code)
         os.close(w)
-        with os.fdopen(r, "rb") as f:
-            data = f.read()
-        os.waitpid(pid, 0)
+        if slirp is not None:
+            slirp.serve(self.records.dir, self.rec.id, self.rec.config)
+        try:
+            with os.fdopen(r, "rb") as f:
+                data = f.read()
+            os.waitpid(pid, 0)
+        finally:
+            if slirp is not None:
+                slirp.close()
         found = json.loads(data) if data else None
         if found is None and not data:
             self.failed({"step": "spawn", "errno": 0, "exit_code": 125,
@@ -201,7 +210,8 @@ class Supervisor:
         os.close(err_w)
         report = read_report(child.report_fd)
         if wired and report == {"ready": True}:  # pid 1 waits before exec: wire its netns
-            report = network.wire(self.records.dir, self.rec.id, self.rec.config, child)
+            report = network.wire(self.records.dir, self.rec.id, self.rec.config, child,
+                                  rootless=self.rootless)  # fmt: skip
         os.close(child.report_fd)
         if report is not None:
             os.waitpid(child.pid, 0)
@@ -216,7 +226,7 @@ class Supervisor:
             raw = self._follow(child.pid, child.pidfd, out_r, err_r)
         finally:
             if wired:
-                network.unwire(self.records.dir, self.rec.id)
+                network.unwire(self.records.dir, self.rec.id, rootless=self.rootless)
             if self.proot_group:
                 from ipydock.engine.runtime import proot
 

@@ -1,4 +1,4 @@
-"""Container networking of the bundled engine (root; rootless containers get loopback only).
+"""Container networking of the bundled engine (root: bridges, macvlan; rootless: slirp4netns).
 
 ::
 
@@ -10,6 +10,7 @@
     firewall.py  iptables chains of our own: isolation, outbound NAT (MASQUERADE), DNAT of
                  published ports
     dns.py       the embedded resolver at 127.0.0.11 of user-defined networks (dnslib)
+    slirp.py     rootless: slirp4netns for the default network, -p through its API
     ports.py     -p/-P: parsing, the host ports held, their DNAT rules (the kernel forwards)
 
 A container's endpoints are wired by its supervisor between spawn and exec

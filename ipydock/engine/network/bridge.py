@@ -698,8 +698,8 @@ def _write_in_place(path: str, text: str) -> None:
 
 
 def rootless_refusal(operation: str) -> NotSupported:
-    hint = ("bridge networks need root; rootless containers run with --network none (the "
-            "default there: loopback only) or host")  # fmt: skip
+    hint = ("user-defined networks need root; rootless containers use the default network "
+            "(slirp4netns: the way out, and -p above 1024) or --network host")  # fmt: skip
     return NotSupported(operation, "bundled", hint)
 
 
