@@ -81,6 +81,11 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+def _link_exists(name: str) -> bool:
+    """The host has a link of that name (sysfs: no netlink round trip)."""
+    return os.path.exists(f"/sys/class/net/{name}")
+
+
 def _alive(pid: int, start: int) -> bool:
     """pid 1 of an endpoint still runs: same start time (not a recycled pid), not a zombie
     (its netns is gone already)."""
@@ -185,7 +190,7 @@ class Networks:
                 data.update(Subnet=str(pool.subnet), Gateway=str(pool.gateway),
                             IPRange=str(pool.ip_range), Created=_now())  # fmt: skip
                 state.write(data)
-            elif "Subnet" in data and create:
+            elif "Subnet" in data and create and not _link_exists(device):
                 from ipydock.engine.network import netlink
 
                 net = IPv4Network(data["Subnet"])
@@ -442,8 +447,6 @@ class Networks:
         from ipydock.engine.network import netlink
 
         net = self.find(nid) if nid != self._default_id() else self.find(DEFAULT)
-        if net["Name"] == DEFAULT:
-            self.default(create=True)
         pool = ipam.Pool(IPv4Network(net["Subnet"]), IPv4Address(net["Gateway"]),
                          IPv4Network(net["IPRange"]))  # fmt: skip
         state = BridgeState(net["Bridge"])
@@ -463,7 +466,7 @@ class Networks:
                 mac = netlink.add_macvlan(pid, net["Options"]["parent"], ifname, addr,
                                           pool.subnet.prefixlen, gw)  # fmt: skip
             else:
-                if net["Name"] != DEFAULT:
+                if net["Name"] != DEFAULT and not _link_exists(net["Bridge"]):
                     netlink.ensure_bridge(net["Bridge"], pool.gateway, pool.subnet.prefixlen)
                 mac = netlink.add_endpoint(pid, net["Bridge"], veth, ifname, addr,
                                            pool.subnet.prefixlen, gw)  # fmt: skip
