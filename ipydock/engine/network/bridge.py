@@ -286,7 +286,7 @@ class Networks:
                 self._save(data)
                 try:
                     netlink.ensure_bridge(device, pool.gateway, pool.subnet.prefixlen)
-                    firewall.add(device, str(pool.subnet), internal)
+                    firewall.add(device, str(pool.subnet), internal, fresh=True)
                 except BaseException:
                     firewall.remove(device)
                     netlink.delete_link(device)
@@ -310,7 +310,7 @@ class Networks:
                     raise NetworkInUse(net["Name"], sorted(active))
                 if net["Driver"] == "bridge":
                     with self._host_lock():
-                        firewall.remove(net["Bridge"])
+                        firewall.remove(net["Bridge"], net["Subnet"], bool(net["Internal"]))
                     netlink.delete_link(net["Bridge"])
                 state.forget()
             del data["Networks"][net["Id"]]

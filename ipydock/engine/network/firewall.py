@@ -163,12 +163,28 @@ def _ensure(table: str, lines: list[str]) -> list[str]:
     return out
 
 
-def add(bridge: str, subnet: str = "", internal: bool = False) -> None:
-    """The rules of ``bridge`` (idempotent; a partial set is replaced); forwarding on."""
+def add(bridge: str, subnet: str = "", internal: bool = False, *, fresh: bool = False) -> None:
+    """The rules of ``bridge`` (idempotent; a partial set is replaced); forwarding on.
+    ``fresh``: a bridge just made, which no rule names yet: one batch, no listing, when our
+    chains are there (else the full way)."""
     if not available():
         return
     with _locked():
-        _add(bridge, subnet, internal)
+        if not (fresh and _restore(_inserts(_rules(bridge, subnet, internal)))):
+            _add(bridge, subnet, internal)
+    if not internal:
+        _forwarding(bridge)
+
+
+def _inserts(rules: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Commands that put ``rules`` in: isolation rules on top (before every bridge's
+    accepts), the others at the end of their chains."""
+    out = {}
+    for table, want in rules.items():
+        drops = [w for w in want if w.startswith(f"-A {CHAIN} ")]
+        out[table] = [f"-I {CHAIN} 1 {w.split(' ', 2)[2]}" for w in reversed(drops)]
+        out[table] += [w for w in want if w not in drops]
+    return out
 
 
 def _add(bridge: str, subnet: str, internal: bool) -> None:
@@ -178,25 +194,29 @@ def _add(bridge: str, subnet: str, internal: bool) -> None:
         cmds = _ensure(table, lines)
         cmds += [_delete(line) for line in lines if line.startswith("-A IPYDOCK")
                  and _mentions(line, bridge)]  # fmt: skip
-        drops = [w for w in want if w.startswith(f"-A {CHAIN} ")]
-        # isolation rules go on top (before every bridge's accepts), accepts at the end
-        cmds += [f"-I {CHAIN} 1 {w.split(' ', 2)[2]}" for w in reversed(drops)]
-        cmds += [w for w in want if w not in drops]
-        batch[table] = cmds
+        batch[table] = cmds + _inserts({table: want})[table]
     _restore(batch)
-    if not internal:
-        _forwarding(bridge)
 
 
 def _delete(line: str) -> str:
     return "-D" + line[2:]
 
 
-def remove(bridge: str) -> None:
-    """Take the rules of ``bridge`` out; our chains and jumps go when they are all empty."""
+def remove(bridge: str, subnet: str = "", internal: bool = False) -> None:
+    """Take the rules of ``bridge`` out; our chains and jumps go when they are all empty.
+    With its ``subnet`` (and ``internal``) the rules are known: they go in one batch and
+    the chains in another, which fails (changing nothing) while other rules are in them;
+    without, or when someone took rules out, the rules are found in the listing."""
     if not available():
         return
     with _locked():
+        rules = _rules(bridge, subnet, internal) if subnet else {}
+        if rules and _restore({t: [_delete(r) for r in rs] for t, rs in rules.items()}):
+            cleanup = {t: [_delete(j) for j in _jumps(t)] for t in ("filter", "nat")}
+            for t, chain, _ in _CHAINS:
+                cleanup[t].append(f"-X {chain}")
+            _restore(cleanup)
+            return
         _remove(bridge)
 
 
