@@ -479,11 +479,18 @@ def _count_restart(state: State) -> None:
 
 
 def warm_up() -> None:
-    """Imports a supervisor needs beyond this module: netlink (pyroute2, ~100 ms) for a
-    container on a bridge network. The fork-server helper calls it once before it forks spare
-    supervisors, so none of them pays it on a container's clock."""
-    with contextlib.suppress(ImportError):
-        import pyroute2  # noqa: F401
+    """Imports a supervisor needs beyond this module: netlink (pyroute2, ~100 ms, and the
+    message classes of rtnl.py), IPAM, ports, rules, DNS for a container on a bridge network.
+    The fork-server helper calls it once before it forks spare supervisors, so none of them
+    pays it on a container's clock."""
+    import importlib
+
+    for name in ("pyroute2", "pyroute2.netlink.rtnl.ifinfmsg", "pyroute2.netlink.rtnl.ifaddrmsg",
+                 "pyroute2.netlink.rtnl.rtmsg", "ipydock.engine.network.netlink",
+                 "ipydock.engine.network.ports", "ipydock.engine.network.firewall",
+                 "ipydock.engine.network.dns", "ipydock.engine.network.slirp"):  # fmt: skip
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
 
 
 def run_detached(root: str, container_id: str, notify_fd: int, stdin_fd: int = -1) -> None:
