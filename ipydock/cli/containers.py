@@ -59,7 +59,7 @@ _RUN_FLAGS = (
     arg("--link", action="append", default=[], metavar="NAME[:ALIAS]",
         help="hosts entry and variables of another container (default bridge)"),
     arg("-p", "--publish", action="append", default=[], metavar="[IP:][HOST:]PORT[/PROTO]",
-        help="publish a container's port (docker engine; needs a bridge network)"),
+        help="publish a container's port on the host (needs a bridge network)"),
     arg("-P", "--publish-all", action="store_true",
         help="publish every exposed port on a free host port"),
     arg("--privileged", action="store_true",
