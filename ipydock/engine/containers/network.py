@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import os
 import signal
+import sys
 from typing import Any
 
 from ipydock.engine.network.bridge import Networks, is_bridged
@@ -140,7 +142,7 @@ def _slirp(containers_dir: str, cid: str, config: dict[str, Any], pid: int) -> N
     """Rootless: ask the supervisor (outside the container's namespaces) for slirp4netns."""
     if SlirpChannel.current is None:
         return  # not started by a supervisor that offers one: loopback only
-    SlirpChannel.current.request(pid)
+    SlirpChannel.current.request(pid, bool(config["HostConfig"].get("PortBindings")))
 
 
 class SlirpChannel:
@@ -161,6 +163,7 @@ class SlirpChannel:
     def __init__(self) -> None:
         self.ask_r, self.ask_w = os.pipe2(os.O_CLOEXEC)
         self.answer_r, self.answer_w = os.pipe2(os.O_CLOEXEC)
+        self.pipes = (os.fstat(self.ask_w).st_ino, os.fstat(self.answer_r).st_ino)
         self.thread: Any = None
         self.running: Any = None
 
@@ -169,15 +172,36 @@ class SlirpChannel:
         os.close(self.answer_w)
         SlirpChannel.current = self
 
-    def request(self, pid: int) -> None:
+    def request(self, pid: int, ports: bool = False) -> None:
         from ipydock.errors import InvalidNetworkConfig, NotSupported
 
-        os.write(self.ask_w, f"{pid}\n".encode())
-        answer = b""
-        while chunk := os.read(self.answer_r, 65536):
-            answer += chunk
-            if answer.endswith(b"\n"):
-                break
+        # the netns of pid 1 opened here (we are root in its user namespace; the supervisor,
+        # outside, may not open /proc/PID/ns/net of an id of the user's range), and named to
+        # the supervisor as /proc/OUR_PID/fd/N, which it may open: we are its user
+        try:
+            if (os.fstat(self.ask_w).st_ino, os.fstat(self.answer_r).st_ino) != self.pipes:
+                raise OSError(errno.EBADF, "the channel's pipes were closed")
+            fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
+        except OSError:
+            # a user with an id range: pid 1 already runs as another id of the range (not
+            # ours to enter) and the runner is not the one that was forked with the channel:
+            # no slirp4netns, loopback only, as before it (ports cannot be served then)
+            if ports:
+                why = "ports of a container whose user is another id of your range need root"
+                raise NotSupported("-p", "bundled", why) from None
+            with contextlib.suppress(OSError):  # the runner's stderr may be gone
+                print("ipydock: no slirp4netns for a container whose user is another id of "
+                      "the user's range: loopback only", file=sys.stderr)  # fmt: skip
+            return
+        try:
+            os.write(self.ask_w, f"{pid} {os.getpid()} {fd}\n".encode())
+            answer = b""
+            while chunk := os.read(self.answer_r, 65536):
+                answer += chunk
+                if answer.endswith(b"\n"):
+                    break
+        finally:
+            os.close(fd)
         reply = json.loads(answer or b'{"error": "the supervisor did not answer"}')
         if "error" in reply:
             if reply.get("flag"):
@@ -203,7 +227,9 @@ class SlirpChannel:
                 return  # the runner never asked (no wiring, or it died)
             reply: dict[str, Any] = {"ok": True}
             try:
-                self.running = slirp.start(int(line))
+                pid, runner, fd = (int(w) for w in line.split())
+                self.running = slirp.start(pid, f"/proc/{runner}/fd/{fd}",
+                                           f"/proc/{runner}/ns/user")  # fmt: skip
                 wanted = ports.from_host_config(config["HostConfig"].get("PortBindings"))
                 if wanted:
                     bound = self.running.publish(wanted)

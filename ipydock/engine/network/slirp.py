@@ -97,8 +97,12 @@ def _free_port(protocol: str) -> int:
         return int(s.getsockname()[1])
 
 
-def start(pid: int) -> Slirp:
-    """slirp4netns for the netns of ``pid`` (paused pid 1), once its tap is configured."""
+def start(pid: int, netns_path: str = "", userns_path: str = "") -> Slirp:
+    """slirp4netns for the netns of ``pid`` (paused pid 1), once its tap is configured;
+    ``netns_path``/``userns_path`` name the namespaces where ``/proc/PID`` is not ours to
+    open (pid 1 runs as another id of the user's range)."""
+    target = ["--netns-type=path", f"--userns-path={userns_path}", netns_path] if netns_path \
+        else [str(pid)]  # fmt: skip
     ready_r, ready_w = os.pipe()
     exit_r, exit_w = os.pipe2(os.O_CLOEXEC)
     api_dir = tempfile.mkdtemp(prefix="ipydock-slirp-")
@@ -108,7 +112,7 @@ def start(pid: int) -> Slirp:
             proc = subprocess.Popen(
                 ["slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback",
                  "--api-socket", os.path.join(api_dir, "api.sock"), "--ready-fd", str(ready_w),
-                 "--exit-fd", str(exit_r), str(pid), "tap0"],
+                 "--exit-fd", str(exit_r), *target, "tap0"],
                 pass_fds=(ready_w, exit_r), stdin=subprocess.DEVNULL, stdout=err, stderr=err,
             )  # fmt: skip
     except BaseException:
@@ -125,7 +129,7 @@ def start(pid: int) -> Slirp:
         with open(log, errors="replace") as f:
             said = f.read().strip()
         slirp.stop()
-        raise NotSupported("the default network", "bundled", f"slirp4netns failed: "
-                           f"{said.splitlines()[-1] if said else 'no reason given'} (run with "
-                           "--network none, or as root)")  # fmt: skip
+        why = "; ".join(said.splitlines()) or "no reason given"
+        raise NotSupported("the default network", "bundled", f"slirp4netns failed: {why} "
+                           "(run with --network none, or as root)")  # fmt: skip
     return slirp
