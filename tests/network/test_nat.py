@@ -37,3 +37,24 @@ def test_an_internal_network_has_no_way_out(net_backend, run, outside) -> None:
     # members of the internal network still talk to each other
     code, out = run("sh", "-c", "ip -o -4 addr show eth0", network="ipdn-int")
     assert f"{NET}.13." in out
+
+
+def test_a_default_bridge_of_an_older_ipydock_gets_its_nat_rules(net_backend, run) -> None:
+    """A default bridge made before outbound NAT (its state has no rule-set mark) gets the
+    current rules at its next use."""
+    import json
+
+    from ipydock.engine.network import bridge, firewall
+
+    assert run("true")[0] == 0  # the default bridge exists now
+    state = bridge.BridgeState(bridge.default_bridge())
+    with state.lock:
+        data = json.load(open(state.path))  # noqa: SIM115
+        del data["Rules"]
+        state.write(data)
+        firewall.remove(state.device)
+    assert not [r for r in iptables_rules("nat") if f" {state.device} " in r + " "]
+    assert run("true")[0] == 0
+    subnet = net_backend.inspect_network("bridge").subnets[0]
+    assert f"-A IPYDOCK-POSTROUTING -s {subnet} ! -o {state.device} -j MASQUERADE" in (
+        iptables_rules("nat"))  # fmt: skip

@@ -49,6 +49,7 @@ from ipydock.errors import (
 __all__ = ["DEFAULT", "Networks", "is_bridged", "run_dir"]
 
 DEFAULT = "bridge"
+_RULES = 2  # the rule set of firewall.py a default bridge has (2: with NAT and DNAT chains)
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _HOSTS = (
     "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
@@ -188,13 +189,20 @@ class Networks:
                     netlink.ensure_bridge(device, pool.gateway, pool.subnet.prefixlen)
                     firewall.add(device, str(pool.subnet))
                 data.update(Subnet=str(pool.subnet), Gateway=str(pool.gateway),
-                            IPRange=str(pool.ip_range), Created=_now())  # fmt: skip
+                            IPRange=str(pool.ip_range), Created=_now(),
+                            Rules=_RULES)  # fmt: skip
                 state.write(data)
             elif "Subnet" in data and create and not _link_exists(device):
                 from ipydock.engine.network import netlink
 
                 net = IPv4Network(data["Subnet"])
                 netlink.ensure_bridge(device, IPv4Address(data["Gateway"]), net.prefixlen)
+            if create and "Subnet" in data and data.get("Rules") != _RULES:
+                # a default bridge made by an ipydock without outbound NAT: its rules now
+                with self._host_lock():
+                    firewall.add(device, data["Subnet"])
+                data["Rules"] = _RULES
+                state.write(data)
         if "Subnet" not in data:
             return None
         return {"Id": hashlib.sha256(f"ipydock bridge {device}".encode()).hexdigest(),
