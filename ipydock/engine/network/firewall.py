@@ -212,10 +212,10 @@ def remove(bridge: str, subnet: str = "", internal: bool = False) -> None:
     with _locked():
         rules = _rules(bridge, subnet, internal) if subnet else {}
         if rules and _restore({t: [_delete(r) for r in rs] for t, rs in rules.items()}):
-            cleanup = {t: [_delete(j) for j in _jumps(t)] for t in ("filter", "nat")}
-            for t, chain, _ in _CHAINS:
-                cleanup[t].append(f"-X {chain}")
-            _restore(cleanup)
+            for table in ("filter", "nat"):  # each table's own batch: one may be in use
+                cleanup = [_delete(j) for j in _jumps(table)]
+                cleanup += [f"-X {c}" for t, c, _ in _CHAINS if t == table]
+                _restore({table: cleanup})
             return
         _remove(bridge)
 
@@ -225,10 +225,10 @@ def _remove(bridge: str) -> None:
     batch = {t: [_delete(line) for line in lines
                  if line.startswith("-A IPYDOCK") and _mentions(line, bridge)]
              for t, lines in listings.items()}  # fmt: skip
-    left = [line for lines in listings.values() for line in lines
-            if line.startswith("-A IPYDOCK") and not _mentions(line, bridge)]  # fmt: skip
-    if not left:  # the last of ours: the jumps and chains go too, in the same batch
-        for table, lines in listings.items():
+    for table, lines in listings.items():
+        left = [line for line in lines
+                if line.startswith("-A IPYDOCK") and not _mentions(line, bridge)]  # fmt: skip
+        if not left:  # the last of ours in this table: its jumps and chains go too
             present = set(lines)
             batch[table] += [_delete(j) for j in _jumps(table) if j in present]
             batch[table] += [
