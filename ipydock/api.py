@@ -220,7 +220,7 @@ class Backend(Protocol):
     def create_network(
         self, name: str, *, driver: str = "bridge", subnet: str | None = None,
         gateway: str | None = None, internal: bool = False,
-        labels: dict[str, str] | None = None,
+        labels: dict[str, str] | None = None, options: dict[str, str] | None = None,
     ) -> NetworkInfo: ...  # fmt: skip
 
     def remove_network(self, name: str) -> None: ...
@@ -240,6 +240,7 @@ class Backend(Protocol):
         no_cache: bool = False, reproducible: bool = False,
         progress: Callable[[BuildEvent], None] | None = None, stdin: BinaryIO | None = None,
         ulimits: Sequence[str] = (),
+        network: str = "default",
     ) -> BuildResult: ...  # fmt: skip
 
 

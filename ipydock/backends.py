@@ -207,9 +207,11 @@ class BundledBackend:
         progress: Callable[[BuildEvent], None] | None = None,
         stdin: BinaryIO | None = None,
         ulimits: Sequence[str] = (),
+        network: str = "default",
     ) -> BuildResult:
         from ipydock.commands.security import parse_ulimit
         from ipydock.engine import builder
+        from ipydock.engine.builder.runstep import build_network
 
         limits = [parse_ulimit(u) for u in ulimits]  # --ulimit: every RUN step's limits
         options = builder.BuildOptions(
@@ -219,6 +221,7 @@ class BundledBackend:
             no_cache=no_cache,
             reproducible=reproducible,
             ulimits=tuple((u["Name"], u["Soft"], u["Hard"]) for u in limits),
+            network=build_network(network),
         )
         ctx = builder.open_context(context, self.store.tmp_dir, dockerfile=dockerfile, stdin=stdin)
         try:
@@ -553,6 +556,7 @@ class BundledBackend:
         self, name: str, *, driver: str = "bridge", subnet: str | None = None,
         gateway: str | None = None, internal: bool = False,
         labels: dict[str, str] | None = None, ip_range: str | None = None,
+        options: dict[str, str] | None = None,
     ) -> NetworkInfo:  # fmt: skip
         from ipydock.engine.network import builtin
 
@@ -565,7 +569,7 @@ class BundledBackend:
             raise rootless_refusal("network create")
         net = self._bridges().create(
             name, driver=driver, subnet=subnet, gateway=gateway, ip_range=ip_range,
-            internal=internal, labels=labels,
+            internal=internal, labels=labels, options=options,
         )  # fmt: skip
         return builtin.bridge_info(net, {})
 

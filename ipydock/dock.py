@@ -110,6 +110,7 @@ def build(
     reproducible: bool = False,
     progress: Callable[[BuildEvent], None] | None = None,
     backend: Backend | None = None,
+    network: str = "default",
 ) -> HistoryFrame:
     """Build ``dockerfile`` (its text) in ``context``; the new image's history, with
     ``attrs["image_id"]`` and ``attrs["tags"]``. ``progress`` gets the builder's events (a
@@ -120,7 +121,7 @@ def build(
     result = b.build(
         context, dockerfile="-", stdin=io.BytesIO(dockerfile.encode("utf-8", "surrogateescape")),
         tags=list(tags), build_args=build_args, target=target, no_cache=no_cache,
-        reproducible=reproducible, progress=progress,
+        reproducible=reproducible, progress=progress, network=network,
     )  # fmt: skip
     h = history(result.image_id, backend=b)
     h.attrs.update(image_id=result.image_id, tags=list(result.tags))

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 packages=(busybox-static)
 packages+=(uidmap fuse-overlayfs)  # ordinary users: id ranges; layers where the kernel refuses
 packages+=(libseccomp2 tini)  # seccomp profiles (through pyseccomp); tini-static for --init
+packages+=(iptables)  # bridges: isolation, outbound NAT, published ports (DNAT)
 # Node (>= 18) and npm build the JupyterLab extension (labextension/) during `pip install`.
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
@@ -18,6 +19,12 @@ if [[ "${1:-}" == "--test" ]]; then
   packages+=(mmdebstrap uidmap proot)  # the rootless suite: a Debian root, id ranges, PRoot
   packages+=(podman openssl)  # beyond one machine: Podman's service, a TLS engine's certificates
   packages+=(gcc libc6-dev)  # the escape suite's static helper (tests/security)
+  packages+=(slirp4netns iperf3)  # rootless outbound networking; the network benchmark
+fi
+# slirp4netns opens /dev/net/tun as the user: Debian's udev makes it 0666, a machine without
+# udev (a VM, a container) may have it 0600
+if [[ "${1:-}" == "--test" && -c /dev/net/tun ]]; then
+  chmod 0666 /dev/net/tun
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -29,8 +29,8 @@ __all__ = ["MODULES", "build_parser", "load_commands", "main", "run"]
 
 # The command modules that define the commands of each word that may follow `ipydock` (groups
 # and docker's top-level short forms). tests/test_cli.py checks it against the registry.
-_CONTAINER_WORDS = ("attach", "commit", "cp", "create", "diff", "exec", "kill", "logs", "ps",
-                    "restart", "rm", "run", "start", "stop", "top", "wait")  # fmt: skip
+_CONTAINER_WORDS = ("attach", "commit", "cp", "create", "diff", "exec", "kill", "logs", "port",
+                    "ps", "restart", "rm", "run", "start", "stop", "top", "wait")  # fmt: skip
 MODULES: dict[str, tuple[str, ...]] = {
     "image": ("images", "build", "distribution"),
     "container": ("containers",),

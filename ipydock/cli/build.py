@@ -48,6 +48,12 @@ BUILD_FLAGS = (
         help="resource limits of the RUN steps (e.g. nofile=1024:2048)",
     ),  # fmt: skip
     arg(
+        "--network",
+        default="default",
+        metavar="MODE",
+        help="the network of RUN steps: default (the bridge, with NAT), host or none",
+    ),
+    arg(
         "--reproducible",
         action="store_true",
         help="fixed times (SOURCE_DATE_EPOCH, else 0): the same inputs give the same image ID",
@@ -71,6 +77,7 @@ def build_call(
         progress=progress,
         stdin=stdin,
         **({"ulimits": tuple(a.ulimit)} if getattr(a, "ulimit", None) else {}),
+        network=getattr(a, "network", "default"),
     )
 
 

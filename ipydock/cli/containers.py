@@ -31,6 +31,7 @@ from ipydock.models import (
     ContainerInfo,
     FileChange,
     LogEntry,
+    PortBinding,
     ProcessTable,
     RunOutput,
     RunResult,
@@ -60,7 +61,7 @@ _RUN_FLAGS = (
     arg("--link", action="append", default=[], metavar="NAME[:ALIAS]",
         help="hosts entry and variables of another container (default bridge)"),
     arg("-p", "--publish", action="append", default=[], metavar="[IP:][HOST:]PORT[/PROTO]",
-        help="publish a container's port (docker engine; needs a bridge network)"),
+        help="publish a container's port on the host (needs a bridge network)"),
     arg("-P", "--publish-all", action="store_true",
         help="publish every exposed port on a free host port"),
     arg("--privileged", action="store_true",
@@ -391,6 +392,32 @@ def _top_call(backend: Backend, a: argparse.Namespace) -> ProcessTable:
 def container_top(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     result = _top_call(backend, a)
     out.write(table(result.titles, result.processes) + "\n")
+    return 0
+
+
+def _port_call(backend: Backend, a: argparse.Namespace) -> list[PortBinding]:
+    """docker's ``port``: the container's published ports, or those of one private port."""
+    cid = backend.inspect_container(a.container).id
+    (row,) = [c for c in backend.containers(all=True) if c.id == cid]
+    found = [p for p in row.ports if p.host_port]
+    if a.private_port:
+        number, _, proto = a.private_port.partition("/")
+        found = [p for p in found if str(p.container_port) == number
+                 and p.protocol == (proto or "tcp")]  # fmt: skip
+        if not found:
+            raise UsageError(f"No public port '{number}/{proto or 'tcp'}' published for "
+                             f"{a.container}")  # fmt: skip
+    return found
+
+
+@command("container", "port", "List port mappings or a specific mapping for the container",
+         top=["port"], call=_port_call)  # fmt: skip
+@_args(arg("container"), arg("private_port", nargs="?", metavar="PRIVATE_PORT[/PROTO]"))
+def container_port(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    for p in _port_call(backend, a):
+        where = f"{p.host_ip or '0.0.0.0'}:{p.host_port}"
+        out.write(where + "\n" if a.private_port else
+                  f"{p.container_port}/{p.protocol} -> {where}\n")  # fmt: skip
     return 0
 
 

@@ -28,8 +28,10 @@ def _create_call(backend: Backend, a: argparse.Namespace) -> NetworkInfo:
     extra: dict[str, object] = {"ip_range": a.ip_range} if a.ip_range else {}  # bundled's
     if a.attachable:  # swarm-scoped networks (overlay), the Docker engine's
         extra["attachable"] = True
+    options = dict(item.partition("=")[::2] for item in a.opt) or None
     return backend.create_network(a.name, driver=a.driver, subnet=a.subnet, gateway=a.gateway,
-                                  internal=a.internal, labels=labels, **extra)  # fmt: skip
+                                  internal=a.internal, labels=labels, options=options,
+                                  **extra)  # fmt: skip
 
 
 @command("network", "create", "Create a network", call=_create_call)
@@ -43,6 +45,14 @@ def _create_call(backend: Backend, a: argparse.Namespace) -> NetworkInfo:
         "--attachable",
         action="store_true",
         help="let standalone containers join a swarm (overlay) network",
+    ),
+    arg(
+        "-o",
+        "--opt",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="driver options, e.g. parent=eth0 for macvlan",
     ),
     arg("-l", "--label", action="append", default=[], metavar="K=V", help="set metadata"),
     arg("name", metavar="NETWORK"),

@@ -314,6 +314,7 @@ class DockerBackend:
         no_cache: bool = False, reproducible: bool = False,
         progress: Callable[[BuildEvent], None] | None = None, stdin: BinaryIO | None = None,
         ulimits: Sequence[str] = (),
+        network: str = "default",
     ) -> BuildResult:  # fmt: skip
         """The classic builder (``DOCKER_BUILDKIT=0``); events as the bundled builder's."""
         if ulimits:
@@ -336,6 +337,7 @@ class DockerBackend:
                         path=ctx.remote, dockerfile=ctx.dockerfile, tag=tags[0] if tags else None,
                         buildargs=args or None, target=target or None, nocache=no_cache,
                         rm=True, decode=True, use_config_proxy=False,
+                        network_mode=None if network == "default" else network,
                     )  # fmt: skip
                     events.consume(stream)
                 except Exception as exc:
@@ -707,6 +709,7 @@ class DockerBackend:
         self, name: str, *, driver: str = "bridge", subnet: str | None = None,
         gateway: str | None = None, internal: bool = False,
         labels: dict[str, str] | None = None, attachable: bool = False,
+        options: dict[str, str] | None = None,
     ) -> NetworkInfo:  # fmt: skip
         if gateway and not subnet:
             raise UsageError("--gateway needs --subnet")
@@ -715,7 +718,8 @@ class DockerBackend:
         )
         with self._errors("network", name):
             out = self.api.create_network(name, driver=driver, ipam=ipam, internal=internal,
-                                          labels=labels or None, check_duplicate=True,
+                                          labels=labels or None, options=options or None,
+                                          check_duplicate=True,
                                           attachable=attachable or None)  # fmt: skip
             return self._network(out["Id"])
 

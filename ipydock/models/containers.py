@@ -43,7 +43,7 @@ class ContainerInfo:
     exit_code: int
     pid: int = 0
     labels: dict[str, str] = field(default_factory=dict)
-    ports: list[PortBinding] = field(default_factory=list)  # published (the bundled: none yet)
+    ports: list[PortBinding] = field(default_factory=list)  # published (and exposed)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from ipydock.errors import (
     StartFailed,
 )
 from ipydock.models import RunOptions
-from tests.network.conftest import NET, PREFIX
+from tests.network.conftest import NET, PREFIX, mine
 
 pytestmark = pytest.mark.root
 
@@ -134,9 +134,9 @@ def test_connect_and_disconnect_live(net_backend, exec_in) -> None:
 
 def test_bad_input_is_one_error_and_nothing_half_made(net_backend) -> None:
     b = net_backend
-    links = netlink.link_names()
+    links = mine()  # this run's: other runs make links meanwhile
     b.create_network("ipdn-x", subnet=f"{NET}.8.0/24")
-    made = netlink.link_names() - links
+    made = mine() - links
     assert len(made) == 1 and made.pop().startswith(PREFIX + "-")
     with pytest.raises(NetworkExists):
         b.create_network("ipdn-x")
@@ -159,7 +159,7 @@ def test_bad_input_is_one_error_and_nothing_half_made(net_backend) -> None:
         b.remove_network("ipdn-x")
     b.remove_container(cid, force=True)
     b.remove_network("ipdn-x")
-    assert netlink.link_names() - links == set()
+    assert mine() - links == set()
 
 
 def test_a_killed_supervisor_frees_its_address(net_backend) -> None:
@@ -250,8 +250,9 @@ def _helpers(b: BundledBackend, cid: str) -> list[int]:
 
 
 def test_isolation_rules_of_our_own(net_backend) -> None:
-    """Each bridge: accept among members, drop what is routed in or out (so isolation holds
-    on a host that forwards, and members talk beside a dockerd's FORWARD policy of DROP)."""
+    """Each bridge: accept among members, drop what is routed in unasked (so isolation holds
+    on a host that forwards), accept the way out and the replies (so members talk and reach
+    out beside a dockerd's FORWARD policy of DROP)."""
     import shutil
 
     from ipydock.engine.network import firewall
@@ -263,16 +264,19 @@ def test_isolation_rules_of_our_own(net_backend) -> None:
     net = b.create_network("ipdn-fw", subnet=f"{NET}.12.0/24")
     device = net.options["com.docker.network.bridge.name"]
     rules = iptables_rules()
-    assert f"-A FORWARD -j {firewall.CHAIN}" in rules
-    assert [r for r in rules if device in r] == [
+    assert rules.index(f"-A FORWARD -j {firewall.CHAIN}") + 1 == rules.index(
+        f"-A FORWARD -j {firewall.ACCEPT}")  # fmt: skip
+    assert sorted(r for r in rules if device in r) == [
+        f"-A {firewall.ACCEPT} -i {device} ! -o {device} -j ACCEPT",
+        f"-A {firewall.ACCEPT} -o {device} -j ACCEPT",
+        f"-A {firewall.CHAIN} ! -i {device} -o {device} -m conntrack ! --ctstate "
+        "RELATED,ESTABLISHED,DNAT -j DROP",
         f"-A {firewall.CHAIN} -i {device} -o {device} -j ACCEPT",
-        f"-A {firewall.CHAIN} -i {device} ! -o {device} -j DROP",
-        f"-A {firewall.CHAIN} ! -i {device} -o {device} -j DROP",
     ]
     firewall.remove(device)  # someone flushed them: check says so, --repair puts them back
     assert f"network ipdn-fw: isolation rules of {device} are missing" in b.check().problems
     b.check(repair=True)
-    assert len([r for r in iptables_rules() if device in r]) == 3
+    assert len([r for r in iptables_rules() if device in r]) == 4
     b.remove_network("ipdn-fw")
     assert [r for r in iptables_rules() if device in r] == []
 

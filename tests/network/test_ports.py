@@ -1,5 +1,6 @@
-"""Published ports: ``-p`` parsed as docker does, and served on the host's 127.0.0.1 by a
-proxy that lives exactly as long as the container."""
+"""Published ports: ``-p`` parsed as docker does, forwarded by the kernel (DNAT rules of our
+own chain) on 127.0.0.1 and from the test's outside host, TCP and UDP, exactly as long as the
+container runs (and after a SIGKILL, until the next start or ``system check --repair``)."""
 
 from __future__ import annotations
 
@@ -34,9 +35,10 @@ def test_bad_values(bad: str) -> None:
         ports.parse([bad])
 
 
-def test_udp_says_what_to_use() -> None:
-    with pytest.raises(NotSupported, match="--network host"):
-        ports.parse(["53:53/udp"])
+def test_udp_is_published_sctp_is_not() -> None:
+    assert ports.parse(["53:53/udp"]) == [ports.Binding(53, "udp", "", 53)]
+    with pytest.raises(NotSupported, match="TCP or UDP"):
+        ports.parse(["53:53/sctp"])
 
 
 def free_port() -> int:
@@ -68,11 +70,28 @@ def test_published_port_answers_on_loopback_and_goes_with_the_container(net_back
         b.run(RunOptions("busybox", ("true",), publish=(f"127.0.0.1:{port}:80",),
                          auto_remove=True))  # fmt: skip
     assert [c.id for c in b.containers(all=True)] == [cid]
+    address = address_of(b, cid)
+    assert len(dnat_rules(address)) == 2
     b.remove_container(cid, force=True)
-    for free in (port, chosen.host_port):  # the proxy is gone: the ports can be bound again
+    assert dnat_rules(address) == []
+    for free in (port, chosen.host_port):  # nothing holds the ports now
         with socket.socket() as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind(("127.0.0.1", free))
+
+
+def dnat_rules(address: str) -> list[str]:
+    """Our DNAT rules that lead to ``address`` (a container's)."""
+    from tests.network.conftest import iptables_rules
+
+    return [r for r in iptables_rules("nat") if r.startswith("-A IPYDOCK ")
+            and f"--to-destination {address}:" in r]  # fmt: skip
+
+
+def address_of(b, cid: str) -> str:
+    (found,) = [e.ipv4_address for n in b.networks() for e in n.containers
+                if e.container_id == cid]  # fmt: skip
+    return str(found.split("/")[0])
 
 
 @pytest.mark.root
@@ -93,6 +112,11 @@ def test_the_cli(net_backend, ipd) -> None:
               "-p", f"127.0.0.1:{port}:8081", "busybox", *SERVE).stdout.strip()  # fmt: skip
     listening(net_backend, cid)
     assert get(port) == cid[:12]
+    assert ipd("port", "cweb").stdout == f"8081/tcp -> 127.0.0.1:{port}\n"
+    assert ipd("container", "port", "cweb", "8081/tcp").stdout == f"127.0.0.1:{port}\n"
+    missing = ipd("port", "cweb", "81", check=False)
+    assert missing.returncode == 1 and "No public port '81/tcp' published for cweb" in (
+        missing.stderr)  # fmt: skip
     (detail,) = json.loads(ipd("network", "inspect", "ipdn-cli").stdout)
     (member,) = detail["containers"]
     assert member["name"] == "cweb" and member["ipv4_address"] == f"{NET}.10.128/24"
@@ -115,3 +139,73 @@ def test_publish_all_picks_free_ports_for_exposed_ones(net_backend, busybox_tgz)
     assert sorted(by_port) == [8081, 9000] and by_port[9000].host_ip == "127.0.0.1"
     assert all(p.host_port > 0 for p in row.ports)
     assert get(by_port[8081].host_port) == cid[:12]
+
+
+@pytest.mark.root
+def test_published_ports_answer_the_outside_host_tcp_and_udp(net_backend, outside) -> None:
+    """From another host (the test's namespace), at the host's address: TCP to busybox httpd,
+    UDP to an echo server in the container's namespace; the container sees the real client."""
+    from tests.network.conftest import netns_socket
+    from tests.network.test_bridge import _pids
+
+    b = net_backend
+    tcp, udp = free_port(), free_port()
+    cid = b.run(RunOptions("busybox", SERVE, name="pub", publish=(f"{tcp}:8081",
+                                                                  f"{udp}:9053/udp")),
+                detach=True).id  # fmt: skip
+    listening(b, cid)
+    with outside.connect(outside.host_ip, tcp) as s:
+        s.sendall(b"GET /srv.txt HTTP/1.0\r\n\r\n")
+        assert s.makefile("rb").read().decode().rstrip().endswith(cid[:12])
+    echo = netns_socket(f"/proc/{_pids(b, cid)[1]}/ns/net", socket.SOCK_DGRAM)
+    answers = []
+    with echo:
+        echo.bind(("0.0.0.0", 9053))
+        for client in (outside.connect(outside.host_ip, udp, socket.SOCK_DGRAM),
+                       _udp_client(udp)):  # fmt: skip
+            with client:
+                client.send(b"ping")
+                data, peer = echo.recvfrom(100)
+                echo.sendto(data + b" from " + peer[0].encode(), peer)
+                answers.append(client.recv(100).decode())
+    gateway = b.inspect_network("bridge").gateways[0]
+    assert answers == [f"ping from {outside.ip}", f"ping from {gateway}"]  # 127.0.0.1: NAT'd
+    address = address_of(b, cid)
+    assert {r.split(" -p ")[1].split()[0] for r in dnat_rules(address)} == {"tcp", "udp"}
+    b.remove_container(cid, force=True)
+    assert dnat_rules(address) == []
+
+
+def _udp_client(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", port))
+    return sock
+
+
+@pytest.mark.root
+def test_a_killed_container_leaves_rules_that_repair_removes(net_backend) -> None:
+    import os
+    import select
+    import signal
+
+    from tests.network.test_bridge import _pids
+
+    b = net_backend
+    port = free_port()
+    cid = b.run(RunOptions("busybox", SERVE, publish=(f"127.0.0.1:{port}:8081",)),
+                detach=True).id  # fmt: skip
+    listening(b, cid)
+    address = address_of(b, cid)
+    supervisor, pid1 = _pids(b, cid)
+    fds = [os.pidfd_open(supervisor), os.pidfd_open(pid1)]
+    os.kill(supervisor, signal.SIGKILL)
+    for fd in fds:
+        select.select([fd], [], [])
+        os.close(fd)
+    assert len(dnat_rules(address)) == 1  # nobody took it out
+    assert f"published port {port} of a container that is not running is still forwarded" in (
+        b.check().problems)  # fmt: skip
+    assert f"removed the forwarding of published port {port}" in b.check(repair=True).repaired
+    assert dnat_rules(address) == []
+    b.remove_container(cid, force=True)

@@ -125,3 +125,5 @@ def test_networks_notebook_runs_in_a_kernel(root, tmp_path) -> None:
     assert re.fullmatch(r"[0-9a-f]{12}\n", fetched), fetched
     (graph,) = outputs(nb, "%network ls --graph")
     assert "<svg" in graph.data["image/svg+xml"] and "lab" in graph.data["image/svg+xml"]
+    (port,) = outputs(nb, "%container port web")
+    assert "127.0.0.1" in port.data["text/plain"] and "80" in port.data["text/plain"]

@@ -289,6 +289,8 @@ class _Builder:
                     BuildEvent("output", self.step, self.total, line=instr.line, text=text)
                 ),
                 ulimits=self.options.ulimits,
+                network=self.options.network,
+                store_root=self.store.root,
             )
             runstep.run_command(state, instr, argv, ctx, staging)
             return True

@@ -1,9 +1,11 @@
 """RUN: the command in a container on the parent image's layers; its writes become the layer.
 
 When: the builder dispatches RUN on a cache miss. The container gets the image's env plus the
-build args, its USER and WORKDIR, the stage's SHELL for the shell form, and host networking for
-``--network=default|host`` (none: loopback only). Output is streamed line by line to the
-progress callback while it runs; the last lines go into :class:`BuildStepFailed`.
+build args, its USER and WORKDIR, the stage's SHELL for the shell form, and its network: as
+docker's classic builder, the default bridge (with outbound NAT) unless ``RUN --network=host|
+none`` or ``build --network host|none`` say otherwise (an unprivileged user's RUN steps use
+the host's network: bridges need root). Output is streamed line by line to the progress
+callback while it runs; the last lines go into :class:`BuildStepFailed`.
 
 ::
 
@@ -18,10 +20,11 @@ and the helper's child are cleaned up by ``Running.cleanup`` whatever happens.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -35,7 +38,14 @@ from ipydock.errors import BuildStepFailed, DockerfileError
 if TYPE_CHECKING:  # the runtime is imported when a RUN runs, not when its cache key is made
     from ipydock.engine.runtime import EtcFiles, Rootfs, Runtime, Spec
 
-__all__ = ["BUILD_CGROUP_PARENT", "RunContext", "command_of", "ensure_can_run", "run_command"]
+__all__ = [
+    "BUILD_CGROUP_PARENT",
+    "RunContext",
+    "build_network",
+    "command_of",
+    "ensure_can_run",
+    "run_command",
+]
 
 #: RUN containers' cgroups live under this parent (apart from ``run``'s containers).
 BUILD_CGROUP_PARENT = "ipydock-build"
@@ -54,6 +64,20 @@ class RunContext:
     on_output: Callable[[str], None]
     #: ``build --ulimit``: (name, soft, hard)
     ulimits: tuple[tuple[str, int, int], ...] = ()
+    network: str = "default"  # build --network
+    store_root: str = ""  # whose default bridge records the RUN container's endpoint
+
+
+def build_network(mode: str) -> str:
+    """``build --network`` checked: default (``bridge`` is its other name), host or none."""
+    from ipydock.errors import InvalidNetworkConfig
+
+    if mode == "bridge":
+        return "default"
+    if mode not in ("default", "host", "none"):
+        raise InvalidNetworkConfig("--network", f"{mode!r}: builds run on default (the "
+                                   "bridge), host or none")  # fmt: skip
+    return mode
 
 
 def ensure_can_run(instr: Run) -> None:
@@ -112,6 +136,9 @@ def run_command(
         uid, gid = lookup_user(view, user)
     except KeyError as exc:
         raise DockerfileError(instr.line, instr.text, str(exc.args[0])) from None
+    mode = instr.network if instr.network != "default" else ctx.network
+    if mode == "default" and rootless:
+        mode = "host"
     scratch = os.path.join(ctx.tmp_dir, "run-" + secrets.token_hex(6))
     os.mkdir(scratch, 0o700)
     try:
@@ -127,14 +154,14 @@ def run_command(
             cwd=state.container.get("WorkingDir") or "/",
             user=User(uid, gid),
             hostname=hostname,
-            etc=_etc_files(view, instr.network),
-            network=Network("none") if instr.network == "none" else Network("host"),
+            etc=_etc_files(view, mode),
+            network=Network("host") if mode == "host" else Network("none"),
             rootless=rootless,  # spawned in the user's namespace, without a cgroup
             rootless_ids=mapped_ids() if rootless else 1,
             rootless_why=why_single() if rootless and (uid, gid) != (0, 0) else "",
             ulimits=tuple(Ulimit(*u) for u in ctx.ulimits),
         )
-        _execute(spec, instr, ctx)
+        _execute(spec, instr, ctx, bridged=mode == "default")
         if ctx.driver == "fuse-overlayfs":
             from ipydock.engine.store.snapshots import tidy_fuse_upper
 
@@ -197,21 +224,30 @@ def _etc_files(view: RootView, network: str) -> EtcFiles:
     return EtcFiles(resolv_conf="/etc/resolv.conf")
 
 
-def _execute(spec: Spec, instr: Run, ctx: RunContext) -> None:
-    """Start, stream output on this thread until every writer is gone (pid 1's exit ends the
-    pid namespace, so background children cannot hold the pipe open), then reap."""
+def _execute(spec: Spec, instr: Run, ctx: RunContext, *, bridged: bool = False) -> None:
+    """Start (on the default bridge: paused, wired, then let go), stream output on this thread
+    until every writer is gone (pid 1's exit ends the pid namespace, so background children
+    cannot hold the pipe open), then reap and free the endpoint."""
     from ipydock.engine.runtime import Stdio
     from ipydock.errors import StartFailed
 
     read_fd, write_fd = os.pipe()
     tail: deque[str] = deque(maxlen=_TAIL)
-    with os.fdopen(read_fd, "rb") as pipe:
+    with os.fdopen(read_fd, "rb") as pipe, _bridge(ctx, bridged) as wire:
         try:
-            running = ctx.runtime.run(spec, Stdio(stdout=write_fd, stderr=write_fd))
+            running = ctx.runtime.run(spec, Stdio(stdout=write_fd, stderr=write_fd),
+                                      paused=bridged)  # fmt: skip
         except StartFailed as exc:
             raise BuildStepFailed(instr.line, instr.text, exc.exit_code, [str(exc)]) from exc
         finally:
             os.close(write_fd)
+        if bridged:
+            try:
+                wire(running.pid, spec.hostname)
+            except BaseException:
+                running.cleanup()
+                raise
+            running.start()
         with running:
             for raw in pipe:
                 line = raw.decode("utf-8", "replace").rstrip("\n")
@@ -221,3 +257,20 @@ def _execute(spec: Spec, instr: Run, ctx: RunContext) -> None:
     assert status is not None
     if status.exit_code != 0:
         raise BuildStepFailed(instr.line, instr.text, status.exit_code, list(tail))
+
+
+@contextlib.contextmanager
+def _bridge(ctx: RunContext, bridged: bool) -> Iterator[Callable[[int, str], object]]:
+    """A RUN container's endpoint on the default bridge: ``wire(pid, hostname)`` attaches
+    it (a veth into pid 1's netns, an address); it is released when the step ends."""
+    if not bridged:
+        yield lambda _pid, _hostname: None
+        return
+    from ipydock.engine.network.bridge import Networks
+
+    nets = Networks(ctx.store_root)
+    bid = secrets.token_hex(32)
+    try:
+        yield lambda pid, hostname: nets.attach_build(bid, pid, hostname)
+    finally:
+        nets.release(bid)

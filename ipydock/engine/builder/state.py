@@ -65,6 +65,7 @@ class BuildOptions:
     reproducible: bool = False
     #: ``--ulimit``: (name, soft, hard) for every RUN step, as docker's build sets them
     ulimits: tuple[tuple[str, int, int], ...] = ()
+    network: str = "default"  # build --network: RUN steps' network unless RUN --network says
 
 
 @dataclass

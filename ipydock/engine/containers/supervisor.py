@@ -144,11 +144,14 @@ class Supervisor:
         fork, and an unprivileged one cannot, so each run gets a fresh, single-use runner;
         it dies with us (parent-death signal) and pid 1 with it."""
         r, w = os.pipe2(os.O_CLOEXEC)
+        slirp = network.SlirpChannel() if network.wants_wiring(self.rec.config, True) else None
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
                 os.close(r)
+                if slirp is not None:  # slirp4netns is started out here (see network.py)
+                    slirp.as_runner()
                 prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
                 enter_user_namespace()
                 status = self._run_here()
@@ -164,9 +167,15 @@ class Supervisor:
         if self.starter is not None:  # the runner serves it: EOF must not wait for us
             self.starter.close()
             self.starter = None
-        with os.fdopen(r, "rb") as f:
-            data = f.read()
-        os.waitpid(pid, 0)
+        if slirp is not None:
+            slirp.serve(self.records.dir, self.rec.id, self.rec.config)
+        try:
+            with os.fdopen(r, "rb") as f:
+                data = f.read()
+            os.waitpid(pid, 0)
+        finally:
+            if slirp is not None:
+                slirp.close()
         found = json.loads(data) if data else None
         if found is None and not data:
             self.failed({"step": "spawn", "errno": 0, "exit_code": 125,
@@ -245,7 +254,8 @@ class Supervisor:
         """The spawned pid 1 from its report to its exit."""
         report = read_report(child.report_fd)
         if wired and report == {"ready": True}:  # pid 1 waits before exec: wire its netns
-            report = network.wire(self.records.dir, self.rec.id, self.rec.config, child)
+            report = network.wire(self.records.dir, self.rec.id, self.rec.config, child,
+                                  rootless=self.rootless)  # fmt: skip
         os.close(child.report_fd)
         hub = None
         master = child.master
@@ -273,7 +283,7 @@ class Supervisor:
             if hub is not None:
                 hub.close()
             if wired:
-                network.unwire(self.records.dir, self.rec.id)
+                network.unwire(self.records.dir, self.rec.id, rootless=self.rootless)
             if self.proot_group:
                 from ipydock.engine.runtime import proot
 
@@ -554,11 +564,18 @@ def _count_restart(state: State) -> None:
 
 
 def warm_up() -> None:
-    """Imports a supervisor needs beyond this module: netlink (pyroute2, ~100 ms) for a
-    container on a bridge network. The fork-server helper calls it once before it forks spare
-    supervisors, so none of them pays it on a container's clock."""
-    with contextlib.suppress(ImportError):
-        import pyroute2  # noqa: F401
+    """Imports a supervisor needs beyond this module: netlink (pyroute2, ~100 ms, and the
+    message classes of rtnl.py), IPAM, ports, rules, DNS for a container on a bridge network,
+    and docker's seccomp profile compiled. The fork-server helper calls it once before it forks
+    spare supervisors, so none of them pays it on a container's clock."""
+    import importlib
+
+    for name in ("pyroute2", "pyroute2.netlink.rtnl.ifinfmsg", "pyroute2.netlink.rtnl.ifaddrmsg",
+                 "pyroute2.netlink.rtnl.rtmsg", "ipydock.engine.network.netlink",
+                 "ipydock.engine.network.ports", "ipydock.engine.network.firewall",
+                 "ipydock.engine.network.dns", "ipydock.engine.network.slirp"):  # fmt: skip
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
     # Docker's seccomp profile for the default capabilities, compiled (or read from the
     # cache) once here: every spare forked after has it in memory.
     with contextlib.suppress(Exception):

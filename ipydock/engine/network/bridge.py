@@ -49,6 +49,7 @@ from ipydock.errors import (
 __all__ = ["DEFAULT", "Networks", "is_bridged", "run_dir"]
 
 DEFAULT = "bridge"
+_RULES = 2  # the rule set of firewall.py a default bridge has (2: with NAT and DNAT chains)
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _HOSTS = (
     "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
@@ -79,6 +80,11 @@ def is_bridged(mode: str) -> bool:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _link_exists(name: str) -> bool:
+    """The host has a link of that name (sysfs: no netlink round trip)."""
+    return os.path.exists(f"/sys/class/net/{name}")
 
 
 def _alive(pid: int, start: int) -> bool:
@@ -181,15 +187,22 @@ class Networks:
                 with self._host_lock():
                     pool = ipam.plan(taken=netlink.host_networks(), name=DEFAULT)
                     netlink.ensure_bridge(device, pool.gateway, pool.subnet.prefixlen)
-                    firewall.add(device)
+                    firewall.add(device, str(pool.subnet))
                 data.update(Subnet=str(pool.subnet), Gateway=str(pool.gateway),
-                            IPRange=str(pool.ip_range), Created=_now())  # fmt: skip
+                            IPRange=str(pool.ip_range), Created=_now(),
+                            Rules=_RULES)  # fmt: skip
                 state.write(data)
-            elif "Subnet" in data and create:
+            elif "Subnet" in data and create and not _link_exists(device):
                 from ipydock.engine.network import netlink
 
                 net = IPv4Network(data["Subnet"])
                 netlink.ensure_bridge(device, IPv4Address(data["Gateway"]), net.prefixlen)
+            if create and "Subnet" in data and data.get("Rules") != _RULES:
+                # a default bridge made by an ipydock without outbound NAT: its rules now
+                with self._host_lock():
+                    firewall.add(device, data["Subnet"])
+                data["Rules"] = _RULES
+                state.write(data)
         if "Subnet" not in data:
             return None
         return {"Id": hashlib.sha256(f"ipydock bridge {device}".encode()).hexdigest(),
@@ -233,14 +246,17 @@ class Networks:
     def create(
         self, name: str, *, driver: str = "bridge", subnet: str | None = None,
         gateway: str | None = None, ip_range: str | None = None, internal: bool = False,
-        labels: dict[str, str] | None = None,
+        labels: dict[str, str] | None = None, options: dict[str, str] | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         if driver == "overlay":
             hint = "overlay networks span hosts: use a Docker Swarm (`%ipydock engine docker`)"
             raise NotSupported("network create -d overlay", "bundled", hint)
-        if driver != "bridge":
+        if driver not in ("bridge", "macvlan"):
             raise InvalidNetworkConfig("--driver", f"{driver!r}: the bundled engine has the "
-                                       "bridge driver (host and none are pre-defined)")  # fmt: skip
+                                       "bridge and macvlan drivers (host and none are "
+                                       "pre-defined)")  # fmt: skip
+        opts = dict(options or {})
+        parent = _macvlan_parent(opts) if driver == "macvlan" else ""
         if not _NAME.fullmatch(name):
             raise InvalidNetworkConfig("name", f"{name!r}: use [a-zA-Z0-9][a-zA-Z0-9_.-]*")
         if name in (DEFAULT, "host", "none"):
@@ -252,9 +268,9 @@ class Networks:
             if any(n["Name"] == name for n in data["Networks"].values()):
                 raise NetworkExists(name)
             with self._host_lock():
-                taken = netlink.host_networks() + [
-                    IPv4Network(n["Subnet"]) for n in data["Networks"].values()
-                ]
+                # a macvlan network usually is the parent's own LAN: only other networks count
+                taken = [] if parent else netlink.host_networks()
+                taken += [IPv4Network(n["Subnet"]) for n in data["Networks"].values()]
                 pool = ipam.plan(subnet or "", gateway or "", ip_range or "", taken=taken,
                                  name=name)  # fmt: skip
                 nid = secrets.token_hex(32)
@@ -266,13 +282,19 @@ class Networks:
                        "IPRange": str(pool.ip_range), "Created": _now(),
                        # docker's inspect shows a gateway it chose only with its subnet
                        "ShowGateway": bool(gateway or not subnet)}  # fmt: skip
+                if parent:  # no bridge: the name only keys the endpoints' state file
+                    net.update(Driver="macvlan", Bridge=f"mv-{nid[:12]}",
+                               Options={"parent": parent, **opts})  # fmt: skip
+                    data["Networks"][nid] = net
+                    self._save(data)
+                    return net
                 # the record first: a crash before the bridge leaves a network whose bridge
                 # is made at its first use (or by check --repair), never a bridge nobody knows
                 data["Networks"][nid] = net
                 self._save(data)
                 try:
                     netlink.ensure_bridge(device, pool.gateway, pool.subnet.prefixlen)
-                    firewall.add(device)
+                    firewall.add(device, str(pool.subnet), internal, fresh=True)
                 except BaseException:
                     firewall.remove(device)
                     netlink.delete_link(device)
@@ -294,9 +316,10 @@ class Networks:
                 active = self.endpoints(net)
                 if active:
                     raise NetworkInUse(net["Name"], sorted(active))
-                with self._host_lock():
-                    firewall.remove(net["Bridge"])
-                netlink.delete_link(net["Bridge"])
+                if net["Driver"] == "bridge":
+                    with self._host_lock():
+                        firewall.remove(net["Bridge"], net["Subnet"], bool(net["Internal"]))
+                    netlink.delete_link(net["Bridge"])
                 state.forget()
             del data["Networks"][net["Id"]]
             for nets in data["Connected"].values():
@@ -335,26 +358,31 @@ class Networks:
                 raise AddressUnavailable(net["Name"], f"Address already in use: {ip}")
 
     def check(self, *, repair: bool = False) -> tuple[list[str], list[str]]:
-        """(problems, repaired): missing bridges (made again), addresses still held by
-        containers whose pid 1 is gone (freed; readers skip them anyway)."""
+        """(problems, repaired): missing bridges (made again) and rules (put back), addresses
+        held and ports forwarded for containers whose pid 1 is gone (freed, removed)."""
         from ipydock.engine.network import netlink
 
         problems: list[str] = []
         repaired: list[str] = []
         host = netlink.link_names()
         for net in self.all():
-            if net["Bridge"] not in host:
+            if net["Driver"] == "macvlan":
+                if net["Options"]["parent"] not in host:
+                    problems.append(f"network {net['Name']}: its parent interface "
+                                    f"{net['Options']['parent']} is gone")  # fmt: skip
+            elif net["Bridge"] not in host:
                 problems.append(f"network {net['Name']}: bridge {net['Bridge']} is missing")
                 if repair:
                     netlink.ensure_bridge(net["Bridge"], IPv4Address(net["Gateway"]),
                                           IPv4Network(net["Subnet"]).prefixlen)  # fmt: skip
                     repaired.append(f"made bridge {net['Bridge']} of network {net['Name']}")
-            if not firewall.has(net["Bridge"]):
+            rules = (net["Bridge"], net["Subnet"], bool(net.get("Internal")))
+            if net["Driver"] == "bridge" and not firewall.has(*rules):
                 problems.append(f"network {net['Name']}: isolation rules of {net['Bridge']} "
                                 "are missing")  # fmt: skip
                 if repair:
                     with self._host_lock():
-                        firewall.add(net["Bridge"])
+                        firewall.add(*rules)
                     repaired.append(f"put back the isolation rules of network {net['Name']}")
             state = BridgeState(net["Bridge"])
             if not os.path.exists(state.path):
@@ -370,9 +398,17 @@ class Networks:
                 if repair and stale:
                     for key, ep in stale.items():
                         raw["Endpoints"].pop(key)
-                        netlink.delete_link(ep["Veth"])
+                        if ep["Veth"]:
+                            netlink.delete_link(ep["Veth"])
                         repaired.append(f"freed {ep['IPv4']} on network {net['Name']}")
                     state.write(raw)
+        for rule in firewall.stale_ports(_alive):
+            port = rule.split("--dport ", 1)[1].split()[0]
+            problems.append(f"published port {port} of a container that is not running is "
+                            "still forwarded")  # fmt: skip
+            if repair:
+                firewall.remove_ports([rule])
+                repaired.append(f"removed the forwarding of published port {port}")
         return problems, repaired
 
     # -- membership ----------------------------------------------------------------------------
@@ -419,8 +455,6 @@ class Networks:
         from ipydock.engine.network import netlink
 
         net = self.find(nid) if nid != self._default_id() else self.find(DEFAULT)
-        if net["Name"] == DEFAULT:
-            self.default(create=True)
         pool = ipam.Pool(IPv4Network(net["Subnet"]), IPv4Address(net["Gateway"]),
                          IPv4Network(net["IPRange"]))  # fmt: skip
         state = BridgeState(net["Bridge"])
@@ -434,11 +468,16 @@ class Networks:
             used = {IPv4Address(e["IPv4"]) for e in eps.values()}
             addr = ipam.allocate(pool, used, want.get("IPv4Address") or "", name=net["Name"])
             veth = self._veth_name(cid, net["Id"])
-            if net["Name"] != DEFAULT:
-                netlink.ensure_bridge(net["Bridge"], pool.gateway, pool.subnet.prefixlen)
-            mac = netlink.add_endpoint(pid, net["Bridge"], veth, ifname, addr,
-                                       pool.subnet.prefixlen,
-                                       None if net["Internal"] else pool.gateway)  # fmt: skip
+            gw = None if net["Internal"] else pool.gateway
+            if net["Driver"] == "macvlan":
+                veth = ""  # nothing on the host: the link lives in the container's netns
+                mac = netlink.add_macvlan(pid, net["Options"]["parent"], ifname, addr,
+                                          pool.subnet.prefixlen, gw)  # fmt: skip
+            else:
+                if net["Name"] != DEFAULT and not _link_exists(net["Bridge"]):
+                    netlink.ensure_bridge(net["Bridge"], pool.gateway, pool.subnet.prefixlen)
+                mac = netlink.add_endpoint(pid, net["Bridge"], veth, ifname, addr,
+                                           pool.subnet.prefixlen, gw)  # fmt: skip
             name = config["Name"].lstrip("/")
             ep = {"Container": cid, "Name": name, "Network": net["Id"], "IPv4": str(addr),
                   "PrefixLen": pool.subnet.prefixlen, "MAC": mac, "IfName": ifname,
@@ -449,6 +488,13 @@ class Networks:
             data["Endpoints"] = eps
             state.write(data)
             return ep
+
+    def attach_build(self, bid: str, pid: int, hostname: str) -> dict[str, Any]:
+        """A build's RUN container (pid 1 ``pid``, paused) on the default bridge, as docker's
+        classic builder runs RUN steps; :meth:`release` frees it."""
+        config = {"Name": f"/build-{bid[:12]}", "HostConfig": {"NetworkMode": "default"},
+                  "Config": {"Hostname": hostname}}  # fmt: skip
+        return self._attach_one(bid, config, pid, self._default_id(), {}, "eth0")
 
     def _default_id(self) -> str:
         return hashlib.sha256(f"ipydock bridge {default_bridge()}".encode()).hexdigest()
@@ -472,7 +518,8 @@ class Networks:
                 if key not in data.get("Endpoints", {}):
                     continue
                 ep = data["Endpoints"].pop(key)
-                netlink.delete_link(ep["Veth"])
+                if ep["Veth"]:
+                    netlink.delete_link(ep["Veth"])
                 state.write(data)
             self._rewrite_peers(net)
 
@@ -613,6 +660,20 @@ class Networks:
             self.write_hosts(cid, config)
 
 
+def _macvlan_parent(opts: dict[str, str]) -> str:
+    """``-o parent=IF`` of a macvlan network: an interface the host has."""
+    from ipydock.engine.network import netlink
+
+    parent = opts.pop("parent", "")
+    if not parent:
+        raise InvalidNetworkConfig("-o parent", "a macvlan network needs its parent "
+                                   "interface: -o parent=IF (see `ip link`)")  # fmt: skip
+    if parent not in netlink.link_names():
+        raise InvalidNetworkConfig("-o parent", f"-o parent={parent}: the host has no "
+                                   "interface of that name (see `ip link`)")  # fmt: skip
+    return parent
+
+
 def _next_index(nets: Networks, cid: str) -> int:
     used = {e["IfName"] for n in nets.all() for e in nets.endpoints(n).values()
             if e["Container"] == cid}  # fmt: skip
@@ -648,8 +709,8 @@ def _write_in_place(path: str, text: str) -> None:
 
 
 def rootless_refusal(operation: str) -> NotSupported:
-    hint = ("bridge networks need root; rootless containers run with --network none (the "
-            "default there: loopback only) or host")  # fmt: skip
+    hint = ("user-defined networks need root; rootless containers use the default network "
+            "(slirp4netns: the way out, and -p above 1024) or --network host")  # fmt: skip
     return NotSupported(operation, "bundled", hint)
 
 

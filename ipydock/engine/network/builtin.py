@@ -34,9 +34,10 @@ def bridge_info(net: dict[str, Any], endpoints: dict[str, Any]) -> NetworkInfo:
     ]  # fmt: skip
     created = datetime.fromisoformat(net["Created"].replace("Z", "+00:00"))
     gateways = [net["Gateway"]] if net.get("ShowGateway", True) else []
-    return NetworkInfo(net["Id"], net["Name"], "bridge", "local", created, [net["Subnet"]],
-                       gateways, bool(net.get("Internal")), dict(net.get("Labels") or {}),
-                       members, dict(net.get("Options") or {}))  # fmt: skip
+    return NetworkInfo(net["Id"], net["Name"], net.get("Driver", "bridge"), "local", created,
+                       [net["Subnet"]], gateways, bool(net.get("Internal")),
+                       dict(net.get("Labels") or {}), members,
+                       dict(net.get("Options") or {}))  # fmt: skip
 
 
 def networks(
@@ -65,18 +66,9 @@ def find(rows: Sequence[NetworkInfo], ref: str) -> NetworkInfo:
 
 
 def refuse(operation: str, name: str = "") -> NotSupported:
-    """The error for what ``host``/``none`` cannot do (they are pre-defined), and for ``-p``
-    (not in the bundled engine yet)."""
-    if name in BUILTIN:
-        return NotSupported(operation, "bundled", f"{name} is a pre-defined network: it cannot "
-                            "be created, removed, connected or disconnected")  # fmt: skip
-    return NotSupported(
-        operation,
-        "bundled",
-        "published ports are not in the bundled engine yet: reach the container at its "
-        "address (`ipydock network inspect bridge`), use `--network host`, or switch to "
-        "Docker with `%ipydock engine docker`",
-    )
+    """The error for what ``host``/``none`` cannot do: they are pre-defined."""
+    return NotSupported(operation, "bundled", f"{name} is a pre-defined network: it cannot "
+                        "be created, removed, connected or disconnected")  # fmt: skip
 
 
 def _parse(filters: Sequence[str]) -> dict[str, list[str]]:

@@ -11,6 +11,8 @@ goes, its end of the veth with it, and the kernel deletes the host end too. So n
 endpoint outlives its container, whatever kills it. Bridges live until ``network rm``.
 
 Every pyroute2 ``NetlinkError`` is turned into :class:`~ipydock.errors.NetlinkFailure` here.
+What a container start waits on (bridge, veth pair, address, route, delete) goes through
+:mod:`rtnl` (one plain socket, no event loop, no dumps); the rest through pyroute2's IPRoute.
 """
 
 from __future__ import annotations
@@ -20,15 +22,18 @@ import contextlib
 import errno
 import functools
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, TypeVar
 
+from ipydock.engine.network import rtnl
 from ipydock.errors import NetlinkFailure
 
 __all__ = [
     "add_endpoint",
+    "add_macvlan",
     "delete_link",
     "ensure_bridge",
     "host_networks",
@@ -98,58 +103,51 @@ def link_names() -> set[str]:
         return {str(link.get("ifname")) for link in ip.get_links()}
 
 
-@_off_loop
 def host_networks() -> list[IPv4Network]:
-    """Every IPv4 network the host routes or has an address in (not the default route): a new
-    network's subnet must overlap none of them (docker0 and other engines' bridges included)."""
+    """Every IPv4 network the host routes (its main table, not the default route; the
+    prefix route of each address included): a new network's subnet must overlap none of them
+    (docker0 and other engines' bridges included). Read from /proc/net/route: no dump."""
     found: list[IPv4Network] = []
-    with _iproute() as ip:
-        for route in ip.get_routes(family=2):
-            dst = route.get("dst")
-            if dst and route["dst_len"] > 0 and route.get("table") in (254, None):
-                found.append(IPv4Network(f"{dst}/{route['dst_len']}", strict=False))
-        for addr in ip.get_addr(family=2):
-            local = addr.get("address")
-            if local and not local.startswith("127."):
-                found.append(IPv4Network(f"{local}/{addr['prefixlen']}", strict=False))
+    with open("/proc/net/route") as f:
+        next(f, None)
+        for line in f:
+            fields = line.split()
+            dst, mask = (_hex_address(x) for x in (fields[1], fields[7]))
+            if int(mask):
+                found.append(IPv4Network(f"{dst}/{mask}", strict=False))
     return found
 
 
-@_off_loop
+def _hex_address(text: str) -> IPv4Address:
+    return IPv4Address(int(text, 16).to_bytes(4, "little"))
+
+
+def _index(name: str) -> int:
+    try:
+        return socket.if_nametoindex(name)
+    except OSError:
+        return 0
+
+
 def ensure_bridge(name: str, gateway: IPv4Address, prefixlen: int, mtu: int = 1500) -> None:
     """The bridge with the gateway address, up; made if missing (idempotent)."""
-    with _iproute() as ip, _netlink(f"create bridge {name}"):
-        found = ip.link_lookup(ifname=name)
-        if not found:
-            try:
-                ip.link("add", ifname=name, kind="bridge", mtu=mtu)
-            except Exception as exc:  # another process made it meanwhile
-                if getattr(exc, "code", 0) != errno.EEXIST:
-                    raise
-            found = ip.link_lookup(ifname=name)
-        index = found[0]
-        have = {a.get("address") for a in ip.get_addr(index=index, family=2)}
-        if str(gateway) not in have:
-            ip.addr("add", index=index, address=str(gateway), prefixlen=prefixlen)
-        ip.link("set", index=index, state="up")
+    with rtnl.Rtnl() as nl:
+        nl.create_bridge(name, mtu)
+        index = _index(name)
+        if not index:
+            raise NetlinkFailure(f"create bridge {name}", errno.ENODEV, "it went away")
+        nl.add_address(index, str(gateway), prefixlen)
+        nl.set_up(index)
 
 
-@_off_loop
 def delete_link(name: str) -> bool:
     """Delete a link of the host by name; False if there was none."""
-    with _iproute() as ip, _netlink(f"delete {name}"):
-        found = ip.link_lookup(ifname=name)
-        if not found:
-            return False
-        try:
-            ip.link("del", index=found[0])
-        except Exception as exc:
-            if getattr(exc, "code", 0) != errno.ENODEV:
-                raise
-        return True
+    if not name:
+        return False
+    with rtnl.Rtnl() as nl:
+        return nl.delete_link(name)
 
 
-@_off_loop
 def add_endpoint(
     pid: int, bridge: str, veth: str, ifname: str, address: IPv4Address, prefixlen: int,
     gateway: IPv4Address | None, mtu: int = 1500,
@@ -157,34 +155,57 @@ def add_endpoint(
     """A veth pair from ``bridge`` into the netns of ``pid``, named ``ifname`` there, with
     ``address`` and (``gateway`` given) the default route; returns its MAC address."""
     mac = mac_for(address)
-    peer = veth[:-1] + "p" if len(veth) >= 15 else veth + "p"
+    master = _index(bridge)
+    if not master:
+        raise NetlinkFailure(f"connect to {bridge}", errno.ENODEV, f"bridge {bridge} is gone "
+                             "(run `ipydock system check --repair`)")  # fmt: skip
+    fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:  # the peer is made in the container's netns: a crash leaves no pair on the host
+        with rtnl.Rtnl() as nl:
+            nl.create_veth(veth, master, ifname, mac, fd, mtu)
+    finally:
+        os.close(fd)
+    try:
+        with rtnl.in_netns(pid) as ns:
+            index = socket.if_nametoindex(ifname)
+            ns.add_address(index, str(address), prefixlen)
+            ns.set_up(index)
+            if gateway is not None:  # a second network: the first one's default route stays
+                ns.add_default_route(str(gateway), index)
+    except BaseException:
+        delete_link(veth)
+        raise
+    return mac
+
+
+@_off_loop
+def add_macvlan(
+    pid: int, parent: str, ifname: str, address: IPv4Address, prefixlen: int,
+    gateway: IPv4Address | None,
+) -> str:  # fmt: skip
+    """A macvlan link (bridge mode) on the host's ``parent``, made right in the netns of
+    ``pid`` as ``ifname``, with its own MAC, ``address`` and the default route; its MAC."""
+    mac = mac_for(address)
     netns = f"/proc/{pid}/ns/net"
-    with _iproute() as ip, _netlink(f"connect {ifname} to {bridge}"):
-        master = ip.link_lookup(ifname=bridge)
-        if not master:
-            raise NetlinkFailure(f"connect to {bridge}", errno.ENODEV, f"bridge {bridge} is gone "
-                                 "(run `ipydock system check --repair`)")  # fmt: skip
+    temp = f"mv{pid}"[:15]
+    with _iproute() as ip, _netlink(f"connect {ifname} to {parent}"):
+        found = ip.link_lookup(ifname=parent)
+        if not found:
+            raise NetlinkFailure(f"connect to {parent}", errno.ENODEV, f"the parent interface "
+                                 f"{parent} is gone")  # fmt: skip
         fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
-        try:  # the peer is made in the container's netns: a crash leaves no pair on the host
-            ip.link("add", ifname=veth, kind="veth", mtu=mtu,
-                    peer={"ifname": peer, "net_ns_fd": fd})  # fmt: skip
+        try:
+            ip.link("add", ifname=temp, kind="macvlan", link=found[0], macvlan_mode="bridge",
+                    net_ns_fd=fd)  # fmt: skip
         finally:
             os.close(fd)
-        try:
-            host_end = ip.link_lookup(ifname=veth)[0]
-            ip.link("set", index=host_end, master=master[0])
-            ip.link("set", index=host_end, state="up")
-        except BaseException:
-            with contextlib.suppress(Exception):
-                ip.link("del", index=ip.link_lookup(ifname=veth)[0])
-            raise
     with _iproute(netns) as ns, _netlink(f"configure {ifname} in container {pid}"):
-        index = ns.link_lookup(ifname=peer)[0]
+        index = ns.link_lookup(ifname=temp)[0]
         ns.link("set", index=index, ifname=ifname, address=mac)
         ns.addr("add", index=index, address=str(address), prefixlen=prefixlen)
         ns.link("set", index=index, state="up")
         if gateway is not None:
-            with contextlib.suppress(Exception):  # a second network: the first one's stays
+            with contextlib.suppress(Exception):
                 ns.route("add", dst="0.0.0.0/0", gateway=str(gateway), oif=index)
     return mac
 
