@@ -395,6 +395,13 @@ class BundledBackend:
         return exec_terminal(self.store, container, list(command), env=tuple(env),
                              workdir=workdir, user=user, console_size=console_size)  # fmt: skip
 
+    def resize_container(self, container: str, rows: int, cols: int) -> None:
+        """docker's ``/resize``: the running terminal container's window size."""
+        from ipydock.engine.containers import terminal
+
+        rec = _lifecycle().records_of(self.store).find(container)
+        terminal.resize_container(rec.dir, rec.id, rows, cols)
+
     def start_following(self, container: str, *, stdin: int | None = None) -> _Following | None:
         """Start ``container`` and follow it, as the API service's attach needs: its output
         from this start on and its exit code (also of a ``--rm`` container, gone by then);

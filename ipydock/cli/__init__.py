@@ -110,9 +110,10 @@ def build_parser(argv: Sequence[str] | None = None) -> Parser:
     parser.add_argument("--engine", choices=["bundled", "docker", "podman"],
                         help="the engine (default: $IPYDOCK_ENGINE, else docker when -H or "
                         "--context is given, else bundled)")  # fmt: skip
-    parser.add_argument("-H", "--host", help="a Docker engine to connect to (unix://, tcp://, "
-                        "ssh://)")  # fmt: skip
-    parser.add_argument("-c", "--context", help="a docker context by name")
+    # dests of their own: a command's own `context` (build) or `host` must not shadow them
+    parser.add_argument("-H", "--host", dest="engine_host", help="a Docker engine to connect to "
+                        "(unix://, tcp://, ssh://)")  # fmt: skip
+    parser.add_argument("-c", "--context", dest="engine_context", help="a docker context by name")
     parser.add_argument("--tlsverify", action="store_true", default=None,
                         help="use TLS and verify the engine")  # fmt: skip
     parser.add_argument("--tlscacert", help="trust certs signed only by this CA")
@@ -155,12 +156,12 @@ def _backend(args: argparse.Namespace) -> object:
     from ipydock import backends
 
     kind = args.engine or os.environ.get("IPYDOCK_ENGINE") or (
-        "docker" if args.host or args.context else "bundled")  # fmt: skip
+        "docker" if args.engine_host or args.engine_context else "bundled")  # fmt: skip
     if kind == "bundled":
         return backends.connect("bundled", root=args.root, driver=args.driver, warm=False)
     tls = {k: getattr(args, k) for k in ("tlsverify", "tlscacert", "tlscert", "tlskey")
            if getattr(args, k) is not None}  # fmt: skip
-    return backends.connect(kind, host=args.host, context=args.context, tls=tls)
+    return backends.connect(kind, host=args.engine_host, context=args.engine_context, tls=tls)
 
 
 def _show_warning(

@@ -20,7 +20,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from ipydock.errors import ContainerNotFound, UsageError
-from ipydock.service import convert
+from ipydock.service import convert, terminals
 from ipydock.service.base import frame
 from ipydock.service.events import container_attrs
 from ipydock.service.hijack import hijack
@@ -64,6 +64,9 @@ async def start(h: Handler, name: str) -> None:
     detail = await h.call(h.backend.inspect_container, name)
     cid = detail.id
     point = h.service.attach_points.pop(cid, None)
+    if detail.config.get("Tty"):
+        await _start_terminal(h, detail, point)
+        return
     stdin = point.stdin if point else None
     try:
         run = await h.call(h.backend.start_following, cid, stdin=stdin)
@@ -110,6 +113,51 @@ async def start(h: Handler, name: str) -> None:
         loop.call_soon_threadsafe(settle)
 
     threading.Thread(target=follow, daemon=True, name=f"ipydock-run-{cid[:12]}").start()
+    h.no_content()
+
+
+async def _start_terminal(h: Handler, detail: Any, point: AttachPoint | None) -> None:
+    """A terminal container: started with its terminal connected first; an attached client
+    (``docker run -it``) gets the session, otherwise the supervisor keeps the terminal."""
+    if detail.state.get("Running"):
+        if point is not None:
+            point.started.set_result(None)
+        h.no_content(304)
+        return
+    cid = detail.id
+    try:
+        session = await h.call(h.backend.start_terminal, cid)
+    except BaseException as exc:
+        if point is not None:
+            point.started.set_exception(exc)
+        raise
+    exit_code = h.service.exit_of(cid)
+    loop = asyncio.get_running_loop()
+    events, attrs = h.service.events, container_attrs(detail)
+    events.note(cid, "running", attrs)
+    auto_remove = bool(detail.host_config.get("AutoRemove"))
+
+    def settle(code: int) -> None:
+        events.note(cid, "exited", attrs, code)
+        if auto_remove:
+            events.note(cid, "removed")
+        if not exit_code.done():
+            exit_code.set_result(code)
+
+    if point is not None:
+        point.started.set_result(session)
+        terminals.wait_in_thread(loop, session, settle)
+    else:
+        session.release()  # the supervisor keeps the terminal; `attach` finds it
+
+        def wait() -> None:
+            try:
+                code = h.backend.wait_container(cid)
+            except Exception:  # noqa: BLE001 - gone (--rm): the record had the state
+                code = 0
+            loop.call_soon_threadsafe(settle, code)
+
+        threading.Thread(target=wait, daemon=True, name=f"ipydock-run-{cid[:12]}").start()
     h.no_content()
 
 
@@ -223,7 +271,8 @@ async def attach(h: Handler, name: str) -> None:
     and the client's stdin; on a running container, its output from now on."""
     detail = await h.call(h.backend.inspect_container, name)
     if detail.config.get("Tty"):
-        raise convert.no_tty("attach")
+        await _attach_terminal(h, detail)
+        return
     want = {s for s in ("stdout", "stderr") if h.flag(s)}
     use_stdin = h.flag("stdin") and bool(detail.config.get("OpenStdin"))
     running = bool(detail.state.get("Running"))
@@ -257,6 +306,31 @@ async def attach(h: Handler, name: str) -> None:
         await conn.close()
 
 
+async def _attach_terminal(h: Handler, detail: Any) -> None:
+    """``attach`` of a terminal container: its terminal, raw, both ways; before the start
+    (``docker run -it``) it waits for the start to hand over the session."""
+    conn = await hijack(h, tty=True)
+    h.service.busy(+1)
+    try:
+        if detail.state.get("Running"):
+            session = await h.call(h.backend.attach_terminal, detail.id)
+            await terminals.splice(conn, session)
+            session.release()  # a detach: the container keeps its terminal
+            return
+        point = AttachPoint(None, asyncio.get_running_loop().create_future())
+        h.service.attach_points[detail.id] = point
+        try:
+            session = await point.started
+        except Exception:  # the start failed: the client hears it from the start request
+            session = None
+        if session is not None and not await terminals.splice(conn, session):
+            session.release()  # the client went: the container goes on
+    finally:
+        h.service.attach_points.pop(detail.id, None)
+        h.service.busy(-1)
+        await conn.close()
+
+
 async def _follow(h: Handler, conn: Any, cid: str, want: set[str], *, follow: bool,
                   tail: int | None) -> None:  # fmt: skip
     """The container's log onto the hijacked connection (``follow``: until it stops)."""
@@ -281,9 +355,14 @@ async def _follow(h: Handler, conn: Any, cid: str, want: set[str], *, follow: bo
 
 
 async def resize(h: Handler, name: str) -> None:
-    """``/resize``: a container without a terminal has nothing to resize (dockerd: an error)."""
+    """``/resize?h=&w=``: the container's terminal gets the size (its processes SIGWINCH); a
+    container without a terminal has nothing to resize (dockerd: an error)."""
     detail = await h.call(h.backend.inspect_container, name)
-    raise UsageError(f"Container {detail.id} has no terminal to resize")
+    if not detail.config.get("Tty"):
+        raise UsageError(f"Container {detail.id} has no terminal to resize")
+    rows, cols = h.number("h", 0) or 0, h.number("w", 0) or 0
+    await h.call(h.backend.resize_container, detail.id, rows, cols)
+    h.no_content(200)
 
 
 # -- processes and files -----------------------------------------------------------------------

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ipydock.errors import NotSupported, UsageError
+from ipydock.errors import UsageError
 from ipydock.models.containers import RunOptions
 
 if TYPE_CHECKING:
@@ -39,7 +39,6 @@ __all__ = [
     "image_inspect",
     "image_summaries",
     "network",
-    "no_tty",
     "run_options",
     "unix",
     "volume",
@@ -67,15 +66,6 @@ def filter_list(filters: dict[str, list[str]], allowed: tuple[str, ...]) -> list
             raise UsageError(f"invalid filter '{key}'")
         out += [f"{key}={v}" for v in values]
     return out
-
-
-def no_tty(what: str) -> NotSupported:
-    """The answer to ``Tty: true`` until the service has pseudo-terminals."""
-    return NotSupported(
-        f"{what} with a terminal (-t)", "bundled",
-        "a terminal is not available through the API service yet; leave out -t "
-        "(docker run -i and docker exec -i work)",
-    )  # fmt: skip
 
 
 # -- containers: request -----------------------------------------------------------------------
@@ -122,8 +112,6 @@ def _device(d: dict[str, Any]) -> str:
 
 def run_options(body: dict[str, Any], name: str | None) -> RunOptions:
     """``POST /containers/create``'s body as the options ``ipydock create`` would make."""
-    if body.get("Tty"):
-        raise no_tty("create")
     host = body.get("HostConfig") or {}
     image = body.get("Image") or ""
     if not image:
@@ -161,6 +149,7 @@ def run_options(body: dict[str, Any], name: str | None) -> RunOptions:
         cap_add=tuple(host.get("CapAdd") or ()), cap_drop=tuple(host.get("CapDrop") or ()),
         read_only=bool(host.get("ReadonlyRootfs")), restart=_restart(host.get("RestartPolicy")),
         auto_remove=bool(host.get("AutoRemove")), interactive=bool(body.get("OpenStdin")),
+        tty=bool(body.get("Tty")),
         labels=dict(body.get("Labels") or {}), stop_signal=body.get("StopSignal") or None,
         stop_timeout=body.get("StopTimeout"),
     )  # fmt: skip

@@ -16,7 +16,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from ipydock.errors import ContainerNotRunning, ExecNotFound
-from ipydock.service import convert
+from ipydock.service import terminals
 from ipydock.service.hijack import hijack
 
 if TYPE_CHECKING:
@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 
 async def create(h: Handler, name: str) -> None:
     body = h.json_body()
-    if body.get("Tty"):
-        raise convert.no_tty("exec")
     command = list(body.get("Cmd") or [])
     if not command:
         from ipydock.errors import UsageError
@@ -42,6 +40,7 @@ async def create(h: Handler, name: str) -> None:
         attach_stdin=bool(body.get("AttachStdin")), attach_stdout=bool(body.get("AttachStdout")),
         attach_stderr=bool(body.get("AttachStderr")),
     )  # fmt: skip
+    inst.tty = bool(body.get("Tty"))
     h.send_json({"Id": inst.id}, 201)
 
 
@@ -74,8 +73,6 @@ def _run(h: Handler, inst: ExecInstance, stdin: Any, stdout: Any, stderr: Any) -
 async def start(h: Handler, name: str) -> None:
     inst = _find(h, name)
     body = h.json_body()
-    if body.get("Tty"):
-        raise convert.no_tty("exec")
     if inst.running or inst.exit_code is not None:
         from ipydock.errors import Conflict
 
@@ -95,6 +92,9 @@ async def start(h: Handler, name: str) -> None:
 
         asyncio.ensure_future(background())
         h.no_content(200)
+        return
+    if inst.tty or body.get("Tty"):
+        await _start_terminal(h, inst)
         return
     conn = await hijack(h)
     h.service.busy(+1)
@@ -155,8 +155,33 @@ def _reader(
     return t
 
 
+async def _start_terminal(h: Handler, inst: ExecInstance) -> None:
+    """``exec -it``: the command on a terminal of its own, spliced to the client; a client
+    that leaves detaches (the command goes on, as with docker's daemon)."""
+    conn = await hijack(h, tty=True)
+    h.service.busy(+1)
+    try:
+        inst.session = await h.call(h.backend.exec_terminal, inst.container, inst.command,
+                                    env=inst.env, workdir=inst.workdir, user=inst.user)  # fmt: skip
+        if await terminals.splice(conn, inst.session):
+            inst.exit_code = await h.call(inst.session.wait)
+        else:
+            inst.session.release()
+    except Exception:  # noqa: BLE001 - the exec failed to run: 126 as docker's
+        inst.exit_code = 126
+    finally:
+        inst.running = False
+        inst.session = None
+        inst.done.set()
+        h.service.busy(-1)
+        await conn.close()
+
+
 async def resize(h: Handler, name: str) -> None:
     from ipydock.errors import UsageError
 
     inst = _find(h, name)
-    raise UsageError(f"exec {inst.id} has no terminal to resize")
+    if inst.session is None:
+        raise UsageError(f"exec {inst.id} has no terminal to resize")
+    inst.session.terminal.resize(h.number("h", 0) or 0, h.number("w", 0) or 0)
+    h.no_content(200)

@@ -50,6 +50,8 @@ class ExecInstance:
     exit_code: int | None = None
     pid: int = 0
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    tty: bool = False
+    session: Any = None  # a terminal exec's TerminalSession while it runs (``/resize``)
 
 
 class Service:

@@ -72,10 +72,6 @@ def test_bad_input_gets_a_docker_error_and_the_service_goes_on(service: Engine) 
     code, _, body = request(service, "POST", "/v1.41/containers/create",
                             json.dumps({"Image": "nosuch:1"}).encode())  # fmt: skip
     assert (code, json.loads(body)) == (404, {"message": "No such image: nosuch:1"})
-    code, _, body = request(service, "POST", "/v1.41/containers/create",
-                            json.dumps({"Image": "busybox", "Tty": True}).encode())  # fmt: skip
-    assert code == 501 and "terminal is not available through the API service yet" in json.loads(
-        body)["message"]  # fmt: skip
     code, _, body = request(service, "GET", "/v1.41/images/json?filters=%7Bbad")
     assert code == 400
     code, _, body = request(service, "GET", "/v1.41/exec/nosuch/json")
@@ -153,9 +149,9 @@ def test_events_are_streamed(service: Engine) -> None:
         conn.close()
 
 
-def test_published_port_and_terminal_refusal(service: Engine) -> None:
+def test_published_port_and_a_terminal(service: Engine) -> None:
     """``-p`` on the default bridge (the side-by-side dockerd has no bridge of its own: this
-    one runs on the service only); ``-t`` is refused with a line that says what works."""
+    one runs on the service only); ``-t`` gives the command a terminal."""
     import urllib.request
 
     from ipydock.testing import free_port
@@ -175,11 +171,9 @@ def test_published_port_and_terminal_refusal(service: Engine) -> None:
         assert body == b"served\n"
     finally:
         service.docker("rm", "-f", "svc-web")
-    tty = service.docker("run", "-t", "--rm", "busybox", "true", check=False)
-    assert tty.returncode == 125
-    assert tty.stderr.startswith("docker: Error response from daemon: create with a terminal "
-                                 "(-t): not possible with the bundled engine; a terminal is not "
-                                 "available through the API service yet")  # fmt: skip
+    tty = service.docker("run", "-t", "--rm", "busybox", "sh", "-c", "tty; exit 3",
+                         input=b"", check=False)  # bytes: the terminal's \r\n as it came
+    assert (tty.returncode, tty.stdout) == (3, b"/dev/pts/0\r\n")
 
 
 def test_the_service_leaves_when_idle(busybox_tgz: str, tmp_path) -> None:

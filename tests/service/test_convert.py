@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from ipydock.errors import NotSupported, UsageError
+from ipydock.errors import UsageError
 from ipydock.models import ImageInfo
 from ipydock.service import convert
 
@@ -57,8 +57,7 @@ def test_entrypoint_lists_and_defaults() -> None:
 
 
 def test_refusals() -> None:
-    with pytest.raises(NotSupported, match="terminal"):
-        convert.run_options({"Image": "b", "Tty": True}, None)
+    assert convert.run_options({"Image": "b", "Tty": True}, None).tty
     with pytest.raises(UsageError):
         convert.run_options({}, None)
     with pytest.raises(UsageError, match="invalid filter 'nosuch'"):
