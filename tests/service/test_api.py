@@ -171,8 +171,9 @@ def test_published_port_and_a_terminal(service: Engine) -> None:
         assert body == b"served\n"
     finally:
         service.docker("rm", "-f", "svc-web")
-    tty = service.docker("run", "-t", "--rm", "busybox", "sh", "-c", "tty; exit 3",
-                         input=b"", check=False)  # bytes: the terminal's \r\n as it came
+    tty = service.docker(
+        "run", "-t", "--rm", "busybox", "sh", "-c", "tty; exit 3", input=b"", check=False
+    )  # bytes: the terminal's \r\n as it came
     assert (tty.returncode, tty.stdout) == (3, b"/dev/pts/0\r\n")
 
 
