@@ -211,3 +211,16 @@ def test_dask_cluster_on_a_user_defined_network_then_a_swarm(root, tmp_path, deb
     swarm_job = text(nb, "import base64")
     assert "sum of squares: 506" in swarm_job, swarm_job
     assert os.listdir(tmp_path / "work") == []
+
+
+@pytest.mark.docker
+def test_the_notes_docker_commands_on_the_bundled_engine(root, tmp_path) -> None:
+    require(shutil.which("docker") is not None, "the docker client (docker.io) is not installed")
+    nb = execute("docker-cli", root, work(tmp_path))
+    assert problems(nb) == []
+    shown = text(nb, "%%bash\ndocker import")
+    assert "hello from a container" in shown and "\nbuilt\n" in shown
+    assert "hello: Exited (0)" in shown
+    assert "hello" in text(nb, "%container ls -a") and "built" in text(nb, "%image ls")
+    assert text(nb, "service.terminate()").strip().endswith("False")
+    assert os.listdir(tmp_path / "work") == []
