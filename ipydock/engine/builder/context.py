@@ -37,7 +37,7 @@ from ipydock.commands.dockerignore import (
 )
 from ipydock.engine.builder.rootview import ContextView, RootView
 from ipydock.engine.store.compression import decompressed
-from ipydock.engine.store.fsutil import remove_tree
+from ipydock.engine.store.fsutil import owned_name, remove_tree
 from ipydock.engine.store.idmap import host_root
 from ipydock.engine.store.layertar import apply_tar
 from ipydock.errors import ArchiveError, BuildContextError
@@ -177,7 +177,7 @@ def _store_below(source: str, root: str) -> str | None:
 
 
 def _new_dir(tmp_dir: str) -> str:
-    path = os.path.join(tmp_dir, "context-" + os.urandom(6).hex())
+    path = os.path.join(tmp_dir, owned_name("context-"))
     os.mkdir(path, 0o700)
     os.chmod(path, 0o755)  # what `COPY . /dest` gives a new /dest, as with Docker
     return path

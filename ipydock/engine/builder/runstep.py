@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from ipydock.engine.builder.instructions import Run
 from ipydock.engine.builder.rootview import RootView, lookup_user
 from ipydock.engine.builder.state import PROXY_ARGS, StageState
-from ipydock.engine.store.fsutil import remove_tree
+from ipydock.engine.store.fsutil import owned_name, remove_tree
 from ipydock.errors import BuildStepFailed, DockerfileError
 
 if TYPE_CHECKING:  # the runtime is imported when a RUN runs, not when its cache key is made
@@ -107,7 +107,7 @@ def run_command(
         uid, gid = lookup_user(view, user)
     except KeyError as exc:
         raise DockerfileError(instr.line, instr.text, str(exc.args[0])) from None
-    scratch = os.path.join(ctx.tmp_dir, "run-" + secrets.token_hex(6))
+    scratch = os.path.join(ctx.tmp_dir, owned_name("run-"))
     os.mkdir(scratch, 0o700)
     try:
         if ctx.driver == "overlay":

@@ -114,9 +114,18 @@ def pull(
         layers = _plan(store, manifest, json.loads(config_bytes), reg.domain)
         for layer in layers:
             emit(TransferEvent(layer.short, _initial_status(store, layer)))
-        todo = [
-            x for x in layers if not store.layers.has(x.chain) and not store.blobs.has(x.diff_id)
-        ]
+        # What is here already is held from now on (a concurrent prune could take it before
+        # the commit below names it); the rest is downloaded.
+        lease = stack.enter_context(store.lease())
+        todo = []
+        with store.lock:
+            for x in layers:
+                if store.layers.has(x.chain):
+                    lease.add("layer", x.chain)
+                elif store.blobs.has(x.diff_id):
+                    lease.add("blob", x.diff_id)
+                else:
+                    todo.append(x)
         for layer in todo:
             layer.tmp = stack.enter_context(TempFile(store.tmp_dir, prefix="pull-"))
         abort = threading.Event()

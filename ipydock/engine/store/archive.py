@@ -297,22 +297,25 @@ def save(store: Store, names: Sequence[str], out: str | BinaryIO) -> None:
     """
     if not names:
         raise UsageError("image save needs at least one image name")
-    index = store.index()
     chosen: dict[str, list[str]] = {}
-    for name in names:
-        rec = store.resolve(name, index)
-        tags = chosen.setdefault(rec.id, [])
-        ref = reference.try_parse(name)
-        full = ref.with_default_tag().full if ref and not ref.digest else None
-        if full and full in rec.tags and full not in tags:
-            tags.append(full)
-    if isinstance(out, str):
-        directory = os.path.dirname(os.path.abspath(out))
-        with disk_errors(out), TempFile(directory, prefix=".ipydock-save-") as tmp:
-            _write_archive(store, index.images, chosen, tmp.file)
-            tmp.commit(out)
-    else:
-        _write_archive(store, index.images, chosen, out)
+    with store.lease() as lease:
+        with store.lock:  # held while written: a concurrent rm unnames, its data stays
+            index = store.index()
+            for name in names:
+                rec = store.resolve(name, index)
+                lease.hold_image(rec)
+                tags = chosen.setdefault(rec.id, [])
+                ref = reference.try_parse(name)
+                full = ref.with_default_tag().full if ref and not ref.digest else None
+                if full and full in rec.tags and full not in tags:
+                    tags.append(full)
+        if isinstance(out, str):
+            directory = os.path.dirname(os.path.abspath(out))
+            with disk_errors(out), TempFile(directory, prefix=".ipydock-save-") as tmp:
+                _write_archive(store, index.images, chosen, tmp.file)
+                tmp.commit(out)
+        else:
+            _write_archive(store, index.images, chosen, out)
 
 
 def _write_archive(
