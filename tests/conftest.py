@@ -181,3 +181,14 @@ def dockerd() -> Iterator[Dockerd]:
     """The session's dockerd, for side-by-side builds and interop."""
     with private_dockerd() as d:
         yield d
+
+
+# -- reliability: counts printed at the end of a run (tests/reliability) --------------------
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    from tests.reliability.counts import summary
+
+    line = summary()
+    if line:
+        terminalreporter.write_line(f"reliability: {line}")
