@@ -381,6 +381,9 @@ class _Applier:
     # ---- metadata
 
     def set_owner(self, ref: int | str, m: tarfile.TarInfo) -> None:
+        if not (0 <= m.uid < 1 << 32 and 0 <= m.gid < 1 << 32):  # a PAX uid/gid out of range
+            raise ArchiveError(self.source, f"entry {m.name!r} has an invalid owner "
+                               f"{m.uid}:{m.gid}")  # fmt: skip
         try:
             if isinstance(ref, int):
                 os.chown(ref, m.uid, m.gid)
@@ -404,8 +407,12 @@ class _Applier:
                 else:
                     os.setxattr(ref, key[len(XATTR_PAX) :], raw, follow_symlinks=False)
             except OSError as e:
-                if e.errno not in lenient:
+                if e.errno in NO_SPACE:
                     raise
+                if e.errno not in lenient:  # a value the kernel refuses (a bad capability, a
+                    # user.* xattr on a fifo or device): the archive's fault, as in docker
+                    why = f"entry {m.name!r}: cannot set xattr {key[len(XATTR_PAX) :]!r}"
+                    raise ArchiveError(self.source, f"{why}: {e.strerror}") from e
 
     def finish(self) -> None:
         for rel, mtime in self.dir_mtimes.items():
