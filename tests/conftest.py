@@ -192,3 +192,20 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
     line = summary()
     if line:
         terminalreporter.write_line(f"reliability: {line}")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def nothing_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After every test module: no mount, process, link, netns, firewall rule, cgroup, DNS
+    record or store temp entry that this run made is left (tests/reliability/leaks.py)."""
+    from tests.reliability import leaks
+    from tests.reliability.counts import record
+
+    base = str(tmp_path_factory.getbasetemp())
+    before = leaks.snapshot(base)
+    yield
+    found = leaks.new_leaks(before, base)
+    record("leaked objects", sum(len(v) for v in found.values()))
+    left = {kind: items for kind, items in found.items() if items}
+    if left:
+        pytest.fail(f"left behind by this module: {left}", pytrace=False)
