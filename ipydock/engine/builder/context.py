@@ -22,6 +22,7 @@ The Dockerfile is read beside the context (``-f`` may point outside it, or be ``
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import shutil
@@ -40,7 +41,7 @@ from ipydock.engine.store.compression import decompressed
 from ipydock.engine.store.fsutil import owned_name, remove_tree
 from ipydock.engine.store.idmap import host_root
 from ipydock.engine.store.layertar import apply_tar
-from ipydock.errors import ArchiveError, BuildContextError
+from ipydock.errors import ArchiveError, BuildContextError, NoSpace
 
 __all__ = ["BuildContext", "open_context"]
 
@@ -212,6 +213,8 @@ def _pack_dir(source: str, root: str, rules: IgnoreRules) -> int:
                 os.makedirs(os.path.dirname(target), 0o755)
             _copy_one(path, target, st)
         except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # the store's disk, not the context
+                raise NoSpace(root) from exc
             raise BuildContextError(path, f"cannot read it: {exc.strerror or exc}") from None
         if stat.S_ISDIR(st.st_mode):
             dirs.append((target, st))

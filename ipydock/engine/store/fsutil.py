@@ -81,7 +81,8 @@ class TempFile:
 
     def __exit__(self, *exc: object) -> None:
         if not self._done:
-            self.file.close()
+            with contextlib.suppress(OSError):  # flushing what is thrown away (a full disk)
+                self.file.close()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
 
