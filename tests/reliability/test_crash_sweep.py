@@ -11,7 +11,9 @@ write (the slow test). After each crash:
 - the operation run again succeeds (or its effect was complete before: rm of a removed image);
 - ``system check --repair`` then leaves a store with neither problems nor garbage.
 
-The counts are printed ("crash points: N") and summed into the run's reliability line.
+The counts are printed ("crash points: N") and summed into the run's reliability line. Only
+writes under the store root are counted: a network's kernel objects and its host-wide state
+(``IPYDOCK_NET_RUN``) are not the store's.
 """
 
 from __future__ import annotations
@@ -78,6 +80,16 @@ def _dangling(b: BundledBackend, work: Path) -> None:
         add_step(b.store, "busybox", f"/bin/sh -c step{n}", {f"f{n}": b"y" * 1000})
 
 
+def _running(b: BundledBackend, work: Path) -> None:
+    b.create_network("crashnet")
+    b.run(RunOptions(image="busybox", name="c1", command=("sleep", "600"), network="bridge"),
+          detach=True)  # fmt: skip
+
+
+def _connected(b: BundledBackend) -> bool:
+    return [e.name for e in b.inspect_network("crashnet").containers] == ["c1"]
+
+
 def _volume(b: BundledBackend, work: Path) -> None:
     b.create_volume("v2")
     with open(os.path.join(b.inspect_volume("v2").mountpoint, "data"), "w") as f:
@@ -103,6 +115,8 @@ OPS = [
        lambda b: "v2" not in {v.name for v in b.volumes()}),
     Op("network create", lambda w: ["network", "create", "crashnet"], _nothing,
        lambda b: "crashnet" in {n.name for n in b.networks()}, root_only=True),
+    Op("network connect", lambda w: ["network", "connect", "crashnet", "c1"], _running,
+       _connected, root_only=True),
 ]  # fmt: skip
 
 
@@ -130,6 +144,16 @@ def sample(writes: list[str], seed: str) -> list[int]:
     if renames:
         picked.add(rnd.choice(renames))
     return sorted(picked)
+
+
+def store_problems(b: BundledBackend, problems: list[str]) -> list[str]:
+    """The problems but one state network create leaves by design when killed between its
+    record and its bridge: a network nobody is on, whose bridge and rules are made at first
+    use (or by ``check --repair``, asserted after). Host objects, not the store's files."""
+    unused = {n.name for n in b.networks() if not n.containers}
+    return [p for p in problems
+            if not (p.startswith("network ") and p.split(":")[0][8:] in unused
+                    and p.endswith(("is missing", "are missing")))]  # fmt: skip
 
 
 def listed_whole(b: BundledBackend) -> None:
@@ -189,11 +213,11 @@ def cleanup(root: str) -> None:
     """What a point made outside its store: bridges and rules of its networks."""
     b = BundledBackend(Store(root))
     if os.geteuid() == 0:
+        for c in b.containers(all=True):
+            b.remove_container(c.id, force=True)
         for net in b.networks():
             if net.name == "crashnet":
                 b.remove_network(net.name)
-        for c in b.containers(all=True):
-            b.remove_container(c.id, force=True)
     b.close()
     subprocess.run(["rm", "-rf", root], check=True)
 
@@ -215,7 +239,7 @@ def sweep(op: Op, work: Path, full: bool) -> int:
         proc = crash(root, op.args(work), point)
         assert proc.returncode in (0, -signal.SIGKILL), (op.name, point, proc.stderr)
         report = b.check()
-        assert report.problems == [], (op.name, point, report)
+        assert store_problems(b, report.problems) == [], (op.name, point, report)
         listed_whole(b)
         done_before = op.done(b)
         again = ipd(root, *op.args(work))
@@ -223,6 +247,7 @@ def sweep(op: Op, work: Path, full: bool) -> int:
         assert op.done(b), (op.name, point)
         assert b.check(repair=True).problems == [], (op.name, point)
         assert b.check().garbage == [], (op.name, point)
+        assert [n for n in os.listdir(root) if n.endswith(".tmp")] == [], (op.name, point)
         b.close()
         cleanup(root)
     print(f"{op.name}: {len(writes)} store writes, crash points: {len(points)}")

@@ -110,9 +110,10 @@ def _write_json(path: str, data: dict[str, Any]) -> None:
             with open(tmp, "w") as f:
                 json.dump(data, f, indent=1, sort_keys=True)
             os.replace(tmp, path)
-    finally:
+    except BaseException:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)  # only there when the write failed
+            os.unlink(tmp)
+        raise
 
 
 class _RunLock(StoreLock):

@@ -156,6 +156,11 @@ def _garbage(
         path = os.path.join(store.tmp_dir, name)
         if not owner_alive_in(name) and not _in_use(path):
             out.append((f"leftover temp {name}", partial(remove_tree, path)))
+    for name in sorted(os.listdir(store.root)):  # networks.json.<pid>.tmp of a killed writer
+        pid = name.split(".")[-2] if name.count(".") >= 2 else ""
+        if name.endswith(".tmp") and pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            path = os.path.join(store.root, name)
+            out.append((f"leftover temp {name}", partial(_unlink, path)))
     return out
 
 
