@@ -64,6 +64,12 @@ def _context(b: BundledBackend, work: Path) -> None:
     (ctx / "Dockerfile").write_text("FROM busybox\nCOPY a /a\nENV X=1\nCOPY a /b\n")
 
 
+def _run_context(b: BundledBackend, work: Path) -> None:
+    ctx = work / "runctx"
+    ctx.mkdir(exist_ok=True)
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo made > /made && mkdir /d\n")
+
+
 def _container(b: BundledBackend, work: Path) -> None:
     cid = b.create_container(RunOptions(image="busybox", name="c1", network="none"))
     upper = os.path.join(b.store.root, "containers", cid, "upper")
@@ -99,6 +105,8 @@ def _volume(b: BundledBackend, work: Path) -> None:
 OPS = [
     Op("build", lambda w: ["build", "-t", "app:b", str(w / "ctx")], _context,
        lambda b: "app:b" in _tags(b)),
+    Op("build RUN", lambda w: ["build", "-t", "app:run", str(w / "runctx")], _run_context,
+       lambda b: "app:run" in _tags(b), root_only=True),
     Op("commit", lambda w: ["container", "commit", "c1", "app:c"], _container,
        lambda b: "app:c" in _tags(b), root_only=True),
     Op("image rm", lambda w: ["image", "rm", "app:r"], _tagged,

@@ -72,8 +72,8 @@ def read_leases(root: str) -> Held:
             held.expired.append(path)
             continue
         try:
-            with open(path, encoding="ascii", errors="replace") as f:
-                lines = f.read().splitlines()
+            with open(path, "rb") as f:
+                lines = f.read().decode("ascii", "replace").splitlines()
         except FileNotFoundError:
             continue  # released meanwhile
         for line in lines:
