@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ipydock.engine.store.fsutil import owner_alive_in, owner_tag
+from ipydock.engine.store.fsutil import disk_errors, owner_alive_in, owner_tag
 
 if TYPE_CHECKING:
     from ipydock.engine.store.index import ImageRecord
@@ -100,13 +99,14 @@ class Lease:
     def add(self, kind: str, digest: str) -> None:
         if not digest or digest in getattr(self.held, kind + "s"):
             return
-        if self._fd is None:
-            directory = leases_dir(self.store.root)
-            os.makedirs(directory, exist_ok=True)
-            self.path = os.path.join(directory, f"{owner_tag()}-{os.urandom(4).hex()}")
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
-            self._fd = os.open(self.path, flags, 0o600)
-        os.write(self._fd, f"{kind} {digest}\n".encode())
+        directory = leases_dir(self.store.root)
+        with disk_errors(directory):
+            if self._fd is None:
+                os.makedirs(directory, exist_ok=True)
+                self.path = os.path.join(directory, f"{owner_tag()}-{os.urandom(4).hex()}")
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
+                self._fd = os.open(self.path, flags, 0o600)
+            os.write(self._fd, f"{kind} {digest}\n".encode())
         self.held.add(kind, digest)
 
     def hold_image(self, rec: ImageRecord) -> None:
@@ -136,9 +136,3 @@ class Lease:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
-
-
-def lease_files(root: str) -> Iterator[str]:
-    with contextlib.suppress(FileNotFoundError):
-        for name in os.listdir(leases_dir(root)):
-            yield os.path.join(leases_dir(root), name)
