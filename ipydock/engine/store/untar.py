@@ -162,6 +162,8 @@ class _Applier:
 
     def entry(self, m: tarfile.TarInfo, tar: tarfile.TarFile, reader: _ForwardReader) -> None:
         rel = _clean(m.name, self.source)
+        if not -(1 << 62) < m.mtime * 1_000_000_000 < 1 << 62:  # a PAX mtime of 1e99, inf, nan
+            raise ArchiveError(self.source, f"entry {m.name!r} has an invalid mtime {m.mtime}")
         if rel.startswith(WHITEOUT_META_PREFIX) and rel != OPAQUE_MARKER:
             return  # AUFS metadata (.wh..wh.plnk, .wh..wh.aufs): skipped, as Docker does
         self.entries += 1
@@ -496,4 +498,8 @@ def apply_tar(
     except OSError as e:
         if e.errno in NO_SPACE:
             raise NoSpace(target) from e
+        if e.errno == errno.ENAMETOOLONG:  # a name this filesystem cannot hold
+            name = os.path.relpath(str(e.filename), target) if e.filename else "?"
+            raise ArchiveError(source, f"entry {name[:60]!r}… has a name too long for "
+                               "this filesystem") from e  # fmt: skip
         raise
