@@ -191,3 +191,31 @@ def cluster(busybox_tgz: str) -> Iterator[object]:
 
     with two_node_swarm(busybox_tgz) as c:
         yield c
+
+
+# -- reliability: counts printed at the end of a run (tests/reliability) --------------------
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    from tests.reliability.counts import summary
+
+    line = summary()
+    if line:
+        terminalreporter.write_line(f"reliability: {line}")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def nothing_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After every test module: no mount, process, link, netns, firewall rule, cgroup, DNS
+    record or store temp entry that this run made is left (tests/reliability/leaks.py)."""
+    from tests.reliability import leaks
+    from tests.reliability.counts import record
+
+    base = str(tmp_path_factory.getbasetemp())
+    before = leaks.snapshot(base)
+    yield
+    found = leaks.new_leaks(before, base)
+    record("leaked objects", sum(len(v) for v in found.values()))
+    left = {kind: items for kind, items in found.items() if items}
+    if left:
+        pytest.fail(f"left behind by this module: {left}", pytrace=False)

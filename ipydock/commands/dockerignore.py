@@ -28,6 +28,8 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ipydock.errors import BuildContextError
+
 __all__ = [
     "LARGE_CONTEXT",
     "IgnoreRules",
@@ -151,7 +153,11 @@ def _compile(pattern: str) -> re.Pattern[str]:
             out.append(re.escape(ch))
         i += 1
     out.append("$")
-    return re.compile("".join(out), re.DOTALL)
+    try:
+        return re.compile("".join(out), re.DOTALL)
+    except re.error as exc:  # a character class such as [z-a]; docker: "syntax error in pattern"
+        raise BuildContextError(".dockerignore", f"syntax error in pattern {pattern!r} "
+                                f"({exc}); fix or remove that line") from None  # fmt: skip
 
 
 def rules_for(path: str, also: str | None = None) -> IgnoreRules:

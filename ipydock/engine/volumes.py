@@ -25,7 +25,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 from ipydock.commands.runflags import valid_volume_name
-from ipydock.engine.store.fsutil import atomic_write_json, remove_tree
+from ipydock.engine.store.fsutil import atomic_write_json, owned_name, remove_tree
 from ipydock.errors import UsageError, VolumeInUse, VolumeNotFound
 from ipydock.models import FileEntry, VolumeInfo
 
@@ -86,7 +86,7 @@ class Volumes:
             return self.get(name)
         except VolumeNotFound:
             pass
-        tmp = os.path.join(self.tmp_dir, "volume-" + secrets.token_hex(8))
+        tmp = os.path.join(self.tmp_dir, owned_name("volume-"))
         os.makedirs(os.path.join(tmp, "_data"), mode=0o755)
         record = {
             "name": name,
@@ -111,7 +111,7 @@ class Volumes:
         using = users(name)
         if using and (not force or any(running for _, running in using)):
             raise VolumeInUse(name, [cid for cid, _ in using])
-        doomed = os.path.join(self.tmp_dir, "gone-volume-" + secrets.token_hex(8))
+        doomed = os.path.join(self.tmp_dir, owned_name("gone-volume-"))
         os.rename(os.path.join(self.dir, name), doomed)
         remove_tree(doomed)
 

@@ -3,7 +3,9 @@
 When: after each instruction's dispatch. This is the classic builder's model: the parent chain
 of step images is the build cache and the basis of ``<missing>``/dangling rules in history and
 ``image ls``. The layer (if any) is made outside the store lock (a RUN can take minutes); only
-creating the layer record and committing the image take the lock.
+naming its blob, creating the layer record and committing the image take the lock. Every image,
+layer and blob the build makes or finds is held by the build's lease from that same lock
+section on, so a concurrent prune never takes a step image before its child or tag exists.
 
 ::
 
@@ -29,6 +31,7 @@ from ipydock.engine.store.fsutil import temp_dir
 from ipydock.engine.store.index import ImageIndex, format_time
 from ipydock.engine.store.layers import LayerRecord
 from ipydock.engine.store.layertar import write_tar
+from ipydock.engine.store.leases import Lease
 
 __all__ = ["Clock", "apply_step", "container_config"]
 
@@ -53,7 +56,7 @@ def container_config(state: StageState, step: Step) -> dict[str, Any]:
 
 
 def apply_step(
-    store: Store, state: StageState, step: Step, *, no_cache: bool, clock: Clock,
+    store: Store, state: StageState, step: Step, *, no_cache: bool, clock: Clock, lease: Lease,
     index: ImageIndex | None = None,
 ) -> tuple[str, bool]:  # fmt: skip
     """Make (or find) the step's image and move ``state`` onto it: ``(image id, cached)``.
@@ -63,11 +66,16 @@ def apply_step(
         hit = cache.lookup(store, state.image_id, cc, index)
         if hit is not None:
             rec, config = hit
-            state.image_id, state.config, state.layers = rec.id, config, store.layer_chain(rec)
-            return rec.id, True
+            with store.lock:  # still there (another process may have pruned it)? hold it
+                found = store.index().images.get(rec.id)
+                if found is not None:
+                    lease.hold_image(found)
+                    state.image_id, state.config = rec.id, config
+                    state.layers = store.layer_chain(found)
+                    return rec.id, True
     if step.make_layer is None:
         with store.lock:
-            image_id = _commit(store, state, step, cc, None, clock)
+            image_id = _commit(store, state, step, cc, None, clock, lease)
         return image_id, False
     with temp_dir(store.tmp_dir, "step-") as tmp:
         diff = os.path.join(tmp, "diff")
@@ -75,14 +83,14 @@ def apply_step(
         step.make_layer(diff)
         with store.blobs.writer() as w:
             result = write_tar(diff, w, whiteouts="overlay", mtime_clamp=clock.epoch)  # type: ignore[arg-type]
-            if result.entries == 0:
-                layer = None
-            else:
-                diff_id = w.commit()
-        with store.lock:
-            if result.entries:
-                layer = _make_layer(store, state, tmp, diff_id, result.size)
-            image_id = _commit(store, state, step, cc, layer, clock)
+            layer = None
+            with store.lock:
+                if result.entries:
+                    diff_id = w.commit()
+                    lease.add("blob", diff_id)
+                    layer = _make_layer(store, state, tmp, diff_id, result.size)
+                    lease.add("layer", layer.chain_id)
+                image_id = _commit(store, state, step, cc, layer, clock, lease)
     return image_id, False
 
 
@@ -100,6 +108,7 @@ def _commit(
     cc: dict[str, Any],
     layer: LayerRecord | None,
     clock: Clock,
+    lease: Lease,
 ) -> str:
     config = state.snapshot()
     created = clock.now(store)
@@ -115,6 +124,6 @@ def _commit(
         rootfs["diff_ids"] = [*rootfs.get("diff_ids", []), layer.diff_id]
         layers.append(layer)
     data = json.dumps(config, separators=(",", ":"), sort_keys=True).encode()
-    rec, _ = store.commit_image(data, layers, parent=state.image_id)
+    rec, _ = store.commit_image(data, layers, parent=state.image_id, lease=lease)
     state.image_id, state.config, state.layers = rec.id, config, layers
     return rec.id

@@ -22,6 +22,7 @@ The Dockerfile is read beside the context (``-f`` may point outside it, or be ``
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import shutil
@@ -37,10 +38,10 @@ from ipydock.commands.dockerignore import (
 )
 from ipydock.engine.builder.rootview import ContextView, RootView
 from ipydock.engine.store.compression import decompressed
-from ipydock.engine.store.fsutil import remove_tree
+from ipydock.engine.store.fsutil import owned_name, remove_tree
 from ipydock.engine.store.idmap import host_root
 from ipydock.engine.store.layertar import apply_tar
-from ipydock.errors import ArchiveError, BuildContextError
+from ipydock.errors import ArchiveError, BuildContextError, NoSpace
 
 __all__ = ["BuildContext", "open_context"]
 
@@ -177,7 +178,7 @@ def _store_below(source: str, root: str) -> str | None:
 
 
 def _new_dir(tmp_dir: str) -> str:
-    path = os.path.join(tmp_dir, "context-" + os.urandom(6).hex())
+    path = os.path.join(tmp_dir, owned_name("context-"))
     os.mkdir(path, 0o700)
     os.chmod(path, 0o755)  # what `COPY . /dest` gives a new /dest, as with Docker
     return path
@@ -212,6 +213,8 @@ def _pack_dir(source: str, root: str, rules: IgnoreRules) -> int:
                 os.makedirs(os.path.dirname(target), 0o755)
             _copy_one(path, target, st)
         except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # the store's disk, not the context
+                raise NoSpace(root) from exc
             raise BuildContextError(path, f"cannot read it: {exc.strerror or exc}") from None
         if stat.S_ISDIR(st.st_mode):
             dirs.append((target, st))

@@ -84,6 +84,10 @@ def parse(text: str) -> tuple[Directives, list[Node]]:
     except dockerfile.GoParseError as exc:
         line = _failing_line(text, str(exc))
         raise DockerfileError(line, _line_text(text, line), str(exc)) from None
+    except UnicodeDecodeError:  # the Go parser cut a character in two (U+0085 in a value)
+        line = _failing_line(text, None)
+        raise DockerfileError(line, _line_text(text, line), "cannot read this line: remove "
+                              "its unusual characters (such as U+0085)") from None  # fmt: skip
     return directives, [_node(c, text) for c in commands]
 
 
@@ -113,12 +117,14 @@ def _heredoc(h: object, original: str) -> Heredoc:
     return Heredoc(name=name, content=content, chomp=chomp, expand=not quoted)
 
 
-def _failing_line(text: str, message: str) -> int:
+def _failing_line(text: str, message: str | None) -> int:
     """The first line at which a prefix of the file fails to parse (BuildKit's messages name no
-    line; the parser is fast enough to ask it again, prefix by prefix)."""
+    line; the parser is fast enough to ask it again, prefix by prefix); ``message`` None: the
+    first at which the parser's answer cannot be decoded."""
     import dockerfile
 
-    lines = text.splitlines(keepends=True)
+    lines = text.split("\n")  # lines as the Go parser counts them (not at U+0085, U+2028…)
+    lines = [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
     if not any(line.strip() and not line.lstrip().startswith("#") for line in lines):
         return 1
     for n in range(1, len(lines) + 1):
@@ -127,9 +133,12 @@ def _failing_line(text: str, message: str) -> int:
         except dockerfile.GoParseError as exc:
             if str(exc) == message:
                 return n
+        except UnicodeDecodeError:
+            if message is None:
+                return n
     return len(lines)
 
 
 def _line_text(text: str, line: int) -> str:
-    lines = text.splitlines()
+    lines = text.split("\n")
     return lines[line - 1].strip() if 0 < line <= len(lines) else ""

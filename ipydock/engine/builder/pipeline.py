@@ -5,7 +5,8 @@ with an opened :class:`BuildContext`. Stages up to ``--target`` are built in ord
 classic builder does; each stage starts at its FROM (an image, an earlier stage or scratch), runs
 the base image's ONBUILD triggers, then one step per instruction; only the last stage's image is
 tagged, and only once every step succeeded (a failed build tags nothing and leaves the steps that
-succeeded as cache).
+succeeded as cache). The build holds a lease (store/leases.py) on every image it starts from or
+makes until its result is tagged: a concurrent prune never takes them.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from ipydock.engine.builder.state import (
 from ipydock.engine.registry import reference
 from ipydock.engine.store import Store
 from ipydock.engine.store.index import ImageIndex, ImageRecord
+from ipydock.engine.store.leases import Lease
 from ipydock.errors import (
     BuildContextError,
     BuildError,
@@ -72,12 +74,13 @@ def build(
     target = df.stage(options.target)
     warning = large_context_warning(context.size)
     emit(BuildEvent("context", size=context.size, text=warning))
-    builder = _Builder(store, context, options, df, emit, forkserver)
-    try:
-        state = builder.run(target)
-    finally:
-        builder.close()
-    tags, untagged = _tag(store, state.image_id, options.tags)
+    with store.lease() as lease:
+        builder = _Builder(store, context, options, df, emit, forkserver, lease)
+        try:
+            state = builder.run(target)
+        finally:
+            builder.close()
+        tags, untagged = _tag(store, state.image_id, options.tags)
     unused = sorted(set(options.build_args) - builder.consumed - PROXY_ARGS)
     if unused:
         emit(BuildEvent("warning", text=f"One or more build-args {unused} were not consumed"))
@@ -95,7 +98,8 @@ class _Builder:
         options: BuildOptions,
         df: Dockerfile,
         emit: Callable[[BuildEvent], None],
-        forkserver: Any = None,
+        forkserver: Any,
+        lease: Lease,
     ) -> None:
         self.store, self.context, self.options, self.df, self.emit = (
             store,
@@ -104,6 +108,7 @@ class _Builder:
             df,
             emit,
         )
+        self.lease = lease
         self.done: dict[int, StageState] = {}
         self.step = self.cached = 0
         self._index: ImageIndex | None = None  # the store as this build last read it
@@ -184,17 +189,24 @@ class _Builder:
             return
         try:
             try:
-                rec = self.store.resolve(name)
+                rec = self._hold(name)
             except ImageNotFound:
-                rec = self._pull(instr, name)
+                rec = self._hold(self._pull(instr, name))
+            state.image_id, state.layers = rec.id, self.store.layer_chain(rec)
+            state.config = self.store.config(rec)
         except IPyDockError as exc:
             raise BuildError(instr.line, instr.text, f"{exc}") from exc
-        state.image_id, state.layers = rec.id, self.store.layer_chain(rec)
-        state.config = self.store.config(rec)
         for key in ("container", "container_config", "docker_version"):
             state.config.pop(key, None)
 
-    def _pull(self, instr: From, name: str) -> ImageRecord:
+    def _hold(self, name: str) -> ImageRecord:
+        """The image called ``name``, held by the build's lease from now on."""
+        with self.store.lock:
+            rec = self.store.resolve(name)
+            self.lease.hold_image(rec)
+        return rec
+
+    def _pull(self, instr: From, name: str) -> str:
         """A base image that is not here is pulled, as docker's builder does; the pull's lines
         are the step's output."""
         from ipydock.engine.registry.pull import pull
@@ -212,8 +224,7 @@ class _Builder:
             text = f"{ev.id}: {ev.status}" if ev.id else ev.text
             self.emit(BuildEvent("output", self.step, self.total, line=instr.line, text=text))
 
-        result = pull(self.store, name, progress=show)
-        return self.store.index().images[result.id]
+        return pull(self.store, name, progress=show).id
 
     def _triggers(self, state: StageState, instr: From) -> None:
         """The base image's ONBUILD triggers run right after FROM; the child has none."""
@@ -262,7 +273,8 @@ class _Builder:
         if self._index is None:
             self._index = self.store.index()
         image_id, cached = apply_step(self.store, state, step, no_cache=self.options.no_cache,
-                                      clock=self.clock, index=self._index)  # fmt: skip
+                                      clock=self.clock, lease=self.lease,
+                                      index=self._index)  # fmt: skip
         if not cached:
             self._index = None  # this build wrote: a later step may hit what it made
         return image_id, cached
@@ -352,10 +364,10 @@ class _Builder:
                 f"invalid from flag value {name}: refers to a stage not built yet",
             )
         try:
-            rec = self.store.resolve(name)
+            rec = self._hold(name)
+            other = StageState("", -1, self.df.directives, layers=self.store.layer_chain(rec))
         except IPyDockError as exc:
             raise BuildError(instr.line, instr.text, f"--from={name}: {exc}") from exc
-        other = StageState("", -1, self.df.directives, layers=self.store.layer_chain(rec))
         return RootView(self._lower(other)), False
 
     def _workdir(self, state: StageState, instr: Value) -> Step:
@@ -424,6 +436,8 @@ def _tag(store: Store, image_id: str, names: tuple[str, ...]) -> tuple[list[str]
     untagged = []
     with store.lock:
         index = store.index()
+        if image_id not in index.images:  # removed by name meanwhile (`image rm ID`)
+            raise ImageNotFound(image_id[7:19])
         if any(index.tags.get(name) != image_id for name in full):  # a cached rebuild: as is
             for name in full:
                 before = index.set_tag(name, image_id)

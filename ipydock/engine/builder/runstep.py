@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from ipydock.engine.builder.instructions import Run
 from ipydock.engine.builder.rootview import RootView, lookup_user
 from ipydock.engine.builder.state import PROXY_ARGS, StageState
-from ipydock.engine.store.fsutil import remove_tree
+from ipydock.engine.store.fsutil import owned_name, remove_tree
 from ipydock.engine.store.snapshots import LAYERED
 from ipydock.errors import BuildStepFailed, DockerfileError
 
@@ -139,7 +139,7 @@ def run_command(
     mode = instr.network if instr.network != "default" else ctx.network
     if mode == "default" and rootless:
         mode = "host"
-    scratch = os.path.join(ctx.tmp_dir, "run-" + secrets.token_hex(6))
+    scratch = os.path.join(ctx.tmp_dir, owned_name("run-"))
     os.mkdir(scratch, 0o700)
     try:
         if ctx.driver in LAYERED:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ipydock.engine.containers.state import State, Status
-from ipydock.engine.store.fsutil import atomic_write_json, remove_tree
+from ipydock.engine.store.fsutil import atomic_write_json, owned_name, remove_tree
 from ipydock.errors import ContainerNotFound, UsageError
 
 __all__ = [
@@ -131,7 +131,7 @@ class Records:
 
         Not ``durable`` (a ``--rm`` container, which dies with its run): no fsync of config and
         state; after a power loss such a record may be torn, and :meth:`all` skips it."""
-        tmp = os.path.join(self.tmp_dir, "container-" + container_id)
+        tmp = os.path.join(self.tmp_dir, owned_name(f"container-{container_id}-"))
         os.makedirs(tmp)
         try:
             for sub in ("upper", "work", "merged", "init"):
@@ -165,7 +165,7 @@ class Records:
     def unname(self, rec: Record) -> str:
         """Rename the container into tmp (no longer found, its name free); the caller holds
         the store lock and deletes the returned path, possibly later (outside the lock)."""
-        doomed = os.path.join(self.tmp_dir, "gone-container-" + rec.id)
+        doomed = os.path.join(self.tmp_dir, owned_name(f"gone-container-{rec.id}-"))
         with contextlib.suppress(FileNotFoundError):
             os.rename(rec.dir, doomed)
         return doomed

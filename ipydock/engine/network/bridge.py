@@ -108,10 +108,18 @@ def _read_json(path: str, empty: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write_json(path: str, data: dict[str, Any]) -> None:
+    from ipydock.engine.store.fsutil import disk_errors
+
     tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    try:
+        with disk_errors(path):  # a full disk: NoSpace, the old file kept
+            with open(tmp, "w") as f:
+                json.dump(data, f, indent=1, sort_keys=True)
+            os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 class _RunLock(StoreLock):

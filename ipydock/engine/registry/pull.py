@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import platform as _platform
 import threading
 from collections.abc import Callable
@@ -39,6 +38,7 @@ from ipydock.engine.registry.client import (
 from ipydock.engine.registry.codec import Decoder
 from ipydock.engine.registry.parallel import Aborted, Jobs, serialised
 from ipydock.engine.registry.transport import transport_errors
+from ipydock.engine.store import shape
 from ipydock.engine.store.fsutil import TempFile, disk_errors
 from ipydock.engine.store.layers import LayerRecord
 from ipydock.engine.store.store import Store
@@ -109,14 +109,28 @@ def pull(
     with contextlib.ExitStack() as stack:
         reg = registry or stack.enter_context(Registry(ref.domain))
         emit(TransferEvent("", "", text=f"{ref.tag or ref.digest}: Pulling from {ref.path}"))
-        top_digest, manifest = _manifest(reg, ref, want)
-        config_bytes = _small_blob(reg, ref.path, manifest["config"])
-        layers = _plan(store, manifest, json.loads(config_bytes), reg.domain)
+        try:  # what the registry sent must have the shape its format says
+            top_digest, manifest = _manifest(reg, ref, want)
+            config_desc = shape.descriptor(manifest.get("config"), "the manifest's config")
+            config_bytes = _small_blob(reg, ref.path, config_desc)
+            config = shape.json_object(config_bytes, "the image config")
+            layers = _plan(store, manifest, config, reg.domain)
+        except shape.ShapeError as exc:
+            raise RegistryError(reg.domain, f"{ref.familiar}: {exc}") from exc
         for layer in layers:
             emit(TransferEvent(layer.short, _initial_status(store, layer)))
-        todo = [
-            x for x in layers if not store.layers.has(x.chain) and not store.blobs.has(x.diff_id)
-        ]
+        # What is here already is held from now on (a concurrent prune could take it before
+        # the commit below names it); the rest is downloaded.
+        lease = stack.enter_context(store.lease())
+        todo = []
+        with store.lock:
+            for x in layers:
+                if store.layers.has(x.chain):
+                    lease.add("layer", x.chain)
+                elif store.blobs.has(x.diff_id):
+                    lease.add("blob", x.diff_id)
+                else:
+                    todo.append(x)
         for layer in todo:
             layer.tmp = stack.enter_context(TempFile(store.tmp_dir, prefix="pull-"))
         abort = threading.Event()
@@ -158,13 +172,13 @@ def _manifest(
     if ref.digest and top_digest != ref.digest:
         raise DigestMismatch(ref.digest, top_digest, f"manifest of {ref.familiar}")
     if media in (OCI_INDEX, DOCKER_LIST):
-        desc = _pick(json.loads(body), want, ref.familiar, reg.domain)
+        desc = _pick(shape.json_object(body, "the index"), want, ref.familiar, reg.domain)
         body, media = reg.get_manifest(ref.path, desc["digest"], ref.familiar)
         if _digest(body) != desc["digest"]:
             raise DigestMismatch(desc["digest"], _digest(body), f"manifest of {ref.familiar}")
     if media not in (OCI_MANIFEST, DOCKER_MANIFEST):
         raise RegistryError(reg.domain, f"{ref.familiar}: unsupported manifest type {media!r}")
-    return top_digest, json.loads(body)
+    return top_digest, shape.json_object(body, "the manifest")
 
 
 def _digest(data: bytes) -> str:
@@ -174,14 +188,16 @@ def _digest(data: bytes) -> str:
 def _pick(index: dict, want: tuple[str, str, str], shown: str, registry: str) -> dict:
     os_, arch, variant = want
     found = []
-    for m in index.get("manifests") or []:
-        p = m.get("platform") or {}
+    entries = [shape.descriptor(m, "an index entry")
+               for m in shape.array(index.get("manifests"), "the index's manifests")]  # fmt: skip
+    for m in entries:
+        p = shape.obj(m.get("platform") or {}, "an index entry's platform")
         if p.get("os") == os_ and p.get("architecture") == arch:
             found.append((p.get("variant", "") == variant, m))
     if not found:
         have = ", ".join(
             "/".join(filter(None, [p.get("os"), p.get("architecture"), p.get("variant")]))
-            for p in ((m.get("platform") or {}) for m in index.get("manifests") or [])
+            for p in ((m.get("platform") or {}) for m in entries)
         )
         plat = "/".join(filter(None, want))
         raise RegistryError(
@@ -210,8 +226,15 @@ def _small_blob(reg: Registry, name: str, desc: dict) -> bytes:
 def _plan(store: Store, manifest: dict, config: dict, registry: str) -> list[_Layer]:
     from ipydock.engine.store.layers import chain_id
 
-    descs = manifest.get("layers") or []
-    diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+    descs = [
+        shape.descriptor(d, "a layer")
+        for d in shape.array(manifest.get("layers"), "the manifest's layers")
+    ]
+    rootfs = shape.obj(config.get("rootfs") or {}, "the config's rootfs")
+    diff_ids = [
+        shape.digest(d, "a diff ID")
+        for d in shape.array(rootfs.get("diff_ids"), "the config's diff_ids")
+    ]
     if len(descs) != len(diff_ids):
         raise RegistryError(
             registry, f"the config names {len(diff_ids)} layers but the manifest {len(descs)}"

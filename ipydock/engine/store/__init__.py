@@ -11,6 +11,9 @@
                                   |        '──> layertar.py (tar <-> dir, whiteouts, safe)
                                 index.py (index.json: images + tags, the commit point)
                                 check.py (system check/repair, system df)
+                                leases.py (what operations in flight hold) --> gc.py (mark
+                                  from index + live leases, sweep the rest; prune, rm, release)
+                                shape.py (foreign JSON documents checked before use)
 """
 
 from ipydock.engine.store.store import Store, default_root

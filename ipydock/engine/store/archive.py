@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import IO, BinaryIO
 
 from ipydock.engine.registry import reference
+from ipydock.engine.store import shape
 from ipydock.engine.store.compression import decompressed, detect
 from ipydock.engine.store.fsutil import TempFile, disk_errors, temp_dir
 from ipydock.engine.store.index import ImageRecord, format_time
@@ -64,6 +65,8 @@ def archive_errors(source: str) -> Iterator[None]:
         raise ArchiveError(source, why) from exc
     except json.JSONDecodeError as exc:
         raise ArchiveError(source, f"bad JSON inside the archive ({exc})") from exc
+    except shape.ShapeError as exc:
+        raise ArchiveError(source, str(exc)) from exc
 
 
 @contextlib.contextmanager
@@ -165,41 +168,52 @@ class _Archive:
         return data
 
     def docker_plans(self) -> list[_Plan]:
-        entries = json.loads(self.read("manifest.json"))
-        if not isinstance(entries, list):
-            raise ArchiveError(self.label, "manifest.json is not a list")
+        entries = shape.array(shape.json_value(self.read("manifest.json"), "manifest.json"),
+                              "manifest.json")  # fmt: skip
         plans = []
-        for entry in entries:
-            config = self.read(entry["Config"])
-            tags = [reference.parse(t).with_default_tag().full for t in entry.get("RepoTags") or []]
-            layers: list[tuple[str, str | None]] = [(p, None) for p in entry.get("Layers") or []]
+        for n, item in enumerate(entries):
+            what = f"manifest.json entry {n + 1}"
+            entry = shape.obj(item, what)
+            config = self.read(shape.text(entry.get("Config"), f"{what}'s Config"))
+            names = shape.array(entry.get("RepoTags"), f"{what}'s RepoTags")
+            tags = [reference.parse(shape.text(t, f"{what}'s RepoTags")).with_default_tag().full
+                    for t in names]  # fmt: skip
+            layers: list[tuple[str, str | None]] = [
+                (shape.text(p, f"{what}'s Layers"), None)
+                for p in shape.array(entry.get("Layers"), f"{what}'s Layers")
+            ]
             parent = entry.get("Parent") or ""
-            plans.append(_Plan(config, layers, tags, parent))
+            plans.append(_Plan(config, layers, tags, shape.text(parent, f"{what}'s Parent")))
         return plans
 
     def oci_plans(self) -> list[_Plan]:
-        index = json.loads(self.read("index.json"))
+        index = shape.json_object(self.read("index.json"), "index.json")
         plans = []
-        for desc in index.get("manifests") or []:
-            desc = self._pick_platform(desc)
-            manifest = json.loads(self.blob(desc["digest"]))
-            config = self.blob(manifest["config"]["digest"])
+        for n, item in enumerate(shape.array(index.get("manifests"), "index.json manifests")):
+            desc = self._pick_platform(shape.descriptor(item, f"index.json manifest {n + 1}"))
+            manifest = shape.json_object(self.blob(desc["digest"]), f"manifest {n + 1}")
+            what = f"manifest {desc['digest'][7:19]}"
+            config_desc = shape.descriptor(manifest.get("config"), f"{what}'s config")
+            config = self.blob(config_desc["digest"])
             layers = [
                 ("blobs/" + d["digest"].replace(":", "/", 1), d["digest"])
-                for d in manifest.get("layers") or []
-            ]
+                for d in (shape.descriptor(x, f"{what}'s layer")
+                          for x in shape.array(manifest.get("layers"), f"{what}'s layers"))
+            ]  # fmt: skip
             plans.append(_Plan(config, layers, _oci_names(desc)))
         return plans
 
     def _pick_platform(self, desc: dict) -> dict:
         """Descend image indexes to the manifest for this machine's platform."""
         while desc.get("mediaType") in _OCI_INDEX:
-            sub = json.loads(self.blob(desc["digest"]))
+            sub = shape.json_object(self.blob(desc["digest"]), f"index {desc['digest'][7:19]}")
             want = _host_arch()
-            for m in sub.get("manifests") or []:
-                p = m.get("platform") or {}
+            for item in shape.array(sub.get("manifests"), "an index's manifests"):
+                m = shape.descriptor(item, "an index's manifest")
+                p = shape.obj(m.get("platform") or {}, "a manifest's platform")
                 if p.get("os", "linux") == "linux" and p.get("architecture", want) == want:
-                    desc = {**m, "annotations": {**(desc.get("annotations") or {})}}
+                    ann = shape.obj(desc.get("annotations") or {}, "annotations")
+                    desc = {**m, "annotations": {**ann}}
                     break
             else:
                 raise ArchiveError(self.label, f"no image for linux/{want} in the archive")
@@ -209,17 +223,21 @@ class _Archive:
 
 
 def _oci_names(desc: dict) -> list[str]:
-    ann = desc.get("annotations") or {}
+    ann = shape.obj(desc.get("annotations") or {}, "a manifest's annotations")
     name = ann.get("io.containerd.image.name") or ann.get("org.opencontainers.image.ref.name")
-    if not name or ("/" not in name and ":" not in name):
+    if not isinstance(name, str) or ("/" not in name and ":" not in name):
         return []  # a bare tag such as "latest" names no repository
     ref = reference.try_parse(name)
     return [ref.with_default_tag().full] if ref and not ref.digest else []
 
 
 def _load_one(store: Store, archive: _Archive, plan: _Plan) -> LoadedImage:
-    config = json.loads(plan.config)
-    diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+    config = shape.json_object(plan.config, "the image config")
+    rootfs = shape.obj(config.get("rootfs") or {}, "the config's rootfs")
+    diff_ids = [
+        shape.digest(d, "a diff ID")
+        for d in shape.array(rootfs.get("diff_ids"), "the config's diff_ids")
+    ]
     if len(diff_ids) != len(plan.layers):
         raise ArchiveError(
             archive.label,
@@ -297,22 +315,25 @@ def save(store: Store, names: Sequence[str], out: str | BinaryIO) -> None:
     """
     if not names:
         raise UsageError("image save needs at least one image name")
-    index = store.index()
     chosen: dict[str, list[str]] = {}
-    for name in names:
-        rec = store.resolve(name, index)
-        tags = chosen.setdefault(rec.id, [])
-        ref = reference.try_parse(name)
-        full = ref.with_default_tag().full if ref and not ref.digest else None
-        if full and full in rec.tags and full not in tags:
-            tags.append(full)
-    if isinstance(out, str):
-        directory = os.path.dirname(os.path.abspath(out))
-        with disk_errors(out), TempFile(directory, prefix=".ipydock-save-") as tmp:
-            _write_archive(store, index.images, chosen, tmp.file)
-            tmp.commit(out)
-    else:
-        _write_archive(store, index.images, chosen, out)
+    with store.lease() as lease:
+        with store.lock:  # held while written: a concurrent rm unnames, its data stays
+            index = store.index()
+            for name in names:
+                rec = store.resolve(name, index)
+                lease.hold_image(rec)
+                tags = chosen.setdefault(rec.id, [])
+                ref = reference.try_parse(name)
+                full = ref.with_default_tag().full if ref and not ref.digest else None
+                if full and full in rec.tags and full not in tags:
+                    tags.append(full)
+        if isinstance(out, str):
+            directory = os.path.dirname(os.path.abspath(out))
+            with disk_errors(out), TempFile(directory, prefix=".ipydock-save-") as tmp:
+                _write_archive(store, index.images, chosen, tmp.file)
+                tmp.commit(out)
+        else:
+            _write_archive(store, index.images, chosen, out)
 
 
 def _write_archive(

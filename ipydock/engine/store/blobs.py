@@ -174,7 +174,8 @@ class BlobWriter:
     def write(self, data: bytes) -> int:
         self._h.update(data)
         self.size += len(data)
-        return self._tmp.file.write(data)
+        with disk_errors(self._store.dir):
+            return self._tmp.file.write(data)
 
     def commit(self) -> str:
         digest = "sha256:" + self._h.hexdigest()

@@ -5,11 +5,14 @@
     index.json ──> every image: manifest, config, layer blobs (digests re-checked),
                    layer records and chain, parent link          -> problems
     blobs/, layers/, tmp/ ──> whatever no image names           -> garbage
+    leases/               ──> leases of processes that are gone  -> garbage (what a live
+                              lease holds is not garbage: an operation in flight uses it)
 
 Problems make the store inconsistent (something named is missing or corrupt); garbage is what an
 interrupted write leaves behind and is harmless. ``--repair`` removes garbage, unnames broken
 images (their data is gone already) and drops parent links to images that no longer exist.
-Temp files still locked by a running writer are neither garbage nor touched.
+Temp entries of a running process (named for it, or locked by it) are neither garbage nor
+touched.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from collections.abc import Callable
 from functools import partial
 from typing import BinaryIO, cast
 
-from ipydock.engine.store.fsutil import remove_tree
+from ipydock.engine.store import gc
+from ipydock.engine.store.fsutil import owner_alive_in, remove_tree
 from ipydock.engine.store.index import ImageIndex, ImageRecord
+from ipydock.engine.store.leases import read_leases
 from ipydock.engine.store.store import Store
 from ipydock.errors import IPyDockError
 from ipydock.models import CheckReport, DiskUsage
@@ -66,7 +71,11 @@ def check(store: Store, *, repair: bool = False) -> CheckReport:
             index.save()
         used_blobs = set().union(*(blobs for blobs, _ in usage.values()))
         used_layers = set().union(*(layers for _, layers in usage.values()))
-        garbage = _garbage(store, used_blobs, used_layers)
+        held = read_leases(store.root)
+        leased_blobs, leased_layers = gc.live(store, index, held)
+        garbage = _garbage(store, used_blobs | leased_blobs, used_layers | leased_layers)
+        garbage += [(f"expired lease {os.path.basename(p)}", partial(_unlink, p))
+                    for p in held.expired]  # fmt: skip
         report.garbage.extend(label for label, _ in garbage)
         if repair:
             for label, remove in garbage:
@@ -145,9 +154,19 @@ def _garbage(
             out.append((f"orphan layer {chain[7:19]}", partial(store.layers.remove, chain)))
     for name in sorted(os.listdir(store.tmp_dir)):
         path = os.path.join(store.tmp_dir, name)
-        if not _in_use(path):
+        if not owner_alive_in(name) and not _in_use(path):
             out.append((f"leftover temp {name}", partial(remove_tree, path)))
+    for name in sorted(os.listdir(store.root)):  # networks.json.<pid>.tmp of a killed writer
+        pid = name.split(".")[-2] if name.count(".") >= 2 else ""
+        if name.endswith(".tmp") and pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            path = os.path.join(store.root, name)
+            out.append((f"leftover temp {name}", partial(_unlink, path)))
     return out
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def _in_use(path: str) -> bool:

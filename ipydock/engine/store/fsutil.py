@@ -23,6 +23,8 @@ __all__ = [
     "atomic_write_json",
     "disk_errors",
     "fsync_dir",
+    "owner_alive_in",
+    "owner_tag",
     "remove_tree",
     "temp_dir",
 ]
@@ -79,7 +81,8 @@ class TempFile:
 
     def __exit__(self, *exc: object) -> None:
         if not self._done:
-            self.file.close()
+            with contextlib.suppress(OSError):  # flushing what is thrown away (a full disk)
+                self.file.close()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
 
@@ -109,7 +112,49 @@ def temp_dir(tmp_dir: str, prefix: str) -> Iterator[str]:
 
 
 def _unique(directory: str, prefix: str) -> str:
-    return os.path.join(directory, prefix + os.urandom(6).hex())
+    return os.path.join(directory, owned_name(prefix))
+
+
+def owned_name(prefix: str) -> str:
+    """A temp name that says which process made it (``PREFIX<pid>_<start>-<random>``): the
+    collector removes it once that process is gone, and never while it lives."""
+    return f"{prefix}{owner_tag()}-{os.urandom(6).hex()}"
+
+
+_SELF: tuple[int, str] = (0, "")
+
+
+def process_start(pid: int) -> int | None:
+    """The start time of process ``pid`` (clock ticks after boot), None if it is gone (or a
+    zombie): with the pid, a name for a process that a reused pid cannot take."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data.rsplit(b")", 1)[-1].split()
+    if len(fields) < 20 or fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[19])
+
+
+def owner_tag() -> str:
+    """``<pid>_<start time>`` of this process (computed again after a fork)."""
+    global _SELF
+    pid = os.getpid()
+    if _SELF[0] != pid:
+        _SELF = (pid, f"{pid}_{process_start(pid)}")
+    return _SELF[1]
+
+
+def owner_alive_in(name: str) -> bool | None:
+    """Whether the process named in ``name`` (see :func:`owned_name`) still runs; None when the
+    name carries no owner."""
+    for part in reversed(name.split("-")):
+        pid, sep, start = part.partition("_")
+        if sep and pid.isdigit() and start.isdigit():
+            return process_start(int(pid)) == int(start)
+    return None
 
 
 def _mkstemp(directory: str, prefix: str) -> tuple[int, str]:

@@ -6,7 +6,12 @@
     history  config.history, newest first; IDs walk the local parent chain, then <missing>
     rm       untag by name; delete when the last name goes; refuse on children / containers /
              several repositories (by ID, without -f); delete the parent chain it leaves bare
-    prune    dangling heads (untagged, no children), or with -a every image no container uses
+    prune    dangling heads (untagged, no children), or with -a every image no container uses,
+             then a full collection (gc.py): expired leases, orphan blobs and layers
+
+Images, blobs and layers held by a lease (an operation in flight, leases.py) are never pruned
+nor collected: ``rm`` unnames such an image all the same (the user asked), its data goes when
+the lease is released.
 
 The rules follow Docker Engine 20.10's daemon/images (image_delete.go, images.go, image_prune.go).
 Functions that change the store take ``store.lock`` themselves.
@@ -18,8 +23,9 @@ import re
 from collections.abc import Iterable
 
 from ipydock.engine.registry import reference
+from ipydock.engine.store import gc
 from ipydock.engine.store.index import ImageIndex, ImageRecord, parse_time
-from ipydock.engine.store.layers import LayerRecord
+from ipydock.engine.store.leases import read_leases
 from ipydock.engine.store.store import Store
 from ipydock.errors import (
     ImageHasChildren,
@@ -307,9 +313,13 @@ def _check_conflicts(store: Store, index: ImageIndex, rec: ImageRecord, *, soft:
 
 
 def _delete_chain(
-    store: Store, index: ImageIndex, rec: ImageRecord, *, force: bool, events: list[RemoveEvent]
-) -> list[ImageRecord]:
-    """Remove ``rec`` from the index, then each parent left untagged and childless."""
+    store: Store, index: ImageIndex, rec: ImageRecord, *, force: bool, events: list[RemoveEvent],
+    leased: set[str] | None = None,
+) -> list[ImageRecord]:  # fmt: skip
+    """Remove ``rec`` from the index, then each parent left untagged and childless (and not
+    held by a lease: a build in flight stands on it)."""
+    if leased is None:
+        leased = read_leases(store.root).images
     _check_conflicts(store, index, rec, soft=not force)
     doomed = []
     while True:
@@ -321,6 +331,8 @@ def _delete_chain(
         parent = index.images.get(rec.parent) if rec.parent else None
         if parent is None or parent.tags or parent.repo_digests or index.children(parent.id):
             return doomed
+        if parent.id in leased:
+            return doomed
         if store.container_use(parent.id):
             return doomed
         rec = parent
@@ -329,25 +341,14 @@ def _delete_chain(
 def _collect(
     store: Store, index: ImageIndex, doomed: list[ImageRecord], events: list[RemoveEvent]
 ) -> int:
-    """Remove blobs and layers only the doomed images used; return the bytes freed."""
-    keep: set[str] = set()
-    for rec in index.images.values():
-        keep.update(layer.chain_id for layer in store.layer_chain(rec))
-    keep_blobs = {store.layers.get(c).diff_id for c in keep}
-    gone: dict[str, LayerRecord] = {}
-    for rec in doomed:  # read every chain before removing any layer: they overlap
-        for layer in reversed(store.layer_chain(rec)):
-            if layer.chain_id not in keep:
-                gone.setdefault(layer.chain_id, layer)
-    for layer in gone.values():
-        store.layers.remove(layer.chain_id)
-        events.append(RemoveEvent("deleted", layer.chain_id))
-        if layer.diff_id not in keep_blobs:
-            store.blobs.remove(layer.diff_id)
-    for rec in doomed:
-        store.blobs.remove(rec.manifest)
-        store.blobs.remove(rec.id)
-    return sum(layer.size for layer in gone.values())
+    """Remove blobs and layers only the doomed images used (and no lease holds); return the
+    bytes freed."""
+    blobs = [d for rec in doomed for d in (rec.id, rec.manifest)]
+    removed, freed = gc.collect(
+        store, blobs=blobs, tops=[r.top_layer for r in doomed if r.top_layer], index=index
+    )
+    events.extend(RemoveEvent("deleted", chain) for chain in removed)
+    return freed
 
 
 # -- prune -------------------------------------------------------------------------------------
@@ -361,7 +362,9 @@ def prune(store: Store, *, all: bool = False, filters: Iterable[str] = ()) -> Pr
         with_children = index.has_children()
         events: list[RemoveEvent] = []
         doomed: list[ImageRecord] = []
-        heads = [r for r in index.images.values() if r.id not in with_children]
+        leased = read_leases(store.root).images
+        skip = with_children | leased
+        heads = [r for r in index.images.values() if r.id not in skip]
         for rec in heads:
             if (rec.tags or rec.repo_digests) and not all:
                 continue
@@ -371,10 +374,13 @@ def prune(store: Store, *, all: bool = False, filters: Iterable[str] = ()) -> Pr
                 continue
             if store.container_use(rec.id):
                 continue
-            doomed += _delete_chain(store, index, rec, force=False, events=events)
+            doomed += _delete_chain(store, index, rec, force=False, events=events, leased=leased)
         index.save()
         freed = _collect(store, index, doomed, events)
-        return PruneResult(events, freed)
+        # Then what crashed operations left: expired leases, orphans, their temp entries.
+        removed, more = gc.collect(store, full=True, index=index)
+        events.extend(RemoveEvent("deleted", chain) for chain in removed)
+        return PruneResult(events, freed + more)
 
 
 def _older_than(rec: ImageRecord, until: str) -> bool:

@@ -23,7 +23,13 @@ from dataclasses import asdict, dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, BinaryIO
 
-from ipydock.engine.store.fsutil import atomic_write_json, disk_errors, remove_tree, temp_dir
+from ipydock.engine.store.fsutil import (
+    atomic_write_json,
+    disk_errors,
+    owned_name,
+    remove_tree,
+    temp_dir,
+)
 from ipydock.errors import LayerNotFound
 
 if TYPE_CHECKING:
@@ -139,7 +145,7 @@ class LayerStore:
         if os.path.exists(path):
             # Unname it first (an atomic rename), so a crash never leaves a half-deleted layer
             # that still looks complete.
-            doomed = os.path.join(self.tmp_dir, "gone-" + os.path.basename(path))
+            doomed = os.path.join(self.tmp_dir, owned_name("gone-"))
             os.rename(path, doomed)
             remove_tree(doomed)
 

@@ -5,7 +5,9 @@
     ROOT/
       oci-layout  index.json  blobs/sha256/<hex>    an OCI image layout (skopeo/umoci can read it)
       layers/<chain hex>/{layer.json,diff/}         unpacked snapshots, see layers.py
-      tmp/                                          temp files and dirs; garbage after a crash
+      tmp/                                          temp files and dirs, named for the process
+                                                    that made them; garbage once it is gone
+      leases/<pid>_<start>-<rand>                   what operations in flight hold, leases.py
       lock                                          flock: one writer at a time
       driver                                        the snapshot driver chosen at first use
       driver.why                                    and why (for ``info``)
@@ -32,8 +34,9 @@ from ipydock.engine.store.index import (
     parse_time,
 )
 from ipydock.engine.store.layers import LayerRecord, LayerStore
+from ipydock.engine.store.leases import Lease
 from ipydock.engine.store.lock import StoreLock
-from ipydock.errors import ImageNotFound, StoreError
+from ipydock.errors import BlobNotFound, ImageNotFound, StoreError
 
 if TYPE_CHECKING:
     from ipydock.engine.store.snapshots import SnapshotDriver
@@ -161,10 +164,25 @@ class Store:
         raise ImageNotFound(name)
 
     def config(self, rec: ImageRecord) -> dict[str, Any]:
-        return json.loads(self.blobs.get(rec.id))
+        return json.loads(self._image_blob(rec, rec.id))
 
     def manifest(self, rec: ImageRecord) -> dict[str, Any]:
-        return json.loads(self.blobs.get(rec.manifest))
+        return json.loads(self._image_blob(rec, rec.manifest))
+
+    def _image_blob(self, rec: ImageRecord, digest: str) -> bytes:
+        """A blob of an image read without the lock: when another process removed the image
+        meanwhile, that is "no such image" (a documented conflict), not a damaged store."""
+        try:
+            return self.blobs.get(digest)
+        except BlobNotFound:
+            if rec.id not in self.index().images:
+                raise ImageNotFound(rec.short_id) from None
+            raise
+
+    def lease(self) -> Lease:
+        """A lease for an operation that makes or uses images across several lock sections
+        (``with store.lease() as lease:``); see :mod:`ipydock.engine.store.leases`."""
+        return Lease(self)
 
     def layer_chain(self, rec: ImageRecord) -> list[LayerRecord]:
         return self.layers.chain(rec.top_layer) if rec.top_layer else []
@@ -179,11 +197,13 @@ class Store:
         parent: str = "",
         tags: Iterable[str] = (),
         repo_digests: Iterable[str] = (),
+        lease: Lease | None = None,
     ) -> tuple[ImageRecord, list[str]]:
         """Write config and manifest, then name the image in the index (the commit point).
 
         Returns the record and the IDs of images a moved tag left behind. The caller holds
-        ``self.lock`` and has created the layers already.
+        ``self.lock`` and has created the layers already; with ``lease``, the image is held
+        until the lease is released (an untagged build step, whose child comes later).
         """
         image_id = self.blobs.put(config_bytes)
         config = json.loads(config_bytes)
@@ -220,6 +240,8 @@ class Store:
             top_layer=layers[-1].chain_id if layers else "",
         )
         index.add(rec)
+        if lease is not None:
+            lease.hold_image(rec)
         left_behind = []
         for tag in tags:
             before = index.set_tag(tag, image_id)

@@ -167,6 +167,8 @@ class _Applier:
 
     def entry(self, m: tarfile.TarInfo, tar: tarfile.TarFile, reader: _ForwardReader) -> None:
         rel = _clean(m.name, self.source)
+        if not -(1 << 62) < m.mtime * 1_000_000_000 < 1 << 62:  # a PAX mtime of 1e99, inf, nan
+            raise ArchiveError(self.source, f"entry {m.name!r} has an invalid mtime {m.mtime}")
         if rel.startswith(WHITEOUT_META_PREFIX) and rel != OPAQUE_MARKER:
             return  # AUFS metadata (.wh..wh.plnk, .wh..wh.aufs): skipped, as Docker does
         self.entries += 1
@@ -394,6 +396,9 @@ class _Applier:
     # ---- metadata
 
     def set_owner(self, ref: int | str, m: tarfile.TarInfo) -> None:
+        if not (0 <= m.uid < 1 << 32 and 0 <= m.gid < 1 << 32):  # a PAX uid/gid out of range
+            raise ArchiveError(self.source, f"entry {m.name!r} has an invalid owner "
+                               f"{m.uid}:{m.gid}")  # fmt: skip
         try:
             if isinstance(ref, int):
                 os.chown(ref, m.uid, m.gid)
@@ -417,8 +422,12 @@ class _Applier:
                 else:
                     os.setxattr(ref, key[len(XATTR_PAX) :], raw, follow_symlinks=False)
             except OSError as e:
-                if e.errno not in lenient:
+                if e.errno in NO_SPACE:
                     raise
+                if e.errno not in lenient:  # a value the kernel refuses (a bad capability, a
+                    # user.* xattr on a fifo or device): the archive's fault, as in docker
+                    why = f"entry {m.name!r}: cannot set xattr {key[len(XATTR_PAX) :]!r}"
+                    raise ArchiveError(self.source, f"{why}: {e.strerror}") from e
 
     def finish(self) -> None:
         for rel, mtime in self.dir_mtimes.items():
@@ -504,4 +513,8 @@ def apply_tar(
     except OSError as e:
         if e.errno in NO_SPACE:
             raise NoSpace(target) from e
+        if e.errno == errno.ENAMETOOLONG:  # a name this filesystem cannot hold
+            name = os.path.relpath(str(e.filename), target) if e.filename else "?"
+            raise ArchiveError(source, f"entry {name[:60]!r}… has a name too long for "
+                               "this filesystem") from e  # fmt: skip
         raise
