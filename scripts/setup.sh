@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(busybox-static)
+packages+=(mmdebstrap uidmap)  # image bootstrap (uidmap: its unshare mode for ordinary users)
 # Node (>= 18) and npm build the JupyterLab extension (labextension/) during `pip install`.
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)

@@ -95,7 +95,9 @@ class IPyDock(Magics, Configurable):
             args = dispatch.parse(words)
             if args is None:
                 return None
-            if (args.spec.group, args.spec.name) in (("image", "pull"), ("image", "push")):
+            if (args.spec.group, args.spec.name) in (
+                ("image", "pull"), ("image", "push"), ("image", "bootstrap")
+            ):  # fmt: skip
                 args.progress = self._transfer_progress(args)
             if args.spec.name == "login":  # the password is asked for, never typed in a cell
                 import getpass
