@@ -22,11 +22,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import platform as _platform
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import BinaryIO, cast
 
 from ipydock.engine.registry import meta, reference
 from ipydock.engine.registry.client import (
@@ -37,9 +39,9 @@ from ipydock.engine.registry.client import (
     Registry,
 )
 from ipydock.engine.registry.codec import Decoder
-from ipydock.engine.registry.parallel import Aborted, Jobs, serialised
+from ipydock.engine.registry.parallel import Aborted, Jobs, Pipe, serialised
 from ipydock.engine.registry.transport import transport_errors
-from ipydock.engine.store.fsutil import TempFile, disk_errors
+from ipydock.engine.store.fsutil import TempFile, disk_errors, temp_dir
 from ipydock.engine.store.layers import LayerRecord
 from ipydock.engine.store.store import Store
 from ipydock.errors import (
@@ -90,6 +92,8 @@ class _Layer:
     chain: str
     short: str
     tmp: TempFile | None = None
+    snap: str = ""  # a locked temp dir whose diff/ the download filled as it went (overlay)
+    size: int = -1  # what the layer adds (DiffSize), once snap is complete
 
 
 def pull(
@@ -117,11 +121,18 @@ def pull(
         todo = [
             x for x in layers if not store.layers.has(x.chain) and not store.blobs.has(x.diff_id)
         ]
+        early = store.layers.driver.name == "overlay"  # a snapshot needs no parent to fill
         for layer in todo:
             layer.tmp = stack.enter_context(TempFile(store.tmp_dir, prefix="pull-"))
+            if early:
+                layer.snap = stack.enter_context(temp_dir(store.tmp_dir, "layer-"))
         abort = threading.Event()
         jobs = stack.enter_context(
-            Jobs([partial(_download, reg, ref.path, x, emit, abort) for x in todo], PARALLEL, abort)
+            Jobs(
+                [partial(_download, store, reg, ref.path, x, emit, abort) for x in todo],
+                PARALLEL,
+                abort,
+            )  # fmt: skip
         )
         waiting = {id(x): i for i, x in enumerate(todo)}
         repo_digest = f"{ref.repository}@{top_digest}"
@@ -233,10 +244,31 @@ def _initial_status(store: Store, layer: _Layer) -> str:
 
 
 def _download(
-    reg: Registry, name: str, layer: _Layer, emit: Progress, abort: threading.Event
-) -> None:
+    store: Store, reg: Registry, name: str, layer: _Layer, emit: Progress,
+    abort: threading.Event,
+) -> None:  # fmt: skip
     """Stream one blob: digest it, decompress it and digest the tar (the diff ID) as it comes,
-    into the layer's temp file; resume after a dropped connection."""
+    into the layer's temp file and (overlay) into its snapshot at the same time; resume after
+    a dropped connection. The tar file is synced here, off the commit's path."""
+    assert layer.tmp is not None
+    extract = _Extractor(store, layer) if layer.snap else None
+    try:
+        _transfer(reg, name, layer, emit, abort, extract)
+    except BaseException:
+        if extract is not None:
+            extract.stop()
+        raise
+    if extract is not None and layer.snap:  # (a restart from 0 gave the snapshot up)
+        layer.size = extract.finish()
+    with disk_errors(layer.tmp.path):
+        os.fsync(layer.tmp.file.fileno())
+    emit(TransferEvent(layer.short, "Download complete", int(layer.desc.get("size", 0))))
+
+
+def _transfer(
+    reg: Registry, name: str, layer: _Layer, emit: Progress, abort: threading.Event,
+    extract: _Extractor | None,
+) -> None:  # fmt: skip
     assert layer.tmp is not None
     digest, total = layer.desc["digest"], int(layer.desc.get("size", 0))
     out = layer.tmp.file
@@ -248,6 +280,10 @@ def _download(
                 out.seek(0)
                 out.truncate()
                 state = _Stream(state.label)
+                if extract is not None:  # the snapshot saw the old bytes: unpack it later
+                    extract.stop()
+                    extract = None
+                    layer.snap = ""
             last = 0
             with disk_errors(layer.tmp.path), transport_errors(reg.domain):
                 for chunk in resp.iter_bytes(1 << 20):
@@ -257,7 +293,10 @@ def _download(
                         raise RegistryError(
                             reg.domain, f"blob {digest[:19]} is longer than its {total} bytes"
                         )
-                    out.write(state.feed(chunk))
+                    plain = state.feed(chunk)
+                    out.write(plain)
+                    if extract is not None:
+                        extract.pipe.write(plain)
                     if state.done - last >= 1 << 20:
                         last = state.done
                         emit(TransferEvent(layer.short, "Downloading", state.done, total))
@@ -268,12 +307,51 @@ def _download(
         finally:
             resp.close()
     emit(TransferEvent(layer.short, "Verifying Checksum"))
-    out.write(state.finish(digest))
+    plain = state.finish(digest)
+    out.write(plain)
     actual = "sha256:" + state.diff.hexdigest()
     if actual != layer.diff_id:
         raise DigestMismatch(layer.diff_id, actual, f"layer diff ID (from {reg.domain})")
     out.flush()
-    emit(TransferEvent(layer.short, "Download complete", state.done, total))
+    if extract is not None:
+        extract.pipe.write(plain)
+
+
+class _Extractor:
+    """A thread unpacking the layer's tar from a :class:`Pipe` into ``layer.snap/diff`` while
+    the download goes on; only a layer whose digests checked out is ever adopted."""
+
+    def __init__(self, store: Store, layer: _Layer) -> None:
+        self.pipe = Pipe()
+        self.error: BaseException | None = None
+        self.size = -1
+        dest = os.path.join(layer.snap, "diff")
+        self.thread = threading.Thread(
+            target=self._run, args=(store, dest, f"layer {layer.short}"), daemon=True
+        )
+        self.thread.start()
+
+    def _run(self, store: Store, dest: str, label: str) -> None:
+        try:
+            self.size = store.layers.driver.create(
+                dest, None, cast(BinaryIO, self.pipe), source=label
+            ).size
+        except BaseException as exc:  # noqa: BLE001 - handed to the download thread
+            self.error = exc
+        finally:
+            self.pipe.broken()
+
+    def finish(self) -> int:
+        self.pipe.close()
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.size
+
+    def stop(self) -> None:
+        """Give up (the download failed or restarts): the half snapshot is never adopted."""
+        self.pipe.cancel()
+        self.thread.join()
 
 
 class _Stream:
@@ -312,7 +390,8 @@ class _Stream:
 
 
 def _unpack(store: Store, layer: _Layer, parent: str, label: str, emit: Progress) -> LayerRecord:
-    """Move a downloaded layer's tar into the blob store (its name is its diff ID), unpack it."""
+    """Move a downloaded layer's tar into the blob store (its name is its diff ID); adopt the
+    snapshot the download filled, or unpack it now."""
     if store.layers.has(layer.chain):
         return store.layers.get(layer.chain)
     path = store.blobs.path(layer.diff_id)
@@ -323,6 +402,11 @@ def _unpack(store: Store, layer: _Layer, parent: str, label: str, emit: Progress
             layer.tmp.commit(path)
         opener = lambda: open(path, "rb")  # noqa: E731, SIM115 - digested on its way in just now
     emit(TransferEvent(layer.short, "Extracting"))
-    rec = store.layers.create(parent, layer.diff_id, opener, label)
+    if layer.snap and layer.size >= 0:
+        with disk_errors(store.layers.dir):
+            os.makedirs(store.layers.dir, exist_ok=True)
+            rec = store.layers.adopt(layer.snap, parent, layer.diff_id, layer.size)
+    else:
+        rec = store.layers.create(parent, layer.diff_id, opener, label)
     emit(TransferEvent(layer.short, "Pull complete"))
     return rec
