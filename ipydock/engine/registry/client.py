@@ -75,7 +75,7 @@ class Registry:
             timeout=httpx.Timeout(30.0, read=120.0),
             follow_redirects=True,
             headers={"User-Agent": "ipydock"},
-            verify=tls_context(self.host) or True,
+            verify=tls_context(self.host),
         )
         self.base = ""
         self.challenge: auth.Challenge | None = None
