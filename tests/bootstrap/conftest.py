@@ -19,7 +19,7 @@ from ipydock.backends import BundledBackend
 from ipydock.engine.store import Store
 from ipydock.models import TransferEvent
 from tests.conftest import require
-from tests.rootless.conftest import ranged_user  # noqa: F401 - a fixture used here
+from tests.rootless.conftest import nobody_dir, ranged_user  # noqa: F401 - fixtures used here
 
 PREFIX = "ipdb-"  # this suite's host objects: temp dirs
 EPOCH = "1700000000"

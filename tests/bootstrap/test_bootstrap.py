@@ -16,7 +16,7 @@ from ipydock.engine.store import Store
 from ipydock.errors import BootstrapFailed
 from ipydock.models import RunOptions
 from tests.bootstrap.conftest import EPOCH, TINY, Bootstrapped, need_mmdebstrap
-from tests.rootless.conftest import as_user
+from tests.rootless.conftest import NOBODY, as_user
 
 
 @pytest.mark.slow
@@ -38,9 +38,9 @@ def test_a_minbase_root_is_a_one_layer_image_with_docker_like_history(
     assert result.exit_code == 0 and lines[0] == "42" and lines[1].startswith("12.")
     (diff_id,) = detail.rootfs["diff_ids"]
     with tarfile.open(b.store.blobs.path(diff_id)) as tf:
-        names = tf.getnames()
-    assert "dev" in names and not [n for n in names if n.startswith("dev/")]  # no nodes
-    assert "etc/passwd" in names and "etc/resolv.conf" not in names  # no host files
+        members = {m.name: m for m in tf.getmembers()}
+    assert "dev" in members and not [n for n in members if n.startswith("dev/")]  # no nodes
+    assert members["etc/resolv.conf"].size == members["etc/hostname"].size == 0  # not the host's
     steps = [e.status for e in minbase.events if e.id == "mmdebstrap"]
     assert "running apt-get update..." in steps and "installing essential packages..." in steps
     assert steps[-1] == "Bootstrap complete" and "Extracting" in steps
@@ -115,3 +115,20 @@ def test_a_mirror_that_does_not_answer_is_one_error(tmp_path, dead_mirror: str) 
     assert line.startswith(f"Error: image bootstrap bookworm: the mirror {dead_mirror} does "
                            "not answer (Failed to fetch")  # fmt: skip
     assert "check --mirror and the network" in line
+
+
+def test_a_user_without_an_id_range_is_told_what_to_ask_for(nobody_dir: str) -> None:
+    need_mmdebstrap()
+
+    def work() -> dict[str, Any]:
+        backend = BundledBackend(Store(os.path.join(nobody_dir, "store")), warm=False)
+        try:
+            backend.bootstrap("deb")
+        except BootstrapFailed as exc:
+            return {"kind": exc.kind, "text": str(exc), "images": len(backend.images())}
+        return {"kind": "none"}
+
+    found = as_user(NOBODY, work)
+    assert found["kind"] == "setup" and found["images"] == 0
+    assert "needs a subordinate id range for nobody in /etc/subuid" in found["text"]
+    assert "usermod --add-subuids" in found["text"]

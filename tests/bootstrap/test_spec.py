@@ -22,7 +22,7 @@ def test_the_command_streams_a_tar_without_device_nodes_or_host_files() -> None:
     assert cmd[:5] == ["mmdebstrap", "--mode=unshare", "--variant=apt", "--format=tar",
                        "--include=curl"]  # fmt: skip
     assert "--skip=output/dev" in cmd
-    assert any("etc/resolv.conf" in c and "etc/hostname" in c for c in cmd)
+    assert any("touch resolv.conf hostname" in c for c in cmd)
     assert cmd[-3:] == ["trixie", "-", "http://127.0.0.1:3142/debian"]
     assert BootstrapSpec().command("root")[-2:] == ["bookworm", "-"]
 
