@@ -3,7 +3,8 @@ the one place where ``httpx``'s transport errors become ipydock's.
 
 ::
 
-    host ──loopback / listed insecure?──> https first, then http      (is_insecure)
+    host ──loopback?──> plain http first, then https                  (is_loopback)
+         ──listed insecure?──> https first, then http                  (is_insecure)
          ──IPYDOCK_OFFLINE and not loopback?──> refused at once        (offline)
          ──certs.d/HOST/*.crt, NAME.cert + NAME.key──> an SSLContext    (tls_context)
 """
@@ -22,13 +23,13 @@ from typing import Any
 
 from ipydock.errors import RegistryUnreachable
 
-__all__ = ["certs_dirs", "is_insecure", "offline", "tls_context", "transport_errors"]
+__all__ = ["certs_dirs", "is_insecure", "is_loopback", "offline", "tls_context", "transport_errors"]
 
 
 def is_insecure(host: str) -> bool:
     """Plain http is allowed for loopback registries, as docker allows it, and for hosts in
     ``IPYDOCK_INSECURE_REGISTRIES`` (comma-separated) or daemon.json's insecure-registries."""
-    if _is_loopback(host):
+    if is_loopback(host):
         return True
     name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
     listed = [h.strip() for h in os.environ.get("IPYDOCK_INSECURE_REGISTRIES", "").split(",")]
@@ -40,7 +41,7 @@ def is_insecure(host: str) -> bool:
     return host in listed or name in listed
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
     name = name.strip("[]")
     if name == "localhost":
@@ -54,7 +55,7 @@ def _is_loopback(host: str) -> bool:
 def offline(host: str) -> bool:
     """``IPYDOCK_OFFLINE=1``: no traffic to registries beyond this machine (teaching rooms,
     test suites); a pull from elsewhere fails at once instead of waiting for a network."""
-    return os.environ.get("IPYDOCK_OFFLINE", "") not in ("", "0") and not _is_loopback(host)
+    return os.environ.get("IPYDOCK_OFFLINE", "") not in ("", "0") and not is_loopback(host)
 
 
 def certs_dirs(host: str) -> list[str]:
