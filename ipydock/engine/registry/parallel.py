@@ -127,6 +127,16 @@ class Pipe:
                 with contextlib.suppress(queue.Empty):
                     self._q.get_nowait()
 
+    def chunk(self) -> bytes:
+        """The next piece as it was written (b"" at the end); not mixed with :meth:`read`."""
+        if self._eof_now or self._eof:
+            return b""
+        chunk = self._q.get()
+        if not chunk or self._eof_now:
+            self._eof = True
+            return b""
+        return chunk
+
     def read(self, n: int = -1) -> bytes:
         if self._eof_now:
             return b""

@@ -45,7 +45,6 @@ from ipydock.engine.store.fsutil import TempFile, disk_errors, temp_dir
 from ipydock.engine.store.layers import LayerRecord
 from ipydock.engine.store.store import Store
 from ipydock.errors import (
-    ArchiveError,
     DigestMismatch,
     RegistryError,
     RegistryUnreachable,
@@ -247,59 +246,70 @@ def _download(
     store: Store, reg: Registry, name: str, layer: _Layer, emit: Progress,
     abort: threading.Event,
 ) -> None:  # fmt: skip
-    """Stream one blob: digest it, decompress it and digest the tar (the diff ID) as it comes,
-    into the layer's temp file and (overlay) into its snapshot at the same time; resume after
-    a dropped connection. The tar file is synced here, off the commit's path."""
+    """Stream one blob in three stages, each a thread: this one reads it and digests it; a
+    :class:`_Decode` decompresses and digests the tar (the diff ID) into the layer's temp file;
+    (overlay) an :class:`_Extractor` unpacks that tar into the snapshot. A dropped connection
+    resumes with ``Range``. The tar file is synced here, off the commit's path."""
     assert layer.tmp is not None
     extract = _Extractor(store, layer) if layer.snap else None
+    label = f"layer {layer.short} from {reg.domain}"
+    decode = _Decode(label, layer.tmp, extract)
     try:
-        _transfer(reg, name, layer, emit, abort, extract)
+        decode = _transfer(reg, name, layer, emit, abort, decode)
+        actual = decode.finish()
+        if actual != layer.diff_id:
+            raise DigestMismatch(layer.diff_id, actual, f"layer diff ID (from {reg.domain})")
+        if decode.extract is not None:
+            layer.size = decode.extract.finish()
     except BaseException:
+        decode.stop()
         if extract is not None:
             extract.stop()
         raise
-    if extract is not None and layer.snap:  # (a restart from 0 gave the snapshot up)
-        layer.size = extract.finish()
     with disk_errors(layer.tmp.path):
+        layer.tmp.file.flush()
         os.fsync(layer.tmp.file.fileno())
     emit(TransferEvent(layer.short, "Download complete", int(layer.desc.get("size", 0))))
 
 
 def _transfer(
     reg: Registry, name: str, layer: _Layer, emit: Progress, abort: threading.Event,
-    extract: _Extractor | None,
-) -> None:  # fmt: skip
+    decode: _Decode,
+) -> _Decode:  # fmt: skip
+    """The reading stage: every byte digested and handed on; the blob's digest checked at the
+    end (before any error of the later stages: a wrong blob says more). Returns the decode
+    stage in use (a new one when the registry ignored ``Range`` and the blob started again)."""
     assert layer.tmp is not None
     digest, total = layer.desc["digest"], int(layer.desc.get("size", 0))
-    out = layer.tmp.file
-    state = _Stream(f"layer {layer.short} from {reg.domain}")
+    done = 0
+    blob = hashlib.sha256()
     for attempt in range(4):
-        resp = reg.open_blob(name, digest, state.done)
+        resp = reg.open_blob(name, digest, done)
         try:
-            if state.done and resp.status_code != 206:  # the Range was ignored: start again
-                out.seek(0)
-                out.truncate()
-                state = _Stream(state.label)
-                if extract is not None:  # the snapshot saw the old bytes: unpack it later
-                    extract.stop()
-                    extract = None
+            if done and resp.status_code != 206:  # the Range was ignored: start again
+                decode.stop()
+                if decode.extract is not None:  # the snapshot saw the old bytes: unpack later
+                    decode.extract.stop()
                     layer.snap = ""
+                layer.tmp.file.seek(0)
+                layer.tmp.file.truncate()
+                decode = _Decode(decode.label, layer.tmp, None)
+                done, blob = 0, hashlib.sha256()
             last = 0
-            with disk_errors(layer.tmp.path), transport_errors(reg.domain):
+            with transport_errors(reg.domain):
                 for chunk in resp.iter_bytes(1 << 20):
                     if abort.is_set():
                         raise Aborted
-                    if total and state.done + len(chunk) > total:
+                    if total and done + len(chunk) > total:
                         raise RegistryError(
                             reg.domain, f"blob {digest[:19]} is longer than its {total} bytes"
                         )
-                    plain = state.feed(chunk)
-                    out.write(plain)
-                    if extract is not None:
-                        extract.pipe.write(plain)
-                    if state.done - last >= 1 << 20:
-                        last = state.done
-                        emit(TransferEvent(layer.short, "Downloading", state.done, total))
+                    done += len(chunk)
+                    blob.update(chunk)
+                    decode.pipe.write(chunk)
+                    if done - last >= 1 << 20:
+                        last = done
+                        emit(TransferEvent(layer.short, "Downloading", done, total))
             break
         except RegistryUnreachable:
             if attempt == 3:
@@ -307,14 +317,56 @@ def _transfer(
         finally:
             resp.close()
     emit(TransferEvent(layer.short, "Verifying Checksum"))
-    plain = state.finish(digest)
-    out.write(plain)
-    actual = "sha256:" + state.diff.hexdigest()
-    if actual != layer.diff_id:
-        raise DigestMismatch(layer.diff_id, actual, f"layer diff ID (from {reg.domain})")
-    out.flush()
-    if extract is not None:
-        extract.pipe.write(plain)
+    actual = "sha256:" + blob.hexdigest()
+    if actual != digest:
+        raise DigestMismatch(digest, actual, decode.label)
+    return decode
+
+
+class _Decode:
+    """The second stage, a thread: compressed chunks from a :class:`Pipe` -> tar bytes, digested
+    (the diff ID), written to the temp file and handed to the extractor."""
+
+    def __init__(self, label: str, tmp: TempFile, extract: _Extractor | None) -> None:
+        self.label = label
+        self.tmp = tmp
+        self.extract = extract
+        self.pipe = Pipe()
+        self.diff = hashlib.sha256()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        decoder = Decoder(self.label)
+        try:
+            with disk_errors(self.tmp.path):
+                while chunk := self.pipe.chunk():
+                    self._plain(decoder.feed(chunk))
+                self._plain(decoder.finish())
+        except BaseException as exc:  # noqa: BLE001 - raised by finish() in the reading thread
+            self.error = exc
+        finally:
+            self.pipe.broken()
+
+    def _plain(self, data: bytes) -> None:
+        if data:
+            self.diff.update(data)
+            self.tmp.file.write(data)
+            if self.extract is not None:
+                self.extract.pipe.write(data)
+
+    def finish(self) -> str:
+        """All was written: the diff ID, or the stage's error."""
+        self.pipe.close()
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return "sha256:" + self.diff.hexdigest()
+
+    def stop(self) -> None:
+        self.pipe.cancel()
+        self.thread.join()
 
 
 class _Extractor:
@@ -352,41 +404,6 @@ class _Extractor:
         """Give up (the download failed or restarts): the half snapshot is never adopted."""
         self.pipe.cancel()
         self.thread.join()
-
-
-class _Stream:
-    """The running state of one blob download: bytes, both digests, the decoder."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.done = 0
-        self.blob = hashlib.sha256()
-        self.diff = hashlib.sha256()
-        self.decoder = Decoder(label)
-        self.error: ArchiveError | None = None
-
-    def feed(self, chunk: bytes) -> bytes:
-        self.done += len(chunk)
-        self.blob.update(chunk)
-        if self.error is not None:
-            return b""
-        try:
-            plain = self.decoder.feed(chunk)
-        except ArchiveError as exc:  # reported after the digest check: that says more
-            self.error = exc
-            return b""
-        self.diff.update(plain)
-        return plain
-
-    def finish(self, digest: str) -> bytes:
-        actual = "sha256:" + self.blob.hexdigest()
-        if actual != digest:
-            raise DigestMismatch(digest, actual, self.label)
-        if self.error is not None:
-            raise self.error
-        plain = self.decoder.finish()
-        self.diff.update(plain)
-        return plain
 
 
 def _unpack(store: Store, layer: _Layer, parent: str, label: str, emit: Progress) -> LayerRecord:
