@@ -4,11 +4,15 @@
 
     GET manifest ──index/list?──> pick linux/ARCH[/VARIANT] ──> GET manifest (digest checked)
     GET config (digest checked) ──> rootfs.diff_ids
-    each missing layer, up to 3 at a time: GET blob ──sha256──> gunzip/unzstd ──sha256 (diff ID)
-        ──> ROOT/tmp/pull-*   (resumed with Range after a dropped connection; a blob longer
-        than announced stops; both digests checked before the file is used)
+    each missing layer, up to 3 at a time, three threads each, joined by bounded Pipes:
+        GET blob ──sha256──> | gunzip/unzstd ──sha256 (diff ID)──> ROOT/tmp/pull-* (the tar)
+                             |                                 ──> | unpack into
+                             |                                     | ROOT/tmp/layer-*/diff
+        (resumed with Range after a dropped connection; a blob longer than announced stops;
+        both digests checked before anything is used; overlay only: a vfs snapshot needs its
+        parent, so it is unpacked at the commit)
     under the store lock, in order, each as soon as it is here (later ones still downloading):
-        rename into blobs/<diff ID> ──> unpack a snapshot
+        rename into blobs/<diff ID> ──> adopt the unpacked snapshot
     config + manifest ──> index.json with the tag and REPO@DIGEST (the commit point)
 
 The config is stored byte for byte, so the image ID is the one docker gives. A crash leaves
