@@ -6,7 +6,7 @@ stream both engines import as a one-layer image.
     BootstrapSpec(suite, variant, include, mirror) ──check()──> one clear UsageError
         │ command(): mmdebstrap --mode=root|unshare --variant=V --format=tar [--include=…]
         │            --skip=output/dev  (no device nodes: the runtime makes /dev)
-        │            --customize-hook: no /etc/resolv.conf, /etc/hostname (host files)
+        │            --customize-hook: /etc/resolv.conf, /etc/hostname empty (not the host's)
         │            SUITE - [MIRROR]
         v
     run() ──stdout: the root as a tar──> the caller (extract, or import into dockerd)
@@ -45,7 +45,8 @@ ROW = "mmdebstrap"  # the progress row of the bootstrap itself
 _SUITE = re.compile(r"^[a-z][a-z0-9.-]{0,63}$")
 _PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]*(:[a-z0-9-]+)?$")
 _MIRROR = re.compile(r"^(https?|file)://\S+$")
-_HOOK = 'rm -f "$1/etc/resolv.conf" "$1/etc/hostname"'  # the host's files: not in an image
+# The host's copies are not for an image: empty files (a container's are mounted over them)
+_HOOK = 'cd "$1/etc" && rm -f resolv.conf hostname && touch resolv.conf hostname'
 Progress = Callable[[TransferEvent], None]
 _QUIET = (
     "chroot architecture",
