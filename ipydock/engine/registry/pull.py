@@ -9,10 +9,11 @@
                              |                                 ──> | unpack into
                              |                                     | ROOT/tmp/layer-*/diff
         (resumed with Range after a dropped connection; a blob longer than announced stops;
-        both digests checked before anything is used; overlay only: a vfs snapshot needs its
-        parent, so it is unpacked at the commit)
+        both digests checked before anything is used; only when one layer is fetched, on
+        overlay: a vfs snapshot needs its parent, and several layers unpacked at once slowed
+        each other, so those are unpacked at the commit)
     under the store lock, in order, each as soon as it is here (later ones still downloading):
-        rename into blobs/<diff ID> ──> adopt the unpacked snapshot
+        rename into blobs/<diff ID> ──> adopt the unpacked snapshot, or unpack it now
     config + manifest ──> index.json with the tag and REPO@DIGEST (the commit point)
 
 The config is stored byte for byte, so the image ID is the one docker gives. A crash leaves
@@ -124,7 +125,10 @@ def pull(
         todo = [
             x for x in layers if not store.layers.has(x.chain) and not store.blobs.has(x.diff_id)
         ]
-        early = store.layers.driver.name == "overlay"  # a snapshot needs no parent to fill
+        # One layer to fetch unpacks while it downloads (an overlay snapshot needs no parent).
+        # Several unpack in order at the commit as each arrives: unpacking them all at once
+        # made them slower together here (the GIL, the disk), the downloads stay parallel.
+        early = store.layers.driver.name == "overlay" and len(todo) == 1
         for layer in todo:
             layer.tmp = stack.enter_context(TempFile(store.tmp_dir, prefix="pull-"))
             if early:
