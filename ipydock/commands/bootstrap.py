@@ -158,13 +158,21 @@ def run(spec: BootstrapSpec, progress: Progress | None = None) -> Iterator[IO[by
         while proc.stdout.read(1 << 16):  # the tar's padding after its end
             pass
     except BaseException as exc:
+        said = len(lines)  # what mmdebstrap had said before it was stopped
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
+        else:
+            said = -1
         proc.wait()
         reader.join()
-        if proc.returncode not in (0, -signal.SIGTERM) and not isinstance(exc, KeyboardInterrupt):
-            raise BootstrapFailed(spec.suite, why(spec, lines), kind(lines)) from exc
+        # mmdebstrap failed on its own (the reader then saw a cut-short tar): its cause is
+        # the news; stopped by us because the reader failed (a full disk…): the reader's is
+        before = lines if said < 0 else lines[:said]
+        errors = any(x.startswith("E: ") for x in before)
+        failed = proc.returncode != 0 and (said < 0 or errors)
+        if failed and not isinstance(exc, KeyboardInterrupt):
+            raise BootstrapFailed(spec.suite, why(spec, before), kind(before)) from exc
         raise
     finally:
         proc.stdout.close()

@@ -132,3 +132,24 @@ def test_a_user_without_an_id_range_is_told_what_to_ask_for(nobody_dir: str) -> 
     assert found["kind"] == "setup" and found["images"] == 0
     assert "needs a subordinate id range for nobody in /etc/subuid" in found["text"]
     assert "usermod --add-subuids" in found["text"]
+
+
+def test_a_reader_that_fails_stops_mmdebstrap_and_keeps_its_own_error(monkeypatch) -> None:
+    """A full disk (here: an error of the reader) is the news, not mmdebstrap's SIGTERM."""
+    need_mmdebstrap()
+    from ipydock.commands import bootstrap as mmdebstrap
+
+    started: list[subprocess.Popen] = []
+    real = subprocess.Popen
+
+    def popen(*args: Any, **kw: Any) -> subprocess.Popen:
+        started.append(real(*args, **kw))
+        return started[-1]
+
+    monkeypatch.setattr(mmdebstrap.subprocess, "Popen", popen)
+    spec = mmdebstrap.BootstrapSpec(variant=TINY["variant"], include=tuple(TINY["include"]))
+    with pytest.raises(OSError, match="reader gave up"), mmdebstrap.run(spec) as stream:
+        assert stream.read(512)  # the tar has begun
+        raise OSError("reader gave up")
+    (proc,) = started
+    assert proc.returncode is not None  # waited for: no process left behind
