@@ -14,7 +14,7 @@ PUBLIC = {
     "codec": ["Decoder", "gzip_compressor"],
     "login": ["login"],
     "meta": ["candidates", "record"],
-    "parallel": ["Aborted", "Jobs", "Pipe", "run_all", "serialised"],
+    "parallel": ["Aborted", "Jobs", "run_all", "serialised"],
     "pull": ["host_platform", "parse_platform", "pull"],
     "push": ["push"],
     "transport": [

@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import queue
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -20,7 +18,7 @@ from typing import Generic, TypeVar
 
 from ipydock.models import TransferEvent
 
-__all__ = ["Aborted", "Jobs", "Pipe", "run_all", "serialised"]
+__all__ = ["Aborted", "Jobs", "run_all", "serialised"]
 
 T = TypeVar("T")
 Progress = Callable[[TransferEvent], None]
@@ -78,83 +76,3 @@ def run_all(jobs: Sequence[Callable[[], T]], workers: int, abort: threading.Even
         return []
     with Jobs(jobs, workers, abort) as running:
         return [running.result(i) for i in range(len(jobs))]
-
-
-class Pipe:
-    """Bytes from one thread to a reader in another (a bounded queue of chunks, no copies):
-    the download writes the layer's tar, an extractor reads it as a file. A reader that
-    stopped (:meth:`broken`) makes further writes no-ops, so the writer never blocks on it."""
-
-    def __init__(self, chunks: int = 8) -> None:
-        self._q: queue.Queue[bytes] = queue.Queue(chunks)
-        self._buf = memoryview(b"")
-        self._eof = False
-        self._broken = threading.Event()
-        self._eof_now = False  # cancelled: nothing more is read
-
-    def write(self, data: bytes) -> None:
-        while data and not self._broken.is_set():
-            try:
-                self._q.put(data, timeout=0.5)
-                return
-            except queue.Full:
-                continue
-
-    def close(self) -> None:
-        """End of data (the reader sees EOF after what was written)."""
-        while not self._broken.is_set():
-            try:
-                self._q.put(b"", timeout=0.5)
-                return
-            except queue.Full:
-                continue
-
-    def broken(self) -> None:
-        """Called by the reader when it stops: writes from now on are dropped."""
-        self._broken.set()
-        with contextlib.suppress(queue.Empty):
-            while True:
-                self._q.get_nowait()
-
-    def cancel(self) -> None:
-        """Called by the writer to give up: the reader sees the end of the data at once."""
-        self._eof_now = True
-        while True:
-            try:
-                self._q.put_nowait(b"")
-                return
-            except queue.Full:
-                with contextlib.suppress(queue.Empty):
-                    self._q.get_nowait()
-
-    def chunk(self) -> bytes:
-        """The next piece as it was written (b"" at the end); not mixed with :meth:`read`."""
-        if self._eof_now or self._eof:
-            return b""
-        chunk = self._q.get()
-        if not chunk or self._eof_now:
-            self._eof = True
-            return b""
-        return chunk
-
-    def read(self, n: int = -1) -> bytes:
-        if self._eof_now:
-            return b""
-        out = []
-        while not self._eof and (n < 0 or len(self._buf) < n):
-            if self._buf:
-                out.append(bytes(self._buf))
-                n -= len(self._buf) if n >= 0 else 0
-                self._buf = memoryview(b"")
-            chunk = self._q.get()
-            if not chunk or self._eof_now:
-                self._eof = True
-                break
-            self._buf = memoryview(chunk)
-        if n < 0:
-            out.append(bytes(self._buf))
-            self._buf = memoryview(b"")
-        else:
-            out.append(bytes(self._buf[:n]))
-            self._buf = self._buf[n:]
-        return b"".join(out)

@@ -4,16 +4,11 @@
 
     GET manifest ──index/list?──> pick linux/ARCH[/VARIANT] ──> GET manifest (digest checked)
     GET config (digest checked) ──> rootfs.diff_ids
-    each missing layer, up to 3 at a time, three threads each, joined by bounded Pipes:
-        GET blob ──sha256──> | gunzip/unzstd ──sha256 (diff ID)──> ROOT/tmp/pull-* (the tar)
-                             |                                 ──> | unpack into
-                             |                                     | ROOT/tmp/layer-*/diff
-        (resumed with Range after a dropped connection; a blob longer than announced stops;
-        both digests checked before anything is used; only when one layer is fetched, on
-        overlay: a vfs snapshot needs its parent, and several layers unpacked at once slowed
-        each other, so those are unpacked at the commit)
+    each missing layer, up to 3 at a time: GET blob ──sha256──> gunzip/unzstd ──sha256 (diff ID)
+        ──> ROOT/tmp/pull-*   (resumed with Range after a dropped connection; a blob longer
+        than announced stops; both digests checked before the file is used)
     under the store lock, in order, each as soon as it is here (later ones still downloading):
-        rename into blobs/<diff ID> ──> adopt the unpacked snapshot, or unpack it now
+        rename into blobs/<diff ID> ──> unpack a snapshot
     config + manifest ──> index.json with the tag and REPO@DIGEST (the commit point)
 
 The config is stored byte for byte, so the image ID is the one docker gives. A crash leaves
@@ -27,13 +22,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import platform as _platform
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import BinaryIO, cast
 
 from ipydock.engine.registry import meta, reference
 from ipydock.engine.registry.client import (
@@ -44,12 +37,13 @@ from ipydock.engine.registry.client import (
     Registry,
 )
 from ipydock.engine.registry.codec import Decoder
-from ipydock.engine.registry.parallel import Aborted, Jobs, Pipe, serialised
+from ipydock.engine.registry.parallel import Aborted, Jobs, serialised
 from ipydock.engine.registry.transport import transport_errors
-from ipydock.engine.store.fsutil import TempFile, disk_errors, temp_dir
+from ipydock.engine.store.fsutil import TempFile, disk_errors
 from ipydock.engine.store.layers import LayerRecord
 from ipydock.engine.store.store import Store
 from ipydock.errors import (
+    ArchiveError,
     DigestMismatch,
     RegistryError,
     RegistryUnreachable,
@@ -96,8 +90,6 @@ class _Layer:
     chain: str
     short: str
     tmp: TempFile | None = None
-    snap: str = ""  # a locked temp dir whose diff/ the download filled as it went (overlay)
-    size: int = -1  # what the layer adds (DiffSize), once snap is complete
 
 
 def pull(
@@ -125,21 +117,11 @@ def pull(
         todo = [
             x for x in layers if not store.layers.has(x.chain) and not store.blobs.has(x.diff_id)
         ]
-        # One layer to fetch unpacks while it downloads (an overlay snapshot needs no parent).
-        # Several unpack in order at the commit as each arrives: unpacking them all at once
-        # made them slower together here (the GIL, the disk), the downloads stay parallel.
-        early = store.layers.driver.name == "overlay" and len(todo) == 1
         for layer in todo:
             layer.tmp = stack.enter_context(TempFile(store.tmp_dir, prefix="pull-"))
-            if early:
-                layer.snap = stack.enter_context(temp_dir(store.tmp_dir, "layer-"))
         abort = threading.Event()
         jobs = stack.enter_context(
-            Jobs(
-                [partial(_download, store, reg, ref.path, x, emit, abort) for x in todo],
-                PARALLEL,
-                abort,
-            )  # fmt: skip
+            Jobs([partial(_download, reg, ref.path, x, emit, abort) for x in todo], PARALLEL, abort)
         )
         waiting = {id(x): i for i, x in enumerate(todo)}
         repo_digest = f"{ref.repository}@{top_digest}"
@@ -251,73 +233,34 @@ def _initial_status(store: Store, layer: _Layer) -> str:
 
 
 def _download(
-    store: Store, reg: Registry, name: str, layer: _Layer, emit: Progress,
-    abort: threading.Event,
-) -> None:  # fmt: skip
-    """Stream one blob in three stages, each a thread: this one reads it and digests it; a
-    :class:`_Decode` decompresses and digests the tar (the diff ID) into the layer's temp file;
-    (overlay) an :class:`_Extractor` unpacks that tar into the snapshot. A dropped connection
-    resumes with ``Range``. The tar file is synced here, off the commit's path."""
-    assert layer.tmp is not None
-    extract = _Extractor(store, layer) if layer.snap else None
-    label = f"layer {layer.short} from {reg.domain}"
-    decode = _Decode(label, layer.tmp, extract)
-    try:
-        decode = _transfer(reg, name, layer, emit, abort, decode)
-        actual = decode.finish()
-        if actual != layer.diff_id:
-            raise DigestMismatch(layer.diff_id, actual, f"layer diff ID (from {reg.domain})")
-        if decode.extract is not None:
-            layer.size = decode.extract.finish()
-    except BaseException:
-        decode.stop()
-        if extract is not None:
-            extract.stop()
-        raise
-    with disk_errors(layer.tmp.path):
-        layer.tmp.file.flush()
-        os.fsync(layer.tmp.file.fileno())
-    emit(TransferEvent(layer.short, "Download complete", int(layer.desc.get("size", 0))))
-
-
-def _transfer(
-    reg: Registry, name: str, layer: _Layer, emit: Progress, abort: threading.Event,
-    decode: _Decode,
-) -> _Decode:  # fmt: skip
-    """The reading stage: every byte digested and handed on; the blob's digest checked at the
-    end (before any error of the later stages: a wrong blob says more). Returns the decode
-    stage in use (a new one when the registry ignored ``Range`` and the blob started again)."""
+    reg: Registry, name: str, layer: _Layer, emit: Progress, abort: threading.Event
+) -> None:
+    """Stream one blob: digest it, decompress it and digest the tar (the diff ID) as it comes,
+    into the layer's temp file; resume after a dropped connection."""
     assert layer.tmp is not None
     digest, total = layer.desc["digest"], int(layer.desc.get("size", 0))
-    done = 0
-    blob = hashlib.sha256()
+    out = layer.tmp.file
+    state = _Stream(f"layer {layer.short} from {reg.domain}")
     for attempt in range(4):
-        resp = reg.open_blob(name, digest, done)
+        resp = reg.open_blob(name, digest, state.done)
         try:
-            if done and resp.status_code != 206:  # the Range was ignored: start again
-                decode.stop()
-                if decode.extract is not None:  # the snapshot saw the old bytes: unpack later
-                    decode.extract.stop()
-                    layer.snap = ""
-                layer.tmp.file.seek(0)
-                layer.tmp.file.truncate()
-                decode = _Decode(decode.label, layer.tmp, None)
-                done, blob = 0, hashlib.sha256()
+            if state.done and resp.status_code != 206:  # the Range was ignored: start again
+                out.seek(0)
+                out.truncate()
+                state = _Stream(state.label)
             last = 0
-            with transport_errors(reg.domain):
+            with disk_errors(layer.tmp.path), transport_errors(reg.domain):
                 for chunk in resp.iter_bytes(1 << 20):
                     if abort.is_set():
                         raise Aborted
-                    if total and done + len(chunk) > total:
+                    if total and state.done + len(chunk) > total:
                         raise RegistryError(
                             reg.domain, f"blob {digest[:19]} is longer than its {total} bytes"
                         )
-                    done += len(chunk)
-                    blob.update(chunk)
-                    decode.pipe.write(chunk)
-                    if done - last >= 1 << 20:
-                        last = done
-                        emit(TransferEvent(layer.short, "Downloading", done, total))
+                    out.write(state.feed(chunk))
+                    if state.done - last >= 1 << 20:
+                        last = state.done
+                        emit(TransferEvent(layer.short, "Downloading", state.done, total))
             break
         except RegistryUnreachable:
             if attempt == 3:
@@ -325,98 +268,51 @@ def _transfer(
         finally:
             resp.close()
     emit(TransferEvent(layer.short, "Verifying Checksum"))
-    actual = "sha256:" + blob.hexdigest()
-    if actual != digest:
-        raise DigestMismatch(digest, actual, decode.label)
-    return decode
+    out.write(state.finish(digest))
+    actual = "sha256:" + state.diff.hexdigest()
+    if actual != layer.diff_id:
+        raise DigestMismatch(layer.diff_id, actual, f"layer diff ID (from {reg.domain})")
+    out.flush()
+    emit(TransferEvent(layer.short, "Download complete", state.done, total))
 
 
-class _Decode:
-    """The second stage, a thread: compressed chunks from a :class:`Pipe` -> tar bytes, digested
-    (the diff ID), written to the temp file and handed to the extractor."""
+class _Stream:
+    """The running state of one blob download: bytes, both digests, the decoder."""
 
-    def __init__(self, label: str, tmp: TempFile, extract: _Extractor | None) -> None:
+    def __init__(self, label: str) -> None:
         self.label = label
-        self.tmp = tmp
-        self.extract = extract
-        self.pipe = Pipe()
+        self.done = 0
+        self.blob = hashlib.sha256()
         self.diff = hashlib.sha256()
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        self.decoder = Decoder(label)
+        self.error: ArchiveError | None = None
 
-    def _run(self) -> None:
-        decoder = Decoder(self.label)
+    def feed(self, chunk: bytes) -> bytes:
+        self.done += len(chunk)
+        self.blob.update(chunk)
+        if self.error is not None:
+            return b""
         try:
-            with disk_errors(self.tmp.path):
-                while chunk := self.pipe.chunk():
-                    self._plain(decoder.feed(chunk))
-                self._plain(decoder.finish())
-        except BaseException as exc:  # noqa: BLE001 - raised by finish() in the reading thread
+            plain = self.decoder.feed(chunk)
+        except ArchiveError as exc:  # reported after the digest check: that says more
             self.error = exc
-        finally:
-            self.pipe.broken()
+            return b""
+        self.diff.update(plain)
+        return plain
 
-    def _plain(self, data: bytes) -> None:
-        if data:
-            self.diff.update(data)
-            self.tmp.file.write(data)
-            if self.extract is not None:
-                self.extract.pipe.write(data)
-
-    def finish(self) -> str:
-        """All was written: the diff ID, or the stage's error."""
-        self.pipe.close()
-        self.thread.join()
+    def finish(self, digest: str) -> bytes:
+        actual = "sha256:" + self.blob.hexdigest()
+        if actual != digest:
+            raise DigestMismatch(digest, actual, self.label)
         if self.error is not None:
             raise self.error
-        return "sha256:" + self.diff.hexdigest()
-
-    def stop(self) -> None:
-        self.pipe.cancel()
-        self.thread.join()
-
-
-class _Extractor:
-    """A thread unpacking the layer's tar from a :class:`Pipe` into ``layer.snap/diff`` while
-    the download goes on; only a layer whose digests checked out is ever adopted."""
-
-    def __init__(self, store: Store, layer: _Layer) -> None:
-        self.pipe = Pipe()
-        self.error: BaseException | None = None
-        self.size = -1
-        dest = os.path.join(layer.snap, "diff")
-        self.thread = threading.Thread(
-            target=self._run, args=(store, dest, f"layer {layer.short}"), daemon=True
-        )
-        self.thread.start()
-
-    def _run(self, store: Store, dest: str, label: str) -> None:
-        try:
-            self.size = store.layers.driver.create(
-                dest, None, cast(BinaryIO, self.pipe), source=label
-            ).size
-        except BaseException as exc:  # noqa: BLE001 - handed to the download thread
-            self.error = exc
-        finally:
-            self.pipe.broken()
-
-    def finish(self) -> int:
-        self.pipe.close()
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-        return self.size
-
-    def stop(self) -> None:
-        """Give up (the download failed or restarts): the half snapshot is never adopted."""
-        self.pipe.cancel()
-        self.thread.join()
+        plain = self.decoder.finish()
+        self.diff.update(plain)
+        return plain
 
 
 def _unpack(store: Store, layer: _Layer, parent: str, label: str, emit: Progress) -> LayerRecord:
-    """Move a downloaded layer's tar into the blob store (its name is its diff ID); adopt the
-    snapshot the download filled, or unpack it now."""
+    """Move a downloaded layer's tar into the blob store (its name is its diff ID), unpack it."""
     if store.layers.has(layer.chain):
         return store.layers.get(layer.chain)
     path = store.blobs.path(layer.diff_id)
@@ -427,11 +323,6 @@ def _unpack(store: Store, layer: _Layer, parent: str, label: str, emit: Progress
             layer.tmp.commit(path)
         opener = lambda: open(path, "rb")  # noqa: E731, SIM115 - digested on its way in just now
     emit(TransferEvent(layer.short, "Extracting"))
-    if layer.snap and layer.size >= 0:
-        with disk_errors(store.layers.dir):
-            os.makedirs(store.layers.dir, exist_ok=True)
-            rec = store.layers.adopt(layer.snap, parent, layer.diff_id, layer.size)
-    else:
-        rec = store.layers.create(parent, layer.diff_id, opener, label)
+    rec = store.layers.create(parent, layer.diff_id, opener, label)
     emit(TransferEvent(layer.short, "Pull complete"))
     return rec
