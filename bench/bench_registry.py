@@ -8,9 +8,11 @@ The image: one ~100 MB layer (half incompressible bytes, half text), imported in
 * pull: ``ipydock pull`` into an empty store (download, digest checks, decompress, unpack a
   snapshot) against ``skopeo copy docker://… oci:DIR`` (download and digest checks only).
 
-Then, beside a private dockerd 20.10 (``--no-docker`` skips it): ``pull`` of a five-layer image
-(5 x 20 MB) pushed by ipydock, by ``docker pull`` (after ``docker rmi``) and ``ipydock pull`` into
-an empty store; the registry runs in dockerd's network namespace and ipydock joins it.
+Then, beside a private dockerd 20.10 (``--no-docker`` skips it): ``pull`` of a real multi-layer
+image, Debian minbase (``ipydock image bootstrap``) plus a Python stack apt-installed in two
+build steps (~440 MB, made once into ``--cache``), loaded into dockerd and pushed by ``docker
+push``; then ``docker pull`` (after ``docker rmi``) against ``ipydock pull`` into an empty store.
+The registry runs in dockerd's network namespace and ipydock joins it.
 
 Each side runs through its CLI in a new process (ipydock without its command server, so the
 start-up is paid as skopeo pays its own), alternating, median of ``--runs``. Prints the times and
@@ -70,6 +72,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--size-mb", type=int, default=100)
     parser.add_argument("--no-docker", action="store_true", help="skip the rows beside dockerd")
+    parser.add_argument(
+        "--cache",
+        default="/var/tmp/ipydock-bench-pystack",
+        help="where the Debian + Python stack store is made once and kept",
+    )
     opts = parser.parse_args()
     if shutil.which("skopeo") is None or not os.path.exists("/usr/bin/docker-registry"):
         sys.exit("needs skopeo and docker-registry (scripts/setup.sh --test)")
@@ -120,24 +127,47 @@ def main() -> None:
             i, s = med["i" + op], med["s" + op]
             print(f"{op:6} {i:8.2f} {s:8.2f} {i / s:6.2f}")
         if not opts.no_docker:
-            docker_pull_rows(work, opts.runs)
+            docker_pull_rows(work, opts.runs, opts.cache or os.path.join(work, "pystack"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def docker_pull_rows(work: str, runs: int) -> None:
-    from ipydock.engine.store import Store
-    from ipydock.testing import Dockerd, add_step, busybox_tarball, layer_tar
+PYSTACK = """\
+FROM bench/debian:bookworm
+RUN apt-get update -q && apt-get install -y -q --no-install-recommends python3-numpy \\
+    && rm -rf /var/lib/apt/lists/*
+RUN apt-get update -q && apt-get install -y -q --no-install-recommends python3-pandas \\
+    && rm -rf /var/lib/apt/lists/*
+"""
 
-    store = Store(os.path.join(work, "multi"))
-    run(ipydock_cmd("import", busybox_tarball(os.path.join(work, "bb.tgz")), "base",
-                    root=store.root))  # fmt: skip
-    parent = "base"
-    for i in range(5):
-        blob = os.urandom(10 * MB) + b"text %08d\n" * (10 * MB // 14)
-        add_step(store, parent, f"layer {i}", layer=layer_tar({f"data/{i}": blob}),
-                 tags=[f"step{i}"])  # fmt: skip
-        parent = f"step{i}"
+
+def pystack_store(path: str) -> str:
+    """A store holding ``bench/pystack``: ``image bootstrap`` of Debian minbase, then a build
+    that apt-installs a Python stack in two steps (three layers). Kept in ``path`` (made
+    once: it takes minutes and needs the Debian mirror)."""
+    if os.path.exists(os.path.join(path, "pystack.done")):
+        return path
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(os.path.join(path, "context"))
+    with open(os.path.join(path, "context", "Dockerfile"), "w") as f:
+        f.write(PYSTACK)
+    store = os.path.join(path, "store")
+    run(ipydock_cmd("image", "bootstrap", "-q", "bench/debian:bookworm", root=store))
+    run(ipydock_cmd("build", "-q", "-t", "bench/pystack", os.path.join(path, "context"),
+                    root=store))  # fmt: skip
+    open(os.path.join(path, "pystack.done"), "w").close()
+    return path
+
+
+def docker_pull_rows(work: str, runs: int, cache: str) -> None:
+    """``docker pull`` against ``ipydock pull`` of the Debian + Python stack image, which
+    docker itself pushed (``docker load`` of ``ipydock save``, then ``docker push``)."""
+    from ipydock.testing import Dockerd
+
+    base = pystack_store(cache)
+    store = os.path.join(base, "store")
+    archive = os.path.join(work, "pystack.tar")
+    run(ipydock_cmd("save", "-o", archive, "bench/pystack", root=store))
     with Dockerd(own_network=True) as dockerd:
         assert dockerd.proc is not None
         netns = f"/proc/{dockerd.proc.pid}/ns/net"
@@ -145,25 +175,40 @@ def docker_pull_rows(work: str, runs: int) -> None:
                        check=True)  # fmt: skip
         reg = LocalRegistry(netns=netns, prefix="ipydock-bench-registry-").start()
         try:
-            name = f"{reg.host}/bench/multi:1"
+            name = f"{reg.host}/bench/pystack:1"
             inside = ["nsenter", f"--net={netns}", "--"]
-            run(ipydock_cmd("tag", parent, name, root=store.root))
-            run(inside + ipydock_cmd("push", name, root=store.root))
             docker = ["docker", "-H", dockerd.host]
+            subprocess.run([*docker, "load", "-q", "-i", archive], check=True,
+                           capture_output=True)  # fmt: skip
+            subprocess.run([*docker, "tag", "bench/pystack", name], check=True)
+            subprocess.run([*docker, "push", name], check=True, capture_output=True)
+            subprocess.run([*docker, "rmi", "-f", "bench/pystack"], capture_output=True)
             times: dict[str, list[float]] = {"docker": [], "ipydock": []}
+            size = 0
             for n in range(runs):
                 subprocess.run([*docker, "rmi", "-f", name], capture_output=True)
                 times["docker"].append(run([*docker, "pull", "-q", name]))
                 fresh = os.path.join(work, f"multi-pull-{n}")
                 times["ipydock"].append(run(inside + ipydock_cmd("pull", name, root=fresh)))
+                if not size:
+                    size = _image_size(fresh, name)
                 shutil.rmtree(fresh, ignore_errors=True)
             subprocess.run([*docker, "rmi", "-f", name], capture_output=True)
         finally:
             reg.stop()
     i, d = statistics.median(times["ipydock"]), statistics.median(times["docker"])
-    print(f"\nfive 20 MB layers, pull, median of {runs} runs (seconds)")
+    print(f"\nDebian + Python stack ({size / 1e6:.0f} MB, 3 layers, pushed by docker), pull, "
+          f"median of {runs} runs (seconds)")  # fmt: skip
     print(f"{'':6} {'ipydock':>8} {'docker':>8} {'ratio':>6}")
     print(f"{'pull':6} {i:8.2f} {d:8.2f} {i / d:6.2f}")
+
+
+def _image_size(root: str, name: str) -> int:
+    out = subprocess.run(ipydock_cmd("images", "--format", "json", root=root),
+                         capture_output=True, check=True, text=True).stdout  # fmt: skip
+    import json
+
+    return sum(json.loads(line)["size"] for line in out.splitlines() if line.strip())
 
 
 if __name__ == "__main__":

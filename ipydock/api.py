@@ -112,6 +112,12 @@ class Backend(Protocol):
 
     def login(self, server: str | None, username: str, password: str) -> str: ...
 
+    def bootstrap(
+        self, name: str, *, suite: str = "bookworm", variant: str = "minbase",
+        include: Sequence[str] = (), mirror: str | None = None,
+        progress: Callable[[TransferEvent], None] | None = None,
+    ) -> str: ...  # fmt: skip
+
     def logout(self, server: str | None) -> str: ...
 
     def info(self) -> dict[str, Any]: ...

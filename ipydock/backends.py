@@ -162,6 +162,17 @@ class BundledBackend:
 
         return push(self.store, name, progress=progress)
 
+    def bootstrap(
+        self, name: str, *, suite: str = "bookworm", variant: str = "minbase",
+        include: Sequence[str] = (), mirror: str | None = None,
+        progress: Callable[[TransferEvent], None] | None = None,
+    ) -> str:  # fmt: skip
+        from ipydock.commands.bootstrap import BootstrapSpec
+        from ipydock.engine.store.bootstrap import bootstrap
+
+        spec = BootstrapSpec.parse(suite, variant, list(include), mirror)
+        return bootstrap(self.store, name, spec, progress)
+
     def login(self, server: str | None, username: str, password: str) -> str:
         from ipydock.engine.registry.login import login
 

@@ -58,6 +58,7 @@ the boundary where they enter, and chained with ``raise ... from``.
      |    +-- RegistryUnreachable(registry, why)    no connection, TLS failure, timeout
      |    +-- RegistryAuthFailed(registry, why)     bad credentials or access denied
      |    +-- ManifestUnknown(registry, ref)        no such repository, tag or digest there
+     +-- BootstrapFailed(suite, why, kind)   mmdebstrap could not make the root (image bootstrap)
      +-- ArchiveError(source)         a tarball that cannot be read
      |    +-- UnsafeArchiveEntry(entry, reason)   an entry that would escape its target
      +-- BuildError(line, instruction)   a build stopped (line 0: no Dockerfile line at fault)
@@ -78,6 +79,7 @@ __all__ = [
     "AddressUnavailable",
     "ArchiveError",
     "BlobNotFound",
+    "BootstrapFailed",
     "BuildContextError",
     "BuildError",
     "BuildStepFailed",
@@ -476,6 +478,18 @@ class ManifestUnknown(RegistryError):
             f"manifest for {ref} not found: repository does not exist, no such tag or digest, "
             "or it needs `ipydock login`",
         )
+
+
+class BootstrapFailed(IPyDockError):
+    """``image bootstrap`` failed; ``kind``: "suite" (no such suite at the mirror), "mirror"
+    (no answer), "package" (an --include not found), "setup" (a tool or id range missing),
+    "other"."""
+
+    def __init__(self, suite: str, why: str, kind: str = "other") -> None:
+        self.suite = suite
+        self.why = why
+        self.kind = kind
+        super().__init__(f"image bootstrap {suite}: {why}" if suite else f"image bootstrap: {why}")
 
 
 class ArchiveError(IPyDockError):

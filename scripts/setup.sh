@@ -9,6 +9,7 @@ packages=(busybox-static)
 packages+=(uidmap fuse-overlayfs)  # ordinary users: id ranges; layers where the kernel refuses
 packages+=(libseccomp2 tini)  # seccomp profiles (through pyseccomp); tini-static for --init
 packages+=(iptables)  # bridges: isolation, outbound NAT, published ports (DNAT)
+packages+=(mmdebstrap)  # image bootstrap (its unshare mode for ordinary users needs uidmap)
 # Node (>= 18) and npm build the JupyterLab extension (labextension/) during `pip install`.
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)

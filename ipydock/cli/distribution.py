@@ -139,3 +139,30 @@ def _logout(backend: Backend, a: argparse.Namespace) -> str:
 def logout(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
     out.write(_logout(backend, a) + "\n")
     return 0
+
+
+def _bootstrap(backend: Backend, a: argparse.Namespace) -> str:
+    return backend.bootstrap(
+        a.name, suite=a.suite, variant=a.variant, include=a.include or [], mirror=a.mirror,
+        progress=_progress(a),
+    )  # fmt: skip
+
+
+@command("image", "bootstrap", "Make a Debian base image with mmdebstrap", call=_bootstrap)
+@_args(
+    arg("--suite", default="bookworm", help="Debian or Ubuntu codename (default: bookworm)"),
+    arg("--variant", default="minbase",
+        help="mmdebstrap's package set: minbase (default), essential, apt, required, …"),
+    arg("--include", action="append", metavar="PKG,…", help="more packages to install"),
+    arg("--mirror", default=None, metavar="URL",
+        help="the archive to install from (default: mmdebstrap's for the suite)"),
+    _QUIET,
+    arg("name", metavar="NAME[:TAG]"),
+)  # fmt: skip
+def image_bootstrap(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
+    """The image is reproducible with SOURCE_DATE_EPOCH set (same inputs and mirror content:
+    same image ID). As an ordinary user mmdebstrap's unshare mode needs a subuid range."""
+    if not a.quiet:
+        a.progress = text_progress(out)
+    out.write(_bootstrap(backend, a) + "\n")
+    return 0

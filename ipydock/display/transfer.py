@@ -20,7 +20,7 @@ from ipydock.models import TransferEvent
 
 __all__ = ["TransferProgress"]
 
-_DONE = ("Pull complete", "Already exists", "Pushed", "Layer already exists")
+_DONE = ("Pull complete", "Already exists", "Pushed", "Layer already exists", "Bootstrap complete")
 
 
 class TransferProgress(widgets.VBox):

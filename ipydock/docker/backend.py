@@ -233,6 +233,10 @@ class DockerBackend:
             params["fromSrc"], data = source, None
         else:
             data = _read(source)
+        return self._import(params, data)
+
+    def _import(self, params: dict[str, Any], data: Any) -> str:
+        """POST /images/create?fromSrc=…: the new image's ID (``data``: bytes or a file)."""
         # The SDK's public import_image*() have no ``message`` (docker import -m): the request
         # is made with its helpers, as its own import_image_from_data makes it.
         with self._errors("image"):
@@ -244,6 +248,35 @@ class DockerBackend:
             if line.get("error"):
                 raise UsageError(f"image import: {line['error']}")
         return str(lines[-1]["status"]).strip()
+
+    def bootstrap(
+        self, name: str, *, suite: str = "bookworm", variant: str = "minbase",
+        include: Sequence[str] = (), mirror: str | None = None,
+        progress: Callable[[TransferEvent], None] | None = None,
+    ) -> str:  # fmt: skip
+        """The root made as the bundled engine makes it (mmdebstrap on this machine), spooled
+        to a temp file (nothing reaches dockerd from a failed run), then ``docker import``ed
+        with the same PATH, CMD and history text (dockerd records its own "created")."""
+        import tempfile
+
+        from ipydock.commands.bootstrap import ROW, BootstrapSpec, run
+
+        spec = BootstrapSpec.parse(suite, variant, list(include), mirror)
+        repo, tag = convert.split_name(name)
+        emit = progress or (lambda event: None)
+        with tempfile.TemporaryFile(prefix="ipydock-bootstrap-") as spool:
+            with run(spec, emit) as stream:
+                while chunk := stream.read(1 << 20):
+                    spool.write(chunk)
+            size = spool.tell()
+            spool.seek(0)
+            emit(TransferEvent(ROW, "Importing", 0, size))
+            params = {"fromSrc": "-", "repo": repo, "tag": tag or "latest",
+                      "message": spec.history,
+                      "changes": [f"ENV {_PATH}", 'CMD ["bash"]']}  # fmt: skip
+            image_id = self._import(params, spool)
+        emit(TransferEvent(ROW, "Bootstrap complete", size, size))
+        return image_id
 
     def info(self) -> dict[str, Any]:
         with self._errors():
@@ -745,6 +778,9 @@ class DockerBackend:
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+
+_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def _read(source: str | BinaryIO) -> bytes:

@@ -260,8 +260,8 @@ class IPyDock(Magics, Configurable):
 
 
 # commands whose progress a widget shows (docker's progress lines on a terminal)
-_WITH_PROGRESS = {("image", "pull"), ("image", "push"), ("service", "create"),
-                  ("service", "update"), ("service", "scale")}  # fmt: skip
+_WITH_PROGRESS = {("image", "pull"), ("image", "push"), ("image", "bootstrap"),
+                  ("service", "create"), ("service", "update"), ("service", "scale")}  # fmt: skip
 
 
 def _needs_backend(result: Any, spec: Any) -> bool:

@@ -17,7 +17,9 @@ PUBLIC = {
     "parallel": ["Aborted", "Jobs", "run_all", "serialised"],
     "pull": ["host_platform", "parse_platform", "pull"],
     "push": ["push"],
-    "transport": ["certs_dirs", "is_insecure", "offline", "tls_context", "transport_errors"],
+    "transport": [
+        "certs_dirs", "is_insecure", "is_loopback", "offline", "tls_context", "transport_errors",
+    ],
 }  # fmt: skip
 
 

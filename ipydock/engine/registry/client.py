@@ -29,6 +29,7 @@ from ipydock.commands.credentials import Credentials, lookup
 from ipydock.engine.registry import auth
 from ipydock.engine.registry.transport import (
     is_insecure,
+    is_loopback,
     offline,
     tls_context,
     transport_errors,
@@ -75,7 +76,7 @@ class Registry:
             timeout=httpx.Timeout(30.0, read=120.0),
             follow_redirects=True,
             headers={"User-Agent": "ipydock"},
-            verify=tls_context(self.host) or True,
+            verify=tls_context(self.host),
         )
         self.base = ""
         self.challenge: auth.Challenge | None = None
@@ -100,17 +101,26 @@ class Registry:
             raise RegistryUnreachable(self.domain, "offline (IPYDOCK_OFFLINE is set)")
         import httpx
 
-        schemes = ["https", "http"] if is_insecure(self.host) else ["https"]
+        # A loopback registry is asked in plain http first: a TLS one answers that with 400
+        # (or drops it) and is asked again over TLS, and a plain one never costs a handshake.
+        if is_loopback(self.host):
+            schemes = ["http", "https"]
+        else:
+            schemes = ["https", "http"] if is_insecure(self.host) else ["https"]
         last: RegistryUnreachable | None = None
-        for scheme in schemes:
+        for i, scheme in enumerate(schemes):
+            more = i + 1 < len(schemes)
             try:
                 with transport_errors(self.domain):
                     resp = self.client.get(f"{scheme}://{self.host}/v2/")
             except RegistryUnreachable as exc:
-                if isinstance(exc.__cause__, httpx.ConnectError) and scheme == "https":
+                refused = isinstance(exc.__cause__, httpx.ConnectError)
+                if more and (scheme == "http" or refused):
                     last = exc
-                    continue  # a plain-http registry refuses the TLS handshake
+                    continue  # a plain-http registry refuses the TLS handshake, or vice versa
                 raise
+            if resp.status_code == 400 and scheme == "http" and more:
+                continue  # plain http to a TLS registry: ask it over TLS
             if resp.status_code == 400 and last is not None:
                 raise last  # plain http to a TLS registry: the TLS failure is the news
             if resp.status_code not in (200, 401):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import queue
 import threading
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -30,7 +31,7 @@ from ipydock.engine.registry.codec import gzip_compressor
 from ipydock.engine.registry.parallel import Aborted, run_all, serialised
 from ipydock.engine.store.fsutil import TempFile, disk_errors
 from ipydock.engine.store.store import Store
-from ipydock.errors import ImageNotFound, UsageError
+from ipydock.errors import BlobNotFound, ImageNotFound, UsageError
 from ipydock.models import PushResult, TransferEvent
 
 __all__ = ["push"]
@@ -154,33 +155,84 @@ def _stream_layer(
     abort: threading.Event,
 ) -> dict:  # fmt: skip
     """Compress and send at once (one streamed PATCH, as docker pushes); the digest, known at
-    the end, goes in the closing PUT. Progress counts the layer's uncompressed bytes."""
+    the end, goes in the closing PUT. A thread reads, gzips and digests a few chunks ahead of
+    the socket. The stored tar is read as it is (``system check`` verifies the store; the
+    registry digests what it gets): one hash per byte, not two. Progress counts the layer's
+    uncompressed bytes."""
     short = diff_id[7:19]
-    h = hashlib.sha256()
     total = store.blobs.size(diff_id)
+    if not store.blobs.has(diff_id):
+        raise BlobNotFound(diff_id)
+    producer = _Compressor(store.blobs.path(diff_id), abort)
     sent = [0, 0]  # compressed bytes, uncompressed bytes read
 
     def body() -> Iterator[bytes]:
-        comp = gzip_compressor()
-        with store.blobs.open(diff_id) as src:  # checks the stored layer's digest at its end
-            while True:
-                if abort.is_set():
-                    raise Aborted
-                data = src.read(1 << 20)
-                out = comp.compress(data) if data else comp.flush()
-                h.update(out)
-                sent[0] += len(out)
-                sent[1] += len(data)
-                if data:
-                    emit(TransferEvent(short, "Pushing", sent[1], total))
-                if out:
-                    yield out
-                if not data:
-                    return
+        for out, read in producer.chunks():
+            sent[0] += len(out)
+            sent[1] += read
+            if read:
+                emit(TransferEvent(short, "Pushing", sent[1], total))
+            if out:
+                yield out
 
-    digest = reg.upload_stream(ref.path, body(), lambda: "sha256:" + h.hexdigest())
+    try:
+        digest = reg.upload_stream(ref.path, body(), producer.digest)
+    finally:
+        producer.stop()
     emit(TransferEvent(short, "Pushed", total, total))
     return {"mediaType": DOCKER_GZIP, "size": sent[0], "digest": digest}
+
+
+class _Compressor:
+    """gzip (ISA-L level 1, mtime 0) of a file in a thread of its own, a few chunks ahead."""
+
+    def __init__(self, path: str, abort: threading.Event) -> None:
+        self.path = path
+        self.abort = abort
+        self.hash = hashlib.sha256()
+        self.q: queue.Queue[tuple[bytes, int] | BaseException | None] = queue.Queue(4)
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _put(self, item: tuple[bytes, int] | BaseException | None) -> None:
+        while not self._stop.is_set():
+            try:
+                self.q.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def _run(self) -> None:
+        try:
+            comp = gzip_compressor()
+            with disk_errors(self.path), open(self.path, "rb") as src:
+                while not self._stop.is_set():
+                    if self.abort.is_set():
+                        raise Aborted
+                    data = src.read(1 << 20)
+                    out = comp.compress(data) if data else comp.flush()
+                    self.hash.update(out)
+                    self._put((out, len(data)))
+                    if not data:
+                        break
+            self._put(None)
+        except BaseException as exc:  # noqa: BLE001 - raised in the sending thread
+            self._put(exc)
+
+    def chunks(self) -> Iterator[tuple[bytes, int]]:
+        while (item := self.q.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def digest(self) -> str:
+        self.thread.join()
+        return "sha256:" + self.hash.hexdigest()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join()
 
 
 def _gzip(store: Store, diff_id: str, tmp: TempFile, abort: threading.Event) -> tuple[str, int]:
