@@ -86,7 +86,8 @@ def expected_errors(nb: Any) -> set[str]:
     """The cells meant to fail (tagged ``raises-exception``, as nbclient reads them), by their
     first line: a refused build shows the user what the refusal looks like."""
     code = [c for c in nb.cells if c.cell_type == "code"]
-    return {c.source.splitlines()[0] for c in code if "raises-exception" in c.metadata.get("tags", [])}
+    tagged = [c for c in code if "raises-exception" in c.metadata.get("tags", [])]
+    return {c.source.splitlines()[0] for c in tagged}
 
 
 def run_notebook(nb: Any, uid: int, base: str, timeout: int = 180) -> dict[str, Any]:
