@@ -81,6 +81,8 @@ CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "layers-and-whiteouts.ipynb": _layers,
     "registries-push-pull-digests.ipynb": _registries,
 }
+
+
 #: Errors a notebook shows on purpose (the first line of the cell).
 def expected_errors(nb: Any) -> set[str]:
     """The cells meant to fail (tagged ``raises-exception``, as nbclient reads them), by their
