@@ -21,6 +21,7 @@ from ipydock.cli.registry import (
     emit_inspect,
     emit_json,
     print_each,
+    print_logs,
 )
 from ipydock.cli.registry import arguments as _args
 from ipydock.display.text import human_ago, human_size, table
@@ -361,11 +362,7 @@ def _logs_call(backend: Backend, a: argparse.Namespace) -> Iterator[LogEntry]:
        arg("-t", "--timestamps", action="store_true", help="show timestamps"),
        arg("container"))  # fmt: skip
 def container_logs(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    for entry in _logs_call(backend, a):
-        target = sys.stderr if entry.stream == "stderr" else out
-        target.write(f"{entry.time} {entry.text}" if a.timestamps else entry.text)
-        target.flush()
-    return 0
+    return print_logs(_logs_call(backend, a), out, a.timestamps)
 
 
 def _inspect_call(backend: Backend, a: argparse.Namespace) -> list[ContainerDetail]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, NoReturn
 
@@ -28,6 +28,7 @@ __all__ = [
     "emit_inspect",
     "emit_json",
     "print_each",
+    "print_logs",
 ]
 
 
@@ -137,6 +138,15 @@ def each(names: list[str], action: Callable[[str], object]) -> list[ActionResult
         except IPyDockError as exc:
             rows.append(ActionResult(name, str(exc)))
     return rows
+
+
+def print_logs(entries: Iterable[Any], out: IO[str], timestamps: bool = False) -> int:
+    """Log entries as docker prints them: stderr's lines on stderr, each as it comes."""
+    for entry in entries:
+        target = sys.stderr if entry.stream == "stderr" else out
+        target.write(f"{entry.time} {entry.text}" if timestamps else entry.text)
+        target.flush()
+    return 0
 
 
 def print_each(rows: list[ActionResult], out: IO[str]) -> int:

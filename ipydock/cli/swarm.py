@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from ipydock.api import Backend, swarm_of
-from ipydock.cli.registry import FORMAT, NO_TRUNC, arg, command, emit_inspect, emit_json
+from ipydock.cli.registry import FORMAT, NO_TRUNC, arg, command, emit_inspect, emit_json, print_logs
 from ipydock.cli.registry import arguments as _args
 from ipydock.display.text import human_ago, table
 from ipydock.models import LogEntry, NodeInfo, ServiceInfo, StackInfo, TaskInfo
@@ -236,11 +236,7 @@ def _logs_call(backend: Backend, a: argparse.Namespace) -> Iterator[LogEntry]:
        arg("-t", "--timestamps", action="store_true", help="show timestamps"),
        arg("service", metavar="SERVICE"))  # fmt: skip
 def service_logs(backend: Backend, a: argparse.Namespace, out: IO[str]) -> int:
-    for entry in _logs_call(backend, a):
-        target = sys.stderr if entry.stream == "stderr" else out
-        target.write(f"{entry.time} {entry.text}" if a.timestamps else entry.text)
-        target.flush()
-    return 0
+    return print_logs(_logs_call(backend, a), out, a.timestamps)
 
 
 def _scale_call(backend: Backend, a: argparse.Namespace) -> list[str]:
