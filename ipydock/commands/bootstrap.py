@@ -164,8 +164,14 @@ def run(spec: BootstrapSpec, progress: Progress | None = None) -> Iterator[IO[by
                 os.killpg(proc.pid, signal.SIGTERM)
         else:
             said = -1
-        proc.wait()
-        reader.join()
+        proc.stdout.close()  # its tar writer gets EPIPE, not a full pipe nobody reads
+        try:
+            proc.wait(timeout=60)  # it removes its temp dir on SIGTERM
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        reader.join(timeout=60)  # its log: ended with the last holder of its stderr
         # mmdebstrap failed on its own (the reader then saw a cut-short tar): its cause is
         # the news; stopped by us because the reader failed (a full disk…): the reader's is
         before = lines if said < 0 else lines[:said]
