@@ -38,6 +38,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))
+# the default-bridge row uses a bridge of its own, removed at the end (a running ipydock's
+# ipydock0 is not touched)
+os.environ.setdefault("IPYDOCK_LINK_PREFIX", "ipdnr")
+os.environ.setdefault("IPYDOCK_DEFAULT_BRIDGE", "ipdnr0")
 
 from ipydock.engine.runtime import Rootfs, Runtime, Spec, build_plan, cgroups  # noqa: E402
 from ipydock.testing import Dockerd, busybox_tarball  # noqa: E402
@@ -279,6 +283,9 @@ def main() -> None:
         if crun is not None:
             stack.callback(crun.close)
         root = work / "store"
+        from ipydock.engine.network.bridge import drop_default_bridge
+
+        stack.callback(drop_default_bridge)
         backend = BundledBackend(Store(str(root)))
         stack.callback(backend.close)
         stack.callback(cgroups.remove_parent, "ipydock")
