@@ -423,19 +423,15 @@ class _Answered(Exception):
 
 
 async def archive_head(h: Handler, name: str) -> None:
-    path = h.query("path")
-    try:
-        tmp = await _copy_out(h, name, path)
-    except _Answered:
-        return
-    try:
-        h.set_header("X-Docker-Container-Path-Stat", _stat_header(tmp, path))
-    finally:
-        os.unlink(tmp)
-    h.no_content(200)
+    await _archive(h, name, body=False)
 
 
 async def archive_get(h: Handler, name: str) -> None:
+    await _archive(h, name, body=True)
+
+
+async def _archive(h: Handler, name: str, *, body: bool) -> None:
+    """``HEAD``/``GET …/archive?path=``: the path's stat header, and with ``body`` its tar."""
     path = h.query("path")
     try:
         tmp = await _copy_out(h, name, path)
@@ -443,14 +439,18 @@ async def archive_get(h: Handler, name: str) -> None:
         return
     try:
         h.set_header("X-Docker-Container-Path-Stat", _stat_header(tmp, path))
-        h.set_header("Content-Type", "application/x-tar")
-        with open(tmp, "rb") as f:
-            while chunk := f.read(1 << 20):
-                h.write(chunk)
-                await h.flush()
+        if body:
+            h.set_header("Content-Type", "application/x-tar")
+            with open(tmp, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    h.write(chunk)
+                    await h.flush()
     finally:
         os.unlink(tmp)
-    h.finish()
+    if body:
+        h.finish()
+    else:
+        h.no_content(200)
 
 
 async def archive_put(h: Handler, name: str) -> None:
