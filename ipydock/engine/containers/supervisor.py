@@ -38,6 +38,8 @@ import socket
 import stat
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from ipydock.engine.containers import network, specconv
@@ -48,11 +50,13 @@ from ipydock.engine.containers.ttyhub import TerminalHub, read_size
 from ipydock.engine.runtime import cgroups
 from ipydock.engine.runtime.console import recv_master
 from ipydock.engine.runtime.detach import detach
-from ipydock.engine.runtime.plan import build_plan
+from ipydock.engine.runtime.plan import Plan, build_plan
 from ipydock.engine.runtime.process import ExitStatus
 from ipydock.engine.runtime.proctitle import set_title
 from ipydock.engine.runtime.spawn import (
     PR_SET_PDEATHSIG,
+    Child,
+    Prepared,
     enter_user_namespace,
     prctl,
     read_report,
@@ -60,6 +64,7 @@ from ipydock.engine.runtime.spawn import (
 )
 from ipydock.engine.runtime.spec import Resources, cgroup_resources
 from ipydock.engine.store.fsutil import remove_tree
+from ipydock.errors import CgroupError
 
 __all__ = ["PROOT_MARKER", "cgroup_parent", "main", "rootfs_dirs", "run_detached"]
 
@@ -195,7 +200,7 @@ class Supervisor:
                                        rootless=self.rootless,
                                        console_size=self.console_size)  # fmt: skip
             name = f"{cgroup_parent()}/{self.rec.id}"
-            cgroup = None if self.rootless else _cgroup_for(name, cgroup_resources(spec))
+            cgroup = None if self.rootless else self._cgroup(name, cgroup_resources(spec))
         except Exception as exc:  # noqa: BLE001 - reported as a failed start
             self.failed({"step": "spec", "errno": 0, "detail": str(exc), "exit_code": 125})
             return None
@@ -204,6 +209,32 @@ class Supervisor:
         finally:
             if cgroup is not None:
                 cgroup.remove()
+
+    def _cgroup(self, name: str, resources: Resources) -> cgroups.Cgroup | None:
+        """The spare's prepared cgroup renamed for this container (first run), else a new one."""
+        if _prepared is not None:
+            try:
+                return cgroups.adopt(_prepared[1], name, resources)
+            except CgroupError as exc:
+                print(f"the prepared cgroup could not be used: {exc}", file=sys.stderr)
+                _discard_prepared()
+        return _cgroup_for(name, resources)
+
+    def _spawn(self, plan: Plan, stdio: tuple[int, int, int], paused: bool) -> Child:
+        """pid 1: from the spare's prepared candidate (first run, in its cgroup already) when
+        it fits, else a new fork."""
+        global _prepared
+        if _prepared is not None:
+            candidate, _cgroup = _prepared
+            _prepared = None
+            if plan.new_pid:
+                try:
+                    return candidate.start(replace(plan, cgroup_procs=()), stdio, paused)
+                except OSError as exc:
+                    print(f"the prepared pid 1 was gone ({exc}): forking a new one",
+                          file=sys.stderr)  # fmt: skip
+            candidate.discard()
+        return spawn(plan, stdio, paused=paused)
 
     def _spawn_and_follow(self, spec: Any, cgroup: cgroups.Cgroup | None) -> ExitStatus | None:
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
@@ -219,7 +250,7 @@ class Supervisor:
 
                 child = proot.spawn(plan, (stdin, out_w, err_w))
             else:
-                child = spawn(plan, (stdin, out_w, err_w), paused=wired)
+                child = self._spawn(plan, (stdin, out_w, err_w), paused=wired)
         except Exception as exc:  # noqa: BLE001
             for fd in (out_r, out_w, err_r, err_w, *((stdin, held) if held >= 0 else ())):
                 os.close(fd)
@@ -563,6 +594,65 @@ def _count_restart(state: State) -> None:
     state.restart_count += 1
 
 
+#: What :func:`prepare` made in a spare for the first run: a pid 1 waiting in a cgroup.
+_prepared: tuple[Prepared, cgroups.Cgroup] | None = None
+_SPARE_PREFIX = "spare-"
+
+
+def prepare() -> Callable[[], None] | None:
+    """Called by a spare before it waits for its container (``forkserver``): as root on cgroup
+    v1, a cgroup ``PARENT/spare-PID`` with docker's device rules and a pid 1 forked into it
+    (``spawn.Prepared``), so a start pays neither the cgroup join's RCU grace period nor the
+    fork. Returns what discards them when no container comes; None where nothing was made
+    (rootless, PRoot, cgroup v2, no cgroup rights: each start then does it all)."""
+    global _prepared
+    if os.geteuid() != 0 or cgroups.detect() != "v1":
+        return None
+    _sweep_spares()
+    try:
+        cgroup = cgroups.create_spare(f"{cgroup_parent()}/{_SPARE_PREFIX}{os.getpid()}")
+    except CgroupError:
+        return None
+    try:
+        _prepared = (Prepared(cgroup.procs_files()), cgroup)
+    except OSError:
+        cgroup.remove()
+        return None
+    return _discard_prepared
+
+
+def _discard_prepared() -> None:
+    global _prepared
+    if _prepared is not None:
+        candidate, cgroup = _prepared
+        _prepared = None
+        candidate.discard()
+        with contextlib.suppress(CgroupError):
+            cgroup.remove()
+
+
+def _sweep_spares() -> None:
+    """Remove spare cgroups whose spare is gone (it was killed before it could)."""
+    for mount in set(cgroups.v1_mounts().values()):
+        parent = os.path.join(mount, cgroup_parent())
+        with contextlib.suppress(OSError):
+            for name in os.listdir(parent):
+                pid = name[len(_SPARE_PREFIX) :]
+                if name.startswith(_SPARE_PREFIX) and pid.isdigit() and not _alive(int(pid)):
+                    with contextlib.suppress(OSError):
+                        os.rmdir(os.path.join(parent, name))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def warm_up() -> None:
     """Imports a supervisor needs beyond this module: netlink (pyroute2, ~100 ms, and the
     message classes of rtnl.py), IPAM, ports, rules, DNS for a container on a bridge network,
@@ -598,7 +688,10 @@ def run_detached(root: str, container_id: str, notify_fd: int, stdin_fd: int = -
                       os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)  # fmt: skip
         os.dup2(log, 2)
         os.dup2(notify_fd, 3)
-        os.closerange(4, 1 << 16)  # the helper's sockets, pidfds and pipes are not ours
+        # the helper's sockets, pidfds and pipes are not ours; what prepare() made is
+        keep = sorted(_prepared[0].fds()) if _prepared is not None else []
+        for low, high in zip([4, *(k + 1 for k in keep)], [*keep, 1 << 16], strict=True):
+            os.closerange(low, high)
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         set_title(f"ipydock-supervisor {container_id[:12]}")

@@ -26,10 +26,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ipydock.engine.runtime import devfilter
+from ipydock.engine.runtime.spec import DOCKER_DEVICE_RULES as DEFAULT_DEVICE_RULES
 from ipydock.engine.runtime.spec import DeviceRule, Resources
 from ipydock.errors import CgroupError
 
-__all__ = ["CGROUP_ROOT", "Cgroup", "create", "detect", "remove_parent", "v1_mounts"]
+__all__ = [
+    "CGROUP_ROOT", "Cgroup", "adopt", "create", "create_spare", "detect", "remove_parent",
+    "v1_mounts",
+]  # fmt: skip
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 _V1_CONTROLLERS = ("memory", "pids", "cpu", "devices")
@@ -119,6 +123,46 @@ def create(name: str, resources: Resources) -> Cgroup:
     except BaseException:
         cgroup.remove()
         raise
+    return cgroup
+
+
+def create_spare(name: str) -> Cgroup:
+    """A v1 cgroup made ahead of need (a spare supervisor's, see ``spawn.Prepared``): every
+    hierarchy ipydock uses, with docker's default device rules; :func:`adopt` gives it to a
+    container. v2 hosts are not prepared this way (CgroupError)."""
+    if detect() == "v2":
+        raise CgroupError(name, "spare cgroups are made on cgroup v1 only")
+    cgroup = _create_v1(name)
+    try:
+        _restrict_devices(cgroup, DEFAULT_DEVICE_RULES)
+    except BaseException:
+        cgroup.remove()
+        raise
+    return cgroup
+
+
+def adopt(spare: Cgroup, name: str, resources: Resources) -> Cgroup:
+    """The spare cgroup renamed to ``name`` (a rename within the parent: no one joins, no
+    grace period), with the limits and device rules of ``resources``."""
+    placed = []
+    for controller, path in spare.placed:
+        target = os.path.join(os.path.dirname(path), os.path.basename(name))
+        if os.path.dirname(path) != os.path.dirname(target) or not path.endswith(spare.name):
+            raise CgroupError(name, "a spare cgroup can only be renamed within its parent")
+        try:
+            os.rename(path, target)
+        except OSError as exc:
+            raise CgroupError(path, f"cannot rename to {target}: {exc.strerror}") from exc
+        placed.append((controller, target))
+    cgroup = Cgroup(name, spare.version, tuple(placed))
+    for path, value in _limit_files(cgroup, resources):
+        _write(path, value)
+    if resources.devices is None:  # privileged: every device, as the parent allows
+        devices = cgroup._v1_dir("devices")
+        if devices is not None:
+            _write(f"{devices}/devices.allow", "a")
+    elif resources.devices != DEFAULT_DEVICE_RULES:
+        _restrict_devices(cgroup, resources.devices)
     return cgroup
 
 

@@ -193,23 +193,31 @@ def _fork_spare(target: str) -> socket.socket:
     two (:func:`~ipydock.engine.runtime.detach.detach`): the caller holds the next spare
     before it needs it. ``target``'s module (and what its ``warm_up()`` imports) is imported
     here, in the helper, once: every spare is forked warm, and the runtime itself imports
-    nothing above it. When that socket closes unused, the spare reads EOF and exits."""
+    nothing above it. The module's ``prepare()``, if any, runs in the spare while it waits
+    (off everyone's clock) and returns what undoes it. When that socket closes unused, the
+    spare reads EOF, undoes what it prepared and exits."""
     module_name, _, name = target.partition(":")
     module = importlib.import_module(module_name)
     run = getattr(module, name)
     warm_up = getattr(module, "warm_up", None)
     if warm_up is not None:  # its imports, made here once: every spare forked after has them
         warm_up()
+    prepare = getattr(module, "prepare", None)
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 
     def wait_for_work() -> None:
         os.dup2(theirs.fileno(), 3)
         os.closerange(4, 1 << 16)  # our control socket, pidfds, other spares
+        # what the target makes ahead of its work (the supervisor: pid 1 in its cgroup), with
+        # what undoes it if no work comes
+        discard = prepare() if prepare is not None else None
         work = socket.socket(fileno=3)
         message, fds = protocol.recv(work)
         work.close()  # fd 3 is the notify pipe's in run_detached
         if message is not None:
-            run(*message["args"], *fds)  # fd 3 is free again: the first fd lands there
+            run(*message["args"], *fds)
+        elif discard is not None:
+            discard()
 
     detach(wait_for_work)
     theirs.close()

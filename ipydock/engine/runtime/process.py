@@ -238,6 +238,20 @@ class ForkServer:
                 os.close(fd)
         raise HelperDied(self._proc.poll() if self._proc else None)
 
+    def _retire_spare_locked(self) -> None:
+        """Let the ordered spare go and wait until it has: it reads EOF, undoes what it
+        prepared (a cgroup, a waiting pid 1) and exits, which closes its socket."""
+        assert self._spare is not None
+        with self._spare:
+            _message, fds = protocol.recv(self._spare)
+        self._spare = None
+        for fd in fds[1:]:
+            os.close(fd)
+        if fds:
+            with socket.socket(fileno=fds[0]) as spare:
+                spare.shutdown(socket.SHUT_WR)
+                spare.recv(1)
+
     def _await_start(self, sock: socket.socket, paused: bool, command: str) -> ContainerProcess:
         try:
             message, fds = protocol.recv(sock)
@@ -255,9 +269,8 @@ class ForkServer:
     def close(self) -> None:
         """Stop the helper; it kills and reaps the containers it still owns."""
         with self._lock:
-            if self._spare is not None:  # the spare in it (if any) reads EOF and leaves
-                self._spare.close()
-                self._spare = None
+            if self._spare is not None:
+                self._retire_spare_locked()
             if self._control is not None:
                 self._control.close()
                 self._control = None

@@ -74,6 +74,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Child",
+    "Prepared",
     "StepError",
     "default_signals",
     "enter_user_namespace",
@@ -313,6 +314,113 @@ def spawn(plan: Plan, stdio: tuple[int, int, int], paused: bool = False) -> Chil
     if theirs is not None:
         theirs.close()
     return Child(pid, os.pidfd_open(pid), report_r, go_w, mine)
+
+
+class Prepared:
+    """A pid 1 forked ahead of need: already in a new pid namespace and in its cgroup, it waits
+    for a plan (:meth:`start`). Joining a cgroup costs the writer a full RCU grace period when
+    none ran lately (4-11 ms here, one per start when starts are tens of ms apart) and a
+    Python fork costs a few more: a spare supervisor pays both before it has a container.
+
+    ::
+
+        prepare(procs files)   unshare(NEWPID); fork -----> candidate: parent-death signal,
+                               setns(own pidns)             close every other fd, join the
+                                                            cgroup, wait on its socket
+        start(plan, stdio) ---- plan + fds ---------------> _child_main: as a spawn() child
+
+    :meth:`discard` (or our exit: parent-death signal) ends an unused one.
+    """
+
+    def __init__(self, cgroup_procs: tuple[str, ...]) -> None:
+        import socket
+
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        # not _own_pidns_fd(): a spare closes every fd but ours when its container comes
+        own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        # opened here: the cgroup may be renamed (adopted) before the candidate joins
+        procs = [os.open(p, os.O_WRONLY | os.O_CLOEXEC) for p in cgroup_procs]
+        unshare(CLONE_NEWPID)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                mine.close()
+                _candidate_main(theirs.fileno(), procs)
+        finally:
+            setns(own, CLONE_NEWPID)
+            for fd in (own, *procs):
+                os.close(fd)
+        theirs.close()
+        self.pid, self.pidfd, self._sock = pid, os.pidfd_open(pid), mine
+
+    def start(self, plan: Plan, stdio: tuple[int, int, int], paused: bool = False) -> Child:
+        """Hand the candidate ``plan`` (without ``cgroup_procs``: it has joined) and its stdio;
+        then as :func:`spawn`. Raises OSError if the candidate is gone (the caller spawns)."""
+        from ipydock.engine.runtime import protocol
+
+        report_r, report_w = os.pipe2(os.O_CLOEXEC)
+        go_r, go_w = os.pipe2(os.O_CLOEXEC) if paused else (-1, -1)
+        mine, theirs = console.socketpair() if plan.terminal else (None, None)
+        fds = [report_w, *stdio, go_r, theirs.fileno() if theirs is not None else -1]
+        passed = [fd for fd in fds if fd >= 0]
+        slots = [passed.index(fd) if fd >= 0 else -1 for fd in fds]
+        try:
+            protocol.send(self._sock, {"plan": plan.to_dict(), "slots": slots}, passed)
+        except OSError:
+            for fd in (report_r, go_w):
+                if fd >= 0:
+                    os.close(fd)
+            if mine is not None:
+                mine.close()
+            raise
+        finally:
+            os.close(report_w)
+            if go_r >= 0:
+                os.close(go_r)
+            if theirs is not None:
+                theirs.close()
+            self._sock.close()
+        return Child(self.pid, self.pidfd, report_r, go_w, mine)
+
+    def fds(self) -> tuple[int, int]:
+        """The fds this object holds (a process that closes the rest keeps these)."""
+        return self._sock.fileno(), self.pidfd
+
+    def discard(self) -> None:
+        """Kill and reap an unused candidate."""
+        self._sock.close()
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(self.pidfd, _SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+        os.close(self.pidfd)
+
+
+def _candidate_main(sock_fd: int, procs: list[int]) -> None:
+    """Body of a :class:`Prepared` candidate; never returns."""
+    import socket
+
+    from ipydock.engine.runtime import protocol
+
+    try:
+        prctl(PR_SET_PDEATHSIG, _SIGKILL)
+        os.dup2(sock_fd, 3)
+        for i, fd in enumerate(procs):
+            os.dup2(fd, 4 + i)
+        _libc.syscall(_SYS_CLOSE_RANGE, 4 + len(procs), ctypes.c_uint(0xFFFFFFFF), 0)
+        for i in range(len(procs)):  # opened by the parent (see Prepared), moved to 4...
+            os.write(4 + i, b"0")
+            os.close(4 + i)
+        sock = socket.socket(fileno=3)
+        message, fds = protocol.recv(sock)
+        sock.close()
+        if message is not None:
+            slots = [fds[i] if i >= 0 else -1 for i in message["slots"]]
+            plan = Plan.from_dict(message["plan"])
+            _child_main(plan, (slots[1], slots[2], slots[3]), slots[0], slots[4], slots[5])
+    except BaseException:  # noqa: BLE001 - the starter sees a closed socket and spawns anew
+        os._exit(125)
+    os._exit(0)
 
 
 def read_report(fd: int) -> dict[str, object] | None:

@@ -1,0 +1,88 @@
+"""A warm backend's spare supervisor prepares the next start: a cgroup with docker's device
+rules and a pid 1 already in it (``supervisor.prepare``, ``spawn.Prepared``); the container
+that comes gets them renamed and handed over, and nothing of an unused spare stays behind."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ipydock.engine.containers import RunOptions, supervisor
+from ipydock.engine.runtime import cgroups
+
+pytestmark = pytest.mark.root
+
+
+def cgroups_of(engine, options: RunOptions) -> dict[str, str]:  # noqa: ANN001
+    seen: list[str] = []
+    result = engine.run(options, output=lambda _s, text: seen.append(text))
+    assert result.exit_code == 0, seen
+    rows = (line.split(":", 2) for line in "".join(seen).splitlines())
+    return {controller: path for _n, controller, path in rows if controller}
+
+
+def spare_dirs(parent: str) -> list[str]:
+    found = []
+    for mount in set(cgroups.v1_mounts().values()):
+        top = os.path.join(mount, parent)
+        if os.path.isdir(top):
+            found += [os.path.join(top, n) for n in os.listdir(top) if n.startswith("spare-")]
+    return found
+
+
+def test_first_run_gets_the_prepared_cgroup_under_its_own_name(engine) -> None:
+    parent = os.environ["IPYDOCK_CGROUP_PARENT"]
+    options = RunOptions("busybox", ("cat", "/proc/self/cgroup"), auto_remove=True,
+                         network="none", name="prepared")  # fmt: skip
+    seen = cgroups_of(engine, options)
+    # the spare joined every hierarchy ipydock uses (a start without one joins only devices)
+    joined = {c: p for c, p in seen.items() if p.startswith(f"/{parent}/")}
+    assert set(joined) == {"memory", "pids", "cpu", "devices"} & set(cgroups.v1_mounts())
+    assert len(set(joined.values())) == 1
+    assert not next(iter(joined.values())).startswith(f"/{parent}/spare-")
+
+
+def test_an_unused_spare_leaves_nothing_when_the_backend_closes(engine) -> None:
+    parent = os.environ["IPYDOCK_CGROUP_PARENT"]
+    engine.run(RunOptions("busybox", ("true",), auto_remove=True, network="none"))
+    assert spare_dirs(parent) != []  # the next start's, waiting
+    engine.close()
+    assert spare_dirs(parent) == []
+
+
+def test_privileged_and_limits_apply_to_a_prepared_cgroup(engine) -> None:
+    parent = os.environ["IPYDOCK_CGROUP_PARENT"]
+    mounts = cgroups.v1_mounts()
+    for flags, privileged in (({"privileged": True}, True), ({}, False)):
+        options = RunOptions("busybox", ("sleep", "60"), network="none",
+                             memory=64 << 20, **flags)  # fmt: skip
+        cid = engine.run(options, detach=True).id
+        try:
+            at = {c: os.path.join(m, parent, cid) for c, m in mounts.items()}
+            with open(f"{at['devices']}/devices.list") as f:
+                rules = f.read().splitlines()
+            assert rules == ["a *:* rwm"] if privileged else "c 1:3 rwm" in rules, rules
+            with open(f"{at['memory']}/memory.limit_in_bytes") as f:
+                assert int(f.read()) == 64 << 20
+        finally:
+            engine.remove_container(cid, force=True)
+
+
+def test_spare_cgroups_of_killed_spares_are_swept(engine, monkeypatch) -> None:
+    parent = f"{os.environ['IPYDOCK_CGROUP_PARENT']}-sweep"
+    monkeypatch.setenv("IPYDOCK_CGROUP_PARENT", parent)
+    dead = os.fork()
+    if dead == 0:
+        os._exit(0)
+    os.waitpid(dead, 0)
+    stale = cgroups.create_spare(f"{parent}/spare-{dead}")
+    alive = cgroups.create_spare(f"{parent}/spare-{os.getpid()}")
+    try:
+        supervisor._sweep_spares()
+        assert all(not os.path.exists(d) for d in stale.dirs)
+        assert all(os.path.isdir(d) for d in alive.dirs)
+    finally:
+        stale.remove()
+        alive.remove()
+        cgroups.remove_parent(parent)
