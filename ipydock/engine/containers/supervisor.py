@@ -656,6 +656,7 @@ def _alive(pid: int) -> bool:
 def warm_up() -> None:
     """Imports a supervisor needs beyond this module: netlink (pyroute2, ~100 ms, and the
     message classes of rtnl.py), IPAM, ports, rules, DNS for a container on a bridge network,
+    pickle for the prepared pid 1 (``spawn.Prepared``),
     and docker's seccomp profile compiled. The fork-server helper calls it once before it forks
     spare supervisors, so none of them pays it on a container's clock."""
     import importlib
@@ -663,7 +664,8 @@ def warm_up() -> None:
     for name in ("pyroute2", "pyroute2.netlink.rtnl.ifinfmsg", "pyroute2.netlink.rtnl.ifaddrmsg",
                  "pyroute2.netlink.rtnl.rtmsg", "ipydock.engine.network.netlink",
                  "ipydock.engine.network.ports", "ipydock.engine.network.firewall",
-                 "ipydock.engine.network.dns", "ipydock.engine.network.slirp"):  # fmt: skip
+                 "ipydock.engine.network.dns", "ipydock.engine.network.slirp",
+                 "pickle"):  # fmt: skip
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
     # Docker's seccomp profile for the default capabilities, compiled (or read from the
