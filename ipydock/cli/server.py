@@ -30,9 +30,13 @@ import struct
 import sys
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ipydock.engine.runtime.proctitle import set_title
 from ipydock.launcher import PACKAGE_DIR, decode_request, socket_path
+
+if TYPE_CHECKING:
+    from ipydock.engine.runtime import ForkServer
 
 __all__ = ["fingerprint", "serve", "status", "stop"]
 
@@ -84,6 +88,8 @@ class Server:
         self.jobs: dict[int, _Job] = {}  # by pid
         self.listener: socket.socket | None = None
         self.lock_fd = -1
+        self.forkserver: ForkServer | None = None
+        self.env = _supervisor_env(os.environ)
 
     def claim(self) -> bool:
         """Take the lock and the socket path; False if another server has them."""
@@ -109,6 +115,36 @@ class Server:
         self.selector.register(listener, selectors.EVENT_READ, self._accept)
         return True
 
+    def order_spare(self) -> None:
+        """Start the fork-server helper and have it fork a spare supervisor, so the first
+        command that starts a container finds one ready. Not with a cgroup parent of the
+        caller's choosing (``IPYDOCK_CGROUP_PARENT``, e.g. a test's): a waiting spare keeps
+        a cgroup under that parent for as long as this server lives."""
+        if "IPYDOCK_CGROUP_PARENT" in os.environ:
+            return
+        from ipydock.engine.containers.lifecycle import SUPERVISOR
+        from ipydock.engine.runtime import ForkServer
+
+        self.forkserver = ForkServer()
+        self.forkserver.order_spare(SUPERVISOR)
+
+    def _spare_for(self, argv: list[str], env: dict[str, str]) -> socket.socket | None:
+        """A spare supervisor for a command that starts a container (``run``, ``start``,
+        ``restart``), if this server's supervisors would see what the caller's would (the
+        same IPYDOCK_* variables and PATH); None otherwise, or if the helper failed."""
+        if self.forkserver is None or not _STARTS & set(argv[:8]):
+            return None
+        if _supervisor_env(env) != self.env:
+            return None
+        from ipydock.engine.containers.lifecycle import SUPERVISOR
+
+        try:
+            return self.forkserver.take_spare(SUPERVISOR)
+        except Exception:  # noqa: BLE001 - the worker forks its own supervisor instead
+            self.forkserver.close()
+            self.forkserver = None
+            return None
+
     def leave(self) -> None:
         """Stop taking commands: unlink the socket, then let the lock go."""
         if self.listener is not None:
@@ -120,6 +156,9 @@ class Server:
         if self.lock_fd >= 0:
             os.close(self.lock_fd)
             self.lock_fd = -1
+        if self.forkserver is not None:
+            self.forkserver.close()
+            self.forkserver = None
 
     def run(self) -> None:
         last = time.monotonic()
@@ -150,6 +189,7 @@ class Server:
         except (OSError, ValueError):
             conn.close()
             return
+        spare = None
         try:
             if len(fds) != 3:
                 conn.close()
@@ -160,12 +200,15 @@ class Server:
                     conn.send(b"stale")
                 conn.close()
                 return
+            spare = self._spare_for(request[2], request[3])
             pid = os.fork()
             if pid == 0:
-                _worker(conn, fds, *request)  # never returns
+                _worker(conn, fds, *request, spare=spare)  # never returns
         finally:
             for fd in fds:
                 os.close(fd)
+            if spare is not None:
+                spare.close()
         job = _Job(conn, pid, os.pidfd_open(pid))
         self.jobs[pid] = job
         self.selector.register(job.pidfd, selectors.EVENT_READ, lambda _fd: self._reap(job))
@@ -197,9 +240,10 @@ class Server:
 
 def _worker(
     conn: socket.socket, fds: list[int], cwd: str, umask: int, argv: list[str],
-    env: dict[str, str],
+    env: dict[str, str], spare: socket.socket | None = None,
 ) -> None:  # fmt: skip
-    """Become the caller's command; never returns into the server's loop."""
+    """Become the caller's command; never returns into the server's loop. ``spare``: a
+    spare supervisor for the container the command starts (``lifecycle.hand_spare``)."""
     code = 1
     try:
         conn.close()
@@ -207,7 +251,15 @@ def _worker(
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
         signal.set_wakeup_fd(-1)
-        os.closerange(3, 1 << 16)  # the listener, other callers' sockets, pidfds, the lock
+        if spare is not None:
+            os.dup2(spare.fileno(), 3)
+            spare.detach()
+        # the listener, other callers' sockets, pidfds, the lock, the fork-server helper's
+        os.closerange(3 if spare is None else 4, 1 << 16)
+        if spare is not None:
+            from ipydock.engine.containers import lifecycle
+
+            lifecycle.hand_spare(socket.socket(fileno=3))
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGHUP, signal.SIG_DFL)
@@ -234,7 +286,22 @@ def _worker(
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
+        if spare is not None:
+            with contextlib.suppress(Exception):
+                from ipydock.engine.containers import lifecycle
+
+                lifecycle.retire_handed_spare()
         os._exit(code)
+
+
+#: Commands that start a container: their worker gets a spare supervisor.
+_STARTS = {"run", "start", "restart"}
+
+
+def _supervisor_env(env: dict[str, str] | os._Environ[str]) -> dict[str, str]:
+    """What of an environment a supervisor's work depends on (cgroup parent, bridge and link
+    names, tools found on PATH)."""
+    return {k: v for k, v in env.items() if k.startswith("IPYDOCK_") or k == "PATH"}
 
 
 def _text(fd: int, mode: str, errors: str = "strict") -> io.TextIOWrapper:
@@ -321,6 +388,8 @@ def serve(idle: float | None = None, ready_fd: int = -1) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     set_title("ipydock-server")
     _preload()
+    with contextlib.suppress(Exception):  # without it, each worker forks its supervisor
+        server.order_spare()
     if ready_fd >= 0:
         os.write(ready_fd, b"ready\n")
         os.close(ready_fd)

@@ -45,9 +45,18 @@ class Served:
                               capture_output=True, text=True, timeout=120, **kw)  # type: ignore[call-overload]  # fmt: skip
 
     def workers(self) -> list[int]:
-        """The server's children: one worker per command in progress."""
+        """The server's children: one worker per command in progress (not its fork-server
+        helper, which forks the spare supervisors it hands to commands that start one)."""
         path = f"/proc/{self.proc.pid}/task/{self.proc.pid}/children"
-        return [int(p) for p in Path(path).read_text().split()]
+        children = [int(p) for p in Path(path).read_text().split()]
+        return [p for p in children if b"forkserver" not in _cmdline(p)]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 @pytest.fixture
@@ -186,3 +195,31 @@ def test_a_connection_lost_after_the_worker_started_does_not_run_the_command_aga
     monkeypatch.setattr(launcher._signal, "signal", lambda *a: None)  # no forwarders here
     assert launcher.run_remote(["image", "rm", "x"]) == 1  # not None: None means "run it here"
     assert "command server went away" in capfd.readouterr().err
+
+
+def _spares() -> set[str]:
+    from ipydock.engine.runtime import cgroups
+
+    return {
+        os.path.join(mount, "ipydock", name)
+        for mount in set(cgroups.v1_mounts().values())
+        if os.path.isdir(os.path.join(mount, "ipydock"))
+        for name in os.listdir(os.path.join(mount, "ipydock"))
+        if name.startswith("spare-")
+    }
+
+
+def test_a_command_that_starts_a_container_gets_a_prepared_spare(engine, root: str) -> None:
+    """The server hands `run` a spare supervisor whose cgroup and pid 1 are made (the default
+    cgroup parent only: a caller's own parent would keep a spare's cgroup for the server's
+    life); stopping the server leaves no spare behind."""
+    before = _spares()
+    env = {k: v for k, v in os.environ.items() if k != "IPYDOCK_CGROUP_PARENT"}
+    with CommandServer({**env, "IPYDOCK_ROOT": root}) as server:
+        served = Served(server)
+        ran = served.ipydock("run", "--rm", "busybox", "cat", "/proc/self/cgroup")
+        assert ran.returncode == 0, ran.stderr
+        joined = dict(line.split(":", 2)[1:] for line in ran.stdout.splitlines())
+        # a prepared cgroup spans memory even without -m (a start of its own joins devices)
+        assert joined["memory"].startswith("/ipydock/") and joined["memory"] == joined["devices"]
+    assert _spares() <= before  # the next command's spare, ordered meanwhile, is gone

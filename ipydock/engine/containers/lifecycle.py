@@ -18,12 +18,14 @@ container whose supervisor was killed: its cgroup is emptied and removed, the st
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import secrets
 import select
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -67,12 +69,14 @@ __all__ = [
     "Attached",
     "create",
     "disk_usage",
+    "hand_spare",
     "image_users",
     "kill",
     "prune",
     "records_of",
     "refresh",
     "remove",
+    "retire_handed_spare",
     "remove_record",
     "start",
     "stop",
@@ -82,6 +86,49 @@ __all__ = [
 
 #: What a spare of the fork-server helper runs for a container: its supervisor.
 SUPERVISOR = "ipydock.engine.containers.supervisor:run_detached"
+#: A spare supervisor's socket the command server handed to this process (its worker) for the
+#: first container it starts (``cli/server.py``); used once.
+_handed_spare: socket.socket | None = None
+
+
+def hand_spare(sock: socket.socket) -> None:
+    """Give this process a spare supervisor (a socket of ``ForkServer.take_spare``) for its
+    next start without a fork server."""
+    global _handed_spare
+    _handed_spare = sock
+
+
+class _HandedSpare:
+    """A handed spare with :meth:`ForkServer.detached`'s signature, for one start."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def detached(self, target: str, args: list[object], fds: list[int]) -> None:
+        from ipydock.engine.runtime import protocol
+
+        assert target == SUPERVISOR
+        with self.sock:
+            protocol.send(self.sock, {"args": args}, fds)
+
+
+def retire_handed_spare() -> None:
+    """Let an unused handed spare go and wait until it has undone what it prepared (a
+    cgroup, a waiting pid 1): when this command's exit is reported, nothing of it is left."""
+    global _handed_spare
+    sock, _handed_spare = _handed_spare, None
+    if sock is not None:
+        with sock, contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_WR)
+            sock.recv(1)
+
+
+def _take_handed_spare() -> _HandedSpare | None:
+    global _handed_spare
+    sock, _handed_spare = _handed_spare, None
+    return _HandedSpare(sock) if sock is not None else None
+
+
 _HOSTS = (
     "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
     "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
@@ -335,8 +382,6 @@ def start(
     tty = bool(rec.config["Config"].get("Tty"))
     starter = None
     if tty and attach:  # the supervisor's fd 0 (ttyhub.py): first message, the size
-        import socket
-
         starter, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         starter.send(b"size %d %d" % console_size)
         stdin = theirs
@@ -351,10 +396,11 @@ def start(
     if log_fd >= 0:
         os.lseek(log_fd, 0, os.SEEK_END)
     r, w = os.pipe2(os.O_CLOEXEC)
+    launcher: ForkServer | _HandedSpare | None = forkserver or _take_handed_spare()
     try:
-        if forkserver is not None:
+        if launcher is not None:
             stdin_fd = _fileno(stdin)
-            forkserver.detached(SUPERVISOR, [store.root, rec.id],
+            launcher.detached(SUPERVISOR, [store.root, rec.id],
                                 [w, *([] if stdin_fd is None else [stdin_fd])])  # fmt: skip
         else:
             _launch(store.root, rec, w, stdin)

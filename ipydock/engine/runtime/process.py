@@ -206,6 +206,21 @@ class ForkServer:
                 spare.close()
             self._order_spare_locked(target)
 
+    def take_spare(self, target: str) -> socket.socket:
+        """A spare for ``target`` to hand to another process (the command server gives one to
+        a worker whose command starts a container); it sends ``{"args": [...]}`` and fds on
+        it, as :meth:`detached` does, or closes it unused. The next spare is ordered."""
+        with self._lock:
+            spare = self._take_spare_locked(target)
+            self._order_spare_locked(target)
+            return spare
+
+    def order_spare(self, target: str) -> None:
+        """Have a spare for ``target`` forked now, before the first :meth:`take_spare`."""
+        with self._lock:
+            if self._spare is None:
+                self._order_spare_locked(target)
+
     def _order_spare_locked(self, target: str) -> None:
         self._start_locked()
         assert self._control is not None
