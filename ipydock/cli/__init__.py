@@ -144,9 +144,14 @@ def _add(sub: argparse._SubParsersAction, name: str, cmd: Command, **kw: object)
     p.set_defaults(run=cmd.run, spec=cmd)
 
 
+#: The parser of every command, made once by a process that forks workers (the command
+#: server): building one costs a short command most of its time (argparse, gettext).
+prebuilt: Parser | None = None
+
+
 def run(argv: Sequence[str], out: IO[str] | None = None) -> int:
     """Parse and run one command; errors raise (the caller decides how they look)."""
-    args = build_parser(argv).parse_args(list(argv))
+    args = (prebuilt or build_parser(argv)).parse_args(list(argv))
     return int(args.run(_backend(args), args, out or sys.stdout))
 
 

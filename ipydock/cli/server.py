@@ -67,7 +67,7 @@ def _preload() -> None:
     from ipydock.engine.store import snapshots  # noqa: F401
 
     cli.load_commands()
-    cli.build_parser()  # warms argparse and its gettext look-ups
+    cli.prebuilt = cli.build_parser()  # every worker parses with it
     parser.parse("FROM scratch\n")  # loads BuildKit's parser (a Go shared library)
     del backends, pipeline
 
