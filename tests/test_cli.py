@@ -7,6 +7,8 @@ import re
 
 import pytest
 
+from ipydock import cli
+
 
 @pytest.fixture
 def imported(ipd, busybox_tgz) -> str:
@@ -130,3 +132,10 @@ def test_image_commands_do_not_import_the_container_engine() -> None:
         }
         & loaded
     )
+
+
+def test_a_command_without_an_engine_makes_no_store(tmp_path, capsys) -> None:
+    root = tmp_path / "never-made"
+    assert cli.main(["--root", str(root), "system", "server", "status"]) == 0
+    assert capsys.readouterr().out.startswith(("running", "not running"))
+    assert not root.exists()

@@ -152,7 +152,8 @@ prebuilt: Parser | None = None
 def run(argv: Sequence[str], out: IO[str] | None = None) -> int:
     """Parse and run one command; errors raise (the caller decides how they look)."""
     args = (prebuilt or build_parser(argv)).parse_args(list(argv))
-    return int(args.run(_backend(args), args, out or sys.stdout))
+    backend = _backend(args) if args.spec.engine else None
+    return int(args.run(backend, args, out or sys.stdout))
 
 
 def _backend(args: argparse.Namespace) -> object:

@@ -51,6 +51,8 @@ class Command:
     call: Callable[[Backend, argparse.Namespace], Any]
     aliases: tuple[str, ...] = ()  # other names inside the group
     top_level: tuple[str, ...] = ()  # docker's short forms: `images`, `rmi`, …
+    # False: the command needs no engine (none is connected: no store is made for it)
+    engine: bool = True
 
 
 COMMANDS: list[Command] = []
@@ -64,16 +66,18 @@ def command(
     aliases: Sequence[str] = (),
     top: Sequence[str] = (),
     call: Callable[[Backend, argparse.Namespace], Any],
+    engine: bool = True,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register ``run``; its docstring-less ``setup`` is the function's ``.setup`` attribute.
 
     ``call`` is the command's data half (see :attr:`Command.call`); ``run`` usually calls it and
-    prints the result.
+    prints the result. ``engine=False``: it gets no backend (None), so none is connected.
     """
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         setup = getattr(fn, "setup", lambda p: None)
-        COMMANDS.append(Command(group, name, help, setup, fn, call, tuple(aliases), tuple(top)))
+        COMMANDS.append(Command(group, name, help, setup, fn, call, tuple(aliases), tuple(top),
+                                engine))  # fmt: skip
         return fn
 
     return wrap

@@ -113,7 +113,7 @@ def _server_call(backend: Backend, a: argparse.Namespace) -> dict[str, Any]:
 
 
 @command("system", "server", "Show or stop the warm command server behind `ipydock`",
-         call=_server_call)  # fmt: skip
+         call=_server_call, engine=False)  # fmt: skip
 @_args(
     arg("action", nargs="?", choices=["status", "stop"], default="status", help="status or stop"),
     FORMAT,
