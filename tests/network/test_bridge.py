@@ -249,11 +249,13 @@ def _helpers(b: BundledBackend, cid: str) -> list[int]:
         return [int(p) for p in f.read().split() if int(p) != pid1]
 
 
-def test_isolation_rules_of_our_own(net_backend) -> None:
-    """Each bridge: accept among members, drop what is routed in unasked (so isolation holds
-    on a host that forwards), accept the way out and the replies (so members talk and reach
-    out beside a dockerd's FORWARD policy of DROP)."""
+def test_isolation_rules_of_our_own(net_backend, monkeypatch) -> None:
+    """One rule set for every bridge of ours: the rules match the bridges' interface group,
+    never a bridge's name or subnet, so making and removing a network runs no iptables while
+    another bridge of ours is there; the drops are in mangle (before any accept of dockerd's),
+    the accepts first in filter's FORWARD (before a dockerd's policy of DROP)."""
     import shutil
+    import subprocess
 
     from ipydock.engine.network import firewall
     from tests.conftest import require
@@ -263,22 +265,61 @@ def test_isolation_rules_of_our_own(net_backend) -> None:
     b = net_backend
     net = b.create_network("ipdn-fw", subnet=f"{NET}.12.0/24")
     device = net.options["com.docker.network.bridge.name"]
-    rules = iptables_rules()
-    assert rules.index(f"-A FORWARD -j {firewall.CHAIN}") + 1 == rules.index(
-        f"-A FORWARD -j {firewall.ACCEPT}")  # fmt: skip
-    assert sorted(r for r in rules if device in r) == [
-        f"-A {firewall.ACCEPT} -i {device} ! -o {device} -j ACCEPT",
-        f"-A {firewall.ACCEPT} -o {device} -j ACCEPT",
-        f"-A {firewall.CHAIN} ! -i {device} -o {device} -m conntrack ! --ctstate "
-        "RELATED,ESTABLISHED,DNAT -j DROP",
-        f"-A {firewall.CHAIN} -i {device} -o {device} -j ACCEPT",
-    ]
-    firewall.remove(device)  # someone flushed them: check says so, --repair puts them back
+    assert _group(device) == firewall.GROUP
+    assert "-A FORWARD -j IPYDOCK-FORWARD" in iptables_rules("filter")
+    assert "-A FORWARD -j IPYDOCK-ISOLATION" in iptables_rules("mangle")
+    assert firewall.has()
+    assert not [r for t in ("mangle", "filter", "nat") for r in iptables_rules(t) if device in r]
+    runs: list[object] = []
+    real = subprocess.run
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: runs.append(a) or real(*a, **k))
+    internal = b.create_network("ipdn-fw-int", subnet=f"{NET}.14.0/24", internal=True)
+    assert _group(internal.options["com.docker.network.bridge.name"]) == firewall.GROUP_INTERNAL
+    b.remove_network("ipdn-fw-int")
+    assert runs == []  # no iptables run
+    monkeypatch.undo()
+    # someone took a rule out: check says so, --repair puts it back
+    mark = next(r for r in iptables_rules("nat") if r.startswith("-A IPYDOCK-POSTROUTING -m mark"))
+    subprocess.run(["iptables", "-w", "-t", "nat", "-D", *mark.split()[1:]], check=True)
+    assert not firewall.has()
     assert f"network ipdn-fw: isolation rules of {device} are missing" in b.check().problems
     b.check(repair=True)
-    assert len([r for r in iptables_rules() if device in r]) == 4
+    assert firewall.has() and mark in iptables_rules("nat")
     b.remove_network("ipdn-fw")
-    assert [r for r in iptables_rules() if device in r] == []
+
+
+def test_rules_left_without_a_bridge_are_found_and_swept(tmp_path) -> None:
+    """A crash after the last bridge of ours went and before its rules did: ``system check``
+    says so and ``--repair`` takes them out (in a network namespace of its own, with a sysfs
+    that shows its links: the host has bridges of ours)."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import require
+
+    require(shutil.which("iptables") is not None, "iptables is not installed")
+    script = (
+        "import json, sys\n"
+        "from ipydock.engine.network import bridge, firewall\n"
+        "firewall._install()\n"
+        "nets = bridge.Networks(sys.argv[1])\n"
+        "found = nets.check()[0]\n"
+        "print(json.dumps([found, nets.check(repair=True)[1], firewall.has(), nets.check()[0]]))"
+    )
+    proc = subprocess.run(["unshare", "--net", "--mount", "--", "sh", "-c",
+                           'mount -t sysfs sysfs /sys && exec "$@"', "sh", sys.executable, "-c",
+                           script, str(tmp_path)], capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [
+        ["ipydock's packet rules are there though none of its bridges is"],
+        ["took out ipydock's packet rules (no bridge of ipydock is left)"], False, []]  # fmt: skip
+
+
+def _group(device: str) -> int:
+    with open(f"/sys/class/net/{device}/netdev_group") as f:
+        return int(f.read())
 
 
 def test_netlink_works_inside_a_running_event_loop() -> None:

@@ -4,8 +4,11 @@ internal network cannot reach it."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
+from ipydock.engine.network import firewall
 from tests.network.conftest import NET, iptables_rules
 
 pytestmark = pytest.mark.root
@@ -16,11 +19,10 @@ def test_containers_reach_the_outside_through_nat(net_backend, run, outside) -> 
     ask = ("nc", "-w", "5", outside.ip, "8090")
     code, out = run(*ask)  # the default bridge
     assert (code, out.strip()) == (0, outside.host_ip), out  # masqueraded: the host's address
-    net = net_backend.create_network("ipdn-out")
+    net_backend.create_network("ipdn-out")
     code, out = run(*ask, network="ipdn-out")
     assert (code, out.strip()) == (0, outside.host_ip), out
-    device = net.options["com.docker.network.bridge.name"]
-    assert f"-A IPYDOCK-POSTROUTING -s {net.subnets[0]} ! -o {device} -j MASQUERADE" in (
+    assert "-A IPYDOCK-POSTROUTING -m mark --mark 0x10000000/0x10000000 -j MASQUERADE" in (
         iptables_rules("nat"))  # fmt: skip
 
 
@@ -33,28 +35,35 @@ def test_an_internal_network_has_no_way_out(net_backend, run, outside) -> None:
     assert code != 0 and outside.host_ip not in out, out
     assert "default" not in out  # no gateway route either, as docker's internal networks
     device = net.options["com.docker.network.bridge.name"]
-    assert not [r for r in iptables_rules("nat") if device in r]  # no MASQUERADE
+    with open(f"/sys/class/net/{device}/netdev_group") as f:
+        assert int(f.read()) == firewall.GROUP_INTERNAL  # dropped in and out, no MASQUERADE
     # members of the internal network still talk to each other
     code, out = run("sh", "-c", "ip -o -4 addr show eth0", network="ipdn-int")
     assert f"{NET}.13." in out
 
 
-def test_a_default_bridge_of_an_older_ipydock_gets_its_nat_rules(net_backend, run) -> None:
-    """A default bridge made before outbound NAT (its state has no rule-set mark) gets the
-    current rules at its next use."""
+def test_a_default_bridge_of_an_older_ipydock_gets_the_current_rules(net_backend, run) -> None:
+    """A default bridge made by an older ipydock (rules of its own naming it, not in our
+    interface group; its state has an older rule-set mark) is put in the group at its next
+    use, and its own rules go."""
     import json
+    import subprocess
 
-    from ipydock.engine.network import bridge, firewall
+    from ipydock.engine.network import bridge, rtnl
 
     assert run("true")[0] == 0  # the default bridge exists now
     state = bridge.BridgeState(bridge.default_bridge())
+    old = f"-A IPYDOCK-POSTROUTING -s 10.254.254.0/24 ! -o {state.device} -j MASQUERADE"
     with state.lock:
         data = json.load(open(state.path))  # noqa: SIM115
-        del data["Rules"]
+        data["Rules"] = 2
         state.write(data)
-        firewall.remove(state.device)
-    assert not [r for r in iptables_rules("nat") if f" {state.device} " in r + " "]
+        subprocess.run(["iptables", "-w", "-t", "nat", *old.split()], check=True)
+        with rtnl.Rtnl() as nl:
+            nl.set_up(socket.if_nametoindex(state.device), group=0)
+    assert old in iptables_rules("nat")
     assert run("true")[0] == 0
-    subnet = net_backend.inspect_network("bridge").subnets[0]
-    assert f"-A IPYDOCK-POSTROUTING -s {subnet} ! -o {state.device} -j MASQUERADE" in (
-        iptables_rules("nat"))  # fmt: skip
+    with open(f"/sys/class/net/{state.device}/netdev_group") as f:
+        assert int(f.read()) == firewall.GROUP
+    assert old not in iptables_rules("nat")
+    assert firewall.has()

@@ -9,7 +9,7 @@ Seven other test runs share the machine, so every kind is counted by a mark of t
                 registries, dockerd, Jupyter) are not leaks
     link        veths and bridges named with this run's link prefix, but its default bridge
     netns       named network namespaces (``/run/netns``) with this run's link prefix
-    rule        iptables rules naming such a link (``IPYDOCK-ISOLATION`` chain)
+    rule        iptables rules of ipydock's chains naming such a link
     cgroup      cgroups below the parents named for this run's pid (``ipydock-*-<pid>-*``)
     dns         live endpoints (names the embedded DNS answers) in this run's bridge state dir
     temp        entries of the stores' ``tmp/`` below the temp dir whose process is gone
@@ -121,13 +121,19 @@ def _links(prefix: str) -> set[str]:
 
 
 def _rules(prefix: str) -> set[str]:
+    """Rules of ipydock's chains naming a link of this run (its rules match interface groups,
+    not names; only port rules and an older ipydock's rules name anything)."""
     if not prefix or os.geteuid() != 0 or shutil.which("iptables") is None:
         return set()
-    proc = subprocess.run(["iptables", "-w", "-S", "IPYDOCK-ISOLATION"], capture_output=True,
-                          text=True, check=False)  # fmt: skip
     default = os.environ.get("IPYDOCK_DEFAULT_BRIDGE", "")
-    return {line for line in proc.stdout.splitlines()
-            if prefix in line and not (default and f" {default} " in f"{line} ")}  # fmt: skip
+    found = set()
+    for table in ("mangle", "filter", "nat"):
+        proc = subprocess.run(["iptables", "-w", "-t", table, "-S"], capture_output=True,
+                              text=True, check=False)  # fmt: skip
+        found |= {line for line in proc.stdout.splitlines()
+                  if line.startswith("-A IPYDOCK") and prefix in line
+                  and not (default and f" {default} " in f"{line} ")}  # fmt: skip
+    return found
 
 
 def _cgroups() -> set[str]:

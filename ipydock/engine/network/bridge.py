@@ -49,7 +49,7 @@ from ipydock.errors import (
 __all__ = ["DEFAULT", "Networks", "is_bridged", "run_dir"]
 
 DEFAULT = "bridge"
-_RULES = 2  # the rule set of firewall.py a default bridge has (2: with NAT and DNAT chains)
+_RULES = 3  # the rule set of firewall.py a bridge has (3: one set for all, the bridge in a group)
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _HOSTS = (
     "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
@@ -194,21 +194,21 @@ class Networks:
 
                 with self._host_lock():
                     pool = ipam.plan(taken=netlink.host_networks(), name=DEFAULT)
-                    netlink.ensure_bridge(device, pool.gateway, pool.subnet.prefixlen)
-                    firewall.add(device, str(pool.subnet))
+                    _make_bridge(device, pool.gateway, pool.subnet.prefixlen)
                 data.update(Subnet=str(pool.subnet), Gateway=str(pool.gateway),
                             IPRange=str(pool.ip_range), Created=_now(),
                             Rules=_RULES)  # fmt: skip
                 state.write(data)
             elif "Subnet" in data and create and not _link_exists(device):
-                from ipydock.engine.network import netlink
-
                 net = IPv4Network(data["Subnet"])
-                netlink.ensure_bridge(device, IPv4Address(data["Gateway"]), net.prefixlen)
+                _make_bridge(device, IPv4Address(data["Gateway"]), net.prefixlen)
             if create and "Subnet" in data and data.get("Rules") != _RULES:
-                # a default bridge made by an ipydock without outbound NAT: its rules now
+                # a default bridge made by an older ipydock (rules of its own, or none): into
+                # the group, our rules whole, its own rules out
+                net = IPv4Network(data["Subnet"])
                 with self._host_lock():
-                    firewall.add(device, data["Subnet"])
+                    _make_bridge(device, IPv4Address(data["Gateway"]), net.prefixlen)
+                    firewall.add(device)
                 data["Rules"] = _RULES
                 state.write(data)
         if "Subnet" not in data:
@@ -289,7 +289,7 @@ class Networks:
                        "Subnet": str(pool.subnet), "Gateway": str(pool.gateway),
                        "IPRange": str(pool.ip_range), "Created": _now(),
                        # docker's inspect shows a gateway it chose only with its subnet
-                       "ShowGateway": bool(gateway or not subnet)}  # fmt: skip
+                       "ShowGateway": bool(gateway or not subnet), "Rules": _RULES}  # fmt: skip
                 if parent:  # no bridge: the name only keys the endpoints' state file
                     net.update(Driver="macvlan", Bridge=f"mv-{nid[:12]}",
                                Options={"parent": parent, **opts})  # fmt: skip
@@ -301,18 +301,15 @@ class Networks:
                 data["Networks"][nid] = net
                 self._save(data)
                 try:
-                    netlink.ensure_bridge(device, pool.gateway, pool.subnet.prefixlen)
-                    firewall.add(device, str(pool.subnet), internal, fresh=True)
+                    _make_bridge(device, pool.gateway, pool.subnet.prefixlen, internal)
                 except BaseException:
-                    firewall.remove(device)
-                    netlink.delete_link(device)
+                    _delete_bridge(device)
                     del data["Networks"][nid]
                     self._save(data)
                     raise
             return net
 
     def remove(self, ref: str) -> str:
-        from ipydock.engine.network import netlink
 
         with self.lock:
             data = self._load()
@@ -325,9 +322,9 @@ class Networks:
                 if active:
                     raise NetworkInUse(net["Name"], sorted(active))
                 if net["Driver"] == "bridge":
-                    with self._host_lock():
-                        firewall.remove(net["Bridge"], net["Subnet"], bool(net["Internal"]))
-                    netlink.delete_link(net["Bridge"])
+                    if net.get("Rules") != _RULES:  # an older ipydock's: rules of its own
+                        firewall.purge(net["Bridge"])
+                    _delete_bridge(net["Bridge"])
                 state.forget()
             del data["Networks"][net["Id"]]
             for nets in data["Connected"].values():
@@ -381,16 +378,27 @@ class Networks:
             elif net["Bridge"] not in host:
                 problems.append(f"network {net['Name']}: bridge {net['Bridge']} is missing")
                 if repair:
-                    netlink.ensure_bridge(net["Bridge"], IPv4Address(net["Gateway"]),
-                                          IPv4Network(net["Subnet"]).prefixlen)  # fmt: skip
+                    _make_bridge(
+                        net["Bridge"],
+                        IPv4Address(net["Gateway"]),
+                        IPv4Network(net["Subnet"]).prefixlen,
+                        bool(net["Internal"]),
+                    )
                     repaired.append(f"made bridge {net['Bridge']} of network {net['Name']}")
-            rules = (net["Bridge"], net["Subnet"], bool(net.get("Internal")))
-            if net["Driver"] == "bridge" and not firewall.has(*rules):
+            internal = bool(net.get("Internal"))
+            if net["Driver"] == "bridge" and not (_in_group(net["Bridge"], internal)
+                                                  and firewall.has()):  # fmt: skip
                 problems.append(f"network {net['Name']}: isolation rules of {net['Bridge']} "
                                 "are missing")  # fmt: skip
                 if repair:
                     with self._host_lock():
-                        firewall.add(*rules)
+                        _make_bridge(
+                            net["Bridge"],
+                            IPv4Address(net["Gateway"]),
+                            IPv4Network(net["Subnet"]).prefixlen,
+                            internal,
+                        )
+                        firewall.add(net["Bridge"], internal)
                     repaired.append(f"put back the isolation rules of network {net['Name']}")
             state = BridgeState(net["Bridge"])
             if not os.path.exists(state.path):
@@ -410,6 +418,11 @@ class Networks:
                             netlink.delete_link(ep["Veth"])
                         repaired.append(f"freed {ep['IPv4']} on network {net['Name']}")
                     state.write(raw)
+        if firewall.orphaned():
+            problems.append("ipydock's packet rules are there though none of its bridges is")
+            if repair:
+                firewall.sweep()
+                repaired.append("took out ipydock's packet rules (no bridge of ipydock is left)")
         for rule in firewall.stale_ports(_alive):
             port = rule.split("--dport ", 1)[1].split()[0]
             problems.append(f"published port {port} of a container that is not running is "
@@ -483,7 +496,9 @@ class Networks:
                                           pool.subnet.prefixlen, gw)  # fmt: skip
             else:
                 if net["Name"] != DEFAULT and not _link_exists(net["Bridge"]):
-                    netlink.ensure_bridge(net["Bridge"], pool.gateway, pool.subnet.prefixlen)
+                    _make_bridge(
+                        net["Bridge"], pool.gateway, pool.subnet.prefixlen, bool(net["Internal"])
+                    )
                 mac = netlink.add_endpoint(pid, net["Bridge"], veth, ifname, addr,
                                            pool.subnet.prefixlen, gw)  # fmt: skip
             name = config["Name"].lstrip("/")
@@ -725,16 +740,41 @@ def rootless_refusal(operation: str) -> NotSupported:
 def drop_default_bridge() -> bool:
     """Remove the host's default bridge if no container uses it (as deleting docker0 with the
     daemon stopped); True if it went. It is made again on the next use."""
-    from ipydock.engine.network import netlink
 
     state = BridgeState(default_bridge())
     if not os.path.exists(state.path):
-        firewall.remove(state.device)
-        return netlink.delete_link(state.device)
+        firewall.purge(state.device)
+        return _delete_bridge(state.device)
     with state.lock:
-        if state.read()["Endpoints"]:
+        data = state.read()
+        if data["Endpoints"]:
             return False
-        firewall.remove(state.device)
-        netlink.delete_link(state.device)
+        if data.get("Rules") != _RULES:
+            firewall.purge(state.device)
+        _delete_bridge(state.device)
         state.forget()
     return True
+
+
+def _make_bridge(device: str, gateway: IPv4Address, prefixlen: int, internal: bool = False) -> None:
+    """A bridge of ours (made if missing, put in its group), our rules in place first."""
+    from ipydock.engine.network import netlink
+
+    with firewall.making(device, internal):
+        netlink.ensure_bridge(device, gateway, prefixlen, group=firewall.group(internal))
+
+
+def _delete_bridge(device: str) -> bool:
+    """Delete a bridge of ours; our rules go after the last one. False if it was not there."""
+    from ipydock.engine.network import netlink
+
+    with firewall.removing():
+        return netlink.delete_link(device)
+
+
+def _in_group(device: str, internal: bool) -> bool:
+    try:
+        with open(f"/sys/class/net/{device}/netdev_group") as f:
+            return int(f.read()) == firewall.group(internal)
+    except (OSError, ValueError):
+        return False

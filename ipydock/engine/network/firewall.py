@@ -1,29 +1,40 @@
 """Packet rules of ipydock's own chains: isolation, outbound NAT, published ports (DNAT).
 
+Every bridge of ours is in one of two interface groups (``IFLA_GROUP``, set when it is made):
+``GROUP`` (with a way out) or ``GROUP_INTERNAL`` (``--internal``). The rules match those groups,
+not bridge names or subnets, so they are the same for every network: they are put in when the
+first bridge of ours is made and taken out after the last one goes; making or removing a
+network in between changes no rule (no ``iptables`` run).
+
 ::
 
-    filter FORWARD -(1st)-> IPYDOCK-ISOLATION        per bridge BR (subnet NET):
-                              -i BR -o BR                          ACCEPT  members talk
-                              ! -i BR -o BR  ctstate not           DROP    nothing new routed
-                                      RELATED,ESTABLISHED,DNAT             in (another bridge)
-                              -i BR ! -o BR                        DROP    --internal only
-                              ! -i BR -o BR                        DROP    --internal only
-                   -(2nd)-> IPYDOCK-FORWARD          (not --internal)
-                              -i BR ! -o BR                        ACCEPT  out to the world
-                              -o BR                                ACCEPT  replies, DNAT'd
-    nat POSTROUTING ------> IPYDOCK-POSTROUTING      (not --internal)
-                              -s NET ! -o BR                       MASQUERADE  outbound NAT
-                              -o BR  src-type LOCAL                MASQUERADE  127.0.0.1 -> -p
+    mangle FORWARD -------> IPYDOCK-ISOLATION       only drops (mangle: before any filter
+                                                    chain, a dockerd's accepts included)
+                              frame bridged within a bridge    RETURN  members talk (L2)
+                              in group INTERNAL                DROP    no way out
+                              out group INTERNAL               DROP    no way in
+                              out group, ctstate not           DROP    nothing new routed in
+                                RELATED,ESTABLISHED,DNAT               (another bridge, the LAN)
+                              in group, -o docker0|br-+, new   DROP    not into dockerd's
+                                                                        networks either
+    filter FORWARD -(1st)-> IPYDOCK-FORWARD
+                              out group                        ACCEPT  members, replies, DNAT'd
+                              in group, new                    MARK    for the NAT below
+                              in group                         ACCEPT  out to the world
+    nat POSTROUTING ------> IPYDOCK-POSTROUTING
+                              out group, src-type LOCAL        MASQUERADE  127.0.0.1 -> -p
+                              marked                           MASQUERADE  outbound NAT
     nat PREROUTING, OUTPUT (dst-type LOCAL) -> IPYDOCK   one rule per published port:
                               -p tcp|udp [-d HOST_IP] --dport HOST_PORT  DNAT  CIP:PORT
                               (comment "ipydock PID START": the container's pid 1)
 
-The isolation rules come first and only drop, the accepting ones come after them, so whatever
-the order in which bridges were made, one bridge never reaches another. Rules are iptables
-rules (``iptables -w``, ``iptables-restore --noflush`` for a batch: the nf_tables or legacy
-backend, whichever the host's iptables uses, as dockerd's), in chains of ipydock's own beside
-dockerd's without touching them (a dockerd that sets FORWARD to DROP does not stop ours: our
-jumps come first and accept what is ours).
+Two bridges of ours cannot reach each other (nothing new is routed into a bridge), nor a
+bridge of ours dockerd's (``docker0`` and ``br-…``, the names dockerd gives its bridges), nor
+dockerd's ours, as two docker networks cannot; published ports (DNAT) are reachable from any
+of them, as docker's are. Rules are iptables rules (``iptables -w``, ``iptables-restore
+--noflush`` for a batch: the nf_tables or legacy backend, whichever the host's iptables uses,
+as dockerd's), in chains of ipydock's own beside dockerd's without touching them (a dockerd that
+sets FORWARD to DROP does not stop ours: our jumps come first and accept what is ours).
 
 Forwarding: as dockerd does at start, the first non-internal bridge turns on
 ``net.ipv4.ip_forward`` if it is off, and then sets the FORWARD policy to DROP (as dockerd
@@ -43,35 +54,77 @@ from collections.abc import Callable, Iterable, Iterator
 
 __all__ = [
     "CHAIN",
+    "GROUP",
+    "GROUP_INTERNAL",
     "PORTS",
     "add",
     "add_ports",
     "available",
+    "group",
     "has",
+    "making",
+    "orphaned",
+    "ours",
     "port_rules",
-    "remove",
+    "purge",
     "remove_ports",
+    "removing",
+    "sweep",
 ]
 
-CHAIN = "IPYDOCK-ISOLATION"
-ACCEPT = "IPYDOCK-FORWARD"
+CHAIN = "IPYDOCK-ISOLATION"  # mangle
+ACCEPT = "IPYDOCK-FORWARD"  # filter
 NAT = "IPYDOCK-POSTROUTING"
 PORTS = "IPYDOCK"
 
+GROUP = 0x69706400  # "ipd\0": a bridge of ours with a way out
+GROUP_INTERNAL = GROUP | 1  # --internal
+_OURS = f"0x{GROUP:x}/0xfffffffe"  # either group
+_MARK = "0x10000000/0x10000000"  # NEW and leaving through one of ours: MASQUERADE
+_DOCKER = ("docker0", "br-+")  # the names dockerd gives its bridges
+_NOT_ASKED = "-m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT"
+
 # (table, chain, where it is jumped from: (builtin chain, matches, first?))
 _CHAINS: tuple[tuple[str, str, tuple[tuple[str, str, bool], ...]], ...] = (
-    ("filter", CHAIN, (("FORWARD", "", True),)),
-    ("filter", ACCEPT, (("FORWARD", "", False),)),
+    ("mangle", CHAIN, (("FORWARD", "", False),)),
+    ("filter", ACCEPT, (("FORWARD", "", True),)),
     ("nat", NAT, (("POSTROUTING", "", False),)),
     ("nat", PORTS, (("PREROUTING", "-m addrtype --dst-type LOCAL", False),
                     ("OUTPUT", "-m addrtype --dst-type LOCAL", False))),
 )  # fmt: skip
+_TABLES = ("mangle", "filter", "nat")
+
+
+def _rules() -> dict[str, list[str]]:
+    """Every rule of ours but the published ports, per table, as ``iptables -S`` prints them.
+    The drops are in mangle (before any filter chain, so no accept of dockerd's, which may
+    come before our jump in FORWARD, lets anything through that they drop)."""
+    drop = [f"-A {CHAIN} -m physdev --physdev-is-bridged -j RETURN",  # members talk (L2)
+            f"-A {CHAIN} -m devgroup --src-group 0x{GROUP_INTERNAL:x} -j DROP",
+            f"-A {CHAIN} -m devgroup --dst-group 0x{GROUP_INTERNAL:x} -j DROP",
+            f"-A {CHAIN} -m devgroup --dst-group {_OURS} {_NOT_ASKED} -j DROP"]  # fmt: skip
+    drop += [f"-A {CHAIN} -o {name} -m devgroup --src-group {_OURS} {_NOT_ASKED} -j DROP"
+             for name in _DOCKER]  # fmt: skip
+    accept = [f"-A {ACCEPT} -m devgroup --dst-group {_OURS} -j ACCEPT",
+              f"-A {ACCEPT} -m devgroup --src-group {_OURS} -m conntrack --ctstate NEW "
+              f"-j MARK --set-xmark {_MARK}",
+              f"-A {ACCEPT} -m devgroup --src-group {_OURS} -j ACCEPT"]  # fmt: skip
+    nat = [f"-A {NAT} -m devgroup --dst-group {_OURS} -m addrtype --src-type LOCAL "
+           "-j MASQUERADE",
+           f"-A {NAT} -m mark --mark {_MARK} -j MASQUERADE"]  # fmt: skip
+    return {"mangle": drop, "filter": accept, "nat": nat}
+
+
+def group(internal: bool) -> int:
+    """The interface group a bridge of ours is made in."""
+    return GROUP_INTERNAL if internal else GROUP
 
 
 @contextlib.contextmanager
 def _locked() -> Iterator[None]:
     """One changer of our chains at a time on this host (every store, every test run): a
-    listing and the batch made from it must not interleave with another's."""
+    listing and the batch made from it must not interleave with another's; nor the first
+    bridge made (rules in) with the last one removed (rules out)."""
     import fcntl
 
     os.makedirs("/run/ipydock", exist_ok=True)
@@ -109,35 +162,17 @@ def _restore(batch: dict[str, list[str]]) -> bool:
     return proc.returncode == 0
 
 
-def _rules(bridge: str, subnet: str, internal: bool) -> dict[str, list[str]]:
-    """The rules of one bridge as ``-A CHAIN …`` lines, the way ``iptables -S`` prints them."""
-    drop = [f"-A {CHAIN} -i {bridge} -o {bridge} -j ACCEPT"]
-    if internal:
-        drop += [f"-A {CHAIN} -i {bridge} ! -o {bridge} -j DROP",
-                 f"-A {CHAIN} ! -i {bridge} -o {bridge} -j DROP"]  # fmt: skip
-        return {"filter": drop, "nat": []}
-    drop.append(f"-A {CHAIN} ! -i {bridge} -o {bridge} -m conntrack ! --ctstate "
-                "RELATED,ESTABLISHED,DNAT -j DROP")  # fmt: skip
-    accept = [f"-A {ACCEPT} -i {bridge} ! -o {bridge} -j ACCEPT",
-              f"-A {ACCEPT} -o {bridge} -j ACCEPT"]  # fmt: skip
-    nat = [f"-A {NAT} -s {subnet} ! -o {bridge} -j MASQUERADE",
-           f"-A {NAT} -o {bridge} -m addrtype --src-type LOCAL -j MASQUERADE"]  # fmt: skip
-    return {"filter": drop + accept, "nat": nat}
-
-
-def _mentions(line: str, bridge: str) -> bool:
-    return f" {bridge} " in line + " "
-
-
-def has(bridge: str, subnet: str = "", internal: bool = False) -> bool:
-    """Every rule of ``bridge`` and every jump is in place (True without iptables)."""
-    if not available():
-        return True
-    for table, want in _rules(bridge, subnet, internal).items():
-        lines = set(_listing(table))
-        if not set(want) <= lines or not set(_jumps(table)) <= lines:
-            return False
-    return True
+def ours() -> list[str]:
+    """The links of this network namespace in our groups (sysfs: no netlink round trip)."""
+    found = []
+    for name in os.listdir("/sys/class/net"):
+        try:
+            with open(f"/sys/class/net/{name}/netdev_group") as f:
+                if int(f.read()) in (GROUP, GROUP_INTERNAL):
+                    found.append(name)
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 def _jumps(table: str) -> list[str]:
@@ -158,82 +193,120 @@ def _ensure(table: str, lines: list[str]) -> list[str]:
             jump = f"-A {src} {match + ' ' if match else ''}-j {chain}"
             if jump not in present:
                 spec = jump.split(" ", 2)[2]
-                where = "-I {} 1" if first else "-I {} 2" if chain == ACCEPT else "-A {}"
-                out.append(f"{where.format(src)} {spec}")
+                out.append(f"{'-I {} 1' if first else '-A {}'}".format(src) + f" {spec}")
     return out
-
-
-def add(bridge: str, subnet: str = "", internal: bool = False, *, fresh: bool = False) -> None:
-    """The rules of ``bridge`` (idempotent; a partial set is replaced); forwarding on.
-    ``fresh``: a bridge just made, which no rule names yet: one batch, no listing, when our
-    chains are there (else the full way)."""
-    if not available():
-        return
-    with _locked():
-        if not (fresh and _restore(_inserts(_rules(bridge, subnet, internal)))):
-            _add(bridge, subnet, internal)
-    if not internal:
-        _forwarding(bridge)
-
-
-def _inserts(rules: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Commands that put ``rules`` in: isolation rules on top (before every bridge's
-    accepts), the others at the end of their chains."""
-    out = {}
-    for table, want in rules.items():
-        drops = [w for w in want if w.startswith(f"-A {CHAIN} ")]
-        out[table] = [f"-I {CHAIN} 1 {w.split(' ', 2)[2]}" for w in reversed(drops)]
-        out[table] += [w for w in want if w not in drops]
-    return out
-
-
-def _add(bridge: str, subnet: str, internal: bool) -> None:
-    batch: dict[str, list[str]] = {}
-    for table, want in _rules(bridge, subnet, internal).items():
-        lines = _listing(table)
-        cmds = _ensure(table, lines)
-        cmds += [_delete(line) for line in lines if line.startswith("-A IPYDOCK")
-                 and _mentions(line, bridge)]  # fmt: skip
-        batch[table] = cmds + _inserts({table: want})[table]
-    _restore(batch)
 
 
 def _delete(line: str) -> str:
     return "-D" + line[2:]
 
 
-def remove(bridge: str, subnet: str = "", internal: bool = False) -> None:
-    """Take the rules of ``bridge`` out; our chains and jumps go when they are all empty.
-    With its ``subnet`` (and ``internal``) the rules are known: they go in one batch and
-    the chains in another, which fails (changing nothing) while other rules are in them;
-    without, or when someone took rules out, the rules are found in the listing."""
+def has() -> bool:
+    """Every rule and jump of ours is in place (True without iptables)."""
+    if not available():
+        return True
+    for table, want in _rules().items():
+        lines = set(_listing(table))
+        if not set(want) <= lines or not set(_jumps(table)) <= lines:
+            return False
+    return True
+
+
+def _install() -> None:
+    """Our chains, jumps and rules, whatever of them is missing (a chain that lacks one of its
+    rules gets all of them again, in their order)."""
+    batch: dict[str, list[str]] = {}
+    for table, want in _rules().items():
+        lines = _listing(table)
+        cmds = _ensure(table, lines)
+        if not set(want) <= set(lines):
+            cmds += [_delete(w) for w in want if w in lines] + want
+        batch[table] = cmds
+    _restore(batch)
+
+
+def _uninstall() -> None:
+    """Our rules out; each chain (and its jumps) too when nothing else is left in it (rules of
+    an older ipydock, published ports)."""
+    batch: dict[str, list[str]] = {}
+    for table, want in _rules().items():
+        lines = _listing(table)
+        cmds = [_delete(w) for w in want if w in lines]
+        for t, chain, _froms in _CHAINS:
+            others = [x for x in lines if x.startswith(f"-A {chain} ") and x not in want]
+            if t == table and f"-N {chain}" in lines and not others:
+                cmds += [_delete(j) for j in _jumps(table) if j in lines
+                         and j.endswith(f"-j {chain}")]  # fmt: skip
+                cmds.append(f"-X {chain}")
+        batch[table] = cmds
+    _restore(batch)
+
+
+@contextlib.contextmanager
+def making(bridge: str, internal: bool = False) -> Iterator[None]:
+    """Around making a bridge of ours (in its group): the rules go in first if no bridge of
+    ours has them yet; forwarding on after. No iptables run when other bridges of ours exist."""
+    if not available():
+        yield
+        return
+    with _locked():
+        if not ours():
+            _install()
+        yield
+    if not internal:
+        _forwarding(bridge)
+
+
+@contextlib.contextmanager
+def removing() -> Iterator[None]:
+    """Around deleting a bridge of ours: the rules go after the last one."""
+    if not available():
+        yield
+        return
+    with _locked():
+        yield
+        if not ours():
+            _uninstall()
+
+
+def orphaned() -> bool:
+    """Our rules are there though no bridge of ours is (a crash between the last bridge's
+    deletion and the rules')."""
+    if not available() or ours():
+        return False
+    return any(set(want) & set(_listing(t)) for t, want in _rules().items())
+
+
+def sweep() -> None:
+    """Take our rules out if no bridge of ours is left."""
+    if available():
+        with _locked():
+            if not ours():
+                _uninstall()
+
+
+def add(bridge: str, internal: bool = False) -> None:
+    """Our rules, made whole (repair; a bridge of an older ipydock put in its group), and no
+    rule of an older ipydock naming ``bridge``; forwarding on."""
     if not available():
         return
     with _locked():
-        rules = _rules(bridge, subnet, internal) if subnet else {}
-        if rules and _restore({t: [_delete(r) for r in rs] for t, rs in rules.items()}):
-            for table in ("filter", "nat"):  # each table's own batch: one may be in use
-                cleanup = [_delete(j) for j in _jumps(table)]
-                cleanup += [f"-X {c}" for t, c, _ in _CHAINS if t == table]
-                _restore({table: cleanup})
-            return
-        _remove(bridge)
+        _install()
+        _purge(bridge)
+    if not internal:
+        _forwarding(bridge)
 
 
-def _remove(bridge: str) -> None:
-    listings = {table: _listing(table) for table in ("filter", "nat")}
-    batch = {t: [_delete(line) for line in lines
-                 if line.startswith("-A IPYDOCK") and _mentions(line, bridge)]
-             for t, lines in listings.items()}  # fmt: skip
-    for table, lines in listings.items():
-        left = [line for line in lines
-                if line.startswith("-A IPYDOCK") and not _mentions(line, bridge)]  # fmt: skip
-        if not left:  # the last of ours in this table: its jumps and chains go too
-            present = set(lines)
-            batch[table] += [_delete(j) for j in _jumps(table) if j in present]
-            batch[table] += [
-                f"-X {c}" for t, c, _ in _CHAINS if t == table and f"-N {c}" in present
-            ]
+def purge(bridge: str) -> None:
+    """Take out the rules an older ipydock (one set per bridge) made for ``bridge``."""
+    if available():
+        with _locked():
+            _purge(bridge)
+
+
+def _purge(bridge: str) -> None:
+    batch = {t: [_delete(x) for x in _listing(t) if x.startswith("-A IPYDOCK")
+                 and f" {bridge} " in x + " "] for t in ("filter", "nat")}  # fmt: skip
     _restore(batch)
 
 

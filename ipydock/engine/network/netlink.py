@@ -129,15 +129,18 @@ def _index(name: str) -> int:
         return 0
 
 
-def ensure_bridge(name: str, gateway: IPv4Address, prefixlen: int, mtu: int = 1500) -> None:
-    """The bridge with the gateway address, up; made if missing (idempotent)."""
+def ensure_bridge(
+    name: str, gateway: IPv4Address, prefixlen: int, mtu: int = 1500, group: int = 0
+) -> None:
+    """The bridge with the gateway address, up, in interface ``group`` (which the firewall
+    rules match); made if missing (idempotent: an existing one is put in ``group``)."""
     with rtnl.Rtnl() as nl:
-        nl.create_bridge(name, mtu)
+        nl.create_bridge(name, mtu, group)
         index = _index(name)
         if not index:
             raise NetlinkFailure(f"create bridge {name}", errno.ENODEV, "it went away")
         nl.add_address(index, str(gateway), prefixlen)
-        nl.set_up(index)
+        nl.set_up(index, group=group)
 
 
 def delete_link(name: str) -> bool:

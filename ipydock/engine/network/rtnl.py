@@ -70,27 +70,29 @@ class Rtnl:
 
     # -- links ---------------------------------------------------------------------------------
 
-    def create_bridge(self, name: str, mtu: int) -> None:
-        """A bridge, up (an existing one is left as it is)."""
+    def create_bridge(self, name: str, mtu: int, group: int = 0) -> None:
+        """A bridge, up, in interface group ``group`` (an existing one is left as it is)."""
         from pyroute2.netlink import NLM_F_CREATE, NLM_F_EXCL
         from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
         msg = ifinfmsg()
         msg["flags"] = msg["change"] = _IFF_UP
-        msg["attrs"] = [("IFLA_IFNAME", name), ("IFLA_MTU", mtu),
+        msg["attrs"] = [("IFLA_IFNAME", name), ("IFLA_MTU", mtu), ("IFLA_GROUP", group),
                         ("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "bridge")]})]  # fmt: skip
         self._request(msg, _NEWLINK, NLM_F_CREATE | NLM_F_EXCL, f"create bridge {name}",
                       ok=(errno.EEXIST,))  # fmt: skip
 
-    def set_up(self, index: int, *, name: str = "", mac: str = "") -> None:
-        """Link ``index`` up (renamed to ``name``, with ``mac``, when given)."""
+    def set_up(self, index: int, *, name: str = "", mac: str = "", group: int = -1) -> None:
+        """Link ``index`` up (renamed to ``name``, with ``mac``, in interface group ``group``,
+        when given)."""
         from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
         msg = ifinfmsg()
         msg["index"] = index
         msg["flags"] = msg["change"] = _IFF_UP
         msg["attrs"] = ([("IFLA_IFNAME", name)] if name else []) + (
-            [("IFLA_ADDRESS", mac)] if mac else [])  # fmt: skip
+            [("IFLA_ADDRESS", mac)] if mac else []) + (
+            [("IFLA_GROUP", group)] if group >= 0 else [])  # fmt: skip
         self._request(msg, _NEWLINK, 0, f"set link {index} up")
 
     def create_veth(
