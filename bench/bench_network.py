@@ -1,8 +1,10 @@
 """Networks: median latency of ``run --rm busybox true`` per network mode and of
 ``network create`` + ``network rm``, ipydock (a warm Python process, as a notebook calls it)
 beside docker on a private dockerd in a network namespace of its own (``Dockerd(own_network=
-True)``: its bridges never touch the host; it has no default bridge, so its bridge row is a
-user-defined network, as ipydock's "user-defined" row).
+True)``: its bridges and rules never touch the host), with docker's own defaults: its default
+bridge and its iptables rules (isolation, NAT), as ipydock's networks have theirs.
+``--docker-no-iptables`` starts it with ``--iptables=false --bridge=none`` instead (docker's
+create + rm then adds no rule at all; its "user-defined" row stands for both bridge rows).
 
 Run as root: ``python bench/bench_network.py [-n 30] [--rounds 3]``. Rows are measured in
 interleaved rounds (every row n/rounds times per round) and each figure is the median of all
@@ -41,6 +43,8 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=30, help="runs per row (default 30)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--no-docker", action="store_true", help="skip the docker rows")
+    parser.add_argument("--docker-no-iptables", action="store_true",
+                        help="docker without its rules and default bridge")  # fmt: skip
     args = parser.parse_args()
     rows: dict[str, Sample] = {}
     times: dict[str, list[float]] = {}
@@ -68,7 +72,8 @@ def main() -> None:
 
         rows["ipydock network create + rm"] = create_rm
         if not args.no_docker:
-            d = stack.enter_context(Dockerd(own_network=True))
+            flags = None if args.docker_no_iptables else ()
+            d = stack.enter_context(Dockerd(own_network=True, flags=flags))
             d.run("import", "-c", 'CMD ["sh"]', tgz, "busybox")
             d.run("network", "create", "bench")
             stack.callback(d.run, "network", "rm", "bench")
@@ -77,6 +82,8 @@ def main() -> None:
                 return lambda _i: d.run("run", "--rm", *flags, "busybox", "true") and None
 
             rows["docker run --rm --network none"] = docker("--network", "none")
+            if not args.docker_no_iptables:
+                rows["docker run --rm (default bridge)"] = docker()
             rows["docker run --rm --network user-defined"] = docker("--network", "bench")
 
             def docker_create_rm(i: int) -> None:
@@ -97,9 +104,11 @@ def main() -> None:
     print(f"{'what':<44}{'ms':>9}{'vs docker':>11}")
     for name, ms in medians.items():
         ref = {"none": "docker run --rm --network none",
+               "default": "docker run --rm (default bridge)",
                "create": "docker network create + rm"}  # fmt: skip
-        key = "create" if "create" in name else "none" if "none" in name else ""
-        other = medians.get(ref.get(key, "docker run --rm --network user-defined"))
+        key = next((k for k in ref if k in name), "")
+        user = "docker run --rm --network user-defined"
+        other = medians.get(ref.get(key, user), medians.get(user))
         ratio = f"{ms / other:.2f}x" if other and not name.startswith("docker") else ""
         print(f"{name:<44}{ms:>9.1f}{ratio:>11}")
 
