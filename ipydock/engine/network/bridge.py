@@ -310,7 +310,6 @@ class Networks:
             return net
 
     def remove(self, ref: str) -> str:
-
         with self.lock:
             data = self._load()
             net = self.find(ref)
@@ -740,7 +739,6 @@ def rootless_refusal(operation: str) -> NotSupported:
 def drop_default_bridge() -> bool:
     """Remove the host's default bridge if no container uses it (as deleting docker0 with the
     daemon stopped); True if it went. It is made again on the next use."""
-
     state = BridgeState(default_bridge())
     if not os.path.exists(state.path):
         firewall.purge(state.device)

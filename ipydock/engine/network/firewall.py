@@ -31,10 +31,12 @@ network in between changes no rule (no ``iptables`` run).
 Two bridges of ours cannot reach each other (nothing new is routed into a bridge), nor a
 bridge of ours dockerd's (``docker0`` and ``br-…``, the names dockerd gives its bridges), nor
 dockerd's ours, as two docker networks cannot; published ports (DNAT) are reachable from any
-of them, as docker's are. Rules are iptables rules (``iptables -w``, ``iptables-restore
---noflush`` for a batch: the nf_tables or legacy backend, whichever the host's iptables uses,
-as dockerd's), in chains of ipydock's own beside dockerd's without touching them (a dockerd that
-sets FORWARD to DROP does not stop ours: our jumps come first and accept what is ours).
+of them, as docker's are. (dockerd's bridges are told by their names: a host's own bridge
+named ``br-…`` would take no new connection routed from ours either.) Rules are iptables
+rules (``iptables -w``, ``iptables-restore --noflush`` for a batch: the nf_tables or legacy
+backend, whichever the host's iptables uses, as dockerd's), in chains of ipydock's own beside
+dockerd's without touching them (a dockerd that sets FORWARD to DROP does not stop ours: our
+jump comes first and accepts what is ours).
 
 Forwarding: as dockerd does at start, the first non-internal bridge turns on
 ``net.ipv4.ip_forward`` if it is off, and then sets the FORWARD policy to DROP (as dockerd
