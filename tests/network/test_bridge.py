@@ -310,7 +310,8 @@ def test_rules_left_without_a_bridge_are_found_and_swept(tmp_path) -> None:
     )
     proc = subprocess.run(["unshare", "--net", "--mount", "--", "sh", "-c",
                            'mount -t sysfs sysfs /sys && exec "$@"', "sh", sys.executable, "-c",
-                           script, str(tmp_path)], capture_output=True, text=True)  # fmt: skip
+                           script, str(tmp_path)], capture_output=True, text=True,
+                          env={**os.environ, "IPYDOCK_NET_RUN": str(tmp_path / "run")})  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == [
         ["ipydock's packet rules are there though none of its bridges is"],
