@@ -51,6 +51,9 @@ from ipydock.errors import (
 __all__ = ["DEFAULT_HOST", "connect", "errors", "translate"]
 
 
+PROBE_TIMEOUT = 15  # seconds an engine has to answer ``/version``: a hung one fails in time
+
+
 def connect(endpoint: Endpoint | str | None = None, timeout: int = 60) -> tuple[Any, str]:
     """``(APIClient, host)`` for ``endpoint`` (a URL, or :func:`resolve`'s answer for none),
     after the daemon answered a version request."""
@@ -68,6 +71,8 @@ def connect(endpoint: Endpoint | str | None = None, timeout: int = 60) -> tuple[
         api = _client(host, tls, timeout)
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
         why = _reason(exc)
+        if isinstance(exc, requests.exceptions.Timeout) or "timed out" in why:
+            why = f"no answer in {min(timeout, PROBE_TIMEOUT)} s"  # it accepts, says nothing
         hint = "check --tlscacert/--tlscert/--tlskey or DOCKER_CERT_PATH" if why.startswith(
             "TLS:") else ""  # fmt: skip
         raise EngineUnavailable(host, why, hint) from exc
@@ -83,7 +88,9 @@ def _client(host: str, tls: Any, timeout: int) -> Any:
 
     kw: dict[str, Any] = {"base_url": host, "timeout": timeout, "tls": tls,
                           "use_ssh_client": host.startswith("ssh://")}  # fmt: skip
-    probe = docker.APIClient(version=MINIMUM_DOCKER_API_VERSION, **kw)  # asks nothing yet
+    probe = docker.APIClient(
+        version=MINIMUM_DOCKER_API_VERSION, **{**kw, "timeout": min(timeout, PROBE_TIMEOUT)}
+    )  # asks nothing yet
     probe.trust_env = not tls
     try:
         server = str(probe.version(api_version=False)["ApiVersion"])
