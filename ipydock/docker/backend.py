@@ -497,10 +497,11 @@ class DockerBackend:
         sock = self.api.attach_socket(cid, params={"stdin": 1, "stream": 1})
 
         def send() -> None:
-            raw = getattr(sock, "_sock", sock)
+            from ipydock.docker import hijack
+
             data = stdin if isinstance(stdin, bytes) else _read(getattr(stdin, "buffer", stdin))
-            raw.sendall(data)
-            raw.shutdown(1)  # SHUT_WR: the container sees end of input
+            hijack.send_all(sock, data)
+            hijack.close_write(sock)  # the container sees end of input
             sock.close()
 
         return send
@@ -625,24 +626,44 @@ class DockerBackend:
         stdout: Any = None, stderr: Any = None,
     ) -> int:  # fmt: skip
         """Run ``command`` in ``container``; its output goes to ``stdout``/``stderr`` (files,
-        text or binary; None: this process's). No input reaches it (``stdin`` None means none
-        here); an input stream is refused with what to use: the SDK gives an exec's input only
-        as the raw socket of its private transport."""
+        text or binary, or descriptors; None: this process's). ``stdin`` as on the bundled
+        engine: None is this process's standard input, ``subprocess.DEVNULL`` none, else bytes,
+        a file or a descriptor. Input goes over the exec's hijacked connection (the SDK's
+        ``exec_start(socket=True)``) until it ends, then the process sees end of input."""
         import subprocess
         import sys
 
-        if stdin is not None and stdin != subprocess.DEVNULL:
-            raise NotSupported("exec -i", self.name, "`docker exec -i` in a terminal, or "
-                               f"{_BUNDLED}")  # fmt: skip
+        source = None if stdin == subprocess.DEVNULL else (0 if stdin is None else stdin)
+        targets = (stdout or sys.stdout, stderr or sys.stderr)
         with self._errors("container", container):
             ex = self.api.exec_create(container, list(command), environment=list(env) or None,
-                                      workdir=workdir, user=user or "")  # fmt: skip
-            targets = (stdout or sys.stdout, stderr or sys.stderr)
-            for chunk in self.api.exec_start(ex["Id"], stream=True, demux=True):
-                for target, data in zip(targets, chunk, strict=True):
-                    if data:
-                        _write(target, data)
+                                      workdir=workdir, user=user or "",
+                                      stdin=source is not None)  # fmt: skip
+            if source is None:
+                for chunk in self.api.exec_start(ex["Id"], stream=True, demux=True):
+                    for target, data in zip(targets, chunk, strict=True):
+                        if data:
+                            _write(target, data)
+            else:
+                self._exec_with_input(ex["Id"], source, targets)
             return int(self.api.exec_inspect(ex["Id"]).get("ExitCode") or 0)
+
+    def _exec_with_input(self, exec_id: str, source: Any, targets: tuple[Any, Any]) -> None:
+        """Feed ``source`` to the exec while its output frames are read, until it ends."""
+        from docker.utils.socket import STDERR, frames_iter
+
+        from ipydock.docker import hijack
+
+        sock = self.api.exec_start(exec_id, socket=True)
+        thread, stop = hijack.pump(sock, source)
+        try:
+            for stream, data in frames_iter(sock, False):
+                if data:
+                    _write(targets[1] if stream == STDERR else targets[0], data)
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+            sock.close()
 
     def prune_containers(self) -> ContainerPrune:
         with self._errors("container"):
