@@ -75,12 +75,12 @@ class DockerBackend:
 
     def __init__(self, host: str | Endpoint | None = None, *, timeout: int = 60,
                  engine: str = "docker") -> None:  # fmt: skip
-        self.api, self.host = connect(host, timeout)
+        self.api, self.host, self._close = connect(host, timeout)
         self.name = engine
         self._swarm: Any = None
 
     def close(self) -> None:
-        self.api.close()
+        self._close()
 
     @property
     def swarm(self) -> Any:

@@ -4,7 +4,8 @@
 
     connect(endpoint) ──> docker.APIClient (version negotiated: the daemon answers, or
                           EngineUnavailable says where nothing answered and what to do);
-                          the endpoint (host, TLS, context) comes from docker/endpoint.py
+                          the endpoint (host, TLS, context) comes from docker/endpoint.py,
+                          ssh:// goes through a local socket to ssh (docker/sshtunnel.py)
     with errors(host, "image", name): api call
         404 ──> ImageNotFound / ContainerNotFound / VolumeNotFound / NetworkNotFound
         409, 403 ──> NameInUse, ContainerRunning, ContainerNotRunning, VolumeInUse,
@@ -16,7 +17,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -54,9 +55,11 @@ __all__ = ["DEFAULT_HOST", "connect", "errors", "translate"]
 PROBE_TIMEOUT = 15  # seconds an engine has to answer ``/version``: a hung one fails in time
 
 
-def connect(endpoint: Endpoint | str | None = None, timeout: int = 60) -> tuple[Any, str]:
-    """``(APIClient, host)`` for ``endpoint`` (a URL, or :func:`resolve`'s answer for none),
-    after the daemon answered a version request."""
+def connect(endpoint: Endpoint | str | None = None, timeout: int = 60
+            ) -> tuple[Any, str, Callable[[], None]]:  # fmt: skip
+    """``(APIClient, host, close)`` for ``endpoint`` (a URL, or :func:`resolve`'s answer for
+    none), after the daemon answered a version request; ``close`` ends the client and, for an
+    ``ssh://`` host, its ssh sessions (:mod:`ipydock.docker.sshtunnel`)."""
     if not isinstance(endpoint, Endpoint):
         endpoint = resolve(endpoint)
     host = endpoint.host
@@ -67,16 +70,32 @@ def connect(endpoint: Endpoint | str | None = None, timeout: int = 60) -> tuple[
             client_cert=(t.cert, t.key) if t.cert else None, ca_cert=t.ca or None,
             verify=t.ca if (t.verify and t.ca) else t.verify,
         )  # fmt: skip
+    tunnel = None
+    if host.startswith("ssh://"):
+        from ipydock.docker.sshtunnel import SshTunnel
+
+        tunnel = SshTunnel(host)
     try:
-        api = _client(host, tls, timeout)
+        api = _client(tunnel.url if tunnel else host, tls, timeout)
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
         why = _reason(exc)
         if isinstance(exc, requests.exceptions.Timeout) or "timed out" in why:
             why = f"no answer in {min(timeout, PROBE_TIMEOUT)} s"  # it accepts, says nothing
         hint = "check --tlscacert/--tlscert/--tlskey or DOCKER_CERT_PATH" if why.startswith(
             "TLS:") else ""  # fmt: skip
+        if tunnel is not None:
+            tunnel.close()
+            why = tunnel.last_error or why  # ssh's own words: refused, host key, denied
+            hint = (f"check that `{' '.join(tunnel.argv[:-1])} docker version` works: keys, "
+                    "known_hosts, docker on the remote host")  # fmt: skip
         raise EngineUnavailable(host, why, hint) from exc
-    return api, host
+
+    def close() -> None:
+        api.close()
+        if tunnel is not None:
+            tunnel.close()
+
+    return api, host, close
 
 
 def _client(host: str, tls: Any, timeout: int) -> Any:
@@ -86,8 +105,7 @@ def _client(host: str, tls: Any, timeout: int) -> Any:
     from docker.constants import DEFAULT_DOCKER_API_VERSION, MINIMUM_DOCKER_API_VERSION
     from docker.utils import version_lt
 
-    kw: dict[str, Any] = {"base_url": host, "timeout": timeout, "tls": tls,
-                          "use_ssh_client": host.startswith("ssh://")}  # fmt: skip
+    kw: dict[str, Any] = {"base_url": host, "timeout": timeout, "tls": tls}
     probe = docker.APIClient(
         version=MINIMUM_DOCKER_API_VERSION, **{**kw, "timeout": min(timeout, PROBE_TIMEOUT)}
     )  # asks nothing yet

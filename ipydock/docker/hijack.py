@@ -6,10 +6,10 @@
     source (bytes | file | descriptor) ──pump thread──> send_all(sock) ──> close_write(sock)
     sock ──docker.utils.socket.frames_iter──> (stream, data) frames, read by the caller
 
-The SDK hands back whatever its transport holds: a ``socket.SocketIO`` (unix and plain TCP),
-an ``ssl.SSLSocket`` (TLS) or, for ``ssh://`` through the ssh binary, its ``SSHSocket`` whose
-other end is the ``ssh`` process's stdin. Each is written and half-closed through its public
-methods or, where those cannot (a ``SocketIO`` is opened for reading only), through a socket on
+The SDK hands back whatever its transport holds: a ``socket.SocketIO`` (unix, plain TCP, and
+``ssh://``, which ipydock reaches through a local socket: docker/sshtunnel.py) or an
+``ssl.SSLSocket`` (TLS). Each is written and half-closed through its public methods or, where
+those cannot (a ``SocketIO`` is opened for reading only), through a socket on
 a duplicate of its descriptor; the half-close too, so a TLS stream stays readable
 (``SSLSocket.shutdown`` would end it for reading as well).
 """
@@ -48,10 +48,6 @@ def send_all(sock: Any, data: bytes) -> None:
 
 def close_write(sock: Any) -> None:
     """End of input for the other side; reading goes on."""
-    proc = getattr(sock, "proc", None)
-    if proc is not None and getattr(proc, "stdin", None) is not None:  # ssh: its stdin
-        proc.stdin.close()
-        return
     with socket.socket(fileno=os.dup(sock.fileno())) as dup, contextlib.suppress(OSError):
         dup.shutdown(socket.SHUT_WR)  # (suppressed: the other side went away already)
 
