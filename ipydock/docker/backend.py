@@ -209,8 +209,8 @@ class DockerBackend:
                 text = str(chunk.get("stream") or "").strip()
                 if text.startswith("Loaded image ID: "):
                     ids.append(text.split(": ", 1)[1])
-                elif text.startswith("Loaded image: "):
-                    names.append(text.split(": ", 1)[1])
+                elif text.startswith("Loaded image: "):  # Podman: docker.io/me/app:1
+                    names.append(convert.familiar(text.split(": ", 1)[1]))
                 elif text.startswith("The image ") and "renaming the old one with ID" in text:
                     words = text.split()
                     replaced.append((words[2], words[words.index("ID") + 1]))
@@ -552,6 +552,11 @@ class DockerBackend:
             raw = self.api.containers(all=all, filters=convert.filters(filters) or None)
             pids = {c["Id"]: self._pid(c["Id"]) for c in raw if c.get("State") == "running"}
         rows = [convert.container_row(c, pids.get(c["Id"], 0)) for c in raw]
+        if self.name == "podman":  # its full name (docker.io/me/app:latest): docker's short one
+            import dataclasses
+
+            rows = [dataclasses.replace(r, image=convert.familiar(r.image.removesuffix(
+                ":latest"))) for r in rows]  # fmt: skip
         return sorted(rows, key=lambda r: r.created, reverse=True)
 
     def _pid(self, cid: str) -> int:
@@ -591,10 +596,19 @@ class DockerBackend:
                     yield _log_entry(stream, rest)
 
     def top(self, container: str) -> tuple[list[str], list[list[str]]]:
+        """dockerd runs the host's ``ps`` on the container's processes; Podman runs ``ps`` in
+        the container (busybox's knows no ``uid`` column: ``user`` instead, the container's
+        own PIDs) and answers each row, and the titles, as one unsplit string."""
+        args = "-o user,pid,ppid,args" if self.name == "podman" else "-o uid,pid,ppid,args"
         with self._errors("container", container):
-            out = self.api.top(container, ps_args="-o uid,pid,ppid,args")
-        titles = ["CMD" if t in ("COMMAND", "ARGS") else t for t in out.get("Titles") or []]
-        return titles, [list(p) for p in out.get("Processes") or []]
+            out = self.api.top(container, ps_args=args)
+        raw_titles = list(out.get("Titles") or [])
+        procs = [list(p) for p in out.get("Processes") or []]
+        if len(raw_titles) == 1 and " " in raw_titles[0].strip():  # Podman's one string
+            raw_titles = raw_titles[0].split()
+            procs = [p[0].split(None, len(raw_titles) - 1) if len(p) == 1 else p for p in procs]
+        names = {"COMMAND": "CMD", "ARGS": "CMD", "USER": "UID"}
+        return [names.get(t, t) for t in raw_titles], procs
 
     def diff(self, container: str) -> list[FileChange]:
         with self._errors("container", container):

@@ -40,6 +40,7 @@ from ipydock.errors import (
     ImageNotFound,
     IPyDockError,
     NameInUse,
+    NetworkInUse,
     NetworkNotFound,
     NotFound,
     ServiceNotFound,
@@ -152,6 +153,9 @@ _BY_KIND: dict[str, type[NotFound]] = {
 
 def translate(exc: Exception, host: str, kind: str = "", name: str = "") -> IPyDockError:
     """The ipydock error for one SDK exception (see the module docstring)."""
+    if isinstance(exc, requests.exceptions.JSONDecodeError):  # it answered, but not JSON
+        return EngineError(0, f"the engine at {host} answered something that is not JSON "
+                           f"({exc})")  # fmt: skip
     if not isinstance(exc, docker.errors.APIError) or exc.response is None:
         if isinstance(exc, docker.errors.APIError):
             return EngineError(0, str(exc.explanation or exc))
@@ -168,6 +172,11 @@ def translate(exc: Exception, host: str, kind: str = "", name: str = "") -> IPyD
         return _conflict(message)
     if status == 400:
         return UsageError(message)
+    if status == 500 and "already in use" in message:  # Podman: a name taken, as a 500
+        return _conflict(message)
+    m = re.search(r'"([^"]+)" has associated containers with it', message)
+    if status == 500 and m:  # Podman: rm of a network with containers
+        return NetworkInUse(m.group(1), [])
     if status == 503 and "swarm" in message.lower():  # not a manager, not in a swarm
         return SwarmUnavailable(host, message.split(". ")[0])
     return EngineError(status, message)
@@ -175,7 +184,8 @@ def translate(exc: Exception, host: str, kind: str = "", name: str = "") -> IPyD
 
 def _conflict(message: str) -> Conflict:
     m = re.search(r'container name "/([^"]+)" is already in use by container "(\w+)"', message)
-    if m:
+    m = m or re.search(r'the container name "([^"]+)" is already in use by (\w+)', message)
+    if m:  # dockerd's words (409), Podman's (500)
         return NameInUse(m.group(1), m.group(2))
     m = re.search(r"You cannot remove a running container (\w+)", message)
     if m:
@@ -183,7 +193,9 @@ def _conflict(message: str) -> Conflict:
     m = re.search(r"Container (\w+) is not running", message)
     if m:
         return ContainerNotRunning(m.group(1))
-    m = re.search(r"remove (\S+): volume is in use - \[([^\]]*)\]", message)
+    m = re.search(r"remove (\S+): volume is in use - \[([^\]]*)\]", message) or re.search(
+        r"volume (\S+) is being used by the following container\(s\): ([\w, ]+)", message
+    )  # dockerd's words, then Podman's  # fmt: skip
     if m:
         return VolumeInUse(m.group(1), [c.strip() for c in m.group(2).split(",") if c.strip()])
     return _image_conflict(message) or Conflict(message)
