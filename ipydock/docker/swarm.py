@@ -243,14 +243,17 @@ class Swarm:
                  timeout: float = 300) -> bool:  # fmt: skip
         """Wait until the service's tasks run (docker's ``service create`` without ``-d``):
         one event per task slot as its state changes (``preparing`` is the node pulling the
-        image), an overall line, and ``verify: Service converged``. False (and a warning) when
-        it has not converged after ``timeout`` seconds: the swarm keeps trying."""
+        image), an overall line, and ``verify: Service converged``. :class:`ServiceStuck` as
+        soon as the tasks cannot run (:meth:`stuck`), where docker's CLI would wait forever;
+        False (and a warning) when it has not converged after ``timeout`` seconds. The swarm
+        keeps trying either way."""
         emit = progress or (lambda event: None)
         shown: dict[str, str] = {}
         deadline = time.monotonic() + timeout
         while True:
             info = self.inspect_service(service)
-            tasks = [t for t in self.tasks(service) if t.desired_state == "Running"]
+            every = self.tasks(service)
+            tasks = [t for t in every if t.desired_state == "Running"]
             for t in tasks:
                 key = f"{t.slot or t.node}/{info.desired}"
                 state = t.current_state.lower() + (f": {t.error}" if t.error else "")
@@ -265,7 +268,8 @@ class Swarm:
                                    f"{info.desired} tasks"))  # fmt: skip
                 emit(TransferEvent("", "", text="verify: Service converged"))
                 return True
-            problem = self.stuck(service, info.image)
+            problem = self.stuck(service, info.image, every) if any(
+                t.error for t in every) else None  # fmt: skip
             if problem is not None:
                 raise problem
             if time.monotonic() > deadline:
