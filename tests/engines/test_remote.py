@@ -99,11 +99,27 @@ def tls_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSEngine]:
             netns.remove(ns)
 
 
-def test_tls_flags(tls_engine: TLSEngine) -> None:
+def test_tls_flags(tls_engine: TLSEngine, busybox_tgz: str) -> None:
+    """The engine answers over TLS, and an exec's input and output share the TLS stream (one
+    thread writes it while another reads)."""
+    import io
+
+    from ipydock.models import RunOptions
+
     b = backends.connect("docker", host=tls_engine.url, tls=tls_engine.tls())
     try:
         assert b.info()["host"] == tls_engine.url
+        image = b.import_image(busybox_tgz, "tls-test/busybox:1", changes=['CMD ["sh"]'])
+        b.run(RunOptions("tls-test/busybox:1", ("sleep", "60"), name="over-tls",
+                         network="none"), detach=True)  # fmt: skip
+        out = io.BytesIO()
+        assert b.exec("over-tls", ["sh", "-c", "wc -c"], stdin=b"y" * 500_000,
+                      stdout=out) == 0  # fmt: skip
+        assert out.getvalue().strip() == b"500000"
     finally:
+        with contextlib.suppress(Exception):
+            b.remove_container("over-tls", force=True)
+            b.remove_image(image, force=True)
         b.close()  # type: ignore[attr-defined]
 
 
