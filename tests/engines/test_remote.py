@@ -25,7 +25,7 @@ from ipydock import backends
 from ipydock.docker import DockerBackend
 from ipydock.docker.endpoint import resolve
 from ipydock.errors import EngineUnavailable, UsageError
-from ipydock.testing import Dockerd, SshServer, free_port
+from ipydock.testing import Dockerd, SshServer, _pids_mentioning, free_port
 from tests.conftest import require
 
 pytestmark = [pytest.mark.docker]
@@ -196,8 +196,11 @@ def sshd(dockerd: Dockerd) -> Iterator[SshServer]:
     require(shutil.which("sshd") is not None or os.path.exists("/usr/sbin/sshd"),
             "openssh-server is not installed")  # fmt: skip
     with SshServer(dockerd.host) as server:
+        assert server.proc is not None
+        pid = server.proc.pid
         yield server
-    assert server.proc is None and not os.path.exists(server.base)
+    assert server.proc is None and not os.path.exists(server.base)  # stopped, files gone
+    assert not os.path.exists(f"/proc/{pid}") and not _pids_mentioning(server.base)
 
 
 def test_an_engine_over_ssh(sshd: SshServer, busybox_tgz: str, ip: object,
@@ -226,9 +229,9 @@ def test_an_engine_over_ssh(sshd: SshServer, busybox_tgz: str, ip: object,
         b.remove_container("over-ssh", force=True)
         b.remove_image(image, force=True)
         b.close()
-    from ipydock.testing import _pids_mentioning
+    from tests.engines.swarm import wait_for
 
-    assert _pids_mentioning("docker system dial-stdio") == []  # every ssh session ended
+    wait_for(lambda: not _pids_mentioning("dial-stdio"), "every ssh session to end", 30)
 
 
 def test_ssh_refusals_are_one_line(sshd: SshServer, monkeypatch: pytest.MonkeyPatch) -> None:
