@@ -172,11 +172,10 @@ def translate(exc: Exception, host: str, kind: str = "", name: str = "") -> IPyD
         return _conflict(message)
     if status == 400:
         return UsageError(message)
-    if status == 500 and "already in use" in message:  # Podman: a name taken, as a 500
-        return _conflict(message)
-    m = re.search(r'"([^"]+)" has associated containers with it', message)
-    if status == 500 and m:  # Podman: rm of a network with containers
-        return NetworkInUse(m.group(1), [])
+    if status == 500:  # Podman answers its refusals as 500s, in its own words
+        conflict = _conflict(message)
+        if type(conflict) is not Conflict:
+            return conflict
     if status == 503 and "swarm" in message.lower():  # not a manager, not in a swarm
         return SwarmUnavailable(host, message.split(". ")[0])
     return EngineError(status, message)
@@ -187,7 +186,9 @@ def _conflict(message: str) -> Conflict:
     m = m or re.search(r'the container name "([^"]+)" is already in use by (\w+)', message)
     if m:  # dockerd's words (409), Podman's (500)
         return NameInUse(m.group(1), m.group(2))
-    m = re.search(r"You cannot remove a running container (\w+)", message)
+    m = re.search(r"You cannot remove a running container (\w+)", message) or re.search(
+        r"cannot remove container (\w+) as it is running", message
+    )  # dockerd's, Podman's
     if m:
         return ContainerRunning(m.group(1))
     m = re.search(r"Container (\w+) is not running", message)
@@ -198,6 +199,9 @@ def _conflict(message: str) -> Conflict:
     )  # dockerd's words, then Podman's  # fmt: skip
     if m:
         return VolumeInUse(m.group(1), [c.strip() for c in m.group(2).split(",") if c.strip()])
+    m = re.search(r'"([^"]+)" has associated containers with it', message)
+    if m:  # Podman: rm of a network with containers (it names none)
+        return NetworkInUse(m.group(1), [])
     return _image_conflict(message) or Conflict(message)
 
 
@@ -218,6 +222,15 @@ def _image_conflict(message: str) -> Conflict | None:
                   message)  # fmt: skip
     if m:
         return ImageMultiplyReferenced(m.group(1), [])
+    m = re.search(r"image (?:sha256:)?(\w+) is in use: image used by (\w+)", message)
+    if m:  # Podman's words; it does not say whether the container runs (it refuses both)
+        return ImageInUse(m.group(1), [m.group(2)], running=False)
+    m = re.search(r'unable to delete image "(\w+)" by ID with more than one tag \(\[([^\]]*)\]',
+                  message)  # Podman's words  # fmt: skip
+    if m:
+        from ipydock.docker.convert import familiar
+
+        return ImageMultiplyReferenced(m.group(1), [familiar(t) for t in m.group(2).split()])
     return None
 
 
