@@ -30,7 +30,7 @@ __all__ = ["close_write", "pump", "send_all"]
 @contextlib.contextmanager
 def _sender(sock: Any) -> Iterator[Any]:
     """Something with ``sendall`` for the connection: the SDK's object when it has one (a
-    TLS or ssh socket), else a socket on a duplicate of its descriptor (a ``SocketIO`` is
+    TLS socket), else a socket on a duplicate of its descriptor (a ``SocketIO`` is
     opened for reading only), blocking, closed after (the connection stays open)."""
     if hasattr(sock, "sendall"):
         yield sock
@@ -60,7 +60,7 @@ def _chunks(source: Any, stop: threading.Event) -> Any:
         yield bytes(source)
         return
     fd = source if isinstance(source, int) else None
-    if fd is None and not isinstance(source, (bytes, bytearray)):
+    if fd is None:  # a file read by its descriptor (a file object's own buffer is not read)
         with contextlib.suppress(AttributeError, OSError, ValueError):
             fd = source.fileno()
     if fd is None:  # an in-memory file

@@ -101,6 +101,8 @@ class SshTunnel:
         # the remote's answer back to the client; its end ends the connection
         _copy(lambda n: os.read(stdout.fileno(), n), conn, lambda: _shut(conn))
         proc.wait()
+        with contextlib.suppress(OSError):  # wakes the reader of a client that stays
+            conn.shutdown(socket.SHUT_RDWR)
         for t in threads:
             t.join(timeout=5)
         conn.close()
