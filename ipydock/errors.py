@@ -53,6 +53,8 @@ the boundary where they enter, and chained with ``raise ... from``.
      +-- NotSupported(operation, engine, hint)   this engine cannot do that (yet)
      +-- EngineUnavailable(host, why)  the Docker engine does not answer
      +-- SwarmUnavailable(host, why)   a swarm command on an engine that is no swarm manager
+     +-- ServiceStuck(host, service, task, node, why, hint)   its tasks cannot run (no node
+     |                                can pull the image; the node it needs is down)
      +-- EngineError(status, message)  the Docker engine refused, for a reason not above
      +-- RegistryError(registry, why)  a registry refused or failed (pull, push, login)
      |    +-- RegistryUnreachable(registry, why)    no connection, TLS failure, timeout
@@ -126,6 +128,7 @@ __all__ = [
     "RegistryUnreachable",
     "RuntimeFailure",
     "ServiceNotFound",
+    "ServiceStuck",
     "StartFailed",
     "StoreCorrupt",
     "StoreError",
@@ -394,6 +397,23 @@ class SwarmUnavailable(IPyDockError):
         super().__init__(
             f"no swarm at {host}: {why} (run `ipydock swarm init` on a Docker engine, or switch "
             "to a swarm manager with `%ipydock engine docker --host URL`)"
+        )
+
+
+class ServiceStuck(IPyDockError):
+    """A swarm service whose tasks cannot run as things stand: a node cannot pull its image, or
+    no node may take a task (the one its constraint names is down). The swarm keeps trying;
+    ``hint`` says what would let it succeed."""
+
+    def __init__(self, host: str, service: str, task: str, node: str, why: str,
+                 hint: str) -> None:  # fmt: skip
+        self.host, self.service, self.task, self.node = host, service, task, node
+        self.why = " ".join(why.split())
+        self.hint = hint
+        where = f"{task} on {node}" if node else task
+        super().__init__(
+            f"service {service} cannot run on the swarm at {host}: {where}: {self.why} "
+            f"({hint}; the swarm keeps trying until `service rm {service}`)"
         )
 
 

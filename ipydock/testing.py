@@ -42,6 +42,7 @@ __all__ = [
     "PodmanService",
     "REGISTRY_BINARY",
     "ServiceProcess",
+    "SshServer",
     "add_step",
     "busybox_rootfs",
     "busybox_tarball",
@@ -343,6 +344,21 @@ class PodmanService(Dockerd):
         super().stop()
 
 
+def _descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` (children first found, from /proc's parent links)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, ValueError), open(f"/proc/{entry}/stat") as f:
+                parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+    found, todo = [], [pid]
+    while todo:
+        kids = [p for p, parent in parents.items() if parent == todo[0]]
+        found += kids
+        todo = todo[1:] + kids
+    return found
+
+
 def _pids_mentioning(text: str) -> list[int]:
     """Processes whose command line names ``text`` (a podman's conmon and its container)."""
     out = []
@@ -352,6 +368,129 @@ def _pids_mentioning(text: str) -> list[int]:
                 if text.encode() in f.read():
                     out.append(int(entry))
     return out
+
+
+class SshServer:
+    """A private OpenSSH server on 127.0.0.1 (a free port) that lets one throwaway key in, for
+    ``ssh://`` engines: its own host key, ``authorized_keys``, config and pid file under one
+    temp dir, no PAM, no passwords. Sessions get ``DOCKER_HOST`` (``docker_host``), so the
+    ``docker system dial-stdio`` an ``ssh://`` client runs reaches that engine.
+
+    :attr:`env` puts a ``ssh`` first on ``PATH`` that is the system's with this server's
+    client config (``-F``: the key, a ``known_hosts`` with the host key, batch mode), so the
+    docker SDK's ``ssh`` (it runs the binary on ``PATH``) and the docker CLI use them without
+    touching ``~/.ssh``. Stopped (the server and its sessions) and its dir removed on exit::
+
+        with SshServer(docker_host=d.host) as sshd:
+            os.environ.update(sshd.env()); DockerBackend(sshd.url)
+    """
+
+    def __init__(self, docker_host: str, user: str = "root") -> None:
+        self.docker_host, self.user = docker_host, user
+        self.base = tempfile.mkdtemp(prefix="ipydock-sshd-")
+        self.port = 0
+        self.url = ""
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._made_privsep = False
+
+    def _keygen(self, name: str) -> str:
+        path = os.path.join(self.base, name)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", path],
+                       check=True, capture_output=True)  # fmt: skip
+        with open(path + ".pub") as f:
+            return f.read().strip()
+
+    def _write(self, name: str, text: str, mode: int = 0o600) -> str:
+        path = os.path.join(self.base, name)
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, mode)
+        return path
+
+    def start(self, timeout: float = 30) -> SshServer:
+        sshd = shutil.which("sshd") or "/usr/sbin/sshd"
+        if not os.path.exists(sshd):
+            raise FileNotFoundError("sshd not found: apt-get install openssh-server")
+        if not os.path.isdir("/run/sshd"):  # privilege separation: sshd insists on it
+            os.makedirs("/run/sshd", mode=0o755)
+            self._made_privsep = True
+        b = self.base
+        host_pub = self._keygen("host_key")
+        authorized = self._write("authorized_keys", self._keygen("client_key") + "\n")
+        self.port = free_port()
+        config = self._write("sshd_config", "\n".join([
+            f"Port {self.port}", "ListenAddress 127.0.0.1", f"HostKey {b}/host_key",
+            f"AuthorizedKeysFile {authorized}", f"PidFile {b}/sshd.pid", "UsePAM no",
+            "PasswordAuthentication no", "KbdInteractiveAuthentication no",
+            "PermitRootLogin prohibit-password", "StrictModes no", "PrintMotd no",
+            f"AllowUsers {self.user}", f"SetEnv DOCKER_HOST={self.docker_host}", "",
+        ]))  # fmt: skip
+        self._write("known_hosts", f"[127.0.0.1]:{self.port} {host_pub}\n")
+        self._write("ssh_config", "\n".join([
+            "Host 127.0.0.1", f"  IdentityFile {b}/client_key", "  IdentitiesOnly yes",
+            f"  UserKnownHostsFile {b}/known_hosts", "  StrictHostKeyChecking yes",
+            "  BatchMode yes", "  LogLevel ERROR", "",
+        ]))  # fmt: skip
+        os.makedirs(os.path.join(b, "bin"))
+        ssh = shutil.which("ssh") or "/usr/bin/ssh"
+        self._write("bin/ssh", f'#!/bin/sh\nexec {ssh} -F {b}/ssh_config "$@"\n', 0o755)
+        log = open(os.path.join(b, "sshd.log"), "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen([sshd, "-D", "-e", "-f", config], stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        log.close()
+        self.url = f"ssh://{self.user}@127.0.0.1:{self.port}"
+        deadline = time.monotonic() + timeout
+        while not self._answers():  # the banner: it listens (the event, not a fixed time)
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"sshd did not start: {self.log_tail()}")
+            time.sleep(0.05)
+        return self
+
+    def _answers(self) -> bool:
+        import socket
+
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+                return s.recv(4).startswith(b"SSH-")
+        except OSError:
+            return False
+
+    def env(self) -> dict[str, str]:
+        """The environment for a client of this server (its ``ssh`` first on ``PATH``)."""
+        return {**os.environ, "PATH": f"{self.base}/bin:{os.environ.get('PATH', '')}"}
+
+    def log_tail(self) -> str:
+        with contextlib.suppress(OSError), open(os.path.join(self.base, "sshd.log")) as f:
+            return f.read()[-2000:]
+        return ""
+
+    def stop(self) -> None:
+        """The server and every session it forked (they leave its process group), the clients
+        that ran its ``ssh``, then its files."""
+        if self.proc is not None:
+            for pid in [*_descendants(self.proc.pid), self.proc.pid]:  # sessions setsid()
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+            self.proc = None
+        for pid in _pids_mentioning(f"{self.base}/"):  # sessions that left the group, clients
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        shutil.rmtree(self.base, ignore_errors=True)
+        if self._made_privsep:
+            with contextlib.suppress(OSError):
+                os.rmdir("/run/sshd")
+
+    def __enter__(self) -> SshServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 class CommandServer:

@@ -18,7 +18,8 @@ if [[ "${1:-}" == "--test" ]]; then
             docker-compose  # the API service: compose up/down through it (tests/service)
             golang-github-opencontainers-image-spec-dev)
   packages+=(mmdebstrap uidmap proot)  # the rootless suite: a Debian root, id ranges, PRoot
-  packages+=(podman openssl)  # beyond one machine: Podman's service, a TLS engine's certificates
+  packages+=(podman openssl openssh-server)  # beyond one machine: Podman's service, a TLS
+  # engine's certificates, a private sshd for ssh:// engines
   packages+=(gcc libc6-dev)  # the escape suite's static helper (tests/security)
   packages+=(slirp4netns iperf3)  # rootless outbound networking; the network benchmark
 fi

@@ -201,8 +201,18 @@ def service_inspect(backend: Backend, a: argparse.Namespace, out: IO[str]) -> in
 
 
 def _ps_call(backend: Backend, a: argparse.Namespace) -> list[TaskInfo]:
+    """The tasks; a service whose tasks cannot run gets one warning line saying why and what
+    to do (the rows keep the engine's own error text)."""
     swarm = _swarm(backend)
-    return [t for s in a.services for t in swarm.tasks(s, all=not a.running)]
+    rows: list[TaskInfo] = []
+    for s in a.services:
+        tasks = swarm.tasks(s, all=not a.running)
+        problem = swarm.stuck(s, tasks=tasks) if any(t.error for t in tasks) else None
+        if problem is not None:
+            swarm.warnings.append(str(problem))
+        rows += tasks
+    _warn(swarm)
+    return rows
 
 
 @command("service", "ps", "List the tasks of one or more services", call=_ps_call)

@@ -75,12 +75,12 @@ class DockerBackend:
 
     def __init__(self, host: str | Endpoint | None = None, *, timeout: int = 60,
                  engine: str = "docker") -> None:  # fmt: skip
-        self.api, self.host = connect(host, timeout)
+        self.api, self.host, self._close = connect(host, timeout)
         self.name = engine
         self._swarm: Any = None
 
     def close(self) -> None:
-        self.api.close()
+        self._close()
 
     @property
     def swarm(self) -> Any:
@@ -209,8 +209,8 @@ class DockerBackend:
                 text = str(chunk.get("stream") or "").strip()
                 if text.startswith("Loaded image ID: "):
                     ids.append(text.split(": ", 1)[1])
-                elif text.startswith("Loaded image: "):
-                    names.append(text.split(": ", 1)[1])
+                elif text.startswith("Loaded image: "):  # Podman: docker.io/me/app:1
+                    names.append(convert.familiar(text.split(": ", 1)[1]))
                 elif text.startswith("The image ") and "renaming the old one with ID" in text:
                     words = text.split()
                     replaced.append((words[2], words[words.index("ID") + 1]))
@@ -497,10 +497,11 @@ class DockerBackend:
         sock = self.api.attach_socket(cid, params={"stdin": 1, "stream": 1})
 
         def send() -> None:
-            raw = getattr(sock, "_sock", sock)
+            from ipydock.docker import hijack
+
             data = stdin if isinstance(stdin, bytes) else _read(getattr(stdin, "buffer", stdin))
-            raw.sendall(data)
-            raw.shutdown(1)  # SHUT_WR: the container sees end of input
+            hijack.send_all(sock, data)
+            hijack.close_write(sock)  # the container sees end of input
             sock.close()
 
         return send
@@ -551,6 +552,11 @@ class DockerBackend:
             raw = self.api.containers(all=all, filters=convert.filters(filters) or None)
             pids = {c["Id"]: self._pid(c["Id"]) for c in raw if c.get("State") == "running"}
         rows = [convert.container_row(c, pids.get(c["Id"], 0)) for c in raw]
+        if self.name == "podman":  # its full name (docker.io/me/app:latest): docker's short one
+            import dataclasses
+
+            rows = [dataclasses.replace(r, image=convert.familiar(r.image.removesuffix(
+                ":latest"))) for r in rows]  # fmt: skip
         return sorted(rows, key=lambda r: r.created, reverse=True)
 
     def _pid(self, cid: str) -> int:
@@ -590,10 +596,19 @@ class DockerBackend:
                     yield _log_entry(stream, rest)
 
     def top(self, container: str) -> tuple[list[str], list[list[str]]]:
+        """dockerd runs the host's ``ps`` on the container's processes; Podman runs ``ps`` in
+        the container (busybox's knows no ``uid`` column: ``user`` instead, the container's
+        own PIDs) and answers each row, and the titles, as one unsplit string."""
+        args = "-o user,pid,ppid,args" if self.name == "podman" else "-o uid,pid,ppid,args"
         with self._errors("container", container):
-            out = self.api.top(container, ps_args="-o uid,pid,ppid,args")
-        titles = ["CMD" if t in ("COMMAND", "ARGS") else t for t in out.get("Titles") or []]
-        return titles, [list(p) for p in out.get("Processes") or []]
+            out = self.api.top(container, ps_args=args)
+        raw_titles = list(out.get("Titles") or [])
+        procs = [list(p) for p in out.get("Processes") or []]
+        if len(raw_titles) == 1 and " " in raw_titles[0].strip():  # Podman's one string
+            raw_titles = raw_titles[0].split()
+            procs = [p[0].split(None, len(raw_titles) - 1) if len(p) == 1 else p for p in procs]
+        names = {"COMMAND": "CMD", "ARGS": "CMD", "USER": "UID"}
+        return [names.get(t, t) for t in raw_titles], procs
 
     def diff(self, container: str) -> list[FileChange]:
         with self._errors("container", container):
@@ -625,24 +640,44 @@ class DockerBackend:
         stdout: Any = None, stderr: Any = None,
     ) -> int:  # fmt: skip
         """Run ``command`` in ``container``; its output goes to ``stdout``/``stderr`` (files,
-        text or binary; None: this process's). No input reaches it (``stdin`` None means none
-        here); an input stream is refused with what to use: the SDK gives an exec's input only
-        as the raw socket of its private transport."""
+        text or binary, or descriptors; None: this process's). ``stdin`` as on the bundled
+        engine: None is this process's standard input, ``subprocess.DEVNULL`` none, else bytes,
+        a file or a descriptor. Input goes over the exec's hijacked connection (the SDK's
+        ``exec_start(socket=True)``) until it ends, then the process sees end of input."""
         import subprocess
         import sys
 
-        if stdin is not None and stdin != subprocess.DEVNULL:
-            raise NotSupported("exec -i", self.name, "`docker exec -i` in a terminal, or "
-                               f"{_BUNDLED}")  # fmt: skip
+        source = None if stdin == subprocess.DEVNULL else (0 if stdin is None else stdin)
+        targets = (stdout or sys.stdout, stderr or sys.stderr)
         with self._errors("container", container):
             ex = self.api.exec_create(container, list(command), environment=list(env) or None,
-                                      workdir=workdir, user=user or "")  # fmt: skip
-            targets = (stdout or sys.stdout, stderr or sys.stderr)
-            for chunk in self.api.exec_start(ex["Id"], stream=True, demux=True):
-                for target, data in zip(targets, chunk, strict=True):
-                    if data:
-                        _write(target, data)
+                                      workdir=workdir, user=user or "",
+                                      stdin=source is not None)  # fmt: skip
+            if source is None:
+                for chunk in self.api.exec_start(ex["Id"], stream=True, demux=True):
+                    for target, data in zip(targets, chunk, strict=True):
+                        if data:
+                            _write(target, data)
+            else:
+                self._exec_with_input(ex["Id"], source, targets)
             return int(self.api.exec_inspect(ex["Id"]).get("ExitCode") or 0)
+
+    def _exec_with_input(self, exec_id: str, source: Any, targets: tuple[Any, Any]) -> None:
+        """Feed ``source`` to the exec while its output frames are read, until it ends."""
+        from docker.utils.socket import STDERR, frames_iter
+
+        from ipydock.docker import hijack
+
+        sock = self.api.exec_start(exec_id, socket=True)
+        thread, stop = hijack.pump(sock, source)
+        try:
+            for stream, data in frames_iter(sock, False):
+                if data:
+                    _write(targets[1] if stream == STDERR else targets[0], data)
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+            sock.close()
 
     def prune_containers(self) -> ContainerPrune:
         with self._errors("container"):

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from ipydock.commands.dockerignore import IgnoreRules, is_tar, pack, read_patterns
+from ipydock.docker.convert import familiar
 from ipydock.errors import BuildContextError, BuildError, BuildStepFailed, DockerfileError
 from ipydock.models import BuildEvent
 
@@ -138,9 +139,12 @@ def dockerfile_lines(text: str) -> list[tuple[int, str]]:
     return [(c.start_line, " ".join(c.original.split())) for c in commands]
 
 
-_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$", re.S)
-_ID = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
-_FAILED = re.compile(r"returned a non-zero code: (\d+)")
+# dockerd's classic builder, and Podman's (buildah's words: "STEP 1/4: FROM …", "--> 657495a92b8",
+# "--> Using cache ID", "COMMIT name", the bare image ID, "exit status 1" on failure)
+_STEP = re.compile(r"^(?:Step|STEP) (\d+)/(\d+) ?: (.*)$", re.S)
+_ID = re.compile(r"^ ?---?> ([0-9a-f]{11,64})$")
+_BARE_ID = re.compile(r"^[0-9a-f]{64}$")
+_FAILED = re.compile(r"(?:returned a non-zero code|while running runtime: exit status):? (\d+)")
 _PARSE = re.compile(r"(?:line|Dockerfile:)\s*(\d+)")
 
 
@@ -154,7 +158,7 @@ class Events:
         self.resolve = resolve
         self.instructions = dockerfile_lines(text)
         self.next_instruction = 0
-        self.step = self.total = self.line = 0
+        self.step = self.total = self.line = self.done_step = 0
         self.instruction = ""
         self.using_cache = False
         self.started = time.monotonic()
@@ -176,6 +180,7 @@ class Events:
             for line in lines:
                 self._line(line)
         self._flush()
+        self._from_done()  # a Dockerfile of one FROM, on Podman
 
     def _flush(self) -> None:
         if self.pending:
@@ -185,6 +190,7 @@ class Events:
     def _line(self, line: str) -> None:
         m = _STEP.match(line)
         if m:
+            self._from_done()
             self.step, self.total, self.instruction = int(m[1]), int(m[2]), m[3]
             self.line = self._find_line(m[3])
             self.using_cache, self.last_lines = False, []
@@ -193,8 +199,10 @@ class Events:
             self.emit(BuildEvent("step", self.step, self.total, self.instruction, self.line,
                                  stage=kind))  # fmt: skip
             return
-        if line == " ---> Using cache":
+        if line == " ---> Using cache" or line.startswith("--> Using cache "):
             self.using_cache = True
+            return
+        if line.startswith("COMMIT ") or _BARE_ID.match(line):  # Podman's
             return
         m = _ID.match(line)
         if m and self.step:
@@ -205,8 +213,9 @@ class Events:
         if line.startswith("Successfully built "):
             self.image_id = self.image_id or self.resolve(line.split()[-1])
             return
-        if line.startswith("Successfully tagged "):
-            self.tags.append(line[len("Successfully tagged ") :])
+        if line.startswith("Successfully tagged "):  # Podman: in full, then as asked
+            tag = familiar(line[len("Successfully tagged ") :])
+            self.tags += [] if tag in self.tags else [tag]
             return
         if line.startswith("[Warning] "):
             self.emit(BuildEvent("warning", text=line[len("[Warning] ") :]))
@@ -216,9 +225,18 @@ class Events:
             self.emit(BuildEvent("output", self.step, self.total, self.instruction, self.line,
                                  text=line))  # fmt: skip
 
+    def _from_done(self) -> None:
+        """Podman's FROM step ends without an ID line: its ``done`` (the base image) is given
+        when the next step starts."""
+        words = [w for w in self.instruction.split() if not w.startswith("--")]
+        if self.step and self.step != self.done_step and len(words) > 1 and \
+                words[0].upper() == "FROM":  # fmt: skip
+            self._done(self.resolve(words[1]))
+
     def _done(self, image_id: str) -> None:
         """As the bundled builder: a FROM step's ``done`` names no instruction; a cache hit is
         ``cached`` and then ``done``."""
+        self.done_step = self.step
         took = time.monotonic() - self.started
         if self.instruction.upper().startswith("FROM "):
             self.emit(BuildEvent("done", self.step, self.total, image_id=image_id))

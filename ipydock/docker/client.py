@@ -4,7 +4,8 @@
 
     connect(endpoint) ──> docker.APIClient (version negotiated: the daemon answers, or
                           EngineUnavailable says where nothing answered and what to do);
-                          the endpoint (host, TLS, context) comes from docker/endpoint.py
+                          the endpoint (host, TLS, context) comes from docker/endpoint.py,
+                          ssh:// goes through a local socket to ssh (docker/sshtunnel.py)
     with errors(host, "image", name): api call
         404 ──> ImageNotFound / ContainerNotFound / VolumeNotFound / NetworkNotFound
         409, 403 ──> NameInUse, ContainerRunning, ContainerNotRunning, VolumeInUse,
@@ -16,7 +17,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -39,6 +40,7 @@ from ipydock.errors import (
     ImageNotFound,
     IPyDockError,
     NameInUse,
+    NetworkInUse,
     NetworkNotFound,
     NotFound,
     ServiceNotFound,
@@ -51,9 +53,14 @@ from ipydock.errors import (
 __all__ = ["DEFAULT_HOST", "connect", "errors", "translate"]
 
 
-def connect(endpoint: Endpoint | str | None = None, timeout: int = 60) -> tuple[Any, str]:
-    """``(APIClient, host)`` for ``endpoint`` (a URL, or :func:`resolve`'s answer for none),
-    after the daemon answered a version request."""
+PROBE_TIMEOUT = 15  # seconds an engine has to answer ``/version``: a hung one fails in time
+
+
+def connect(endpoint: Endpoint | str | None = None, timeout: int = 60
+            ) -> tuple[Any, str, Callable[[], None]]:  # fmt: skip
+    """``(APIClient, host, close)`` for ``endpoint`` (a URL, or :func:`resolve`'s answer for
+    none), after the daemon answered a version request; ``close`` ends the client and, for an
+    ``ssh://`` host, its ssh sessions (:mod:`ipydock.docker.sshtunnel`)."""
     if not isinstance(endpoint, Endpoint):
         endpoint = resolve(endpoint)
     host = endpoint.host
@@ -64,14 +71,32 @@ def connect(endpoint: Endpoint | str | None = None, timeout: int = 60) -> tuple[
             client_cert=(t.cert, t.key) if t.cert else None, ca_cert=t.ca or None,
             verify=t.ca if (t.verify and t.ca) else t.verify,
         )  # fmt: skip
+    tunnel = None
+    if host.startswith("ssh://"):
+        from ipydock.docker.sshtunnel import SshTunnel
+
+        tunnel = SshTunnel(host)
     try:
-        api = _client(host, tls, timeout)
+        api = _client(tunnel.url if tunnel else host, tls, timeout)
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
         why = _reason(exc)
+        if isinstance(exc, requests.exceptions.Timeout) or "timed out" in why:
+            why = f"no answer in {min(timeout, PROBE_TIMEOUT)} s"  # it accepts, says nothing
         hint = "check --tlscacert/--tlscert/--tlskey or DOCKER_CERT_PATH" if why.startswith(
             "TLS:") else ""  # fmt: skip
+        if tunnel is not None:
+            tunnel.close()
+            why = tunnel.last_error or why  # ssh's own words: refused, host key, denied
+            hint = (f"check that `{' '.join(tunnel.argv[:-1])} docker version` works: keys, "
+                    "known_hosts, docker on the remote host")  # fmt: skip
         raise EngineUnavailable(host, why, hint) from exc
-    return api, host
+
+    def close() -> None:
+        api.close()
+        if tunnel is not None:
+            tunnel.close()
+
+    return api, host, close
 
 
 def _client(host: str, tls: Any, timeout: int) -> Any:
@@ -81,9 +106,10 @@ def _client(host: str, tls: Any, timeout: int) -> Any:
     from docker.constants import DEFAULT_DOCKER_API_VERSION, MINIMUM_DOCKER_API_VERSION
     from docker.utils import version_lt
 
-    kw: dict[str, Any] = {"base_url": host, "timeout": timeout, "tls": tls,
-                          "use_ssh_client": host.startswith("ssh://")}  # fmt: skip
-    probe = docker.APIClient(version=MINIMUM_DOCKER_API_VERSION, **kw)  # asks nothing yet
+    kw: dict[str, Any] = {"base_url": host, "timeout": timeout, "tls": tls}
+    probe = docker.APIClient(
+        version=MINIMUM_DOCKER_API_VERSION, **{**kw, "timeout": min(timeout, PROBE_TIMEOUT)}
+    )  # asks nothing yet
     probe.trust_env = not tls
     try:
         server = str(probe.version(api_version=False)["ApiVersion"])
@@ -127,6 +153,9 @@ _BY_KIND: dict[str, type[NotFound]] = {
 
 def translate(exc: Exception, host: str, kind: str = "", name: str = "") -> IPyDockError:
     """The ipydock error for one SDK exception (see the module docstring)."""
+    if isinstance(exc, requests.exceptions.JSONDecodeError):  # it answered, but not JSON
+        return EngineError(0, f"the engine at {host} answered something that is not JSON "
+                           f"({exc})")  # fmt: skip
     if not isinstance(exc, docker.errors.APIError) or exc.response is None:
         if isinstance(exc, docker.errors.APIError):
             return EngineError(0, str(exc.explanation or exc))
@@ -143,6 +172,10 @@ def translate(exc: Exception, host: str, kind: str = "", name: str = "") -> IPyD
         return _conflict(message)
     if status == 400:
         return UsageError(message)
+    if status == 500:  # Podman answers its refusals as 500s, in its own words
+        conflict = _conflict(message)
+        if type(conflict) is not Conflict:
+            return conflict
     if status == 503 and "swarm" in message.lower():  # not a manager, not in a swarm
         return SwarmUnavailable(host, message.split(". ")[0])
     return EngineError(status, message)
@@ -150,17 +183,25 @@ def translate(exc: Exception, host: str, kind: str = "", name: str = "") -> IPyD
 
 def _conflict(message: str) -> Conflict:
     m = re.search(r'container name "/([^"]+)" is already in use by container "(\w+)"', message)
-    if m:
+    m = m or re.search(r'the container name "([^"]+)" is already in use by (\w+)', message)
+    if m:  # dockerd's words (409), Podman's (500)
         return NameInUse(m.group(1), m.group(2))
-    m = re.search(r"You cannot remove a running container (\w+)", message)
+    m = re.search(r"You cannot remove a running container (\w+)", message) or re.search(
+        r"cannot remove container (\w+) as it is running", message
+    )  # dockerd's, Podman's
     if m:
         return ContainerRunning(m.group(1))
     m = re.search(r"Container (\w+) is not running", message)
     if m:
         return ContainerNotRunning(m.group(1))
-    m = re.search(r"remove (\S+): volume is in use - \[([^\]]*)\]", message)
+    m = re.search(r"remove (\S+): volume is in use - \[([^\]]*)\]", message) or re.search(
+        r"volume (\S+) is being used by the following container\(s\): ([\w, ]+)", message
+    )  # dockerd's words, then Podman's  # fmt: skip
     if m:
         return VolumeInUse(m.group(1), [c.strip() for c in m.group(2).split(",") if c.strip()])
+    m = re.search(r'"([^"]+)" has associated containers with it', message)
+    if m:  # Podman: rm of a network with containers (it names none)
+        return NetworkInUse(m.group(1), [])
     return _image_conflict(message) or Conflict(message)
 
 
@@ -181,6 +222,15 @@ def _image_conflict(message: str) -> Conflict | None:
                   message)  # fmt: skip
     if m:
         return ImageMultiplyReferenced(m.group(1), [])
+    m = re.search(r"image (?:sha256:)?(\w+) is in use: image used by (\w+)", message)
+    if m:  # Podman's words; it does not say whether the container runs (it refuses both)
+        return ImageInUse(m.group(1), [m.group(2)], running=False)
+    m = re.search(r'unable to delete image "(\w+)" by ID with more than one tag \(\[([^\]]*)\]',
+                  message)  # Podman's words  # fmt: skip
+    if m:
+        from ipydock.docker.convert import familiar
+
+        return ImageMultiplyReferenced(m.group(1), [familiar(t) for t in m.group(2).split()])
     return None
 
 

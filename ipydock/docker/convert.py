@@ -136,7 +136,7 @@ def image_detail(d: dict[str, Any], history: Sequence[HistoryRow]) -> ImageDetai
         steps.append(step)
     return ImageDetail(
         id=d["Id"],
-        repo_tags=list(d.get("RepoTags") or []),
+        repo_tags=[familiar(t) for t in d.get("RepoTags") or []],
         repo_digests=list(d.get("RepoDigests") or []),
         parent=d.get("Parent") or "",
         created=time(d.get("Created")),
@@ -155,9 +155,21 @@ def image_detail(d: dict[str, Any], history: Sequence[HistoryRow]) -> ImageDetai
 
 
 def remove_event(item: dict[str, str]) -> RemoveEvent:
-    """``{"Untagged": "busybox:latest"}`` / ``{"Deleted": "sha256:…"}``."""
+    """``{"Untagged": "busybox:latest"}`` / ``{"Deleted": "sha256:…"}`` (in docker's forms:
+    Podman answers ``docker.io/me/app:1`` and a bare ID)."""
     ((key, target),) = item.items()
-    return RemoveEvent(key.lower(), target)
+    if key == "Deleted" and re.fullmatch(r"[0-9a-f]{64}", target):  # Podman's bare ID
+        target = f"sha256:{target}"
+    return RemoveEvent(key.lower(), familiar(target) if key == "Untagged" else target)
+
+
+def familiar(name: str) -> str:
+    """Docker's short form of a full image name: ``docker.io/library/busybox`` is
+    ``busybox``, ``docker.io/me/app`` is ``me/app`` (Podman reports names in full)."""
+    for prefix in ("docker.io/library/", "docker.io/"):
+        if name.startswith(prefix):
+            return name[len(prefix) :]
+    return name
 
 
 # -- containers ------------------------------------------------------------------------------

@@ -7,7 +7,8 @@
     unix:///var/run/docker.sock      the local engine (the default)
     tcp://HOST:2376 + TLS            --tlsverify/--tlscacert/--tlscert/--tlskey, or
                                      $DOCKER_TLS_VERIFY and $DOCKER_CERT_PATH (ca/cert/key.pem)
-    ssh://user@host                  through the system's ssh client, as the docker CLI does
+    ssh://user@host[:port]           through the system's ssh client, as the docker CLI does
+                                     (docker/sshtunnel.py)
     contexts                         $DOCKER_CONFIG/contexts/meta/<sha256 of name>/meta.json and
                                      …/tls/<sha256 of name>/docker/{ca,cert,key}.pem
 

@@ -9,6 +9,8 @@
         services() / tasks(service)           ServiceInfo / TaskInfo rows (node names, states,
                                               errors, addresses on the service's networks)
         service_logs(service)                 LogEntry lines, docker's "web.1.ID@node" prefix
+        converge(service) / stuck(service)    wait for the tasks; ServiceStuck when they cannot
+                                              run (an image no node can pull, a node down)
         deploy_stack / stacks / remove_stack  a compose file as services and networks
 
 Everything here is the public ``docker.APIClient`` API. An image is pinned by digest when its
@@ -19,6 +21,7 @@ otherwise the tag stays and :attr:`Swarm.warnings` says why, as docker's warning
 from __future__ import annotations
 
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -29,7 +32,7 @@ from docker.types import EndpointSpec, RestartPolicy, ServiceMode, TaskTemplate
 
 from ipydock.docker import convert
 from ipydock.docker.client import errors
-from ipydock.errors import UsageError
+from ipydock.errors import ServiceStuck, UsageError
 from ipydock.models import LogEntry, NodeInfo, ServiceInfo, StackInfo, TaskInfo, TransferEvent
 
 __all__ = ["STACK_LABEL", "Swarm"]
@@ -240,14 +243,17 @@ class Swarm:
                  timeout: float = 300) -> bool:  # fmt: skip
         """Wait until the service's tasks run (docker's ``service create`` without ``-d``):
         one event per task slot as its state changes (``preparing`` is the node pulling the
-        image), an overall line, and ``verify: Service converged``. False (and a warning) when
-        it has not converged after ``timeout`` seconds: the swarm keeps trying."""
+        image), an overall line, and ``verify: Service converged``. :class:`ServiceStuck` as
+        soon as the tasks cannot run (:meth:`stuck`), where docker's CLI would wait forever;
+        False (and a warning) when it has not converged after ``timeout`` seconds. The swarm
+        keeps trying either way."""
         emit = progress or (lambda event: None)
         shown: dict[str, str] = {}
         deadline = time.monotonic() + timeout
         while True:
             info = self.inspect_service(service)
-            tasks = [t for t in self.tasks(service) if t.desired_state == "Running"]
+            every = self.tasks(service)
+            tasks = [t for t in every if t.desired_state == "Running"]
             for t in tasks:
                 key = f"{t.slot or t.node}/{info.desired}"
                 state = t.current_state.lower() + (f": {t.error}" if t.error else "")
@@ -262,12 +268,32 @@ class Swarm:
                                    f"{info.desired} tasks"))  # fmt: skip
                 emit(TransferEvent("", "", text="verify: Service converged"))
                 return True
+            problem = self.stuck(service, info.image, every) if any(
+                t.error for t in every) else None  # fmt: skip
+            if problem is not None:
+                raise problem
             if time.monotonic() > deadline:
                 self.warnings.append(f"service {service} has not converged after "
                                      f"{timeout:.0f} s ({running} of {info.desired} tasks "
                                      "running): see `service ps`")  # fmt: skip
                 return False
             time.sleep(0.25)  # the swarm's own pace: docker's CLI polls the same way
+
+    def stuck(self, service: str, image: str | None = None,
+              tasks: Sequence[TaskInfo] | None = None) -> ServiceStuck | None:  # fmt: skip
+        """Why ``service``'s tasks cannot run as things stand (see :func:`_diagnose`), or
+        None while they can (or may yet)."""
+        image = image or self.inspect_service(service).image
+        tasks = self.tasks(service) if tasks is None else tasks
+        if not any(t.error for t in tasks):
+            return None
+        nodes = self.nodes()
+        found = _diagnose(tasks, image, [n.hostname for n in nodes if n.status == "Ready"],
+                          [n.hostname for n in nodes if n.status != "Ready"])  # fmt: skip
+        if found is None:
+            return None
+        task, why, hint = found
+        return ServiceStuck(self.host, task.service, task.name, task.node, why, hint)
 
     # -- stacks ----------------------------------------------------------------------------------
 
@@ -368,6 +394,44 @@ def _task(t: dict[str, Any], service: str, hosts: dict[str, str]) -> TaskInfo:
         addresses=[a for a, _ in attached], networks=[n for _, n in attached],
         container_id=str((status.get("ContainerStatus") or {}).get("ContainerID", "")),
     )  # fmt: skip
+
+
+_PULL_FAILED = re.compile(
+    r"No such image|pull access denied|manifest unknown|not found|"
+    r"repository does not exist|error pulling|failed to resolve",
+    re.I,
+)
+
+
+def _diagnose(tasks: Sequence[TaskInfo], image: str, ready: Sequence[str], down: Sequence[str]
+              ) -> tuple[TaskInfo, str, str] | None:  # fmt: skip
+    """The task that shows why the service cannot run, the engine's words and what to do.
+
+    - its image could not be pulled (tasks ``Rejected`` with "No such image" and the like) as
+      many times as there are ready nodes: each could have had its try (the swarm retries
+      forever, docker's CLI waits forever);
+    - a task meant to run stays ``Pending`` with "no suitable node": the scheduler found no
+      node it may use (the one its constraint names is down, or none matches).
+    A failing command is not here: its tasks run and exit, as the user asked.
+    """
+    current = [t for t in tasks if t.image == image]
+    rejected = [t for t in current if t.current_state == "Rejected" and _PULL_FAILED.search(
+        t.error)]  # fmt: skip
+    if rejected and len(rejected) >= max(len(ready), 1):  # as many tries as nodes to try on
+        nodes = ", ".join(sorted({t.node for t in rejected if t.node}))
+        hint = (f"{nodes or 'no node'} cannot pull {image}: push it to a registry every node "
+                f"reaches (`image push`), then `service update --image`")  # fmt: skip
+        return rejected[0], rejected[0].error, hint
+    for t in current:
+        if t.desired_state == "Running" and t.current_state == "Pending" and \
+                "no suitable node" in t.error:  # fmt: skip
+            if down:
+                hint = (f"node {', '.join(down)} is down: start its engine, or change the "
+                        "service's --constraint (see `node ls`)")  # fmt: skip
+            else:
+                hint = "no node matches the service's --constraint (see `node ls`)"
+            return t, t.error, hint
+    return None
 
 
 def _log_line(stream: str, line: str, prefixes: dict[str, str]) -> LogEntry:

@@ -1,4 +1,4 @@
-"""One behaviour suite, run on every engine: the bundled one and a real dockerd 20.10.
+"""One behaviour suite, run on every engine: the bundled one, a real dockerd 20.10 and Podman.
 
 Each test is written once against :class:`ipydock.api.Backend` and runs twice (``engine`` is
 parametrized), so "the same call gives the same answer, and the same typed error" is checked,
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -17,7 +18,7 @@ import pytest
 from ipydock.api import Backend
 from ipydock.backends import BundledBackend
 from ipydock.engine.store import Store
-from ipydock.testing import Dockerd
+from ipydock.testing import Dockerd, PodmanService
 from tests.conftest import private_dockerd, require
 
 BUSYBOX = "ipydock-test/busybox"
@@ -30,6 +31,19 @@ def conformance_dockerd(busybox_tgz: str) -> Iterator[Dockerd]:
         yield d
 
 
+@pytest.fixture(scope="session")
+def conformance_podman(busybox_tgz: str) -> Iterator[PodmanService]:
+    """Podman's service (docs/engines.md, "Podman"), with the same image under the same name."""
+    require(shutil.which("podman") is not None, "podman is not installed")
+    with PodmanService() as service:
+        from ipydock.docker import DockerBackend
+
+        b = DockerBackend(service.host, engine="podman")
+        b.import_image(busybox_tgz, BUSYBOX, changes=['CMD ["sh"]'])
+        b.close()
+        yield service
+
+
 def _everything(b: Backend) -> dict[str, set[str]]:
     return {
         "containers": {c.id for c in b.containers(all=True)},
@@ -38,7 +52,7 @@ def _everything(b: Backend) -> dict[str, set[str]]:
     }
 
 
-@pytest.fixture(params=["bundled", "docker"])
+@pytest.fixture(params=["bundled", "docker", "podman"])
 def engine(request: pytest.FixtureRequest, tmp_path, busybox_tgz: str) -> Iterator[Backend]:
     """The engine under test, with the busybox image as ``ipydock-test/busybox``."""
     require(os.geteuid() == 0, "containers need root")
@@ -47,6 +61,10 @@ def engine(request: pytest.FixtureRequest, tmp_path, busybox_tgz: str) -> Iterat
         bundled = BundledBackend(Store(str(tmp_path / "store")))
         bundled.import_image(busybox_tgz, BUSYBOX, changes=['CMD ["sh"]'])
         b = bundled
+    elif request.param == "podman":
+        from ipydock.docker import DockerBackend
+
+        b = DockerBackend(request.getfixturevalue("conformance_podman").host, engine="podman")
     else:
         from ipydock.docker import DockerBackend
 

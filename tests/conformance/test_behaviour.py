@@ -12,6 +12,7 @@ from ipydock.errors import (
     ImageHasChildren,
     ImageInUse,
     ImageMultiplyReferenced,
+    ImageNotFound,
     VolumeInUse,
 )
 from ipydock.models import RunOptions
@@ -40,10 +41,13 @@ def test_history_has_one_row_per_step_with_the_bytes_each_added(engine) -> None:
     result, events = build(engine, f"FROM {BUSYBOX}\nRUN head -c 3000 /dev/zero > /f\n"
                                    "ENV A=1\nRUN rm /f\n")  # fmt: skip
     rows = engine.history(result.image_id)
+    nop = "#(nop) " if engine.name == "podman" else "#(nop)  "  # buildah's text: one space
     assert [r.created_by for r in rows[:3]] == [
-        "/bin/sh -c rm /f", "/bin/sh -c #(nop)  ENV A=1", "/bin/sh -c head -c 3000 /dev/zero > /f",
+        "/bin/sh -c rm /f", f"/bin/sh -c {nop}ENV A=1", "/bin/sh -c head -c 3000 /dev/zero > /f",
     ]  # fmt: skip
-    assert rows[2].size >= 3000 and rows[1].size == 0 and rows[0].size == 0  # a whiteout
+    assert rows[2].size >= 3000 and rows[1].size == 0
+    # a whiteout: no bytes on docker; Podman counts the layer tar's (its blocks: 2048)
+    assert rows[0].size == (2048 if engine.name == "podman" else 0)
     assert [e.kind for e in events].count("step") == 4
     engine.remove_image("conf/app:1")
 
@@ -64,8 +68,12 @@ def test_rm_refusals_are_typed_errors(engine) -> None:
     parent, _ = build(engine, f"FROM {BUSYBOX}\nRUN echo p > /p\n", tag="conf/parent:1")
     build(engine, "FROM conf/parent:1\nRUN echo c > /c\n", tag="conf/child:1")
     engine.remove_image("conf/parent:1")  # untag: the child keeps the image
-    with pytest.raises(ImageHasChildren):
-        engine.remove_image(parent.image_id)
+    if engine.name == "podman":  # no parent chain there: the last untag deletes it (the
+        with pytest.raises(ImageNotFound):  # child keeps the layers), as docs/engines.md says
+            engine.remove_image(parent.image_id)
+    else:
+        with pytest.raises(ImageHasChildren):
+            engine.remove_image(parent.image_id)
     engine.tag("conf/child:1", "conf/other:1")
     with pytest.raises(ImageMultiplyReferenced):
         engine.remove_image(engine.inspect_image("conf/child:1").id)

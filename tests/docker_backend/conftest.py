@@ -8,14 +8,18 @@ networks they create never touch the host. Every test must leave the daemon as i
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 from collections.abc import Iterator
 
 import pytest
 
 from ipydock.backends import BundledBackend
 from ipydock.docker import DockerBackend
-from ipydock.testing import Dockerd
-from tests.conftest import private_dockerd
+from ipydock.errors import ImageNotFound
+from ipydock.testing import Dockerd, PodmanService
+from tests.conftest import private_dockerd, require
 
 BUSYBOX = "ipydock-test/busybox"
 
@@ -43,11 +47,36 @@ def _present(b: DockerBackend) -> dict[str, set[str]]:
     }
 
 
+@pytest.fixture(scope="session")
+def podman_service(busybox_tgz: str) -> Iterator[PodmanService]:
+    """Podman's Docker-compatible service (runc, no default ulimits: see PodmanService), in a
+    network namespace of its own, with the same busybox image under the same name."""
+    require(os.geteuid() == 0, "a private podman service here runs as root")
+    require(shutil.which("podman") is not None, "podman is not installed")
+    with PodmanService() as service:
+        b = DockerBackend(service.host, engine="podman")
+        b.import_image(busybox_tgz, BUSYBOX, changes=['CMD ["sh"]'])
+        b.close()
+        yield service
+
+
+@pytest.fixture(params=["docker", "podman"])
+def daemon(request: pytest.FixtureRequest) -> Dockerd:
+    """The engine each scenario runs on: the session's dockerd, then Podman's service (the
+    issue's "same scenario list"; where Podman differs, the test says so and the README's
+    Podman list names it)."""
+    if request.param == "podman":
+        return request.getfixturevalue("podman_service")  # type: ignore[no-any-return]
+    request.getfixturevalue("docker_image")
+    return request.getfixturevalue("dockerd")  # type: ignore[no-any-return]
+
+
 @pytest.fixture
-def engine(dockerd: Dockerd, docker_image: str) -> Iterator[DockerBackend]:
-    """A DockerBackend on the session's dockerd, checked afterwards to have left nothing
+def engine(daemon: Dockerd) -> Iterator[DockerBackend]:
+    """A DockerBackend on the scenario's engine, checked afterwards to have left nothing
     behind (other tests share the daemon: what was there before is not ours)."""
-    b = DockerBackend(dockerd.host)
+    b = DockerBackend(daemon.host, engine="podman" if isinstance(daemon, PodmanService)
+                      else "docker")  # fmt: skip
     before = _present(b)
     try:
         yield b
@@ -61,7 +90,8 @@ def engine(dockerd: Dockerd, docker_image: str) -> Iterator[DockerBackend]:
         for v in leftovers["volumes"]:
             b.remove_volume(v, force=True)
         for i in leftovers["images"]:
-            b.remove_image(i, force=True)
+            with contextlib.suppress(ImageNotFound):  # gone with a child removed before it
+                b.remove_image(i, force=True)
         b.close()
         assert not any(leftovers.values()), f"the test left {leftovers}"
 

@@ -32,7 +32,12 @@ def test_image_ls_rows_match_the_bundled_engine(engine, bundled) -> None:
     ours, theirs = bundled.images(), engine.images()
     assert list(frame(theirs, ImageInfo).columns) == list(frame(ours, ImageInfo).columns)
     pick = [(r.repository, r.tag, r.size, r.digest) for r in theirs]
-    assert pick == [(r.repository, r.tag, r.size, r.digest) for r in ours]
+    if engine.name == "podman":  # an imported image has a manifest digest there, and its size
+        pick = [(r.repository, r.tag) for r in theirs]  # counts the config too (README)
+        assert pick == [(r.repository, r.tag) for r in ours] and theirs[0].digest.startswith(
+            "sha256:")  # fmt: skip
+    else:
+        assert pick == [(r.repository, r.tag, r.size, r.digest) for r in ours]
     assert theirs[0].id.startswith("sha256:") and theirs[0].created is not None
     assert engine.images(filters=["dangling=true"]) == []
 
@@ -41,10 +46,16 @@ def test_history_and_inspect_match_the_bundled_engine(engine, bundled) -> None:
     ours, theirs = bundled.history(BUSYBOX), engine.history(BUSYBOX)
     assert list(frame(theirs, HistoryRow).columns) == list(frame(ours, HistoryRow).columns)
     keys = [(r.created_by, r.size, r.comment, r.empty_layer) for r in theirs]
-    assert keys == [(r.created_by, r.size, r.comment, r.empty_layer) for r in ours]
+    if engine.name == "podman":  # an import is an ADD step there, a few bytes more (README)
+        ((created_by, size, comment, empty),) = keys
+        assert created_by.startswith("/bin/sh -c #(nop) ADD file:") and created_by.endswith(" in /")
+        assert (comment, empty) == ("imported from tarball", False) and size > ours[0].size
+    else:
+        assert keys == [(r.created_by, r.size, r.comment, r.empty_layer) for r in ours]
     detail = engine.inspect_image(BUSYBOX)
     assert detail.config["Cmd"] == ["sh"] == bundled.inspect_image(BUSYBOX).config["Cmd"]
-    assert detail.size == bundled.inspect_image(BUSYBOX).size
+    if engine.name != "podman":
+        assert detail.size == bundled.inspect_image(BUSYBOX).size
     assert detail.repo_tags == [f"{BUSYBOX}:latest"]
     assert detail.rootfs["type"] == "layers" and len(detail.rootfs["diff_ids"]) == 1
 
@@ -88,7 +99,11 @@ def test_classic_build_events_match_the_bundled_builder(engine, bundled, tmp_pat
     assert results["docker"].tags == results["bundled"].tags == ["me/app:1"]
     assert results["docker"].steps == 4 and results["docker"].cached == 0
     history = [r.created_by for r in engine.history("me/app:1")]
-    assert history == [r.created_by for r in bundled.history("me/app:1")]
+    if engine.name == "podman":  # buildah's history text: `CMD ["cat", "/hello"]`, one space
+        assert len(history) == len(bundled.history("me/app:1")) and history[0].endswith(
+            '#(nop) CMD ["cat", "/hello"]')  # fmt: skip
+    else:
+        assert history == [r.created_by for r in bundled.history("me/app:1")]
     # Built again: every step from the cache, as in the bundled engine.
     again: list = []
     cached = engine.build(str(tmp_path), dockerfile="-", tags=["me/app:1"],
@@ -97,6 +112,8 @@ def test_classic_build_events_match_the_bundled_builder(engine, bundled, tmp_pat
     assert [e.kind for e in again].count("cached") == 3
     assert [e.kind for e in again].count("done") == 4
     engine.remove_image("me/app:1")
+    if engine.name == "podman":  # its build keeps each step's image untagged: dangling now
+        engine.prune_images()
 
 
 def test_a_failing_step_names_its_line(engine, tmp_path) -> None:
@@ -158,10 +175,10 @@ def test_the_layer_explorer_gives_the_bundled_engines_rows(engine, bundled, tmp_
         "RUN rm /d/a && echo changed > /d/b\n"
     )
     rows = {}
-    for b in (engine, bundled):
+    for key, b in (("docker", engine), ("bundled", bundled)):
         image = b.build(str(tmp_path), tags=["explore:1"]).image_id
-        rows[b.name] = [[(f.path, f.change, f.type, f.size, f.wasted) for f in layer.files
-                         if f.path.startswith("d")] for layer in b.image_layers(image)]  # fmt: skip
+        rows[key] = [[(f.path, f.change, f.type, f.size, f.wasted) for f in layer.files
+                      if f.path.startswith("d")] for layer in b.image_layers(image)]  # fmt: skip
     try:
         assert rows["docker"][-2:] == rows["bundled"][-2:]
         assert rows["docker"][-1] == [("d", "C", "dir", 0, 0), ("d/a", "D", "file", 0, 0),
@@ -169,3 +186,5 @@ def test_the_layer_explorer_gives_the_bundled_engines_rows(engine, bundled, tmp_
         assert ("d/a", "A", "file", 4, 4) in rows["docker"][-2]  # deleted later: wasted
     finally:
         engine.remove_image("explore:1")
+        if engine.name == "podman":  # its build keeps each step's image untagged
+            engine.prune_images()

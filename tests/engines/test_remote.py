@@ -1,5 +1,6 @@
 """Remote engines: a dockerd that speaks TLS over TCP, reached by flags, by the environment and
-by a docker context; a wrong certificate is refused in one line.
+by a docker context; a wrong certificate is refused in one line. A dockerd reached over ssh
+(a private sshd on 127.0.0.1 that lets one throwaway key in: ``SshServer``).
 
 The dockerd runs in a network namespace the test made, joined to the host by a veth pair with
 test addresses (10.232.N.1 on the host side, .2 inside): its TCP port is reachable from the test
@@ -21,9 +22,10 @@ import pytest
 from pyroute2 import IPRoute, NetNS, netns
 
 from ipydock import backends
+from ipydock.docker import DockerBackend
 from ipydock.docker.endpoint import resolve
 from ipydock.errors import EngineUnavailable, UsageError
-from ipydock.testing import Dockerd
+from ipydock.testing import Dockerd, SshServer, _pids_mentioning, free_port
 from tests.conftest import require
 
 pytestmark = [pytest.mark.docker]
@@ -97,11 +99,27 @@ def tls_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSEngine]:
             netns.remove(ns)
 
 
-def test_tls_flags(tls_engine: TLSEngine) -> None:
+def test_tls_flags(tls_engine: TLSEngine, busybox_tgz: str) -> None:
+    """The engine answers over TLS, and an exec's input and output share the TLS stream (one
+    thread writes it while another reads)."""
+    import io
+
+    from ipydock.models import RunOptions
+
     b = backends.connect("docker", host=tls_engine.url, tls=tls_engine.tls())
     try:
         assert b.info()["host"] == tls_engine.url
+        image = b.import_image(busybox_tgz, "tls-test/busybox:1", changes=['CMD ["sh"]'])
+        b.run(RunOptions("tls-test/busybox:1", ("sleep", "60"), name="over-tls",
+                         network="none"), detach=True)  # fmt: skip
+        out = io.BytesIO()
+        assert b.exec("over-tls", ["sh", "-c", "wc -c"], stdin=b"y" * 500_000,
+                      stdout=out) == 0  # fmt: skip
+        assert out.getvalue().strip() == b"500000"
     finally:
+        with contextlib.suppress(Exception):
+            b.remove_container("over-tls", force=True)
+            b.remove_image(image, force=True)
         b.close()  # type: ignore[attr-defined]
 
 
@@ -169,3 +187,63 @@ def test_without_the_docker_package_the_switch_says_what_to_install() -> None:
                          timeout=120)  # fmt: skip
     assert "ModuleNotFoundError" not in out.stdout + out.stderr
     assert "pip install 'ipydock[docker]'" in out.stdout + out.stderr, out
+
+
+@pytest.fixture(scope="module")
+def sshd(dockerd: Dockerd) -> Iterator[SshServer]:
+    """A private sshd whose sessions reach the session's dockerd (``DOCKER_HOST`` set there)."""
+    require(os.geteuid() == 0, "a private sshd here runs as root")
+    require(shutil.which("sshd") is not None or os.path.exists("/usr/sbin/sshd"),
+            "openssh-server is not installed")  # fmt: skip
+    with SshServer(dockerd.host) as server:
+        assert server.proc is not None
+        pid = server.proc.pid
+        yield server
+    assert server.proc is None and not os.path.exists(server.base)  # stopped, files gone
+    assert not os.path.exists(f"/proc/{pid}") and not _pids_mentioning(server.base)
+
+
+def test_an_engine_over_ssh(sshd: SshServer, busybox_tgz: str, ip: object,
+                            monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """`%ipydock engine docker -H ssh://root@127.0.0.1:PORT` reaches the dockerd behind the
+    sshd; images go up the tunnel, an exec's input and output come through it."""
+    import io
+
+    from ipydock.models import RunOptions
+
+    monkeypatch.setenv("PATH", sshd.env()["PATH"])  # its ssh: the key, known_hosts
+    info = ip.run_line_magic("ipydock", f"engine docker -H {sshd.url}")  # type: ignore[attr-defined]
+    assert sshd.url in str(info)
+    ip.run_line_magic("ipydock", "engine bundled")  # type: ignore[attr-defined]
+    b = DockerBackend(sshd.url)
+    try:
+        assert b.info()["host"] == sshd.url
+        image = b.import_image(busybox_tgz, "ssh-test/busybox:1", changes=['CMD ["sh"]'])
+        b.run(RunOptions("ssh-test/busybox:1", ("sleep", "60"), name="over-ssh",
+                         network="none"), detach=True)  # fmt: skip
+        out = io.BytesIO()
+        assert b.exec("over-ssh", ["sh", "-c", "wc -c; exit 3"], stdin=b"x" * 300_000,
+                      stdout=out) == 3  # fmt: skip
+        assert out.getvalue().strip() == b"300000"
+    finally:
+        b.remove_container("over-ssh", force=True)
+        b.remove_image(image, force=True)
+        b.close()
+    from tests.engines.swarm import wait_for
+
+    wait_for(lambda: not _pids_mentioning("dial-stdio"), "every ssh session to end", 30)
+
+
+def test_ssh_refusals_are_one_line(sshd: SshServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", sshd.env()["PATH"])
+    with pytest.raises(EngineUnavailable) as e:  # sshd lets only root in
+        DockerBackend(sshd.url.replace("root@", "nobody@"))
+    text = str(e.value)
+    assert "\n" not in text and "Permission denied (publickey)" in text
+    assert "check that `ssh -l nobody -p" in text and "docker version` works" in text
+    port = sshd.port
+    with pytest.raises(EngineUnavailable, match="Connection refused"):
+        DockerBackend(f"ssh://root@127.0.0.1:{free_port()}")
+    assert sshd.port == port
+    with pytest.raises(UsageError, match="ssh://\\[USER@\\]HOST"):
+        DockerBackend("ssh://root@127.0.0.1/some/path")
