@@ -6,7 +6,6 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
-from functools import partial
 from types import ModuleType
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
@@ -105,8 +104,7 @@ class BundledBackend:
         from ipydock.layerwalk import Layer, walk
 
         rec = self.store.resolve(image)
-        blobs = self.store.blobs
-        layers = [Layer(x.diff_id, x.size, partial(blobs.open, x.diff_id))
+        layers = [Layer(x.diff_id, x.size, self.store.layer_tar(x))
                   for x in self.store.layer_chain(rec)]  # fmt: skip
         return walk(layers, self.store.config(rec).get("history") or [])
 

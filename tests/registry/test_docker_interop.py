@@ -7,6 +7,7 @@ and ipydock's CLI joins it (``nsenter --net``) to reach it at 127.0.0.1 too.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -145,3 +146,41 @@ def test_the_docker_backend_logs_in_and_pushes_with_those_credentials(
         dockerd.run("rmi", "-f", name, check=False)
         engine.close()
         private.stop()
+
+
+def test_an_image_docker_pushed_is_pushed_on_by_ipydock_with_the_same_layer_blobs(
+    dockerd: Dockerd, shared: LocalRegistry, backend: BundledBackend, busybox: str, root: str,
+    tmp_path,
+) -> None:  # fmt: skip
+    """docker pushes (its own gzip); ipydock pulls and pushes to another repository: the
+    manifest lists the same layer blobs, and docker pulls and runs what ipydock pushed."""
+    first = f"{shared.host}/ipdr/docker-made:1"
+    again = f"{shared.host}/ipdr/pushed-on:1"
+    backend.tag("busybox", f"{shared.host}/ipdr/seed:1")
+    ipd_in(dockerd, root, "push", f"{shared.host}/ipdr/seed:1")
+    try:
+        _docker(dockerd, "pull", f"{shared.host}/ipdr/seed:1")
+        _docker(dockerd, "run", "--name", "ipdr-made", f"{shared.host}/ipdr/seed:1",
+                "sh", "-c", "echo made by docker > /made")  # fmt: skip
+        _docker(dockerd, "commit", "ipdr-made", first)
+        _docker(dockerd, "push", first)
+        other = str(tmp_path / "other-store")
+        ipd_in(dockerd, other, "pull", first)
+        ipd_in(dockerd, other, "tag", first, again)
+        ipd_in(dockerd, other, "push", again)
+
+        def layers(name: str) -> list[dict]:
+            raw = subprocess.run(
+                ["nsenter", f"--net=/proc/{dockerd.proc.pid}/ns/net", "--",  # type: ignore[union-attr]
+                 "skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{name}"],
+                check=True, capture_output=True,
+            ).stdout  # fmt: skip
+            return json.loads(raw)["layers"]
+
+        assert layers(again) == layers(first) and len(layers(first)) == 2
+        _docker(dockerd, "rmi", "-f", first, f"{shared.host}/ipdr/seed:1")
+        _docker(dockerd, "pull", again)
+        assert _docker(dockerd, "run", "--rm", again, "cat", "/made") == "made by docker"
+    finally:
+        dockerd.run("rm", "-f", "ipdr-made", check=False)
+        dockerd.run("rmi", "-f", first, again, f"{shared.host}/ipdr/seed:1", check=False)

@@ -12,6 +12,7 @@ import pytest
 
 from ipydock.backends import BundledBackend
 from ipydock.engine.registry.client import Registry
+from ipydock.engine.store import Store
 from ipydock.engine.store.check import check
 from ipydock.errors import (
     DigestMismatch,
@@ -360,3 +361,66 @@ def test_a_pulled_image_runs(
     assert result.exit_code == 0
     assert "".join(lines) == "pulled and running\n"
     assert not os.listdir(os.path.join(other.store.root, "containers"))  # type: ignore[attr-defined]
+
+
+def test_a_pulled_image_is_pushed_with_the_blobs_it_came_in(
+    backend: BundledBackend, busybox: str, repo: str, other: BundledBackend, skopeo: str, tmp_path
+) -> None:
+    """skopeo gzips the layer its own way; the pull keeps that blob, and a push to another
+    registry sends it unchanged: the same layer digests, media types and config."""
+    tar = str(tmp_path / "bb.tar")
+    backend.save(["busybox"], tar)
+    _skopeo_copy(skopeo, f"docker-archive:{tar}", f"docker://{repo}:src")
+    with Registry(repo.split("/")[0]) as reg:
+        body, _ = reg.get_manifest(repo.split("/", 1)[1], "src", "src")
+    source = json.loads(body)
+    other.pull(f"{repo}:src")
+
+    store = other.store  # type: ignore[attr-defined]
+    [layer] = store.layer_chain(store.resolve(f"{repo}:src"))
+    assert (layer.blob, layer.media_type) == (
+        source["layers"][0]["digest"],
+        source["layers"][0]["mediaType"],
+    )
+    assert store.blobs.has(layer.blob) and not store.blobs.has(layer.diff_id)  # kept as it came
+    assert [f.path for f in other.image_layers(f"{repo}:src")[0].files][:1]  # readable tar
+    assert check(store).ok
+
+    second = LocalRegistry(prefix="ipdr-registry-").start()  # nothing there: a real upload
+    try:
+        target = f"{second.host}/ipdr/again:1"
+        other.tag(f"{repo}:src", target)
+        events: list[TransferEvent] = []
+        pushed = other.push(target, progress=events.append)
+        assert [e.status for e in events if e.id][-1] == "Pushed"
+        with Registry(second.host) as reg:
+            body, _ = reg.get_manifest("ipdr/again", "1", "again")
+            again = json.loads(body)
+            blob = reg.open_blob("ipdr/again", layer.blob)
+            assert _sha(blob.read()) == layer.blob
+            blob.close()
+        assert _sha(body) == pushed.digest
+        assert again["layers"] == [{k: source["layers"][0][k]
+                                    for k in ("mediaType", "size", "digest")}]  # fmt: skip
+        assert again["config"]["digest"] == source["config"]["digest"] == busybox
+        # a store that pulls it back verifies both digests and has the same image
+        third = BundledBackend(Store(str(tmp_path / "third")))
+        assert third.pull(target).id == busybox
+    finally:
+        second.stop()
+
+
+def test_check_finds_a_damaged_kept_blob_and_repair_extracts_nothing_from_it(
+    busybox: str, backend: BundledBackend, repo: str, other: BundledBackend
+) -> None:
+    backend.tag("busybox", f"{repo}:1")
+    backend.push(f"{repo}:1")
+    other.pull(f"{repo}:1")
+    store = other.store  # type: ignore[attr-defined]
+    [layer] = store.layer_chain(store.resolve(f"{repo}:1"))
+    assert layer.blob and check(store).ok
+    with open(store.blobs.path(layer.blob), "r+b") as f:
+        f.seek(100)
+        f.write(b"\0\0\0\0")
+    report = check(store)
+    assert any(layer.blob in p for p in report.problems), report.problems

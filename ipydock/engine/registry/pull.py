@@ -4,23 +4,28 @@
 
     GET manifest ──index/list?──> pick linux/ARCH[/VARIANT] ──> GET manifest (digest checked)
     GET config (digest checked) ──> rootfs.diff_ids
-    each missing layer, up to 3 at a time: GET blob ──sha256──> gunzip/unzstd ──sha256 (diff ID)
-        ──> ROOT/tmp/pull-*   (resumed with Range after a dropped connection; a blob longer
-        than announced stops; both digests checked before the file is used)
-    under the store lock, in order, each as soon as it is here (later ones still downloading):
-        rename into blobs/<diff ID> ──> unpack a snapshot
+    each missing layer, up to 3 at a time, a thread each:
+        GET blob ──sha256──> ROOT/tmp/pull-*, kept compressed as it came (resumed with Range
+        after a dropped connection; a blob longer than announced stops; fsync once checked)
+    under the store lock, in order, each layer as its file grows (later ones still downloading):
+        the temp file ──Decoder (ISA-L gzip | zstd)──sha256 (diff ID)──> unpack a snapshot
+        (in a temp dir); at the end of the blob, once its digest checked: rename into
+        blobs/<blob digest>; at the end of the tar, once the diff ID checked: the snapshot is
+        renamed into layers/, its record naming the compressed blob and its media type
     config + manifest ──> index.json with the tag and REPO@DIGEST (the commit point)
 
-The config is stored byte for byte, so the image ID is the one docker gives. A crash leaves
-only temp files (``system check --repair`` removes them) and whole layers, which the next pull
-reuses. The engine prints nothing: progress goes to the ``progress`` callback as
-:class:`~ipydock.models.TransferEvent`.
+The config is stored byte for byte, so the image ID is the one docker gives; the layers are kept
+as the registry served them, so a push sends the same blobs (the same manifest digests). A
+crash leaves only temp files (``system check --repair`` removes them) and whole blobs and
+layers, which the next pull reuses. The engine prints nothing: progress goes to the
+``progress`` callback as :class:`~ipydock.models.TransferEvent`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import platform as _platform
 import threading
 from collections.abc import Callable
@@ -35,16 +40,17 @@ from ipydock.engine.registry.client import (
     OCI_MANIFEST,
     Registry,
 )
-from ipydock.engine.registry.codec import Decoder
 from ipydock.engine.registry.parallel import Aborted, Jobs, serialised
 from ipydock.engine.registry.transport import transport_errors
 from ipydock.engine.store import shape
-from ipydock.engine.store.fsutil import TempFile, disk_errors
+from ipydock.engine.store.compression import LayerTar
+from ipydock.engine.store.fsutil import TempFile, disk_errors, fsync_dir
 from ipydock.engine.store.layers import LayerRecord
+from ipydock.engine.store.leases import Lease
 from ipydock.engine.store.store import Store
 from ipydock.errors import (
-    ArchiveError,
     DigestMismatch,
+    IPyDockError,
     RegistryError,
     RegistryUnreachable,
     UsageError,
@@ -89,7 +95,7 @@ class _Layer:
     diff_id: str
     chain: str
     short: str
-    tmp: TempFile | None = None
+    dl: _Download | None = None
 
 
 def pull(
@@ -127,29 +133,38 @@ def pull(
             for x in layers:
                 if store.layers.has(x.chain):
                     lease.add("layer", x.chain)
-                elif store.blobs.has(x.diff_id):
+                elif store.blobs.has(x.desc["digest"]):  # kept by a pull that stopped
+                    lease.add("blob", x.desc["digest"])
+                elif store.blobs.has(x.diff_id):  # its tar is here (a load, a build)
                     lease.add("blob", x.diff_id)
                 else:
                     todo.append(x)
         for layer in todo:
-            layer.tmp = stack.enter_context(TempFile(store.tmp_dir, prefix="pull-"))
+            layer.dl = _Download(stack.enter_context(TempFile(store.tmp_dir, prefix="pull-")))
         abort = threading.Event()
         jobs = stack.enter_context(
             Jobs([partial(_download, reg, ref.path, x, emit, abort) for x in todo], PARALLEL, abort)
         )
         waiting = {id(x): i for i, x in enumerate(todo)}
         repo_digest = f"{ref.repository}@{top_digest}"
-        # Layers unpack in order as soon as each is here, while later ones still download;
+        # Layers unpack in order, each as its blob arrives, while later ones still download;
         # the lock is held from the first unpack to the commit (nothing unnamed is exposed to
         # another writer's garbage collection in between).
         with store.lock:
             before = store.index().tags.get(ref.full) if ref.tag else None
             records: list[LayerRecord] = []
             for layer in layers:
+                parent = records[-1].chain_id if records else ""
+                try:
+                    records.append(_unpack(store, lease, layer, parent, ref.familiar, emit))
+                except (Aborted, IPyDockError, OSError) as exc:
+                    if id(layer) in waiting:  # the download's own failure says more
+                        jobs.result(waiting[id(layer)])
+                    if isinstance(exc, Aborted):
+                        raise RegistryError(reg.domain, f"{ref.familiar}: pull stopped") from exc
+                    raise
                 if id(layer) in waiting:
                     jobs.result(waiting[id(layer)])
-                parent = records[-1].chain_id if records else ""
-                records.append(_unpack(store, layer, parent, ref.familiar, emit))
             image, _ = store.commit_image(
                 config_bytes, records, tags=[ref.full] if ref.tag else [],
                 repo_digests=[repo_digest],
@@ -255,35 +270,126 @@ def _initial_status(store: Store, layer: _Layer) -> str:
     return "Already exists" if store.layers.has(layer.chain) else "Pulling fs layer"
 
 
+class _Download:
+    """A blob a download thread writes to a temp file, read by the unpacker as it grows."""
+
+    def __init__(self, tmp: TempFile) -> None:
+        self.tmp = tmp
+        self.cond = threading.Condition()
+        self.written = 0
+        self.generation = 0  # a restart from byte 0 makes what was read worthless
+        self.finished = False  # all there, digest checked, synced
+        self.failed = False
+
+    def restart(self) -> None:
+        with self.cond:
+            self.generation += 1
+            self.written = 0
+            os.ftruncate(self.tmp.file.fileno(), 0)
+            os.lseek(self.tmp.file.fileno(), 0, os.SEEK_SET)
+            self.cond.notify_all()
+
+    def wrote(self, n: int) -> None:
+        with self.cond:
+            self.written += n
+            self.cond.notify_all()
+
+    def end(self, *, ok: bool) -> None:
+        with self.cond:
+            self.finished, self.failed = ok, not ok
+            self.cond.notify_all()
+
+
+class _Restarted(Exception):
+    """The download started again from byte 0 under an unpack that had read some."""
+
+
+class _Growing:
+    """Read a :class:`_Download`'s file as it grows; the end comes once the download is
+    finished (its digest checked), and then ``at_end`` runs first (it commits the blob)."""
+
+    def __init__(self, dl: _Download, at_end: Callable[[], None]) -> None:
+        self.dl = dl
+        self.at_end = at_end
+        self.fd = os.open(dl.tmp.path, os.O_RDONLY | os.O_CLOEXEC)
+        self.pos = 0
+        self.generation = dl.generation
+
+    def read(self, n: int = -1) -> bytes:
+        dl = self.dl
+        with dl.cond:
+            while True:
+                if dl.generation != self.generation:
+                    raise _Restarted
+                if dl.failed:
+                    raise Aborted
+                if dl.written > self.pos or dl.finished:
+                    break
+                dl.cond.wait()
+            avail = dl.written - self.pos
+            finished = dl.finished
+        if not avail and finished:
+            if self.at_end is not None:
+                self.at_end()
+                self.at_end = None  # type: ignore[assignment]
+            return b""
+        want = avail if n is None or n < 0 else min(n, avail)
+        data = os.pread(self.fd, want, self.pos)
+        self.pos += len(data)
+        return data
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
 def _download(
     reg: Registry, name: str, layer: _Layer, emit: Progress, abort: threading.Event
 ) -> None:
-    """Stream one blob: digest it, decompress it and digest the tar (the diff ID) as it comes,
-    into the layer's temp file; resume after a dropped connection."""
-    assert layer.tmp is not None
+    """Stream one blob into the layer's temp file as it came, digesting it on the way; resume
+    after a dropped connection. Once the digest is checked the file is synced (here, off the
+    unpacker's path)."""
+    dl = layer.dl
+    assert dl is not None
+    try:
+        _fetch(reg, name, layer, dl, emit, abort)
+    except BaseException:
+        dl.end(ok=False)
+        raise
+    dl.end(ok=True)
+
+
+def _fetch(
+    reg: Registry, name: str, layer: _Layer, dl: _Download, emit: Progress,
+    abort: threading.Event,
+) -> None:  # fmt: skip
     digest, total = layer.desc["digest"], int(layer.desc.get("size", 0))
-    out = layer.tmp.file
-    state = _Stream(f"layer {layer.short} from {reg.domain}")
+    fd = dl.tmp.file.fileno()
+    h = hashlib.sha256()
+    done = 0
     for attempt in range(4):
-        resp = reg.open_blob(name, digest, state.done)
+        resp = reg.open_blob(name, digest, done)
         try:
-            if state.done and resp.status_code != 206:  # the Range was ignored: start again
-                out.seek(0)
-                out.truncate()
-                state = _Stream(state.label)
+            if done and resp.status_code != 206:  # the Range was ignored: start again
+                dl.restart()
+                h, done = hashlib.sha256(), 0
             last = 0
-            with disk_errors(layer.tmp.path), transport_errors(reg.domain):
-                for chunk in resp.iter_bytes(1 << 20):
+            with disk_errors(dl.tmp.path), transport_errors(reg.domain):
+                for chunk in resp.iter_raw():
                     if abort.is_set():
                         raise Aborted
-                    if total and state.done + len(chunk) > total:
+                    if total and done + len(chunk) > total:
                         raise RegistryError(
                             reg.domain, f"blob {digest[:19]} is longer than its {total} bytes"
                         )
-                    out.write(state.feed(chunk))
-                    if state.done - last >= 1 << 20:
-                        last = state.done
-                        emit(TransferEvent(layer.short, "Downloading", state.done, total))
+                    h.update(chunk)
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    done += len(chunk)
+                    dl.wrote(len(chunk))
+                    if done - last >= 1 << 20:
+                        last = done
+                        emit(TransferEvent(layer.short, "Downloading", done, total))
             break
         except RegistryUnreachable:
             if attempt == 3:
@@ -291,61 +397,51 @@ def _download(
         finally:
             resp.close()
     emit(TransferEvent(layer.short, "Verifying Checksum"))
-    out.write(state.finish(digest))
-    actual = "sha256:" + state.diff.hexdigest()
-    if actual != layer.diff_id:
-        raise DigestMismatch(layer.diff_id, actual, f"layer diff ID (from {reg.domain})")
-    out.flush()
-    emit(TransferEvent(layer.short, "Download complete", state.done, total))
+    actual = "sha256:" + h.hexdigest()
+    if actual != digest:
+        raise DigestMismatch(digest, actual, f"layer {layer.short} from {reg.domain}")
+    with disk_errors(dl.tmp.path):
+        os.fsync(fd)
+    emit(TransferEvent(layer.short, "Download complete", done, total))
 
 
-class _Stream:
-    """The running state of one blob download: bytes, both digests, the decoder."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.done = 0
-        self.blob = hashlib.sha256()
-        self.diff = hashlib.sha256()
-        self.decoder = Decoder(label)
-        self.error: ArchiveError | None = None
-
-    def feed(self, chunk: bytes) -> bytes:
-        self.done += len(chunk)
-        self.blob.update(chunk)
-        if self.error is not None:
-            return b""
-        try:
-            plain = self.decoder.feed(chunk)
-        except ArchiveError as exc:  # reported after the digest check: that says more
-            self.error = exc
-            return b""
-        self.diff.update(plain)
-        return plain
-
-    def finish(self, digest: str) -> bytes:
-        actual = "sha256:" + self.blob.hexdigest()
-        if actual != digest:
-            raise DigestMismatch(digest, actual, self.label)
-        if self.error is not None:
-            raise self.error
-        plain = self.decoder.finish()
-        self.diff.update(plain)
-        return plain
-
-
-def _unpack(store: Store, layer: _Layer, parent: str, label: str, emit: Progress) -> LayerRecord:
-    """Move a downloaded layer's tar into the blob store (its name is its diff ID), unpack it."""
+def _unpack(
+    store: Store, lease: Lease, layer: _Layer, parent: str, label: str, emit: Progress
+) -> LayerRecord:
+    """Unpack a layer into its snapshot from its compressed blob: the one being downloaded
+    (as it grows), or one kept here already; or from its tar blob when that is here."""
     if store.layers.has(layer.chain):
         return store.layers.get(layer.chain)
-    path = store.blobs.path(layer.diff_id)
-    opener = store.blobs.opener(layer.diff_id)  # a blob that was here: checked as it is read
-    if not store.blobs.has(layer.diff_id):
-        assert layer.tmp is not None
-        with disk_errors(store.blobs.dir):
-            layer.tmp.commit(path)
-        opener = lambda: open(path, "rb")  # noqa: E731, SIM115 - digested on its way in just now
+    digest, media = layer.desc["digest"], layer.desc.get("mediaType", "")
+    blob_path = store.blobs.path(digest)
     emit(TransferEvent(layer.short, "Extracting"))
-    rec = store.layers.create(parent, layer.diff_id, opener, label)
+    if layer.dl is None or store.blobs.has(digest):
+        if store.blobs.has(digest):
+            opener = store.layer_tar(LayerRecord("", layer.diff_id, "", 0, "", digest, media))
+            rec = store.layers.create(parent, layer.diff_id, opener, label,
+                                      blob=digest, media_type=media)  # fmt: skip
+        else:
+            rec = store.layers.create(parent, layer.diff_id, store.blobs.opener(layer.diff_id),
+                                      label)  # fmt: skip
+        emit(TransferEvent(layer.short, "Pull complete"))
+        return rec
+    dl = layer.dl
+
+    def commit_blob() -> None:  # the blob is whole and checked: name it, hold it
+        with disk_errors(store.blobs.dir):
+            if not os.path.exists(blob_path):
+                os.rename(dl.tmp.path, blob_path)
+                fsync_dir(store.blobs.dir)
+        lease.add("blob", digest)
+
+    def growing() -> LayerTar:
+        return LayerTar(_Growing(dl, commit_blob), "", layer.diff_id, f"layer {layer.short}")
+
+    try:
+        rec = store.layers.create(parent, layer.diff_id, growing, label,  # type: ignore[arg-type]
+                                  blob=digest, media_type=media)  # fmt: skip
+    except _Restarted:  # rare (a server that ignored a Range): follow it again from byte 0
+        rec = store.layers.create(parent, layer.diff_id, growing, label,  # type: ignore[arg-type]
+                                  blob=digest, media_type=media)  # fmt: skip
     emit(TransferEvent(layer.short, "Pull complete"))
     return rec

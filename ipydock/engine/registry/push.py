@@ -2,7 +2,12 @@
 
 ::
 
-    each layer (up to 3 at a time), from what distribution.json knows of it:
+    each layer (up to 3 at a time):
+      kept as the compressed blob a pull got: that blob, unchanged (the same digest)
+        HEAD in the target repository ──200──> "Layer already exists"
+        same registry, another repository had it ──POST ?mount=&from=──201──> "Mounted from"
+        else POST, PUT ?digest= with the file as the body (chunk_size: PATCH chunks) ──> "Pushed"
+      kept as a tar (built here), from what distribution.json knows of it:
         HEAD in the target repository ──200──> "Layer already exists"
         same registry, other repository ──POST ?mount=&from=──201──> "Mounted from REPO"
         else gzip it (ISA-L level 1, no timestamp: the same layer gives the same blob each time)
@@ -30,6 +35,7 @@ from ipydock.engine.registry.client import DOCKER_MANIFEST, OCI_MANIFEST, Regist
 from ipydock.engine.registry.codec import gzip_compressor
 from ipydock.engine.registry.parallel import Aborted, run_all, serialised
 from ipydock.engine.store.fsutil import TempFile, disk_errors
+from ipydock.engine.store.layers import LayerRecord
 from ipydock.engine.store.store import Store
 from ipydock.errors import BlobNotFound, ImageNotFound, UsageError
 from ipydock.models import PushResult, TransferEvent
@@ -72,14 +78,15 @@ def push(
     rec = index.images[image_id]
     emit(TransferEvent("", "", text=f"The push refers to repository [{ref.repository}]"))
     config_bytes = store.blobs.get(rec.id)
-    diff_ids = [d["digest"] for d in store.manifest(rec)["layers"]]
+    chain = store.layer_chain(rec)
+    diff_ids = [layer.diff_id for layer in chain]
     with contextlib.ExitStack() as stack:
         reg = registry or stack.enter_context(Registry(ref.domain))
         reg.ping()
         for diff_id in reversed(diff_ids):
             emit(TransferEvent(diff_id[7:19], "Preparing"))
         abort = threading.Event()
-        jobs = [partial(_push_layer, store, reg, ref, d, emit, chunk_size, abort) for d in diff_ids]
+        jobs = [partial(_push_layer, store, reg, ref, x, emit, chunk_size, abort) for x in chain]
         descs = run_all(jobs, PARALLEL, abort)
         config_digest = rec.id
         if reg.blob_size(ref.path, config_digest, "pull,push") is None:
@@ -121,10 +128,13 @@ def _manifest(config: bytes, config_digest: str, layers: list[dict]) -> tuple[by
 
 
 def _push_layer(
-    store: Store, reg: Registry, ref: reference.Reference, diff_id: str, emit: Progress,
+    store: Store, reg: Registry, ref: reference.Reference, layer: LayerRecord, emit: Progress,
     chunk_size: int, abort: threading.Event,
 ) -> dict:  # fmt: skip
+    diff_id = layer.diff_id
     short = diff_id[7:19]
+    if layer.blob:
+        return _push_kept(store, reg, ref, layer, emit, chunk_size, abort)
     for known in meta.candidates(store, diff_id):
         source = reference.try_parse(known["repository"])
         if source is None or source.domain != reg.domain:
@@ -146,6 +156,35 @@ def _push_layer(
             return desc
         parts = _chunks(tmp.path, short, size, emit, abort, chunk_size)
         reg.upload_chunked(ref.path, digest, parts)
+    emit(TransferEvent(short, "Pushed", size, size))
+    return desc
+
+
+def _push_kept(
+    store: Store, reg: Registry, ref: reference.Reference, layer: LayerRecord, emit: Progress,
+    chunk_size: int, abort: threading.Event,
+) -> dict:  # fmt: skip
+    """Send the compressed blob a pull kept, unchanged: skipped when the repository has it,
+    mounted from another repository of the registry that had it, else uploaded."""
+    short = layer.diff_id[7:19]
+    digest = layer.blob
+    size = store.blobs.size(digest)
+    desc = {"mediaType": layer.media_type, "size": size, "digest": digest}
+    if reg.blob_size(ref.path, digest, "pull,push") is not None:
+        emit(TransferEvent(short, "Layer already exists"))
+        return desc
+    for known in meta.candidates(store, layer.diff_id):
+        source = reference.try_parse(known["repository"])
+        if known["digest"] != digest or source is None or source.domain != reg.domain:
+            continue
+        if source.path != ref.path and reg.mount(ref.path, digest, source.path):
+            emit(TransferEvent(short, f"Mounted from {source.path}"))
+            return desc
+    path = store.blobs.path(digest)
+    if chunk_size:
+        reg.upload_chunked(ref.path, digest, _chunks(path, short, size, emit, abort, chunk_size))
+    else:
+        reg.upload(ref.path, digest, size, partial(_chunks, path, short, size, emit, abort))
     emit(TransferEvent(short, "Pushed", size, size))
     return desc
 
@@ -260,7 +299,7 @@ def _chunks(
     size: int = 1 << 20,
 ) -> Iterator[bytes]:  # fmt: skip
     done = 0
-    with open(path, "rb") as f:
+    with disk_errors(path), open(path, "rb") as f:
         while chunk := f.read(size):
             if abort.is_set():
                 raise Aborted

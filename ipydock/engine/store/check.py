@@ -22,7 +22,6 @@ import fcntl
 import os
 from collections.abc import Callable
 from functools import partial
-from typing import BinaryIO, cast
 
 from ipydock.engine.store import gc
 from ipydock.engine.store.fsutil import owner_alive_in, remove_tree
@@ -95,12 +94,12 @@ def _restore_snapshots(store: Store, index: ImageIndex, report: CheckReport) -> 
         for layer in chain:
             if layer.chain_id in done or os.path.isdir(store.layers.snapshot(layer.chain_id)):
                 continue
-            if not os.path.exists(store.blobs.path(layer.diff_id)):
+            if not os.path.exists(store.blobs.path(layer.stored)):
                 break  # nothing to extract it from: the image is reported broken
             store.layers.remove(layer.chain_id)
-            tar = cast(Callable[[], BinaryIO], partial(store.blobs.open, layer.diff_id))
-            store.layers.create(layer.parent, layer.diff_id, tar,
-                                source=f"layer {layer.diff_id[7:19]}")  # fmt: skip
+            store.layers.create(layer.parent, layer.diff_id, store.layer_tar(layer),
+                                source=f"layer {layer.diff_id[7:19]}", blob=layer.blob,
+                                media_type=layer.media_type)  # fmt: skip
             done.add(layer.chain_id)
             report.repaired.append(f"extracted the snapshot of layer {layer.chain_id[7:19]} again")
 
@@ -120,9 +119,10 @@ def _check_image(
         problems.append(f"{who}: its manifest names another config")
     layer_digests = [d["digest"] for d in manifest.get("layers") or []]
     used_blobs.update(layer_digests)
-    if layer_digests != (config.get("rootfs") or {}).get("diff_ids", []):
+    diff_ids = (config.get("rootfs") or {}).get("diff_ids", [])
+    if len(layer_digests) != len(diff_ids):
         problems.append(f"{who}: manifest layers differ from the config's diff_ids")
-    for digest in layer_digests:
+    for digest in layer_digests:  # tar blobs, or compressed blobs as a pull kept them
         try:
             with store.blobs.open(digest) as f:
                 while f.read(1 << 20):
@@ -134,8 +134,11 @@ def _check_image(
     except IPyDockError as exc:
         return [*problems, f"{who}: {exc}"]
     used_layers.update(layer.chain_id for layer in chain)
-    if [layer.diff_id for layer in chain] != layer_digests:
+    used_blobs.update(layer.diff_id for layer in chain)
+    if [layer.stored for layer in chain] != layer_digests:
         problems.append(f"{who}: its layer chain does not match its manifest")
+    if [layer.diff_id for layer in chain] != diff_ids:
+        problems.append(f"{who}: its layer chain does not match the config's diff_ids")
     for layer in chain:
         if not os.path.isdir(store.layers.snapshot(layer.chain_id)):
             problems.append(f"{who}: snapshot of layer {layer.chain_id[7:19]} is missing")

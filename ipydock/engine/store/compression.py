@@ -2,6 +2,10 @@
 zstd).
 
 Detection reads the magic bytes through a buffered reader, so it works on pipes and HTTP bodies.
+Layer blobs kept compressed (as a pull got them) are read through :class:`LayerTar`::
+
+    blobs/sha256/<compressed> ──sha256 (blob digest)──> Decoder (ISA-L gzip | zstd)
+        ──sha256 (diff ID)──> tar bytes        both digests checked at the end of the stream
 """
 
 from __future__ import annotations
@@ -10,11 +14,12 @@ import bz2
 import gzip
 import io
 import lzma
-from typing import BinaryIO, Protocol, cast
+import zlib
+from typing import Any, BinaryIO, Protocol, cast
 
 from ipydock.errors import ArchiveError
 
-__all__ = ["Reader", "decompressed", "detect"]
+__all__ = ["Decoder", "LayerTar", "Reader", "decompressed", "detect", "fast_zlib"]
 
 
 class Reader(Protocol):
@@ -79,3 +84,141 @@ class _Raw(io.RawIOBase):
         return n
 
     # close() is inherited and leaves the wrapped stream open: its opener owns it.
+
+
+def fast_zlib() -> Any:
+    """``isal_zlib`` (ISA-L: several times faster than zlib, GIL released), else ``zlib``."""
+    try:
+        from isal import isal_zlib
+
+        return isal_zlib
+    except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback
+        return zlib
+
+
+class Decoder:
+    """Decompress a layer blob fed in pieces; the format is recognised from its first bytes
+    (gzip, zstd, or a plain tar). Multi-member gzip and multi-frame zstd are followed."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.kind = ""
+        self._head = b""
+        self._d: Any = None
+
+    def _new(self) -> Any:
+        if self.kind == "gzip":
+            return fast_zlib().decompressobj(31)
+        import zstandard
+
+        return zstandard.ZstdDecompressor().decompressobj()
+
+    def feed(self, data: bytes) -> bytes:
+        if not self.kind:
+            self._head += data
+            if len(self._head) < 6 and data:
+                return b""
+            data, self._head = self._head, b""
+            self.kind = detect(data[:6])
+            if self.kind not in ("gzip", "zstd", "none"):
+                raise ArchiveError(self.label, f"unsupported layer compression {self.kind}")
+            if self.kind != "none":
+                self._d = self._new()
+        if self.kind == "none":
+            return data
+        out = []
+        try:
+            while data:
+                out.append(self._d.decompress(data))
+                data = self._d.unused_data if self._d.eof else b""
+                if data:  # another gzip member / zstd frame follows
+                    self._d = self._new()
+        except Exception as exc:  # zlib.error, isal error, zstd.ZstdError: one meaning
+            raise ArchiveError(self.label, f"corrupt compressed data ({exc})") from exc
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        """What is left; a stream that stopped mid-way is an error."""
+        if not self.kind:
+            return self.feed(b"")
+        if self._d is not None and not self._d.eof:
+            raise ArchiveError(self.label, "compressed data ends early (truncated layer)")
+        return b""
+
+
+class LayerTar:
+    """The tar of a layer kept as a compressed blob, read forward: decompressed as it is read;
+    at the end of the stream the blob's digest and the tar's (its diff ID) are checked, so a
+    reader that reads to EOF (``apply_tar`` does) has used nothing unchecked once it returns.
+
+    ``raw`` may be a file that is still being written (a pull unpacks while it downloads):
+    whatever gives ``read`` the compressed bytes, returning ``b""`` only at their end.
+    """
+
+    def __init__(self, raw: Reader, blob: str, diff_id: str, label: str) -> None:
+        import hashlib
+
+        self._raw = raw
+        self.blob, self.diff_id, self.label = blob, diff_id, label
+        self._blob_h = hashlib.sha256() if blob else None
+        self._diff_h = hashlib.sha256()
+        self._decoder = Decoder(label)
+        self._buf = bytearray()
+        self._eof = False
+
+    def _fill(self, want: int) -> None:
+        while len(self._buf) < want and not self._eof:
+            raw = self._raw.read(1 << 19)
+            try:
+                if raw:
+                    if self._blob_h is not None:
+                        self._blob_h.update(raw)
+                    plain = self._decoder.feed(raw)
+                else:
+                    self._eof = True
+                    self._check(self._blob_h, self.blob, self.label)
+                    plain = self._decoder.finish()
+            except ArchiveError:
+                self._drain_and_check()  # a wrong blob says more than "corrupt data"
+                raise
+            self._diff_h.update(plain)
+            self._buf += plain
+            if self._eof:
+                self._check(self._diff_h, self.diff_id, f"{self.label} (diff ID)")
+
+    def _drain_and_check(self) -> None:
+        if self._blob_h is None or self._eof:
+            return
+        while raw := self._raw.read(1 << 19):
+            self._blob_h.update(raw)
+        self._eof = True
+        self._check(self._blob_h, self.blob, self.label)
+
+    @staticmethod
+    def _check(h: Any, expected: str, what: str) -> None:
+        from ipydock.errors import DigestMismatch
+
+        if h is not None and expected and "sha256:" + h.hexdigest() != expected:
+            raise DigestMismatch(expected, "sha256:" + h.hexdigest(), what)
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            while not self._eof:
+                self._fill(len(self._buf) + (1 << 20))
+            n = len(self._buf)
+        else:
+            self._fill(n)
+        data = bytes(self._buf[:n])
+        del self._buf[:n]
+        return data
+
+    def close(self) -> None:
+        close = getattr(self._raw, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> LayerTar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -67,10 +67,12 @@ class TempFile:
         self.file: IO[bytes] = os.fdopen(fd, "wb")
         self._done = False
 
-    def commit(self, dest: str) -> None:
-        """fsync and rename the data into place (atomic on one filesystem)."""
-        self.file.flush()
-        os.fsync(self.file.fileno())
+    def commit(self, dest: str, *, synced: bool = False) -> None:
+        """fsync (unless the writer did: ``synced``) and rename the data into place (atomic on
+        one filesystem)."""
+        if not synced:
+            self.file.flush()
+            os.fsync(self.file.fileno())
         os.rename(self.path, dest)
         fsync_dir(os.path.dirname(dest))
         self._done = True

@@ -8,7 +8,7 @@ store lock.
 ::
 
     roots:  index.json images (config, manifest, layer chain)  +  live leases (leases.py)
-    mark:   a layer keeps its parents and its tar blob
+    mark:   a layer keeps its parents and its tar blob (or the compressed blob it is kept as)
     sweep:  candidates - marked   (candidates: given, or everything in blobs/ and layers/)
 """
 
@@ -42,7 +42,7 @@ def live(store: Store, index: ImageIndex, held: Held) -> tuple[set[str], set[str
                 rec = store.layers.get(top)
             except IPyDockError:
                 return  # a missing record: check reports it
-            blobs.add(rec.diff_id)
+            blobs.update((rec.diff_id, rec.stored))
             top = rec.parent
 
     for rec in index.images.values():
@@ -64,7 +64,7 @@ def _chains(store: Store, tops: Iterable[str]) -> tuple[list[str], set[str]]:
                 rec = store.layers.get(top)
             except IPyDockError:
                 break
-            blobs.add(rec.diff_id)
+            blobs.update((rec.diff_id, rec.stored))
             top = rec.parent
     return list(layers), blobs
 

@@ -2,7 +2,8 @@
 
 ::
 
-    ROOT/layers/<chain hex>/layer.json   {chain_id, diff_id, parent, size, driver}   (written last)
+    ROOT/layers/<chain hex>/layer.json   {chain_id, diff_id, parent, size, driver,
+                                          blob, media_type}                (written last)
                             diff/        the snapshot: an overlayfs lower dir (overlay driver)
                                          or a full root filesystem (vfs driver)
 
@@ -10,7 +11,9 @@ The chain ID names a layer *on top of its parents* (``sha256(parent_chain + " " 
 a snapshot that depends on what lies below it (vfs keeps full copies) is never shared wrongly.
 A snapshot is unpacked into a locked temp dir under ``ROOT/tmp`` and renamed into place with its
 ``layer.json``: a crash leaves either nothing or garbage in ``tmp`` for ``system check --repair``.
-The tar itself is kept as a blob (``blobs/sha256/<diff_id>``); blob and snapshot are written
+The tar itself is kept as a blob: uncompressed (``blobs/sha256/<diff_id>``, ``blob`` empty) for
+layers made here, or as the compressed blob a pull got (``blob``: its digest, ``media_type``:
+the registry's type for it), so a push sends it unchanged; blob and snapshot are written
 before the index names them, and removed only after the index stopped naming them.
 """
 
@@ -54,6 +57,13 @@ class LayerRecord:
     parent: str
     size: int
     driver: str
+    blob: str = ""  # the compressed blob the tar is kept as ("": the tar blob, diff_id)
+    media_type: str = ""  # that blob's media type, as the registry named it
+
+    @property
+    def stored(self) -> str:
+        """The digest of the blob that holds this layer's tar."""
+        return self.blob or self.diff_id
 
 
 class LayerStore:
@@ -100,9 +110,11 @@ class LayerStore:
         return out
 
     def create(
-        self, parent: str, diff_id: str, open_tar: Callable[[], BinaryIO], source: str
-    ) -> LayerRecord:
-        """Unpack the tar (``open_tar()`` gives it, uncompressed) on top of ``parent``.
+        self, parent: str, diff_id: str, open_tar: Callable[[], BinaryIO], source: str,
+        *, blob: str = "", media_type: str = "",
+    ) -> LayerRecord:  # fmt: skip
+        """Unpack the tar (``open_tar()`` gives it, uncompressed) on top of ``parent``;
+        ``blob``/``media_type`` name the compressed blob the tar is kept as, if it is.
 
         Idempotent: an existing layer is returned as it is.
         """
@@ -116,8 +128,10 @@ class LayerStore:
                 result = self.driver.create(
                     os.path.join(tmp, "diff"), parent_snapshot, stream, source=source
                 )
-            rec = LayerRecord(chain, diff_id, parent, result.size, self.driver.name)
-            atomic_write_json(os.path.join(tmp, "layer.json"), asdict(rec), self.tmp_dir)
+            rec = LayerRecord(
+                chain, diff_id, parent, result.size, self.driver.name, blob, media_type
+            )
+            atomic_write_json(os.path.join(tmp, "layer.json"), _record(rec), self.tmp_dir)
             os.rename(tmp, self._path(chain))
         self._cache[chain] = rec
         return rec
@@ -134,7 +148,7 @@ class LayerStore:
         rec = LayerRecord(chain, diff_id, parent, size, self.driver.name)
         os.makedirs(self.dir, exist_ok=True)
         with disk_errors(self.dir):
-            atomic_write_json(os.path.join(tmp, "layer.json"), asdict(rec), self.tmp_dir)
+            atomic_write_json(os.path.join(tmp, "layer.json"), _record(rec), self.tmp_dir)
             os.rename(tmp, self._path(chain))
         self._cache[chain] = rec
         return rec
@@ -156,3 +170,11 @@ class LayerStore:
             return
         for name in names:
             yield "sha256:" + name
+
+
+def _record(rec: LayerRecord) -> dict:
+    """layer.json: a layer kept as its tar blob is written as before the compressed fields."""
+    doc = asdict(rec)
+    if not rec.blob:
+        del doc["blob"], doc["media_type"]
+    return doc

@@ -12,17 +12,20 @@
       driver                                        the snapshot driver chosen at first use
       driver.why                                    and why (for ``info``)
 
-Every layer blob is stored uncompressed, so its digest is its diff ID. The config is kept byte
-for byte as it arrived: the image ID is the sha256 of those bytes.
+A layer made here is stored as its uncompressed tar, so that blob's digest is its diff ID; a
+pulled layer is kept as the compressed blob the registry served (its own digest; the layer
+record names it, and the OCI manifest lists it with its ``+gzip``/``+zstd`` type), so a push
+sends the same bytes back. The config is kept byte for byte as it arrived: the image ID is the
+sha256 of those bytes.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from ipydock.engine.registry import reference
 from ipydock.engine.store.blobs import BlobStore
@@ -45,6 +48,14 @@ __all__ = ["CONFIG_MEDIA_TYPE", "LAYER_MEDIA_TYPE", "Store", "default_root"]
 
 CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
 LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar"
+# a kept compressed blob's registry type -> the OCI type the store's manifest lists it as
+_OCI_LAYER = {
+    "application/vnd.docker.image.rootfs.diff.tar.gzip": LAYER_MEDIA_TYPE + "+gzip",
+    "application/vnd.docker.image.rootfs.diff.tar": LAYER_MEDIA_TYPE,
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip": (
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+    ),
+}
 
 # (container id, running) for every container made from an image; the runtime plugs in here.
 
@@ -184,6 +195,23 @@ class Store:
         (``with store.lease() as lease:``); see :mod:`ipydock.engine.store.leases`."""
         return Lease(self)
 
+    def layer_tar(self, layer: LayerRecord) -> Callable[[], BinaryIO]:
+        """An opener of the layer's uncompressed tar, digest-checked as it is read to its end:
+        the tar blob, or the compressed blob the layer is kept as (decompressed on the way)."""
+        if not layer.blob:
+            return self.blobs.opener(layer.diff_id)
+        from ipydock.engine.store.compression import LayerTar
+
+        def open_tar() -> BinaryIO:
+            try:
+                raw = open(self.blobs.path(layer.blob), "rb")  # noqa: SIM115 - LayerTar owns it
+            except FileNotFoundError as exc:
+                raise BlobNotFound(layer.blob) from exc
+            return cast(BinaryIO, LayerTar(raw, layer.blob, layer.diff_id,
+                                           f"layer {layer.diff_id[7:19]}"))  # fmt: skip
+
+        return open_tar
+
     def layer_chain(self, rec: ImageRecord) -> list[LayerRecord]:
         return self.layers.chain(rec.top_layer) if rec.top_layer else []
 
@@ -220,9 +248,11 @@ class Store:
             },
             "layers": [
                 {
-                    "mediaType": LAYER_MEDIA_TYPE,
-                    "digest": layer.diff_id,
-                    "size": self.blobs.size(layer.diff_id),
+                    "mediaType": _OCI_LAYER.get(layer.media_type, layer.media_type)
+                    if layer.blob
+                    else LAYER_MEDIA_TYPE,
+                    "digest": layer.stored,
+                    "size": self.blobs.size(layer.stored),
                 }
                 for layer in layers
             ],
