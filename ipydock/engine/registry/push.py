@@ -13,7 +13,7 @@
         else gzip it (ISA-L level 1, no timestamp: the same layer gives the same blob each time)
              while streaming it in one PATCH (as docker does) ──PUT ?digest=──> "Pushed"
              (with chunk_size: gzip to a temp file, HEAD, then PATCH chunks of that size)
-    config: HEAD, else upload
+    config (beside the layers): HEAD, else upload
     manifest (Docker v2 schema 2, indented as docker writes it) ──PUT /manifests/TAG──>
     "TAG: digest: sha256:… size: N"; REPO@DIGEST recorded on the image
 
@@ -86,12 +86,10 @@ def push(
         for diff_id in reversed(diff_ids):
             emit(TransferEvent(diff_id[7:19], "Preparing"))
         abort = threading.Event()
-        jobs = [partial(_push_layer, store, reg, ref, x, emit, chunk_size, abort) for x in chain]
-        descs = run_all(jobs, PARALLEL, abort)
-        config_digest = rec.id
-        if reg.blob_size(ref.path, config_digest, "pull,push") is None:
-            reg.upload(ref.path, config_digest, len(config_bytes), lambda: iter([config_bytes]))
-        body, media = _manifest(config_bytes, config_digest, descs)
+        jobs = [partial(_push_config, reg, ref, rec.id, config_bytes)]  # beside the layers
+        jobs += [partial(_push_layer, store, reg, ref, x, emit, chunk_size, abort) for x in chain]
+        descs = run_all(jobs, PARALLEL, abort)[1:]
+        body, media = _manifest(config_bytes, rec.id, descs)
         reg.put_manifest(ref.path, ref.tag or "latest", body, media)
     digest = "sha256:" + hashlib.sha256(body).hexdigest()
     with store.lock:
@@ -105,6 +103,12 @@ def push(
     tag = ref.tag or "latest"
     emit(TransferEvent("", "", text=f"{tag}: digest: {digest} size: {len(body)}"))
     return PushResult(ref.familiar_repository, tag, digest, len(body))
+
+
+def _push_config(reg: Registry, ref: reference.Reference, digest: str, config: bytes) -> dict:
+    if reg.blob_size(ref.path, digest, "pull,push") is None:
+        reg.upload(ref.path, digest, len(config), lambda: iter([config]))
+    return {}
 
 
 def _manifest(config: bytes, config_digest: str, layers: list[dict]) -> tuple[bytes, str]:

@@ -11,6 +11,7 @@ Layer blobs kept compressed (as a pull got them) are read through :class:`LayerT
 from __future__ import annotations
 
 import bz2
+import collections
 import gzip
 import io
 import lzma
@@ -163,11 +164,13 @@ class LayerTar:
         self._blob_h = hashlib.sha256() if blob else None
         self._diff_h = hashlib.sha256()
         self._decoder = Decoder(label)
-        self._buf = bytearray()
+        self._parts: collections.deque[bytes] = collections.deque()  # decoded, not yet read
+        self._off = 0  # how much of the first part was read
+        self._have = 0  # bytes in the parts, past the offset
         self._eof = False
 
     def _fill(self, want: int) -> None:
-        while len(self._buf) < want and not self._eof:
+        while self._have < want and not self._eof:
             raw = self._raw.read(1 << 19)
             try:
                 if raw:
@@ -182,7 +185,9 @@ class LayerTar:
                 self._drain_and_check()  # a wrong blob says more than "corrupt data"
                 raise
             self._diff_h.update(plain)
-            self._buf += plain
+            if plain:
+                self._parts.append(plain)
+                self._have += len(plain)
             if self._eof:
                 self._check(self._diff_h, self.diff_id, f"{self.label} (diff ID)")
 
@@ -204,13 +209,25 @@ class LayerTar:
     def read(self, n: int = -1) -> bytes:
         if n is None or n < 0:
             while not self._eof:
-                self._fill(len(self._buf) + (1 << 20))
-            n = len(self._buf)
+                self._fill(self._have + (1 << 20))
+            n = self._have
         else:
             self._fill(n)
-        data = bytes(self._buf[:n])
-        del self._buf[:n]
-        return data
+        out = []
+        while n > 0 and self._parts:  # whole parts are handed on as they are (no copy)
+            head = self._parts[0]
+            take = min(n, len(head) - self._off)
+            if self._off == 0 and take == len(head):
+                out.append(self._parts.popleft())
+            else:
+                out.append(head[self._off : self._off + take])
+                self._off += take
+                if self._off == len(head):
+                    self._parts.popleft()
+                    self._off = 0
+            n -= take
+            self._have -= take
+        return out[0] if len(out) == 1 else b"".join(out)
 
     def close(self) -> None:
         close = getattr(self._raw, "close", None)
