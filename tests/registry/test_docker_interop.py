@@ -181,6 +181,12 @@ def test_an_image_docker_pushed_is_pushed_on_by_ipydock_with_the_same_layer_blob
         _docker(dockerd, "rmi", "-f", first, f"{shared.host}/ipdr/seed:1")
         _docker(dockerd, "pull", again)
         assert _docker(dockerd, "run", "--rm", again, "cat", "/made") == "made by docker"
+        # saved with its layers as they came (gzipped): docker loads that tarball too
+        _docker(dockerd, "rmi", "-f", again)
+        archive = str(tmp_path / "pulled.tar")
+        ipd_in(dockerd, other, "save", "-o", archive, first)
+        _docker(dockerd, "load", "-q", "-i", archive)
+        assert _docker(dockerd, "run", "--rm", first, "cat", "/made") == "made by docker"
     finally:
         dockerd.run("rm", "-f", "ipdr-made", check=False)
         dockerd.run("rmi", "-f", first, again, f"{shared.host}/ipdr/seed:1", check=False)

@@ -424,3 +424,36 @@ def test_check_finds_a_damaged_kept_blob_and_repair_extracts_nothing_from_it(
         f.write(b"\0\0\0\0")
     report = check(store)
     assert any(layer.blob in p for p in report.problems), report.problems
+
+
+def test_repair_extracts_a_lost_snapshot_from_the_kept_compressed_blob(
+    busybox: str, backend: BundledBackend, repo: str, other: BundledBackend
+) -> None:
+    backend.tag("busybox", f"{repo}:1")
+    backend.push(f"{repo}:1")
+    other.pull(f"{repo}:1")
+    store = other.store  # type: ignore[attr-defined]
+    [layer] = store.layer_chain(store.resolve(f"{repo}:1"))
+    snapshot = store.layers.snapshot(layer.chain_id)
+    before = sorted(os.listdir(os.path.join(snapshot, "bin")))
+    subprocess.run(["rm", "-rf", snapshot], check=True)
+    assert not check(store).ok
+    assert check(store, repair=True).repaired
+    assert check(store).ok and sorted(os.listdir(os.path.join(snapshot, "bin"))) == before
+    assert store.layers.get(layer.chain_id).blob == layer.blob  # still kept compressed
+
+
+def test_a_pulled_image_saves_with_its_compressed_layer_and_loads_again(
+    busybox: str, backend: BundledBackend, repo: str, other: BundledBackend, skopeo: str, tmp_path
+) -> None:
+    backend.tag("busybox", f"{repo}:1")
+    backend.push(f"{repo}:1")
+    other.pull(f"{repo}:1")
+    tar = str(tmp_path / "pulled.tar")
+    other.save([f"{repo}:1"], tar)
+    third = BundledBackend(Store(str(tmp_path / "third")))
+    [loaded] = third.load(tar)
+    assert loaded.id == busybox and check(third.store).ok  # type: ignore[attr-defined]
+    # skopeo reads both views of the tarball, and checks every layer blob it copies
+    _skopeo_copy(skopeo, f"docker-archive:{tar}", f"oci:{tmp_path}/from-docker-archive:x")
+    _skopeo_copy(skopeo, f"oci-archive:{tar}:1", f"oci:{tmp_path}/from-oci-archive:x")
