@@ -195,7 +195,9 @@ def template(tmp_path_factory, busybox_tgz) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def pushed(template: Path) -> Iterator[None]:
-    """busybox in a local docker-registry, for the pull."""
+    """A two-layer image in a local docker-registry, for the pull: a kill can fall between
+    one layer's kept blob or snapshot and the other's, and the next pull reuses what is
+    there."""
     from tests.registry.conftest import need_registry
 
     need_registry()
@@ -203,7 +205,9 @@ def pushed(template: Path) -> Iterator[None]:
     try:
         ref = f"{reg.host}/ipdr/crash:1"
         b = BundledBackend(Store(str(template / "pushing")))
-        b.import_image(str(template / "small.tar"), ref)
+        b.import_image(str(template / "small.tar"), "crash-base")
+        add_step(b.store, "crash-base", "RUN make", {"opt": None, "opt/made": b"m" * 3000},
+                 tags=[ref])  # fmt: skip
         b.push(ref)
         (template / "ref").write_text(ref)
         yield
