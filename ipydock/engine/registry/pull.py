@@ -113,6 +113,11 @@ def pull(
         ref = ref.with_default_tag()
     want = parse_platform(platform)
     with contextlib.ExitStack() as stack:
+        # A new store chooses its snapshot driver (an overlay mount probe, 0.1-0.3 s) at its
+        # first layer: meanwhile the manifest and config come in. Joined on every way out.
+        chooser = threading.Thread(target=_choose_driver, args=(store,), daemon=True)
+        chooser.start()
+        stack.callback(chooser.join)
         reg = registry or stack.enter_context(Registry(ref.domain))
         emit(TransferEvent("", "", text=f"{ref.tag or ref.digest}: Pulling from {ref.path}"))
         try:  # what the registry sent must have the shape its format says
@@ -150,6 +155,7 @@ def pull(
         # Layers unpack in order, each as its blob arrives, while later ones still download;
         # the lock is held from the first unpack to the commit (nothing unnamed is exposed to
         # another writer's garbage collection in between).
+        chooser.join()
         with store.lock:
             before = store.index().tags.get(ref.full) if ref.tag else None
             records: list[LayerRecord] = []
@@ -175,6 +181,12 @@ def pull(
     status = f"{word} for {ref.familiar}"
     emit(TransferEvent("", "", text=f"Status: {status}"))
     return PullResult(image.id, ref.full if ref.tag else repo_digest, top_digest, status)
+
+
+def _choose_driver(store: Store) -> None:
+    """Settle the store's snapshot driver; a failure is raised again where it is used."""
+    with contextlib.suppress(Exception):
+        store.layers.driver  # noqa: B018 - a cached property: computed once, here
 
 
 def _manifest(
