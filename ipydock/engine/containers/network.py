@@ -26,7 +26,7 @@ from typing import Any
 from ipydock.engine.network.bridge import Networks, is_bridged
 from ipydock.engine.runtime.spec import Spec
 
-__all__ = ["SlirpChannel", "unwire", "wants_wiring", "wire", "with_link_env"]
+__all__ = ["SlirpChannel", "delete_links", "unwire", "wants_wiring", "wire", "with_link_env"]
 
 
 def _root(containers_dir: str) -> str:
@@ -256,13 +256,18 @@ _HELD: dict[str, list[Any]] = {}  # container id -> the sockets that hold its ho
 _RULES: dict[str, list[str]] = {}  # container id -> its DNAT rules
 
 
-def unwire(containers_dir: str, cid: str, *, rootless: bool = False) -> None:
+def unwire(
+    containers_dir: str, cid: str, *, rootless: bool = False, keep_links: bool = False
+) -> list[str]:
+    """Undo :func:`wire` after pid 1 exited: port rules, held ports, helpers, addresses. With
+    ``keep_links``, the veths are returned for :func:`delete_links`, to be deleted after the
+    starter has been let go (a ``--rm`` container, whose veth names are its own alone)."""
     from ipydock.engine.network import firewall
 
     if rootless:  # nothing of ours on the host but slirp4netns, which the supervisor stops
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(containers_dir, cid, "ports.json"))
-        return
+        return []
     firewall.remove_ports(_RULES.pop(cid, []))
     for sock in _HELD.pop(cid, []):
         sock.close()
@@ -273,4 +278,12 @@ def unwire(containers_dir: str, cid: str, *, rootless: bool = False) -> None:
             os.waitpid(pid, 0)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(containers_dir, cid, "ports.json"))
-    Networks(_root(containers_dir)).release(cid)
+    return Networks(_root(containers_dir)).release(cid, keep_links=keep_links)
+
+
+def delete_links(names: list[str]) -> None:
+    """Delete the veths :func:`unwire` kept (gone already, e.g. with their netns: fine)."""
+    from ipydock.engine.network import netlink
+
+    for name in names:
+        netlink.delete_link(name)

@@ -115,6 +115,7 @@ class Supervisor:
         # first message is the window size (ttyhub.py); the terminal replaces stdin.
         self.tty = bool(self.rec.config["Config"].get("Tty"))
         self.starter, self.console_size = _starter(self.tty)
+        self.doomed_links: list[str] = []  # veths of a --rm container, deleted in finish()
 
     # -- state -------------------------------------------------------------------------------
 
@@ -313,8 +314,11 @@ class Supervisor:
         finally:
             if hub is not None:
                 hub.close()
-            if wired:
-                network.unwire(self.records.dir, self.rec.id, rootless=self.rootless)
+            if wired:  # a --rm container's veths go after its starter is let go (finish)
+                self.doomed_links = network.unwire(
+                    self.records.dir, self.rec.id, rootless=self.rootless,
+                    keep_links=bool(self.rec.config["HostConfig"].get("AutoRemove")),
+                )  # fmt: skip
             if self.proot_group:
                 from ipydock.engine.runtime import proot
 
@@ -497,7 +501,7 @@ class Supervisor:
 
     def finish(self, status: ExitStatus | None) -> None:
         """Report the exit; ``--rm``: unname the container, let the starter go (EOF on the
-        notify pipe), and only then delete the files, off the starter's clock."""
+        notify pipe), and only then delete its veths and files, off the starter's clock."""
         if status is not None:
             self.tell({"event": "exited", "exit_code": status.exit_code,
                        "oom_killed": status.oom_killed})  # fmt: skip
@@ -510,6 +514,7 @@ class Supervisor:
         if self.notify_fd >= 0:
             os.close(self.notify_fd)
             self.notify_fd = -1
+        network.delete_links(self.doomed_links)
         remove_tree(doomed)
 
 

@@ -527,11 +527,15 @@ class Networks:
         prefix = _link_prefix()
         return f"{prefix}v{tag}"[:15] if prefix else f"veth{tag}"[:11]
 
-    def release(self, cid: str, pid: int = 0) -> None:
+    def release(self, cid: str, pid: int = 0, *, keep_links: bool = False) -> list[str]:
         """Forget the endpoints of ``cid`` and delete their veths now (the kernel would, but
-        later: a netns is torn down asynchronously); rewrite the peers' hosts files."""
+        later: a netns is torn down asynchronously); rewrite the peers' hosts files. With
+        ``keep_links``, return the veths instead, for the caller to delete with
+        :func:`delete_links` off its starter's clock (deleting one waits for RCU grace
+        periods: 1-20 ms here)."""
         from ipydock.engine.network import netlink
 
+        kept: list[str] = []
         for net in self.all():
             state = BridgeState(net["Bridge"])
             with state.lock:
@@ -540,10 +544,13 @@ class Networks:
                 if key not in data.get("Endpoints", {}):
                     continue
                 ep = data["Endpoints"].pop(key)
-                if ep["Veth"]:
+                if ep["Veth"] and keep_links:
+                    kept.append(ep["Veth"])
+                elif ep["Veth"]:
                     netlink.delete_link(ep["Veth"])
                 state.write(data)
             self._rewrite_peers(net)
+        return kept
 
     # -- names ---------------------------------------------------------------------------------
 
