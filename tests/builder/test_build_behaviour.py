@@ -176,3 +176,77 @@ def _counting(method, calls: list):  # noqa: ANN001, ANN202
         return method(self, *args, **kwargs)
 
     return wrapper
+
+
+def _big_context(tmp_path: Path) -> Path:
+    """More files than one thread copies (see ``filework``): 3 dirs of 60, an ignored dir
+    with one file let back in, a symlink, an ignored log."""
+    ctx = tmp_path / "big"
+    for d in ("a", "b", "skip"):
+        (ctx / d).mkdir(parents=True)
+        for i in range(60):
+            (ctx / d / f"f{i:02d}").write_text(f"{d}{i}\n" * (i + 1))
+    os.chmod(ctx / "a" / "f07", 0o751)
+    os.symlink("a/f01", ctx / "link")
+    (ctx / "x.log").write_text("ignored\n")
+    (ctx / ".dockerignore").write_text("skip\n!skip/f05\n*.log\nDockerfile\n")
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY . /ctx/\n")
+    os.chmod(ctx / "skip", 0o700)  # excluded: the layer shows it as the engine makes it, 0755
+    return ctx
+
+
+def _layer(store: Store, name: str) -> dict[str, tarfile.TarInfo]:
+    rec = store.resolve(name)
+    top = store.layer_chain(rec)[-1]
+    with tarfile.open(fileobj=io.BytesIO(store.blobs.get(top.diff_id))) as tf:
+        return {m.name.rstrip("/"): m for m in tf}
+
+
+def test_a_large_context_is_copied_as_its_packed_form_shows_it(builder, store, tmp_path) -> None:
+    ctx = _big_context(tmp_path)
+    first = builder.build(str(ctx), tags=["big"])
+    entries = _layer(store, "big")
+    files = sorted(n for n, m in entries.items() if m.isreg())
+    assert files == sorted(
+        [f"ctx/{d}/f{i:02d}" for d in ("a", "b") for i in range(60)]
+        + ["ctx/skip/f05", "ctx/.dockerignore"]
+    )
+    assert entries["ctx/a/f07"].mode == 0o751 and entries["ctx/skip"].mode == 0o755
+    assert entries["ctx/link"].issym() and entries["ctx/link"].linkname == "a/f01"
+    assert all((m.uid, m.gid) == (0, 0) for m in entries.values())
+    with tarfile.open(fileobj=io.BytesIO(store.blobs.get(
+            store.layer_chain(store.resolve("big"))[-1].diff_id))) as tf:  # fmt: skip
+        member = tf.extractfile("ctx/b/f59")
+        assert member is not None and member.read() == b"b59\n" * 60
+    assert builder.build(str(ctx), tags=["big"]).image_id == first.image_id  # same: a hit
+    (ctx / "b" / "f30").write_text("other\n")
+    assert builder.build(str(ctx), tags=["big"]).cached == 0  # one byte changed: a miss
+    (ctx / "skip" / "f06").write_text("ignored: no change\n")
+    assert builder.build(str(ctx), tags=["big"]).cached == 1
+
+
+@pytest.mark.parametrize("files", [2, 200])
+@pytest.mark.parametrize("change", ["content", "symlink", "removed"])
+def test_a_file_changed_after_it_was_hashed_fails_the_build(
+    builder, store, tmp_path, monkeypatch, files: int, change: str
+) -> None:
+    """The context is read in place: what is copied must be what was hashed (the cache key)."""
+    from ipydock.engine.builder import copyadd
+
+    ctx = _context(tmp_path, "FROM busybox\nCOPY . /src/\n",
+                   {f"d/f{i:03d}": f"{i}\n" for i in range(files)})  # fmt: skip
+    victim = ctx / "d" / f"f{files - 1:03d}"
+    write_copy = copyadd.write_copy
+
+    def meanwhile(*args, **kw):  # noqa: ANN002, ANN003, ANN202 - the user edits the file now
+        victim.unlink()
+        if change == "content":
+            victim.write_text("x\n")  # the same size, other bytes
+        elif change == "symlink":
+            victim.symlink_to("/etc/passwd")
+        return write_copy(*args, **kw)
+
+    monkeypatch.setattr(copyadd, "write_copy", meanwhile)
+    with pytest.raises(BuildContextError, match="it changed during the build"):
+        builder.build(str(ctx), tags=["changed"])
+    assert "docker.io/library/changed:latest" not in store.index().tags

@@ -21,9 +21,10 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ipydock.engine.builder.filework import Digest
 from ipydock.engine.store import Store
 from ipydock.engine.store.index import ImageIndex, ImageRecord
 
@@ -52,18 +53,20 @@ def _canonical(cfg: dict[str, Any]) -> str:
     return json.dumps(cfg, sort_keys=True, separators=(",", ":"))
 
 
-def content_hash(entries: Iterable[tuple[str, str, os.stat_result]]) -> str:
-    """sha256 over ``(name in the layer, host path, metadata)``: type, mode, owner, size, bytes
-    (the metadata comes from the source's view: a context reports owners 0:0, as packed)."""
+def content_hash(
+    entries: Iterable[tuple[str, str, os.stat_result]], digests: Mapping[str, Digest]
+) -> str:
+    """sha256 over ``(name in the layer, host path, metadata)``: type, mode, owner and, from
+    ``digests`` (``filework.digests`` of the host paths), a file's size and sha256 or a
+    symlink's target (the metadata comes from the source's view: a context reports owners
+    0:0, as packed)."""
     h = hashlib.sha256()
     for name, path, st in entries:
         h.update(f"{name}\0{st.st_mode:o}\0{st.st_uid}:{st.st_gid}\0".encode())
         if stat.S_ISLNK(st.st_mode):
-            h.update(os.readlink(path).encode("utf-8", "surrogateescape"))
+            h.update(digests[path][1].encode("utf-8", "surrogateescape"))
         elif stat.S_ISREG(st.st_mode):
-            h.update(str(st.st_size).encode() + b"\0")
-            with open(path, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    h.update(chunk)
+            size, sha = digests[path]
+            h.update(f"{size}\0{sha}".encode())
         h.update(b"\n")
     return h.hexdigest()

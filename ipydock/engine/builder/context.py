@@ -1,18 +1,19 @@
-"""Build contexts: what ``COPY``/``ADD`` may read, packed once and handed to the engine.
+"""Build contexts: what ``COPY``/``ADD`` may read, as the engine is handed it.
 
 When: at the start of every build. Docker's client packs a directory (leaving out what
-``.dockerignore`` names, owners set to 0:0) and sends the tar to the daemon, which unpacks it;
-we do the same into a private temp dir, so a layer is never made from files that change under
-the build and never follows a symlink out of the context. A directory is only measured at the
-start: COPY/ADD hash their sources in place through a :class:`ContextView` (which shows what
-the tar would carry), and the snapshot is made when a COPY first misses the cache, so a fully
-cached rebuild copies nothing. That COPY re-hashes from the snapshot: a context that changed
-in between fails the build rather than caching a layer under the wrong key.
+``.dockerignore`` names, owners set to 0:0) and sends the tar to the daemon, which unpacks it.
+A directory here is walked once at the start instead (its entries and their metadata, as the
+client's tar would carry them); that walk is the context for the whole build. COPY/ADD read
+it in place through a :class:`ContextView` over the walk: hashing reads the files where they
+are, and a COPY that misses the cache copies them straight into its layer, checking each
+file against the digest it was hashed with (a file that changed in between fails the build
+rather than caching a layer under the wrong key; see ``filework``). No private copy of the
+context is made, so a fully cached rebuild copies nothing and a cold one copies once. Tar
+contexts are unpacked (safely) into a private temp dir.
 
 ::
 
-    directory --(measure)--> .source, ContextView --first COPY miss: materialise()--.
-                                                      (.dockerignore, walk, 0:0)     |
+    directory --(walk once: .dockerignore, no sockets)--> .source, .listing, ContextView
     tar / tar.gz file ------------------------------+--> unpack (safe) --> BuildContext.root
     http(s) URL of a tarball --(download)----------'                      .size (packed bytes)
     "-" on stdin: a tar (as above) or a Dockerfile with an empty context   .dockerfile (text)
@@ -22,12 +23,10 @@ The Dockerfile is read beside the context (``-f`` may point outside it, or be ``
 
 from __future__ import annotations
 
-import errno
 import io
 import os
-import shutil
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from ipydock.commands.dockerignore import (
@@ -36,23 +35,20 @@ from ipydock.commands.dockerignore import (
     rules_for,
     walk,
 )
-from ipydock.engine.builder.rootview import ContextView, RootView
+from ipydock.engine.builder.rootview import ContextView, Entry, RootView
 from ipydock.engine.store.compression import decompressed
 from ipydock.engine.store.fsutil import owned_name, remove_tree
-from ipydock.engine.store.idmap import host_root
 from ipydock.engine.store.layertar import apply_tar
-from ipydock.errors import ArchiveError, BuildContextError, NoSpace
+from ipydock.errors import ArchiveError, BuildContextError
 
 __all__ = ["BuildContext", "open_context"]
-
-#: Above this many packed bytes the build warns (Docker users know the slow "Sending ..." line).
 
 
 @dataclass
 class BuildContext:
-    """A context: its private copy in ``root`` (ours to delete), its packed ``size`` and the
-    Dockerfile's text and name. For a directory context, ``source`` is the directory and
-    ``root`` stays empty until :meth:`materialise`."""
+    """A context: its packed ``size`` and the Dockerfile's text and name. A tar context is
+    unpacked in ``root`` (ours to delete); for a directory context, ``source`` is the
+    directory, ``listing`` its walk and ``root`` stays empty."""
 
     root: str
     size: int
@@ -60,19 +56,17 @@ class BuildContext:
     dockerfile_name: str
     ignore: IgnoreRules
     source: str = ""
-    packed: bool = True
+    listing: list[Entry] = field(default_factory=list)
+    _view: RootView | None = field(default=None, repr=False)
 
     def view(self) -> RootView:
-        """What COPY/ADD read: the directory in place until packed, then the private copy."""
-        if self.source:
-            return ContextView(self.root if self.packed else self.source, self.ignore)
-        return RootView([self.root])
-
-    def materialise(self) -> None:
-        """Pack a directory context into ``root`` (once; a no-op for other contexts)."""
-        if not self.packed:
-            _pack_dir(self.source, self.root, self.ignore)
-            self.packed = True
+        """What COPY/ADD read: the directory in place (as walked), or the unpacked tar."""
+        if self._view is None:
+            if self.source:
+                self._view = ContextView(self.source, self.ignore, self.listing)
+            else:
+                self._view = RootView([self.root])
+        return self._view
 
     def close(self) -> None:
         remove_tree(self.root)
@@ -126,8 +120,8 @@ def _open(source: str, root: str, dockerfile: str | None, stdin: BinaryIO | None
             text = _read_dockerfile(name, source)
         rules = rules_for(os.path.join(source, ".dockerignore"), _store_below(source, root))
         name = os.path.basename(dockerfile or "Dockerfile")
-        size = _measure(source, rules)
-        return BuildContext(root, size, text, name, rules, source=source, packed=False)
+        size, listing = _measure(source, rules)
+        return BuildContext(root, size, text, name, rules, source=source, listing=listing)
     if os.path.isfile(source):
         with open(source, "rb") as f:
             size = _unpack(f, root, source)
@@ -168,8 +162,8 @@ def _read_dockerfile(path: str, label: str) -> str:
 
 def _store_below(source: str, root: str) -> str | None:
     """The engine's own store, as a pattern, when it lies inside the context directory (e.g.
-    IPYDOCK_ROOT in a notebook's folder): it is never part of the context, and packing it would
-    copy the context into itself. ``root`` is the new context dir, ``STORE/tmp/context-…``."""
+    IPYDOCK_ROOT in a notebook's folder): it is never part of the context, and walking it would
+    take in the engine's own files. ``root`` is the new context dir, ``STORE/tmp/context-…``."""
     store = os.path.realpath(os.path.dirname(os.path.dirname(root)))
     rel = os.path.relpath(store, os.path.realpath(source))
     if rel == os.curdir or rel == os.pardir or rel.startswith(os.pardir + os.sep):
@@ -184,63 +178,19 @@ def _new_dir(tmp_dir: str) -> str:
     return path
 
 
-def _measure(source: str, rules: IgnoreRules) -> int:
-    """The size the client's tar of ``source`` would have (headers, padded files, end)."""
+def _measure(source: str, rules: IgnoreRules) -> tuple[int, list[Entry]]:
+    """The kept entries of ``source`` (no sockets: a tar cannot hold them) and the size the
+    client's tar of them would have (headers, padded files, end)."""
     size = 1024  # the tar's end-of-archive blocks
+    listing = []
     try:
-        for _, _, st in walk(source, rules):
+        for rel, path, st in walk(source, rules):
             if not stat.S_ISSOCK(st.st_mode):
                 size += 512 + (-(-st.st_size // 512) * 512 if stat.S_ISREG(st.st_mode) else 0)
+                listing.append((rel, path, st))
     except OSError as exc:
         raise BuildContextError(source, f"cannot read it: {exc.strerror or exc}") from None
-    return size
-
-
-def _pack_dir(source: str, root: str, rules: IgnoreRules) -> int:
-    """Snapshot the kept entries into ``root`` as the docker client's tar would carry them
-    (owners 0:0, modes, mtimes, symlinks as links); returns the size that tar would have.
-
-    Copying directly gives the same tree as packing and unpacking, at a fraction of the cost
-    (the cached rebuild is dominated by this step); a remote engine would get the tar itself.
-    """
-    size = 1024  # the tar's end-of-archive blocks
-    dirs: list[tuple[str, os.stat_result]] = []
-    for rel, path, st in walk(source, rules):
-        target = os.path.join(root, rel)
-        size += 512 + (-(-st.st_size // 512) * 512 if stat.S_ISREG(st.st_mode) else 0)
-        try:
-            if not os.path.isdir(os.path.dirname(target)):  # under an excluded dir, re-included
-                os.makedirs(os.path.dirname(target), 0o755)
-            _copy_one(path, target, st)
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # the store's disk, not the context
-                raise NoSpace(root) from exc
-            raise BuildContextError(path, f"cannot read it: {exc.strerror or exc}") from None
-        if stat.S_ISDIR(st.st_mode):
-            dirs.append((target, st))
-    for target, st in reversed(dirs):  # directory mtimes last: copying into them changes them
-        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
-    return size
-
-
-def _copy_one(path: str, target: str, st: os.stat_result) -> None:
-    mode = st.st_mode
-    if stat.S_ISDIR(mode):
-        os.mkdir(target)
-    elif stat.S_ISREG(mode):
-        shutil.copyfile(path, target)
-    elif stat.S_ISLNK(mode):
-        os.symlink(os.readlink(path), target)
-        os.lchown(target, *host_root())
-        return
-    elif stat.S_ISSOCK(mode):
-        return  # a tar cannot hold a socket: the client leaves it out
-    else:
-        os.mknod(target, mode, st.st_rdev)
-    os.chmod(target, stat.S_IMODE(mode))
-    os.lchown(target, *host_root())
-    if not stat.S_ISDIR(mode):
-        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    return size, listing
 
 
 def _unpack(stream: BinaryIO, root: str, label: str) -> int:

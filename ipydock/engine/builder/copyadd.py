@@ -23,6 +23,7 @@ URL without unpacking it (mode 0600).
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import os
@@ -31,8 +32,10 @@ import shutil
 import stat
 import time
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from ipydock.engine.builder.cache import content_hash
+from ipydock.engine.builder.filework import CopyJob, Digest, SourceChanged, copy_all, digests
 from ipydock.engine.builder.rootview import RootView, lookup_user
 from ipydock.engine.store.compression import decompressed
 from ipydock.engine.store.idmap import current as current_ids
@@ -69,6 +72,7 @@ class CopyPlan:
     mode: int | None = None
     hash_kind: str = "file"
     digest: str = ""
+    digests: dict[str, Digest] = field(default_factory=dict)  # host path -> as hashed
 
 
 def plan_copy(
@@ -243,7 +247,8 @@ def _hash(plan: CopyPlan, chown: str, chmod: str) -> None:
     single_dir = count == 1 and plan.items and plan.items[0][0].is_dir
     plan.hash_kind = "multi" if count > 1 else ("dir" if single_dir else "file")
     extra = f"{chown}\0{chmod}\0" + "\0".join(u for u, _ in plan.downloads)
-    digest = content_hash(entries)
+    plan.digests = digests([(path, st) for _, path, st in entries])
+    digest = content_hash(entries, plan.digests)
     if plan.inline:
         inline = hashlib.sha256(digest.encode())
         for data, dest in plan.inline:
@@ -274,13 +279,19 @@ def write_copy(plan: CopyPlan, dst_view: RootView, staging: str) -> bool:
         if source.is_dir:
             _copy_dir(source, staging, dest, plan, dst_view, now)
         else:
-            _copy_entry(source.path, os.path.join(staging, dest), plan)
+            st = plan.view.entry_stat(source.rel, source.path)
+            _copy_files(plan, [_job(plan, source.path, os.path.join(staging, dest), st)])
     for source, dest in plan.archives:
         _ancestors(dst_view, staging, dest, plan.owner, now)
         target = os.path.join(staging, dest)
         os.makedirs(target, exist_ok=True)
         with open(source.path, "rb") as f:
-            apply_tar(decompressed(f, source.rel), target, source=source.rel, whiteouts="delete")
+            hashed = _Hashing(f)
+            apply_tar(decompressed(hashed, source.rel), target, source=source.rel,
+                      whiteouts="delete")  # fmt: skip
+            got = hashed.digest()
+        if got != plan.digests.get(source.path, got):
+            raise SourceChanged(source.path)
     for url, dest in plan.downloads:
         _ancestors(dst_view, staging, posixpath.dirname(dest), plan.owner, now)
         _download(url, os.path.join(staging, dest), plan)
@@ -337,36 +348,55 @@ def _copy_dir(
         else:
             _ancestors(view, staging, dest, plan.owner, now)
     dirs: list[tuple[str, os.stat_result]] = []
+    jobs: list[CopyJob] = []
     for rel, path in _tree(plan.view, source.rel):
         target = os.path.join(top, rel)
-        st = os.lstat(path)
+        st = plan.view.entry_stat(_join(source.rel, rel), path)
         if stat.S_ISDIR(st.st_mode):
-            os.makedirs(target, exist_ok=True)
+            with contextlib.suppress(FileExistsError):  # an earlier source made it
+                os.mkdir(target)
             dirs.append((target, st))
         else:
-            _copy_entry(path, target, plan)
+            jobs.append(_job(plan, path, target, st))
+    _copy_files(plan, jobs)  # the per-file work, in a few threads (see filework)
     for target, st in reversed(dirs):  # metadata last: their mtimes change as files land
         os.chmod(target, plan.mode if plan.mode is not None else stat.S_IMODE(st.st_mode))
         lchown_inside(target, *plan.owner)
         os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-def _copy_entry(src: str, target: str, plan: CopyPlan) -> None:
-    st = os.lstat(src)
-    if os.path.lexists(target) and not os.path.isdir(target):
-        os.unlink(target)
-    if stat.S_ISLNK(st.st_mode):
-        os.symlink(os.readlink(src), target)
-    elif stat.S_ISREG(st.st_mode):
-        shutil.copyfile(src, target, follow_symlinks=False)
-        os.chmod(target, plan.mode if plan.mode is not None else stat.S_IMODE(st.st_mode))
-    elif stat.S_ISDIR(st.st_mode):
-        os.makedirs(target, exist_ok=True)
-        os.chmod(target, plan.mode if plan.mode is not None else stat.S_IMODE(st.st_mode))
-    else:
-        os.mknod(target, st.st_mode, st.st_rdev)
-    lchown_inside(target, *plan.owner)
-    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+def _job(plan: CopyPlan, src: str, target: str, st: os.stat_result) -> CopyJob:
+    mode = plan.mode if plan.mode is not None else stat.S_IMODE(st.st_mode)
+    return CopyJob(src, target, st, mode, plan.digests.get(src))
+
+
+def _copy_files(plan: CopyPlan, jobs: list[CopyJob]) -> None:
+    """Create the jobs' targets, owned by ``plan.owner`` as a container sees it. As root the
+    threads give owners themselves; otherwise ``lchown_inside`` does, here (it may put
+    them off to ``flush_owners``)."""
+    root = os.geteuid() == 0
+    copy_all(jobs, plan.owner if root else None)
+    if not root:
+        for job in jobs:
+            lchown_inside(job.target, *plan.owner)
+
+
+class _Hashing:
+    """A reader that digests what passes through it (an ADD archive, checked once unpacked)."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f, self._h, self._size = f, hashlib.sha256(), 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._f.read(n)
+        self._h.update(data)
+        self._size += len(data)
+        return data
+
+    def digest(self) -> Digest:
+        while self.read(1 << 20):  # the rest a tar reader left (padding, a compressed tail)
+            pass
+        return self._size, self._h.hexdigest()
 
 
 def _download(url: str, target: str, plan: CopyPlan) -> None:

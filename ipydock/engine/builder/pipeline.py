@@ -22,6 +22,7 @@ from ipydock.engine.builder.commit import Clock, apply_step
 from ipydock.engine.builder.context import BuildContext
 from ipydock.engine.builder.convert import parse_dockerfile, typed
 from ipydock.engine.builder.dispatch import dispatch, expand
+from ipydock.engine.builder.filework import SourceChanged
 from ipydock.engine.builder.instructions import (
     Copy,
     Dockerfile,
@@ -315,34 +316,29 @@ class _Builder:
 
         sources, inline = _heredoc_sources(state, instr)
 
-        def plan_from(view: RootView) -> copyadd.CopyPlan:
-            return copyadd.plan_copy(
-                view,
-                dst,
-                [expand(state, instr, s) for s in sources],
-                expand(state, instr, instr.dest),
-                workdir=state.container.get("WorkingDir") or "/",
-                add=instr.add,
-                chown=expand(state, instr, instr.chown),
-                chmod=instr.chmod,
-                line=instr.line,
-                text=instr.text,
-                from_context=from_context,
-                inline=inline,
-            )
-
-        plan = plan_from(src)
+        plan = copyadd.plan_copy(
+            src,
+            dst,
+            [expand(state, instr, s) for s in sources],
+            expand(state, instr, instr.dest),
+            workdir=state.container.get("WorkingDir") or "/",
+            add=instr.add,
+            chown=expand(state, instr, instr.chown),
+            chmod=instr.chmod,
+            line=instr.line,
+            text=instr.text,
+            from_context=from_context,
+            inline=inline,
+        )
 
         def make(staging: str) -> bool:
-            final = plan
-            if from_context and not self.context.packed:  # hashed in place: copy it now
-                self.context.materialise()
-                final = plan_from(self.context.view())
-                if final.digest != plan.digest:
-                    raise BuildContextError(
-                        self.context.source, f"it changed during the build ({instr.title})"
-                    )
-            return copyadd.write_copy(final, dst, staging)
+            try:
+                return copyadd.write_copy(plan, dst, staging)
+            except SourceChanged as exc:  # read in place: a file changed since it was hashed
+                where = (self.context.source or exc.path) if from_context else exc.path
+                raise BuildContextError(
+                    where, f"it changed during the build ({instr.title})"
+                ) from None
 
         # Docker 20.10 writes the --chown flag glued to the hash: "COPY --chown=1:1file:..."
         chown = f"--chown={expand(state, instr, instr.chown)}" if instr.chown else ""

@@ -19,11 +19,15 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterable
 
-from ipydock.commands.dockerignore import IgnoreRules
+from ipydock.commands.dockerignore import IgnoreRules, walk
 from ipydock.engine.store.layerview import LayerView
 
 __all__ = ["ContextView", "RootView", "lookup_user"]
+
+#: One entry of a context walk: (path relative to the context, host path, lstat).
+Entry = tuple[str, str, os.stat_result]
 
 
 class RootView(LayerView):
@@ -81,56 +85,61 @@ class ContextView(RootView):
     """A directory build context read in place, showing what the client's tar would carry:
     no entry ``.dockerignore`` leaves out (except dirs kept for re-included entries below,
     which the engine creates 0755), no sockets, owners 0:0, the root 0755. Hashing a COPY
-    through it gives the digest the packed context would give (see ``context.py``)."""
+    through it gives the digest the packed context would give (see ``context.py``).
 
-    def __init__(self, top: str, rules: IgnoreRules) -> None:
+    The context is one snapshot for the whole build, as the client's tar is: ``listing`` (the
+    ``dockerignore.walk`` made when the build measured it) is indexed once, and every lookup
+    after that is a dict lookup, not a system call."""
+
+    def __init__(
+        self, top: str, rules: IgnoreRules, listing: Iterable[Entry] | None = None
+    ) -> None:
         super().__init__([top])
         self.top, self.rules = top, rules
-        # The context is one snapshot for the whole build (as the client's tar is): what was
-        # looked up once is not looked up again (a COPY of a tree asks for each entry often).
-        self._found: dict[str, str | None] = {}
-        self._stats: dict[str, os.stat_result] = {}
+        self._paths: dict[str, str] = {"": top}
+        self._stats: dict[str, os.stat_result] = {top: os.lstat(top)}
+        self._children: dict[str, list[str]] = {"": []}
+        self._kept: set[str] = {""}  # dirs shown 0755: the root, excluded ones kept for below
+        for rel, path, st in walk(top, rules) if listing is None else listing:
+            if not stat.S_ISSOCK(st.st_mode):
+                self._add(rel, path, st)
+
+    def _add(self, rel: str, path: str, st: os.stat_result) -> None:
+        parent, _, name = rel.rpartition("/")
+        if parent not in self._paths:  # an excluded dir, kept for what is re-included below
+            self._add(parent, os.path.dirname(path), os.lstat(os.path.dirname(path)))
+            self._kept.add(parent)
+        self._paths[rel] = path
+        self._stats[path] = st
+        self._children[parent].append(name)
+        if stat.S_ISDIR(st.st_mode):
+            self._children[rel] = []
 
     def stat_path(self, path: str) -> os.stat_result:
         st = self._stats.get(path)
-        if st is None:
-            st = self._stats[path] = os.lstat(path)
-        return st
+        return os.lstat(path) if st is None else st
 
     def find(self, rel: str) -> str | None:
-        if rel in self._found:
-            return self._found[rel]
-        path = self._found[rel] = self._find(rel)
-        return path
+        return self._paths.get("/".join(p for p in rel.split("/") if p))
 
-    def _find(self, rel: str) -> str | None:
-        path = super().find(rel)
+    def lstat(self, rel: str) -> os.stat_result | None:
+        path = self.find(rel)
+        return None if path is None else self._stats[path]
+
+    def entries(self, rel: str) -> dict[str, str]:
         clean = "/".join(p for p in rel.split("/") if p)
-        if path is None or not clean:
-            return path
-        mode = self.stat_path(path).st_mode
-        if stat.S_ISSOCK(mode):
-            return None
-        excluded = bool(self.rules) and self.rules.excluded(clean)
-        if excluded and not (stat.S_ISDIR(mode) and self._keeps_below(clean)):
-            return None
-        return path
-
-    def _keeps_below(self, rel: str) -> bool:
-        if not self.rules.may_include_below(rel):
-            return False
-        return any(self.find(f"{rel}/{name}") is not None for name in super().listdir(rel))
+        names = self._children.get(clean, [])
+        return {n: self._paths[f"{clean}/{n}" if clean else n] for n in names}
 
     def listdir(self, rel: str) -> list[str]:
-        names = super().listdir(rel)
-        prefix = "/".join(p for p in rel.split("/") if p)
-        return [n for n in names if self.find(f"{prefix}/{n}" if prefix else n) is not None]
+        return sorted(self._children.get("/".join(p for p in rel.split("/") if p), []))
 
     def entry_stat(self, rel: str, path: str) -> os.stat_result:
         st = self.stat_path(path)
-        clean = "/".join(p for p in rel.split("/") if p)
         mode = st.st_mode
-        if stat.S_ISDIR(mode) and (not clean or (self.rules and self.rules.excluded(clean))):
+        if stat.S_ISDIR(mode) and "/".join(p for p in rel.split("/") if p) in self._kept:
             mode = stat.S_IFDIR | 0o755
-        return os.stat_result((mode, st.st_ino, st.st_dev, st.st_nlink, 0, 0, st.st_size,
-                               st.st_atime, st.st_mtime, st.st_ctime))  # fmt: skip
+        fields = (mode, st.st_ino, st.st_dev, st.st_nlink, 0, 0, *tuple(st)[6:])
+        extra = {"st_atime_ns": st.st_atime_ns, "st_mtime_ns": st.st_mtime_ns,
+                 "st_ctime_ns": st.st_ctime_ns, "st_rdev": st.st_rdev}  # fmt: skip
+        return os.stat_result(fields, extra)
