@@ -375,6 +375,87 @@ def test_unsafe_entries_are_refused_and_nothing_outside_changes(
     assert not os.path.lexists(tmp_path / "evil")
 
 
+#: Past the first files, which are made in order: what follows is created in the background.
+MANY = [reg(f"pre/f{i:03d}", b"%d" % i) for i in range(100)]
+
+
+@pytest.mark.parametrize("whiteouts", ["overlay", "delete"])
+@pytest.mark.parametrize(
+    ("entry", "tail"),
+    [
+        ("l/evil", lambda out: [sym("l", out), reg("l/evil", b"!")]),
+        ("a/evil", lambda out: [dir_("a"), reg("a/ok"), sym("a", out), reg("a/evil", b"!")]),
+        ("h", lambda out: [sym("l", out), hard("h", "l/secret")]),
+        ("pre/f099/evil", lambda out: [sym("pre/f099", out), reg("pre/f099/evil", b"!")]),
+    ],
+)
+def test_unsafe_entries_behind_background_creates_are_refused(
+    tmp_path: Path, target: Path, whiteouts: str, entry: str, tail
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_bytes(b"secret")
+    before = tree(outside)
+
+    with pytest.raises(UnsafeArchiveEntry) as err:
+        apply(tar_bytes(*MANY, *tail(str(outside))), target, whiteouts)
+
+    assert err.value.entry == entry
+    assert tree(outside) == before
+
+
+@pytest.mark.parametrize("whiteouts", ["overlay", "delete"])
+def test_background_creates_keep_order_where_entries_meet(target: Path, whiteouts: str) -> None:
+    big = os.urandom(3 << 20)  # streamed in order, not held in memory
+    layer = tar_bytes(
+        *MANY,
+        reg("x/twice", b"first"),
+        reg("x/twice", b"second", mode=0o600),  # the later entry wins
+        reg("x/becomes-dir", b"file"),
+        dir_("x/becomes-dir", mode=0o700),
+        reg("x/becomes-dir/in", b"in"),
+        reg("x/linked", b"data", mode=0o4755, uid=7, gid=8, xattrs={"user.k": b"v"}),
+        hard("x/hard", "x/linked"),
+        sym("x/sym", "twice"),
+        reg("x/sym", b"not a link any more"),
+        reg("x/big", big, mtime=T0 + 5),
+        reg("x/gone", b"g"),
+        reg("x/.wh.gone"),
+        dir_("x", mode=0o750, mtime=T0 + 9),  # a directory entry after its files
+    )
+    result = apply(layer, target, whiteouts)
+
+    x = target / "x"
+    assert (x / "twice").read_bytes() == b"second" and stat.S_IMODE(
+        (x / "twice").stat().st_mode
+    ) == 0o600
+    assert (x / "becomes-dir/in").read_bytes() == b"in"
+    assert stat.S_IMODE((x / "becomes-dir").stat().st_mode) == 0o700
+    linked = (x / "linked").stat()
+    assert (stat.S_IMODE(linked.st_mode), linked.st_uid, linked.st_gid) == (0o4755, 7, 8)
+    assert os.getxattr(x / "linked", "user.k") == b"v"
+    assert (x / "hard").stat().st_ino == linked.st_ino
+    assert not (x / "sym").is_symlink() and (x / "sym").read_bytes() == b"not a link any more"
+    assert (x / "big").read_bytes() == big and (x / "big").stat().st_mtime == T0 + 5
+    if whiteouts == "overlay":
+        assert stat.S_ISCHR(os.lstat(x / "gone").st_mode)
+    else:
+        assert not os.path.lexists(x / "gone")
+    assert (x.stat().st_mtime, stat.S_IMODE(x.stat().st_mode)) == (T0 + 9, 0o750)
+    assert [(target / f"pre/f{i:03d}").read_bytes() for i in range(100)] == [
+        b"%d" % i for i in range(100)
+    ]
+    assert (target / "pre/f042").stat().st_mtime == T0
+    assert result.entries == 100 + 13
+
+
+def test_file_in_place_of_a_needed_dir_is_an_error_behind_background_creates(
+    target: Path,
+) -> None:
+    with pytest.raises(ArchiveError, match="needs 'pre/f099' to be a directory"):
+        apply(tar_bytes(*MANY, reg("pre/f099/x", b"x")), target)
+
+
 def test_symlink_in_the_parent_snapshot_is_not_followed(tmp_path: Path, target: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -464,6 +545,13 @@ def test_corrupt_or_truncated_tar_is_an_archive_error(target: Path, mangle) -> N
         apply(mangle(data), target)
     assert type(err.value) is ArchiveError
     assert err.value.source == "test.tar"
+
+
+def test_negative_pax_size_is_an_archive_error(target: Path) -> None:
+    info, _ = reg("a")
+    info.pax_headers = {"size": "-1"}  # found by the fuzz suite
+    with pytest.raises(ArchiveError, match="invalid size -1"):
+        apply(tar_bytes((info, b"")), target)
 
 
 def test_full_disk_is_no_space(mount_tmpfs: Path) -> None:
@@ -591,6 +679,29 @@ def test_write_tar_gives_the_same_bytes_and_survives_a_round_trip(
     assert got.pop("gone")[:3] == want.pop("gone")[:3]  # a whiteout keeps no mtime
     want["cap"] = (*want["cap"][:5], ("security.capability", "user.note"))  # no trusted.*
     assert got == want
+
+
+def test_write_tar_gives_the_bytes_tarfile_gives(sample: Path) -> None:
+    """The headers made by hand for plain entries are those ``tarfile`` (PAX) makes; long and
+    non-ASCII names, long link targets and xattrs keep its PAX records."""
+    (sample / ("long-" * 30)).write_bytes(b"long name")
+    os.symlink("t" * 150, sample / "long-link")
+    (sample / "d").mkdir()
+    (sample / "d" / ("n" * 99)).write_bytes(b"a name of 101 bytes with d/")
+    (sample / "big-id").write_bytes(b"x" * 513)
+    os.chown(sample / "big-id", 3_000_000, 3_000_000)
+    data = tar_of(sample)
+    again = io.BytesIO()
+    with (
+        tarfile.open(fileobj=io.BytesIO(data), errors="surrogateescape") as src,
+        tarfile.open(fileobj=again, mode="w", format=tarfile.PAX_FORMAT,
+                     errors="surrogateescape") as dst,
+    ):  # fmt: skip
+        for m in src:
+            m.pax_headers.pop("hdrcharset", None)  # the reader's note on binary xattr values
+            dst.addfile(m, src.extractfile(m) if m.isreg() else None)
+    assert again.getvalue() == data
+    assert len(data) % (20 * 512) == 0
 
 
 def test_mtime_clamp_makes_different_mtimes_identical(sample: Path, tmp_path: Path) -> None:

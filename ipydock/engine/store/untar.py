@@ -173,6 +173,8 @@ class _Applier:
         rel = _clean(m.name, self.source)
         if not -(1 << 62) < m.mtime * 1_000_000_000 < 1 << 62:  # a PAX mtime of 1e99, inf, nan
             raise ArchiveError(self.source, f"entry {m.name!r} has an invalid mtime {m.mtime}")
+        if m.size < 0:  # a PAX size of -1
+            raise ArchiveError(self.source, f"entry {m.name!r} has an invalid size {m.size}")
         if rel.startswith(WHITEOUT_META_PREFIX) and rel != OPAQUE_MARKER:
             return  # AUFS metadata (.wh..wh.plnk, .wh..wh.aufs): skipped, as Docker does
         self.entries += 1
