@@ -136,8 +136,9 @@ def test_corrupt_gzip_is_an_archive_error(backend, tmp_path) -> None:
         backend.load(str(tmp_path / "bad.tar.gz"))
 
 
-def test_layer_digest_mismatch_is_refused(backend, store) -> None:
-    good = layer_tar({"a": b"a"})
+@pytest.mark.parametrize("files", [0, 300])  # 300: most are made by background threads
+def test_layer_digest_mismatch_is_refused(backend, store, files: int) -> None:
+    good = layer_tar({"a": b"a", **{f"many/f{i:03d}": b"%d" % i for i in range(files)}})
     archive = make_docker_archive([good], tags=["m:1"])
     # Same length, other bytes: the config's diff_id no longer matches the layer.
     tampered = archive.replace(b"a" * 1 + b"\0" * 511, b"b" + b"\0" * 511, 1)
@@ -146,7 +147,10 @@ def test_layer_digest_mismatch_is_refused(backend, store) -> None:
         backend.load(io.BytesIO(tampered))
     assert info.value.expected.startswith("sha256:")
     assert backend.images(all=True) == []
-    assert consistent(store)
+    assert list(store.blobs.digests()) == [] and list(store.layers.all()) == []  # unpacked
+    assert consistent(store)  # and kept in one pass: neither stays
+    assert [i.id for i in backend.load(io.BytesIO(archive))] != []
+    assert store.blobs.has(info.value.expected)
 
 
 def test_unsafe_layer_is_refused_naming_the_entry(backend, store, tmp_path) -> None:

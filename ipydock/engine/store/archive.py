@@ -30,14 +30,14 @@ import urllib.request
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, BinaryIO
+from typing import IO, BinaryIO, cast
 
 from ipydock.engine.registry import reference
 from ipydock.engine.store import shape
 from ipydock.engine.store.compression import decompressed, detect
 from ipydock.engine.store.fsutil import TempFile, disk_errors, temp_dir
 from ipydock.engine.store.index import ImageRecord, format_time
-from ipydock.engine.store.layers import LayerRecord
+from ipydock.engine.store.layers import LayerRecord, chain_id
 from ipydock.engine.store.layertar import write_tar
 from ipydock.engine.store.store import Store
 from ipydock.errors import ArchiveError, DigestMismatch, UsageError
@@ -246,13 +246,17 @@ def _load_one(store: Store, archive: _Archive, plan: _Plan) -> LoadedImage:
     records: list[LayerRecord] = []
     parent_chain = ""
     for (member, compressed), diff_id in zip(plan.layers, diff_ids, strict=True):
-        if not store.blobs.has(diff_id):
-            with archive.open(member) as raw:
-                checked = _DigestCheck(raw, compressed or "")
-                store.blobs.put_stream(decompressed(checked, archive.label), expected=diff_id)
-                if compressed:
-                    checked.verify()
-        rec = store.layers.create(parent_chain, diff_id, store.blobs.opener(diff_id), archive.label)
+        if not store.blobs.has(diff_id) and not store.layers.has(chain_id(parent_chain, diff_id)):
+            rec = _unpack_and_keep(store, archive, member, compressed, parent_chain, diff_id)
+        else:
+            if not store.blobs.has(diff_id):
+                with archive.open(member) as raw:
+                    checked = _DigestCheck(raw, compressed or "")
+                    store.blobs.put_stream(decompressed(checked, archive.label), expected=diff_id)
+                    if compressed:
+                        checked.verify()
+            opener = store.blobs.opener(diff_id)
+            rec = store.layers.create(parent_chain, diff_id, opener, archive.label)
         records.append(rec)
         parent_chain = rec.chain_id
     parent = ""
@@ -260,6 +264,24 @@ def _load_one(store: Store, archive: _Archive, plan: _Plan) -> LoadedImage:
         parent = plan.parent if plan.parent.startswith("sha256:") else "sha256:" + plan.parent
     image, replaced = _commit(store, plan.config, records, parent, plan.tags)
     return LoadedImage(image.id, [reference.parse(t).familiar for t in plan.tags], replaced)
+
+
+def _unpack_and_keep(
+    store: Store, archive: _Archive, member: str, compressed: str | None, parent: str, diff_id: str
+) -> LayerRecord:
+    """A new layer in one pass over its tar: unpacked as it is read, and kept as the blob
+    ``diff_id`` on the way (checked, with the compressed digest, before the layer is put in
+    place; see :class:`~ipydock.engine.store.blobs.BlobTee`)."""
+    with archive.open(member) as raw:
+        checked = _DigestCheck(raw, compressed or "")
+        stream = decompressed(checked, archive.label)
+        verify = checked.verify if compressed else None
+        with store.blobs.tee(stream, diff_id, before_commit=verify) as tee:
+            rec = store.layers.create(parent, diff_id, lambda: cast(BinaryIO, tee), archive.label)
+            if not tee.done:  # the layer was there after all (made meanwhile): keep the blob
+                while tee.read(1 << 20):
+                    pass
+    return rec
 
 
 def _commit(

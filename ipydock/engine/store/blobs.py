@@ -4,6 +4,8 @@
 
     stream ──> sha256 while writing ──> ROOT/tmp/blob-XXXX ──fsync, rename──> blobs/sha256/<hex>
     blobs/sha256/<hex> ──read──> sha256 checked ──> bytes   (a mismatch raises DigestMismatch)
+    stream ──BlobTee: read by a consumer (a layer unpacking), sha256 and a copy to the temp
+             file on the way ──> at the end: checked, fsync, rename (one pass, not two)
 
 Writes are idempotent: a blob that exists already is not written again.
 """
@@ -18,7 +20,7 @@ from typing import IO, BinaryIO, cast
 from ipydock.engine.store.fsutil import TempFile, disk_errors
 from ipydock.errors import BlobNotFound, DigestMismatch
 
-__all__ = ["BlobStore", "BlobWriter", "VerifiedReader", "sha256_digest"]
+__all__ = ["BlobStore", "BlobTee", "BlobWriter", "VerifiedReader", "sha256_digest"]
 
 CHUNK = 1 << 20
 
@@ -102,6 +104,12 @@ class BlobStore:
                 return digest, size
             tmp.commit(self.path(digest))
         return digest, size
+
+    def tee(
+        self, stream: IO[bytes], expected: str, before_commit: Callable[[], None] | None = None
+    ) -> BlobTee:
+        """A reader over ``stream`` that keeps what it reads as the blob ``expected``."""
+        return BlobTee(self, stream, expected, before_commit)
 
     def writer(self) -> BlobWriter:
         """A writable file that becomes a blob named by its digest on ``commit()``."""
@@ -191,3 +199,61 @@ class BlobWriter:
 
     def __exit__(self, *exc: object) -> None:
         self._tmp.__exit__(*exc)
+
+
+class BlobTee:
+    """A reader that stores what passes through it as the blob ``expected``: a layer unpacked
+    from a stream (``image load``) is written as a blob in the same pass. At the end of the
+    stream (the first empty read) the digest is checked (:class:`DigestMismatch`: nothing is
+    kept), ``before_commit`` runs (a check of its own, e.g. the compressed digest), and the
+    blob is committed, before the reader returns its last empty read: the blob exists before
+    whatever was made from the stream is put in place. Leaving the ``with`` block before the
+    end discards the data.
+    """
+
+    def __init__(
+        self,
+        store: BlobStore,
+        stream: IO[bytes],
+        expected: str,
+        before_commit: Callable[[], None] | None,
+    ) -> None:
+        import hashlib
+
+        self._store, self._stream, self._expected = store, stream, expected
+        self._before_commit = before_commit
+        self._h = hashlib.sha256()
+        self._tmp = TempFile(store.tmp_dir)
+        self.done = False
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._stream.read(n)
+        if data:
+            self._h.update(data)
+            with disk_errors(self._store.dir):
+                self._tmp.file.write(data)
+        if not self.done and (not data or n < 0):
+            self._finish()
+        return data
+
+    def _finish(self) -> None:
+        self.done = True
+        actual = "sha256:" + self._h.hexdigest()
+        if actual != self._expected:
+            raise DigestMismatch(self._expected, actual)
+        if self._before_commit is not None:
+            self._before_commit()
+        with disk_errors(self._store.dir):
+            if self._store.has(self._expected):
+                self._tmp.__exit__(None, None, None)
+            else:
+                self._tmp.commit(self._store.path(self._expected))
+
+    def close(self) -> None:
+        self._tmp.__exit__(None, None, None)  # removes the temp file unless committed
+
+    def __enter__(self) -> BlobTee:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
