@@ -9,7 +9,13 @@ median of several runs on this machine in this run:
 * ``image ls`` from a warm Python process (the way a notebook calls it);
 * ``ipydock image history`` and ``docker history``.
 
-Run as root: ``python bench/bench_images.py [--images 1000] [--runs 15]``.
+A second table is the per-byte and per-file cost: ``image import`` of a Debian minbase root
+(mmdebstrap, this host's suite, ~170 MB in ~8,700 entries) and ``image load`` of the
+docker-archive ``docker save`` makes of it, through the CLI on both sides (ipydock with its
+command server), each run into an empty store (ipydock: a new root; docker: the image removed
+after each run), median of ``--root-runs`` (target: <= 0.5x docker).
+
+Run as root: ``python bench/bench_images.py [--images 1000] [--runs 15] [--root-runs 3]``.
 """
 
 from __future__ import annotations
@@ -81,6 +87,44 @@ def _add(tf: tarfile.TarFile, name: str, data: bytes) -> None:
     tf.addfile(info, io.BytesIO(data))
 
 
+def root_rows(work: str, runs: int, d: Dockerd, server: CommandServer, ours: list[str]) -> None:
+    """``image import`` and ``image load`` of a Debian root, both engines, in turn."""
+    from bench_rootless import debian_root  # bench/ is on sys.path: this script's directory
+
+    if not debian_root(work):
+        print("\nno mmdebstrap: the import/load table is left out")
+        return
+    tar = os.path.join(work, "debian.tar")
+    saved = os.path.join(work, "debian-save.tar")
+    d.run("import", tar, "deb:1")
+    d.run("save", "-o", saved, "deb:1")
+    d.run("rmi", "deb:1")
+    with tarfile.open(tar) as tf:
+        entries = sum(1 for _ in tf)
+    print(f"\nDebian minbase root: {os.path.getsize(tar) / 1e6:.0f} MB, {entries} entries; "
+          f"median of {runs} runs, each into an empty store\n")  # fmt: skip
+    print(f"{'operation':<28} {'ipydock s':>11} {'docker s':>10} {'ratio':>7}  target")
+    for label, ours_args, docker_args in (
+        ("image import", ["image", "import", tar, "deb:1"], ["import", tar, "deb:1"]),
+        ("image load", ["image", "load", "-i", saved], ["load", "-q", "-i", saved]),
+    ):
+        times: list[list[float]] = [[], []]
+        for i in range(runs):
+            root = os.path.join(work, f"root-store-{i}")
+            t0 = time.perf_counter()
+            subprocess.run([*ours, "--root", root, *ours_args], env=server.env,
+                           stdout=subprocess.DEVNULL, check=True)  # fmt: skip
+            times[0].append(time.perf_counter() - t0)
+            shutil.rmtree(root)
+            t0 = time.perf_counter()
+            d.run(*docker_args)
+            times[1].append(time.perf_counter() - t0)
+            d.run("rmi", "deb:1")
+        a, b = statistics.median(times[0]), statistics.median(times[1])
+        ok = "ok" if a / b <= 0.5 else "MISSED"
+        print(f"{label:<28} {a:>11.2f} {b:>10.2f} {a / b:>6.2f}x  <= 0.5 {ok}")
+
+
 def median_ms(fn: Callable[[], object], runs: int) -> float:
     fn()  # warm caches once
     samples = []
@@ -102,6 +146,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--root-runs", type=int, default=3, help="0 leaves the Debian table out")
     opts = ap.parse_args()
     work = tempfile.mkdtemp(prefix="ipydock-bench-")
     try:
@@ -118,9 +163,8 @@ def main() -> int:
             load_docker = time.perf_counter() - t0
             docker = shutil.which("docker", path="/usr/bin") or "docker"
             script = os.path.join(os.path.dirname(sys.executable), "ipydock")  # as users run it
-            ours = [script if os.path.exists(script) else sys.executable, "--root", root]
-            if ours[0] == sys.executable:
-                ours[1:1] = ["-m", "ipydock"]
+            command = [script] if os.path.exists(script) else [sys.executable, "-m", "ipydock"]
+            ours = [*command, "--root", root]
             warm = BundledBackend(Store(root))
             cold = {**os.environ, "IPYDOCK_SERVER": "0"}
             rows = [
@@ -165,6 +209,8 @@ def main() -> int:
                 f"{'image load (once)':<28} {load_ours * 1000:>11.0f} "
                 f"{load_docker * 1000:>10.0f} {load_ours / load_docker:>6.2f}x"
             )
+            if opts.root_runs:
+                root_rows(work, opts.root_runs, d, server, command)
         print("\nratio = ipydock / docker; below 1.00x is faster than docker")
     finally:
         shutil.rmtree(work, ignore_errors=True)
