@@ -136,7 +136,7 @@ def test_corrupt_gzip_is_an_archive_error(backend, tmp_path) -> None:
         backend.load(str(tmp_path / "bad.tar.gz"))
 
 
-@pytest.mark.parametrize("files", [0, 300])  # 300: most are made by background threads
+@pytest.mark.parametrize("files", [0, 300])
 def test_layer_digest_mismatch_is_refused(backend, store, files: int) -> None:
     good = layer_tar({"a": b"a", **{f"many/f{i:03d}": b"%d" % i for i in range(files)}})
     archive = make_docker_archive([good], tags=["m:1"])

@@ -375,7 +375,8 @@ def test_unsafe_entries_are_refused_and_nothing_outside_changes(
     assert not os.path.lexists(tmp_path / "evil")
 
 
-#: Past the first files, which are made in order: what follows is created in the background.
+#: Enough files before the entries under test that work done ahead (read-ahead, threads)
+#: would still be pending.
 MANY = [reg(f"pre/f{i:03d}", b"%d" % i) for i in range(100)]
 
 
@@ -389,7 +390,7 @@ MANY = [reg(f"pre/f{i:03d}", b"%d" % i) for i in range(100)]
         ("pre/f099/evil", lambda out: [sym("pre/f099", out), reg("pre/f099/evil", b"!")]),
     ],
 )
-def test_unsafe_entries_behind_background_creates_are_refused(
+def test_unsafe_entries_after_many_files_are_refused(
     tmp_path: Path, target: Path, whiteouts: str, entry: str, tail
 ) -> None:
     outside = tmp_path / "outside"
@@ -405,7 +406,7 @@ def test_unsafe_entries_behind_background_creates_are_refused(
 
 
 @pytest.mark.parametrize("whiteouts", ["overlay", "delete"])
-def test_background_creates_keep_order_where_entries_meet(target: Path, whiteouts: str) -> None:
+def test_entries_that_meet_after_many_files_keep_their_order(target: Path, whiteouts: str) -> None:
     big = os.urandom(3 << 20)  # streamed in order, not held in memory
     layer = tar_bytes(
         *MANY,
@@ -449,7 +450,7 @@ def test_background_creates_keep_order_where_entries_meet(target: Path, whiteout
     assert result.entries == 100 + 13
 
 
-def test_file_in_place_of_a_needed_dir_is_an_error_behind_background_creates(
+def test_file_in_place_of_a_needed_dir_is_an_error_after_many_files(
     target: Path,
 ) -> None:
     with pytest.raises(ArchiveError, match="needs 'pre/f099' to be a directory"):
