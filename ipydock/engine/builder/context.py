@@ -57,7 +57,7 @@ class BuildContext:
     ignore: IgnoreRules
     source: str = ""
     listing: list[Entry] = field(default_factory=list)
-    _view: RootView | None = field(default=None, repr=False)
+    _view: RootView | None = field(default=None, init=False, repr=False)
 
     def view(self) -> RootView:
         """What COPY/ADD read: the directory in place (as walked), or the unpacked tar."""
