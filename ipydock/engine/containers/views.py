@@ -69,7 +69,7 @@ def info(rec: Record, state: State) -> ContainerInfo:
         exit_code=state.exit_code,
         pid=state.pid,
         labels=cfg["Config"].get("Labels") or {},
-        ports=_published(rec) if state.is_active else [],
+        ports=_published(rec) if state.is_active and cfg["HostConfig"].get("PortBindings") else [],
     )
 
 
