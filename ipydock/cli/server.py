@@ -14,6 +14,9 @@ container's supervisor), as the CLI does::
       caller's socket   -> EOF: the caller is gone (killed): SIGTERM the worker
       nothing for IPYDOCK_SERVER_IDLE seconds (default 600) and no workers -> leave
 
+    zygote (forked first, before the imports): forks the supervisors of detached starts,
+      which the workers hand it (``supervisor.zygote``): they stay small and share its pages
+
 Leaving unlinks the socket before the lock is released, so a new server can start at once.
 """
 
@@ -90,6 +93,8 @@ class Server:
         self.lock_fd = -1
         self.forkserver: ForkServer | None = None
         self.env = _supervisor_env(os.environ)
+        #: Our end of the socket of the zygote that forks detached supervisors.
+        self.zygote: socket.socket | None = None
 
     def claim(self) -> bool:
         """Take the lock and the socket path; False if another server has them."""
@@ -132,7 +137,7 @@ class Server:
         """A spare supervisor for a command that starts a container (``run``, ``start``,
         ``restart``), if this server's supervisors would see what the caller's would (the
         same IPYDOCK_* variables and PATH); None otherwise, or if the helper failed."""
-        if self.forkserver is None or not _STARTS & set(argv[:8]):
+        if self.forkserver is None or not _STARTS & set(argv[:8]) or _detached(argv):
             return None
         if _supervisor_env(env) != self.env:
             return None
@@ -203,7 +208,7 @@ class Server:
             spare = self._spare_for(request[2], request[3])
             pid = os.fork()
             if pid == 0:
-                _worker(conn, fds, *request, spare=spare)  # never returns
+                _worker(conn, fds, *request, spare=spare, zygote=self.zygote)  # never returns
         finally:
             for fd in fds:
                 os.close(fd)
@@ -241,9 +246,11 @@ class Server:
 def _worker(
     conn: socket.socket, fds: list[int], cwd: str, umask: int, argv: list[str],
     env: dict[str, str], spare: socket.socket | None = None,
+    zygote: socket.socket | None = None,
 ) -> None:  # fmt: skip
     """Become the caller's command; never returns into the server's loop. ``spare``: a
-    spare supervisor for the container the command starts (``lifecycle.hand_spare``)."""
+    spare supervisor for the container the command starts (``lifecycle.hand_spare``);
+    ``zygote``: the socket of the zygote for detached starts (``lifecycle.use_zygote``)."""
     code = 1
     try:
         conn.close()
@@ -251,15 +258,17 @@ def _worker(
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
         signal.set_wakeup_fd(-1)
-        if spare is not None:
-            os.dup2(spare.fileno(), 3)
-            spare.detach()
+        kept = _to_fds({3: spare, 4: zygote})
         # the listener, other callers' sockets, pidfds, the lock, the fork-server helper's
-        os.closerange(3 if spare is None else 4, 1 << 16)
-        if spare is not None:
+        for low, high in zip([3, *(k + 1 for k in kept)], [*kept, 1 << 16], strict=True):
+            os.closerange(low, high)
+        if kept:
             from ipydock.engine.containers import lifecycle
 
-            lifecycle.hand_spare(socket.socket(fileno=3))
+            if spare is not None:
+                lifecycle.hand_spare(socket.socket(fileno=3))
+            if zygote is not None:
+                lifecycle.use_zygote(socket.socket(fileno=4))
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGHUP, signal.SIG_DFL)
@@ -296,6 +305,60 @@ def _worker(
 
 #: Commands that start a container: their worker gets a spare supervisor.
 _STARTS = {"run", "start", "restart"}
+
+
+def _detached(argv: list[str]) -> bool:
+    """The command looks like a detached start (``run -d``, ``start`` without ``-a``,
+    ``restart``), whose supervisor the zygote forks: no spare for it. A guess from the words
+    (a ``-d`` among the container's own arguments counts too): a wrong one costs only time."""
+    words = set(argv[:8])
+    flags = [a[1:] for a in argv if a.startswith("-") and not a.startswith("--")]
+    if "run" in words:
+        return "--detach" in argv or any("d" in f and f.isalpha() for f in flags)
+    if "start" in words:
+        return "--attach" not in argv and not any("a" in f and f.isalpha() for f in flags)
+    return "restart" in words
+
+
+def _start_zygote() -> socket.socket | None:
+    """Start the zygote that forks detached supervisors (``supervisor.zygote``), detached:
+    nobody's child here; our end of its socket, or None if it could not be made. It leaves
+    when every holder of that end (we and our workers) has closed it."""
+    from ipydock.engine.containers import supervisor
+    from ipydock.engine.runtime.detach import detach
+
+    try:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    except OSError:
+        return None
+
+    def run() -> None:
+        _to_fds({3: theirs})
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1):
+            os.dup2(null, fd)
+        os.closerange(4, 1 << 16)  # our end, the lock: EOF when the server's end closes
+        os.chdir("/")
+        supervisor.zygote(socket.socket(fileno=3))
+
+    detach(run)
+    theirs.close()
+    return ours
+
+
+def _to_fds(wanted: dict[int, socket.socket | None]) -> list[int]:
+    """Move each socket to its fd number (close-on-exec), the objects forgetting theirs (a
+    ``closerange`` follows); the numbers used, sorted. Through fds above 100 first, so
+    that moving one cannot close another."""
+    high = {fd: fcntl.fcntl(sock.fileno(), fcntl.F_DUPFD_CLOEXEC, 100)
+            for fd, sock in wanted.items() if sock is not None}  # fmt: skip
+    for fd, temp in high.items():
+        os.dup2(temp, fd, inheritable=False)
+        os.close(temp)
+    for sock in wanted.values():
+        if sock is not None:
+            sock.detach()
+    return sorted(high)
 
 
 def _supervisor_env(env: dict[str, str] | os._Environ[str]) -> dict[str, str]:
@@ -379,6 +442,7 @@ def serve(idle: float | None = None, ready_fd: int = -1) -> int:
     log = os.open(server.path + ".log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     os.dup2(log, 2)  # a worker's own stderr is its caller's; this is the server's
     os.close(log)
+    server.zygote = _start_zygote()  # before our handlers and imports: it needs neither
     # SIGTERM: a byte on the wake-up pipe ends the loop (the handler itself does nothing)
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w)

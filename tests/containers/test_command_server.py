@@ -223,3 +223,46 @@ def test_a_command_that_starts_a_container_gets_a_prepared_spare(engine, root: s
         # a prepared cgroup spans memory even without -m (a start of its own joins devices)
         assert joined["memory"].startswith("/ipydock/") and joined["memory"] == joined["devices"]
     assert _spares() <= before  # the next command's spare, ordered meanwhile, is gone
+
+
+def _zygotes(server: CommandServer) -> list[int]:
+    """The zygote of ``server``: its stderr is the server's log, in the server's dir."""
+    found = []
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            title = Path(f"/proc/{name}/cmdline").read_bytes()
+            log = os.readlink(f"/proc/{name}/fd/2")
+        except OSError:
+            continue
+        if title.startswith(b"ipydock-server-zygote") and log.startswith(server.dir):
+            found.append(int(name))
+    return found
+
+
+def test_a_detached_start_gets_its_supervisor_from_the_zygote_with_the_callers_env(
+    served: Served, engine, root: str
+) -> None:  # fmt: skip
+    [zygote] = _zygotes(served.server)
+    parent = os.environ["IPYDOCK_CGROUP_PARENT"]  # the engine fixture's; not the server's
+    assert served.server.env.get("IPYDOCK_CGROUP_PARENT") != parent
+    env = {**served.env, "IPYDOCK_CGROUP_PARENT": parent}
+    started = subprocess.run([sys.executable, "-m", "ipydock", "run", "-d", "--name", "zy",
+                              "busybox", "sh", "-c", "echo up; exec sleep 1000"], env=env,
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    state = json.loads(served.ipydock("container", "inspect", "zy").stdout)[0]["state"]
+    assert state["Running"]
+    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    [sup] = [int(line.split()[0]) for line in ps.splitlines()
+             if f"ipydock-supervisor {started.stdout.strip()[:12]}" in line]  # fmt: skip
+    cid = started.stdout.strip()
+    recorded = json.loads((Path(root) / "containers" / cid / "state.json").read_text())
+    assert recorded["cgroup"] and all(f"/{parent}/{cid}" in d for d in recorded["cgroup"])
+    assert served.ipydock("logs", "zy").stdout == "up\n"
+    assert served.ipydock("stop", "-t", "0", "zy").returncode == 0
+    assert wait_for_exit(sup)
+    detail = json.loads(served.ipydock("container", "inspect", "zy").stdout)[0]
+    assert detail["state"]["ExitCode"] == 137
+    assert served.ipydock("rm", "zy").returncode == 0
+    served.server.stop()
+    assert wait_for_exit(zygote), "the zygote outlived its server"

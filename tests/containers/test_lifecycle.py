@@ -139,6 +139,35 @@ def test_killing_the_supervisor_leaves_a_consistent_state(engine, root) -> None:
     assert "supervisor" in detail.state["Error"]
 
 
+def test_a_detached_runs_pid_1_is_its_supervisors_child_though_a_helper_started_it(
+    engine, root
+) -> None:  # fmt: skip
+    """A detached start (network none) is set up by a forked child of the supervisor, which
+    starts pid 1 as the supervisor's own child (supervisor.py, ``_start_lean``): the
+    supervisor reaps it, copies its output, obeys stop, and pid 1 dies with it."""
+    import select
+
+    opts = RunOptions("busybox", ("sh", "-c", "echo up; exec sleep 1000"), network="none")
+    cid = engine.run(opts, detach=True).id
+    records = Records(root, os.path.join(root, "tmp"))
+    state = records.read_state(records.load(cid))
+    with open(f"/proc/{state.pid}/status") as f:
+        ppid = next(int(line.split()[1]) for line in f if line.startswith("PPid:"))
+    assert ppid == state.supervisor_pid
+    followed = engine.logs(cid, follow=True)
+    assert next(iter(followed)).text == "up\n"  # the supervisor copied it to the log
+    followed.close()
+    pidfd = os.pidfd_open(state.pid)
+    os.kill(state.supervisor_pid, signal.SIGKILL)
+    assert select.select([pidfd], [], [], 30)[0], "pid 1 outlived its supervisor"
+    os.close(pidfd)
+    assert engine.inspect_container(cid).state["ExitCode"] == 137
+    again = engine.run(RunOptions("busybox", ("sleep", "1000"), network="none",
+                                  name="lean2"), detach=True).id  # fmt: skip
+    engine.stop_container(again, timeout=0)
+    assert engine.inspect_container(again).state["ExitCode"] == 137
+
+
 def test_image_rm_is_refused_while_a_container_uses_it(engine, busybox) -> None:
     cid = engine.run(RunOptions("busybox", ("sleep", "1000")), detach=True).id
     with pytest.raises(ImageInUse) as info:

@@ -77,6 +77,7 @@ __all__ = [
     "refresh",
     "remove",
     "retire_handed_spare",
+    "use_zygote",
     "remove_record",
     "start",
     "stop",
@@ -121,6 +122,17 @@ def retire_handed_spare() -> None:
         with sock, contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_WR)
             sock.recv(1)
+
+
+#: A warm process that forks detached supervisors (``supervisor.zygote``): the command
+#: server's, set in its workers by :func:`use_zygote`; None: the caller forks them itself.
+_zygote: socket.socket | None = None
+
+
+def use_zygote(sock: socket.socket) -> None:
+    """Start detached supervisors through the zygote on ``sock`` (a SOCK_SEQPACKET socket)."""
+    global _zygote
+    _zygote = sock
 
 
 def _take_handed_spare() -> _HandedSpare | None:
@@ -396,12 +408,17 @@ def start(
     if log_fd >= 0:
         os.lseek(log_fd, 0, os.SEEK_END)
     r, w = os.pipe2(os.O_CLOEXEC)
-    launcher: ForkServer | _HandedSpare | None = forkserver or _take_handed_spare()
+    zygote = not attach and forkserver is None and _zygote is not None
+    launcher: ForkServer | _HandedSpare | None = forkserver or (
+        None if zygote else _take_handed_spare()
+    )
     try:
         if launcher is not None:
             stdin_fd = _fileno(stdin)
             launcher.detached(SUPERVISOR, [store.root, rec.id],
                                 [w, *([] if stdin_fd is None else [stdin_fd])])  # fmt: skip
+        elif zygote and _from_zygote(store.root, rec, w, stdin):
+            pass
         else:
             _launch(store.root, rec, w, stdin)
     finally:
@@ -443,6 +460,23 @@ def _fileno(stdin: Any) -> int | None:
     if stdin is None or stdin == subprocess.DEVNULL:
         return None
     return stdin if isinstance(stdin, int) else stdin.fileno()
+
+
+def _from_zygote(root: str, rec: Record, notify_w: int, stdin: Any) -> bool:
+    """A detached start's supervisor forked by the zygote: it stays small (see
+    ``supervisor.zygote``); False if the zygote does not answer (then: fork it here)."""
+    from ipydock.engine.runtime import protocol
+
+    assert _zygote is not None
+    umask = os.umask(0)
+    os.umask(umask)
+    stdin_fd = _fileno(stdin)
+    message = {"args": [root, rec.id], "env": dict(os.environ), "umask": umask}
+    try:
+        protocol.send(_zygote, message, [notify_w, *([] if stdin_fd is None else [stdin_fd])])
+    except OSError:
+        return False
+    return True
 
 
 def _launch(root: str, rec: Record, notify_w: int, stdin: Any) -> None:

@@ -30,8 +30,12 @@ SIGKILL, and the next reader of the state finds a dead supervisor and settles th
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
+import gc
 import json
 import os
+import select
 import selectors
 import signal
 import socket
@@ -39,7 +43,7 @@ import stat
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ipydock.engine.containers import network, specconv
@@ -47,13 +51,14 @@ from ipydock.engine.containers.logs import LineSplitter, LogWriter, now_rfc3339
 from ipydock.engine.containers.records import Record, Records, process_start, unname_record
 from ipydock.engine.containers.state import State, Status, transition
 from ipydock.engine.containers.ttyhub import TerminalHub, read_size
-from ipydock.engine.runtime import cgroups
+from ipydock.engine.runtime import cgroups, protocol
 from ipydock.engine.runtime.console import recv_master
-from ipydock.engine.runtime.detach import detach
+from ipydock.engine.runtime.detach import detach, raw_fork
 from ipydock.engine.runtime.plan import Plan, build_plan
 from ipydock.engine.runtime.process import ExitStatus
 from ipydock.engine.runtime.proctitle import set_title
 from ipydock.engine.runtime.spawn import (
+    CAN_SPAWN_SIBLING,
     PR_SET_PDEATHSIG,
     Child,
     Prepared,
@@ -221,9 +226,11 @@ class Supervisor:
                 _discard_prepared()
         return _cgroup_for(name, resources)
 
-    def _spawn(self, plan: Plan, stdio: tuple[int, int, int], paused: bool) -> Child:
+    def _spawn(
+        self, plan: Plan, stdio: tuple[int, int, int], paused: bool, sibling: bool = False
+    ) -> Child:
         """pid 1: from the spare's prepared candidate (first run, in its cgroup already) when
-        it fits, else a new fork."""
+        it fits, else a new fork (``sibling``: our parent's child, see ``spawn``)."""
         global _prepared
         if _prepared is not None:
             candidate, _cgroup = _prepared
@@ -235,7 +242,7 @@ class Supervisor:
                     print(f"the prepared pid 1 was gone ({exc}): forking a new one",
                           file=sys.stderr)  # fmt: skip
             candidate.discard()
-        return spawn(plan, stdio, paused=paused)
+        return spawn(plan, stdio, paused=paused, sibling=sibling)
 
     def _spawn_and_follow(self, spec: Any, cgroup: cgroups.Cgroup | None) -> ExitStatus | None:
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
@@ -310,7 +317,9 @@ class Supervisor:
         self.started(child.pid, cgroup)
         self.proot_group = child.pid if self.proot else 0
         try:
-            raw = self._follow(child.pid, child.pidfd, out_r, err_r, hub)
+            pipes = {out_r: LineSplitter("stdout", self.log),
+                     err_r: LineSplitter("stderr", self.log)}  # fmt: skip
+            raw = self._follow(child.pid, child.pidfd, pipes, hub)
         finally:
             if hub is not None:
                 hub.close()
@@ -359,12 +368,11 @@ class Supervisor:
         return None
 
     def _follow(
-        self, pid: int, pidfd: int, out_r: int, err_r: int, hub: TerminalHub | None = None
+        self, pid: int, pidfd: int, pipes: dict[int, LineSplitter], hub: TerminalHub | None = None
     ) -> int:
         """Copy output to the log, obey ctl messages; returns the wait status of pid 1. A
         terminal's output comes from ``hub`` (the pipes then only see EOF)."""
         sel = selectors.DefaultSelector()
-        pipes = {out_r: LineSplitter("stdout", self.log), err_r: LineSplitter("stderr", self.log)}
         for fd in pipes:
             sel.register(fd, selectors.EVENT_READ)
         sel.register(pidfd, selectors.EVENT_READ)
@@ -484,12 +492,15 @@ class Supervisor:
         self.update(_count_restart)
         return True
 
-    def run(self) -> int:
+    def run(self, followed: Followed | None = None) -> int:
+        """Run (and restart) the container to its end; ``followed``: its first run was
+        started by :func:`_start_lean` and is under way."""
         attempt = 0
         status: ExitStatus | None = None
         try:
             while True:
-                status = self.run_once()
+                status = self.run_once() if followed is None else self._resume(followed)
+                followed = None
                 if status is None or not self.exited(status):
                     break
                 if not self.backoff(attempt):
@@ -498,6 +509,43 @@ class Supervisor:
         finally:
             self.finish(status)
         return 0
+
+    def _resume(self, run: Followed) -> ExitStatus:
+        """Follow a run :func:`_start_lean` started, to its exit."""
+        try:
+            raw = self._follow(run.pid, run.pidfd, run.pipes)
+            base = ExitStatus.from_wait_status(raw)
+            oom = run.cgroup is not None and run.cgroup.oom_killed()
+            return ExitStatus(base.exit_code, base.signal, oom)
+        finally:
+            if run.cgroup is not None:
+                run.cgroup.remove()
+
+    def lean_eligible(self) -> bool:
+        """Its run may be started by :func:`_start_lean`: root, no terminal, no open stdin,
+        nothing to wire after the fork (network none, host or another container's)."""
+        cfg = self.rec.config
+        return (CAN_SPAWN_SIBLING and not self.rootless and not self.tty
+                and not cfg["Config"].get("OpenStdin")
+                and not network.wants_wiring(cfg, False))  # fmt: skip
+
+    def lean_plan(self) -> tuple[Plan, cgroups.Cgroup | None] | dict[str, Any]:
+        """A :meth:`lean_eligible` run's plan and cgroup (as :meth:`_run_here` makes them:
+        no root to copy, no link variables), or the failure to report."""
+        lower = self.rec.config["GraphDriver"]["Data"]["LowerDirs"]
+        try:
+            spec = specconv.build_spec(self.rec.config, lower, rootfs_dirs(self.rec),
+                                       console_size=self.console_size)  # fmt: skip
+            cgroup = self._cgroup(f"{cgroup_parent()}/{self.rec.id}", cgroup_resources(spec))
+        except Exception as exc:  # noqa: BLE001 - reported as a failed start
+            return {"step": "spec", "errno": 0, "detail": str(exc), "exit_code": 125}
+        try:
+            return build_plan(spec, cgroup.procs_files() if cgroup is not None else ()), cgroup
+        except Exception as exc:  # noqa: BLE001
+            if cgroup is not None:
+                cgroup.remove()
+            errno = getattr(exc, "errno", 0) or 0
+            return {"step": "spawn", "errno": errno, "detail": str(exc), "exit_code": 125}
 
     def finish(self, status: ExitStatus | None) -> None:
         """Report the exit; ``--rm``: unname the container, let the starter go (EOF on the
@@ -516,6 +564,173 @@ class Supervisor:
             self.notify_fd = -1
         network.delete_links(self.doomed_links)
         remove_tree(doomed)
+
+
+# -- a detached container's first run, started so that the supervisor stays small -------------
+
+
+@dataclass
+class Followed:
+    """A run started by :func:`_start_lean`: pid 1 (our child), its pidfd, its output pipes
+    with what they buffered, its cgroup."""
+
+    pid: int
+    pidfd: int
+    pipes: dict[int, LineSplitter]
+    cgroup: cgroups.Cgroup | None
+
+
+def _start_lean(root: str, container_id: str) -> bool:
+    """A detached start whose supervisor stays small: False if the container cannot have one
+    (:meth:`Supervisor.lean_eligible`; the caller runs it as usual), else True once it ran to
+    its end (restarts included).
+
+    Every page of Python's heap our code touches becomes ours alone for as long as we live
+    (we share the rest with the process we were forked from and every supervisor forked from
+    it). So a forked child does the start, as far as "running" in the state and "started" to
+    the starter: it loads the record, makes the plan and the cgroup (or adopts the prepared
+    ones) and starts pid 1 as *our* child (the prepared candidate is ours already; else
+    ``spawn(sibling=True)``): we reap it and it dies with us. Then it exits, and we only copy
+    output to the log until pid 1 exits or the ctl fifo speaks; then the whole
+    :class:`Supervisor` takes over. Idle, this process has run little more than ``poll``::
+
+        we: ctl fifo, pipes --raw fork--> child: Supervisor, plan, cgroup, pid 1 (ours),
+            poll: pipes -> log                    state "running" (supervisor: us), "started"
+            <----- {"pid", "cgroup"} | {"failed"} | {"lean": false} ------------ exit
+            pidfd | ctl readable --> Supervisor(...).run(Followed(...))
+    """
+    cdir = os.path.join(root, "containers", container_id)
+    ctl = os.open(os.path.join(cdir, "ctl"), os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    r, w = os.pipe2(os.O_CLOEXEC)
+    parent = os.getpid()
+    pid = raw_fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(r)
+            answer = _lean_child(root, container_id, parent, (out_r, out_w, err_r, err_w))
+            os.write(w, json.dumps(answer).encode())
+            code = 0
+        except BaseException:  # noqa: BLE001 - never return into the supervisor's code
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    for fd in (w, out_w, err_w):
+        os.close(fd)
+    with os.fdopen(r, "rb") as f:
+        data = f.read()
+    os.waitpid(pid, 0)
+    answer = json.loads(data) if data else {}
+    if answer.get("lean") is False:
+        for fd in (ctl, out_r, err_r):
+            os.close(fd)
+        return False
+    if "pid" not in answer or "failed" in answer:  # it recorded the failure, if it could
+        for fd in (ctl, out_r, err_r):
+            os.close(fd)
+        if "pid" in answer:
+            _forget_prepared(answer["pid"])
+            os.waitpid(answer["pid"], 0)
+        else:
+            _discard_prepared()  # and a pid 1 it may have started
+        sup = Supervisor(root, container_id, 3, stdin_given=False)
+        if "failed" not in answer:
+            sup.failed({"step": "supervisor", "errno": 0, "exit_code": 125,
+                        "detail": "the start failed (see supervisor.log)"})  # fmt: skip
+        sup.finish(None)
+        return True
+    pid1 = int(answer["pid"])
+    _forget_prepared(pid1)
+    pidfd = os.pidfd_open(pid1)
+    log = LogWriter(os.path.join(cdir, f"{container_id}-json.log"))
+    pipes = {out_r: LineSplitter("stdout", log), err_r: LineSplitter("stderr", log)}
+    _copy_output(pipes, pidfd, ctl)
+    sup = Supervisor(root, container_id, 3, stdin_given=False)
+    os.close(ctl)  # after the Supervisor opened its own: what was written waits in the fifo
+    placed = answer["cgroup"]
+    cgroup = None
+    if placed is not None:
+        cgroup = cgroups.Cgroup(placed["name"], placed["version"],
+                                tuple((c, d) for c, d in placed["placed"]))  # fmt: skip
+    sup.log.close()
+    sup.log = log
+    sup.run(Followed(pid1, pidfd, pipes, cgroup))
+    return True
+
+
+def _copy_output(pipes: dict[int, LineSplitter], pidfd: int, ctl: int) -> None:
+    """Copy the pipes to the log until pid 1 exits or the ctl fifo has a message (both left
+    unread); a pipe at EOF is closed and dropped from ``pipes``."""
+    poll = select.poll()
+    for fd in (*pipes, pidfd, ctl):
+        poll.register(fd, select.POLLIN)
+    while True:
+        events = poll.poll()
+        if any(fd in (pidfd, ctl) for fd, _ in events):
+            return
+        for fd, _ in events:
+            data = os.read(fd, 65536)
+            if data:
+                pipes[fd].feed(data)
+                continue
+            pipes.pop(fd).flush()
+            poll.unregister(fd)
+            os.close(fd)
+
+
+def _lean_child(
+    root: str, container_id: str, parent: int, fds: tuple[int, int, int, int]
+) -> dict[str, Any]:
+    """The forked child of :func:`_start_lean`: start the run as ``parent``'s."""
+    out_r, out_w, err_r, err_w = fds
+    sup = Supervisor(root, container_id, 3, stdin_given=False)
+    if not sup.lean_eligible():
+        return {"lean": False}
+    sup.pid, sup.start_time = parent, process_start(parent) or 0
+    found = sup.lean_plan()
+    if isinstance(found, dict):
+        sup.failed(found)
+        return {"failed": True}
+    plan, cgroup = found
+    try:
+        child = sup._spawn(plan, (-1, out_w, err_w), paused=False, sibling=True)
+    except Exception as exc:  # noqa: BLE001
+        if cgroup is not None:
+            cgroup.remove()
+        errno = getattr(exc, "errno", 0) or 0
+        sup.failed({"step": "spawn", "errno": errno, "detail": str(exc), "exit_code": 125})
+        return {"failed": True}
+    os.close(out_w)
+    os.close(err_w)
+    report = read_report(child.report_fd)
+    os.close(child.report_fd)
+    if report is not None:  # pid 1 failed before exec and is gone (our parent reaps it)
+        sup._drain({out_r: LineSplitter("stdout", sup.log), err_r: LineSplitter("stderr", sup.log)})
+        if cgroup is not None:
+            cgroup.remove()
+        sup.failed(report)
+        return {"failed": True, "pid": child.pid}
+    sup.started(child.pid, cgroup)
+    return {"pid": child.pid, "cgroup": None if cgroup is None else dataclasses.asdict(cgroup)}
+
+
+def _forget_prepared(pid1: int) -> None:
+    """The child of :func:`_start_lean` used our prepared pid 1 (``pid1``) and cgroup, or
+    discarded them: let go of our copies (a discarded candidate is reaped here)."""
+    global _prepared
+    if _prepared is None:
+        return
+    candidate, _cgroup = _prepared
+    _prepared = None
+    if candidate.pid != pid1:
+        candidate.discard()
+        return
+    for fd in candidate.fds():
+        os.close(fd)
 
 
 def _starter(tty: bool) -> tuple[socket.socket | None, tuple[int, int]]:
@@ -702,13 +917,53 @@ def run_detached(root: str, container_id: str, notify_fd: int, stdin_fd: int = -
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         set_title(f"ipydock-supervisor {container_id[:12]}")
-        code = Supervisor(root, container_id, 3, stdin_given=stdin_fd >= 0).run()
+        # What we inherited stays shared with our siblings only if nothing writes to it: the
+        # collector would (it marks every object it visits), so it leaves those alone.
+        gc.freeze()
+        if stdin_fd < 0 and _start_lean(root, container_id):
+            code = 0
+        else:
+            code = Supervisor(root, container_id, 3, stdin_given=stdin_fd >= 0).run()
     except BaseException:  # noqa: BLE001 - report, never return into the helper's loop
         import traceback
 
         traceback.print_exc()
     finally:
         os._exit(code)
+
+
+def zygote(sock: socket.socket) -> None:
+    """A quiet warm process that forks detached supervisors (the command server keeps one,
+    see ``cli/server.py``; its workers hand it their detached starts through
+    ``lifecycle.use_zygote``), until ``sock`` reads EOF; then it ``_exit``s. One message per
+    supervisor: ``{"args": [root, id], "env": {...}, "umask": N}`` with the notify pipe (and
+    the starter's stdin) as fds; the supervisor runs with the caller's environment and umask.
+
+    A supervisor forked here shares its pages with every other one forked here, and little
+    runs here between forks (no commands, no collector: ``gc.freeze``), so they stay shared;
+    forked from the command's worker instead, each would own a copy of what that worker wrote
+    (a spare of the fork-server helper: what it prepared). For the same reason what is the
+    same for every supervisor is done here, before the fork: the caller's environment and
+    umask, the signals a supervisor ignores; and the fork skips Python's at-fork hooks.
+    """
+    set_title("ipydock-server-zygote")  # a session helper for tests/reliability/leaks.py
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    warm_up()
+    gc.freeze()
+    while True:
+        message, fds = protocol.recv(sock)
+        if message is None:
+            os._exit(0)
+        try:
+            if message["env"] != os.environ:
+                os.environ.clear()
+                os.environ.update(message["env"])
+            os.umask(int(message["umask"]))
+            detach(functools.partial(run_detached, *message["args"], *fds), raw=True)
+        finally:
+            for fd in fds:
+                os.close(fd)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -89,6 +89,9 @@ __all__ = [
 _libc = ctypes.CDLL(None, use_errno=True)
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}[os.uname().machine]
 _SYS_CLOSE_RANGE = 436
+#: clone(2) by architecture, for a fork whose child is our parent's (``CLONE_PARENT``).
+_SYS_CLONE = {"x86_64": 56, "aarch64": 220}.get(os.uname().machine)
+_CLONE_PARENT = 0x00008000
 _CLOSE_RANGE_CLOEXEC = 4
 MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
@@ -280,12 +283,17 @@ def _unshare_with_ranges(ranges: Ranges) -> None:
 # --- parent side -----------------------------------------------------------------------------
 
 
-def spawn(plan: Plan, stdio: tuple[int, int, int], paused: bool = False) -> Child:
+def spawn(
+    plan: Plan, stdio: tuple[int, int, int], paused: bool = False, *, sibling: bool = False
+) -> Child:
     """Fork pid 1 of a new container; returns at once (before exec), see :func:`read_report`.
 
     ``stdio`` are the fds for the container's 0, 1, 2; the caller keeps and closes its copies.
     With ``paused`` the child stops just before exec and writes ``ready`` until ``go_fd`` gets a
     byte; that is the moment to wire its network namespace (``/proc/PID/ns/net``).
+    ``sibling`` (see :data:`CAN_SPAWN_SIBLING`): pid 1 becomes the child of *our* parent
+    (``CLONE_PARENT``), which reaps it and whose death kills it; we only set it up. The
+    child then runs without Python's after-fork bookkeeping (see ``detach.raw_fork``).
     """
     if threading.active_count() != 1:
         raise RuntimeError("spawn() forks: call it from a single-threaded helper process")
@@ -295,7 +303,7 @@ def spawn(plan: Plan, stdio: tuple[int, int, int], paused: bool = False) -> Chil
     if plan.new_pid:
         unshare(CLONE_NEWPID)
     try:
-        pid = os.fork()
+        pid = _clone_sibling() if sibling else os.fork()
         if pid == 0:
             _child_main(plan, stdio, report_w, go_r, theirs.fileno() if theirs else -1)
     finally:
@@ -421,6 +429,20 @@ def _candidate_main(sock_fd: int, procs: list[int]) -> None:
     except BaseException:  # noqa: BLE001 - the starter sees a closed socket and spawns anew
         os._exit(125)
     os._exit(0)
+
+
+#: :func:`spawn` may make pid 1 its caller's parent's child (an architecture it knows).
+CAN_SPAWN_SIBLING = _SYS_CLONE is not None
+
+
+def _clone_sibling() -> int:
+    if _SYS_CLONE is None:
+        raise OSError(errno_mod.ENOSYS, "clone(CLONE_PARENT) on this architecture")
+    flags = ctypes.c_ulong(_CLONE_PARENT | signal.SIGCHLD)
+    pid = int(_libc.syscall(_SYS_CLONE, flags, 0, 0, 0, 0))
+    if pid < 0:
+        raise OSError(ctypes.get_errno(), "clone failed")
+    return pid
 
 
 def read_report(fd: int) -> dict[str, object] | None:
