@@ -1,7 +1,8 @@
 """The per-container supervisor: owns pid 1, so a container outlives whoever started it.
 
-Forked in its own session by a kernel's warm helper (a spare, ahead of need), by a
-single-threaded CLI, or started as ``python -m ipydock.engine.containers.supervisor ROOT ID
+Forked in its own session by a kernel's warm helper (a spare, ahead of need), by the
+command server's zygote (a detached start: :func:`zygote`), by a single-threaded CLI, or
+started as ``python -m ipydock.engine.containers.supervisor ROOT ID
 NOTIFY_FD`` (see ``lifecycle.start``); single-threaded, so it may call
 :func:`ipydock.engine.runtime.spawn.spawn` itself (rootless: from a forked runner in a user
 namespace of its own). It lives exactly as long as the container does, restarts included, and
@@ -20,6 +21,12 @@ exits when the container is done::
            back-off 100 ms, doubling, woken early by the ctl fifo
     notify pipe <- {"event": "exited", "exit_code", "oom_killed"}; --rm: unname the container
     (rename into tmp, under the store lock), close the notify pipe, then delete its files
+
+A detached start (nobody waits on fd 0) of a container that is root's, without a terminal,
+open stdin or a network to wire (:meth:`Supervisor.lean_eligible`) keeps its supervisor
+small while it idles (:func:`_start_lean`): a forked child takes the loop's first steps as
+far as "started", pid 1 becoming our own child, and we only ``poll`` until pid 1 exits or
+the ctl fifo speaks; then the loop goes on here.
 
 Other processes talk to it through the ``ctl`` fifo (a fifo has no path-length limit, unlike a
 unix socket) and find it through ``state.json``. If it is killed, pid 1 gets its parent-death
