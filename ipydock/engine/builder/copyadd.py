@@ -41,8 +41,9 @@ from ipydock.engine.store.compression import decompressed
 from ipydock.engine.store.idmap import current as current_ids
 from ipydock.engine.store.idmap import flush as flush_owners
 from ipydock.engine.store.idmap import lchown_inside
+from ipydock.engine.store.layerfmt import NO_SPACE
 from ipydock.engine.store.layertar import apply_tar
-from ipydock.errors import ArchiveError, CopySourceError, DockerfileError
+from ipydock.errors import ArchiveError, CopySourceError, DockerfileError, NoSpace
 
 __all__ = ["CopyPlan", "Source", "make_dirs", "plan_copy", "write_copy"]
 
@@ -271,7 +272,17 @@ def _join(top: str, rel: str) -> str:
 
 
 def write_copy(plan: CopyPlan, dst_view: RootView, staging: str) -> bool:
-    """Write the plan's files into ``staging`` (an empty dir); True: there is a layer."""
+    """Write the plan's files into ``staging`` (an empty dir); True: there is a layer. A full
+    disk is NoSpace (the copy threads' OSError, translated here once)."""
+    try:
+        return _write_copy(plan, dst_view, staging)
+    except OSError as exc:
+        if exc.errno in NO_SPACE:
+            raise NoSpace(staging) from exc
+        raise  # e.g. an unreadable file of the context: said as it is
+
+
+def _write_copy(plan: CopyPlan, dst_view: RootView, staging: str) -> bool:
     now = time.time()
     for source, dest in plan.items:
         parent = posixpath.dirname(dest) if dest else ""
