@@ -330,7 +330,11 @@ class PodmanService(Dockerd):
                     'cgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
                     f'events_logfile_path = "{b}/events.log"\n'
                     f'[network]\nnetwork_config_dir = "{b}/networks"\n')  # fmt: skip
-        return {**os.environ, "CONTAINERS_STORAGE_CONF": storage, "CONTAINERS_CONF": conf}
+        # Podman's API writes each loaded archive to $TMPDIR (else /var/tmp) and keeps it
+        scratch = os.path.join(b, "scratch")
+        os.makedirs(scratch, exist_ok=True)
+        return {**os.environ, "CONTAINERS_STORAGE_CONF": storage, "CONTAINERS_CONF": conf,
+                "TMPDIR": scratch}  # fmt: skip
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:  # containers first: their
