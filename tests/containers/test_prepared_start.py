@@ -10,6 +10,7 @@ import pytest
 
 from ipydock.engine.containers import RunOptions, supervisor
 from ipydock.engine.runtime import cgroups
+from ipydock.engine.store.fsutil import owner_tag
 
 pytestmark = pytest.mark.root
 
@@ -76,8 +77,8 @@ def test_spare_cgroups_of_killed_spares_are_swept(engine, monkeypatch) -> None:
     if dead == 0:
         os._exit(0)
     os.waitpid(dead, 0)
-    stale = cgroups.create_spare(f"{parent}/spare-{dead}")
-    alive = cgroups.create_spare(f"{parent}/spare-{os.getpid()}")
+    stale = cgroups.create_spare(f"{parent}/spare-{dead}_1")  # pid and start time
+    alive = cgroups.create_spare(f"{parent}/spare-{owner_tag()}")
     try:
         supervisor._sweep_spares()
         assert all(not os.path.exists(d) for d in stale.dirs)

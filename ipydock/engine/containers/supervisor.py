@@ -75,7 +75,7 @@ from ipydock.engine.runtime.spawn import (
     spawn,
 )
 from ipydock.engine.runtime.spec import Resources, cgroup_resources
-from ipydock.engine.store.fsutil import remove_tree
+from ipydock.engine.store.fsutil import owner_alive_in, owner_tag, remove_tree
 from ipydock.errors import CgroupError
 
 __all__ = ["PROOT_MARKER", "cgroup_parent", "main", "rootfs_dirs", "run_detached"]
@@ -828,7 +828,7 @@ _SPARE_PREFIX = "spare-"
 
 def prepare() -> Callable[[], None] | None:
     """Called by a spare before it waits for its container (``forkserver``): as root on cgroup
-    v1, a cgroup ``PARENT/spare-PID`` with docker's device rules and a pid 1 forked into it
+    v1, a cgroup ``PARENT/spare-PID_START`` with docker's device rules and a pid 1 forked into it
     (``spawn.Prepared``), so a start pays neither the cgroup join's RCU grace period nor the
     fork. Returns what discards them when no container comes; None where nothing was made
     (rootless, PRoot, cgroup v2, no cgroup rights: each start then does it all)."""
@@ -837,7 +837,7 @@ def prepare() -> Callable[[], None] | None:
         return None
     _sweep_spares()
     try:
-        cgroup = cgroups.create_spare(f"{cgroup_parent()}/{_SPARE_PREFIX}{os.getpid()}")
+        cgroup = cgroups.create_spare(f"{cgroup_parent()}/{_SPARE_PREFIX}{owner_tag()}")
     except CgroupError:
         return None
     try:
@@ -859,25 +859,15 @@ def _discard_prepared() -> None:
 
 
 def _sweep_spares() -> None:
-    """Remove spare cgroups whose spare is gone (it was killed before it could)."""
+    """Remove spare cgroups whose spare is gone (it was killed before it could): each is
+    named for its spare's pid and start time (``owner_tag``), which a reused pid cannot take."""
     for mount in set(cgroups.v1_mounts().values()):
         parent = os.path.join(mount, cgroup_parent())
         with contextlib.suppress(OSError):
             for name in os.listdir(parent):
-                pid = name[len(_SPARE_PREFIX) :]
-                if name.startswith(_SPARE_PREFIX) and pid.isdigit() and not _alive(int(pid)):
+                if name.startswith(_SPARE_PREFIX) and owner_alive_in(name) is False:
                     with contextlib.suppress(OSError):
                         os.rmdir(os.path.join(parent, name))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def warm_up() -> None:
