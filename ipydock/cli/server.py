@@ -1,16 +1,21 @@
 """The warm command server behind the ``ipydock`` command (see :mod:`ipydock.launcher`).
 
 One single-threaded process per user and installed package, with the CLI's modules imported.
-For each request it forks a worker that becomes the caller's command: the caller's stdio fds,
-environment, working directory and umask, then ``ipydock.cli.main(argv)``, then ``_exit``.
-Forking is safe because this process never starts a thread; a worker may fork again (a
-container's supervisor), as the CLI does::
+Each command runs in a worker forked from it, which becomes the caller's command: the caller's
+stdio fds, environment, working directory and umask, then ``ipydock.cli.main(argv)``, then
+``_exit``. Forking is safe because this process never starts a thread; a worker may fork again
+(a container's supervisor), as the CLI does. A worker is forked *before* its command comes (one
+waits, ready, whenever no command runs), so a command pays neither the fork nor the first-touch
+copies of a fresh child, and it reports its exit code before its teardown::
 
     serve: flock <sock>.lock (one server) ── bind <sock> ── select:
+      nothing running and no worker waiting -> fork one: it waits on a socket pair of its own
       listening socket  -> accept; SO_PEERCRED must be our uid; read the request + 3 fds;
-                           sources changed? reply "stale" and leave; else fork a worker,
-                           reply "pid N"
-      worker's pidfd    -> waitpid; reply "exit CODE" to its caller; close
+                           sources changed (inotify)? reply "stale" and leave; else hand the
+                           request + fds (+ a spare supervisor) to the waiting worker (or a
+                           new one), reply "pid N"
+      worker's socket   -> "exit CODE" when its command is done: pass it to its caller
+      worker's pidfd    -> waitpid; if it died before it reported, "exit 128+SIG"; close
       caller's socket   -> EOF: the caller is gone (killed): SIGTERM the worker
       nothing for IPYDOCK_SERVER_IDLE seconds (default 600) and no workers -> leave
 
@@ -59,6 +64,75 @@ def fingerprint() -> tuple[tuple[str, int, int], ...]:
     return tuple(sorted(found))
 
 
+class SourceWatch:
+    """Whether a source file of the package changed since this was made, without a walk per
+    command (:func:`fingerprint` costs more than a millisecond): inotify on every package
+    directory. A ``.py`` file written, touched, made, moved or removed, or a new directory (its
+    files are not watched), counts; ``__pycache__`` does not. Where inotify cannot be had (no
+    watches left), :meth:`changed` compares fingerprints instead."""
+
+    _IN_MODIFY, _IN_ATTRIB, _IN_MOVED_FROM, _IN_MOVED_TO = 0x2, 0x4, 0x40, 0x80
+    _IN_CREATE, _IN_DELETE, _IN_DELETE_SELF, _IN_MOVE_SELF = 0x100, 0x200, 0x400, 0x800
+    _IN_Q_OVERFLOW, _IN_ISDIR = 0x4000, 0x40000000
+    _MASK = (_IN_MODIFY | _IN_ATTRIB | _IN_MOVED_FROM | _IN_MOVED_TO | _IN_CREATE | _IN_DELETE
+             | _IN_DELETE_SELF | _IN_MOVE_SELF)  # fmt: skip
+    _HEADER = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len; then name
+
+    def __init__(self) -> None:
+        self.sources = fingerprint()
+        self.fd = -1
+        self.seen = False
+        try:
+            self.fd = self._watch()
+        except OSError:
+            self.fd = -1
+
+    def _watch(self) -> int:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        for top, dirs, _files in os.walk(PACKAGE_DIR):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            if libc.inotify_add_watch(fd, os.fsencode(top), self._MASK) < 0:
+                err = ctypes.get_errno()
+                os.close(fd)
+                raise OSError(err, f"inotify_add_watch {top}")
+        if fingerprint() != self.sources:  # changed while the watches were being added
+            self.seen = True
+        return fd
+
+    def changed(self) -> bool:
+        if self.fd < 0:
+            return fingerprint() != self.sources
+        while not self.seen:
+            try:
+                data = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                break
+            self.seen = self._matters(data)
+        return self.seen
+
+    def _matters(self, data: bytes) -> bool:
+        at = 0
+        while at < len(data):
+            _wd, mask, _cookie, size = self._HEADER.unpack_from(data, at)
+            name = data[at + self._HEADER.size : at + self._HEADER.size + size].rstrip(b"\0")
+            at += self._HEADER.size + size
+            if mask & (self._IN_Q_OVERFLOW | self._IN_DELETE_SELF | self._IN_MOVE_SELF):
+                return True
+            if name.endswith(b".py") or (mask & self._IN_ISDIR and name != b"__pycache__"):
+                return True
+        return False
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
 def _preload() -> None:
     """Import what commands use, so a worker starts with it done."""
     import tempfile  # noqa: F401
@@ -77,18 +151,26 @@ def _preload() -> None:
 
 @dataclass
 class _Job:
-    conn: socket.socket
+    """A worker: forked ahead, it waits for a command on ``sock`` (our end of a socket pair),
+    then reports its exit code there."""
+
     pid: int
     pidfd: int
+    sock: socket.socket
+    #: its caller, once it has a command
+    conn: socket.socket | None = None
+    reported: bool = False
 
 
 class Server:
     def __init__(self, path: str, idle: float) -> None:
         self.path = path
         self.idle = idle
-        self.sources = fingerprint()
+        self.sources = SourceWatch()
         self.selector = selectors.DefaultSelector()
-        self.jobs: dict[int, _Job] = {}  # by pid
+        self.jobs: dict[int, _Job] = {}  # by pid: workers with a command
+        #: A worker waiting for the next command.
+        self.ready: _Job | None = None
         self.listener: socket.socket | None = None
         self.lock_fd = -1
         self.forkserver: ForkServer | None = None
@@ -164,10 +246,18 @@ class Server:
         if self.forkserver is not None:
             self.forkserver.close()
             self.forkserver = None
+        if self.ready is not None:  # EOF on its socket: it leaves
+            job, self.ready = self.ready, None
+            job.sock.close()
+            os.waitpid(job.pid, 0)
+            self._finish(job)
+        self.sources.close()
 
     def run(self) -> None:
         last = time.monotonic()
         while self.listener is not None:
+            if self.ready is None and all(job.reported for job in self.jobs.values()):
+                self.ready = self._fork_worker()
             events = self.selector.select(timeout=self.idle)
             for key, _ in events:
                 key.data(key.fileobj)
@@ -190,89 +280,157 @@ class Server:
             return
         try:
             data, fds, _flags, _addr = socket.recv_fds(conn, _MAX_REQUEST, 3)
-            request = decode_request(data)
-        except (OSError, ValueError):
+        except OSError:
             conn.close()
             return
         spare = None
         try:
-            if len(fds) != 3:
+            try:
+                request = decode_request(data)
+            except ValueError:
+                request = None
+            if request is None or len(fds) != 3:
                 conn.close()
                 return
-            if fingerprint() != self.sources:
+            if self.sources.changed():
                 self.leave()  # first, so that the caller can start a new server at once
                 with contextlib.suppress(OSError):
                     conn.send(b"stale")
                 conn.close()
                 return
             spare = self._spare_for(request[2], request[3])
-            pid = os.fork()
-            if pid == 0:
-                _worker(conn, fds, *request, spare=spare, zygote=self.zygote)  # never returns
+            job = self._hand(data, [*fds, *([spare.fileno()] if spare is not None else [])])
         finally:
             for fd in fds:
                 os.close(fd)
             if spare is not None:
                 spare.close()
-        job = _Job(conn, pid, os.pidfd_open(pid))
-        self.jobs[pid] = job
-        self.selector.register(job.pidfd, selectors.EVENT_READ, lambda _fd: self._reap(job))
+        job.conn = conn
+        self.jobs[job.pid] = job
         self.selector.register(conn, selectors.EVENT_READ, lambda _c: self._caller_left(job))
         with contextlib.suppress(OSError):
-            conn.send(f"pid {pid}".encode())
+            conn.send(f"pid {job.pid}".encode())
+
+    def _fork_worker(self) -> _Job:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            _worker(theirs, zygote=self.zygote)  # never returns
+        theirs.close()
+        job = _Job(pid, os.pidfd_open(pid), ours)
+        self.selector.register(job.pidfd, selectors.EVENT_READ, lambda _fd: self._reap(job))
+        self.selector.register(ours, selectors.EVENT_READ, lambda _s: self._reported(job))
+        return job
+
+    def _hand(self, request: bytes, fds: list[int]) -> _Job:
+        """Give the request and its fds to the waiting worker (a new one if there is none, or
+        if it died waiting)."""
+        while True:
+            job, self.ready = self.ready or self._fork_worker(), None
+            try:
+                socket.send_fds(job.sock, [request], fds)
+                return job
+            except OSError:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(job.pid, signal.SIGKILL)
+                os.waitpid(job.pid, 0)
+                self._finish(job)
+
+    def _reported(self, job: _Job) -> None:
+        """The worker's "exit CODE", sent before its teardown; its caller has it at once.
+        (EOF instead: it died; its pidfd tells how.)"""
+        if job.sock.fileno() < 0:  # finished earlier in the same round of events
+            return
+        try:
+            message = job.sock.recv(64)
+        except OSError:
+            message = b""
+        self.selector.unregister(job.sock)
+        if message.startswith(b"exit ") and job.conn is not None and not job.reported:
+            job.reported = True
+            with contextlib.suppress(OSError):
+                job.conn.send(message)
 
     def _reap(self, job: _Job) -> None:
+        if job.pidfd < 0:  # finished earlier in the same round of events
+            return
         _, status = os.waitpid(job.pid, 0)
         code = os.waitstatus_to_exitcode(status)
-        with contextlib.suppress(OSError):
-            job.conn.send(f"exit {code if code >= 0 else 128 - code}".encode())
+        if job.conn is not None and not job.reported:
+            job.reported = True
+            with contextlib.suppress(OSError):
+                job.conn.send(f"exit {code if code >= 0 else 128 - code}".encode())
+        if self.ready is job:  # it died waiting
+            self.ready = None
         self._finish(job)
 
     def _caller_left(self, job: _Job) -> None:
-        """The caller's socket is readable: it sends nothing, so this is its end (killed)."""
+        """The caller's socket is readable: it sends nothing, so this is its end (killed, or
+        gone with the exit code it was told)."""
+        if job.conn is None:  # finished earlier in the same round of events
+            return
         self.selector.unregister(job.conn)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(job.pid, signal.SIGTERM)
+        if not job.reported:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(job.pid, signal.SIGTERM)
 
     def _finish(self, job: _Job) -> None:
-        for obj in (job.pidfd, job.conn):
+        for obj in (job.pidfd, job.conn, job.sock):
             with contextlib.suppress(KeyError, ValueError):
-                self.selector.unregister(obj)
+                if obj is not None:
+                    self.selector.unregister(obj)
         os.close(job.pidfd)
-        job.conn.close()
+        job.pidfd = -1
+        job.sock.close()
+        if job.conn is not None:
+            job.conn.close()
+            job.conn = None
         self.jobs.pop(job.pid, None)
 
 
-def _worker(
-    conn: socket.socket, fds: list[int], cwd: str, umask: int, argv: list[str],
-    env: dict[str, str], spare: socket.socket | None = None,
-    zygote: socket.socket | None = None,
-) -> None:  # fmt: skip
-    """Become the caller's command; never returns into the server's loop. ``spare``: a
-    spare supervisor for the container the command starts (``lifecycle.hand_spare``);
-    ``zygote``: the socket of the zygote for detached starts (``lifecycle.use_zygote``)."""
+def _worker(sock: socket.socket, zygote: socket.socket | None) -> None:
+    """A worker: wait on ``sock`` for one command (the request, the caller's three stdio fds,
+    maybe a spare supervisor for the container it starts: ``lifecycle.hand_spare``), become
+    it, report its exit code on ``sock``; never returns into the server's loop. ``zygote``:
+    the socket of the zygote for detached starts (``lifecycle.use_zygote``). EOF instead of a
+    command: the server left."""
     code = 1
+    spare = False
     try:
-        conn.close()
-        set_title(" ".join(["ipydock", *argv])[:200])
-        for target, fd in enumerate(fds):
-            os.dup2(fd, target)
+        set_title("ipydock-server-worker")
         signal.set_wakeup_fd(-1)
-        kept = _to_fds({3: spare, 4: zygote})
-        # the listener, other callers' sockets, pidfds, the lock, the fork-server helper's
-        for low, high in zip([3, *(k + 1 for k in kept)], [*kept, 1 << 16], strict=True):
-            os.closerange(low, high)
-        if kept:
-            from ipydock.engine.containers import lifecycle
-
-            if spare is not None:
-                lifecycle.hand_spare(socket.socket(fileno=3))
-            if zygote is not None:
-                lifecycle.use_zygote(socket.socket(fileno=4))
+        # the command's signal dispositions from the start: a signal its caller forwards
+        # may come as soon as the server has said "pid N"
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGHUP, signal.SIG_DFL)
         signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+        kept = _to_fds({4: zygote, 5: sock})
+        # the listener, callers' sockets, pidfds, the lock, other workers', the helpers'
+        for low, high in zip([3, *(k + 1 for k in kept)], [*kept, 1 << 16], strict=True):
+            os.closerange(low, high)
+        sock = socket.socket(fileno=5)
+        _warm_up()
+        data, fds, _flags, _addr = socket.recv_fds(sock, _MAX_REQUEST, 4)
+        if not data:
+            os._exit(0)
+        cwd, umask, argv, env = decode_request(data)
+        set_title(" ".join(["ipydock", *argv])[:200])
+        # fds 0-2 and 4-5 were open when these came: they are never among them
+        handed = fcntl.fcntl(fds[3], fcntl.F_DUPFD_CLOEXEC, 100) if len(fds) > 3 else -1
+        for target, fd in enumerate(fds[:3]):
+            os.dup2(fd, target)
+        for fd in fds:
+            os.close(fd)
+        from ipydock.engine.containers import lifecycle
+
+        if handed >= 0:
+            os.dup2(handed, 3, inheritable=False)
+            os.close(handed)
+            spare = True
+            lifecycle.hand_spare(socket.socket(fileno=3))
+        if zygote is not None:
+            lifecycle.use_zygote(socket.socket(fileno=4))
         os.environ.clear()
         os.environ.update(env)
         os.umask(umask)
@@ -285,7 +443,7 @@ def _worker(
 
         code = main(argv)
     except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
+        code = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
     except BaseException:  # noqa: BLE001 - reported; never return into the server's loop
         with contextlib.suppress(Exception):
             import traceback
@@ -295,12 +453,24 @@ def _worker(
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
-        if spare is not None:
+        if spare:
             with contextlib.suppress(Exception):
                 from ipydock.engine.containers import lifecycle
 
                 lifecycle.retire_handed_spare()
+        with contextlib.suppress(Exception):
+            sock.send(f"exit {code % 256}".encode())
         os._exit(code)
+
+
+def _warm_up() -> None:
+    """Touch, while waiting, what every command touches first (the parser), so that the
+    copies of the pages a fresh fork writes to are made before a command comes."""
+    from ipydock import cli
+
+    if cli.prebuilt is not None:
+        with contextlib.suppress(BaseException):
+            cli.prebuilt.parse_args(["image", "ls"])
 
 
 #: Commands that start a container: their worker gets a spare supervisor.

@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,12 +45,35 @@ class Served:
         return subprocess.run([sys.executable, "-m", "ipydock", *args], env=self.env,
                               capture_output=True, text=True, timeout=120, **kw)  # type: ignore[call-overload]  # fmt: skip
 
-    def workers(self) -> list[int]:
-        """The server's children: one worker per command in progress (not its fork-server
-        helper, which forks the spare supervisors it hands to commands that start one)."""
+    def children(self) -> list[int]:
         path = f"/proc/{self.proc.pid}/task/{self.proc.pid}/children"
-        children = [int(p) for p in Path(path).read_text().split()]
-        return [p for p in children if b"forkserver" not in _cmdline(p)]
+        return [int(p) for p in Path(path).read_text().split()]
+
+    def workers(self) -> list[int]:
+        """The server's workers with a command: one per command in progress (not the one
+        waiting for the next command, nor the fork-server helper, which forks the spare
+        supervisors it hands to commands that start one)."""
+        return [p for p in self.children() if _cmdline(p).startswith(b"ipydock ")]
+
+    def waiting(self) -> list[int]:
+        """The worker forked ahead for the next command (none while a command runs; titled
+        ``ipydock-server-worker``, or still the server's title just after the fork)."""
+        return [p for p in self.children()
+                if _cmdline(p).startswith(b"ipydock-server")]  # fmt: skip
+
+    def next_worker(self) -> int:
+        """The worker forked for the next command, once the server has forked it (right after
+        it passed the last exit code on): /proc is looked at until it is there."""
+        deadline = time.monotonic() + 30
+        while not (ready := self.waiting()) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        [pid] = ready
+        return pid
+
+    def settled(self) -> bool:
+        """No worker with a command left: a worker reports its exit code before it has gone,
+        so wait for each one's exit (its pidfd), then look again."""
+        return all(wait_for_exit(pid) for pid in self.workers()) and self.workers() == []
 
 
 def _cmdline(pid: int) -> bytes:
@@ -97,7 +121,7 @@ def test_a_command_runs_in_the_server_with_the_callers_cwd_env_stdio_and_exit_co
     missing = served.ipydock("image", "inspect", "nosuch")
     assert missing.returncode == 1
     assert missing.stderr.startswith("Error: ") and len(missing.stderr.splitlines()) == 1
-    assert served.proc.poll() is None and served.workers() == []
+    assert served.proc.poll() is None and served.settled()
 
 
 def test_signals_reach_the_command_and_a_killed_caller_takes_it_along(served: Served, engine):
@@ -107,11 +131,14 @@ def test_signals_reach_the_command_and_a_killed_caller_takes_it_along(served: Se
     )
 
     def follow() -> tuple[subprocess.Popen[str], int]:
+        assert served.settled()
+        ready = served.next_worker()
         follower = subprocess.Popen([sys.executable, "-m", "ipydock", "logs", "-f", "bg"],
                                     env=served.env, stdout=subprocess.PIPE, text=True)  # fmt: skip
         assert follower.stdout is not None and follower.stdout.readline() == "started\n"
-        [worker] = served.workers()  # the follower runs in the server, not in its own process
-        return follower, worker
+        # the follower runs in the server, in the worker that was waiting for it
+        assert served.workers() == [ready]
+        return follower, ready
 
     follower, worker = follow()
     follower.send_signal(signal.SIGINT)  # Ctrl-C at the terminal
