@@ -325,17 +325,23 @@ def spawn(
 
 
 class Prepared:
-    """A pid 1 forked ahead of need: already in a new pid namespace and in its cgroup, it waits
-    for a plan (:meth:`start`). Joining a cgroup costs the writer a full RCU grace period when
-    none ran lately (4-11 ms here, one per start when starts are tens of ms apart) and a
-    Python fork costs a few more: a spare supervisor pays both before it has a container.
+    """A pid 1 forked ahead of need: already in a new pid namespace and in its cgroup, with a
+    network namespace of its own whose ``lo`` is up, it waits for a plan (:meth:`start`).
+    Joining a cgroup costs the writer a full RCU grace period when none ran lately (4-11 ms
+    here, one per start when starts are tens of ms apart), a Python fork costs a few more, and
+    a new network namespace with ``lo`` up 1-3 ms: a spare supervisor pays them all before it
+    has a container.
 
     ::
 
         prepare(procs files)   unshare(NEWPID); fork -----> candidate: parent-death signal,
                                setns(own pidns)             close every other fd, join the
-                                                            cgroup, wait on its socket
-        start(plan, stdio) ---- plan + fds ---------------> _child_main: as a spawn() child
+                                                            cgroup, unshare(NEWNET), lo up;
+                                                            wait on its socket
+        start(plan, stdio) ---- plan + fds ---------------> _child_main: as a spawn() child,
+                                                            in that network namespace if the
+                                                            plan wants a new one, else back
+                                                            in the one it came from
 
     :meth:`discard` (or our exit: parent-death signal) ends an unused one.
     """
@@ -419,6 +425,7 @@ def _candidate_main(sock_fd: int, procs: list[int]) -> None:
         for i in range(len(procs)):  # opened by the parent (see Prepared), moved to 4...
             os.write(4 + i, b"0")
             os.close(4 + i)
+        _make_network_ahead()
         sock = socket.socket(fileno=3)
         data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 20, 8, socket.MSG_CMSG_CLOEXEC)
         sock.close()
@@ -429,6 +436,39 @@ def _candidate_main(sock_fd: int, procs: list[int]) -> None:
     except BaseException:  # noqa: BLE001 - the starter sees a closed socket and spawns anew
         os._exit(125)
     os._exit(0)
+
+
+#: A candidate's own network namespace, made while it waited: the fd of the one it came from
+#: (to go back to when the plan wants no new one), or -1.
+_came_from_netns = -1
+
+
+def _make_network_ahead() -> None:
+    """A new network namespace with ``lo`` up, for the plan to come (see :class:`Prepared`);
+    nothing if the kernel refuses (the plan's own unshare then does it)."""
+    global _came_from_netns
+    came_from = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        unshare(CLONE_NEWNET)
+    except OSError:
+        os.close(came_from)
+        return
+    _came_from_netns = came_from
+    try:
+        loopback_up()
+    except OSError:
+        _leave_network_made_ahead()
+
+
+def _leave_network_made_ahead() -> None:
+    setns(_came_from_netns, CLONE_NEWNET)
+    _forget_where_network_came_from()
+
+
+def _forget_where_network_came_from() -> None:
+    global _came_from_netns
+    os.close(_came_from_netns)
+    _came_from_netns = -1
 
 
 #: :func:`spawn` may make pid 1 its caller's parent's child (an architecture it knows).
@@ -510,13 +550,20 @@ def _build(plan: Plan, console_fd: int = -1) -> tuple[str, list[int]]:
     """Namespaces, mounts, pivot_root, masks; returns the command's path and cgroup fds."""
     if plan.die_with_parent:
         prctl(PR_SET_PDEATHSIG, _SIGKILL)
+    flags = plan.clone_flags
     with _step("namespaces"):
+        if _came_from_netns >= 0:  # a Prepared candidate's network namespace, lo up
+            if flags & CLONE_NEWNET and not flags & CLONE_NEWUSER and not plan.netns_path:
+                flags &= ~CLONE_NEWNET  # it is the new one the plan wants
+                _forget_where_network_came_from()
+            else:  # host, joined or one owned by the new user namespace: not this one
+                _leave_network_made_ahead()
         if plan.netns_path:
             fd = os.open(plan.netns_path, os.O_RDONLY | os.O_CLOEXEC)
             setns(fd, CLONE_NEWNET)
             os.close(fd)
-        unshare(plan.clone_flags)
-    if plan.clone_flags & CLONE_NEWNET:
+        unshare(flags)
+    if flags & CLONE_NEWNET:
         with _step("loopback"):
             loopback_up()
     with _step("cgroup"):
