@@ -182,7 +182,9 @@ def _overlay_root(lower: list[str], upper: str, scratch: str, *, fuse: bool = Fa
         empty = os.path.join(scratch, "empty")
         os.mkdir(empty)
         lower = [empty]
-    return Rootfs.overlay(lower, upper, work, merged, fuse=fuse)
+    # volatile: the step's upper dir is read into a layer tar next (the store syncs that), so
+    # unmounting need not sync the whole filesystem first
+    return Rootfs.overlay(lower, upper, work, merged, fuse=fuse, volatile=True)
 
 
 def _vfs_root(lower: list[str], scratch: str) -> Rootfs:

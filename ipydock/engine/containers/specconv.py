@@ -88,8 +88,10 @@ def build_spec(
     if driver == "vfs":  # rootless on vfs: the supervisor made ``merged`` a copy of the root
         rootfs = Rootfs.directory(dirs["merged"])
     else:
+        # --rm: the layer goes with the run, no sync when it is unmounted (as Podman's)
         rootfs = Rootfs.overlay(lower, dirs["upper"], dirs["work"], dirs["merged"],
-                                fuse=driver == "fuse-overlayfs")  # fmt: skip
+                                fuse=driver == "fuse-overlayfs",
+                                volatile=bool(host.get("AutoRemove")))  # fmt: skip
     nnp, profile = security_settings(host.get("SecurityOpt") or ())
     args, init_mounts = _with_init((config["Path"], *config["Args"]), host.get("Init"))
     return Spec(

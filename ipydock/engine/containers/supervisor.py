@@ -256,6 +256,8 @@ class Supervisor:
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         stdin, held = self._stdin()
         wired = network.wants_wiring(self.rec.config, self.rootless)
+        if spec.rootfs.volatile and spec.rootfs.work:  # a run before this one: it was not lost
+            remove_tree(os.path.join(spec.rootfs.work, "work", "incompat"))
         try:
             if wired:
                 spec = network.with_link_env(self.records.dir, self.rec.config, spec)

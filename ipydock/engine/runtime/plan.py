@@ -262,6 +262,8 @@ def _root_mount(rootfs: Rootfs, rootless: bool = False) -> tuple[str, MountStep]
         redirect = "nofollow" if rootless else "off"
         data += (f",upperdir={rootfs.upper},workdir={rootfs.work},redirect_dir={redirect},"
                  "metacopy=off")  # fmt: skip
+        if rootfs.volatile:
+            data += ",volatile"
     if len(data) > _MAX_MOUNT_DATA:
         raise InvalidSpec("rootfs.lower", f"{len(rootfs.lower)} layers exceed the mount data page")
     return rootfs.merged, MountStep(rootfs.merged, "overlay", "overlay", 0, data)

@@ -92,6 +92,9 @@ class Rootfs:
     path: str | None = None
     #: Mounted by the ``fuse-overlayfs`` program (the store's driver) instead of the kernel.
     fuse: bool = False
+    #: Not worth a sync (a ``--rm`` container's, a build step's): overlayfs's ``volatile``,
+    #: without which unmounting it syncs the whole filesystem of the upper dir.
+    volatile: bool = False
 
     @classmethod
     def overlay(
@@ -102,8 +105,10 @@ class Rootfs:
         merged: str,
         *,
         fuse: bool = False,
+        volatile: bool = False,
     ) -> Rootfs:
-        return cls(lower=tuple(lower), upper=upper, work=work, merged=merged, fuse=fuse)
+        return cls(lower=tuple(lower), upper=upper, work=work, merged=merged, fuse=fuse,
+                   volatile=volatile)  # fmt: skip
 
     @classmethod
     def directory(cls, path: str) -> Rootfs:
