@@ -70,6 +70,45 @@ def test_privileged_and_limits_apply_to_a_prepared_cgroup(engine) -> None:
             engine.remove_container(cid, force=True)
 
 
+def output_of(engine, options: RunOptions) -> str:  # noqa: ANN001
+    seen: list[str] = []
+    result = engine.run(options, output=lambda _s, text: seen.append(text))
+    assert result.exit_code == 0, seen
+    return "".join(seen)
+
+
+def test_a_prepared_pid_1_runs_in_the_network_its_plan_asks_for(engine) -> None:
+    """The spare's pid 1 made a network namespace ahead (lo up): a ``none`` container gets
+    it, the host network the host's, each run one of its own."""
+    script = "readlink /proc/self/ns/net; ls /sys/class/net; cat /sys/class/net/lo/flags"
+    host_ns = os.readlink("/proc/self/ns/net")
+    seen = []
+    for _ in range(2):  # the first run's spare was made with the backend, the second after
+        options = RunOptions("busybox", ("sh", "-c", script), auto_remove=True, network="none")
+        netns, *rest = output_of(engine, options).split()
+        assert netns != host_ns and rest[:-1] == ["lo"]
+        assert int(rest[-1], 16) & 1, "lo is down"  # IFF_UP
+        seen.append(netns)
+    hosted = output_of(engine, RunOptions("busybox", ("readlink", "/proc/self/ns/net"),
+                                          auto_remove=True, network="host"))  # fmt: skip
+    assert hosted.strip() == host_ns
+
+
+def test_the_root_of_a_removed_container_is_volatile_and_of_a_kept_one_not(engine) -> None:
+    """``--rm``: overlayfs's ``volatile`` (shown as ``fsync=volatile``: no sync of the host's
+    filesystem when it goes);
+    a kept container's writes are synced as docker's are."""
+    show = ("sh", "-c", "grep ' / / ' /proc/self/mountinfo")
+    removed = output_of(engine, RunOptions("busybox", show, auto_remove=True, network="none"))
+    kept = RunOptions("busybox", show, network="none", name="kept-root")
+    try:
+        kept_root = output_of(engine, kept)
+    finally:
+        engine.remove_container("kept-root", force=True)
+    assert "overlay" in removed and "fsync=volatile" in removed.split()[-1].split(",")
+    assert "overlay" in kept_root and "volatile" not in kept_root
+
+
 def test_spare_cgroups_of_killed_spares_are_swept(engine, monkeypatch) -> None:
     parent = f"{os.environ['IPYDOCK_CGROUP_PARENT']}-sweep"
     monkeypatch.setenv("IPYDOCK_CGROUP_PARENT", parent)
