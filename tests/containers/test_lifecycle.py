@@ -194,3 +194,24 @@ def test_exec_top_and_wait(engine) -> None:
     engine.kill_container(cid, "TERM")  # sleep as pid 1 ignores TERM: nothing happens
     engine.kill_container(cid, "KILL")
     assert engine.wait_container(cid) == 137
+
+
+def test_containers_with_the_same_mount_points_share_one_init_layer(engine, root) -> None:
+    """The init layer (mount points hidden from diff and commit) is made once per set of
+    paths under ROOT/init, not per container; a volume's target makes another set."""
+
+    def init_of(cid: str) -> str:
+        with open(os.path.join(root, "containers", cid, "config.json")) as f:
+            lower = json.load(f)["GraphDriver"]["Data"]["LowerDirs"]
+        assert not os.path.exists(os.path.join(root, "containers", cid, "init"))
+        return lower[-1]
+
+    plain = [engine.run(RunOptions("busybox", ("true",))).id for _ in range(2)]
+    mounted = engine.run(RunOptions("busybox", ("true",), volumes=("/data",))).id
+    assert init_of(plain[0]) == init_of(plain[1]) != init_of(mounted)
+    assert os.path.dirname(init_of(plain[0])) == os.path.join(root, "init")
+    assert sorted(os.listdir(init_of(mounted))) == ["data", "dev", "etc", "proc", "sys"]
+    assert sorted(os.listdir(os.path.join(init_of(plain[0]), "etc"))) == [
+        "hostname", "hosts", "resolv.conf"]  # fmt: skip
+    for cid in (*plain, mounted):
+        assert engine.diff(cid) == []  # the mount points are not changes

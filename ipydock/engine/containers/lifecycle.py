@@ -209,14 +209,13 @@ def create(store: Store, opts: RunOptions) -> Record:
         config["Mounts"] = [
             _resolve_mount(volumes, m, LayerView(lower)) for m in [*mounts, *anonymous]
         ]
-        init = os.path.join(records.dir, cid, "init")
+        init = records.init_layer(_init_paths(config))
         config["GraphDriver"] = {
             "Name": _graph_driver(store.layers.driver.name),
             "Data": {"LowerDirs": [*lower, init], "UpperDir": os.path.join(records.dir, cid,
                      "upper"), "WorkDir": os.path.join(records.dir, cid, "work")},
         }  # fmt: skip
-        return records.create(cid, config, _etc_files(config), _init_paths(config),
-                              durable=not opts.auto_remove)  # fmt: skip
+        return records.create(cid, config, _etc_files(config), durable=not opts.auto_remove)
 
 
 def _graph_driver(driver: str) -> str:

@@ -10,6 +10,7 @@
       merged/            where pid 1 mounts its root (inside its own mount namespace)
       hostname hosts resolv.conf
       <id>-json.log      stdout/stderr, Docker's json-file format
+    ROOT/init/<key>/     an init layer (mount points), shared by the containers that need it
 
 A container is made in ``ROOT/tmp`` and renamed into place (the commit point), and removed by
 renaming it back into ``ROOT/tmp`` first, so a crash never leaves half a container that looks
@@ -22,7 +23,9 @@ the container still exists once it holds the lock.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -73,6 +76,7 @@ class Records:
 
     def __init__(self, root: str, tmp_dir: str) -> None:
         self.dir = os.path.join(root, "containers")
+        self.init_dir = os.path.join(root, "init")
         self.tmp_dir = tmp_dir
         os.makedirs(self.dir, exist_ok=True)
 
@@ -122,29 +126,23 @@ class Records:
     # -- writing -----------------------------------------------------------------------------
 
     def create(
-        self, container_id: str, config: dict[str, Any], files: dict[str, str],
-        init: list[tuple[str, str]], *, durable: bool = True,
+        self, container_id: str, config: dict[str, Any], files: dict[str, str], *,
+        durable: bool = True,
     ) -> Record:  # fmt: skip
-        """Lay out a new container (dirs, config, created state, ``files``, the ``init`` layer's
-        empty dirs and files); the caller holds the store lock. The rename into ``containers/``
-        is the commit point.
+        """Lay out a new container (dirs, config, created state, ``files``); the caller holds
+        the store lock. The rename into ``containers/`` is the commit point.
 
         Not ``durable`` (a ``--rm`` container, which dies with its run): no fsync of config and
         state; after a power loss such a record may be torn, and :meth:`all` skips it."""
         tmp = os.path.join(self.tmp_dir, owned_name(f"container-{container_id}-"))
         os.makedirs(tmp)
         try:
-            for sub in ("upper", "work", "merged", "init"):
+            for sub in ("upper", "work", "merged"):
                 os.mkdir(os.path.join(tmp, sub))
             for name, text in {**files, f"{container_id}-json.log": ""}.items():
                 with open(os.path.join(tmp, name), "w") as f:
                     f.write(text)
             os.mkfifo(os.path.join(tmp, "ctl"), 0o600)
-            for rel, kind in init:
-                path = os.path.join(tmp, "init", rel)
-                os.makedirs(path if kind == "dir" else os.path.dirname(path), 0o755, exist_ok=True)
-                if kind != "dir" and not os.path.exists(path):
-                    open(path, "w").close()
             for name, obj in (("state.json", State().to_dict()), ("config.json", config)):
                 if durable:
                     atomic_write_json(os.path.join(tmp, name), obj, self.tmp_dir)
@@ -157,6 +155,32 @@ class Records:
             remove_tree(tmp)
             raise
         return Record(container_id, final, config)
+
+    def init_layer(self, paths: list[tuple[str, str]]) -> str:
+        """The init layer (as Docker's ``-init``) with ``paths``' empty dirs and files: made
+        once under ``ROOT/init/`` and shared by every container with the same paths
+        (it never changes), so a start creates and a removal deletes a few files less."""
+        key = hashlib.sha256(json.dumps(sorted(paths)).encode()).hexdigest()[:16]
+        final = os.path.join(self.init_dir, key)
+        if os.path.isdir(final):
+            return final
+        tmp = os.path.join(self.tmp_dir, owned_name("init-"))
+        try:
+            os.makedirs(tmp)
+            for rel, kind in paths:
+                path = os.path.join(tmp, rel)
+                os.makedirs(path if kind == "dir" else os.path.dirname(path), 0o755, exist_ok=True)
+                if kind != "dir" and not os.path.exists(path):
+                    open(path, "w").close()
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            try:
+                os.rename(tmp, final)
+            except OSError as exc:  # made by another meanwhile: the same
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+        finally:
+            remove_tree(tmp)
+        return final
 
     def remove(self, rec: Record) -> None:
         """Unname the container (atomic rename into tmp), then delete its files."""
