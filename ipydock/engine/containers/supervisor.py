@@ -128,6 +128,7 @@ class Supervisor:
         self.tty = bool(self.rec.config["Config"].get("Tty"))
         self.starter, self.console_size = _starter(self.tty)
         self.doomed_links: list[str] = []  # veths of a --rm container, deleted in finish()
+        self.mounts_fd = -1  # pid 1's mount namespace, held (_hold_mounts)
 
     # -- state -------------------------------------------------------------------------------
 
@@ -152,6 +153,7 @@ class Supervisor:
 
     def run_once(self) -> ExitStatus | None:
         """Start pid 1 and follow it to its end; None if it failed to start."""
+        self._let_mounts_go()  # a restart's: the last run's
         if self.proot:
             return self._run_here()
         return self._run_in_user_namespace() if self.rootless else self._run_here()
@@ -324,6 +326,7 @@ class Supervisor:
             self.failed(report)
             return None
         self.started(child.pid, cgroup)
+        self._hold_mounts(child.pid)
         self.proot_group = child.pid if self.proot else 0
         try:
             pipes = {out_r: LineSplitter("stdout", self.log),
@@ -564,6 +567,7 @@ class Supervisor:
                        "oom_killed": status.oom_killed})  # fmt: skip
         self.log.close()
         if not self.rec.config["HostConfig"].get("AutoRemove"):
+            self._let_mounts_go()
             self.update(_forget_supervisor)
             return
         root = self.records.dir.rsplit("/containers", 1)[0]
@@ -571,8 +575,22 @@ class Supervisor:
         if self.notify_fd >= 0:
             os.close(self.notify_fd)
             self.notify_fd = -1
+        self._let_mounts_go()
         network.delete_links(self.doomed_links)
         remove_tree(doomed)
+
+    def _hold_mounts(self, pid: int) -> None:
+        """Keep pid 1's mount namespace alive past its exit: the last process of a namespace
+        unmounts its ~20 mounts on its way out (and waits for an RCU grace period) before its
+        exit is seen; held, that happens when :meth:`_let_mounts_go` lets go, after the
+        starter has the exit code."""
+        with contextlib.suppress(OSError):
+            self.mounts_fd = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+
+    def _let_mounts_go(self) -> None:
+        if self.mounts_fd >= 0:
+            os.close(self.mounts_fd)
+            self.mounts_fd = -1
 
 
 # -- a detached container's first run, started so that the supervisor stays small -------------
