@@ -1,9 +1,11 @@
 """The warm command server behind ``ipydock`` (``ipydock.launcher``, ``ipydock.cli.server``).
 
-Each test starts a real server in a runtime dir of its own and drives it through the real
-``python -m ipydock`` client: the command must behave exactly as if it ran in the client
-(stdio, working directory, environment, exit code, signals), and the server must give way when
-it is told to, when it is idle, and when ipydock's sources change.
+Each test starts a real server in a runtime dir of its own and drives it through a real
+client, ``python -m ipydock`` (:mod:`ipydock.launcher`) and, where the test says ``client``,
+also the native one (``ipydock/launcher.c``, compiled here): the command must behave exactly
+as if it ran in the client (stdio, working directory, umask, environment, exit code, signals),
+the client must run it itself where the server cannot take it, and the server must give way
+when it is told to, when it is idle, and when ipydock's sources change.
 """
 
 from __future__ import annotations
@@ -17,19 +19,40 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
 
+from ipydock import native_launcher
 from ipydock.testing import CommandServer
+from tests.conftest import require
 
 REPO = Path(__file__).resolve().parents[2]
+PYTHON_CLIENT = [sys.executable, "-m", "ipydock"]
+
+
+@pytest.fixture(scope="session")
+def native_client(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The native client, compiled for this interpreter (warnings-clean)."""
+    require(native_launcher.compiler() is not None, "no C compiler (cc)")
+    path = str(tmp_path_factory.mktemp("native") / "ipydock")
+    assert native_launcher.build(path) == ""  # no warnings
+    return path
+
+
+@pytest.fixture(params=["python", "native"])
+def client(request: pytest.FixtureRequest) -> list[str]:
+    """The ``ipydock`` command: the Python client or the native one."""
+    if request.param == "python":
+        return PYTHON_CLIENT
+    return [request.getfixturevalue("native_client")]
 
 
 @dataclass
 class Served:
     server: CommandServer
+    client: list[str] = field(default_factory=lambda: PYTHON_CLIENT)
 
     @property
     def env(self) -> dict[str, str]:
@@ -41,8 +64,8 @@ class Served:
         return self.server.proc
 
     def ipydock(self, *args: str, **kw: object) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "ipydock", *args], env=self.env,
-                              capture_output=True, text=True, timeout=120, **kw)  # type: ignore[call-overload]  # fmt: skip
+        return subprocess.run([*self.client, *args], env=self.env, capture_output=True,
+                              text=True, timeout=120, **kw)  # type: ignore[call-overload]  # fmt: skip
 
     def workers(self) -> list[int]:
         """The server's children: one worker per command in progress (not its fork-server
@@ -65,6 +88,12 @@ def served(root: str) -> Iterator[Served]:
         yield Served(server)
 
 
+@pytest.fixture
+def served_by(served: Served, client: list[str]) -> Served:
+    """The server, driven by each client in turn."""
+    return replace(served, client=client)
+
+
 def wait_for_exit(pid: int, timeout: float = 30) -> bool:
     """True once ``pid`` has exited (its pidfd becomes readable); no polling."""
     try:
@@ -78,12 +107,13 @@ def wait_for_exit(pid: int, timeout: float = 30) -> bool:
 
 
 def test_a_command_runs_in_the_server_with_the_callers_cwd_env_stdio_and_exit_code(
-    served: Served, engine, tmp_path: Path
+    served_by: Served, engine, tmp_path: Path
 ) -> None:  # fmt: skip
+    served = served_by
     local = {**served.env, "IPYDOCK_SERVER": "0"}
-    listed = served.ipydock("image", "ls")  # IPYDOCK_ROOT from the caller's environment
+    listed = served.ipydock("image", "ls", "--format", "json")  # IPYDOCK_ROOT: the caller's
     assert listed.returncode == 0
-    here = [sys.executable, "-m", "ipydock", "image", "ls"]
+    here = [sys.executable, "-m", "ipydock", "image", "ls", "--format", "json"]
     assert listed.stdout == subprocess.run(here, env=local, capture_output=True, text=True).stdout
     assert "busybox" in listed.stdout
     work = tmp_path / "work"
@@ -100,15 +130,16 @@ def test_a_command_runs_in_the_server_with_the_callers_cwd_env_stdio_and_exit_co
     assert served.proc.poll() is None and served.workers() == []
 
 
-def test_signals_reach_the_command_and_a_killed_caller_takes_it_along(served: Served, engine):
+def test_signals_reach_the_command_and_a_killed_caller_takes_it_along(served_by: Served, engine):
+    served = served_by
     script = "echo started; while :; do sleep 0.05; done"
     assert (
         served.ipydock("run", "-d", "--name", "bg", "busybox", "sh", "-c", script).returncode == 0
     )
 
     def follow() -> tuple[subprocess.Popen[str], int]:
-        follower = subprocess.Popen([sys.executable, "-m", "ipydock", "logs", "-f", "bg"],
-                                    env=served.env, stdout=subprocess.PIPE, text=True)  # fmt: skip
+        follower = subprocess.Popen([*served.client, "logs", "-f", "bg"], env=served.env,
+                                    stdout=subprocess.PIPE, text=True)  # fmt: skip
         assert follower.stdout is not None and follower.stdout.readline() == "started\n"
         [worker] = served.workers()  # the follower runs in the server, not in its own process
         return follower, worker
@@ -127,7 +158,8 @@ def test_signals_reach_the_command_and_a_killed_caller_takes_it_along(served: Se
     assert served.ipydock("rm", "-f", "bg").returncode == 0
 
 
-def test_status_and_stop(served: Served) -> None:
+def test_status_and_stop(served_by: Served) -> None:
+    served = served_by  # `system server` always runs in the client (native: Python's)
     status = json.loads(served.ipydock("system", "server", "--format", "json").stdout)
     assert status["running"] and status["pid"] == served.proc.pid
     assert served.ipydock("system", "server", "stop").stdout == "stopped\n"
@@ -143,7 +175,9 @@ def test_an_idle_server_leaves_by_itself() -> None:
         assert [p for p in os.listdir(server.dir) if p.endswith(".sock")] == []
 
 
-def test_a_server_gives_way_when_the_sources_change(tmp_path: Path, root: str, busybox) -> None:
+def test_a_server_gives_way_when_the_sources_change(
+    tmp_path: Path, root: str, busybox, client: list[str]
+) -> None:  # fmt: skip
     copy = tmp_path / "src"
     shutil.copytree(REPO / "ipydock", copy / "ipydock",
                     ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
@@ -151,19 +185,27 @@ def test_a_server_gives_way_when_the_sources_change(tmp_path: Path, root: str, b
                            cwd=str(tmp_path)).start()  # fmt: skip
     env, old = server.env, server.proc
     assert old is not None
-    cli = [sys.executable, "-m", "ipydock", "image", "ls", "-q"]
-    assert subprocess.run(cli, env=env, capture_output=True, text=True, cwd=tmp_path).stdout.strip()
+    if client != PYTHON_CLIENT:  # built for the copy: its key is the copy's
+        client = [str(tmp_path / "ipydock")]
+        native_launcher.build(client[0], env=env)
+
+    def cli(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*client, *args], env={**env, **extra}, capture_output=True,
+                              text=True, cwd=tmp_path)  # fmt: skip
+
+    assert cli("image", "ls", "-q").stdout.strip()
     assert old.poll() is None
     os.utime(copy / "ipydock" / "cli" / "images.py", ns=(1, 1))  # an edit or an upgrade
-    # The next command gets "stale": it runs in the caller, the old server leaves, and a new
-    # one is started in the background (told to leave at once when idle, for this test).
-    changed = subprocess.run(cli, env={**env, "IPYDOCK_SERVER_IDLE": "0"}, capture_output=True,
-                             text=True, cwd=tmp_path)  # fmt: skip
-    assert changed.returncode == 0 and changed.stdout.strip()
+    # The next command gets "stale": it runs in the caller, once, the old server leaves, and
+    # a new one is started in the background (told to leave at once when idle, for this test).
+    created = cli("create", "--name", "once", "busybox", IPYDOCK_SERVER_IDLE="0")
+    assert (created.returncode, created.stderr) == (0, ""), created.stderr
     assert old.wait(timeout=30) == 0
     lock = next(Path(server.dir).glob("*.lock"))
     with open(lock) as f:  # the new server holds the lock until it leaves: wait for that
         fcntl.flock(f, fcntl.LOCK_EX)
+    assert cli("ps", "-aq", IPYDOCK_SERVER="0").stdout.split() == [created.stdout.strip()[:12]]
+    assert cli("rm", "once", IPYDOCK_SERVER="0").returncode == 0
     server.stop()
 
 
