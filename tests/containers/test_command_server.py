@@ -16,6 +16,7 @@ import os
 import select
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -207,6 +208,153 @@ def test_a_server_gives_way_when_the_sources_change(
     assert cli("ps", "-aq", IPYDOCK_SERVER="0").stdout.split() == [created.stdout.strip()[:12]]
     assert cli("rm", "once", IPYDOCK_SERVER="0").returncode == 0
     server.stop()
+
+
+TRAPS = (
+    'trap "echo got TERM; exit 5" TERM; trap "echo got INT; exit 6" INT; echo ready; '
+    "while :; do sleep 0.05; done"
+)
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 6), (signal.SIGTERM, 5)])
+def test_a_signal_to_the_client_reaches_an_attached_container(
+    served_by: Served, engine, signum: int, code: int
+) -> None:  # fmt: skip
+    """Passed on to the worker, and by its sig-proxy to the container's process."""
+    proc = subprocess.Popen([*served_by.client, "run", "--rm", "--network", "none", "busybox",
+                             "sh", "-c", TRAPS], env=served_by.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"  # traps are set
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    name = signal.Signals(signum).name[3:]
+    assert (proc.returncode, out, err) == (code, f"got {name}\n", "")
+
+
+def _cat(client: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``run -i … cat``, once its container echoes: a command that runs until stdin ends."""
+    proc = subprocess.Popen([*client, "run", "-i", "--rm", "--network", "none", "busybox", "cat"],
+                            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(b"through\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline() == b"through\n"
+    return proc
+
+
+def test_a_server_killed_under_a_command_is_reported_and_the_command_not_run_again(
+    served_by: Served, engine
+) -> None:  # fmt: skip
+    proc = _cat(served_by.client, served_by.env)
+    [worker] = served_by.workers()
+    served_by.proc.kill()
+    served_by.proc.wait()
+    assert proc.wait(timeout=30) == 1
+    assert proc.stdin is not None and proc.stderr is not None and proc.stdout is not None
+    proc.stdin.close()  # the orphaned worker's container reads EOF and ends
+    assert wait_for_exit(worker)
+    assert proc.stderr.read().decode() == (
+        "Error: the ipydock command server went away; see `ipydock system server status`, "
+        "or set IPYDOCK_SERVER=0\n"
+    )
+    assert proc.stdout.read() == b""  # nothing echoed twice
+    proc.stdout.close()
+    proc.stderr.close()
+
+
+@pytest.mark.parametrize("value", ["0", "off"])
+def test_ipydock_server_0_runs_the_command_in_the_client(
+    served_by: Served, engine, value: str
+) -> None:  # fmt: skip
+    proc = _cat(served_by.client, {**served_by.env, "IPYDOCK_SERVER": value})
+    assert served_by.workers() == []  # running, and not in the server
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, out, err) == (0, b"", b"")
+
+
+class Created:
+    """inotify on a directory: waits for an entry to be created in it (an event, not a poll)."""
+
+    IN_CREATE = 0x100
+
+    def __init__(self, directory: str) -> None:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = libc.inotify_init1(os.O_CLOEXEC)
+        if self.fd < 0 or libc.inotify_add_watch(self.fd, os.fsencode(directory),
+                                                 self.IN_CREATE) < 0:  # fmt: skip
+            raise OSError(ctypes.get_errno(), f"inotify on {directory}")
+
+    def wait(self, suffix: str, timeout: float) -> str | None:
+        """The name of the first entry created that ends with ``suffix``; None on time out."""
+        event = struct.Struct("iIII")
+        while select.select([self.fd], [], [], timeout)[0]:
+            data = os.read(self.fd, 65536)
+            while data:
+                _wd, _mask, _cookie, size = event.unpack_from(data)
+                name = data[event.size : event.size + size].rstrip(b"\0").decode()
+                if name.endswith(suffix):
+                    return name
+                data = data[event.size + size :]
+        return None
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def test_without_a_server_the_command_runs_in_the_client_and_starts_one(
+    client: list[str], root: str, busybox, tmp_path: Path
+) -> None:  # fmt: skip
+    runtime = tmp_path / "run"  # no server in it yet
+    runtime.mkdir(mode=0o700)
+    # the server it starts is told to leave at once when idle (for this test)
+    env = {**os.environ, "IPYDOCK_ROOT": root, "IPYDOCK_RUNTIME_DIR": str(runtime),
+           "IPYDOCK_SERVER_IDLE": "0"}  # fmt: skip
+    env.pop("IPYDOCK_SERVER", None)
+    from ipydock.cli import server
+
+    created = Created(str(runtime))
+    try:
+        listed = subprocess.run([*client, "image", "ls", "-q"], env=env, capture_output=True,
+                                text=True, timeout=120)  # fmt: skip
+        assert (listed.returncode, listed.stdout, listed.stderr) == (0, busybox[7:19] + "\n", "")
+        sock = created.wait(".sock", timeout=60)  # bound by the server it started
+        assert sock is not None and sock.startswith("cmd-")
+        with open(runtime / f"{sock}.lock") as f:  # held until that server leaves
+            fcntl.flock(f, fcntl.LOCK_EX)
+    finally:
+        created.close()
+        server.stop(str(runtime))
+
+
+def test_cwd_umask_environment_and_arguments_with_bytes_that_are_not_ascii(
+    served_by: Served, engine, tmp_path: Path
+) -> None:  # fmt: skip
+    """Passed as bytes, whatever their encoding: as if the command ran in the client."""
+    work = os.path.join(os.fsencode(tmp_path), b"w\xc3\xb6rk-\xff")
+    os.mkdir(work)
+    env = {os.fsencode(k): os.fsencode(v) for k, v in served_by.env.items()}
+    env[b"IPYDOCK_T"] = b"caf\xc3\xa9 \xff"
+
+    def ipydock(*args: str | bytes, **more: bytes) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([*served_by.client, *args], cwd=work, env={**env, **more},
+                              umask=0o027, capture_output=True, timeout=120)  # fmt: skip
+
+    script = 'printf "%s|%s|" "$IPYDOCK_T" "$1"; pwd'
+    argv = ["run", "--rm", "--network", "none", "-e", "IPYDOCK_T", "-w", "/tmp", "busybox",
+            "sh", "-c", script, "sh", b"\xe2\x9c\x93 \xfe"]  # fmt: skip
+    ran = ipydock(*argv)
+    assert (ran.returncode, ran.stderr) == (0, b"")
+    assert ran.stdout.startswith(b"caf\xc3\xa9 ") and b"|\xe2\x9c\x93 " in ran.stdout
+    here = subprocess.run([*PYTHON_CLIENT, *argv], cwd=work, env={**env, b"IPYDOCK_SERVER": b"0"},
+                          capture_output=True, timeout=120)  # fmt: skip
+    assert ran.stdout == here.stdout
+    assert served_by.workers() == []
+    made = ipydock("--root", "store", "volume", "create", "v1")  # relative to the cwd
+    assert (made.returncode, made.stdout, made.stderr) == (0, b"v1\n", b"")
+    assert os.stat(os.path.join(work, b"store", b"volumes", b"v1")).st_mode & 0o777 == 0o750
 
 
 class _DroppedAfterPid:
