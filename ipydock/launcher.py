@@ -21,7 +21,10 @@ work (default 600) or when ipydock's sources change, and ``IPYDOCK_SERVER=0`` tu
 ``ipydock system server status|stop`` shows or stops it.
 
 This module is the client; it imports only built-in modules (``socket``, ``signal`` and
-``json`` would each cost several milliseconds here).
+``json`` would each cost several milliseconds here). ``launcher.c`` is the same client in C,
+without the Python start (``native_launcher`` builds it and installs it as ``ipydock``); where
+this one runs the command here, it execs this one: a change to the protocol or to
+:func:`socket_key` is made in both.
 """
 
 from __future__ import annotations

@@ -27,27 +27,9 @@ import pytest
 
 from ipydock import native_launcher
 from ipydock.testing import CommandServer
-from tests.conftest import require
+from tests.containers.conftest import PYTHON_CLIENT
 
 REPO = Path(__file__).resolve().parents[2]
-PYTHON_CLIENT = [sys.executable, "-m", "ipydock"]
-
-
-@pytest.fixture(scope="session")
-def native_client(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The native client, compiled for this interpreter (warnings-clean)."""
-    require(native_launcher.compiler() is not None, "no C compiler (cc)")
-    path = str(tmp_path_factory.mktemp("native") / "ipydock")
-    assert native_launcher.build(path) == ""  # no warnings
-    return path
-
-
-@pytest.fixture(params=["python", "native"])
-def client(request: pytest.FixtureRequest) -> list[str]:
-    """The ``ipydock`` command: the Python client or the native one."""
-    if request.param == "python":
-        return PYTHON_CLIENT
-    return [request.getfixturevalue("native_client")]
 
 
 @dataclass
