@@ -7,7 +7,7 @@ Run as root: ``python bench/all.py [--quick] [--only run,build] [--readme]``.
 
     bench_run.py  bench_build.py  bench_images.py  bench_network.py  bench_iperf.py
     bench_registry.py  bench_rootless.py  bench_service.py  bench_tty.py  bench_lab_panel.py
-    bench_memory.py                                                (those present, in this order)
+    bench_memory.py  bench_client.py                               (those present, in this order)
         ──> bench/out/speed.md   the header and one fenced block per script (also on stdout)
         ──> README.md            with --readme: the text between the two markers
                                  <!-- bench:all begin --> and <!-- bench:all end --> replaced
@@ -45,6 +45,7 @@ SCRIPTS: list[tuple[str, list[str], list[str]]] = [
     ("bench_tty.py", [], ["-n", "4", "--rounds", "2"]),
     ("bench_lab_panel.py", [], ["--images", "200", "--containers", "20", "--runs", "2"]),
     ("bench_memory.py", [], ["-n", "20", "--runs", "5"]),
+    ("bench_client.py", [], ["-n", "10", "--runs", "10", "--rounds", "2"]),
 ]
 
 

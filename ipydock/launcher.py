@@ -21,7 +21,10 @@ work (default 600) or when ipydock's sources change, and ``IPYDOCK_SERVER=0`` tu
 ``ipydock system server status|stop`` shows or stops it.
 
 This module is the client; it imports only built-in modules (``socket``, ``signal`` and
-``json`` would each cost several milliseconds here).
+``json`` would each cost several milliseconds here). ``launcher.c`` is the same client in C,
+without the Python start (``native_launcher`` builds it and installs it as ``ipydock``); where
+this one runs the command here, it execs this one: a change to the protocol or to
+:func:`socket_key` is made in both.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ TYPE_CHECKING = False  # typing would cost an import
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["main", "runtime_dir", "socket_path"]
+__all__ = ["main", "runtime_dir", "socket_key", "socket_path"]
 
 #: Passed on to the worker: the terminal signals us (its foreground process), not it; SIGWINCH
 #: resizes an attached container's terminal, the others are docker's sig-proxy (cli/tty.py).
@@ -55,12 +58,19 @@ def runtime_dir() -> str:
     return os.path.join(base, f"ipydock-{os.geteuid()}")
 
 
-def socket_path() -> str:
-    """One server per interpreter and installed package (a venv's server is not another's)."""
+def socket_key() -> str:
+    """One server per environment, Python version and installed package (a venv's server is
+    not another's). Not the interpreter's path: ``.venv/bin/python`` and ``python3`` (pip's
+    scripts name one, the native client another) are one interpreter. The native client
+    (``launcher.c``) has this key baked in by ``native_launcher``."""
     key = 0
-    for ch in f"{sys.executable}\0{PACKAGE_DIR}":  # FNV-1a: hashlib would cost an import
-        key = ((key ^ ord(ch)) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return os.path.join(runtime_dir(), f"cmd-{key:016x}.sock")
+    for ch in f"{sys.prefix}\0{sys.implementation.cache_tag}\0{PACKAGE_DIR}":  # FNV-1a
+        key = ((key ^ ord(ch)) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF  # (hashlib: an import)
+    return f"{key:016x}"
+
+
+def socket_path() -> str:
+    return os.path.join(runtime_dir(), f"cmd-{socket_key()}.sock")
 
 
 def encode_request(argv: list[str]) -> bytes:

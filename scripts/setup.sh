@@ -10,6 +10,7 @@ packages+=(uidmap fuse-overlayfs)  # ordinary users: id ranges; layers where the
 packages+=(libseccomp2 tini)  # seccomp profiles (through pyseccomp); tini-static for --init
 packages+=(iptables)  # bridges: isolation, outbound NAT, published ports (DNAT)
 packages+=(mmdebstrap)  # image bootstrap (its unshare mode for ordinary users needs uidmap)
+packages+=(gcc libc6-dev)  # the native `ipydock` command (below); tests/security's helper
 # Node (>= 18) and npm build the JupyterLab extension (labextension/) during `pip install`.
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
@@ -20,7 +21,6 @@ if [[ "${1:-}" == "--test" ]]; then
   packages+=(mmdebstrap uidmap proot)  # the rootless suite: a Debian root, id ranges, PRoot
   packages+=(podman openssl openssh-server)  # beyond one machine: Podman's service, a TLS
   # engine's certificates, a private sshd for ssh:// engines
-  packages+=(gcc libc6-dev)  # the escape suite's static helper (tests/security)
   packages+=(slirp4netns iperf3)  # rootless outbound networking; the network benchmark
 fi
 # slirp4netns opens /dev/net/tun as the user: Debian's udev makes it 0666, a machine without
@@ -53,3 +53,6 @@ if .venv/bin/python -c 'import setuptools' 2>/dev/null; then
 fi
 # PYTHONDONTWRITEBYTECODE is often set: compile once here so every CLI start reads .pyc files.
 .venv/bin/python -m compileall -q ipydock >/dev/null
+# The native `ipydock` command in place of pip's script (the same, without a Python start per
+# command); without a C compiler the script stays, and works.
+.venv/bin/python -m ipydock.native_launcher install || echo "ipydock: kept the Python client"

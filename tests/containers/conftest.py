@@ -11,15 +11,19 @@ import itertools
 import os
 import select
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from ipydock import native_launcher
 from ipydock.engine.runtime import cgroups
 from tests.conftest import require
 
 _counter = itertools.count()
+#: The ``ipydock`` command as the Python client (``ipydock.launcher``).
+PYTHON_CLIENT = [sys.executable, "-m", "ipydock"]
 
 
 def processes_using(root: str) -> list[str]:
@@ -88,3 +92,20 @@ def engine(backend, busybox, root: str) -> Iterator:
         backend.close()
         cgroups.remove_parent(parent)
         del os.environ["IPYDOCK_CGROUP_PARENT"]
+
+
+@pytest.fixture(scope="session")
+def native_client(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The native client, compiled for this interpreter (warnings-clean)."""
+    require(native_launcher.compiler() is not None, "no C compiler (cc)")
+    path = str(tmp_path_factory.mktemp("native") / "ipydock")
+    assert native_launcher.build(path) == ""  # no warnings
+    return path
+
+
+@pytest.fixture(params=["python", "native"])
+def client(request: pytest.FixtureRequest) -> list[str]:
+    """The ``ipydock`` command: the Python client or the native one."""
+    if request.param == "python":
+        return PYTHON_CLIENT
+    return [request.getfixturevalue("native_client")]

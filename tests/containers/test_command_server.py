@@ -1,9 +1,11 @@
 """The warm command server behind ``ipydock`` (``ipydock.launcher``, ``ipydock.cli.server``).
 
-Each test starts a real server in a runtime dir of its own and drives it through the real
-``python -m ipydock`` client: the command must behave exactly as if it ran in the client
-(stdio, working directory, environment, exit code, signals), and the server must give way when
-it is told to, when it is idle, and when ipydock's sources change.
+Each test starts a real server in a runtime dir of its own and drives it through a real
+client, ``python -m ipydock`` (:mod:`ipydock.launcher`) and, where the test says ``client``,
+also the native one (``ipydock/launcher.c``, compiled here): the command must behave exactly
+as if it ran in the client (stdio, working directory, umask, environment, exit code, signals),
+the client must run it itself where the server cannot take it, and the server must give way
+when it is told to, when it is idle, and when ipydock's sources change.
 """
 
 from __future__ import annotations
@@ -14,16 +16,19 @@ import os
 import select
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
 
+from ipydock import native_launcher
 from ipydock.testing import CommandServer
+from tests.containers.conftest import PYTHON_CLIENT
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,6 +36,7 @@ REPO = Path(__file__).resolve().parents[2]
 @dataclass
 class Served:
     server: CommandServer
+    client: list[str] = field(default_factory=lambda: PYTHON_CLIENT)
 
     @property
     def env(self) -> dict[str, str]:
@@ -42,8 +48,8 @@ class Served:
         return self.server.proc
 
     def ipydock(self, *args: str, **kw: object) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "ipydock", *args], env=self.env,
-                              capture_output=True, text=True, timeout=120, **kw)  # type: ignore[call-overload]  # fmt: skip
+        return subprocess.run([*self.client, *args], env=self.env, capture_output=True,
+                              text=True, timeout=120, **kw)  # type: ignore[call-overload]  # fmt: skip
 
     def children(self) -> list[int]:
         path = f"/proc/{self.proc.pid}/task/{self.proc.pid}/children"
@@ -89,6 +95,12 @@ def served(root: str) -> Iterator[Served]:
         yield Served(server)
 
 
+@pytest.fixture
+def served_by(served: Served, client: list[str]) -> Served:
+    """The server, driven by each client in turn."""
+    return replace(served, client=client)
+
+
 def wait_for_exit(pid: int, timeout: float = 30) -> bool:
     """True once ``pid`` has exited (its pidfd becomes readable); no polling."""
     try:
@@ -102,12 +114,13 @@ def wait_for_exit(pid: int, timeout: float = 30) -> bool:
 
 
 def test_a_command_runs_in_the_server_with_the_callers_cwd_env_stdio_and_exit_code(
-    served: Served, engine, tmp_path: Path
+    served_by: Served, engine, tmp_path: Path
 ) -> None:  # fmt: skip
+    served = served_by
     local = {**served.env, "IPYDOCK_SERVER": "0"}
-    listed = served.ipydock("image", "ls")  # IPYDOCK_ROOT from the caller's environment
+    listed = served.ipydock("image", "ls", "--format", "json")  # IPYDOCK_ROOT: the caller's
     assert listed.returncode == 0
-    here = [sys.executable, "-m", "ipydock", "image", "ls"]
+    here = [sys.executable, "-m", "ipydock", "image", "ls", "--format", "json"]
     assert listed.stdout == subprocess.run(here, env=local, capture_output=True, text=True).stdout
     assert "busybox" in listed.stdout
     work = tmp_path / "work"
@@ -124,7 +137,8 @@ def test_a_command_runs_in_the_server_with_the_callers_cwd_env_stdio_and_exit_co
     assert served.proc.poll() is None and served.settled()
 
 
-def test_signals_reach_the_command_and_a_killed_caller_takes_it_along(served: Served, engine):
+def test_signals_reach_the_command_and_a_killed_caller_takes_it_along(served_by: Served, engine):
+    served = served_by
     script = "echo started; while :; do sleep 0.05; done"
     assert (
         served.ipydock("run", "-d", "--name", "bg", "busybox", "sh", "-c", script).returncode == 0
@@ -133,8 +147,8 @@ def test_signals_reach_the_command_and_a_killed_caller_takes_it_along(served: Se
     def follow() -> tuple[subprocess.Popen[str], int]:
         assert served.settled()
         ready = served.next_worker()
-        follower = subprocess.Popen([sys.executable, "-m", "ipydock", "logs", "-f", "bg"],
-                                    env=served.env, stdout=subprocess.PIPE, text=True)  # fmt: skip
+        follower = subprocess.Popen([*served.client, "logs", "-f", "bg"], env=served.env,
+                                    stdout=subprocess.PIPE, text=True)  # fmt: skip
         assert follower.stdout is not None and follower.stdout.readline() == "started\n"
         # the follower runs in the server, in the worker that was waiting for it
         assert served.workers() == [ready]
@@ -154,7 +168,8 @@ def test_signals_reach_the_command_and_a_killed_caller_takes_it_along(served: Se
     assert served.ipydock("rm", "-f", "bg").returncode == 0
 
 
-def test_status_and_stop(served: Served) -> None:
+def test_status_and_stop(served_by: Served) -> None:
+    served = served_by  # `system server` always runs in the client (native: Python's)
     status = json.loads(served.ipydock("system", "server", "--format", "json").stdout)
     assert status["running"] and status["pid"] == served.proc.pid
     assert served.ipydock("system", "server", "stop").stdout == "stopped\n"
@@ -170,7 +185,9 @@ def test_an_idle_server_leaves_by_itself() -> None:
         assert [p for p in os.listdir(server.dir) if p.endswith(".sock")] == []
 
 
-def test_a_server_gives_way_when_the_sources_change(tmp_path: Path, root: str, busybox) -> None:
+def test_a_server_gives_way_when_the_sources_change(
+    tmp_path: Path, root: str, busybox, client: list[str]
+) -> None:  # fmt: skip
     copy = tmp_path / "src"
     shutil.copytree(REPO / "ipydock", copy / "ipydock",
                     ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
@@ -178,20 +195,175 @@ def test_a_server_gives_way_when_the_sources_change(tmp_path: Path, root: str, b
                            cwd=str(tmp_path)).start()  # fmt: skip
     env, old = server.env, server.proc
     assert old is not None
-    cli = [sys.executable, "-m", "ipydock", "image", "ls", "-q"]
-    assert subprocess.run(cli, env=env, capture_output=True, text=True, cwd=tmp_path).stdout.strip()
+    if client != PYTHON_CLIENT:  # built for the copy: its key is the copy's
+        client = [str(tmp_path / "ipydock")]
+        native_launcher.build(client[0], env=env)
+
+    def cli(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*client, *args], env={**env, **extra}, capture_output=True,
+                              text=True, cwd=tmp_path)  # fmt: skip
+
+    assert cli("image", "ls", "-q").stdout.strip()
     assert old.poll() is None
     os.utime(copy / "ipydock" / "cli" / "images.py", ns=(1, 1))  # an edit or an upgrade
-    # The next command gets "stale": it runs in the caller, the old server leaves, and a new
-    # one is started in the background (told to leave at once when idle, for this test).
-    changed = subprocess.run(cli, env={**env, "IPYDOCK_SERVER_IDLE": "0"}, capture_output=True,
-                             text=True, cwd=tmp_path)  # fmt: skip
-    assert changed.returncode == 0 and changed.stdout.strip()
+    # The next command gets "stale": it runs in the caller, once, the old server leaves, and
+    # a new one is started in the background (told to leave at once when idle, for this test).
+    created = cli("create", "--name", "once", "busybox", IPYDOCK_SERVER_IDLE="0")
+    assert (created.returncode, created.stderr) == (0, ""), created.stderr
     assert old.wait(timeout=30) == 0
     lock = next(Path(server.dir).glob("*.lock"))
     with open(lock) as f:  # the new server holds the lock until it leaves: wait for that
         fcntl.flock(f, fcntl.LOCK_EX)
+    assert cli("ps", "-aq", IPYDOCK_SERVER="0").stdout.split() == [created.stdout.strip()[:12]]
+    assert cli("rm", "once", IPYDOCK_SERVER="0").returncode == 0
     server.stop()
+
+
+TRAPS = (
+    'trap "echo got TERM; exit 5" TERM; trap "echo got INT; exit 6" INT; echo ready; '
+    "while :; do sleep 0.05; done"
+)
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 6), (signal.SIGTERM, 5)])
+def test_a_signal_to_the_client_reaches_an_attached_container(
+    served_by: Served, engine, signum: int, code: int
+) -> None:  # fmt: skip
+    """Passed on to the worker, and by its sig-proxy to the container's process."""
+    proc = subprocess.Popen([*served_by.client, "run", "--rm", "--network", "none", "busybox",
+                             "sh", "-c", TRAPS], env=served_by.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"  # traps are set
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    name = signal.Signals(signum).name[3:]
+    assert (proc.returncode, out, err) == (code, f"got {name}\n", "")
+
+
+def _cat(client: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``run -i … cat``, once its container echoes: a command that runs until stdin ends."""
+    proc = subprocess.Popen([*client, "run", "-i", "--rm", "--network", "none", "busybox", "cat"],
+                            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(b"through\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline() == b"through\n"
+    return proc
+
+
+def test_a_server_killed_under_a_command_is_reported_and_the_command_not_run_again(
+    served_by: Served, engine
+) -> None:  # fmt: skip
+    proc = _cat(served_by.client, served_by.env)
+    [worker] = served_by.workers()
+    served_by.proc.kill()
+    served_by.proc.wait()
+    assert proc.wait(timeout=30) == 1
+    assert proc.stdin is not None and proc.stderr is not None and proc.stdout is not None
+    proc.stdin.close()  # the orphaned worker's container reads EOF and ends
+    assert wait_for_exit(worker)
+    assert proc.stderr.read().decode() == (
+        "Error: the ipydock command server went away; see `ipydock system server status`, "
+        "or set IPYDOCK_SERVER=0\n"
+    )
+    assert proc.stdout.read() == b""  # nothing echoed twice
+    proc.stdout.close()
+    proc.stderr.close()
+
+
+@pytest.mark.parametrize("value", ["0", "off"])
+def test_ipydock_server_0_runs_the_command_in_the_client(
+    served_by: Served, engine, value: str
+) -> None:  # fmt: skip
+    proc = _cat(served_by.client, {**served_by.env, "IPYDOCK_SERVER": value})
+    assert served_by.workers() == []  # running, and not in the server
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, out, err) == (0, b"", b"")
+
+
+class Created:
+    """inotify on a directory: waits for an entry to be created in it (an event, not a poll)."""
+
+    IN_CREATE = 0x100
+
+    def __init__(self, directory: str) -> None:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = libc.inotify_init1(os.O_CLOEXEC)
+        if self.fd < 0 or libc.inotify_add_watch(self.fd, os.fsencode(directory),
+                                                 self.IN_CREATE) < 0:  # fmt: skip
+            raise OSError(ctypes.get_errno(), f"inotify on {directory}")
+
+    def wait(self, suffix: str, timeout: float) -> str | None:
+        """The name of the first entry created that ends with ``suffix``; None on time out."""
+        event = struct.Struct("iIII")
+        while select.select([self.fd], [], [], timeout)[0]:
+            data = os.read(self.fd, 65536)
+            while data:
+                _wd, _mask, _cookie, size = event.unpack_from(data)
+                name = data[event.size : event.size + size].rstrip(b"\0").decode()
+                if name.endswith(suffix):
+                    return name
+                data = data[event.size + size :]
+        return None
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def test_without_a_server_the_command_runs_in_the_client_and_starts_one(
+    client: list[str], root: str, busybox, tmp_path: Path
+) -> None:  # fmt: skip
+    runtime = tmp_path / "run"  # no server in it yet
+    runtime.mkdir(mode=0o700)
+    # the server it starts is told to leave at once when idle (for this test)
+    env = {**os.environ, "IPYDOCK_ROOT": root, "IPYDOCK_RUNTIME_DIR": str(runtime),
+           "IPYDOCK_SERVER_IDLE": "0"}  # fmt: skip
+    env.pop("IPYDOCK_SERVER", None)
+    from ipydock.cli import server
+
+    created = Created(str(runtime))
+    try:
+        listed = subprocess.run([*client, "image", "ls", "-q"], env=env, capture_output=True,
+                                text=True, timeout=120)  # fmt: skip
+        assert (listed.returncode, listed.stdout, listed.stderr) == (0, busybox[7:19] + "\n", "")
+        sock = created.wait(".sock", timeout=60)  # bound by the server it started
+        assert sock is not None and sock.startswith("cmd-")
+        with open(runtime / f"{sock}.lock") as f:  # held until that server leaves
+            fcntl.flock(f, fcntl.LOCK_EX)
+    finally:
+        created.close()
+        server.stop(str(runtime))
+
+
+def test_cwd_umask_environment_and_arguments_with_bytes_that_are_not_ascii(
+    served_by: Served, engine, tmp_path: Path
+) -> None:  # fmt: skip
+    """Passed as bytes, whatever their encoding: as if the command ran in the client."""
+    work = os.path.join(os.fsencode(tmp_path), b"w\xc3\xb6rk-\xff")
+    os.mkdir(work)
+    env = {os.fsencode(k): os.fsencode(v) for k, v in served_by.env.items()}
+    env[b"IPYDOCK_T"] = b"caf\xc3\xa9 \xff"
+
+    def ipydock(*args: str | bytes, **more: bytes) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([*served_by.client, *args], cwd=work, env={**env, **more},
+                              umask=0o027, capture_output=True, timeout=120)  # fmt: skip
+
+    script = 'printf "%s|%s|" "$IPYDOCK_T" "$1"; pwd'
+    argv = ["run", "--rm", "--network", "none", "-e", "IPYDOCK_T", "-w", "/tmp", "busybox",
+            "sh", "-c", script, "sh", b"\xe2\x9c\x93 \xfe"]  # fmt: skip
+    ran = ipydock(*argv)
+    assert (ran.returncode, ran.stderr) == (0, b"")
+    assert ran.stdout.startswith(b"caf\xc3\xa9 ") and b"|\xe2\x9c\x93 " in ran.stdout
+    here = subprocess.run([*PYTHON_CLIENT, *argv], cwd=work, env={**env, b"IPYDOCK_SERVER": b"0"},
+                          capture_output=True, timeout=120)  # fmt: skip
+    assert ran.stdout == here.stdout
+    assert served_by.settled()
+    made = ipydock("--root", "store", "volume", "create", "v1")  # relative to the cwd
+    assert (made.returncode, made.stdout, made.stderr) == (0, b"v1\n", b"")
+    assert os.stat(os.path.join(work, b"store", b"volumes", b"v1")).st_mode & 0o777 == 0o750
 
 
 class _DroppedAfterPid:

@@ -135,13 +135,14 @@ def served() -> Iterator[str]:
 
 
 @pytest.fixture
-def screens(engine, root: str, served: str) -> Iterator:
-    """Open CLI commands on terminals of their own, through the command server; all closed
+def screens(engine, root: str, served: str, client: list[str]) -> Iterator:
+    """Open CLI commands on terminals of their own, through the command server (by either
+    client: a terminal's size and settings are theirs to pass on and restore); all closed
     after the test."""
     opened: list[Screen] = []
 
     def open_(*args: str, rows: int = 24, cols: int = 80, **env: str) -> Screen:
-        argv = [sys.executable, "-m", "ipydock", "--root", root, *args]
+        argv = [*client, "--root", root, *args]
         screen = Screen(argv, rows, cols, **{"IPYDOCK_RUNTIME_DIR": served, **env})
         opened.append(screen)
         return screen

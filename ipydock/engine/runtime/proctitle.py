@@ -21,6 +21,8 @@ except ImportError:  # pragma: no cover - it is a dependency, but names are not 
 
 
 def set_title(title: str) -> None:
-    """Show this process as ``title`` (best effort; never fails)."""
+    """Show this process as ``title`` (best effort; never fails). A command line's bytes
+    that are not UTF-8 (surrogate escapes here) are shown as U+FFFD: setproctitle refuses
+    surrogates."""
     if _setproctitle is not None:
-        _setproctitle(title)
+        _setproctitle(title.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
