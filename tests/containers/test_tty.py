@@ -233,8 +233,9 @@ def test_exec_it_detached_goes_on(screens, engine) -> None:
     engine.run(_opts(("sleep", "1000"), name="host1"), detach=True)
     e = screens("exec", "-it", "host1", "sh")
     e.expect(PROMPT)
-    e.send(b"echo $$ > /pid; echo saved\r")
-    e.expect(rb"saved\r\n")
+    # quoted, so that the terminal's echo of the typed line is not taken for its output
+    e.send(b"echo $$ > /pid; echo sa''ved\r")
+    e.expect(rb"\nsaved\r\n")
     e.send(b"\x10\x11")
     assert e.wait() == 0
     assert e.restored()
