@@ -463,14 +463,20 @@ def _worker(sock: socket.socket, zygote: socket.socket | None) -> None:
         os._exit(code)
 
 
+#: Command lines the waiting worker parses (and throws away) while it waits.
+_REHEARSED = (["image", "ls"], ["container", "ls", "-a"], ["image", "history", "x"],
+              ["run", "--rm", "-i", "x", "true"])  # fmt: skip
+
+
 def _warm_up() -> None:
-    """Touch, while waiting, what every command touches first (the parser), so that the
-    copies of the pages a fresh fork writes to are made before a command comes."""
+    """Touch, while waiting, what commands touch first (the parser, its subparsers), so that
+    the copies of the pages a fresh fork writes to are made before a command comes."""
     from ipydock import cli
 
     if cli.prebuilt is not None:
-        with contextlib.suppress(BaseException):
-            cli.prebuilt.parse_args(["image", "ls"])
+        for argv in _REHEARSED:
+            with contextlib.suppress(BaseException):
+                cli.prebuilt.parse_args(argv)
 
 
 #: Commands that start a container: their worker gets a spare supervisor.
