@@ -29,6 +29,7 @@ import contextlib
 import hashlib
 import os
 import platform as _platform
+import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,6 +69,8 @@ PARALLEL = 3
 #: Layers unpacked at once (layered drivers): creating a layer's files is most of a big
 #: pull's time, much of it the kernel's, and each file system call releases the GIL.
 UNPACKERS = max(1, min(3, os.cpu_count() or 1))
+#: A layer is decompressed in a thread apart from the one writing its files (see _ReadAhead).
+READ_AHEAD = (os.cpu_count() or 1) > 1
 LAYER_TYPES = (
     "application/vnd.docker.image.rootfs.diff.tar.gzip",
     "application/vnd.docker.image.rootfs.diff.tar",
@@ -426,6 +429,74 @@ def _fetch(
     emit(TransferEvent(layer.short, "Download complete", done, total))
 
 
+class _ReadAhead:
+    """A layer's tar read a few chunks ahead in a thread of its own: there the blob is read
+    back as it grows, decompressed and digested (ISA-L and sha256 release the GIL), while
+    the unpacker's thread parses the tar and writes the files. The reader's failures (a
+    digest that does not match, an abort) are raised by :meth:`read`, in order."""
+
+    def __init__(self, stream: LayerTar) -> None:
+        self.stream = stream
+        self.q: queue.Queue[bytes | BaseException] = queue.Queue(8)
+        self.stop = threading.Event()
+        self.head = b""
+        self.off = 0
+        self.eof = False
+        self.failure: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                data = self.stream.read(1 << 20)
+                self._put(data)
+                if not data:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - raised in the reading thread
+            self._put(exc)
+
+    def _put(self, item: bytes | BaseException) -> None:
+        while not self.stop.is_set():
+            with contextlib.suppress(queue.Full):
+                self.q.put(item, timeout=0.25)
+                return
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            return b"".join(iter(lambda: self.read(1 << 20), b""))
+        if self.off == len(self.head):
+            if self.failure is not None:
+                raise self.failure
+            if self.eof:
+                return b""
+            item = self.q.get()
+            if isinstance(item, BaseException):
+                self.failure = item
+                raise item
+            self.head, self.off = item, 0
+            if not item:
+                self.eof = True
+                return b""
+        if self.off == 0 and n >= len(self.head):
+            self.off = len(self.head)
+            return self.head  # the whole piece, as it came (no copy)
+        data = self.head[self.off : self.off + n]
+        self.off += len(data)
+        return data
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.stream.close()
+
+    def __enter__(self) -> _ReadAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class _Unpacker:
     """The layers' snapshots, handed out in order (:meth:`layer`). With a layered driver the
     missing ones unpack side by side as their blobs arrive (up to UNPACKERS, each into a temp
@@ -530,6 +601,7 @@ class _Unpacker:
 
         def growing() -> BinaryIO:
             raw = _Growing(dl, commit_blob, self.abort)
-            return cast(BinaryIO, LayerTar(raw, "", layer.diff_id, f"layer {layer.short}"))
+            tar = LayerTar(raw, "", layer.diff_id, f"layer {layer.short}")
+            return cast(BinaryIO, _ReadAhead(tar) if READ_AHEAD else tar)
 
         return growing, digest, media
