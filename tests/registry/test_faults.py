@@ -10,7 +10,7 @@ import pytest
 
 from ipydock.backends import BundledBackend
 from ipydock.engine.store.check import check
-from ipydock.errors import ManifestUnknown, RegistryError
+from ipydock.errors import ArchiveError, DigestMismatch, ManifestUnknown, RegistryError
 from ipydock.testing import layer_tar
 from tests.registry.hostile import HostileRegistry
 
@@ -88,6 +88,33 @@ def test_unknown_or_huge_manifests_are_refused(backend, fresh: HostileRegistry) 
         backend.pull(f"{fresh.host}/ipdr/img:1")
     with pytest.raises(ManifestUnknown):
         backend.pull(f"{fresh.host}/ipdr/img:2")
+    _clean(backend)
+
+
+@pytest.mark.parametrize("lie", ["diff ID", "corrupt gzip", "truncated gzip"])
+def test_a_layer_that_is_not_what_its_config_says_is_refused(backend, lie: str) -> None:
+    """The blob's digest matches the manifest, but what it decompresses to does not match the
+    config's diff ID, or it does not decompress: the unpack (which reads the blob as it
+    downloads, a thread ahead of the files it writes) fails with that, nothing is kept."""
+    import gzip
+
+    tar = layer_tar({"data": os.urandom(2 << 20), "etc/x": b"x\n"})
+    packed = gzip.compress(tar, mtime=0)
+    if lie == "diff ID":
+        server = HostileRegistry(tar, diff_id="sha256:" + "0" * 64)
+        error, match = DigestMismatch, r"layer \w+ \(diff ID\) digest mismatch"
+    elif lie == "corrupt gzip":
+        middle = len(packed) // 2
+        server = HostileRegistry(tar, blob=packed[:middle] + b"\xff" * 64 + packed[middle + 64 :])
+        error, match = ArchiveError, "corrupt compressed data"
+    else:
+        server = HostileRegistry(tar, blob=packed[: len(packed) // 2])
+        error, match = ArchiveError, "compressed data ends early"
+    try:
+        with pytest.raises(error, match=match):
+            backend.pull(f"{server.host}/ipdr/img:1")
+    finally:
+        server.stop()
     _clean(backend)
 
 

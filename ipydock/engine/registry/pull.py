@@ -26,6 +26,7 @@ layers, which the next pull reuses. The engine prints nothing: progress goes to 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import platform as _platform
@@ -47,7 +48,7 @@ from ipydock.engine.registry.client import (
 from ipydock.engine.registry.parallel import Aborted, Jobs, serialised
 from ipydock.engine.registry.transport import transport_errors
 from ipydock.engine.store import shape
-from ipydock.engine.store.compression import LayerTar
+from ipydock.engine.store.compression import Decoder, LayerTar
 from ipydock.engine.store.fsutil import TempFile, disk_errors, fsync_dir, remove_tree, temp_dir
 from ipydock.engine.store.layers import LayerRecord
 from ipydock.engine.store.leases import Lease
@@ -323,6 +324,33 @@ class _Download:
             self.cond.notify_all()
 
 
+#: Bytes of a blob after which their writing to disk is started (see _start_writeback).
+WRITEBACK = 8 << 20
+
+
+@functools.cache
+def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    try:
+        import ctypes
+
+        call = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):  # not Linux's C library
+        return None
+    call.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    call.restype = ctypes.c_int
+    return cast(Callable[[int, int, int, int], int], call)
+
+
+def _start_writeback(fd: int, offset: int, length: int) -> None:
+    """Start writing a downloaded range to disk without waiting for it
+    (``sync_file_range(SYNC_FILE_RANGE_WRITE)``), as the blob comes in: the fsync once the
+    blob is whole (which the unpacker's end waits for) then has little left to write, where
+    it had the whole blob (70 ms for 55 MB here). Only a hint: a failure changes nothing."""
+    call = _sync_file_range()
+    if call is not None:
+        call(fd, offset, length, 2)  # SYNC_FILE_RANGE_WRITE
+
+
 class _Restarted(Exception):
     """The download started again from byte 0 under an unpack that had read some."""
 
@@ -389,13 +417,13 @@ def _fetch(
     digest, total = layer.desc["digest"], int(layer.desc.get("size", 0))
     fd = dl.tmp.file.fileno()
     h = hashlib.sha256()
-    done = 0
+    done = flushed = 0
     for attempt in range(4):
         resp = reg.open_blob(name, digest, done)
         try:
             if done and resp.status_code != 206:  # the Range was ignored: start again
                 dl.restart()
-                h, done = hashlib.sha256(), 0
+                h, done, flushed = hashlib.sha256(), 0, 0
             last = 0
             with disk_errors(dl.tmp.path), transport_errors(reg.domain):
                 for chunk in resp.iter_raw():
@@ -411,6 +439,9 @@ def _fetch(
                         view = view[os.write(fd, view) :]
                     done += len(chunk)
                     dl.wrote(len(chunk))
+                    if done - flushed >= WRITEBACK:
+                        _start_writeback(fd, flushed, done - flushed)
+                        flushed = done
                     if done - last >= 1 << 20:
                         last = done
                         emit(TransferEvent(layer.short, "Downloading", done, total))
@@ -430,13 +461,14 @@ def _fetch(
 
 
 class _ReadAhead:
-    """A layer's tar read a few chunks ahead in a thread of its own: there the blob is read
-    back as it grows, decompressed and digested (ISA-L and sha256 release the GIL), while
-    the unpacker's thread parses the tar and writes the files. The reader's failures (a
-    digest that does not match, an abort) are raised by :meth:`read`, in order."""
+    """A layer's tar, decompressed a few chunks ahead in a thread of its own (ISA-L releases
+    the GIL) while the unpacker's thread parses it, writes the files and digests it (the diff
+    ID, checked at the end of the stream before ``read`` says EOF): the two threads' shares
+    of the work are about even. The decompressor's failures are raised by :meth:`read`."""
 
-    def __init__(self, stream: LayerTar) -> None:
-        self.stream = stream
+    def __init__(self, raw: _Growing, diff_id: str, label: str) -> None:
+        self.raw, self.diff_id, self.label = raw, diff_id, label
+        self.hash = hashlib.sha256()
         self.q: queue.Queue[bytes | BaseException] = queue.Queue(8)
         self.stop = threading.Event()
         self.head = b""
@@ -448,10 +480,14 @@ class _ReadAhead:
 
     def _run(self) -> None:
         try:
+            decoder = Decoder(self.label)
             while not self.stop.is_set():
-                data = self.stream.read(1 << 20)
-                self._put(data)
+                data = self.raw.read(1 << 20)
+                plain = decoder.feed(data) if data else decoder.finish()
+                if plain:
+                    self._put(plain)
                 if not data:
+                    self._put(b"")
                     return
         except BaseException as exc:  # noqa: BLE001 - raised in the reading thread
             self._put(exc)
@@ -462,21 +498,32 @@ class _ReadAhead:
                 self.q.put(item, timeout=0.25)
                 return
 
+    def _next(self) -> None:
+        """The next decompressed piece as ``head`` (digested); at the end, the check."""
+        if self.failure is not None:
+            raise self.failure
+        item = self.q.get()
+        if isinstance(item, BaseException):
+            self.failure = item
+            raise item
+        self.head, self.off = item, 0
+        if item:
+            self.hash.update(item)
+            return
+        self.eof = True
+        actual = "sha256:" + self.hash.hexdigest()
+        if actual != self.diff_id:
+            self.failure = DigestMismatch(self.diff_id, actual, f"{self.label} (diff ID)")
+            raise self.failure
+
     def read(self, n: int = -1) -> bytes:
         if n is None or n < 0:
             return b"".join(iter(lambda: self.read(1 << 20), b""))
         if self.off == len(self.head):
-            if self.failure is not None:
-                raise self.failure
             if self.eof:
                 return b""
-            item = self.q.get()
-            if isinstance(item, BaseException):
-                self.failure = item
-                raise item
-            self.head, self.off = item, 0
-            if not item:
-                self.eof = True
+            self._next()
+            if self.eof:
                 return b""
         if self.off == 0 and n >= len(self.head):
             self.off = len(self.head)
@@ -488,7 +535,7 @@ class _ReadAhead:
     def close(self) -> None:
         self.stop.set()
         self.thread.join()
-        self.stream.close()
+        self.raw.close()
 
     def __enter__(self) -> _ReadAhead:
         return self
@@ -601,7 +648,9 @@ class _Unpacker:
 
         def growing() -> BinaryIO:
             raw = _Growing(dl, commit_blob, self.abort)
-            tar = LayerTar(raw, "", layer.diff_id, f"layer {layer.short}")
-            return cast(BinaryIO, _ReadAhead(tar) if READ_AHEAD else tar)
+            label = f"layer {layer.short}"
+            if READ_AHEAD:
+                return cast(BinaryIO, _ReadAhead(raw, layer.diff_id, label))
+            return cast(BinaryIO, LayerTar(raw, "", layer.diff_id, label))
 
         return growing, digest, media
