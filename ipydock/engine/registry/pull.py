@@ -363,6 +363,7 @@ class _Growing:
         self.dl = dl
         self.at_end = at_end
         self.abort = abort
+        self.cancelled = False  # its reader stopped (see cancel)
         self.fd = os.open(dl.tmp.path, os.O_RDONLY | os.O_CLOEXEC)
         self.pos = 0
         self.generation = dl.generation
@@ -373,7 +374,7 @@ class _Growing:
             while True:
                 if dl.generation != self.generation:
                     raise _Restarted
-                if dl.failed or self.abort.is_set():
+                if dl.failed or self.abort.is_set() or self.cancelled:
                     raise Aborted
                 if dl.written > self.pos or dl.finished:
                     break
@@ -389,6 +390,12 @@ class _Growing:
         data = os.pread(self.fd, want, self.pos)
         self.pos += len(data)
         return data
+
+    def cancel(self) -> None:
+        """Stop a read waiting for bytes (from another thread): its reader gave up."""
+        with self.dl.cond:
+            self.cancelled = True
+            self.dl.cond.notify_all()
 
     def close(self) -> None:
         os.close(self.fd)
@@ -534,6 +541,7 @@ class _ReadAhead:
 
     def close(self) -> None:
         self.stop.set()
+        self.raw.cancel()  # the unpacker failed: do not wait for the rest of the download
         self.thread.join()
         self.raw.close()
 
