@@ -118,6 +118,23 @@ def test_a_layer_that_is_not_what_its_config_says_is_refused(backend, lie: str) 
     _clean(backend)
 
 
+def test_a_layer_that_compresses_a_thousandfold_is_unpacked_whole(backend, store) -> None:
+    """1 MB of gzip that is 48 MB of files (the read-ahead's pieces are many times the chunks
+    they came from; what waits is bounded in bytes): every byte lands, the blob is kept."""
+    data = {"zeros": b"\0" * (40 << 20), "text": b"the same line, again and again\n" * 262144}
+    server = HostileRegistry(layer_tar(data))
+    try:
+        image = backend.pull(f"{server.host}/ipdr/img:1").id
+    finally:
+        server.stop()
+    (layer,) = store.layer_chain(store.index().images[image])
+    snapshot = store.layers.snapshot(layer.chain_id)
+    for name, content in data.items():
+        with open(os.path.join(snapshot, name), "rb") as f:
+            assert f.read() == content
+    assert store.blobs.size(layer.blob) < 1 << 20
+
+
 def test_sigkill_during_a_pull_leaves_a_consistent_store_and_the_next_pull_finishes(
     root: str, fresh: HostileRegistry
 ) -> None:

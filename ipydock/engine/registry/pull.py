@@ -25,12 +25,12 @@ layers, which the next pull reuses. The engine prints nothing: progress goes to 
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import hashlib
 import os
 import platform as _platform
-import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,6 +72,8 @@ PARALLEL = 3
 UNPACKERS = max(1, min(3, os.cpu_count() or 1))
 #: A layer is decompressed in a thread apart from the one writing its files (see _ReadAhead).
 READ_AHEAD = (os.cpu_count() or 1) > 1
+#: Decompressed bytes the read-ahead keeps waiting at most (beyond one piece).
+AHEAD = 16 << 20
 LAYER_TYPES = (
     "application/vnd.docker.image.rootfs.diff.tar.gzip",
     "application/vnd.docker.image.rootfs.diff.tar",
@@ -471,12 +473,16 @@ class _ReadAhead:
     """A layer's tar, decompressed a few chunks ahead in a thread of its own (ISA-L releases
     the GIL) while the unpacker's thread parses it, writes the files and digests it (the diff
     ID, checked at the end of the stream before ``read`` says EOF): the two threads' shares
-    of the work are about even. The decompressor's failures are raised by :meth:`read`."""
+    of the work are about even. The decompressor's failures are raised by :meth:`read`.
+    What waits between the two is bounded in bytes (AHEAD), not pieces: a piece of a layer
+    that compresses well is many times the compressed chunk it came from."""
 
     def __init__(self, raw: _Growing, diff_id: str, label: str) -> None:
         self.raw, self.diff_id, self.label = raw, diff_id, label
         self.hash = hashlib.sha256()
-        self.q: queue.Queue[bytes | BaseException] = queue.Queue(8)
+        self.cond = threading.Condition()
+        self.pieces: collections.deque[bytes | BaseException] = collections.deque()
+        self.queued = 0  # bytes in pieces
         self.stop = threading.Event()
         self.head = b""
         self.off = 0
@@ -489,7 +495,7 @@ class _ReadAhead:
         try:
             decoder = Decoder(self.label)
             while not self.stop.is_set():
-                data = self.raw.read(1 << 20)
+                data = self.raw.read(1 << 19)
                 plain = decoder.feed(data) if data else decoder.finish()
                 if plain:
                     self._put(plain)
@@ -500,16 +506,29 @@ class _ReadAhead:
             self._put(exc)
 
     def _put(self, item: bytes | BaseException) -> None:
-        while not self.stop.is_set():
-            with contextlib.suppress(queue.Full):
-                self.q.put(item, timeout=0.25)
-                return
+        with self.cond:
+            while self.queued >= AHEAD and not self.stop.is_set():
+                self.cond.wait(0.25)
+            if isinstance(item, bytes):
+                self.queued += len(item)
+            self.pieces.append(item)
+            self.cond.notify_all()
+
+    def _get(self) -> bytes | BaseException:
+        with self.cond:
+            while not self.pieces:
+                self.cond.wait()
+            item = self.pieces.popleft()
+            if isinstance(item, bytes):
+                self.queued -= len(item)
+            self.cond.notify_all()
+            return item
 
     def _next(self) -> None:
         """The next decompressed piece as ``head`` (digested); at the end, the check."""
         if self.failure is not None:
             raise self.failure
-        item = self.q.get()
+        item = self._get()
         if isinstance(item, BaseException):
             self.failure = item
             raise item
