@@ -6,12 +6,13 @@
     GET config (digest checked) ──> rootfs.diff_ids
     each missing layer, up to 3 at a time, a thread each:
         GET blob ──sha256──> ROOT/tmp/pull-*, kept compressed as it came (resumed with Range
-        after a dropped connection; a blob longer than announced stops; fsync once checked)
+        after a dropped connection; a blob longer than announced stops; its writing to disk
+        started every 8 MB, fsync once checked)
     under the store lock, each layer as its file grows (later ones still downloading):
-        the temp file ──Decoder (ISA-L gzip | zstd)──sha256 (diff ID)──> unpack a snapshot
-        (in a temp dir); at the end of the blob, once its digest checked: rename into
-        blobs/<blob digest>; at the end of the tar, once the diff ID checked: the snapshot is
-        renamed into layers/ (in order), its record naming the compressed blob and its type.
+        the temp file ──Decoder (ISA-L gzip | zstd; a thread ahead)──sha256 (diff ID)──>
+        unpack a snapshot (in a temp dir); at the end of the blob, once its digest checked:
+        rename into blobs/<blob digest>; at the end of the tar, once the diff ID checked: the
+        snapshot is renamed into layers/ (in order), its record naming the compressed blob.
         A layered driver's snapshots (overlay: each holds only its own files) are unpacked
         up to UNPACKERS at a time, each into a temp dir of its own; others one on another.
     config + manifest ──> index.json with the tag and REPO@DIGEST (the commit point)
