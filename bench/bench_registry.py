@@ -14,8 +14,10 @@ pushed once (gzipped) to a seed registry; from there ``skopeo copy`` fills an OC
 Then, beside a private dockerd 20.10 (``--no-docker`` skips it): ``pull`` of a real multi-layer
 image, Debian minbase (``ipydock image bootstrap``) plus a Python stack apt-installed in two
 build steps (~440 MB, made once into ``--cache``), loaded into dockerd and pushed by ``docker
-push``; then ``docker pull`` (after ``docker rmi``) against ``ipydock pull`` into an empty store.
-The registry runs in dockerd's network namespace and ipydock joins it.
+push``; then ``docker pull`` (after ``docker rmi``) against ``ipydock pull`` into an empty
+store (after deleting its previous one: each pull comes right after a deletion of the same size).
+The registry runs in dockerd's network namespace and ipydock joins it. CPU user/sys is printed
+beside the wall times (dockerd's included for docker's pull).
 
 Each side runs through its CLI in a new process (ipydock without its command server, so the
 start-up is paid as skopeo pays its own), alternating, median of ``--runs``. Prints the times and
@@ -26,7 +28,9 @@ Run as root: ``python bench/bench_registry.py``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -103,7 +107,7 @@ def main() -> None:
         finally:
             seed.stop()
         keys = ("ipush", "spush", "ipull", "spull", "itar")
-        times: dict[str, list[float]] = {k: [] for k in keys}
+        times: dict[str, list[tuple[float, float, float]]] = {k: [] for k in keys}
         for n in range(opts.runs):
             for who in ("i", "s", "t"):  # a registry of its own for each push: nothing to skip
                 reg = LocalRegistry(prefix="ipydock-bench-registry-").start()
@@ -112,23 +116,23 @@ def main() -> None:
                     fresh = os.path.join(work, f"pull-{who}-{n}")
                     if who == "i":
                         run(ipydock_cmd("tag", "bench/big:1", name, root=pulled))
-                        times["ipush"].append(run(ipydock_cmd("push", name, root=pulled)))
+                        times["ipush"].append(timed(ipydock_cmd("push", name, root=pulled)))
                         run(ipydock_cmd("rmi", name, root=pulled))
-                        times["ipull"].append(run(ipydock_cmd("pull", name, root=fresh)))
+                        times["ipull"].append(timed(ipydock_cmd("pull", name, root=fresh)))
                     elif who == "t":
                         run(ipydock_cmd("tag", "bench/big:1", name, root=store))
-                        times["itar"].append(run(ipydock_cmd("push", name, root=store)))
+                        times["itar"].append(timed(ipydock_cmd("push", name, root=store)))
                         run(ipydock_cmd("rmi", name, root=store))
                     else:
                         times["spush"].append(
-                            run(
+                            timed(
                                 skopeo_cmd(
                                     "--dest-tls-verify=false", f"oci:{oci}:b", f"docker://{name}"
                                 )
                             )
                         )
                         times["spull"].append(
-                            run(
+                            timed(
                                 skopeo_cmd(
                                     "--src-tls-verify=false", f"docker://{name}", f"oci:{fresh}:b"
                                 )
@@ -137,14 +141,14 @@ def main() -> None:
                     shutil.rmtree(fresh, ignore_errors=True)
                 finally:
                     reg.stop()
-        med = {k: statistics.median(v) for k, v in times.items()}
+        med = {k: [statistics.median(t[j] for t in v) for j in range(3)] for k, v in times.items()}
         print(f"one {opts.size_mb} MB layer, median of {opts.runs} runs (seconds)")
-        print(f"{'':6} {'ipydock':>8} {'skopeo':>8} {'ratio':>6}")
+        print(f"{'':6} {'ipydock':>8} {'skopeo':>8} {'ratio':>6}   CPU user/sys: ipydock, skopeo")
         for op in ("push", "pull"):
-            i, s = med["i" + op], med["s" + op]
-            print(f"{op:6} {i:8.2f} {s:8.2f} {i / s:6.2f}")
-        print(f"(push of the layer kept as a tar, gzipped while sent: {med['itar']:.2f} s, "
-              f"{med['itar'] / med['spush']:.2f}x skopeo's push)")  # fmt: skip
+            (i, iu, isy), (s, su, ssy) = med["i" + op], med["s" + op]
+            print(f"{op:6} {i:8.2f} {s:8.2f} {i / s:6.2f}   {iu:.2f}/{isy:.2f}, {su:.2f}/{ssy:.2f}")
+        print(f"(push of the layer kept as a tar, gzipped while sent: {med['itar'][0]:.2f} s, "
+              f"{med['itar'][0] / med['spush'][0]:.2f}x skopeo's push)")  # fmt: skip
         if not opts.no_docker:
             docker_pull_rows(work, opts.runs, opts.cache or os.path.join(work, "pystack"))
     finally:
@@ -180,7 +184,14 @@ def pystack_store(path: str) -> str:
 
 def docker_pull_rows(work: str, runs: int, cache: str) -> None:
     """``docker pull`` against ``ipydock pull`` of the Debian + Python stack image, which
-    docker itself pushed (``docker load`` of ``ipydock save``, then ``docker push``)."""
+    docker itself pushed (``docker load`` of ``ipydock save``, then ``docker push``).
+
+    Both sides meet the same conditions: right before each pull its own previous copy of the
+    image (~15k files) is deleted (``docker rmi``; the previous store), since on ext4 without
+    a journal the kernel skips recently deleted inodes when it allocates new ones, and a pull
+    after a big deletion pays for that in every file it creates. The order alternates. CPU
+    time is shown beside the wall time: ipydock's process, and the docker client plus dockerd
+    and its children (where docker pulls and unpacks)."""
     from ipydock.testing import Dockerd
 
     base = pystack_store(cache)
@@ -202,24 +213,67 @@ def docker_pull_rows(work: str, runs: int, cache: str) -> None:
             subprocess.run([*docker, "tag", "bench/pystack", name], check=True)
             subprocess.run([*docker, "push", name], check=True, capture_output=True)
             subprocess.run([*docker, "rmi", "-f", "bench/pystack"], capture_output=True)
-            times: dict[str, list[float]] = {"docker": [], "ipydock": []}
-            size = 0
+            # docker holds the image it loaded: ipydock gets a copy to delete as well
+            previous = os.path.join(work, "multi-pull-0")
+            run(inside + ipydock_cmd("pull", name, root=previous))
+            size = _image_size(previous, name)
+            times: dict[str, list[tuple[float, float, float]]] = {"docker": [], "ipydock": []}
             for n in range(runs):
-                subprocess.run([*docker, "rmi", "-f", name], capture_output=True)
-                times["docker"].append(run([*docker, "pull", "-q", name]))
-                fresh = os.path.join(work, f"multi-pull-{n}")
-                times["ipydock"].append(run(inside + ipydock_cmd("pull", name, root=fresh)))
-                if not size:
-                    size = _image_size(fresh, name)
-                shutil.rmtree(fresh, ignore_errors=True)
+                for who in ("docker", "ipydock") if n % 2 == 0 else ("ipydock", "docker"):
+                    if who == "docker":
+                        subprocess.run([*docker, "rmi", "-f", name], capture_output=True)
+                        times[who].append(timed([*docker, "pull", "-q", name], dockerd.proc.pid))
+                    else:
+                        shutil.rmtree(previous)
+                        previous = os.path.join(work, f"multi-pull-{n + 1}")
+                        times[who].append(timed(inside + ipydock_cmd("pull", name, root=previous)))
             subprocess.run([*docker, "rmi", "-f", name], capture_output=True)
         finally:
             reg.stop()
-    i, d = statistics.median(times["ipydock"]), statistics.median(times["docker"])
+    med = {k: [statistics.median(t[j] for t in v) for j in range(3)] for k, v in times.items()}
+    (i, iu, isy), (d, du, dsy) = med["ipydock"], med["docker"]
     print(f"\nDebian + Python stack ({size / 1e6:.0f} MB, 3 layers, pushed by docker), pull, "
-          f"median of {runs} runs (seconds)")  # fmt: skip
-    print(f"{'':6} {'ipydock':>8} {'docker':>8} {'ratio':>6}")
-    print(f"{'pull':6} {i:8.2f} {d:8.2f} {i / d:6.2f}")
+          f"median of {runs} runs (seconds; each pull right after deleting its own previous "
+          "copy)")  # fmt: skip
+    print(f"{'':6} {'ipydock':>8} {'docker':>8} {'ratio':>6}   CPU user/sys: ipydock, docker")
+    print(f"{'pull':6} {i:8.2f} {d:8.2f} {i / d:6.2f}   {iu:.2f}/{isy:.2f}, {du:.2f}/{dsy:.2f}")
+
+
+def timed(cmd: list[str], daemon: int = 0) -> tuple[float, float, float]:
+    """(wall, user CPU, system CPU) of a command run as :func:`run` runs it; the CPU is the
+    command's and its children's, plus, with ``daemon``, that process's and its children's
+    (dockerd: docker's pull happens there)."""
+    before, usage = _tree_cpu(daemon), resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = run(cmd)
+    after, usage2 = _tree_cpu(daemon), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (
+        wall,
+        usage2.ru_utime - usage.ru_utime + after[0] - before[0],
+        usage2.ru_stime - usage.ru_stime + after[1] - before[1],
+    )
+
+
+def _tree_cpu(pid: int) -> tuple[float, float]:
+    """(user, system) seconds of ``pid`` and its direct children (each with its own reaped
+    children), from /proc; (0, 0) for pid 0."""
+    if not pid:
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                pids += [int(c) for c in f.read().split()]
+    user = system = 0.0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        user += (int(fields[11]) + int(fields[13])) / tick
+        system += (int(fields[12]) + int(fields[14])) / tick
+    return user, system
 
 
 def _image_size(root: str, name: str) -> int:

@@ -23,11 +23,14 @@ def _sha(data: bytes) -> str:
 
 
 class HostileRegistry:
-    def __init__(self, layer_tar: bytes) -> None:
-        self.layer = gzip.compress(layer_tar, mtime=0)
+    def __init__(self, layer_tar: bytes, *, diff_id: str = "", blob: bytes = b"") -> None:
+        """Serves one image of one layer: ``layer_tar`` gzipped, or ``blob`` as the layer (a
+        blob that is not what its diff ID says); the config names ``diff_id`` (else the
+        tar's: the truth)."""
+        self.layer = blob or gzip.compress(layer_tar, mtime=0)
         self.config = json.dumps({
             "architecture": "amd64", "os": "linux", "config": {},
-            "rootfs": {"type": "layers", "diff_ids": [_sha(layer_tar)]},
+            "rootfs": {"type": "layers", "diff_ids": [diff_id or _sha(layer_tar)]},
         }).encode()  # fmt: skip
         self.manifest = json.dumps({
             "schemaVersion": 2,

@@ -10,7 +10,7 @@ import pytest
 
 from ipydock.backends import BundledBackend
 from ipydock.engine.store.check import check
-from ipydock.errors import ManifestUnknown, RegistryError
+from ipydock.errors import ArchiveError, DigestMismatch, ManifestUnknown, RegistryError
 from ipydock.testing import layer_tar
 from tests.registry.hostile import HostileRegistry
 
@@ -89,6 +89,50 @@ def test_unknown_or_huge_manifests_are_refused(backend, fresh: HostileRegistry) 
     with pytest.raises(ManifestUnknown):
         backend.pull(f"{fresh.host}/ipdr/img:2")
     _clean(backend)
+
+
+@pytest.mark.parametrize("lie", ["diff ID", "corrupt gzip", "truncated gzip"])
+def test_a_layer_that_is_not_what_its_config_says_is_refused(backend, lie: str) -> None:
+    """The blob's digest matches the manifest, but what it decompresses to does not match the
+    config's diff ID, or it does not decompress: the unpack (which reads the blob as it
+    downloads, a thread ahead of the files it writes) fails with that, nothing is kept."""
+    import gzip
+
+    tar = layer_tar({"data": os.urandom(2 << 20), "etc/x": b"x\n"})
+    packed = gzip.compress(tar, mtime=0)
+    if lie == "diff ID":
+        server = HostileRegistry(tar, diff_id="sha256:" + "0" * 64)
+        error, match = DigestMismatch, r"layer \w+ \(diff ID\) digest mismatch"
+    elif lie == "corrupt gzip":
+        middle = len(packed) // 2
+        server = HostileRegistry(tar, blob=packed[:middle] + b"\xff" * 64 + packed[middle + 64 :])
+        error, match = ArchiveError, "corrupt compressed data"
+    else:
+        server = HostileRegistry(tar, blob=packed[: len(packed) // 2])
+        error, match = ArchiveError, "compressed data ends early"
+    try:
+        with pytest.raises(error, match=match):
+            backend.pull(f"{server.host}/ipdr/img:1")
+    finally:
+        server.stop()
+    _clean(backend)
+
+
+def test_a_layer_that_compresses_a_thousandfold_is_unpacked_whole(backend, store) -> None:
+    """1 MB of gzip that is 48 MB of files (the read-ahead's pieces are many times the chunks
+    they came from; what waits is bounded in bytes): every byte lands, the blob is kept."""
+    data = {"zeros": b"\0" * (40 << 20), "text": b"the same line, again and again\n" * 262144}
+    server = HostileRegistry(layer_tar(data))
+    try:
+        image = backend.pull(f"{server.host}/ipdr/img:1").id
+    finally:
+        server.stop()
+    (layer,) = store.layer_chain(store.index().images[image])
+    snapshot = store.layers.snapshot(layer.chain_id)
+    for name, content in data.items():
+        with open(os.path.join(snapshot, name), "rb") as f:
+            assert f.read() == content
+    assert store.blobs.size(layer.blob) < 1 << 20
 
 
 def test_sigkill_during_a_pull_leaves_a_consistent_store_and_the_next_pull_finishes(

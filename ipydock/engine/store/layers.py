@@ -136,16 +136,21 @@ class LayerStore:
         self._cache[chain] = rec
         return rec
 
-    def adopt(self, tmp: str, parent: str, diff_id: str, size: int) -> LayerRecord:
+    def adopt(
+        self, tmp: str, parent: str, diff_id: str, size: int,
+        *, blob: str = "", media_type: str = "",
+    ) -> LayerRecord:  # fmt: skip
         """Take a temp dir holding ``diff/`` (a snapshot made elsewhere) as the layer.
 
         Used when the tar was generated from the snapshot (import, commit), so unpacking it
-        again would only repeat work. ``tmp`` must be under ``ROOT/tmp``.
+        again would only repeat work, and by a pull that unpacks layers side by side (a
+        layered driver's snapshot does not need its parent's). ``tmp`` must be under
+        ``ROOT/tmp``; ``blob``/``media_type`` as :meth:`create`'s.
         """
         chain = chain_id(parent, diff_id)
         if self.has(chain):
             return self.get(chain)
-        rec = LayerRecord(chain, diff_id, parent, size, self.driver.name)
+        rec = LayerRecord(chain, diff_id, parent, size, self.driver.name, blob, media_type)
         os.makedirs(self.dir, exist_ok=True)
         with disk_errors(self.dir):
             atomic_write_json(os.path.join(tmp, "layer.json"), _record(rec), self.tmp_dir)

@@ -375,10 +375,15 @@ def _probe(tmp: str, rootless: bool) -> bool:
     # The mount lives only in a throwaway mount namespace (unshare --mount): if this process
     # is killed mid-probe, the kernel drops it with the namespace and no mount leaks onto the
     # host. Relative paths (run in tmp): no escaping of ',' or ':' in probe_dir needed.
+    # ``volatile`` (Linux 5.10+; the plain mount where it is refused): unmounting an overlay
+    # otherwise syncs the whole filesystem under it, 0.1-1 s after a download left dirty pages
+    # (a first pull into a new store probes while its layers are being written).
+    mount = "mount -t overlay overlay -o lowerdir=lower2:lower1,upperdir=upper,workdir=work" + (
+        ",userxattr" if rootless else ""
+    )
     script = (
-        "mount -t overlay overlay -o lowerdir=lower2:lower1,upperdir=upper,workdir=work"
-        + (",userxattr" if rootless else "")
-        + " merged && test -e merged/kept && ! test -e merged/gone && ! test -L merged/gone"
+        f"{{ {mount},volatile merged 2>/dev/null || {mount} merged; }}"
+        " && test -e merged/kept && ! test -e merged/gone && ! test -L merged/gone"
         ' && test "$(ls -A merged/dir)" = new'
     )
     user = ["--user", "--map-root-user"] if rootless else []
