@@ -19,9 +19,11 @@ store (after deleting its previous one: each pull comes right after a deletion o
 The registry runs in dockerd's network namespace and ipydock joins it. CPU user/sys is printed
 beside the wall times (dockerd's included for docker's pull).
 
-Each side runs through its CLI in a new process (ipydock without its command server, so the
-start-up is paid as skopeo pays its own), alternating, median of ``--runs``. Prints the times and
-the ratios (targets: <= 1 against skopeo, <= 0.5 against docker's pull).
+Each side runs through its CLI in a new process, alternating, median of ``--runs``: ipydock
+as users run it (the venv's ``ipydock`` command, through its warm command server, as docker's
+client goes through dockerd) and, for scale, without its server (a new Python each time:
+~0.2 s of start-up and imports before any work). Prints the times and the ratios (targets:
+<= 1 against skopeo, <= 0.5 against docker's pull).
 Run as root: ``python bench/bench_registry.py``.
 """
 
@@ -39,7 +41,7 @@ import tarfile
 import tempfile
 import time
 
-from ipydock.testing import LocalRegistry
+from ipydock.testing import CommandServer, LocalRegistry
 
 MB = 1 << 20
 
@@ -62,15 +64,27 @@ def ipydock_cmd(*args: str, root: str) -> list[str]:
     return [sys.executable, "-m", "ipydock", "--root", root, *args]
 
 
+def served_cmd(*args: str, root: str) -> list[str]:
+    """The ``ipydock`` command as users run it (the venv's: native after setup) through its
+    warm command server (see :func:`main`)."""
+    script = os.path.join(os.path.dirname(sys.executable), "ipydock")
+    return [script if os.path.exists(script) else sys.executable, "--root", root, *args]
+
+
 def skopeo_cmd(*args: str) -> list[str]:
     return ["skopeo", "copy", "-q", *args]
 
 
-def run(cmd: list[str]) -> float:
-    """Run a command (ipydock without its command server); its wall time in seconds."""
-    env = {**os.environ, "IPYDOCK_SERVER": "0"}
+#: The environment of the commands :func:`run` runs: no command server unless :func:`main`
+#: points a served command at its own.
+ENV = {**os.environ, "IPYDOCK_SERVER": "0"}
+
+
+def run(cmd: list[str], env: dict[str, str] | None = None) -> float:
+    """Run a command (ipydock without its command server unless ``env`` names one); its wall
+    time in seconds."""
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env, capture_output=True)
+    subprocess.run(cmd, check=True, env=env or ENV, capture_output=True)
     return time.perf_counter() - start
 
 
@@ -106,47 +120,63 @@ def main() -> None:
             run(ipydock_cmd("tag", name, "bench/big:1", root=pulled))
         finally:
             seed.stop()
-        keys = ("ipush", "spush", "ipull", "spull", "itar")
+        keys = ("ipush", "spush", "ipull", "spull", "itar", "cpush", "cpull")
         times: dict[str, list[tuple[float, float, float]]] = {k: [] for k in keys}
-        for n in range(opts.runs):
-            for who in ("i", "s", "t"):  # a registry of its own for each push: nothing to skip
-                reg = LocalRegistry(prefix="ipydock-bench-registry-").start()
-                try:
-                    name = f"{reg.host}/bench/big:1"
-                    fresh = os.path.join(work, f"pull-{who}-{n}")
-                    if who == "i":
-                        run(ipydock_cmd("tag", "bench/big:1", name, root=pulled))
-                        times["ipush"].append(timed(ipydock_cmd("push", name, root=pulled)))
-                        run(ipydock_cmd("rmi", name, root=pulled))
-                        times["ipull"].append(timed(ipydock_cmd("pull", name, root=fresh)))
-                    elif who == "t":
-                        run(ipydock_cmd("tag", "bench/big:1", name, root=store))
-                        times["itar"].append(timed(ipydock_cmd("push", name, root=store)))
-                        run(ipydock_cmd("rmi", name, root=store))
-                    else:
-                        times["spush"].append(
-                            timed(
-                                skopeo_cmd(
-                                    "--dest-tls-verify=false", f"oci:{oci}:b", f"docker://{name}"
+        with CommandServer() as server:  # "c": the ipydock command through its server
+            served = {"env": server.env, "daemon": server.proc.pid if server.proc else 0}
+            for n in range(opts.runs):
+                for who in ("i", "s", "t", "c"):  # a registry of its own for each push
+                    reg = LocalRegistry(prefix="ipydock-bench-registry-").start()
+                    try:
+                        name = f"{reg.host}/bench/big:1"
+                        fresh = os.path.join(work, f"pull-{who}-{n}")
+                        if who == "i":
+                            run(ipydock_cmd("tag", "bench/big:1", name, root=pulled))
+                            times["ipush"].append(timed(ipydock_cmd("push", name, root=pulled)))
+                            run(ipydock_cmd("rmi", name, root=pulled))
+                            times["ipull"].append(timed(ipydock_cmd("pull", name, root=fresh)))
+                        elif who == "c":
+                            run(served_cmd("tag", "bench/big:1", name, root=pulled), server.env)
+                            times["cpush"].append(timed(served_cmd("push", name, root=pulled),
+                                                        **served))  # fmt: skip
+                            run(served_cmd("rmi", name, root=pulled), server.env)
+                            times["cpull"].append(timed(served_cmd("pull", name, root=fresh),
+                                                        **served))  # fmt: skip
+                        elif who == "t":
+                            run(ipydock_cmd("tag", "bench/big:1", name, root=store))
+                            times["itar"].append(timed(ipydock_cmd("push", name, root=store)))
+                            run(ipydock_cmd("rmi", name, root=store))
+                        else:
+                            times["spush"].append(
+                                timed(
+                                    skopeo_cmd(
+                                        "--dest-tls-verify=false",
+                                        f"oci:{oci}:b",
+                                        f"docker://{name}",
+                                    )
                                 )
                             )
-                        )
-                        times["spull"].append(
-                            timed(
-                                skopeo_cmd(
-                                    "--src-tls-verify=false", f"docker://{name}", f"oci:{fresh}:b"
+                            times["spull"].append(
+                                timed(
+                                    skopeo_cmd(
+                                        "--src-tls-verify=false",
+                                        f"docker://{name}",
+                                        f"oci:{fresh}:b",
+                                    )
                                 )
                             )
-                        )
-                    shutil.rmtree(fresh, ignore_errors=True)
-                finally:
-                    reg.stop()
+                        shutil.rmtree(fresh, ignore_errors=True)
+                    finally:
+                        reg.stop()
         med = {k: [statistics.median(t[j] for t in v) for j in range(3)] for k, v in times.items()}
         print(f"one {opts.size_mb} MB layer, median of {opts.runs} runs (seconds)")
-        print(f"{'':6} {'ipydock':>8} {'skopeo':>8} {'ratio':>6}   CPU user/sys: ipydock, skopeo")
+        print(f"{'':30} {'ipydock':>8} {'skopeo':>8} {'ratio':>6}   CPU user/sys: ipydock, "
+              "skopeo")  # fmt: skip
         for op in ("push", "pull"):
-            (i, iu, isy), (s, su, ssy) = med["i" + op], med["s" + op]
-            print(f"{op:6} {i:8.2f} {s:8.2f} {i / s:6.2f}   {iu:.2f}/{isy:.2f}, {su:.2f}/{ssy:.2f}")
+            for label, who in (("the ipydock command", "c"), ("no server (a new Python)", "i")):
+                (i, iu, isy), (s, su, ssy) = med[who + op], med["s" + op]
+                print(f"{op + ', ' + label:30} {i:8.2f} {s:8.2f} {i / s:6.2f}   "
+                      f"{iu:.2f}/{isy:.2f}, {su:.2f}/{ssy:.2f}")  # fmt: skip
         print(f"(push of the layer kept as a tar, gzipped while sent: {med['itar'][0]:.2f} s, "
               f"{med['itar'][0] / med['spush'][0]:.2f}x skopeo's push)")  # fmt: skip
         if not opts.no_docker:
@@ -239,12 +269,14 @@ def docker_pull_rows(work: str, runs: int, cache: str) -> None:
     print(f"{'pull':6} {i:8.2f} {d:8.2f} {i / d:6.2f}   {iu:.2f}/{isy:.2f}, {du:.2f}/{dsy:.2f}")
 
 
-def timed(cmd: list[str], daemon: int = 0) -> tuple[float, float, float]:
+def timed(
+    cmd: list[str], daemon: int = 0, env: dict[str, str] | None = None
+) -> tuple[float, float, float]:
     """(wall, user CPU, system CPU) of a command run as :func:`run` runs it; the CPU is the
     command's and its children's, plus, with ``daemon``, that process's and its children's
-    (dockerd: docker's pull happens there)."""
+    (dockerd: docker's pull happens there; the command server: its worker)."""
     before, usage = _tree_cpu(daemon), resource.getrusage(resource.RUSAGE_CHILDREN)
-    wall = run(cmd)
+    wall = run(cmd, env)
     after, usage2 = _tree_cpu(daemon), resource.getrusage(resource.RUSAGE_CHILDREN)
     return (
         wall,
