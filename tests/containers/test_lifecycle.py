@@ -188,7 +188,7 @@ def test_exec_top_and_wait(engine) -> None:
         assert f.read() == "box\nbar\n"
     assert code == 5
     with open(os.devnull, "w") as null:
-        assert engine.exec(cid, ["nosuch"], stderr=null) == 127
+        assert engine.exec(cid, ["nosuch"], stderr=null) == 126  # docker's exec: 126
     titles, rows = engine.top(cid)
     assert titles[1] == "PID" and any(row[3] == "sleep 1000" for row in rows)
     engine.kill_container(cid, "TERM")  # sleep as pid 1 ignores TERM: nothing happens

@@ -46,7 +46,8 @@ def exec_in(
     stdin: IO[Any] | int | None = None, stdout: IO[Any] | int | None = None,
     stderr: IO[Any] | int | None = None,
 ) -> int:  # fmt: skip
-    """Run ``command`` in the running container ``ref``; its exit code (126/127 as docker)."""
+    """Run ``command`` in the running container ``ref``; its exit code (126 if it could not
+    start, a missing command too, as docker's exec)."""
     rec, pid, plan = _exec_plan(store, ref, command, env, workdir, user)
     if os.path.exists(rec.path(PROOT_MARKER)):  # another PRoot process on the container's root
         from ipydock.engine.runtime import proot

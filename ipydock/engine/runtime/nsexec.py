@@ -64,7 +64,8 @@ def _child(plan: Plan, cgroup_fds: list[int], console_fd: int) -> None:
         default_signals()
         os.execve(path, list(plan.args), dict(e.split("=", 1) for e in plan.env))
     except StepError as exc:
-        code = exc.exit_code
+        # docker's exec exits 126 for any command it could not start, a missing one too
+        # (127 is for a run's pid 1)
         os.write(2, f"OCI runtime exec failed: {exc.detail}: unknown\n".encode())
     except BaseException as exc:  # noqa: BLE001 - never return into the parent's code
         os.write(2, f"exec failed: {exc}\n".encode())
