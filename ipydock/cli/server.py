@@ -472,14 +472,32 @@ _REHEARSED = (["image", "ls"], ["container", "ls", "-a"], ["image", "history", "
 
 
 def _warm_up() -> None:
-    """Touch, while waiting, what commands touch first (the parser, its subparsers), so that
-    the copies of the pages a fresh fork writes to are made before a command comes."""
+    """Touch, while waiting, what commands touch first (the parser, its subparsers, a
+    container's record as ``ls`` reads and shows it), so that the copies of the pages a fresh
+    fork writes to are made before a command comes (``ls -a`` of 100 containers: 10.5 ms in a
+    fresh fork, 7.8 ms in a warm one). Nothing on disk is read or written."""
     from ipydock import cli
 
     if cli.prebuilt is not None:
         for argv in _REHEARSED:
             with contextlib.suppress(BaseException):
                 cli.prebuilt.parse_args(argv)
+    with contextlib.suppress(Exception):
+        import json
+
+        from ipydock.display.text import human_ago, table
+        from ipydock.engine.containers import views
+        from ipydock.engine.containers.config import RunOptions, container_config
+        from ipydock.engine.containers.records import Record
+        from ipydock.engine.containers.state import State
+
+        config = container_config("0" * 64, "rehearsal", "sha256:" + "0" * 64, "rehearsal",
+                                  {"config": {"Cmd": ["true"]}}, RunOptions("rehearsal"),
+                                  "1970-01-01T00:00:00Z")  # fmt: skip
+        record = Record("0" * 64, "/nonexistent", json.loads(json.dumps(config)))
+        state = State.from_dict(json.loads(json.dumps(State().to_dict())))
+        row = views.info(record, state)
+        table(["ID", "CREATED", "STATUS"], [[row.id[:12], human_ago(row.created), row.status_text]])
 
 
 #: Commands that start a container: their worker gets a spare supervisor.
