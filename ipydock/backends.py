@@ -12,7 +12,13 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO
 from ipydock import models
 from ipydock.api import Backend
 from ipydock.engine.store import Store, images
-from ipydock.errors import ContainerNotFound, ContainerNotRunning, NotSupported, UsageError
+from ipydock.errors import (
+    CgroupError,
+    ContainerNotFound,
+    ContainerNotRunning,
+    NotSupported,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from ipydock.engine.containers.terminal import TerminalSession
@@ -249,6 +255,7 @@ class BundledBackend:
             problems, repaired = self._bridges().check(repair=repair)
             report.problems.extend(problems)
             report.repaired.extend(repaired)
+            _check_cgroups(report, repair)
         return report
 
     # -- containers (ipydock.engine.containers) -------------------------------------------------
@@ -647,6 +654,23 @@ class _Following:
 
     def close(self) -> None:
         self._attached.close()
+
+
+def _check_cgroups(report: CheckReport, repair: bool) -> None:
+    """Containers' cgroups left empty (a supervisor killed before it removed its ``--rm``
+    container's): garbage."""
+    from ipydock.engine.containers.supervisor import cgroup_parent
+    from ipydock.engine.runtime import cgroups
+
+    for cgroup in cgroups.leftovers(cgroup_parent()):
+        label = f"leftover cgroup {cgroup_parent()}/{cgroup.name[:12]}"
+        report.garbage.append(label)
+        if repair:
+            try:
+                cgroup.remove()
+            except CgroupError:  # filled meanwhile, or not ours to remove: left as it is
+                continue
+            report.repaired.append(f"removed {label}")
 
 
 def _no_ports(opts: RunOptions) -> None:

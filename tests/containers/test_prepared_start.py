@@ -126,3 +126,30 @@ def test_spare_cgroups_of_killed_spares_are_swept(engine, monkeypatch) -> None:
         stale.remove()
         alive.remove()
         cgroups.remove_parent(parent)
+
+
+def test_system_check_collects_a_containers_cgroup_left_empty(engine) -> None:
+    """A supervisor killed after its --rm container ended but before it removed the cgroup
+    (it does that after the starter has the exit code) leaves an empty cgroup: garbage that
+    ``system check --repair`` removes; an empty one just made, or one with a process, stays."""
+    parent = os.environ["IPYDOCK_CGROUP_PARENT"]
+    mounts = sorted(set(cgroups.v1_mounts().values()))
+    made = {}
+    for name, age in (("a" * 64, 3600), ("b" * 64, 0)):
+        made[name] = [os.path.join(m, parent, name) for m in mounts]
+        for path in made[name]:
+            os.makedirs(path)
+            os.utime(path, (0, os.stat(path).st_mtime - age))
+    busy = engine.run(RunOptions("busybox", ("sleep", "60"), network="none"), detach=True).id
+    try:
+        report = engine.check()
+        leftover = f"leftover cgroup {parent}/{'a' * 12}"
+        assert [g for g in report.garbage if "cgroup" in g] == [leftover]
+        engine.check(repair=True)
+        assert not any(os.path.exists(p) for p in made["a" * 64])
+        assert all(os.path.isdir(p) for p in made["b" * 64])  # too young to tell
+        assert engine.inspect_container(busy).state["Status"] == "running"
+    finally:
+        engine.remove_container(busy, force=True)
+        for path in made["b" * 64]:
+            os.rmdir(path)

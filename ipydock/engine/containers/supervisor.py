@@ -129,6 +129,9 @@ class Supervisor:
         self.starter, self.console_size = _starter(self.tty)
         self.doomed_links: list[str] = []  # veths of a --rm container, deleted in finish()
         self.mounts_fd = -1  # pid 1's mount namespace, held (_hold_mounts)
+        # a --rm container's cgroup: removing one waits for the kernel (~3 ms for four
+        # hierarchies here), so it goes in finish() after the starter has the exit code
+        self.doomed_cgroup: cgroups.Cgroup | None = None
 
     # -- state -------------------------------------------------------------------------------
 
@@ -222,7 +225,9 @@ class Supervisor:
         try:
             return self._spawn_and_follow(spec, cgroup)
         finally:
-            if cgroup is not None:
+            if cgroup is not None and self._removed_after_run():
+                self.doomed_cgroup = cgroup  # removed in finish(), off the starter's clock
+            elif cgroup is not None:
                 cgroup.remove()
 
     def _cgroup(self, name: str, resources: Resources) -> cgroups.Cgroup | None:
@@ -576,8 +581,16 @@ class Supervisor:
             os.close(self.notify_fd)
             self.notify_fd = -1
         self._let_mounts_go()
+        if self.doomed_cgroup is not None:  # if we die first: `system check --repair`
+            self.doomed_cgroup.remove()
         network.delete_links(self.doomed_links)
         remove_tree(doomed)
+
+    def _removed_after_run(self) -> bool:
+        """A ``--rm`` container without a restart policy: its run is its last."""
+        host = self.rec.config["HostConfig"]
+        policy = (host.get("RestartPolicy") or {}).get("Name")
+        return bool(host.get("AutoRemove")) and policy in (None, "", "no")
 
     def _hold_mounts(self, pid: int) -> None:
         """Keep pid 1's mount namespace alive past its exit: the last process of a namespace

@@ -21,6 +21,7 @@ import errno
 import os
 import select
 import signal
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -202,6 +203,33 @@ def remove_parent(parent: str) -> None:
     for root in roots:
         with contextlib.suppress(FileNotFoundError, OSError):
             os.rmdir(os.path.join(root, parent))
+
+
+def leftovers(parent: str, *, min_age: float = 10.0) -> list[Cgroup]:
+    """Containers' cgroups under ``parent`` (named by a 64-hex container ID) with no process
+    left in them, made more than ``min_age`` seconds ago (a start fills its cgroup at once):
+    what a supervisor killed after its ``--rm`` container ended but before it removed the
+    cgroup left behind. Container IDs are unique across stores, so any store may collect them."""
+    placed: dict[str, list[tuple[str, str]]] = {}
+    roots = {"unified": CGROUP_ROOT} if detect() == "v2" else v1_mounts()
+    for controller, root in sorted(roots.items()):
+        top = os.path.join(root, parent)
+        with contextlib.suppress(OSError):
+            for name in os.listdir(top):
+                if len(name) == 64 and all(c in "0123456789abcdef" for c in name):
+                    placed.setdefault(name, []).append((controller, os.path.join(top, name)))
+    found = []
+    now = time.time()
+    version: Literal["v1", "v2"] = "v2" if "unified" in roots else "v1"
+    for name, dirs in sorted(placed.items()):
+        cgroup = Cgroup(name, version, tuple(dirs))
+        try:
+            old = all(now - os.stat(d).st_mtime > min_age for d in cgroup.dirs)
+        except FileNotFoundError:
+            continue
+        if old and not cgroup.pids():
+            found.append(cgroup)
+    return found
 
 
 def _create_v1(name: str, controllers: tuple[str, ...] = _V1_CONTROLLERS) -> Cgroup:
