@@ -5,7 +5,13 @@ containers (``run --rm busybox true``: record, supervisor, cgroup, logs, removal
 Python process through the backend and from the CLI, against ``docker run --rm`` on a private
 dockerd (``ipydock.testing.Dockerd``, busybox loaded with ``docker import``).
 
-Run as root: ``python bench/bench_run.py [-n 50] [--rounds 5]``. Both sides use the same
+Each run starts after ``--gap`` ms of idle (default 50): a run's latency as one command or one
+notebook cell sees it. Work a run leaves for after its result (ipydock deletes a ``--rm``
+container's files, cgroup and mounts after the caller has the exit code; crun and docker do
+theirs before they return) would otherwise fall on the next run: ``--gap 0`` measures back to
+back, which is throughput rather than latency.
+
+Run as root: ``python bench/bench_run.py [-n 50] [--rounds 5] [--gap 50]``. Both sides use the same
 busybox root and network "none" (a new, empty network namespace) unless a row names another;
 ipydock is timed from a warm Python process, as a notebook calls it, crun by ``subprocess.run``
 from a warm Python process. The speed of a shared machine drifts by tens of percent over a
@@ -99,7 +105,10 @@ Sample = Callable[[int], None]
 
 
 class Rows:
-    """Named ways to run ``true`` once; :meth:`round` times each ``k`` times, in turn."""
+    """Named ways to run ``true`` once; :meth:`round` times each ``k`` times, in turn, each
+    after ``gap`` seconds of idle."""
+
+    gap = 0.0
 
     def __init__(self) -> None:
         self.runs: dict[str, Sample] = {}
@@ -115,6 +124,7 @@ class Rows:
         for name, once in self.runs.items():
             for _ in range(k):
                 self.counter += 1
+                time.sleep(self.gap)
                 start = time.perf_counter()
                 once(self.counter)
                 self.samples[name].append(time.perf_counter() - start)
@@ -167,10 +177,10 @@ class CrunWorker:
 
     NAMES = ("crun run, no cgroup", "crun run, cgroup", "crun run, no cgroup, docker's seccomp")
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, gap: float) -> None:
         script = (
             "umount /sys/fs/cgroup/unified 2>/dev/null; "
-            f'exec "{sys.executable}" "{__file__}" --crun-worker --work "{work}"'
+            f'exec "{sys.executable}" "{__file__}" --crun-worker --work "{work}" --gap {gap}'
         )
         self.proc = subprocess.Popen(
             ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
@@ -189,7 +199,7 @@ class CrunWorker:
         self.proc.wait()
 
 
-def crun_worker(work: Path) -> None:
+def crun_worker(work: Path, gap: float) -> None:
     plain = str(make_bundle(work / "bundle", work / "lower"))
     filtered = str(make_bundle(work / "bundle-seccomp", work / "lower", docker_seccomp()))
     count = 0
@@ -198,6 +208,7 @@ def crun_worker(work: Path) -> None:
         nonlocal count
         count += 1
         name = f"ipydock-bench-{os.getpid()}-{count}"
+        time.sleep(gap)
         start = time.perf_counter()
         subprocess.run(["crun", *flags, "run", "--bundle", bundle, name], check=True)
         return [time.perf_counter() - start]
@@ -262,9 +273,11 @@ def main() -> None:
     parser.add_argument("--crun-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--no-docker", action="store_true", help="skip the docker rows")
+    parser.add_argument("--gap", type=float, default=50,
+                        help="idle ms before each run (default 50; 0: back to back)")  # fmt: skip
     args = parser.parse_args()
     if args.crun_worker:
-        crun_worker(args.work)
+        crun_worker(args.work, args.gap / 1000)
         return
     from ipydock.backends import BundledBackend
     from ipydock.engine.store import Store
@@ -276,10 +289,11 @@ def main() -> None:
         make_rootfs(work / "lower")
         tgz = busybox_tarball(str(work / "busybox.tar.gz"))
         rows = Rows()
+        Rows.gap = args.gap / 1000
         runtime = stack.enter_context(Runtime(cgroup_parent="ipydock-bench"))
         stack.callback(cgroups.remove_parent, "ipydock-bench")
         runtime_rows(rows, runtime, work)
-        crun = CrunWorker(work) if shutil.which("crun") else None
+        crun = CrunWorker(work, args.gap / 1000) if shutil.which("crun") else None
         if crun is not None:
             stack.callback(crun.close)
         root = work / "store"
@@ -315,9 +329,14 @@ def main() -> None:
     print_container_table(ours, docker, crun_ms, n)
 
 
+def _after_gap() -> str:
+    return f", each after {Rows.gap * 1000:g} ms idle" if Rows.gap else ", back to back"
+
+
 def print_container_table(ours: dict[str, float], docker: dict[str, float],
                           crun: dict[str, float], n: int) -> None:  # fmt: skip
-    print(f"\nmedian of {n} runs of `run --rm busybox true`, network none unless named")
+    print(f"\nmedian of {n} runs of `run --rm busybox true`{_after_gap()}, network none unless "
+          "named")  # fmt: skip
     crun_ref = crun.get("crun run, cgroup")
     print(f"{'what':<52}{'ms':>8}{'vs docker':>11}{'vs crun':>9}")
     for name, ms in {**docker, **ours}.items():
@@ -331,7 +350,7 @@ def print_container_table(ours: dict[str, float], docker: dict[str, float],
 
 
 def print_table(ours: dict[str, float], theirs: dict[str, float], n: int) -> None:
-    print(f"median of {n} runs of `true`, network none, on {os.uname().release}")
+    print(f"median of {n} runs of `true`{_after_gap()}, network none, on {os.uname().release}")
     print(f"{'what':<52}{'ms':>8}{'vs crun':>10}")
     for name, ms in {**theirs, **ours}.items():
         # with seccomp against crun with docker's seccomp (crun spec's default has none)
