@@ -6,7 +6,9 @@ bridge and its iptables rules (isolation, NAT), as ipydock's networks have their
 ``--docker-no-iptables`` starts it with ``--iptables=false --bridge=none`` instead (docker's
 create + rm then adds no rule at all; its "user-defined" row stands for both bridge rows).
 
-Run as root: ``python bench/bench_network.py [-n 30] [--rounds 3]``. Rows are measured in
+Run as root: ``python bench/bench_network.py [-n 30] [--rounds 3] [--gap 50]``. Each run starts
+after ``--gap`` ms of idle (default 50; see bench_run.py: latency, not back-to-back throughput,
+``--gap 0`` for that); rows are measured in
 interleaved rounds (every row n/rounds times per round) and each figure is the median of all
 its runs, so every row sees the same machine. ipydock's links are named ``ipdnb…`` and its
 default bridge ``ipdnb0`` (removed at the end), so a running ipydock is not disturbed.
@@ -43,6 +45,8 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=30, help="runs per row (default 30)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--no-docker", action="store_true", help="skip the docker rows")
+    parser.add_argument("--gap", type=float, default=50,
+                        help="idle ms before each run (default 50; 0: back to back)")  # fmt: skip
     parser.add_argument("--docker-no-iptables", action="store_true",
                         help="docker without its rules and default bridge")  # fmt: skip
     args = parser.parse_args()
@@ -97,10 +101,13 @@ def main() -> None:
         for r in range(args.rounds):
             for name, sample in rows.items():
                 for i in range(k):
+                    time.sleep(args.gap / 1000)
                     start = time.perf_counter()
                     sample(r * k + i)
                     times.setdefault(name, []).append(time.perf_counter() - start)
     medians = {name: statistics.median(ts) * 1000 for name, ts in times.items()}
+    idle = f"each after {args.gap:g} ms idle" if args.gap else "back to back"
+    print(f"median of {k * args.rounds} runs, {idle}")
     print(f"{'what':<44}{'ms':>9}{'vs docker':>11}")
     for name, ms in medians.items():
         ref = {"none": "docker run --rm --network none",
