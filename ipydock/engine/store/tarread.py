@@ -21,6 +21,7 @@ block or the end of the stream between members ends the archive, an empty stream
 from __future__ import annotations
 
 import errno
+import os
 import tarfile
 from typing import BinaryIO
 from zlib import adler32
@@ -94,6 +95,26 @@ class _ForwardReader:
         data = b"".join(parts)
         self._pos += len(data)
         return data
+
+    def copy_to(self, fd: int, size: int) -> int:
+        """Write the next ``size`` bytes to ``fd`` without copying them on the way (a file's
+        data); returns how many there were (fewer at EOF)."""
+        done = 0
+        while done < size:
+            at, left = self._at, len(self._buf) - self._at
+            if not left:
+                self._buf, self._at = self._stream.read(min(max(size - done, _FILL), CHUNK)), 0
+                if not self._buf:
+                    break
+                continue
+            n = min(left, size - done)
+            view = memoryview(self._buf)[at : at + n]
+            while view:
+                view = view[os.write(fd, view) :]
+            self._at = at + n
+            self._pos += n
+            done += n
+        return done
 
     def unread(self, data: bytes) -> None:
         """Put back ``data``, the bytes last read: the next read starts with them again."""

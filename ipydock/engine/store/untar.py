@@ -232,17 +232,9 @@ class _Applier:
             os.close(fd)
 
     def copy_data(self, m: tarfile.TarInfo, tar: TarMembers, fd: int) -> None:
-        r = tar.fileobj
-        r.seek(m.offset_data)
-        left = m.size
-        while left:
-            chunk = r.read(min(CHUNK, left))
-            if not chunk:
-                raise ArchiveError(self.source, f"unexpected end of data in {m.name!r}")
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(fd, view) :]
-            left -= len(chunk)
+        tar.fileobj.seek(m.offset_data)
+        if tar.fileobj.copy_to(fd, m.size) != m.size:
+            raise ArchiveError(self.source, f"unexpected end of data in {m.name!r}")
 
     def symlink(self, m: tarfile.TarInfo, rel: str) -> None:
         if not m.linkname or "\x00" in m.linkname:
