@@ -273,9 +273,11 @@ def _unpack_and_keep(
     ``diff_id`` on the way (checked, with the compressed digest, before the layer is put in
     place; see :class:`~ipydock.engine.store.blobs.BlobTee`)."""
     with archive.open(member) as raw:
-        checked = _DigestCheck(raw, compressed or "")
-        stream = decompressed(checked, archive.label)
-        verify = checked.verify if compressed else None
+        # the compressed bytes digested only when there is a digest to check (OCI layouts):
+        # a docker-archive's plain layer.tar is checked once, as the diff ID, by the tee
+        checked = _DigestCheck(raw, compressed) if compressed else None
+        stream = decompressed(checked or raw, archive.label)
+        verify = checked.verify if checked else None
         with store.blobs.tee(stream, diff_id, before_commit=verify) as tee:
             rec = store.layers.create(parent, diff_id, lambda: cast(BinaryIO, tee), archive.label)
             if not tee.done:  # the layer was there after all (made meanwhile): keep the blob

@@ -90,6 +90,7 @@ class _Applier:
         # need not lstat a path that is not among those (one syscall less per entry).
         self.fresh = not self.delete and not os.listdir(self.target)
         self.written: set[str] = {""}
+        self.umask = _umask()
 
     def path(self, rel: str) -> str:
         return f"{self.target}/{rel}" if rel else self.target
@@ -215,7 +216,8 @@ class _Applier:
         self.dir_mtimes[rel] = m.mtime  # set at the end: writing children changes it
 
     def regular(self, m: tarfile.TarInfo, rel: str, tar: TarMembers) -> None:
-        fd = os.open(self.path(rel), _CREATE, 0o600)
+        perms = m.mode & 0o7777
+        fd = os.open(self.path(rel), _CREATE, perms & 0o777)  # the usual file needs no chmod
         try:
             if m.sparse is not None:
                 src = tar.extractfile(m)
@@ -225,7 +227,8 @@ class _Applier:
             elif m.size:
                 self.copy_data(m, tar, fd)
             self.set_owner(fd, m)
-            os.chmod(fd, m.mode & 0o7777)  # after chown, which clears setuid/setgid
+            if perms & (0o7000 | self.umask):  # bits the umask took; setuid/setgid after
+                os.chmod(fd, perms)  # chown, which clears them; sticky
             self.set_xattrs(fd, m)  # after chown, which clears security.capability
             os.utime(fd, ns=(_ns(m.mtime), _ns(m.mtime)))
         finally:
@@ -398,6 +401,19 @@ def _warn_skipped(source: str, paths: list[str]) -> None:
         "a container gets its /dev from the engine"
     )
     warnings.warn(IPyDockWarning(text), stacklevel=4)
+
+
+def _umask() -> int:
+    """This process's umask, read without changing it (``os.umask`` sets one: another
+    thread could create a file meanwhile); 0o7777 (always chmod) where /proc does not say."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o7777
 
 
 def _ns(mtime: float) -> int:
