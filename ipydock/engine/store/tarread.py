@@ -4,7 +4,7 @@
 
     stream --_ForwardReader (buffered, forward seeks, tell)--> 512-byte header
         one block, plain type (file, link, symlink, device, dir, fifo), plain octal numbers,
-        right unsigned checksum, no global PAX header seen --> parsed here (~4 us)
+        right unsigned checksum, no global PAX header seen --> parsed here (a few us)
         anything else (PAX 'x'/'g', GNU long names 'L'/'K', sparse, base-256 numbers, signed
         checksum, broken or end blocks) --> pushed back, and tarfile's own code reads it
 
@@ -13,9 +13,9 @@ summed twice through ``struct``, every field decoded through ``nts``/``nti``), a
 ``image import``. The fast path gives the same :class:`tarfile.TarInfo` for the same block,
 field for field (``tests/store/test_tarread.py`` checks it against ``tarfile`` on generated and
 damaged archives); whatever it does not know is left to ``tarfile``, so the rules stay
-tarfile's: a broken header after the first is an error (:class:`BadHeader`), an all-zero
-block or the end of the stream between members ends the archive, an empty stream is
-:class:`tarfile.ReadError` with ``tell() == 0``.
+tarfile's (with one change, as apply_tar always had it: a truncated or corrupt header is an
+error, :class:`BadHeader`, not the end): an all-zero block or the end of the stream between
+members ends the archive, an empty stream is :class:`tarfile.ReadError` with ``tell() == 0``.
 """
 
 from __future__ import annotations
