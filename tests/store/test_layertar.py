@@ -204,6 +204,22 @@ def test_apply_keeps_every_kind_of_entry(target: Path) -> None:
     assert os.lstat(target / "bin").st_mtime == T0 - 100  # set after its children were written
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o000])
+def test_file_modes_are_the_archives_whatever_the_umask(target: Path, umask: int) -> None:
+    """A file is created with its mode (no chmod when the umask takes nothing from it)."""
+    modes = [0o644, 0o755, 0o666, 0o664, 0o777, 0o000, 0o400, 0o4755, 0o2750, 0o1644, 0o6711]
+    data = tar_bytes(*(reg(f"f{m:o}", b"x", mode=m, uid=7, gid=8) for m in modes))
+    old = os.umask(umask)
+    try:
+        apply(data, target)
+    finally:
+        os.umask(old)
+    got = {m: stat.S_IMODE(os.lstat(target / f"f{m:o}").st_mode) for m in modes}
+    assert got == {m: m for m in modes}
+    assert {(os.lstat(target / f"f{m:o}").st_uid, os.lstat(target / f"f{m:o}").st_gid)
+            for m in modes} == {(7, 8)}  # fmt: skip
+
+
 def test_apply_normalises_names_and_root_entry(target: Path) -> None:
     data = tar_bytes(
         dir_("./", mode=0o700, mtime=T0 + 5),

@@ -8,7 +8,8 @@
                  unpack as snapshot -> config + manifest -> index.json (the commit point)
     save:   blobs/sha256/*, oci-layout, index.json  (OCI)  +  manifest.json, repositories
             (docker-archive) in one tarball: docker load, podman load and skopeo read it
-    import: a rootfs tarball -> safe unpack -> normalised layer tar -> a one-layer image
+    import: a rootfs tarball -> safe unpack, and kept as the layer blob on the way (one pass;
+            its digest is the diff ID, as in docker) -> a one-layer image
 
 Everything runs under the store lock. A crash or a bad archive at any point leaves the index as it
 was; what was written before the failure is garbage that ``system check --repair`` removes.
@@ -38,7 +39,6 @@ from ipydock.engine.store.compression import decompressed, detect
 from ipydock.engine.store.fsutil import TempFile, disk_errors, temp_dir
 from ipydock.engine.store.index import ImageRecord, format_time
 from ipydock.engine.store.layers import LayerRecord, chain_id
-from ipydock.engine.store.layertar import write_tar
 from ipydock.engine.store.store import Store
 from ipydock.errors import ArchiveError, DigestMismatch, UsageError
 from ipydock.models import LoadedImage
@@ -273,9 +273,11 @@ def _unpack_and_keep(
     ``diff_id`` on the way (checked, with the compressed digest, before the layer is put in
     place; see :class:`~ipydock.engine.store.blobs.BlobTee`)."""
     with archive.open(member) as raw:
-        checked = _DigestCheck(raw, compressed or "")
-        stream = decompressed(checked, archive.label)
-        verify = checked.verify if compressed else None
+        # the compressed bytes digested only when there is a digest to check (OCI layouts):
+        # a docker-archive's plain layer.tar is checked once, as the diff ID, by the tee
+        checked = _DigestCheck(raw, compressed) if compressed else None
+        stream = decompressed(checked or raw, archive.label)
+        verify = checked.verify if checked else None
         with store.blobs.tee(stream, diff_id, before_commit=verify) as tee:
             rec = store.layers.create(parent, diff_id, lambda: cast(BinaryIO, tee), archive.label)
             if not tee.done:  # the layer was there after all (made meanwhile): keep the blob
@@ -446,7 +448,12 @@ def import_tarball(
     message: str = "",
     changes: Sequence[str] = (),
 ) -> ImageRecord:
-    """``docker import``: a root filesystem tarball (file, URL or ``-``) as a one-layer image."""
+    """``docker import``: a root filesystem tarball (file, URL or ``-``) as a one-layer image.
+
+    The tarball (decompressed) is the layer, as in docker: unpacked by the safe extractor and
+    kept as the layer blob in the same pass, its digest the diff ID. (It used to be unpacked,
+    then written again from the snapshot as a normalised tar: a second pass over every byte.)
+    """
     from ipydock.engine.store.changes import apply_changes
 
     target = reference.parse(name).with_default_tag().full if name else None
@@ -457,11 +464,15 @@ def import_tarball(
     created = format_time(store.now())
     with store.lock, temp_dir(store.tmp_dir, "import-") as tmp:
         snapshot = os.path.join(tmp, "diff")
-        with _open_source(source) as raw, archive_errors(label):
-            store.layers.driver.create(snapshot, None, decompressed(raw, label), source=label)
-        with store.blobs.writer() as w:
-            result = write_tar(snapshot, w)  # type: ignore[arg-type]
-            diff_id = w.commit()
+        with (
+            _open_source(source) as raw,
+            archive_errors(label),
+            store.blobs.tee(decompressed(raw, label)) as tee,
+        ):
+            result = store.layers.driver.create(snapshot, None, cast(BinaryIO, tee), source=label)
+            while not tee.done and tee.read(1 << 20):
+                pass
+        diff_id = tee.digest
         layer = store.layers.adopt(tmp, "", diff_id, result.size)
         comment = message or f"Imported from {label if _is_url(label) else '-'}"
         config = {

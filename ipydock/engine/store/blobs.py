@@ -5,7 +5,8 @@
     stream ──> sha256 while writing ──> ROOT/tmp/blob-XXXX ──fsync, rename──> blobs/sha256/<hex>
     blobs/sha256/<hex> ──read──> sha256 checked ──> bytes   (a mismatch raises DigestMismatch)
     stream ──BlobTee: read by a consumer (a layer unpacking), sha256 and a copy to the temp
-             file on the way ──> at the end: checked, fsync, rename (one pass, not two)
+             file on the way ──> at the end: checked (if the digest was known), fsync, rename
+             (one pass, not two)
 
 Writes are idempotent: a blob that exists already is not written again.
 """
@@ -106,9 +107,13 @@ class BlobStore:
         return digest, size
 
     def tee(
-        self, stream: IO[bytes], expected: str, before_commit: Callable[[], None] | None = None
+        self,
+        stream: IO[bytes],
+        expected: str | None = None,
+        before_commit: Callable[[], None] | None = None,
     ) -> BlobTee:
-        """A reader over ``stream`` that keeps what it reads as the blob ``expected``."""
+        """A reader over ``stream`` that keeps what it reads as the blob ``expected`` (None:
+        whatever digest it has, ``tee.digest`` once read to the end)."""
         return BlobTee(self, stream, expected, before_commit)
 
     def writer(self) -> BlobWriter:
@@ -203,19 +208,19 @@ class BlobWriter:
 
 class BlobTee:
     """A reader that stores what passes through it as the blob ``expected``: a layer unpacked
-    from a stream (``image load``) is written as a blob in the same pass. At the end of the
-    stream (the first empty read) the digest is checked (:class:`DigestMismatch`: nothing is
-    kept), ``before_commit`` runs (a check of its own, e.g. the compressed digest), and the
-    blob is committed, before the reader returns its last empty read: the blob exists before
-    whatever was made from the stream is put in place. Leaving the ``with`` block before the
-    end discards the data.
+    from a stream (``image load``, ``image import``) is written as a blob in the same pass. At
+    the end of the stream (the first empty read) the digest is checked if it was given
+    (:class:`DigestMismatch`: nothing is kept) and set as :attr:`digest`, ``before_commit``
+    runs (a check of its own, e.g. the compressed digest), and the blob is committed, before
+    the reader returns its last empty read: the blob exists before whatever was made from the
+    stream is put in place. Leaving the ``with`` block before the end discards the data.
     """
 
     def __init__(
         self,
         store: BlobStore,
         stream: IO[bytes],
-        expected: str,
+        expected: str | None,
         before_commit: Callable[[], None] | None,
     ) -> None:
         import hashlib
@@ -225,6 +230,7 @@ class BlobTee:
         self._h = hashlib.sha256()
         self._tmp = TempFile(store.tmp_dir)
         self.done = False
+        self.digest = ""  # the blob's digest, once the stream was read to its end
 
     def read(self, n: int = -1) -> bytes:
         data = self._stream.read(n)
@@ -239,15 +245,16 @@ class BlobTee:
     def _finish(self) -> None:
         self.done = True
         actual = "sha256:" + self._h.hexdigest()
-        if actual != self._expected:
+        if self._expected is not None and actual != self._expected:
             raise DigestMismatch(self._expected, actual)
         if self._before_commit is not None:
             self._before_commit()
         with disk_errors(self._store.dir):
-            if self._store.has(self._expected):
+            if self._store.has(actual):
                 self._tmp.__exit__(None, None, None)
             else:
-                self._tmp.commit(self._store.path(self._expected))
+                self._tmp.commit(self._store.path(actual))
+        self.digest = actual
 
     def close(self) -> None:
         self._tmp.__exit__(None, None, None)  # removes the temp file unless committed

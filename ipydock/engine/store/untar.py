@@ -34,6 +34,7 @@ from ipydock.engine.store.layerfmt import (
     SizeCounter,
     opaque_xattr,
 )
+from ipydock.engine.store.tarread import BadHeader, TarMembers
 from ipydock.errors import ArchiveError, NoSpace, UnsafeArchiveEntry
 
 __all__ = ["apply_tar"]
@@ -41,66 +42,6 @@ __all__ = ["apply_tar"]
 #: overlayfs's metadata, root's and rootless: never taken from an archive.
 _NOT_FROM_ARCHIVES = (XATTR_PAX + "trusted.", XATTR_PAX + USER_OVERLAY_PREFIX)
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-
-# not in typeshed, but public in tarfile since 3.2
-_BROKEN_HEADER = (tarfile.TruncatedHeaderError, tarfile.InvalidHeaderError)  # type: ignore[attr-defined]
-
-
-class _BadHeader(Exception):
-    """A header in the middle of the stream is cut short or fails its checksum."""
-
-
-class _StrictTarInfo(tarfile.TarInfo):
-    """tarfile treats a broken header after the first one as the end of the archive;
-    we want a truncated or corrupt layer to fail instead."""
-
-    @classmethod
-    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> _StrictTarInfo:
-        try:
-            return super().fromtarfile(tarfile_)
-        except _BROKEN_HEADER as e:
-            raise _BadHeader(str(e)) from e
-
-
-class _ForwardReader:
-    """Gives tarfile the seekable file it wants over a sequential stream: ``tell`` counts bytes,
-    ``seek`` only moves forward (reading the gap), ``read`` returns short only at EOF."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self._stream = stream
-        self._pos = 0
-
-    def read(self, size: int = -1) -> bytes:
-        if size < 0:
-            data = self._stream.read()
-            self._pos += len(data)
-            return data
-        parts: list[bytes] = []
-        want = size
-        while want > 0:
-            chunk = self._stream.read(want)
-            if not chunk:
-                break
-            parts.append(chunk)
-            want -= len(chunk)
-        data = parts[0] if len(parts) == 1 else b"".join(parts)
-        self._pos += len(data)
-        return data
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, pos: int, whence: int = 0) -> int:
-        if whence != 0 or pos < self._pos:
-            raise OSError(errno.ESPIPE, "layer streams are read forward only")
-        while self._pos < pos and self.read(min(CHUNK, pos - self._pos)):
-            pass
-        return self._pos
-
-    def drain(self) -> None:
-        """Read to EOF so a digesting wrapper around the stream sees every byte."""
-        while self.read(CHUNK):
-            pass
 
 
 def _clean(name: str, source: str, *, what: str = "") -> str:
@@ -149,17 +90,17 @@ class _Applier:
         # need not lstat a path that is not among those (one syscall less per entry).
         self.fresh = not self.delete and not os.listdir(self.target)
         self.written: set[str] = {""}
+        self.umask = _umask()
 
     def path(self, rel: str) -> str:
         return f"{self.target}/{rel}" if rel else self.target
 
     # ---- the loop
 
-    def run(self, tar: tarfile.TarFile, reader: _ForwardReader) -> ApplyResult:
+    def run(self, tar: TarMembers) -> ApplyResult:
         while (member := tar.next()) is not None:
-            tar.members.clear()  # type: ignore[attr-defined]  # a layer may have 100k of them
-            self.entry(member, tar, reader)
-        reader.drain()
+            self.entry(member, tar)
+        tar.fileobj.drain()
         self.finish()
         if self.skipped_devices:
             _warn_skipped(self.source, self.skipped_devices)
@@ -169,7 +110,7 @@ class _Applier:
                 sizes.add(os.lstat(self.path(rel)))
         return ApplyResult(size=sizes.total, entries=self.entries)
 
-    def entry(self, m: tarfile.TarInfo, tar: tarfile.TarFile, reader: _ForwardReader) -> None:
+    def entry(self, m: tarfile.TarInfo, tar: TarMembers) -> None:
         rel = _clean(m.name, self.source)
         if not -(1 << 62) < m.mtime * 1_000_000_000 < 1 << 62:  # a PAX mtime of 1e99, inf, nan
             raise ArchiveError(self.source, f"entry {m.name!r} has an invalid mtime {m.mtime}")
@@ -198,12 +139,12 @@ class _Applier:
         else:
             self.clear(rel)
             self.made.append(rel)
-            self.create(m, rel, tar, reader)
+            self.create(m, rel, tar)
         self.written.add(rel)
 
-    def create(self, m: tarfile.TarInfo, rel: str, tar: tarfile.TarFile, r: _ForwardReader) -> None:
+    def create(self, m: tarfile.TarInfo, rel: str, tar: TarMembers) -> None:
         if m.isreg():
-            self.regular(m, rel, tar, r)
+            self.regular(m, rel, tar)
         elif m.issym():
             self.symlink(m, rel)
         elif m.ischr() or m.isblk() or m.isfifo():
@@ -274,10 +215,9 @@ class _Applier:
         self.set_xattrs(path, m)
         self.dir_mtimes[rel] = m.mtime  # set at the end: writing children changes it
 
-    def regular(
-        self, m: tarfile.TarInfo, rel: str, tar: tarfile.TarFile, r: _ForwardReader
-    ) -> None:
-        fd = os.open(self.path(rel), _CREATE, 0o600)
+    def regular(self, m: tarfile.TarInfo, rel: str, tar: TarMembers) -> None:
+        perms = m.mode & 0o7777
+        fd = os.open(self.path(rel), _CREATE, perms & 0o777)  # the usual file needs no chmod
         try:
             if m.sparse is not None:
                 src = tar.extractfile(m)
@@ -285,25 +225,19 @@ class _Applier:
                 with open(fd, "wb", closefd=False) as dst:
                     shutil.copyfileobj(src, dst, CHUNK)
             elif m.size:
-                self.copy_data(m, r, fd)
+                self.copy_data(m, tar, fd)
             self.set_owner(fd, m)
-            os.chmod(fd, m.mode & 0o7777)  # after chown, which clears setuid/setgid
+            if perms & (0o7000 | self.umask):  # bits the umask took; setuid/setgid after
+                os.chmod(fd, perms)  # chown, which clears them; sticky
             self.set_xattrs(fd, m)  # after chown, which clears security.capability
             os.utime(fd, ns=(_ns(m.mtime), _ns(m.mtime)))
         finally:
             os.close(fd)
 
-    def copy_data(self, m: tarfile.TarInfo, r: _ForwardReader, fd: int) -> None:
-        r.seek(m.offset_data)
-        left = m.size
-        while left:
-            chunk = r.read(min(CHUNK, left))
-            if not chunk:
-                raise ArchiveError(self.source, f"unexpected end of data in {m.name!r}")
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(fd, view) :]
-            left -= len(chunk)
+    def copy_data(self, m: tarfile.TarInfo, tar: TarMembers, fd: int) -> None:
+        tar.fileobj.seek(m.offset_data)
+        if tar.fileobj.copy_to(fd, m.size) != m.size:
+            raise ArchiveError(self.source, f"unexpected end of data in {m.name!r}")
 
     def symlink(self, m: tarfile.TarInfo, rel: str) -> None:
         if not m.linkname or "\x00" in m.linkname:
@@ -469,6 +403,19 @@ def _warn_skipped(source: str, paths: list[str]) -> None:
     warnings.warn(IPyDockWarning(text), stacklevel=4)
 
 
+def _umask() -> int:
+    """This process's umask, read without changing it (``os.umask`` sets one: another
+    thread could create a file meanwhile); 0o7777 (always chmod) where /proc does not say."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o7777
+
+
 def _ns(mtime: float) -> int:
     return mtime * 1_000_000_000 if isinstance(mtime, int) else round(mtime * 1_000_000_000)
 
@@ -507,18 +454,11 @@ def apply_tar(
         if rootless and not target.startswith("/proc/") and userns.delegates():
             return userns.apply_tar(stream, target, source=source, whiteouts=whiteouts)
     applier = _Applier(target, source, whiteouts, rootless)
-    reader = _ForwardReader(stream)
+    tar = TarMembers(stream)
     try:
-        tar = tarfile.TarFile(
-            fileobj=reader,  # type: ignore[arg-type]
-            mode="r",
-            tarinfo=_StrictTarInfo,
-            encoding="utf-8",
-            errors="surrogateescape",
-        )
-        return applier.run(tar, reader)
-    except (tarfile.TarError, _BadHeader) as e:
-        if isinstance(e, tarfile.ReadError) and reader.tell() == 0:
+        return applier.run(tar)
+    except (tarfile.TarError, BadHeader) as e:
+        if isinstance(e, tarfile.ReadError) and tar.fileobj.tell() == 0:
             return ApplyResult(size=0, entries=0)
         raise ArchiveError(source, str(e) or type(e).__name__) from e
     except OSError as e:
