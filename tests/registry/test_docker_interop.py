@@ -104,7 +104,9 @@ def test_the_docker_backend_returns_the_same_models(
         pulled = engine.pull(name, progress=events.append)
         assert (pulled.id, pulled.digest) == (busybox, ours)
         assert pulled.status == f"Downloaded newer image for {name}"
-        assert any(e.id and e.status == "Pull complete" for e in events)
+        # dockerd has the busybox layer already (imported from the same tarball: the same
+        # diff ID), so it may answer "Already exists" for it instead of downloading it
+        assert any(e.id and e.status in ("Pull complete", "Already exists") for e in events)
         assert any(not e.id and e.text.startswith("1: Pulling from") for e in events)
         events.clear()
         pushed = engine.push(name, progress=events.append)
