@@ -213,11 +213,11 @@ def main() -> int:
     ap.add_argument("--only-root", action="store_true", help="only the import/load table")
     opts = ap.parse_args()
     work = tempfile.mkdtemp(prefix="ipydock-bench-")
-    # The command as users run it, by this interpreter: the server is found by the path of the
-    # interpreter (the script's shebang may name python3, CommandServer's is ours), and its
-    # worker's CPU is then the CommandServer's reaped children's.
+    # The command as users run it (the venv's: native after setup, else pip's script): it
+    # finds CommandServer's server (the socket key is the installation's, not the
+    # interpreter's path), and the worker's CPU is then the CommandServer's reaped children's.
     script = os.path.join(os.path.dirname(sys.executable), "ipydock")
-    command = [sys.executable, *([script] if os.path.exists(script) else ["-m", "ipydock"])]
+    command = [script] if os.path.exists(script) else [sys.executable, "-m", "ipydock"]
     try:
         with Dockerd() as d, CommandServer() as server:
             if not opts.only_root:
