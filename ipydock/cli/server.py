@@ -1,12 +1,14 @@
 """The warm command server behind the ``ipydock`` command (see :mod:`ipydock.launcher`).
 
-One single-threaded process per user and installed package, with the CLI's modules imported.
+One process per user and installed package, with the CLI's modules imported.
 Each command runs in a worker forked from it, which becomes the caller's command: the caller's
 stdio fds, environment, working directory and umask, then ``ipydock.cli.main(argv)``, then
-``_exit``. Forking is safe because this process never starts a thread; a worker may fork again
-(a container's supervisor), as the CLI does. A worker is forked *before* its command comes (one
-waits, ready, whenever no command runs), so a command pays neither the fork nor the first-touch
-copies of a fresh child, and it reports its exit code before its teardown::
+``_exit``. Forking is safe because this process never starts a Python thread (BuildKit's
+parser, a Go library, runs a few threads of its own, idle between calls; a worker calls it only
+after the fork); a worker may fork again (a container's supervisor), as the CLI does. A worker
+is forked *before* its command comes (one waits, ready, whenever no command runs), so a command
+pays neither the fork nor the first-touch copies of a fresh child, and it reports its exit code
+before its teardown::
 
     serve: flock <sock>.lock (one server) ── bind <sock> ── select:
       nothing running and no worker waiting -> fork one: it waits on a socket pair of its own
