@@ -51,8 +51,11 @@ async def splice(conn: Hijacked, session: TerminalSession) -> bool:
         finally:
             loop.call_soon_threadsafe(queue.put_nowait, b"")
 
+    # before the reader starts: a command that ends at once (`run -t … tty`) has the reader
+    # see the end and close the terminal under a later dup
+    keys_fd = os.dup(term.master)
     threading.Thread(target=read, daemon=True, name="ipydock-tty-out").start()
-    keys = asyncio.ensure_future(conn.pump_stdin(os.dup(term.master)))  # keys straight in
+    keys = asyncio.ensure_future(conn.pump_stdin(keys_fd))  # keys straight in
     try:
         while data := await queue.get():
             if not await conn.send(1, data):
