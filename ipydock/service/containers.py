@@ -325,6 +325,8 @@ async def _attach_terminal(h: Handler, detail: Any) -> None:
             session = None
         if session is not None and not await terminals.splice(conn, session):
             session.release()  # the client went: the container goes on
+        elif session is not None:
+            session.terminal.close()  # it ended, all of it relayed
     finally:
         h.service.attach_points.pop(detail.id, None)
         h.service.busy(-1)

@@ -72,11 +72,12 @@ async def splice(conn: Hijacked, session: TerminalSession) -> bool:
 
 def wait_in_thread(loop: asyncio.AbstractEventLoop, session: TerminalSession,
                    done: Any) -> None:  # fmt: skip
-    """``session.wait()`` on a thread; ``done(code)`` back on the loop."""
+    """The session's exit code on a thread (its waiter: the terminal stays open for the
+    attach that relays it, which may not have started yet); ``done(code)`` back on the loop."""
 
     def wait() -> None:
         try:
-            code = session.wait()
+            code = session.waiter()  # the terminal is the attach's to close (splice)
         except Exception:  # noqa: BLE001 - the record has the state; 137 as a lost run
             code = 137
         loop.call_soon_threadsafe(done, code)
