@@ -1,5 +1,7 @@
 """Build and install the native ``ipydock`` command (``launcher.c``), the command server's
-client without a Python start (about 12 ms of every command).
+client without a Python start (about 12 ms of every command), and ``ipydock-pid1``
+(``engine/runtime/pid1.c``, see :mod:`ipydock.engine.runtime.pid1`), the native pid 1 of
+prepared containers.
 
 ``python -m ipydock.native_launcher install`` compiles it with the system's C compiler and
 puts it in place of pip's ``ipydock`` script in this environment's scripts directory
@@ -97,13 +99,23 @@ def main(argv: list[str] | None = None) -> int:
     if argv != ["install"]:
         print("usage: python -m ipydock.native_launcher install", file=sys.stderr)
         return 2
+    from ipydock.engine.runtime import pid1
+
+    code = 0
+    try:
+        pid1.build()
+        print(f"built the native pid 1 of prepared containers: {pid1.BINARY}")
+    except (pid1.BuildError, OSError) as exc:
+        print(f"Error: ipydock-pid1 was not built (Python does its work): {exc}",
+              file=sys.stderr)  # fmt: skip
+        code = 1
     try:
         target = install()
     except (BuildError, OSError) as exc:
         print(f"Error: the native ipydock command was not built: {exc}", file=sys.stderr)
         return 1
     print(f"installed the native ipydock command: {target}")
-    return 0
+    return code
 
 
 if __name__ == "__main__":

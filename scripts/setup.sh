@@ -55,4 +55,4 @@ fi
 .venv/bin/python -m compileall -q ipydock >/dev/null
 # The native `ipydock` command in place of pip's script (the same, without a Python start per
 # command); without a C compiler the script stays, and works.
-.venv/bin/python -m ipydock.native_launcher install || echo "ipydock: kept the Python client"
+.venv/bin/python -m ipydock.native_launcher install || echo "ipydock: kept the Python client or pid 1"

@@ -4,13 +4,17 @@ that comes gets them renamed and handed over, and nothing of an unused spare sta
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import time
 
 import pytest
 
 from ipydock.engine.containers import RunOptions, supervisor
 from ipydock.engine.runtime import cgroups
 from ipydock.engine.store.fsutil import owner_tag
+from tests.conftest import require
 
 pytestmark = pytest.mark.root
 
@@ -153,3 +157,63 @@ def test_system_check_collects_a_containers_cgroup_left_empty(engine) -> None:
         engine.remove_container(busy, force=True)
         for path in made["b" * 64]:
             os.rmdir(path)
+
+
+#: What a container sees of the world its pid 1 built: ids, capabilities, no_new_privs,
+#: seccomp, limits, working directory, environment, devices, mounts and their options.
+WORLD = ("sh", "-c", "id; grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/self/status; ulimit -a; "
+         "pwd; env | sort; stat -c '%n %f %u %g %t %T' /dev/* /dev/pts/ptmx; "
+         "awk '{print $5, $6}' /proc/self/mountinfo; hostname; cat /etc/hosts; "
+         "touch /probe 2>&1; ls /proc/kcore /proc/acpi 2>&1; true")  # fmt: skip
+
+
+@pytest.mark.parametrize("flags", [
+    {},
+    {"user": "1000:1000", "workdir": "/made/here", "cap_add": ("NET_ADMIN",),
+     "cap_drop": ("CHOWN",), "read_only": True, "env": ("A=1", "B=2", "A=3"),
+     "group_add": ("10", "20")},
+    {"privileged": True},
+])  # fmt: skip
+def test_the_native_pid_1_builds_the_world_python_builds(engine, store, flags) -> None:
+    """A prepared start's pid 1 is ``ipydock-pid1`` (``pid1.c``) when it is built; with
+    ``IPYDOCK_NATIVE_PID1=0`` Python's spawn does the same steps: the container sees the
+    same world either way."""
+    from ipydock.backends import BundledBackend
+    from ipydock.engine.runtime import pid1
+
+    require(pid1.path() is not None, "ipydock-pid1 is not built (native_launcher install)")
+    options = RunOptions("busybox", WORLD, auto_remove=True, network="none", hostname="same",
+                         **flags)  # fmt: skip
+    native = output_of(engine, options)
+    assert _next_prepared_pid_1() == pid1.BINARY
+    engine.close()  # its spare goes
+    os.environ["IPYDOCK_NATIVE_PID1"] = "0"
+    try:
+        python_backend = BundledBackend(store)
+        try:
+            python = output_of(python_backend, options)
+            assert _next_prepared_pid_1() == os.path.realpath(sys.executable)
+        finally:
+            python_backend.close()
+    finally:
+        del os.environ["IPYDOCK_NATIVE_PID1"]
+    assert native == python
+    assert "same" in native and "/made/here" in native or not flags.get("workdir")
+
+
+def _next_prepared_pid_1(timeout: float = 30) -> str:
+    """The program of the pid 1 the next spare prepares, once it waits for its plan: a spare
+    is made in the background after a start and nothing tells when it is ready, so this
+    looks until that pid 1 sits in recvmsg (Python's or ipydock-pid1's)."""
+    recvmsg = {"x86_64": "47", "aarch64": "212"}[os.uname().machine]
+    parent = os.environ["IPYDOCK_CGROUP_PARENT"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for top in spare_dirs(parent):
+            with contextlib.suppress(OSError), open(os.path.join(top, "cgroup.procs")) as f:
+                for pid in f.read().split():
+                    with contextlib.suppress(OSError), open(f"/proc/{pid}/syscall") as call:
+                        if call.read().split()[:1] == [recvmsg]:
+                            return os.readlink(f"/proc/{pid}/exe")
+        time.sleep(0.01)
+    raise AssertionError(f"no prepared pid 1 waited in {parent} after {timeout} s")

@@ -249,9 +249,10 @@ class Supervisor:
         if _prepared is not None:
             candidate, _cgroup = _prepared
             _prepared = None
-            if plan.new_pid:
+            plan_there = replace(plan, cgroup_procs=())  # it has joined
+            if candidate.fits(plan_there):
                 try:
-                    return candidate.start(replace(plan, cgroup_procs=()), stdio, paused)
+                    return candidate.start(plan_there, stdio, paused)
                 except OSError as exc:
                     print(f"the prepared pid 1 was gone ({exc}): forking a new one",
                           file=sys.stderr)  # fmt: skip

@@ -48,7 +48,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ipydock.engine.runtime import console, seccomp
+from ipydock.engine.runtime import console, pid1, seccomp
 from ipydock.engine.runtime.paths import ensure_target, secure_join
 from ipydock.engine.runtime.plan import (
     CLONE_NEWNET,
@@ -343,13 +343,19 @@ class Prepared:
                                                             plan wants a new one, else back
                                                             in the one it came from
 
-    :meth:`discard` (or our exit: parent-death signal) ends an unused one.
+    Where ``ipydock-pid1`` is built (:mod:`~ipydock.engine.runtime.pid1`), the candidate execs
+    it before it waits, and it does _child_main's steps for the plans it :meth:`fits`: the
+    start then runs no Python in pid 1 (no page copies of a fresh fork, no teardown of a
+    Python image at the command's exec). :meth:`discard` (or our exit: parent-death signal)
+    ends an unused one.
     """
 
     def __init__(self, cgroup_procs: tuple[str, ...]) -> None:
         import socket
 
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        #: ``ipydock-pid1``, which the candidate execs while it waits (see :mod:`pid1`)
+        self.native = pid1.path()
         # not _own_pidns_fd(): a spare closes every fd but ours when its container comes
         own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         # opened here: the cgroup may be renamed (adopted) before the candidate joins
@@ -359,7 +365,7 @@ class Prepared:
             pid = os.fork()
             if pid == 0:
                 mine.close()
-                _candidate_main(theirs.fileno(), procs)
+                _candidate_main(theirs.fileno(), procs, self.native)
         finally:
             setns(own, CLONE_NEWPID)
             for fd in (own, *procs):
@@ -379,8 +385,12 @@ class Prepared:
         fds = [report_w, *stdio, go_r, theirs.fileno() if theirs is not None else -1]
         passed = [fd for fd in fds if fd >= 0]
         slots = [passed.index(fd) if fd >= 0 else -1 for fd in fds]
-        try:  # pickled: parent to child of one program (JSON + asdict cost 10x more here)
-            socket.send_fds(self._sock, [pickle.dumps((plan, slots))], passed)
+        if self.native is not None:  # ipydock-pid1: its own encoding
+            message = pid1.encode(plan, [slots[0], *slots[1:4], slots[4]])
+        else:  # pickled: parent to child of one program (JSON + asdict cost 10x more here)
+            message = pickle.dumps((plan, slots))
+        try:
+            socket.send_fds(self._sock, [message], passed)
         except OSError:
             for fd in (report_r, go_w):
                 if fd >= 0:
@@ -397,6 +407,11 @@ class Prepared:
             self._sock.close()
         return Child(self.pid, self.pidfd, report_r, go_w, mine)
 
+    def fits(self, plan: Plan) -> bool:
+        """Whether this candidate can start ``plan`` (:meth:`start`); else :meth:`discard` it
+        and :func:`spawn`."""
+        return plan.new_pid and (self.native is None or pid1.fits(plan))
+
     def fds(self) -> tuple[int, int]:
         """The fds this object holds (a process that closes the rest keeps these)."""
         return self._sock.fileno(), self.pidfd
@@ -411,8 +426,9 @@ class Prepared:
         os.close(self.pidfd)
 
 
-def _candidate_main(sock_fd: int, procs: list[int]) -> None:
-    """Body of a :class:`Prepared` candidate; never returns."""
+def _candidate_main(sock_fd: int, procs: list[int], native: str | None) -> None:
+    """Body of a :class:`Prepared` candidate; never returns. With ``native``, it execs
+    ``ipydock-pid1`` to wait (the socket and the network namespace it came from kept)."""
     import pickle
     import socket
 
@@ -426,6 +442,10 @@ def _candidate_main(sock_fd: int, procs: list[int]) -> None:
             os.write(4 + i, b"0")
             os.close(4 + i)
         _make_network_ahead()
+        if native is not None:
+            if _came_from_netns >= 0:
+                os.set_inheritable(_came_from_netns, True)
+            os.execv(native, [native, "3", str(_came_from_netns)])
         sock = socket.socket(fileno=3)
         data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 20, 8, socket.MSG_CMSG_CLOEXEC)
         sock.close()
