@@ -159,9 +159,9 @@ def test_system_check_collects_a_containers_cgroup_left_empty(engine) -> None:
             os.rmdir(path)
 
 
-#: What a container sees of the world its pid 1 built: ids, capabilities, no_new_privs,
-#: seccomp, limits, working directory, environment, devices, mounts and their options.
-WORLD = ("sh", "-c", "id; grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/self/status; ulimit -a; "
+#: What a container sees of the world its pid 1 built: its terminal, ids, capabilities,
+#: no_new_privs, seccomp, limits, working directory, environment, devices, mounts and their options.
+WORLD = ("sh", "-c", "tty; id; grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/self/status; ulimit -a; "
          "pwd; env | sort; stat -c '%n %f %u %g %t %T' /dev/* /dev/pts/ptmx; "
          "awk '{print $5, $6}' /proc/self/mountinfo; hostname; cat /etc/hosts; "
          "touch /probe 2>&1; ls /proc/kcore /proc/acpi 2>&1; true")  # fmt: skip

@@ -65,12 +65,12 @@ def test_a_plan_it_cannot_read_is_one_report_line_and_exit_125(binary: str, mess
 
 
 def test_what_it_leaves_to_python() -> None:
-    """A terminal, fuse-overlayfs, a user namespace: the plans Python's spawn keeps."""
+    """fuse-overlayfs, a user namespace: the plans Python's spawn keeps."""
     from dataclasses import replace
 
     plan = simple_plan()
     assert pid1.fits(plan)
-    assert not pid1.fits(replace(plan, terminal=True))
+    assert pid1.fits(replace(plan, terminal=True))
     assert not pid1.fits(replace(plan, rootless=True))
     assert not pid1.fits(replace(plan, clone_flags=plan.clone_flags | CLONE_NEWUSER))
     fuse = MountStep(plan.root, FUSE_OVERLAYFS, "fuse-overlayfs")
@@ -79,12 +79,12 @@ def test_what_it_leaves_to_python() -> None:
 
 
 def test_the_encoding_is_netstrings_in_order() -> None:
-    encoded = pid1.encode(simple_plan(), [0, 1, 2, 3, -1])
+    encoded = pid1.encode(simple_plan(), [0, 1, 2, 3, -1, -1])
     fields = []
     rest = encoded
     while rest:
         length, _, rest = rest.partition(b":")
         fields.append(rest[: int(length)])
         rest = rest[int(length) :]
-    assert fields[:6] == [pid1.VERSION, b"0", b"1", b"2", b"3", b"-1"]
+    assert fields[:7] == [pid1.VERSION, b"0", b"1", b"2", b"3", b"-1", b"-1"]
     assert b"".join(b"%d:%s" % (len(f), f) for f in fields) == encoded

@@ -11,7 +11,8 @@
  *   ipydock-pid1 SOCK CAME_FROM_NETNS
  *
  * SOCK: a SOCK_SEQPACKET socket; one message: the plan (pid1.encode: netstrings, "LEN:BYTES")
- * and, as SCM_RIGHTS, the fds its slots name (report pipe, stdin, stdout, stderr, go pipe).
+ * and, as SCM_RIGHTS, the fds its slots name (report pipe, stdin, stdout, stderr, go pipe,
+ * console socket).
  * CAME_FROM_NETNS: the network namespace the candidate came from (-1: none was made ahead).
  * EOF on SOCK (the spare was discarded) ends it with exit code 0.
  *
@@ -211,8 +212,10 @@ struct device {
     long long major, minor, mode, uid, gid;
 };
 
+#define N_SLOTS 6
 struct plan {
-    int slots[5]; /* report, stdin, stdout, stderr, go: indexes of the received fds, or -1 */
+    /* report, stdin, stdout, stderr, go, console: indexes of the received fds, or -1 */
+    int slots[N_SLOTS];
     char *root;
     struct mount_step root_mount;
     long long clone_flags;
@@ -232,6 +235,8 @@ struct plan {
     size_t seccomp_len;
     long long seccomp_flags;
     long long (*rlimits)[3];
+    int terminal;
+    long long rows, cols;
 };
 
 static void read_mount_step(struct cursor *c, struct mount_step *m) {
@@ -248,7 +253,7 @@ static void read_plan(struct cursor *c, struct plan *pl) {
     char *version = next_str(c);
     if (strcmp(version, "ipydock-pid1 1") != 0)
         fail("setup", EINVAL, 125, "ipydock-pid1: a plan for another version (%s)", version);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < N_SLOTS; i++)
         pl->slots[i] = (int)next_int(c);
     pl->root = next_str(c);
     read_mount_step(c, &pl->root_mount);
@@ -311,6 +316,9 @@ static void read_plan(struct cursor *c, struct plan *pl) {
         for (int j = 0; j < 3; j++)
             pl->rlimits[i][j] = next_int(c);
     pl->cgroup_procs = next_list(c, &pl->n_cgroup_procs);
+    pl->terminal = (int)next_int(c);
+    pl->rows = next_int(c);
+    pl->cols = next_int(c);
     if (c->p != c->end)
         bad_plan();
 }
@@ -738,7 +746,60 @@ static void setup_stdio(const int stdio[3]) {
     }
 }
 
-static void run(const struct plan *pl, const int fds[5], int came_from, int last) {
+/* console.setup_in_child: a terminal from the container's own devpts, its master sent back
+ * on SOCK, the slave our controlling terminal and stdio, and bound on /dev/console. */
+static void terminal(const struct plan *pl, int sock) {
+    set_step("terminal");
+    int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC), unlock = 0;
+    unsigned int number;
+    if (master < 0 || ioctl(master, TIOCSPTLCK, &unlock) != 0 ||
+        ioctl(master, TIOCGPTN, &number) != 0)
+        fail_errno();
+    char path[64];
+    snprintf(path, sizeof path, "/dev/pts/%u", number);
+    int slave = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0)
+        fail_errno();
+    if (pl->rows > 0 && pl->cols > 0) {
+        struct winsize size = {.ws_row = (unsigned short)pl->rows,
+                               .ws_col = (unsigned short)pl->cols};
+        if (ioctl(slave, TIOCSWINSZ, &size) != 0)
+            fail_errno();
+    }
+    if (pl->uid != 0 && fchown(slave, (uid_t)pl->uid, (gid_t)-1) != 0)
+        fail_errno();
+    if (!lexists("/dev/console")) {
+        int fd = open("/dev/console", O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+        if (fd < 0)
+            fail_errno();
+        close(fd);
+    }
+    do_mount(path, "/dev/console", NULL, MS_BIND, NULL);
+    static const char mark[] = "terminal";
+    char control[CMSG_SPACE(sizeof(int))];
+    memset(control, 0, sizeof control);
+    struct iovec iov = {.iov_base = (void *)mark, .iov_len = sizeof mark - 1};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+                         .msg_controllen = sizeof control};
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cmsg), &master, sizeof(int));
+    if (sendmsg(sock, &msg, 0) < 0)
+        fail_errno();
+    close(sock);
+    close(master);
+    if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) != 0)
+        fail_errno();
+    for (int i = 0; i < 3; i++)
+        if (dup2(slave, i) < 0)
+            fail_errno();
+    if (slave > 2)
+        close(slave);
+}
+
+static void run(const struct plan *pl, const int fds[N_SLOTS], int came_from, int last) {
     int stdio[3] = {fds[1], fds[2], fds[3]}, go_fd = fds[4];
     setup_stdio(stdio);
     if (pl->die_with_parent)
@@ -778,6 +839,8 @@ static void run(const struct plan *pl, const int fds[5], int came_from, int last
         fail_call("umount .");
     if (chdir("/") != 0)
         fail_errno();
+    if (fds[5] >= 0)
+        terminal(pl, fds[5]);
     harden_paths(pl);
     set_step("chdir");
     if (chdir(pl->cwd) != 0)
@@ -846,8 +909,8 @@ int main(int argc, char **argv) {
     if (n_received > 0)
         report_fd = received[0];
     read_plan(&cursor, &pl);
-    int fds[5];
-    for (int i = 0; i < 5; i++) {
+    int fds[N_SLOTS];
+    for (int i = 0; i < N_SLOTS; i++) {
         if (pl.slots[i] >= n_received)
             bad_plan();
         fds[i] = pl.slots[i] >= 0 ? received[pl.slots[i]] : -1;

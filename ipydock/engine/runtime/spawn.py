@@ -386,7 +386,7 @@ class Prepared:
         passed = [fd for fd in fds if fd >= 0]
         slots = [passed.index(fd) if fd >= 0 else -1 for fd in fds]
         if self.native is not None:  # ipydock-pid1: its own encoding
-            message = pid1.encode(plan, [slots[0], *slots[1:4], slots[4]])
+            message = pid1.encode(plan, slots)
         else:  # pickled: parent to child of one program (JSON + asdict cost 10x more here)
             message = pickle.dumps((plan, slots))
         try:
