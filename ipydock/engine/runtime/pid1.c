@@ -426,28 +426,32 @@ static int lexists(const char *path) {
     return lstat(path, &st) == 0;
 }
 
-/* os.makedirs(path, mode, exist_ok=True). */
+/* os.makedirs(path, mode, exist_ok=True): the parents only when the path's own mkdir finds
+ * one missing (the usual target exists, or only its last part is missing: one call). */
 static void makedirs(const char *path, mode_t mode) {
-    char *copy = strdup(path);
-    if (!copy)
-        bad_plan();
-    for (char *p = copy + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(copy, mode) != 0 && errno != EEXIST)
-            fail_errno();
-        *p = '/';
-    }
-    if (mkdir(copy, mode) != 0) {
-        if (errno != EEXIST)
-            fail_errno();
-        if (!is_dir(copy)) {
-            errno = EEXIST;
-            fail_errno();
+    if (mkdir(path, mode) == 0)
+        return;
+    if (errno == ENOENT) {
+        char *copy = strdup(path), *slash;
+        if (!copy)
+            bad_plan();
+        while ((slash = strrchr(copy, '/')) && slash[1] == '\0' && slash != copy)
+            *slash = '\0'; /* "a/b/" is "a/b" */
+        slash = strrchr(copy, '/');
+        if (slash && slash != copy) {
+            *slash = '\0';
+            makedirs(copy, mode);
         }
+        free(copy);
+        if (mkdir(path, mode) == 0)
+            return;
     }
-    free(copy);
+    if (errno != EEXIST)
+        fail_errno();
+    if (!is_dir(path)) {
+        errno = EEXIST;
+        fail_errno();
+    }
 }
 
 static char *dirname_of(const char *path) {
