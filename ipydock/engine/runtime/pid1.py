@@ -69,6 +69,8 @@ def encode(plan: Plan, slots: list[int]) -> bytes:
                 out.append(value)
             elif isinstance(value, bool):
                 out.append(b"1" if value else b"0")
+            elif isinstance(value, str):  # as the OS has it (surrogateescape)
+                out.append(os.fsencode(value))
             else:
                 out.append(str(value).encode())
 

@@ -300,11 +300,15 @@ def spawn(
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     go_r, go_w = os.pipe2(os.O_CLOEXEC) if paused else (-1, -1)
     mine, theirs = console.socketpair() if plan.terminal else (None, None)
+    native = pid1.path() if pid1.fits(plan) else None
+    carrier = _carrier() if native is not None else None
     if plan.new_pid:
         unshare(CLONE_NEWPID)
     try:
         pid = _clone_sibling() if sibling else os.fork()
         if pid == 0:
+            if native is not None and carrier is not None:
+                _exec_native(native, carrier[1])  # returns if it could not: Python does it
             _child_main(plan, stdio, report_w, go_r, theirs.fileno() if theirs else -1)
     finally:
         # Give the pid namespace back for the next fork. An unprivileged spawner (rootless)
@@ -316,12 +320,43 @@ def spawn(
             except OSError:
                 if not plan.rootless:
                     raise
+    if carrier is not None:
+        _send_plan(carrier, plan, [report_w, *stdio, go_r, theirs.fileno() if theirs else -1])
     os.close(report_w)
     if go_r >= 0:
         os.close(go_r)
     if theirs is not None:
         theirs.close()
     return Child(pid, os.pidfd_open(pid), report_r, go_w, mine)
+
+
+def _carrier() -> tuple[socket.socket, socket.socket]:
+    """A socket pair that carries the plan and its fds to ``ipydock-pid1`` (the second end is
+    the child's)."""
+    import socket
+
+    return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+
+
+def _exec_native(native: str, carrier: socket.socket) -> None:
+    """In the forked child: become ``ipydock-pid1``, which reads the plan from ``carrier``
+    (no network namespace made ahead: ``-1``); returns only if the exec failed."""
+    with contextlib.suppress(OSError):
+        os.set_inheritable(carrier.fileno(), True)
+        os.execv(native, [native, str(carrier.fileno()), "-1"])
+
+
+def _send_plan(carrier: tuple[socket.socket, socket.socket], plan: Plan, fds: list[int]) -> None:
+    """Send ``plan`` and its fds (report pipe, stdin, stdout, stderr, go pipe, console
+    socket; -1 for none) to the child; a child that went on in Python ignores them."""
+    import socket
+
+    mine, theirs = carrier
+    theirs.close()
+    passed = [fd for fd in fds if fd >= 0]
+    slots = [passed.index(fd) if fd >= 0 else -1 for fd in fds]
+    with mine, contextlib.suppress(OSError):  # a child that failed reports on its pipe
+        socket.send_fds(mine, [pid1.encode(plan, slots)], passed)
 
 
 class Prepared:
