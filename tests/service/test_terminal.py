@@ -24,9 +24,14 @@ def test_run_it_gives_a_shell(service: Engine) -> None:
         screen.expect(rb"30 100\r\n")
         set_size(screen.slave, 40, 120)  # the user resizes the window: docker sends /resize
         screen.size_becomes(40, 120)
-        screen.send(b"sleep 100\r")
-        screen.send(b"\x03")  # Ctrl-C: a key to the terminal, SIGINT to sleep, not the shell
+        # Ctrl-C: a key to the terminal, SIGINT to sleep, not the shell; sent once the sleep is
+        # the terminal's foreground (before, the shell would get it and the sleep run its time)
+        screen.send(b"(echo sleeping; exec sleep 1234)\r")
+        screen.expect(rb"sleeping\r\n")
+        screen.send(b"\x03")
         screen.expect(PROMPT)
+        screen.send(b"echo rc=$?\r")
+        screen.expect(rb"rc=130\r\n")
         screen.send(b"exit 3\r")
         assert screen.wait() == 3
     finally:
