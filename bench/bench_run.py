@@ -235,9 +235,11 @@ def ipydock_command() -> list[str]:
     return [script] if os.path.exists(script) else [sys.executable, "-m", "ipydock"]
 
 
-def container_rows(rows: Rows, backend: Any, root: Path, server_env: dict[str, str]) -> None:
+def container_rows(rows: Rows, backend: Any, root: Path, server_env: dict[str, str],
+                   python_pid1: Any) -> None:  # fmt: skip
     """``run --rm busybox true`` through the backend (warm process) and through the CLI: with
-    its warm command server (as users get it after the first command) and without."""
+    its warm command server (as users get it after the first command) and without;
+    ``python_pid1``: a backend whose pid 1 is set up by Python (``IPYDOCK_NATIVE_PID1=0``)."""
     from ipydock.engine.containers import RunOptions
 
     # --network none as in the docker rows (the default is the bridge, as in docker)
@@ -245,11 +247,12 @@ def container_rows(rows: Rows, backend: Any, root: Path, server_env: dict[str, s
            "busybox", "true"]  # fmt: skip
     cold = {**os.environ, "IPYDOCK_SERVER": "0"}
 
-    def warm(network: str) -> Sample:
+    def warm(network: str, engine: Any = backend) -> Sample:
         opts = RunOptions("busybox", ("true",), auto_remove=True, network=network)
-        return lambda _i: backend.run(opts) and None
+        return lambda _i: engine.run(opts) and None
 
     rows.add("backend.run --rm busybox true (warm process)", warm("none"))
+    rows.add("same, pid 1 set up by Python (IPYDOCK_NATIVE_PID1=0)", warm("none", python_pid1))
     rows.add("backend.run --rm --network host (warm process)", warm("host"))
     rows.add("backend.run --rm, the default bridge (warm process)", warm("default"))
     rows.add("ipydock run --rm busybox true (CLI)",
@@ -304,8 +307,10 @@ def main() -> None:
         stack.callback(backend.close)
         stack.callback(cgroups.remove_parent, "ipydock")
         backend.import_image(tgz, "busybox", changes=['CMD ["sh"]'])
+        python_pid1 = _python_pid1_backend(root)
+        stack.callback(python_pid1.close)
         server = stack.enter_context(CommandServer())
-        container_rows(rows, backend, root, server.env)
+        container_rows(rows, backend, root, server.env, python_pid1)
         if not args.no_docker:
             try:
                 dockerd = stack.enter_context(Dockerd())
@@ -327,6 +332,22 @@ def main() -> None:
     docker = {r: ms for r, ms in medians.items() if r.startswith("docker ")}
     ours = {r: ms for r, ms in medians.items() if not r.startswith((*low_level, "docker "))}
     print_container_table(ours, docker, crun_ms, n)
+
+
+def _python_pid1_backend(root: Path) -> Any:
+    """A backend on the same store whose helper (started here, by a first run) and its spares
+    have ``IPYDOCK_NATIVE_PID1=0``: their pid 1 is set up by Python, as before ipydock-pid1."""
+    from ipydock.backends import BundledBackend
+    from ipydock.engine.containers import RunOptions
+    from ipydock.engine.store import Store
+
+    os.environ["IPYDOCK_NATIVE_PID1"] = "0"
+    try:
+        backend = BundledBackend(Store(str(root)))
+        backend.run(RunOptions("busybox", ("true",), auto_remove=True, network="none"))
+    finally:
+        del os.environ["IPYDOCK_NATIVE_PID1"]
+    return backend
 
 
 def _after_gap() -> str:
