@@ -108,3 +108,39 @@ def test_an_unprivileged_user_runs_containers(user_root: str) -> None:
     assert found["stop"] and found["status"] == "exited"
     assert found["fresh_image"] == 1  # the image was not touched
     assert found["committed"] == "x\n"
+
+
+def test_the_native_pid_1_builds_the_world_python_builds_for_a_user_too(user_root: str) -> None:
+    """Rootless starts are spawned (no prepared pid 1): the fork execs ``ipydock-pid1`` where
+    the user may run it; the container sees what Python's spawn builds
+    (``IPYDOCK_NATIVE_PID1=0``), device nodes bound from the host included."""
+    from tests.containers.test_prepared_start import WORLD
+
+    def work() -> dict[str, Any]:
+        from ipydock.backends import BundledBackend
+        from ipydock.engine.runtime import pid1
+        from ipydock.engine.store import Store
+
+        backend = BundledBackend(Store(os.path.join(user_root, "store")), warm=False)
+        backend.import_image(os.path.join(user_root, "busybox.tar.gz"), "busybox",
+                             changes=['CMD ["sh"]'])  # fmt: skip
+        out: dict[str, Any] = {"native_pid1": pid1.path()}
+        for mode, value in (("native", "1"), ("python", "0")):
+            os.environ["IPYDOCK_NATIVE_PID1"] = value
+            opts = RunOptions("busybox", WORLD, auto_remove=True, network="none",
+                              hostname="same")  # fmt: skip
+            out[mode] = _run_collecting(backend, opts)
+        del os.environ["IPYDOCK_NATIVE_PID1"]
+        backend.close()
+        return out
+
+    out = as_user(NOBODY, work)
+    assert out.pop("native_pid1", "") is not None, "nobody cannot run ipydock-pid1"
+    assert out["native"] == out["python"] and out["native"][0] == 0
+    assert "/dev/null" in out["native"][1]
+
+
+def _run_collecting(backend: Any, opts: RunOptions) -> tuple[int | None, str]:
+    lines: list[str] = []
+    result = backend.run(opts, output=lambda _stream, text: lines.append(text))
+    return result.exit_code, "".join(lines)

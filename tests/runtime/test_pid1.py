@@ -65,13 +65,13 @@ def test_a_plan_it_cannot_read_is_one_report_line_and_exit_125(binary: str, mess
 
 
 def test_what_it_leaves_to_python() -> None:
-    """fuse-overlayfs, a user namespace: the plans Python's spawn keeps."""
+    """fuse-overlayfs, a new user namespace: the plans Python's spawn keeps."""
     from dataclasses import replace
 
     plan = simple_plan()
     assert pid1.fits(plan)
     assert pid1.fits(replace(plan, terminal=True))
-    assert not pid1.fits(replace(plan, rootless=True))
+    assert pid1.fits(replace(plan, rootless=True))  # its helper's user namespace is made
     assert not pid1.fits(replace(plan, clone_flags=plan.clone_flags | CLONE_NEWUSER))
     fuse = MountStep(plan.root, FUSE_OVERLAYFS, "fuse-overlayfs")
     assert not pid1.fits(replace(plan, root_mount=fuse))

@@ -6,8 +6,8 @@ pickle. Then a start runs no Python in pid 1: no copies of the pages of a fresh 
 supervisor for every object the setup touches, and no teardown of that fork's 30-40 MB when
 it execs the command (``bench/bench_run.py`` shows the difference). It does the steps of
 ``spawn._build`` and ``spawn._finish`` for the plans :func:`fits` accepts, with the same
-report lines and exit codes; the rest (fuse-overlayfs, a user namespace) are spawned by
-Python as before.
+report lines and exit codes; the rest (fuse-overlayfs, a new user namespace) are spawned
+by Python as before.
 
 The binary is built by ``python -m ipydock.native_launcher install`` (``scripts/setup.sh``)
 beside this file. Without it, or when ``pid1.c`` is newer than it, Python does it all.
@@ -51,9 +51,9 @@ def path() -> str | None:
 
 
 def fits(plan: Plan) -> bool:
-    """Whether ``pid1.c`` does this plan: root's namespaces on an overlay or bind root."""
-    return (plan.new_pid and not plan.rootless
-            and not plan.clone_flags & CLONE_NEWUSER
+    """Whether ``pid1.c`` does this plan: a new pid namespace, no new user namespace (a
+    rootless helper is in its own already), an overlay or bind root."""
+    return (plan.new_pid and not plan.clone_flags & CLONE_NEWUSER
             and plan.root_mount.fstype != FUSE_OVERLAYFS)  # fmt: skip
 
 
@@ -106,7 +106,7 @@ def encode(plan: Plan, slots: list[int]) -> bytes:
     for limit in plan.rlimits:
         put(*limit)
     put_list(plan.cgroup_procs)
-    put(plan.terminal, *plan.console_size)
+    put(plan.rootless, plan.terminal, *plan.console_size)
     return b"".join(b"%d:%s" % (len(field), field) for field in out)
 
 
