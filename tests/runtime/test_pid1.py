@@ -88,3 +88,18 @@ def test_the_encoding_is_netstrings_in_order() -> None:
         rest = rest[int(length) :]
     assert fields[:7] == [pid1.VERSION, b"0", b"1", b"2", b"3", b"-1", b"-1"]
     assert b"".join(b"%d:%s" % (len(f), f) for f in fields) == encoded
+
+
+def test_a_report_line_is_json_python_reads_whatever_the_bytes(binary: str) -> None:
+    """A path that is not UTF-8 in an error comes back as Python's json.dumps writes it
+    (surrogates for the bytes it cannot decode); UTF-8 stays as it is."""
+    version = b'v \xff caf\xc3\xa9 \xed\xa0\x80 \xf0\x9f\x90\xb3 "q" \x01'
+    proc, sock = started(binary)
+    report_r, report_w = os.pipe()
+    with sock:
+        socket.send_fds(sock, [b"%d:%s" % (len(version), version)], [report_w])
+    os.close(report_w)
+    assert proc.wait(timeout=30) == 125
+    with os.fdopen(report_r, "rb") as report:
+        error = json.loads(report.read())
+    assert error["detail"].endswith(f"({os.fsdecode(version)})")

@@ -1,12 +1,14 @@
-/* ipydock-pid1: a prepared container's pid 1 until it execs the container's command.
+/* ipydock-pid1: a container's pid 1 until it execs the container's command.
  *
  * A spare supervisor forks a candidate pid 1 ahead of need (spawn.Prepared): in a new pid
  * namespace, in its cgroup, with a network namespace of its own whose lo is up. The candidate
  * then execs this program, while it still waits, so that the start itself neither runs Python
  * in a fresh fork (page copies on every object it touches) nor tears down a fork of a Python
- * supervisor when it execs the command. This program waits on fd SOCK for the plan, builds
- * the container's world from it and execs; it does what spawn._child_main does for a plan
- * that pid1.fits() accepts, step by step, with the same report lines and exit codes.
+ * supervisor when it execs the command. A start without a prepared pid 1 (spawn.spawn: an
+ * ordinary user's, a build step's) execs it right after its fork. This program waits on fd
+ * SOCK for the plan, builds the container's world from it and execs; it does what
+ * spawn._child_main does for a plan that pid1.fits() accepts, step by step, with the same
+ * report lines and exit codes.
  *
  *   ipydock-pid1 SOCK CAME_FROM_NETNS
  *
@@ -59,17 +61,54 @@ static int report_fd = -1;
 
 /* --- report lines and failure ------------------------------------------------------------- */
 
+/* The length of the UTF-8 sequence at P (2-4 bytes) as Python's strict decoder takes it (no
+ * overlong form, no surrogate, nothing above U+10FFFF), or 0 if it is not one. */
+static int utf8_length(const unsigned char *p) {
+    int n;
+    unsigned char low = 0x80, high = 0xbf; /* the second byte's range */
+    if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+        n = 2;
+    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+        n = 3;
+        low = p[0] == 0xe0 ? 0xa0 : 0x80;
+        high = p[0] == 0xed ? 0x9f : 0xbf;
+    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+        n = 4;
+        low = p[0] == 0xf0 ? 0x90 : 0x80;
+        high = p[0] == 0xf4 ? 0x8f : 0xbf;
+    } else {
+        return 0;
+    }
+    if (p[1] < low || p[1] > high)
+        return 0;
+    for (int i = 2; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
+/* TEXT as a JSON string, as Python's json.dumps writes a str: bytes that are not UTF-8 as
+ * the surrogates os.fsdecode makes of them ("\udcff"). */
 static void json_string(char *out, size_t size, const char *text) {
     size_t n = 0;
     out[n++] = '"';
     for (const unsigned char *p = (const unsigned char *)text; *p && n + 8 < size; p++) {
+        int len;
         if (*p == '"' || *p == '\\') {
             out[n++] = '\\';
             out[n++] = (char)*p;
         } else if (*p < 0x20) {
             n += (size_t)snprintf(out + n, size - n, "\\u%04x", *p);
-        } else {
+        } else if (*p < 0x80) {
             out[n++] = (char)*p;
+        } else if ((len = utf8_length(p)) > 0) {
+            if (n + (size_t)len + 8 >= size)
+                break;
+            memcpy(out + n, p, (size_t)len);
+            n += (size_t)len;
+            p += len - 1;
+        } else {
+            n += (size_t)snprintf(out + n, size - n, "\\udc%02x", *p);
         }
     }
     out[n++] = '"';
