@@ -966,7 +966,7 @@ int main(int argc, char **argv) {
     read_plan(&cursor, &pl);
     int fds[N_SLOTS];
     for (int i = 0; i < N_SLOTS; i++) {
-        if (pl.slots[i] >= n_received)
+        if (pl.slots[i] < -1 || pl.slots[i] >= n_received)
             bad_plan();
         fds[i] = pl.slots[i] >= 0 ? received[pl.slots[i]] : -1;
     }
