@@ -790,9 +790,16 @@ def _starter(tty: bool) -> tuple[socket.socket | None, tuple[int, int]]:
     return sock, size
 
 
+#: :func:`_proot_mode`'s answer, found by :func:`warm_up` in the helper that forks the spares
+#: (they inherit it): a rootless start then makes no forked try of its own.
+_proot_answer: bool | None = None
+
+
 def _proot_mode() -> bool:
-    """PRoot is installed and this user cannot make a user namespace (a forked try, ~1 ms:
-    no probe on the way of every rootless start)."""
+    """PRoot is installed and this user cannot make a user namespace (a forked try, 1-5 ms;
+    once per helper when its spares were warmed up)."""
+    if _proot_answer is not None:
+        return _proot_answer
     from ipydock.engine.runtime import proot
     from ipydock.engine.runtime.plan import CLONE_NEWUSER
     from ipydock.engine.runtime.spawn import unshare
@@ -928,9 +935,11 @@ def warm_up() -> None:
     message classes of rtnl.py), IPAM, ports, rules, DNS for a container on a bridge network,
     pickle for the prepared pid 1 (``spawn.Prepared``),
     and docker's seccomp profile compiled. The fork-server helper calls it once before it forks
-    spare supervisors, so none of them pays it on a container's clock."""
+    spare supervisors, so none of them pays it on a container's clock. Not root: whether
+    starts go through PRoot, asked once here."""
     import importlib
 
+    global _proot_answer
     for name in ("pyroute2", "pyroute2.netlink.rtnl.ifinfmsg", "pyroute2.netlink.rtnl.ifaddrmsg",
                  "pyroute2.netlink.rtnl.rtmsg", "ipydock.engine.network.netlink",
                  "ipydock.engine.network.ports", "ipydock.engine.network.firewall",
@@ -938,6 +947,8 @@ def warm_up() -> None:
                  "pickle"):  # fmt: skip
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
+    if os.geteuid() != 0:
+        _proot_answer = _proot_mode()
     # Docker's seccomp profile for the default capabilities, compiled (or read from the
     # cache) once here: every spare forked after has it in memory.
     with contextlib.suppress(Exception):
