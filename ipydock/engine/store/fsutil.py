@@ -7,6 +7,7 @@ that ``system check --repair`` knows it is in use), data, ``fsync``, ``rename`` 
 
 from __future__ import annotations
 
+import array
 import contextlib
 import errno
 import fcntl
@@ -26,6 +27,7 @@ __all__ = [
     "owner_alive_in",
     "owner_tag",
     "remove_tree",
+    "spread_subdirs",
     "temp_dir",
 ]
 
@@ -101,7 +103,10 @@ def atomic_write_json(dest: str, obj: Any, tmp_dir: str) -> None:
 
 @contextlib.contextmanager
 def temp_dir(tmp_dir: str, prefix: str) -> Iterator[str]:
-    """A locked temp directory; removed on exit unless it was renamed away."""
+    """A locked temp directory; removed on exit unless it was renamed away. ``tmp_dir`` is
+    marked as a parent of directory trees first (see :func:`spread_subdirs`): a temp dir is
+    where a snapshot is made."""
+    spread_subdirs(tmp_dir)
     path = _mkdtemp(tmp_dir, prefix)
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     fcntl.flock(fd, fcntl.LOCK_EX)
@@ -111,6 +116,39 @@ def temp_dir(tmp_dir: str, prefix: str) -> Iterator[str]:
         os.close(fd)
         if os.path.lexists(path):
             remove_tree(path)
+
+
+_FS_IOC_GETFLAGS = 0x80086601
+_FS_IOC_SETFLAGS = 0x40086602
+_FS_TOPDIR_FL = 0x00020000
+
+
+def spread_subdirs(path: str) -> None:
+    """Mark the directory ``path`` as the top of directory hierarchies (ext2/3/4's
+    ``FS_TOPDIR_FL``, ``chattr +T``, as for /home): the allocator then puts each directory made
+    in it in a block group of its own choosing (few directories, many free inodes) rather
+    than beside its parent's, and the files of that tree follow it.
+
+    A snapshot is such a tree. Made beside its parent's, it lands where the store's last
+    deleted snapshots were; on ext4 without a journal, every new inode there first skips
+    each inode freed within the last 5 minutes (``recently_deleted()``, up to 300 s while
+    the inode table is not yet written back): a pull of 15k files right after removing a
+    copy of them spent 10 s of kernel time in that scan, 1.2 s with the flag. Elsewhere
+    (tmpfs, overlayfs, btrfs, xfs: no such flag) nothing is done."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        flags = array.array("i", [0])
+        fcntl.ioctl(fd, _FS_IOC_GETFLAGS, flags, True)
+        if not flags[0] & _FS_TOPDIR_FL:
+            flags[0] |= _FS_TOPDIR_FL
+            fcntl.ioctl(fd, _FS_IOC_SETFLAGS, flags, True)
+    except OSError:
+        pass  # a filesystem without inode flags, or one that refuses this one
+    finally:
+        os.close(fd)
 
 
 def _unique(directory: str, prefix: str) -> str:
