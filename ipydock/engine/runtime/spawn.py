@@ -480,6 +480,13 @@ def _candidate_main(sock_fd: int, procs: list[int], native: str | None) -> None:
         if native is not None:
             if _came_from_netns >= 0:
                 os.set_inheritable(_came_from_netns, True)
+            # it holds nothing of its starter's while it waits: not the working directory,
+            # not stdio (the plan brings the container's)
+            os.chdir("/")
+            null = os.open(os.devnull, os.O_RDWR)
+            for target in (0, 1, 2):
+                os.dup2(null, target)
+            os.close(null)
             os.execv(native, [native, "3", str(_came_from_netns)])
         sock = socket.socket(fileno=3)
         data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 20, 8, socket.MSG_CMSG_CLOEXEC)
