@@ -286,18 +286,28 @@ static int run_remote(int argc, char **argv)
     struct termios terminal;
     int saved = isatty(0) && tcgetattr(0, &terminal) == 0;
     char reply[256];
+    /* The worker may write to our stdout before it has told us its pid: a Ctrl-C meanwhile
+     * waits (blocked) and then goes to it, instead of killing us under a running command. */
+    sigset_t forwarded, mask;
+    sigemptyset(&forwarded);
+    for (size_t i = 0; i < sizeof FORWARDED / sizeof FORWARDED[0]; i++)
+        sigaddset(&forwarded, FORWARDED[i]);
+    sigprocmask(SIG_BLOCK, &forwarded, &mask);
     if (!send_request(sock, argc, argv)) {
+        sigprocmask(SIG_SETMASK, &mask, NULL);
         close(sock);
         return -1;
     }
     receive(sock, reply, sizeof reply);
     if (strncmp(reply, "pid ", 4) != 0) { /* "stale" (the sources changed) or gone */
+        sigprocmask(SIG_SETMASK, &mask, NULL); /* the Python client, exec'd next, runs it */
         close(sock);
         return -1;
     }
     /* From here on the command runs there, never again here. */
     worker = (pid_t)strtol(reply + 4, NULL, 10);
     forward_signals();
+    sigprocmask(SIG_SETMASK, &mask, NULL);
     receive(sock, reply, sizeof reply);
     close(sock);
     if (strncmp(reply, "exit ", 5) == 0) {

@@ -110,6 +110,10 @@ def run_remote(argv: list[str]) -> int | None:
     pid = 0  # once the server has named its worker, the command runs there, never again here
     reply = b""
     terminal = _terminal_state()
+    # The worker may write to our stdout before it has told us its pid: a Ctrl-C meanwhile
+    # waits (blocked) and then goes to it, instead of killing us under a running command.
+    forwarded = {getattr(_signal, name) for name in _SIGNALS}
+    mask = _signal.pthread_sigmask(_signal.SIG_BLOCK, forwarded)
     try:
         fds = struct.pack("3i", 0, 1, 2)
         sock.sendmsg([encode_request(argv)], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
@@ -124,8 +128,9 @@ def run_remote(argv: list[str]) -> int | None:
             except ProcessLookupError:
                 pass
 
-        for name in _SIGNALS:
-            _signal.signal(getattr(_signal, name), forward)
+        for signum in forwarded:
+            _signal.signal(signum, forward)
+        _signal.pthread_sigmask(_signal.SIG_SETMASK, mask)
         while True:
             try:
                 reply = sock.recv(256)
@@ -136,6 +141,7 @@ def run_remote(argv: list[str]) -> int | None:
         if not pid:
             return None
     finally:
+        _signal.pthread_sigmask(_signal.SIG_SETMASK, mask)
         sock.close()
     if reply.startswith(b"exit "):
         code = int(reply[5:])
