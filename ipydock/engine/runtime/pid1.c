@@ -228,13 +228,23 @@ static unsigned long long next_u64(struct cursor *c) {
     return v;
 }
 
-static char **next_list(struct cursor *c, long long *count) {
-    *count = next_int(c);
-    if (*count < 0 || *count > 65536)
-        bad_plan();
-    char **items = calloc((size_t)*count + 1, sizeof *items);
+static void *zeroed(size_t count, size_t size) {
+    void *items = calloc(count + 1, size); /* one more: never an empty allocation */
     if (!items)
         bad_plan();
+    return items;
+}
+
+/* A count (at most MAX) of items that follow, and zeroed room for them. */
+static void *next_array(struct cursor *c, long long *count, long long max, size_t size) {
+    *count = next_int(c);
+    if (*count < 0 || *count > max)
+        bad_plan();
+    return zeroed((size_t)*count, size);
+}
+
+static char **next_list(struct cursor *c, long long *count) {
+    char **items = next_array(c, count, 65536, sizeof *items);
     for (long long i = 0; i < *count; i++)
         items[i] = next_str(c);
     return items;
@@ -299,16 +309,10 @@ static void read_plan(struct cursor *c, struct plan *pl) {
     pl->clone_flags = next_int(c);
     pl->netns_path = next_str(c);
     pl->hostname = next_str(c);
-    pl->n_mounts = next_int(c);
-    if (pl->n_mounts < 0 || pl->n_mounts > 65536)
-        bad_plan();
-    pl->mounts = calloc((size_t)pl->n_mounts + 1, sizeof *pl->mounts);
+    pl->mounts = next_array(c, &pl->n_mounts, 65536, sizeof *pl->mounts);
     for (long long i = 0; i < pl->n_mounts; i++)
         read_mount_step(c, &pl->mounts[i]);
-    pl->n_devices = next_int(c);
-    if (pl->n_devices < 0 || pl->n_devices > 65536)
-        bad_plan();
-    pl->devices = calloc((size_t)pl->n_devices + 1, sizeof *pl->devices);
+    pl->devices = next_array(c, &pl->n_devices, 65536, sizeof *pl->devices);
     for (long long i = 0; i < pl->n_devices; i++) {
         struct device *d = &pl->devices[i];
         d->path = next_str(c);
@@ -335,7 +339,7 @@ static void read_plan(struct cursor *c, struct plan *pl) {
     pl->uid = next_int(c);
     pl->gid = next_int(c);
     char **groups = next_list(c, &pl->n_groups);
-    pl->groups = calloc((size_t)pl->n_groups + 1, sizeof *pl->groups);
+    pl->groups = zeroed((size_t)pl->n_groups, sizeof *pl->groups);
     for (long long i = 0; i < pl->n_groups; i++)
         pl->groups[i] = (gid_t)strtoul(groups[i], NULL, 10);
     pl->cap_bounding = next_u64(c);
@@ -347,10 +351,7 @@ static void read_plan(struct cursor *c, struct plan *pl) {
     pl->die_with_parent = (int)next_int(c);
     pl->seccomp = next_bytes(c, &pl->seccomp_len);
     pl->seccomp_flags = next_int(c);
-    pl->n_rlimits = next_int(c);
-    if (pl->n_rlimits < 0 || pl->n_rlimits > 64)
-        bad_plan();
-    pl->rlimits = calloc((size_t)pl->n_rlimits + 1, sizeof *pl->rlimits);
+    pl->rlimits = next_array(c, &pl->n_rlimits, 64, sizeof *pl->rlimits);
     for (long long i = 0; i < pl->n_rlimits; i++)
         for (int j = 0; j < 3; j++)
             pl->rlimits[i][j] = next_int(c);
@@ -763,7 +764,7 @@ static void default_signals(void) {
 /* The environment as Python's dict(item.split("=", 1)) keeps it: a name's first place, its
  * last value. */
 static char **environment(const struct plan *pl) {
-    char **out = calloc((size_t)pl->n_env + 1, sizeof *out);
+    char **out = zeroed((size_t)pl->n_env, sizeof *out);
     long long n = 0;
     for (long long i = 0; i < pl->n_env; i++) {
         const char *eq = strchr(pl->env[i], '=');
@@ -862,7 +863,7 @@ static void run(const struct plan *pl, const int fds[N_SLOTS], int came_from, in
     long long flags;
     namespaces(pl, came_from, &flags);
     set_step("cgroup");
-    int *cgroup_fds = calloc((size_t)pl->n_cgroup_procs + 1, sizeof *cgroup_fds);
+    int *cgroup_fds = zeroed((size_t)pl->n_cgroup_procs, sizeof *cgroup_fds);
     for (long long i = 0; i < pl->n_cgroup_procs; i++)
         if ((cgroup_fds[i] = open(pl->cgroup_procs[i], O_WRONLY | O_CLOEXEC)) < 0)
             fail_errno();
