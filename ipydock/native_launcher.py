@@ -25,10 +25,10 @@ import subprocess
 import sys
 import sysconfig
 
-__all__ = ["SOURCE", "build", "install", "main"]
+__all__ = ["SOURCE", "build", "build_pid1", "install", "main"]
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launcher.c")
-FLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra"]
+FLAGS = ["-O2", "-Wall", "-Wextra"]
 
 
 #: The key as the fallback computes it: ``python -c`` without the working directory first on
@@ -73,10 +73,32 @@ def build(output: str, python: str = sys.executable, env: dict[str, str] | None 
     if asked.returncode != 0 or len(key) != 16:
         raise BuildError(f"{python} could not import ipydock: {asked.stderr.strip()[-500:]}")
     defines = [f"-DIPYDOCK_PYTHON={c_string(python)}", f'-DIPYDOCK_KEY="{key}"']
-    compiled = subprocess.run([cc, *FLAGS, *defines, "-o", output, SOURCE],
+    compiled = subprocess.run([cc, "-std=c99", *FLAGS, *defines, "-o", output, SOURCE],
                               capture_output=True, text=True, check=False)  # fmt: skip
     if compiled.returncode != 0:
         raise BuildError(f"{cc} failed on {SOURCE}:\n{compiled.stderr.strip()}")
+    return compiled.stderr
+
+
+def build_pid1(output: str | None = None) -> str:
+    """Compile ``ipydock-pid1`` (:mod:`ipydock.engine.runtime.pid1`) into ``output`` (its
+    place beside its source by default), atomically; the compiler's warnings, if any."""
+    from ipydock.engine.runtime import pid1
+
+    cc = compiler()
+    if cc is None:
+        raise BuildError("no C compiler (cc): install gcc and libc6-dev (Debian) to build it")
+    output = output or pid1.BINARY
+    temp = f"{output}.build-{os.getpid()}"
+    try:
+        compiled = subprocess.run([cc, "-std=gnu11", *FLAGS, "-o", temp, pid1.SOURCE],
+                                  capture_output=True, text=True, check=False)  # fmt: skip
+        if compiled.returncode != 0:
+            raise BuildError(f"{cc} failed on {pid1.SOURCE}:\n{compiled.stderr.strip()}")
+        os.replace(temp, output)
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)
     return compiled.stderr
 
 
@@ -103,9 +125,9 @@ def main(argv: list[str] | None = None) -> int:
 
     code = 0
     try:
-        pid1.build()
+        build_pid1()
         print(f"built the native pid 1 of prepared containers: {pid1.BINARY}")
-    except (pid1.BuildError, OSError) as exc:
+    except (BuildError, OSError) as exc:
         print(f"Error: ipydock-pid1 was not built (Python does its work): {exc}",
               file=sys.stderr)  # fmt: skip
         code = 1

@@ -14,7 +14,7 @@ import pytest
 
 from ipydock.engine.runtime import Rootfs, Spec, build_plan, pid1
 from ipydock.engine.runtime.plan import CLONE_NEWUSER, FUSE_OVERLAYFS, MountStep, Plan
-from ipydock.native_launcher import compiler
+from ipydock.native_launcher import build_pid1, compiler
 from tests.conftest import require
 
 
@@ -22,7 +22,7 @@ from tests.conftest import require
 def binary(tmp_path_factory: pytest.TempPathFactory) -> str:
     require(compiler() is not None, "no C compiler (cc)")
     path = str(tmp_path_factory.mktemp("pid1") / "ipydock-pid1")
-    assert pid1.build(path) == ""  # no warnings
+    assert build_pid1(path) == ""  # no warnings
     return path
 
 

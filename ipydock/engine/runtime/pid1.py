@@ -17,19 +17,16 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
-import subprocess
 
 from ipydock.engine.runtime.plan import CLONE_NEWUSER, FUSE_OVERLAYFS, MountStep, Plan
 
-__all__ = ["BINARY", "SOURCE", "build", "encode", "fits", "path"]
+__all__ = ["BINARY", "SOURCE", "encode", "fits", "path"]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.join(_HERE, "pid1.c")
 BINARY = os.path.join(_HERE, "ipydock-pid1")
 #: The first field of every plan; ``pid1.c`` refuses another (a binary older than this file).
 VERSION = b"ipydock-pid1 1"
-FLAGS = ["-std=gnu11", "-O2", "-Wall", "-Wextra"]
 
 
 def path() -> str | None:
@@ -108,25 +105,3 @@ def encode(plan: Plan, slots: list[int]) -> bytes:
     put_list(plan.cgroup_procs)
     put(plan.rootless, plan.terminal, *plan.console_size)
     return b"".join(b"%d:%s" % (len(field), field) for field in out)
-
-
-class BuildError(Exception):
-    pass
-
-
-def build(output: str = BINARY) -> str:
-    """Compile ``pid1.c`` into ``output`` (atomically); the compiler's warnings, if any."""
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        raise BuildError("no C compiler (cc): install gcc and libc6-dev (Debian) to build it")
-    temp = f"{output}.build-{os.getpid()}"
-    try:
-        compiled = subprocess.run([cc, *FLAGS, "-o", temp, SOURCE], capture_output=True,
-                                  text=True, check=False)  # fmt: skip
-        if compiled.returncode != 0:
-            raise BuildError(f"{cc} failed on {SOURCE}:\n{compiled.stderr.strip()}")
-        os.replace(temp, output)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
-    return compiled.stderr
