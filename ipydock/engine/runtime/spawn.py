@@ -353,10 +353,15 @@ def _send_plan(carrier: tuple[socket.socket, socket.socket], plan: Plan, fds: li
 
     mine, theirs = carrier
     theirs.close()
-    passed = [fd for fd in fds if fd >= 0]
-    slots = [passed.index(fd) if fd >= 0 else -1 for fd in fds]
+    passed, slots = _slots(fds)
     with mine, contextlib.suppress(OSError):  # a child that failed reports on its pipe
         socket.send_fds(mine, [pid1.encode(plan, slots)], passed)
+
+
+def _slots(fds: list[int]) -> tuple[list[int], list[int]]:
+    """The fds to send (those >= 0) and, for each of ``fds``, its index among them or -1."""
+    passed = [fd for fd in fds if fd >= 0]
+    return passed, [passed.index(fd) if fd >= 0 else -1 for fd in fds]
 
 
 class Prepared:
@@ -418,8 +423,7 @@ class Prepared:
         go_r, go_w = os.pipe2(os.O_CLOEXEC) if paused else (-1, -1)
         mine, theirs = console.socketpair() if plan.terminal else (None, None)
         fds = [report_w, *stdio, go_r, theirs.fileno() if theirs is not None else -1]
-        passed = [fd for fd in fds if fd >= 0]
-        slots = [passed.index(fd) if fd >= 0 else -1 for fd in fds]
+        passed, slots = _slots(fds)
         if self.native is not None:  # ipydock-pid1: its own encoding
             message = pid1.encode(plan, slots)
         else:  # pickled: parent to child of one program (JSON + asdict cost 10x more here)
