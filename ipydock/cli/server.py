@@ -146,8 +146,6 @@ def _preload() -> None:
     from ipydock.engine.runtime import rootless, spawn  # noqa: F401
     from ipydock.engine.store import snapshots  # noqa: F401
 
-    with contextlib.suppress(ImportError):
-        import httpx  # noqa: F401 - the registry client's, imported on use (~0.1 s)
     cli.load_commands()
     cli.prebuilt = cli.build_parser()  # every worker parses with it
     parser.parse("FROM scratch\n")  # loads BuildKit's parser (a Go shared library)

@@ -23,6 +23,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 # httpx, and what it imports only when its first Client is made (its transport: httpcore,
 # h11, anyio, certifi; ~30 ms), are imported with this module: the command server loads it
@@ -354,16 +355,11 @@ class Registry:
         scope = f"repository:{name}:pull,push"
         what = f"upload of {digest[:19]} to {name}"
         for attempt in range(RETRIES + 1):
-            resp = self.request("POST", f"/v2/{name}/blobs/uploads/", scope)
-            self.check(resp, what)
-            location = resp.headers.get("location")
-            if not location:
-                raise RegistryError(self.domain, "upload started without a Location header")
+            location = self._open_upload(name, scope, what)
             if size <= SMALL:
-                url = httpx.URL(self.url(location)).copy_merge_params({"digest": digest})
                 headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
-                resp = self.request("PUT", str(url), scope, headers=headers, content=chunks)
-                self.check(resp, what)
+                self._close_upload(location, scope, digest, what, headers=headers,
+                                   content=chunks)  # fmt: skip
                 return
             headers = {"Content-Type": "application/octet-stream"}
             try:
@@ -379,30 +375,38 @@ class Registry:
                 time.sleep(_retry_after(resp.headers.get("retry-after"), attempt))
                 continue
             self.check(resp, what)
-            location = resp.headers.get("location") or location
-            url = httpx.URL(self.url(location)).copy_merge_params({"digest": digest})
-            resp = self.request("PUT", str(url), scope, headers={"Content-Length": "0"})
-            self.check(resp, what)
+            self._close_upload(resp.headers.get("location") or location, scope, digest, what)
             return
+
+    def _open_upload(self, name: str, scope: str, what: str) -> str:
+        """``POST`` a new upload; the URL it names for the rest."""
+        resp = self.request("POST", f"/v2/{name}/blobs/uploads/", scope)
+        self.check(resp, what)
+        location = resp.headers.get("location")
+        if not location:
+            raise RegistryError(self.domain, "upload started without a Location header")
+        return location
+
+    def _close_upload(self, location: str, scope: str, digest: str, what: str,
+                      **body: Any) -> None:  # fmt: skip
+        """``PUT location?digest=``: the upload is complete (``body``: its last, or only, part;
+        none by default)."""
+        url = httpx.URL(self.url(location)).copy_merge_params({"digest": digest})
+        body.setdefault("headers", {"Content-Length": "0"})
+        self.check(self.request("PUT", str(url), scope, **body), what)
 
     def upload_stream(self, name: str, body: Iterator[bytes], digest: Callable[[], str]) -> str:
         """Streamed upload: ``POST``, one ``PATCH`` whose body is made as it is sent (chunked
         transfer encoding), then ``PUT ?digest=`` with the digest known only now. Not retried
         (the body cannot be replayed); returns the digest."""
         scope = f"repository:{name}:pull,push"
-        resp = self.request("POST", f"/v2/{name}/blobs/uploads/", scope)
-        self.check(resp, f"upload to {name}")
-        location = resp.headers.get("location")
-        if not location:
-            raise RegistryError(self.domain, "upload started without a Location header")
+        location = self._open_upload(name, scope, f"upload to {name}")
         headers = {"Content-Type": "application/octet-stream"}
         resp = self.request("PATCH", location, scope, headers=headers, content=body, retry=False)
         self.check(resp, f"upload to {name}")
-        location = resp.headers.get("location") or location
         done = digest()
-        url = httpx.URL(self.url(location)).copy_merge_params({"digest": done})
-        resp = self.request("PUT", str(url), scope, headers={"Content-Length": "0"})
-        self.check(resp, f"upload of {done[:19]} to {name}")
+        self._close_upload(resp.headers.get("location") or location, scope, done,
+                           f"upload of {done[:19]} to {name}")  # fmt: skip
         return done
 
     def upload_chunked(self, name: str, digest: str, parts: Iterator[bytes]) -> None:
@@ -434,9 +438,7 @@ class Registry:
         location = resp.headers.get("location")
         if not location:
             raise RegistryError(self.domain, f"{what}: no Location header")
-        url = httpx.URL(self.url(location)).copy_merge_params({"digest": digest})
-        resp = self.request("PUT", str(url), scope, headers={"Content-Length": "0"})
-        self.check(resp, what)
+        self._close_upload(location, scope, digest, what)
 
 
 #: What httpcore asks the socket for at a time (its default is 64 KB).
